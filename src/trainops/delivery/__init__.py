@@ -1,0 +1,1 @@
+"""Delivery of trained outputs to where teams use them (Hugging Face Hub, S3)."""

@@ -1,0 +1,1 @@
+"""GitHub reporting: REST client, markdown rendering of plans and outcomes."""

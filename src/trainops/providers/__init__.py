@@ -1,0 +1,1 @@
+"""Providers: one adapter per training service, listed in a literal registry."""

@@ -1,0 +1,124 @@
+"""The Provider protocol of DESIGN §10 and the values it exchanges.
+
+A provider is an adapter between the reconciler and one training service. Every method is safe to
+call again after a crash: `submit` is the only one that creates anything, and the reconciler
+guards it with an intent (DESIGN §8) so that a retried submit goes through `find` first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from trainops.errors import Problem
+    from trainops.manifest import Job
+
+
+class Health(StrEnum):
+    """DESIGN §6 health of a job's run."""
+
+    PENDING = "Pending"
+    RUNNING = "Running"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    CANCELED = "Canceled"
+    MISSING = "Missing"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (Health.SUCCEEDED, Health.FAILED, Health.CANCELED)
+
+    @property
+    def active(self) -> bool:
+        return self in (Health.PENDING, Health.RUNNING)
+
+
+@dataclass(frozen=True)
+class RunRef:
+    """What a provider returns for a run it created or found."""
+
+    run_id: str
+    created_at: float  # unix seconds, as the provider reports it
+
+
+@dataclass(frozen=True)
+class Observation:
+    """A provider's view of one run at one moment."""
+
+    run_id: str
+    health: Health
+    started_at: float | None = None
+    completed_at: float | None = None
+    billed_seconds: float | None = None  # what the provider bills (Replicate: metrics.predict_time)
+    outputs: Mapping[str, str] = field(default_factory=dict)  # named outputs (DESIGN §2)
+    error: str = ""  # the provider's reason for a failure, one line
+    retryable: bool = True  # False when a resubmission cannot help
+
+
+@dataclass(frozen=True)
+class Submission:
+    """Everything a provider needs to start one run of one revision."""
+
+    job: Job
+    revision: str
+    attempt: int
+    input: Mapping[str, Any]  # the resolved input (output references substituted)
+    input_hash: str
+    snapshot_path: str  # where the resolved manifest is kept on the state branch
+
+
+@dataclass(frozen=True)
+class Intent:
+    """A recorded decision to submit, made before the provider is called (DESIGN §8)."""
+
+    job: str
+    revision: str
+    attempt: int
+    input_hash: str
+    created_at: float  # unix seconds, before the provider call
+    provider: str
+    trainer: str = ""  # owner/name:version, when the provider has one
+    destination: str = ""
+
+
+@dataclass(frozen=True)
+class Cost:
+    usd: float
+    seconds: float
+    hardware: str = ""
+
+
+@runtime_checkable
+class Provider(Protocol):
+    """One training service. Implementations live in this package and are listed in `REGISTRY`."""
+
+    name: str
+
+    def check(self, job: Job, lock: Any) -> list[Problem]:
+        """Offline checks of `job` (its input against the locked schema). No network."""
+        ...
+
+    def submit(self, submission: Submission) -> RunRef:
+        """Start one run. Raise `ProviderError` when the outcome is known to be a failure and
+        `OutcomeUnknown` when the request may have created a run (the caller adopts, never retries)."""
+        ...
+
+    def observe(self, run_ids: Collection[str]) -> dict[str, Observation]:
+        """Current state of every asked run, batched. A run the provider does not know is absent."""
+        ...
+
+    def cancel(self, run_id: str) -> None:
+        """Stop a run. Idempotent: a run already terminal, or unknown, returns silently."""
+        ...
+
+    def logs(self, run_id: str, tail: int = 50) -> str:
+        """The last `tail` lines of a run's log; empty when there are none."""
+        ...
+
+    def find(self, intent: Intent) -> RunRef | None:
+        """Adoption (DESIGN §8): the run this intent created, if the provider has one (same job
+        inputs, created at or after the intent). None when there is none."""
+        ...

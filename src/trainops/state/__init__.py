@@ -1,0 +1,1 @@
+"""State backends behind one `StateStore` protocol (DESIGN §9)."""

@@ -1,0 +1,31 @@
+"""The StateStore protocol: a set of text files versioned with compare-and-swap (DESIGN §8, §9).
+
+The store knows nothing of jobs or runs; `trainops.state.model` gives the files their meaning.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class StateSnapshot:
+    """The state files as read at one version. `version` is opaque (a commit sha for git);
+    an empty string means the state has never been written."""
+
+    version: str
+    files: Mapping[str, str] = field(default_factory=dict)
+
+
+class StateStore(Protocol):
+    def load(self) -> StateSnapshot:
+        """Fetch (when there is a remote) and read every state file."""
+        ...
+
+    def save(self, base: str, changes: Mapping[str, str | None], message: str) -> str:
+        """Write `changes` (path -> new text, or None to delete) on top of version `base` as one
+        atomic step and return the new version. Raise `StateConflict` when the state is no longer
+        at `base` (another reconciler won the swap): the caller re-reads and re-plans."""
+        ...
