@@ -1,0 +1,285 @@
+"""The TrainingJob manifest (DESIGN §2) and `trainops.yaml` (§4) as strict pydantic models.
+
+These models are the single source of truth: the JSON Schemas in `schemas/` are generated from
+them. Every model forbids unknown keys and is frozen. A `Job` couples a validated manifest with
+the YAML document it came from, so later checks can point at `file:line:col`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+)
+
+from trainops.yamlsource import Document
+
+API_VERSION = "trainops/v1"
+KIND = "TrainingJob"
+PROVIDERS = ("local", "replicate")
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+OUTPUT_REF = re.compile(r"\$\{\{\s*jobs\.([A-Za-z0-9-]+)\.output\.([A-Za-z0-9_.-]+)\s*\}\}")
+
+
+class CoreModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+def parse_duration(value: Any) -> int:
+    """`90m`, `2h`, `1h30m`, `45s` -> seconds. A bare integer is taken as seconds."""
+    if isinstance(value, bool):
+        raise ValueError("a duration is text like 90m, 2h or 1h30m")
+    if isinstance(value, int):
+        if value <= 0:
+            raise ValueError("a duration must be positive")
+        return value
+    match = _DURATION.match(value) if isinstance(value, str) else None
+    if not match or not value:
+        raise ValueError(f"{value!r} is not a duration like 90m, 2h or 1h30m")
+    hours, minutes, seconds = (int(g or 0) for g in match.groups())
+    total = hours * 3600 + minutes * 60 + seconds
+    if total <= 0:
+        raise ValueError("a duration must be positive")
+    return total
+
+
+def format_duration(seconds: float) -> str:
+    seconds = int(seconds)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    text = (f"{hours}h" if hours else "") + (f"{minutes}m" if minutes else "")
+    text += f"{secs}s" if secs or not text else ""
+    return text
+
+
+Duration = Annotated[
+    int,
+    BeforeValidator(parse_duration),
+    PlainSerializer(format_duration, return_type=str),
+    WithJsonSchema({"type": "string", "pattern": r"^(\d+h)?(\d+m)?(\d+s)?$",
+                    "examples": ["90m", "2h", "1h30m"]}),
+]
+JobName = Annotated[str, Field(pattern=DNS_LABEL, max_length=63)]
+
+
+class Metadata(CoreModel):
+    name: JobName
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+class Budget(CoreModel):
+    max_cost_usd: Annotated[float, Field(gt=0)] | None = None
+    max_duration: Duration | None = None
+
+
+class Estimate(CoreModel):
+    """A hint for cost estimates: how long a run is expected to take."""
+
+    duration: Duration
+
+
+class HuggingFaceTarget(CoreModel):
+    repo: Annotated[str, Field(pattern=r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")]
+    private: bool = True
+
+
+class S3Target(CoreModel):
+    uri: Annotated[str, Field(pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$")]
+
+
+class DeliverTarget(CoreModel):
+    huggingface: HuggingFaceTarget | None = None
+    s3: S3Target | None = None
+
+    def model_post_init(self, _context: Any) -> None:
+        if (self.huggingface is None) == (self.s3 is None):
+            raise ValueError("each deliver entry names exactly one target: huggingface or s3")
+
+    @property
+    def key(self) -> str:
+        if self.huggingface is not None:
+            return f"huggingface:{self.huggingface.repo}"
+        assert self.s3 is not None
+        return f"s3:{self.s3.uri}"
+
+
+class _SpecBase(CoreModel):
+    hardware: str | None = None
+    input: dict[str, Any] = Field(default_factory=dict)
+    budget: Budget = Field(default_factory=Budget)
+    estimate: Estimate | None = None
+    retries: Annotated[int, Field(ge=0, le=10)] = 0
+    after: list[JobName] = Field(default_factory=list)
+    suspend: bool = False
+    rerun: Annotated[int, Field(ge=0)] = 0
+    deliver: list[DeliverTarget] = Field(default_factory=list)
+
+
+class LocalSpec(_SpecBase):
+    provider: Literal["local"]
+    command: Annotated[list[str], Field(min_length=1)]
+    workdir: str | None = None
+
+
+class ReplicateSpec(_SpecBase):
+    provider: Literal["replicate"]
+    trainer: Annotated[str, Field(pattern=r"^[\w.-]+/[\w.-]+(:[0-9a-f]{6,64})?$")]
+    destination: Annotated[str, Field(pattern=r"^[\w.-]+/[\w.-]+$")]
+
+
+Spec = Annotated[LocalSpec | ReplicateSpec, Field(discriminator="provider")]
+
+# Fields that say *what* is trained. Changing one makes a new revision (a new training); the
+# others (budget, retries, after, suspend, deliver, estimate) steer the current run in place.
+REVISION_FIELDS = ("provider", "trainer", "destination", "hardware", "input", "command",
+                   "workdir", "rerun")
+
+
+class TrainingJob(CoreModel):
+    """apiVersion trainops/v1, kind TrainingJob."""
+
+    model_config = ConfigDict(title="TrainingJob", json_schema_extra={
+        "$id": "https://trainops.dev/schemas/trainingjob.v1.json"})
+
+    apiVersion: Literal["trainops/v1"]
+    kind: Literal["TrainingJob"]
+    metadata: Metadata
+    spec: Spec
+
+
+# ---- trainops.yaml -------------------------------------------------------------------------
+
+class StateConfig(CoreModel):
+    backend: Literal["git", "s3"] = "git"
+    branch: str = "trainops/state"
+    uri: str | None = None
+    remote: str | None = None  # default: "origin" when the repository has it
+
+
+class ReplicateConfig(CoreModel):
+    token_env: str = "REPLICATE_API_TOKEN"
+    base_url: str = "https://api.replicate.com"
+
+
+class LocalConfig(CoreModel):
+    runs_dir: str = ".trainops/runs"
+
+
+class ProvidersConfig(CoreModel):
+    replicate: ReplicateConfig = Field(default_factory=ReplicateConfig)
+    local: LocalConfig = Field(default_factory=LocalConfig)
+
+
+class Policy(CoreModel):
+    prune: bool = True
+    on_change: Literal["replace", "queue"] = "replace"
+    allowed_hardware: list[str] | None = None
+    allowed_providers: list[Literal["local", "replicate"]] | None = None
+    max_cost_usd_per_job: Annotated[float, Field(gt=0)] | None = None
+    monthly_budget_usd: Annotated[float, Field(gt=0)] | None = None
+    max_concurrent_runs: Annotated[int, Field(ge=1)] | None = None
+
+
+DEFAULT_PRICES = {"gpu-t4": 0.000225, "gpu-l40s": 0.000975, "gpu-a100-large": 0.0014,
+                  "gpu-h100": 0.001525}
+
+
+class GitHubConfig(CoreModel):
+    status_context: str = "trainops"
+
+
+class Config(CoreModel):
+    """trainops.yaml: every field has a default, so the file itself is optional."""
+
+    model_config = ConfigDict(title="trainops.yaml", json_schema_extra={
+        "$id": "https://trainops.dev/schemas/config.v1.json"})
+
+    jobs: list[str] = Field(default_factory=lambda: ["jobs/**/*.yaml"])
+    state: StateConfig = Field(default_factory=StateConfig)
+    providers: ProvidersConfig = Field(default_factory=ProvidersConfig)
+    policy: Policy = Field(default_factory=Policy)
+    prices_usd_per_second: dict[str, Annotated[float, Field(ge=0)]] = Field(
+        default_factory=lambda: dict(DEFAULT_PRICES))
+    github: GitHubConfig = Field(default_factory=GitHubConfig)
+
+
+# ---- a manifest in its repository -----------------------------------------------------------
+
+@dataclass(frozen=True)
+class Job:
+    """A validated manifest and the document it was read from."""
+
+    manifest: TrainingJob
+    doc: Document
+
+    @property
+    def name(self) -> str:
+        return self.manifest.metadata.name
+
+    @property
+    def spec(self) -> LocalSpec | ReplicateSpec:
+        return self.manifest.spec
+
+    @property
+    def file(self) -> str:
+        return self.doc.file
+
+    def upstream(self) -> list[str]:
+        """Jobs this one waits for: `after` plus every output reference in `input`."""
+        names = list(self.spec.after)
+        for ref_job, _key in output_refs(self.spec.input):
+            if ref_job not in names:
+                names.append(ref_job)
+        return names
+
+
+def output_refs(value: Any) -> list[tuple[str, str]]:
+    """Every `${{ jobs.NAME.output.KEY }}` in a JSON-shaped value, in order."""
+    found: list[tuple[str, str]] = []
+    if isinstance(value, str):
+        found.extend((m.group(1), m.group(2)) for m in OUTPUT_REF.finditer(value))
+    elif isinstance(value, dict):
+        for item in value.values():
+            found.extend(output_refs(item))
+    elif isinstance(value, list):
+        for item in value:
+            found.extend(output_refs(item))
+    return found
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def revision(spec: LocalSpec | ReplicateSpec, trainer: str | None = None) -> str:
+    """DESIGN §3: 12 hex of sha256 over the canonical JSON of the normalized spec.
+
+    Normalized: defaults filled, durations canonical, the trainer version resolved through the lock
+    (`trainer` is the resolved `owner/name:version`). Only `REVISION_FIELDS` count: labels and
+    the fields that steer a run (budget, retries, suspend, ...) do not make a new training.
+    """
+    data = spec.model_dump(mode="json", include=set(REVISION_FIELDS))
+    if trainer is not None and "trainer" in data:
+        data["trainer"] = trainer
+    return hashlib.sha256(canonical_json(data).encode()).hexdigest()[:12]
+
+
+def json_schemas() -> dict[str, str]:
+    """The generated JSON Schemas, by file name under `schemas/` (`trainops schema`)."""
+    out = {}
+    for name, model in (("trainingjob.v1.json", TrainingJob), ("config.v1.json", Config)):
+        schema = {"$schema": "https://json-schema.org/draft/2020-12/schema",
+                  **model.model_json_schema(mode="validation")}
+        out[name] = json.dumps(schema, indent=2, sort_keys=True) + "\n"
+    return out

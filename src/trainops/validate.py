@@ -1,0 +1,341 @@
+"""Validation of a repository's manifests: schema, semantics, and (with a lock) training inputs.
+
+Produces every problem of every file — a bad file never hides the problems of another — plus
+what the planner needs to stay safe: which job names are invalid (their runs are left alone) and
+whether every file parsed (only then may a job missing from git be pruned).
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from trainops.errors import Problem
+from trainops.manifest import (
+    API_VERSION,
+    KIND,
+    PROVIDERS,
+    Config,
+    Job,
+    LocalSpec,
+    ReplicateSpec,
+    TrainingJob,
+    output_refs,
+)
+from trainops.repo import CONFIG_FILE, Source, select
+from trainops.yamlsource import Document, load_text
+
+# Output names a provider fixes (DESIGN §2); providers absent here name outputs at run time.
+FIXED_OUTPUTS = {"replicate": ("weights", "version")}
+
+InputChecker = Callable[[Job], list[Problem]]
+
+
+@dataclass
+class Validation:
+    config: Config
+    jobs: dict[str, Job] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+    invalid: set[str] = field(default_factory=set)  # job names whose manifest does not validate
+    complete: bool = True  # every file parsed and every document has a readable name
+    files: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def load_config(source: Source) -> tuple[Config, list[Problem]]:
+    raw = source.read(CONFIG_FILE)
+    if raw is None:
+        return Config(), []
+    docs, problems = _parse(raw, CONFIG_FILE)
+    if problems:
+        return Config(), problems
+    if not docs:
+        return Config(), []
+    doc = docs[0]
+    if doc.secrets:
+        return Config(), list(doc.secrets)
+    if len(docs) > 1:
+        return Config(), [doc.problem((), f"{CONFIG_FILE} holds one document, not {len(docs)}")]
+    if not isinstance(doc.data, dict):
+        return Config(), [doc.problem((), f"{CONFIG_FILE} must be a mapping")]
+    try:
+        return Config.model_validate(doc.data), []
+    except ValidationError as exc:
+        return Config(), _pydantic_problems(exc, doc, Config)
+
+
+def validate_source(source: Source, check_input: InputChecker | None = None) -> Validation:
+    """Validate every manifest the config selects. Never raises for user error."""
+    config, problems = load_config(source)
+    result = Validation(config=config, problems=problems)
+    if problems:
+        result.complete = False
+        return result
+    result.files = select(source, config.jobs)
+    by_name: dict[str, list[Job]] = {}
+    for path in result.files:
+        raw = source.read(path)
+        if raw is None:
+            continue
+        docs, file_problems = _parse(raw, path)
+        if file_problems:
+            result.complete = False
+            result.problems.extend(file_problems)
+        for doc in docs:
+            job, doc_problems = _validate_document(doc)
+            result.problems.extend(doc_problems)
+            if job is not None:
+                by_name.setdefault(job.name, []).append(job)
+            else:
+                name = _name_of(doc)
+                if name:
+                    result.invalid.add(name)
+                else:
+                    result.complete = False
+    _check_names(by_name, result)
+    _check_references(result)
+    if check_input is not None:
+        for name, job in sorted(result.jobs.items()):
+            found = check_input(job)
+            if found:
+                result.problems.extend(found)
+                result.invalid.add(name)
+    for name in result.invalid:
+        result.jobs.pop(name, None)
+    result.problems.sort()
+    return result
+
+
+def _parse(raw: bytes, path: str) -> tuple[list[Document], list[Problem]]:
+    from trainops.yamlsource import MAX_FILE_BYTES
+
+    if len(raw) > MAX_FILE_BYTES:
+        return [], [Problem(path, message=f"file is over {MAX_FILE_BYTES:,} bytes; refused",
+                            hint="manifests are small: split it or move data out of it")]
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        return [], [Problem(path, line, col, "file is not valid UTF-8", "save it as UTF-8")]
+    return load_text(text, path)
+
+
+def _name_of(doc: Document) -> str:
+    data = doc.data
+    if isinstance(data, dict) and isinstance(data.get("metadata"), dict):
+        name = data["metadata"].get("name")
+        if isinstance(name, str):
+            return name
+    return ""
+
+
+def _validate_document(doc: Document) -> tuple[Job | None, list[Problem]]:
+    data = doc.data
+    if doc.secrets:
+        return None, list(doc.secrets)
+    if not isinstance(data, dict):
+        return None, [doc.problem((), "a manifest must be a mapping with apiVersion, kind, "
+                                      "metadata and spec")]
+    api, kind = data.get("apiVersion"), data.get("kind")
+    if api is not None and api != API_VERSION:
+        return None, [doc.problem(("apiVersion",), f"unknown apiVersion {api!r}",
+                                  f"this trainops reads apiVersion: {API_VERSION}")]
+    if kind is not None and kind != KIND:
+        return None, [doc.problem(("kind",), f"unknown kind {kind!r}", f"expected kind: {KIND}")]
+    try:
+        manifest = TrainingJob.model_validate(data)
+    except ValidationError as exc:
+        return None, _pydantic_problems(exc, doc, TrainingJob)
+    return Job(manifest, doc), []
+
+
+def _pydantic_problems(exc: ValidationError, doc: Document, model: type[BaseModel]) -> list[Problem]:
+    problems = []
+    for err in exc.errors(include_url=False):
+        loc = _user_loc(err["loc"])
+        kind = err["type"]
+        where = ".".join(str(p) for p in loc) or "document"
+        if kind == "extra_forbidden":
+            key = loc[-1]
+            allowed = _keys_at(model, doc.data, loc[:-1])
+            close = difflib.get_close_matches(str(key), allowed, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else (
+                f"allowed keys here: {', '.join(allowed)}" if allowed else "")
+            problems.append(doc.problem(loc, f"unknown key {where!r}", hint))
+        elif kind == "missing":
+            problems.append(doc.problem(loc[:-1], f"missing required key {where!r}"))
+        elif kind == "union_tag_invalid":
+            tag = err.get("ctx", {}).get("tag")
+            close = difflib.get_close_matches(str(tag), PROVIDERS, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"providers: {', '.join(PROVIDERS)}"
+            problems.append(doc.problem((*loc, "provider"), f"unknown provider {tag!r}", hint))
+        elif kind == "union_tag_not_found":
+            problems.append(doc.problem(loc, f"missing required key '{where}.provider'",
+                                        f"providers: {', '.join(PROVIDERS)}"))
+        else:
+            message = err["msg"].removeprefix("Value error, ")
+            problems.append(doc.problem(loc, f"{where}: {message}", _hint_for(loc)))
+    return problems
+
+
+def _user_loc(loc: tuple[Any, ...]) -> tuple[str | int, ...]:
+    # pydantic inserts the discriminator's tag ('spec', 'local', ...): the user never wrote it.
+    if len(loc) >= 2 and loc[0] == "spec" and loc[1] in PROVIDERS:
+        loc = (loc[0], *loc[2:])
+    return tuple(p for p in loc if isinstance(p, (str, int)))
+
+
+def _hint_for(loc: tuple[str | int, ...]) -> str:
+    last = loc[-1] if loc else ""
+    if last == "name":
+        return "a DNS label: lowercase letters, digits and '-', at most 63 characters"
+    if last in ("max_duration", "duration"):
+        return "write durations like 90m, 2h or 1h30m"
+    if last == "trainer":
+        return "owner/name, optionally :version (the lock file can pin it)"
+    return ""
+
+
+def _keys_at(model: type[BaseModel], data: Any, loc: tuple[str | int, ...]) -> list[str]:
+    """The keys the schema allows at `loc`, for did-you-mean hints."""
+    current: Any = model
+    value = data
+    for part in loc:
+        value = value.get(part) if isinstance(value, dict) else (
+            value[part] if isinstance(value, list) and isinstance(part, int) else None)
+        if isinstance(part, int):
+            continue
+        fields = getattr(current, "model_fields", None)
+        if fields is None or part not in fields:
+            return []
+        current = _model_of(fields[part].annotation, value)
+    fields = getattr(current, "model_fields", None)
+    return sorted(fields) if fields else []
+
+
+def _model_of(annotation: Any, value: Any) -> Any:
+    import typing
+
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _model_of(arg, value)
+        if found is not None:
+            if found in (LocalSpec, ReplicateSpec) and isinstance(value, dict):
+                return LocalSpec if value.get("provider") == "local" else ReplicateSpec
+            return found
+    return None
+
+
+def _check_names(by_name: Mapping[str, list[Job]], result: Validation) -> None:
+    for name, jobs in by_name.items():
+        if len(jobs) == 1:
+            result.jobs[name] = jobs[0]
+            continue
+        result.invalid.add(name)
+        places = ", ".join(f"{j.file}:{j.doc.locate(('metadata', 'name'))[0]}" for j in jobs)
+        for job in jobs:
+            result.problems.append(job.doc.problem(
+                ("metadata", "name"), f"job name {name!r} is used by {len(jobs)} manifests",
+                f"names are unique in the repository: {places}"))
+
+
+def _check_references(result: Validation) -> None:
+    names = set(result.jobs) | result.invalid
+    for job in result.jobs.values():
+        spec = job.spec
+        if isinstance(spec, LocalSpec) and spec.workdir is not None:
+            parts = spec.workdir.replace("\\", "/").split("/")
+            if spec.workdir.startswith("/") or ".." in parts:
+                result.problems.append(job.doc.problem(
+                    ("spec", "workdir"), "workdir must stay inside the repository",
+                    "use a path relative to the repository root, without '..'"))
+                result.invalid.add(job.name)
+        for i, upstream in enumerate(spec.after):
+            if upstream not in names:
+                result.problems.append(job.doc.problem(
+                    ("spec", "after", i), f"after: no job named {upstream!r}",
+                    _did_you_mean(upstream, names)))
+                result.invalid.add(job.name)
+            elif upstream == job.name:
+                result.problems.append(job.doc.problem(("spec", "after", i),
+                                                       "a job cannot wait for itself"))
+                result.invalid.add(job.name)
+        for key_path, ref_job, ref_key in _refs_with_paths(spec.input, ("spec", "input")):
+            other = result.jobs.get(ref_job)
+            if ref_job not in names:
+                result.problems.append(job.doc.problem(
+                    key_path, f"output reference to unknown job {ref_job!r}",
+                    _did_you_mean(ref_job, names)))
+                result.invalid.add(job.name)
+            elif ref_job == job.name:
+                result.problems.append(job.doc.problem(key_path, "a job cannot use its own output"))
+                result.invalid.add(job.name)
+            elif other is not None and ref_key not in FIXED_OUTPUTS.get(other.spec.provider,
+                                                                         (ref_key,)):
+                fixed = FIXED_OUTPUTS[other.spec.provider]
+                result.problems.append(job.doc.problem(
+                    key_path, f"job {ref_job!r} ({other.spec.provider}) has no output {ref_key!r}",
+                    f"its outputs are: {', '.join(fixed)}"))
+                result.invalid.add(job.name)
+    _check_cycles(result)
+
+
+def _refs_with_paths(value: Any, path: tuple[str | int, ...]) -> list[tuple[Any, str, str]]:
+    found: list[tuple[Any, str, str]] = []
+    if isinstance(value, str):
+        found.extend((path, j, k) for j, k in output_refs(value))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            found.extend(_refs_with_paths(item, (*path, key)))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            found.extend(_refs_with_paths(item, (*path, i)))
+    return found
+
+
+def _check_cycles(result: Validation) -> None:
+    graph = {name: [u for u in job.upstream() if u in result.jobs and u != name]
+             for name, job in result.jobs.items()}
+    state: dict[str, int] = {}  # 1 visiting, 2 done
+    for start in sorted(graph):
+        if state.get(start):
+            continue
+        stack: list[tuple[str, int]] = [(start, 0)]
+        trail: list[str] = []
+        while stack:
+            node, i = stack.pop()
+            if i == 0:
+                state[node] = 1
+                trail.append(node)
+            edges = graph[node]
+            if i < len(edges):
+                stack.append((node, i + 1))
+                nxt = edges[i]
+                if state.get(nxt) == 1:
+                    cycle = [*trail[trail.index(nxt):], nxt]
+                    for name in cycle[:-1]:
+                        job = result.jobs[name]
+                        result.problems.append(job.doc.problem(
+                            ("spec", "after"), f"dependency cycle: {' -> '.join(cycle)}",
+                            "remove one of these `after` entries or output references"))
+                        result.invalid.add(name)
+                    return
+                if not state.get(nxt):
+                    stack.append((nxt, 0))
+            else:
+                state[node] = 2
+                trail.pop()
+
+
+def _did_you_mean(name: str, names: set[str]) -> str:
+    close = difflib.get_close_matches(name, sorted(names), n=1)
+    return f"did you mean {close[0]!r}?" if close else ""

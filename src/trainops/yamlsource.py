@@ -1,0 +1,280 @@
+"""Hostile-input-proof YAML loading that keeps the position of every key.
+
+Values are built from libyaml's event stream with an explicit stack, so nesting depth, alias
+expansion and tags are checked as the file is read: a billion-laughs file or a 100,000-deep list
+fails fast in bounded memory instead of crashing the interpreter. Only plain data is produced
+(safe loading); a `!!python/...` or any custom tag is an error, never executed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from trainops.errors import Problem
+
+MAX_FILE_BYTES = 1024 * 1024
+MAX_DEPTH = 64
+MAX_NODES = 100_000  # per document, counting every node an alias expands to
+
+Path_ = tuple[str | int, ...]
+
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_STD = "tag:yaml.org,2002:"
+_ALLOWED_TAGS = {f"{_STD}{t}" for t in ("str", "int", "float", "bool", "null", "map", "seq")}
+_TIMESTAMP = f"{_STD}timestamp"
+_MERGE = f"{_STD}merge"
+_constructor = yaml.constructor.SafeConstructor()
+
+# Values that look like credentials (DESIGN §13). Matched anywhere in a string.
+_TOKEN = re.compile(
+    r"\b(?:r8_[A-Za-z0-9]{20,}|hf_[A-Za-z0-9]{20,}|AKIA[0-9A-Z]{16}|ASIA[0-9A-Z]{16}"
+    r"|ghp_[A-Za-z0-9]{30,}|gho_[A-Za-z0-9]{30,}|ghs_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,})"
+)
+
+
+@dataclass
+class Document:
+    """One YAML document of a file: its data and where each key or item stands."""
+
+    file: str
+    index: int  # 0-based position of the document in its file
+    data: Any
+    positions: dict[Path_, tuple[int, int]] = field(default_factory=dict)
+    secrets: list[Problem] = field(default_factory=list)  # token-looking values found in it
+
+    def locate(self, path: Path_) -> tuple[int, int]:
+        """Line and column (1-based) of `path`, or of its nearest located ancestor."""
+        while True:
+            found = self.positions.get(path)
+            if found is not None:
+                return found
+            if not path:
+                return (1, 1)
+            path = path[:-1]
+
+    def problem(self, path: Path_, message: str, hint: str = "") -> Problem:
+        line, col = self.locate(path)
+        return Problem(self.file, line, col, message, hint)
+
+
+class _Refused(Exception):
+    def __init__(self, mark: Any, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.mark, self.message, self.hint = mark, message, hint
+
+
+def load_file(path: Path, display: str) -> tuple[list[Document], list[Problem]]:
+    """Read every document of one file. Problems are returned, never raised."""
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        return [], [Problem(display, message=f"cannot read file: {exc.strerror}")]
+    if size > MAX_FILE_BYTES:
+        return [], [
+            Problem(
+                display,
+                message=f"file is {size:,} bytes; manifests are limited to {MAX_FILE_BYTES:,}",
+                hint="split it into several files, or move data out of the manifest",
+            )
+        ]
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        return [], [
+            Problem(display, line, col, "file is not valid UTF-8", "save it as UTF-8")
+        ]
+    return load_text(text, display)
+
+
+def load_text(text: str, display: str) -> tuple[list[Document], list[Problem]]:
+    docs: list[Document] = []
+    problems: list[Problem] = []
+    try:
+        for doc in _documents(text, display):
+            docs.append(doc)
+    except _Refused as exc:
+        problems.append(_at(display, exc.mark, exc.message, exc.hint))
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        message = " ".join(p for p in (exc.context, exc.problem) if p) or "invalid YAML"
+        problems.append(_at(display, mark, f"invalid YAML: {message}", "check indentation and quoting"))
+    except yaml.YAMLError as exc:
+        problems.append(Problem(display, message=f"invalid YAML: {exc}"))
+    return docs, problems
+
+
+def _at(file: str, mark: Any, message: str, hint: str = "") -> Problem:
+    if mark is None:
+        return Problem(file, message=message, hint=hint)
+    return Problem(file, mark.line + 1, mark.column + 1, message, hint)
+
+
+class _Container:
+    __slots__ = ("anchor", "key", "key_mark", "mark", "merges", "nodes", "path", "value")
+
+    def __init__(self, value: Any, path: Path_, mark: Any, anchor: str | None) -> None:
+        self.value = value
+        self.path = path
+        self.mark = mark
+        self.anchor = anchor
+        self.key: Any = _NO_KEY
+        self.key_mark: Any = None
+        self.merges: list[dict[str, Any]] = []
+        self.nodes = 1
+
+
+_NO_KEY = object()
+
+
+def _documents(text: str, file: str) -> Iterator[Document]:
+    loader = _Loader(text)
+    try:
+        index = 0
+        while True:
+            event = loader.get_event()
+            if isinstance(event, yaml.StreamEndEvent):
+                return
+            if isinstance(event, yaml.DocumentStartEvent):
+                doc = _document(loader, file, index)
+                if doc.data is not None:
+                    yield doc
+                index += 1
+    finally:
+        loader.dispose()
+
+
+def _document(loader: Any, file: str, index: int) -> Document:
+    doc = Document(file, index, None)
+    anchors: dict[str, tuple[Any, int]] = {}
+    stack: list[_Container] = []
+    nodes = 0
+    result: Any = None
+
+    def place(value: Any, mark: Any, new_nodes: int, size: int) -> None:
+        # new_nodes: nodes this adds to the document (an alias adds its whole expansion);
+        # size: the nodes `value` stands for, which its parent container now holds.
+        nonlocal result, nodes
+        nodes += new_nodes
+        if nodes > MAX_NODES:
+            raise _Refused(mark, f"document expands to more than {MAX_NODES:,} nodes",
+                           "aliases (*name) that repeat large anchors are refused")
+        if not stack:
+            result = value
+            return
+        top = stack[-1]
+        top.nodes += size
+        if isinstance(top.value, list):
+            top.value.append(value)
+            return
+        if top.key is _NO_KEY:
+            if isinstance(value, (dict, list)):
+                raise _Refused(mark, "a mapping key must be a plain value")
+            top.key, top.key_mark = value, mark
+            return
+        key, top.key = top.key, _NO_KEY
+        if key is _MERGE_KEY:
+            merged = value if isinstance(value, list) else [value]
+            if not all(isinstance(m, dict) for m in merged):
+                raise _Refused(top.key_mark, "a merge key (<<) must refer to mappings")
+            top.merges.extend(merged)
+            return
+        if key in top.value:
+            first = doc.positions.get((*top.path, key))
+            where = f" (first at line {first[0]})" if first else ""
+            raise _Refused(top.key_mark, f"duplicate key {key!r}{where}",
+                           "each key may appear once in a mapping")
+        top.value[key] = value
+        doc.positions[(*top.path, key)] = (top.key_mark.line + 1, top.key_mark.column + 1)
+
+    def child_path(mark: Any) -> Path_:
+        if not stack:
+            return ()
+        top = stack[-1]
+        if isinstance(top.value, list):
+            path = (*top.path, len(top.value))
+            doc.positions[path] = (mark.line + 1, mark.column + 1)
+            return path
+        if top.key is _NO_KEY:
+            return top.path  # a key is being read; keys are scalars
+        return (*top.path, top.key) if not isinstance(top.key, _MergeKey) else top.path
+
+    while True:
+        event = loader.get_event()
+        if isinstance(event, yaml.DocumentEndEvent):
+            doc.data = result
+            if () not in doc.positions:
+                doc.positions[()] = (1, 1)
+            return doc
+        tag = getattr(event, "tag", None)
+        if tag not in (None, "!") and tag not in _ALLOWED_TAGS and tag != _TIMESTAMP:
+            raise _Refused(event.start_mark, f"tag {_short(tag)} is not allowed",
+                           "manifests are plain data: remove the tag")
+        if isinstance(event, yaml.AliasEvent):
+            if event.anchor not in anchors:
+                raise _Refused(event.start_mark, f"unknown alias *{event.anchor}")
+            value, size = anchors[event.anchor]
+            child_path(event.start_mark)
+            place(value, event.start_mark, size, size)
+        elif isinstance(event, yaml.ScalarEvent):
+            child_path(event.start_mark)
+            value = _scalar(loader, event)
+            if isinstance(value, str) and _TOKEN.search(value):
+                doc.secrets.append(_at(file, event.start_mark,
+                                    "value looks like a secret token",
+                                    "tokens come from the environment, never from manifests"))
+            if event.anchor:
+                anchors[event.anchor] = (value, 1)
+            if stack and isinstance(stack[-1].value, dict) and stack[-1].key is _NO_KEY:
+                if value == "<<" and event.tag in (None, _MERGE) and event.implicit[0]:
+                    value = _MERGE_KEY
+            place(value, event.start_mark, 1, 1)
+        elif isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            if len(stack) >= MAX_DEPTH:
+                raise _Refused(event.start_mark, f"nesting deeper than {MAX_DEPTH} levels",
+                               "manifests are shallow; this file is not a manifest")
+            path = child_path(event.start_mark)
+            container: Any = {} if isinstance(event, yaml.MappingStartEvent) else []
+            stack.append(_Container(container, path, event.start_mark, event.anchor))
+        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            done = stack.pop()
+            if done.merges:
+                for merged in reversed(done.merges):
+                    for k, v in merged.items():
+                        done.value.setdefault(k, v)
+            if done.anchor:
+                anchors[done.anchor] = (done.value, done.nodes)
+            place(done.value, done.mark, 1, done.nodes)
+
+
+class _MergeKey:
+    def __repr__(self) -> str:
+        return "<<"
+
+
+_MERGE_KEY = _MergeKey()
+
+
+def _scalar(loader: Any, event: Any) -> Any:
+    tag = event.tag
+    if tag in (None, "!"):
+        tag = loader.resolve(yaml.ScalarNode, event.value, event.implicit)
+    if tag in (f"{_STD}str", _TIMESTAMP, _MERGE):
+        return event.value  # timestamps stay text: manifests are JSON-shaped
+    node = yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark, event.style)
+    constructor = _constructor.yaml_constructors.get(tag)
+    if constructor is None:
+        raise _Refused(event.start_mark, f"tag {_short(tag)} is not allowed")
+    return constructor(_constructor, node)
+
+
+def _short(tag: str) -> str:
+    return "!!" + tag[len(_STD):] if tag.startswith(_STD) else tag
