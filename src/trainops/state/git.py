@@ -1,0 +1,493 @@
+"""The git state backend: state files on a branch that is never checked out (DESIGN §9).
+
+Every write is git plumbing driven through GitPython (blobs, trees, one commit, a ref update or a
+push), so the user's working tree, index and HEAD are never touched. The compare-and-swap of §8
+is `git update-ref <ref> <new> <old>` without a remote, and a push that must fast-forward with one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import subprocess
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import git
+
+from trainops.errors import StateConflict, StateError
+from trainops.state.base import StateSnapshot
+
+__all__ = ["DEFAULT_AUTHOR", "DEFAULT_BRANCH", "GitStateStore"]
+
+DEFAULT_BRANCH = "trainops/state"
+DEFAULT_AUTHOR = "trainops <trainops@localhost>"
+
+_FILE_MODE = 0o100644
+_TREE_MODE = 0o040000
+_ZERO_SHA = "0" * 40
+_FETCH_ATTEMPTS = 3
+# A push rejected by the client's own fast-forward check: the remote moved away from our base.
+_REJECTED = "[rejected]"
+_CREDENTIALS_IN_URL = re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s@]+@")
+
+Entry = tuple[int, bytes]  # (mode, binary sha) of one tree entry
+Tree = dict[bytes, Entry]  # name -> entry
+
+
+@dataclass
+class _Result:
+    returncode: int
+    stdout: bytes
+    stderr: str
+
+
+@dataclass
+class _TreePlan:
+    """What one `save()` must write: new blobs and trees (children before parents)."""
+
+    blobs: list[tuple[str, bytes, bytes]] = field(default_factory=list)  # path, data, sha
+    trees: list[tuple[Tree, bytes]] = field(default_factory=list)  # entries, sha
+
+
+class GitStateStore:
+    """`StateStore` on a branch of a git repository (default `trainops/state`).
+
+    With a remote (`origin` when the repository has one) the remote's branch is the state: `load()`
+    fetches it and `save()` pushes a commit that must fast-forward it. Without a remote the local
+    branch is the state and `save()` moves it only from the version it was based on. A remote that
+    lacks the branch while the local branch exists (state written before the remote was added)
+    serves the local branch, and the next save publishes it with its history.
+
+    One instance must not be shared between threads; separate instances on one clone are fine.
+    """
+
+    def __init__(
+        self,
+        repo_dir: str | Path,
+        branch: str = DEFAULT_BRANCH,
+        remote: str | None = "origin",
+        author: str = DEFAULT_AUTHOR,
+    ) -> None:
+        try:
+            self._repo = git.Repo(repo_dir)
+        except (git.InvalidGitRepositoryError, git.NoSuchPathError) as exc:
+            raise StateError(
+                f"{repo_dir} is not a git repository",
+                hint="the git state backend keeps state on a branch of the repository: run "
+                "`git init` or choose another state backend in trainops.yaml",
+            ) from exc
+        self._git_dir = str(self._repo.git_dir)
+        self.branch = branch
+        self.ref = f"refs/heads/{branch}"
+        if self._git("check-ref-format", self.ref, check=False).returncode != 0:
+            raise StateError(f"invalid state branch name: {branch!r}")
+        self.remote = self._resolve_remote(remote)
+        self.tracking_ref = f"refs/remotes/{self.remote}/{branch}" if self.remote else None
+        match = re.fullmatch(r"\s*(.+?)\s*<([^<>]*)>\s*", author)
+        if not match:
+            raise StateError(f"invalid author {author!r}: expected 'Name <email>'")
+        name, email = match.groups()
+        self._identity = {
+            "GIT_AUTHOR_NAME": name,
+            "GIT_AUTHOR_EMAIL": email,
+            "GIT_COMMITTER_NAME": name,
+            "GIT_COMMITTER_EMAIL": email,
+        }
+
+    def __repr__(self) -> str:
+        return f"GitStateStore({self._git_dir!r}, branch={self.branch!r}, remote={self.remote!r})"
+
+    # -- StateStore ---------------------------------------------------------------------------
+
+    def load(self) -> StateSnapshot:
+        version = self._current_version()
+        if not version:
+            return StateSnapshot(version="", files={})
+        listing = self._git("ls-tree", "-r", "-z", "--full-tree", version).stdout
+        paths: list[str] = []
+        shas: list[bytes] = []
+        for record in listing.split(b"\0"):
+            if not record:
+                continue
+            meta, raw_path = record.split(b"\t", 1)
+            _mode, kind, sha = meta.split(b" ")
+            if kind != b"blob":
+                continue
+            paths.append(_decode(raw_path, "state path"))
+            shas.append(sha)
+        unique = list(dict.fromkeys(shas))
+        objects = self._cat_batch([sha.decode() for sha in unique])
+        texts: dict[bytes, bytes] = {}
+        for sha, obj in zip(unique, objects, strict=True):
+            if obj is None:
+                raise StateError(f"state commit {version} is missing object {sha.decode()}")
+            texts[sha] = obj[1]
+        files = {
+            path: _decode(texts[sha], f"state file {path}")
+            for path, sha in zip(paths, shas, strict=True)
+        }
+        return StateSnapshot(version=version, files=files)
+
+    def save(self, base: str, changes: Mapping[str, str | None], message: str) -> str:
+        wanted = {_check_path(path): _encode(text) for path, text in changes.items()}
+        base_tree, plan = self._plan_tree(base, wanted)
+        new_tree = plan.trees[-1][1].hex() if plan.trees else base_tree
+        if new_tree == base_tree:
+            return base  # nothing changed: no commit, no push
+        self._refuse_checked_out()
+        self._write_blobs(plan.blobs)
+        self._write_trees(plan.trees)
+        parents = ["-p", base] if base else []
+        commit = self._git(
+            "commit-tree",
+            new_tree,
+            *parents,
+            "--no-gpg-sign",
+            input=message.encode(),
+            env=self._identity,
+        )
+        new = commit.stdout.decode().strip()
+        if self.remote is None:
+            self._move_local_ref(base, new)
+        else:
+            self._push(base, new)
+        return new
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def _current_version(self) -> str:
+        """Fetch when there is a remote and return the commit the state is at ("" if none)."""
+        if self.remote is None or self.tracking_ref is None:
+            return self._resolve(self.ref)
+        refspec = f"+{self.ref}:{self.tracking_ref}"
+        for attempt in range(1, _FETCH_ATTEMPTS + 1):
+            result = self._git(
+                "fetch",
+                "--quiet",
+                "--no-tags",
+                "--no-write-fetch-head",
+                "--no-recurse-submodules",
+                self.remote,
+                refspec,
+                check=False,
+            )
+            if result.returncode == 0:
+                return self._resolve(self.tracking_ref)
+            if "couldn't find remote ref" in result.stderr:
+                return self._resolve(self.ref)  # never pushed: the local branch, if any
+            if "lock" not in result.stderr or attempt == _FETCH_ATTEMPTS:
+                raise StateError(
+                    f"could not fetch the state branch {self.branch!r} from remote "
+                    f"{self.remote!r}: {_last_line(result.stderr)}",
+                    hint="check the network and that the remote is reachable with `git fetch`",
+                )
+            time.sleep(0.05 * attempt)  # another process on this clone updates the same ref
+        raise AssertionError("unreachable")
+
+    def _resolve(self, ref: str) -> str:
+        result = self._git("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", check=False)
+        return result.stdout.decode().strip() if result.returncode == 0 else ""
+
+    def _cat_batch(self, names: Sequence[str]) -> list[tuple[bytes, bytes] | None]:
+        """Read many objects with one `git cat-file --batch`: (type, data), or None if missing."""
+        if not names:
+            return []
+        out = self._git("cat-file", "--batch", input="".join(f"{n}\n" for n in names).encode())
+        data = out.stdout
+        objects: list[tuple[bytes, bytes] | None] = []
+        pos = 0
+        for _ in names:
+            end = data.index(b"\n", pos)
+            header = data[pos:end]
+            pos = end + 1
+            if header.endswith((b" missing", b" ambiguous")):
+                objects.append(None)
+                continue
+            _sha, kind, size = header.rsplit(b" ", 2)
+            objects.append((kind, data[pos : pos + int(size)]))
+            pos += int(size) + 1
+        return objects
+
+    # -- building the new tree ----------------------------------------------------------------
+
+    def _plan_tree(self, base: str, wanted: Mapping[str, bytes | None]) -> tuple[str, _TreePlan]:
+        """Compute the trees of `base` with `wanted` applied, reading only the directories on
+        the changed paths: unchanged subtrees are reused by sha. Returns the base tree sha and
+        what to write; the last planned tree is the new root (none planned: nothing changed)."""
+        files_in: dict[str, dict[str, bytes | None]] = {"": {}}
+        subdirs_in: dict[str, set[str]] = {"": set()}
+        writes_under: set[str] = set()
+        for path, data in wanted.items():
+            parent, _, name = path.rpartition("/")
+            files_in.setdefault(parent, {})[name] = data
+            child = parent
+            while child:
+                up = child.rpartition("/")[0]
+                files_in.setdefault(child, {})
+                subdirs_in.setdefault(up, set()).add(child)
+                if data is not None:
+                    writes_under.add(child)
+                child = up
+        clash = sorted(set(wanted) & set(files_in))
+        if clash:
+            raise StateError(f"state change writes both a file and a directory at {clash[0]!r}")
+
+        dirs = sorted(files_in)
+        base_trees: dict[str, Tree] = {}
+        base_root = _hash_tree({})  # the empty tree stands for "never written"
+        if base:
+            names = [f"{base}^{{tree}}", *(f"{base}:{d}" for d in dirs if d)]
+            found = self._cat_batch(names)
+            if found[0] is None:
+                raise StateError(f"state version {base!r} does not exist in this repository")
+            base_root = hashlib.sha1(b"tree %d\0" % len(found[0][1]) + found[0][1]).hexdigest()
+            for d, obj in zip([""] + [d for d in dirs if d], found, strict=True):
+                if obj is not None and obj[0] == b"tree":
+                    base_trees[d] = _parse_tree(obj[1])
+
+        plan = _TreePlan()
+
+        def build(d: str, old_sha: bytes | None) -> bytes | None:
+            entries = dict(base_trees.get(d, {}))
+            for name, data in files_in[d].items():
+                path = f"{d}/{name}" if d else name
+                key = name.encode()
+                existing = entries.get(key)
+                if existing is not None and existing[0] == _TREE_MODE:
+                    raise StateError(f"state path {path!r} is a directory, not a file")
+                if data is None:
+                    entries.pop(key, None)
+                    continue
+                sha = _hash_object(b"blob", data)
+                if existing is None or existing[1] != sha:
+                    entries[key] = (_FILE_MODE, sha)
+                    plan.blobs.append((path, data, sha))
+            for child in sorted(subdirs_in.get(d, ())):
+                key = child.rpartition("/")[2].encode()
+                existing = entries.get(key)
+                if existing is not None and existing[0] != _TREE_MODE:
+                    if child in writes_under:
+                        raise StateError(f"state path {child!r} is a file, not a directory")
+                    continue  # deleting below a file: nothing there to delete
+                sub = build(child, existing[1] if existing else None)
+                if sub is None:
+                    entries.pop(key, None)
+                else:
+                    entries[key] = (_TREE_MODE, sub)
+            if d and not entries:
+                return None
+            sha = bytes.fromhex(_hash_tree(entries))
+            if sha != old_sha:
+                plan.trees.append((entries, sha))
+            return sha
+
+        build("", bytes.fromhex(base_root))
+        return base_root, plan
+
+    def _write_blobs(self, blobs: Sequence[tuple[str, bytes, bytes]]) -> None:
+        """Store the new blobs with one `git hash-object --stdin-paths` (no filters)."""
+        if not blobs:
+            return
+        with tempfile.TemporaryDirectory(prefix="trainops-state-") as tmp:
+            paths = []
+            for i, (_path, data, _sha) in enumerate(blobs):
+                file = Path(tmp, str(i))
+                file.write_bytes(data)
+                paths.append(str(file))
+            out = self._git(
+                "hash-object",
+                "-w",
+                "--no-filters",
+                "--stdin-paths",
+                input="".join(f"{p}\n" for p in paths).encode(),
+            )
+        written = out.stdout.decode().split()
+        expected = [sha.hex() for _path, _data, sha in blobs]
+        if written != expected:
+            raise StateError("git stored the state files under unexpected object ids")
+
+    def _write_trees(self, trees: Sequence[tuple[Tree, bytes]]) -> None:
+        """Store the new trees, children first, with one `git mktree --batch`."""
+        records = []
+        for entries, _sha in trees:
+            for name, (mode, sha) in entries.items():
+                kind = "tree" if mode == _TREE_MODE else "commit" if mode == 0o160000 else "blob"
+                records.append(f"{mode:06o} {kind} {sha.hex()}\t".encode() + name + b"\0")
+            records.append(b"\0")
+        out = self._git("mktree", "-z", "--missing", "--batch", input=b"".join(records))
+        written = out.stdout.decode().split()
+        if written != [sha.hex() for _entries, sha in trees]:
+            raise StateError("git stored the state trees under unexpected object ids")
+
+    # -- publishing ---------------------------------------------------------------------------
+
+    def _refuse_checked_out(self) -> None:
+        head = Path(self._git_dir, "HEAD")
+        if head.is_file() and head.read_text().strip() == f"ref: {self.ref}":
+            raise StateError(
+                f"the state branch {self.branch!r} is checked out",
+                hint="trainops writes it without a working tree: check out another branch",
+            )
+
+    def _move_local_ref(self, base: str, new: str) -> None:
+        old = base or _ZERO_SHA
+        result = self._git("update-ref", "-m", "trainops: save", self.ref, new, old, check=False)
+        if result.returncode == 0:
+            return
+        if self._resolve(self.ref) != base or "lock" in result.stderr:
+            raise StateConflict(
+                f"the state branch {self.branch!r} moved since version {base or '(none)'} was read"
+            )
+        raise StateError(
+            f"could not update the state branch {self.branch!r}: {_last_line(result.stderr)}"
+        )
+
+    def _push(self, base: str, new: str) -> None:
+        assert self.remote is not None and self.tracking_ref is not None
+        result = self._git(
+            "push", "--porcelain", "--no-verify", self.remote, f"{new}:{self.ref}", check=False
+        )
+        status = ""
+        for line in result.stdout.decode(errors="replace").splitlines():
+            parts = line.split("\t")
+            if len(parts) == 3 and parts[1].endswith(f":{self.ref}"):
+                status = line
+        if result.returncode == 0 and status and not status.startswith("!"):
+            self._update_local_copies(new)
+            return
+        if status.startswith("!"):
+            summary = status.split("\t")[2]
+            if summary.startswith(_REJECTED):
+                raise StateConflict(
+                    f"the state branch {self.branch!r} on remote {self.remote!r} moved since "
+                    f"version {base or '(none)'} was read ({summary})"
+                )
+            # Refused by the remote itself: a lost race on its ref lock, a hook, a protection.
+            remote_now = self._remote_version()
+            if remote_now == new:
+                self._update_local_copies(new)
+                return
+            if remote_now is not None and remote_now != base:
+                raise StateConflict(
+                    f"the state branch {self.branch!r} on remote {self.remote!r} moved since "
+                    f"version {base or '(none)'} was read ({summary})"
+                )
+            raise StateError(
+                f"remote {self.remote!r} refused the state branch {self.branch!r}: "
+                + _redact(summary),
+                hint="the branch may be protected: allow trainops to push to it",
+            )
+        raise StateError(
+            f"could not push the state branch {self.branch!r} to remote {self.remote!r}: "
+            f"{_last_line(result.stderr)}",
+            hint="check the network and that the remote accepts pushes (`git push`)",
+        )
+
+    def _remote_version(self) -> str | None:
+        """The remote's branch tip ("" when absent), or None when the remote cannot be asked."""
+        result = self._git("ls-remote", self.remote or "", self.ref, check=False)
+        if result.returncode != 0:
+            return None
+        for line in result.stdout.decode().splitlines():
+            sha, _, name = line.partition("\t")
+            if name == self.ref:
+                return sha
+        return ""
+
+    def _update_local_copies(self, new: str) -> None:
+        """Point the local branch and the remote-tracking ref at the pushed commit. Best effort:
+        the remote is the state, and every `load()` fetches it again."""
+        script = f"update {self.ref} {new}\nupdate {self.tracking_ref} {new}\n"
+        self._git("update-ref", "--no-deref", "--stdin", input=script.encode(), check=False)
+
+    # -- running git --------------------------------------------------------------------------
+
+    def _resolve_remote(self, remote: str | None) -> str | None:
+        if remote is None:
+            return None
+        if remote in {r.name for r in self._repo.remotes}:
+            return remote
+        if remote == "origin":
+            return None  # the default: a repository without origin keeps its state locally
+        raise StateError(f"the git remote {remote!r} is not configured in this repository")
+
+    def _git(
+        self,
+        *args: str,
+        input: bytes | None = None,
+        env: Mapping[str, str] | None = None,
+        check: bool = True,
+    ) -> _Result:
+        command = [git.Git.GIT_PYTHON_GIT_EXECUTABLE or "git", "--git-dir", self._git_dir, *args]
+        handle = self._repo.git.execute(
+            command,
+            istream=subprocess.PIPE if input is not None else None,
+            as_process=True,
+            # Never wait on a credential prompt; callers run unattended in CI.
+            env={"GIT_TERMINAL_PROMPT": "0", **(env or {})},
+        )
+        proc = handle.proc
+        assert proc is not None
+        stdout, stderr = proc.communicate(input)
+        result = _Result(proc.returncode, stdout, _redact(stderr.decode(errors="replace")))
+        if check and result.returncode != 0:
+            raise StateError(f"git {args[0]} failed: {_last_line(result.stderr)}")
+        return result
+
+
+def _check_path(path: str) -> str:
+    parts = path.split("/")
+    if (
+        not path
+        or any(part in {"", ".", "..", ".git"} for part in parts)
+        or any(ch in path for ch in "\0\n\r\\")
+    ):
+        raise StateError(f"invalid state path {path!r}: use a relative path like 'state/job.json'")
+    return path
+
+
+def _encode(text: str | None) -> bytes | None:
+    return None if text is None else text.encode()
+
+
+def _decode(data: bytes, what: str) -> str:
+    try:
+        return data.decode()
+    except UnicodeDecodeError as exc:
+        raise StateError(f"{what} is not UTF-8 text") from exc
+
+
+def _hash_object(kind: bytes, data: bytes) -> bytes:
+    return hashlib.sha1(b"%s %d\0" % (kind, len(data)) + data).digest()
+
+
+def _hash_tree(entries: Tree) -> str:
+    # git orders entries by name, comparing a tree's name as if it ended with "/".
+    ordered = sorted(entries.items(), key=lambda e: e[0] + b"/" if e[1][0] == _TREE_MODE else e[0])
+    data = b"".join(b"%o %s\0%s" % (mode, name, sha) for name, (mode, sha) in ordered)
+    return _hash_object(b"tree", data).hex()
+
+
+def _parse_tree(data: bytes) -> Tree:
+    entries: Tree = {}
+    pos = 0
+    while pos < len(data):
+        space = data.index(b" ", pos)
+        nul = data.index(b"\0", space)
+        entries[data[space + 1 : nul]] = (int(data[pos:space], 8), data[nul + 1 : nul + 21])
+        pos = nul + 21
+    return entries
+
+
+def _redact(text: str) -> str:
+    """Drop credentials embedded in URLs (https://user:token@host) from git's messages."""
+    return _CREDENTIALS_IN_URL.sub(r"\1***@", text)
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else "no output"
