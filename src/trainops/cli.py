@@ -109,6 +109,162 @@ def init(directory: Path) -> None:
     click.echo(f"\nNext: cd {directory} && trainops plan && trainops apply --wait")
 
 
+@cli.command()
+@_dir_option
+@_output_option
+@click.option("--detailed-exitcode", is_flag=True,
+              help="Exit 4 when the plan has actions, 0 when it has none.")
+def plan(root: Path, output: str, detailed_exitcode: bool) -> None:
+    """Show what apply would do: runs to submit, cancel, adopt and deliver."""
+    import time
+
+    from trainops import render
+    from trainops.commands import plan_workspace
+    from trainops.errors import EXIT_CHANGES
+
+    ws, result = plan_workspace(root)
+    problems = ws.validation.problems
+    now = time.time()
+    if output == "json":
+        click.echo(render.plan_json(result.plan, now, problems))
+    elif output == "markdown":
+        click.echo(render.plan_markdown(result.plan, now, problems))
+    else:
+        _echo_plan(result, now)
+        if problems:
+            click.echo("\n" + render.problems_text(problems), err=True)
+    if problems:
+        raise SystemExit(EXIT_INVALID)
+    if detailed_exitcode and result.plan.changes:
+        raise SystemExit(EXIT_CHANGES)
+
+
+def _echo_plan(result: Any, now: float) -> None:
+    from trainops import render
+
+    rows = render.plan_rows(result.plan, now)
+    if rows:
+        click.echo(render.table(rows, ["job", "action", "sync", "health", "revision", "reason"]))
+        click.echo("")
+    click.echo(render.summary_line(result.plan))
+
+
+@cli.command()
+@_dir_option
+@_output_option
+@click.option("--wait", is_flag=True, help="Follow the runs until every one is terminal.")
+@click.option("--allow-dirty", is_flag=True,
+              help="Apply HEAD even when manifests in the working tree differ from it.")
+@click.option("--ref", default="HEAD", show_default=True, help="The commit to apply.")
+@click.option("--interval", default=2.0, show_default=True, type=click.FloatRange(min=0.1),
+              help="Seconds between passes with --wait.")
+@click.option("--timeout", default=0.0, type=click.FloatRange(min=0),
+              help="With --wait, give up after this many seconds (0: never).")
+def apply(root: Path, output: str, wait: bool, allow_dirty: bool, ref: str, interval: float,
+          timeout: float) -> None:
+    """Submit and cancel runs so the providers match the manifests at HEAD."""
+    import time
+
+    from trainops import render
+    from trainops.apply import describe
+    from trainops.commands import apply_workspace
+
+    def event(message: str) -> None:
+        if output == "table":
+            click.echo(message)
+
+    ws, rec = apply_workspace(root, ref=ref, allow_dirty=allow_dirty, on_event=event)
+    deadline = time.monotonic() + timeout if timeout else None
+    result = rec.apply()
+    failures = list(result.failed)
+    while wait and not _settled(result):
+        if deadline is not None and time.monotonic() > deadline:
+            click.echo(f"gave up waiting after {timeout:g}s; runs go on", err=True)
+            break
+        time.sleep(interval)
+        previous = {n: v.health for n, v in result.plan.jobs.items()}
+        result = rec.apply()
+        failures += result.failed
+        for name, view in sorted(result.plan.jobs.items()):
+            if previous.get(name) != view.health and output == "table":
+                click.echo(f"{name}: {view.health.value}"
+                           + (f" ({view.reason})" if view.reason else ""))
+    final = rec.preview() if result.plan.changes else result
+    now = time.time()
+    problems = ws.validation.problems
+    if output == "json":
+        click.echo(render.to_json({
+            "outcomes": [{"action": describe(o.action), "ok": o.ok, "detail": o.detail}
+                         for o in failures],
+            "jobs": render.plan_rows(final.plan, now),
+            "problems": [render.problem_dict(p) for p in problems],
+        }))
+    elif output == "markdown":
+        click.echo(render.plan_markdown(final.plan, now, problems, title="trainops apply"))
+    else:
+        click.echo("")
+        click.echo(render.table(render.plan_rows(final.plan, now),
+                                ["job", "sync", "health", "revision", "run_id", "age", "reason"]))
+    for outcome in failures:
+        click.echo(f"error: {describe(outcome.action)}: {outcome.detail}", err=True)
+    if problems:
+        click.echo("\n" + render.problems_text(problems), err=True)
+    if failures:
+        raise SystemExit(EXIT_PROVIDER)
+    if problems:
+        raise SystemExit(EXIT_INVALID)
+
+
+def _settled(result: Any) -> bool:
+    """Nothing left to do and no run of a job in git still going."""
+    from trainops.plan import Sync
+
+    if result.plan.changes:
+        return False
+    for view in result.plan.jobs.values():
+        if view.sync is Sync.INVALID or view.reason.startswith("removed"):
+            continue
+        if view.health.active or (view.run is not None and view.run.is_intent):
+            return False
+    return True
+
+
+@cli.command()
+@_dir_option
+@_output_option
+def status(root: Path, output: str) -> None:
+    """Sync and health of every job, with its run, age and cost."""
+    import time
+
+    from trainops import render
+    from trainops.commands import plan_workspace
+
+    ws, result = plan_workspace(root)
+    now = time.time()
+    rows = render.plan_rows(result.plan, now)
+    if output == "json":
+        click.echo(render.to_json({"jobs": rows}))
+    elif output == "markdown":
+        click.echo(render.plan_markdown(result.plan, now, ws.validation.problems,
+                                        title="trainops status"))
+    else:
+        click.echo(render.table(rows, ["job", "sync", "health", "revision", "run_id", "age",
+                                       "cost_usd", "reason"]))
+
+
+@cli.command()
+@click.argument("job")
+@_dir_option
+@click.option("--tail", default=50, show_default=True, type=click.IntRange(min=1))
+@click.option("--follow", "-f", is_flag=True, help="Keep printing until the run ends.")
+def logs(job: str, root: Path, tail: int, follow: bool) -> None:
+    """Print the log of JOB's latest run."""
+    from trainops.commands import run_logs
+
+    for chunk in run_logs(root, job, tail, follow):
+        click.echo(chunk, nl=False)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI and map errors to exit codes in one place."""
     try:

@@ -44,3 +44,125 @@ def _prop(text: str) -> str:
 
 def to_json(value: Any) -> str:
     return json.dumps(value, indent=2, sort_keys=False, default=str)
+
+
+# ---- plans and status ----------------------------------------------------------------------
+
+def _action_cell(actions: list[Any]) -> str:
+    from trainops.plan import Adopt, Cancel, Deliver, Submit
+
+    cells = []
+    for a in actions:
+        if isinstance(a, Submit):
+            cells.append(f"submit (attempt {a.attempt})")
+        elif isinstance(a, Cancel):
+            cells.append(f"cancel {a.run_id}")
+        elif isinstance(a, Adopt):
+            cells.append("adopt")
+        elif isinstance(a, Deliver):
+            cells.append(f"deliver {a.target}")
+    return ", ".join(cells) or "-"
+
+
+def _by_job(actions: Any) -> dict[str, list[Any]]:
+    out: dict[str, list[Any]] = {}
+    for a in actions:
+        out.setdefault(a.job, []).append(a)
+    return out
+
+
+def summary_line(plan: Any) -> str:
+    counts: dict[str, int] = {}
+    for a in plan.actions:
+        counts[a.op.value] = counts.get(a.op.value, 0) + 1
+    if not counts:
+        return "No changes: the providers match git."
+    order = ["submit", "cancel", "adopt", "deliver"]
+    return "Plan: " + ", ".join(f"{counts[k]} to {k}" for k in order if k in counts) + "."
+
+
+def plan_rows(plan: Any, now: float) -> list[dict[str, Any]]:
+    actions = _by_job(plan.actions)
+    rows = []
+    for name, view in sorted(plan.jobs.items()):
+        run = view.run
+        rows.append({
+            "job": name,
+            "sync": view.sync.value,
+            "health": view.health.value,
+            "revision": view.revision,
+            "action": _action_cell(actions.get(name, [])),
+            "run_id": (run.run_id or "") if run else "",
+            "age": _age(now - run.created_at) if run else "",
+            "cost_usd": round(run.cost_usd, 4) if run and run.cost_usd is not None else None,
+            "reason": view.reason,
+        })
+    return rows
+
+
+def _age(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    if seconds < 120:
+        return f"{seconds}s"
+    if seconds < 7200:
+        return f"{seconds // 60}m"
+    if seconds < 172800:
+        return f"{seconds // 3600}h{(seconds % 3600) // 60:02d}m"
+    return f"{seconds // 86400}d"
+
+
+def table(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    """A plain, aligned text table (rich renders the same for terminals)."""
+    from io import StringIO
+
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(box=None, pad_edge=False, header_style="bold")
+    for col in columns:
+        t.add_column(col.upper().replace("_", " "), overflow="fold")
+    for row in rows:
+        t.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in columns))
+    buf = StringIO()
+    Console(file=buf, width=160, color_system=None, highlight=False).print(t)
+    return buf.getvalue().rstrip()
+
+
+def plan_json(plan: Any, now: float, problems: Iterable[Problem]) -> str:
+    from dataclasses import asdict
+
+    return to_json({
+        "changes": plan.changes,
+        "summary": summary_line(plan),
+        "actions": [{"op": a.op.value, **{k: v for k, v in asdict(a).items() if k != "op"}}
+                    for a in plan.actions],
+        "jobs": plan_rows(plan, now),
+        "problems": [problem_dict(p) for p in problems],
+    })
+
+
+def plan_markdown(plan: Any, now: float, problems: list[Problem], title: str = "trainops plan",
+                  limit: int = 60_000) -> str:
+    """Markdown for a PR comment or job summary, kept under `limit` characters."""
+    lines = [f"### {title}", "", f"**{summary_line(plan)}**", ""]
+    rows = plan_rows(plan, now)
+    if rows:
+        lines += ["| job | action | sync | health | revision | reason |",
+                  "|---|---|---|---|---|---|"]
+        for r in rows:
+            lines.append(f"| `{r['job']}` | {r['action']} | {r['sync']} | {r['health']} | "
+                         f"`{r['revision'] or '-'}` | {_md(r['reason'])} |")
+    if problems:
+        lines += ["", f"#### {len(problems)} problem(s)", ""]
+        lines += [f"- `{p.location()}`: {_md(p.message)}" + (f" — {_md(p.hint)}" if p.hint else "")
+                  for p in problems]
+    text = "\n".join(lines) + "\n"
+    if len(text) > limit:
+        cut = text[: limit - 200].rsplit("\n", 1)[0]
+        text = cut + f"\n\n_… truncated: the full plan has {len(rows)} jobs and " \
+                     f"{len(problems)} problems; run `trainops plan` to see all of it._\n"
+    return text
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")

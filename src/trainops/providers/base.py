@@ -122,3 +122,20 @@ class Provider(Protocol):
         """Adoption (DESIGN §8): the run this intent created, if the provider has one (same job
         inputs, created at or after the intent). None when there is none."""
         ...
+
+
+def input_hash(value: Mapping[str, Any]) -> str:
+    """A stable fingerprint of a resolved training input: sha256 of its canonical JSON, 16 hex.
+    Intents record it so adoption (DESIGN §8) can recognise the run a crashed submit created."""
+    import hashlib
+    import json
+
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+class Adoptable(Protocol):
+    """Optional: how long after an intent a provider may still reveal the run it created.
+    Absent: DESIGN §8's 10 minutes."""
+
+    adoption_grace: float

@@ -1,0 +1,391 @@
+"""Executes a plan against the providers, with intents, adoption and compare-and-swap (§8).
+
+One pass: read state, observe active runs, refresh, plan, then act in phases — adopt, cancel,
+record intents (a state commit that must win the swap before any provider is called), submit,
+deliver — and write the outcome as one more state commit. A lost swap before the provider calls
+means another reconciler is at work: re-read and re-plan. A lost swap after them merges this
+pass's run records onto the newer state, never dropping a run id.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import yaml
+
+from trainops.errors import OutcomeUnknown, ProviderError, StateConflict, TrainopsError
+from trainops.manifest import OUTPUT_REF, Job, canonical_json
+from trainops.plan import (
+    Action,
+    Adopt,
+    Cancel,
+    Deliver,
+    Desired,
+    Limits,
+    Plan,
+    Submit,
+    plan,
+    refresh,
+)
+from trainops.providers import Providers
+from trainops.providers.base import Health, Intent, Observation, Submission, input_hash
+from trainops.state.base import StateStore
+from trainops.state.model import JobState, Run, parse_state, snapshot_path, state_path
+from trainops.workspace import Workspace
+
+MAX_SWAPS = 5
+SNAPSHOT_SCHEMA = "trainops/v1"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one action."""
+
+    action: Action
+    ok: bool
+    detail: str = ""
+
+
+@dataclass
+class Pass:
+    """The result of one reconcile pass."""
+
+    plan: Plan
+    state: dict[str, JobState]
+    outcomes: list[Outcome] = field(default_factory=list)
+    version: str = ""
+
+    @property
+    def failed(self) -> list[Outcome]:
+        return [o for o in self.outcomes if not o.ok]
+
+
+def owner_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _owner_alive(owner: str) -> bool:
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False  # another machine: only the grace period can tell
+    if int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return _not_zombie(int(pid))
+
+
+def _not_zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+class Reconciler:
+    """Drives the providers towards the desired state of one workspace."""
+
+    def __init__(self, ws: Workspace, store: StateStore, providers: Providers,
+                 clock: Callable[[], float] = time.time,
+                 on_event: Callable[[str], None] | None = None) -> None:
+        self.ws, self.store, self.providers, self.clock = ws, store, providers, clock
+        self.desired: Desired = ws.desired()
+        self.on_event = on_event or (lambda _msg: None)
+
+    # ---- reading -------------------------------------------------------------------------
+
+    def limits(self) -> Limits:
+        grace = {}
+        for name in {t.job.spec.provider for t in self.desired.targets.values()}:
+            value = getattr(self.providers[name], "adoption_grace", None)
+            if value is not None:
+                grace[name] = float(value)
+        return self.ws.limits(grace)
+
+    def observe(self, state: Mapping[str, JobState]) -> dict[str, Observation]:
+        """Ask each provider, in one batch, about every active run that has a run id.
+        Terminal runs are never polled again."""
+        by_provider: dict[str, list[str]] = {}
+        for job_state in state.values():
+            for run in job_state.runs:
+                if run.run_id and run.health.active:
+                    by_provider.setdefault(run.provider, []).append(run.run_id)
+        observed: dict[str, Observation] = {}
+        for name, ids in sorted(by_provider.items()):
+            found = self.providers[name].observe(ids)
+            observed.update(found)
+            for run_id in ids:
+                if run_id not in found:
+                    observed[run_id] = Observation(run_id, Health.FAILED,
+                                                   error="the provider no longer knows this run")
+        return observed
+
+    def preview(self) -> Pass:
+        """Plan without acting (`trainops plan`, `status`)."""
+        snap = self.store.load()
+        state = refresh(parse_state(snap.files), self.observe(parse_state(snap.files)),
+                        self.ws.config.prices_usd_per_second)
+        return Pass(plan(self.desired, state, self.limits(), self.clock()), state,
+                    version=snap.version)
+
+    # ---- acting --------------------------------------------------------------------------
+
+    def apply(self) -> Pass:
+        """One reconcile pass. Raises `StateConflict` only after `MAX_SWAPS` lost swaps."""
+        for _ in range(MAX_SWAPS):
+            snap = self.store.load()
+            recorded = parse_state(snap.files)
+            state = refresh(recorded, self.observe(recorded), self.ws.config.prices_usd_per_second)
+            the_plan = plan(self.desired, state, self.limits(), self.clock())
+            result = Pass(the_plan, state, version=snap.version)
+            try:
+                self._execute(result, recorded)
+            except StateConflict:
+                self.on_event("state moved while planning; re-reading and planning again")
+                continue
+            return result
+        raise StateConflict("state kept moving under this apply (another reconciler is busy)",
+                            "run apply again in a moment")
+
+    def _execute(self, result: Pass, recorded: Mapping[str, JobState]) -> None:
+        state = result.state
+        now = self.clock()
+        for action in result.plan.actions:
+            if isinstance(action, Adopt):
+                state[action.job] = self._adopt(state[action.job], action, now, result)
+            elif isinstance(action, Cancel):
+                state[action.job] = self._cancel(state[action.job], action, result)
+
+        submits = [a for a in result.plan.actions if isinstance(a, Submit)]
+        if submits:
+            # §8 step 1: the intents must win the swap before any provider is called.
+            inputs, snapshots = self._intents(submits, state, now, result)
+            changes = {state_path(n): s.to_text() for n, s in _changed(state, recorded).items()}
+            changes.update(snapshots)
+            result.version = self.store.save(
+                result.version, changes, _message("record intents", submits))
+            recorded = dict(state)
+            for action in submits:
+                if action.job in inputs:
+                    state[action.job] = self._submit(state[action.job], action,
+                                                     inputs[action.job], result)
+
+        for action in result.plan.actions:
+            if isinstance(action, Deliver):
+                state[action.job] = self._deliver(state[action.job], action, result)
+
+        updates = _changed(state, recorded)
+        if updates:
+            done = [o.action for o in result.outcomes]
+            self._save_merging(result, updates,
+                               _message("reconcile", done, refreshed=len(updates)))
+
+    def _save_merging(self, result: Pass, updates: Mapping[str, JobState], message: str) -> None:
+        """Write run records; after provider calls a lost swap must not lose a run id, so
+        this pass's runs are merged onto the newer state and written again."""
+        changes = {state_path(n): s.to_text() for n, s in updates.items()}
+        for _ in range(MAX_SWAPS * 4):
+            try:
+                result.version = self.store.save(result.version, changes, message)
+                return
+            except StateConflict:
+                snap = self.store.load()
+                newer = parse_state(snap.files)
+                result.version = snap.version
+                changes = {}
+                for name, ours in updates.items():
+                    merged = newer.get(name, JobState(name))
+                    for run in ours.runs:
+                        theirs = next((r for r in merged.runs if (r.revision, r.attempt)
+                                       == (run.revision, run.attempt)), None)
+                        merged = merged.with_run(_newest(run, theirs))
+                    changes[state_path(name)] = merged.to_text()
+        raise StateConflict("could not record this apply's runs: state keeps moving",
+                            "run apply again; the runs started are adopted, never duplicated")
+
+    def _adopt(self, job_state: JobState, action: Adopt, now: float, result: Pass) -> JobState:
+        run = next(r for r in job_state.runs
+                   if (r.revision, r.attempt) == (action.revision, action.attempt))
+        provider = self.providers[run.provider]
+        intent = Intent(action.job, run.revision, run.attempt, run.input_hash, run.created_at,
+                        run.provider, run.trainer, run.destination)
+        try:
+            ref = provider.find(intent)
+        except ProviderError as exc:
+            result.outcomes.append(Outcome(action, False, str(exc)))
+            return job_state
+        if ref is not None:
+            result.outcomes.append(Outcome(action, True, f"adopted run {ref.run_id}"))
+            return job_state.with_run(replace(run, run_id=ref.run_id, health=Health.PENDING))
+        grace = float(getattr(provider, "adoption_grace", 600.0))
+        if _owner_alive(run.owner) or now - run.created_at < grace:
+            result.outcomes.append(Outcome(action, True, "run not visible yet; will look again"))
+            return job_state
+        result.outcomes.append(Outcome(action, True, "no run was created: intent lost"))
+        return job_state.with_run(replace(run, lost=True, error="submission never reached "
+                                          "the provider"))
+
+    def _cancel(self, job_state: JobState, action: Cancel, result: Pass) -> JobState:
+        run = next(r for r in job_state.runs if r.run_id == action.run_id)
+        try:
+            self.providers[run.provider].cancel(action.run_id)
+        except ProviderError as exc:
+            result.outcomes.append(Outcome(action, False, str(exc)))
+            return job_state
+        result.outcomes.append(Outcome(action, True, action.reason))
+        self.on_event(f"{action.job}: canceled run {action.run_id} ({action.reason})")
+        return job_state.with_run(replace(run, reason=action.reason))
+
+    def _intents(self, submits: list[Submit], state: dict[str, JobState], now: float,
+                 result: Pass) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+        """Record an intent run in `state` for each submit; return the resolved inputs and
+        the snapshot files to commit with them."""
+        inputs: dict[str, dict[str, Any]] = {}
+        snapshots: dict[str, str] = {}
+        for action in submits:
+            target = self.desired.targets[action.job]
+            job = target.job
+            try:
+                resolved = resolve_input(job, state, self.desired)
+            except TrainopsError as exc:
+                result.outcomes.append(Outcome(action, False, str(exc)))
+                continue
+            spec = job.spec
+            run = Run(revision=action.revision, attempt=action.attempt, provider=spec.provider,
+                      input_hash=input_hash(resolved), created_at=now,
+                      source_commit=self.ws.commit, trainer=self.ws.trainer(spec) or "",
+                      destination=getattr(spec, "destination", ""),
+                      hardware=spec.hardware or "", owner=owner_id(),
+                      snapshot=snapshot_path(action.job, action.revision))
+            state[action.job] = state.get(action.job, JobState(action.job)).with_run(run)
+            snapshots[run.snapshot] = snapshot_text(job, action.revision, resolved, run)
+            inputs[action.job] = resolved
+        return inputs, snapshots
+
+    def _submit(self, job_state: JobState, action: Submit, resolved: dict[str, Any],
+                result: Pass) -> JobState:
+        run = next(r for r in job_state.runs
+                   if (r.revision, r.attempt) == (action.revision, action.attempt))
+        job = self.desired.targets[action.job].job
+        submission = Submission(job, action.revision, action.attempt, resolved, run.input_hash,
+                                run.snapshot)
+        try:
+            ref = self.providers[run.provider].submit(submission)
+        except OutcomeUnknown as exc:
+            result.outcomes.append(Outcome(action, False, f"{exc} (will adopt on next apply)"))
+            return job_state
+        except ProviderError as exc:
+            result.outcomes.append(Outcome(action, False, str(exc)))
+            if getattr(exc, "retryable", True):
+                return job_state.with_run(replace(run, lost=True, error=str(exc)[:500]))
+            return job_state.with_run(replace(run, run_id="", health=Health.FAILED,
+                                              retryable=False, error=str(exc)[:500]))
+        result.outcomes.append(Outcome(action, True, f"run {ref.run_id}"))
+        self.on_event(f"{action.job}: submitted revision {action.revision} "
+                      f"attempt {action.attempt} as run {ref.run_id}")
+        return job_state.with_run(replace(run, run_id=ref.run_id))
+
+    def _deliver(self, job_state: JobState, action: Deliver, result: Pass) -> JobState:
+        result.outcomes.append(Outcome(action, False, "delivery is not available yet"))
+        return job_state
+
+
+def _changed(state: Mapping[str, JobState],
+             recorded: Mapping[str, JobState]) -> dict[str, JobState]:
+    return {name: s for name, s in state.items() if s != recorded.get(name)}
+
+
+def _newest(ours: Run, theirs: Run | None) -> Run:
+    """Merge two records of one run: a run id is never dropped, a terminal health wins."""
+    if theirs is None:
+        return ours
+    if ours.run_id and not theirs.run_id:
+        return ours
+    if theirs.run_id and not ours.run_id:
+        return theirs
+    if theirs.health.terminal and not ours.health.terminal:
+        return theirs
+    return ours
+
+
+def _message(title: str, actions: list[Any], refreshed: int = 0) -> str:
+    lines = [f"trainops: {title}", ""]
+    for action in actions:
+        lines.append(f"- {describe(action)}")
+    if not actions:
+        lines.append(f"- refreshed {refreshed} job(s)")
+    return "\n".join(lines) + "\n"
+
+
+def describe(action: Action) -> str:
+    if isinstance(action, Submit):
+        return (f"submit {action.job} revision {action.revision} attempt {action.attempt} "
+                f"({action.reason})")
+    if isinstance(action, Cancel):
+        return f"cancel {action.job} run {action.run_id} ({action.reason})"
+    if isinstance(action, Adopt):
+        return f"adopt {action.job} revision {action.revision} attempt {action.attempt}"
+    return f"deliver {action.job} run {action.run_id} to {action.target}"
+
+
+def resolve_input(job: Job, state: Mapping[str, JobState], desired: Desired) -> dict[str, Any]:
+    """Substitute `${{ jobs.NAME.output.KEY }}` with the upstream run's recorded output."""
+
+    def outputs_of(name: str) -> Mapping[str, str]:
+        target = desired.targets.get(name)
+        runs = state.get(name, JobState(name)).runs
+        for run in reversed(runs):
+            if target and run.revision == target.revision and run.health is Health.SUCCEEDED:
+                return run.outputs
+        return {}
+
+    def sub(value: Any) -> Any:
+        if isinstance(value, str):
+            def one(match: Any) -> str:
+                name, key = match.group(1), match.group(2)
+                outputs = outputs_of(name)
+                if key not in outputs:
+                    known = ", ".join(sorted(outputs)) or "none"
+                    raise TrainopsError(
+                        f"{job.file}: {job.name}: job {name!r} has no output {key!r} "
+                        f"(its outputs: {known})", "fix the reference in spec.input")
+                return outputs[key]
+            return OUTPUT_REF.sub(one, value)
+        if isinstance(value, dict):
+            return {k: sub(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [sub(v) for v in value]
+        return value
+
+    return dict(sub(dict(job.spec.input)))
+
+
+def snapshot_text(job: Job, revision: str, resolved: Mapping[str, Any], run: Run) -> str:
+    """The fully resolved manifest that was submitted, with where it came from (§9)."""
+    manifest = job.manifest.model_dump(mode="json", exclude_defaults=False)
+    manifest["spec"]["input"] = dict(resolved)
+    if run.trainer:
+        manifest["spec"]["trainer"] = run.trainer
+    header = [
+        f"# trainops snapshot of {job.name} revision {revision}",
+        f"# source commit: {run.source_commit or '(working tree)'}",
+        f"# source file: {job.file}",
+        f"# trainer: {run.trainer or '(local command)'}",
+        f"# schema: {SNAPSHOT_SCHEMA}",
+        f"# input hash: {run.input_hash}",
+    ]
+    body = yaml.safe_dump(manifest, sort_keys=False, allow_unicode=True)
+    return "\n".join(header) + "\n" + body
+
+
+__all__ = ["Outcome", "Pass", "Reconciler", "canonical_json", "describe"]

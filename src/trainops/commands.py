@@ -1,0 +1,97 @@
+"""What each CLI command does, below the click layer: open the workspace, the state store and the
+providers, run a reconcile pass, and hand back values for rendering.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from trainops.apply import Pass, Reconciler
+from trainops.errors import InvalidInput, UsageError
+from trainops.providers import Providers
+from trainops.state.base import StateStore
+from trainops.workspace import Workspace
+
+
+def open_store(ws: Workspace) -> StateStore:
+    cfg = ws.config.state
+    if cfg.backend != "git":
+        raise UsageError(f"state backend {cfg.backend!r} is not available yet",
+                         "use state: {backend: git} in trainops.yaml")
+    from trainops.state.git import GitStateStore
+
+    remote = cfg.remote if cfg.remote is not None else "origin"
+    return GitStateStore(ws.root, branch=cfg.branch, remote=remote)
+
+
+def reconciler(ws: Workspace, on_event: Callable[[str], None] | None = None,
+               clock: Callable[[], float] = time.time) -> Reconciler:
+    if ws.validation.problems and not ws.validation.jobs and not ws.validation.invalid:
+        raise InvalidInput(ws.validation.problems)
+    _refuse_bad_config(ws)
+    return Reconciler(ws, open_store(ws), Providers(ws.root, ws.config), clock, on_event)
+
+
+def _refuse_bad_config(ws: Workspace) -> None:
+    from trainops.repo import CONFIG_FILE, LOCK_FILE
+
+    fatal = [p for p in ws.validation.problems if p.file in (CONFIG_FILE, LOCK_FILE)]
+    if fatal:
+        raise InvalidInput(fatal)
+
+
+def plan_workspace(root: Path) -> tuple[Workspace, Pass]:
+    ws = Workspace.open(root)
+    return ws, reconciler(ws).preview()
+
+
+def apply_workspace(root: Path, *, ref: str = "HEAD", allow_dirty: bool = False,
+                    on_event: Callable[[str], None] | None = None) -> tuple[Workspace, Reconciler]:
+    """Open HEAD's manifests for apply, refusing a dirty working tree (DESIGN §3)."""
+    ws = Workspace.open(root, ref=ref)
+    if not allow_dirty:
+        dirty = ws.dirty_manifests()
+        if dirty:
+            raise UsageError(
+                "manifests in the working tree differ from the commit being applied: "
+                + ", ".join(dirty[:5]) + (" ..." if len(dirty) > 5 else ""),
+                "commit them (apply reads desired state from git), or pass --allow-dirty "
+                "to apply the commit anyway")
+    return ws, reconciler(ws, on_event)
+
+
+def run_logs(root: Path, job: str, tail: int, follow: bool,
+             interval: float = 2.0) -> Iterator[str]:
+    """The latest run's log tail; with `follow`, new lines until the run is terminal."""
+    from trainops.state.model import parse_state
+
+    ws = Workspace.open(root)
+    _refuse_bad_config(ws)
+    store = open_store(ws)
+    state = parse_state(store.load().files)
+    runs = [r for r in state[job].runs if r.run_id] if job in state else []
+    if not runs:
+        known = ", ".join(sorted(state)) or "none"
+        raise UsageError(f"job {job!r} has no run yet", f"jobs with runs: {known}")
+    run = runs[-1]
+    assert run.run_id is not None
+    provider = Providers(ws.root, ws.config)[run.provider]
+    lines = provider.logs(run.run_id, _ALL).splitlines(keepends=True)
+    yield "".join(lines[-tail:])
+    shown = len(lines)
+    while follow:
+        obs = provider.observe([run.run_id]).get(run.run_id)
+        done = obs is None or obs.health.terminal
+        if not done:
+            time.sleep(interval)
+        lines = provider.logs(run.run_id, _ALL).splitlines(keepends=True)
+        if len(lines) > shown:
+            yield "".join(lines[shown:])
+            shown = len(lines)
+        if done:
+            return
+
+
+_ALL = 1_000_000

@@ -1,0 +1,327 @@
+"""The pure planner of DESIGN §7: what must happen for the providers to match git.
+
+`plan(desired, state, observed, policy, now)` takes values and returns values: no network, no git,
+no clock, no environment. Apply performs the actions; everything the plan shows a user (sync,
+health, reasons) comes from here, so `plan` and `apply` can never disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+
+from trainops.manifest import DEFAULT_PRICES, Job, Policy
+from trainops.providers.base import Health, Observation
+from trainops.state.model import JobState, Run
+
+ADOPTION_GRACE_SECONDS = 600.0
+
+# Why trainops cancels a run. Runs canceled for these reasons are started again once the reason is
+# gone (the job is unsuspended, re-added, or its revision comes back); a run canceled for a budget
+# limit, or by someone outside trainops, is not: resubmitting would spend the same money again.
+SUSPENDED = "suspended"
+REMOVED = "removed from git"
+REPLACED = "replaced by revision "
+MAX_DURATION = "max_duration exceeded"
+MAX_COST = "max_cost_usd exceeded"
+
+
+class Sync(StrEnum):
+    SYNCED = "Synced"
+    OUT_OF_SYNC = "OutOfSync"
+    INVALID = "Invalid"
+    BLOCKED = "Blocked"
+
+
+class Op(StrEnum):
+    ADOPT = "adopt"
+    CANCEL = "cancel"
+    SUBMIT = "submit"
+    DELIVER = "deliver"
+
+
+@dataclass(frozen=True)
+class Adopt:
+    """Find the run an intent created (DESIGN §8), or declare it lost after the grace period."""
+
+    job: str
+    revision: str
+    attempt: int
+    op: Op = field(default=Op.ADOPT, compare=False)
+
+
+@dataclass(frozen=True)
+class Cancel:
+    job: str
+    run_id: str
+    revision: str
+    attempt: int
+    reason: str
+    op: Op = field(default=Op.CANCEL, compare=False)
+
+
+@dataclass(frozen=True)
+class Submit:
+    job: str
+    revision: str
+    attempt: int
+    reason: str = "new revision"
+    op: Op = field(default=Op.SUBMIT, compare=False)
+
+
+@dataclass(frozen=True)
+class Deliver:
+    job: str
+    run_id: str
+    target: str
+    op: Op = field(default=Op.DELIVER, compare=False)
+
+
+Action = Adopt | Cancel | Submit | Deliver
+_PHASE = {Op.ADOPT: 0, Op.CANCEL: 1, Op.SUBMIT: 2, Op.DELIVER: 3}
+
+
+@dataclass(frozen=True)
+class Target:
+    """A valid job in git and its current revision."""
+
+    job: Job
+    revision: str
+
+    @property
+    def name(self) -> str:
+        return self.job.name
+
+
+@dataclass(frozen=True)
+class Desired:
+    targets: Mapping[str, Target]
+    invalid: frozenset[str] = frozenset()
+    complete: bool = True  # every manifest file parsed: only then may a missing job be pruned
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Policy and prices, as the planner needs them."""
+
+    policy: Policy = field(default_factory=Policy)
+    prices: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_PRICES))
+    adoption_grace: Mapping[str, float] = field(default_factory=dict)  # per provider
+
+    def grace(self, provider: str) -> float:
+        return self.adoption_grace.get(provider, ADOPTION_GRACE_SECONDS)
+
+    def price(self, hardware: str | None, provider: str) -> float:
+        if hardware and hardware in self.prices:
+            return self.prices[hardware]
+        return 0.0 if provider == "local" else self.prices.get("default", 0.0)
+
+
+@dataclass(frozen=True)
+class JobView:
+    """What a user sees for one job: DESIGN §6 sync and health, and why."""
+
+    job: str
+    sync: Sync
+    health: Health
+    reason: str = ""
+    revision: str = ""
+    run: Run | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    actions: tuple[Action, ...]
+    jobs: Mapping[str, JobView]
+
+    @property
+    def changes(self) -> bool:
+        return bool(self.actions)
+
+
+def refresh(state: Mapping[str, JobState], observed: Mapping[str, Observation],
+            prices: Mapping[str, float] | None = None) -> dict[str, JobState]:
+    """Fold provider observations into the recorded runs (a pure merge)."""
+    out = dict(state)
+    for name, job_state in state.items():
+        for run in job_state.runs:
+            if run.run_id is None or run.run_id not in observed:
+                continue
+            obs = observed[run.run_id]
+            cost = run.cost_usd
+            if obs.billed_seconds is not None and prices is not None:
+                cost = obs.billed_seconds * prices.get(run.hardware, 0.0)
+            updated = replace(
+                run, health=obs.health, started_at=obs.started_at or run.started_at,
+                completed_at=obs.completed_at or run.completed_at,
+                billed_seconds=obs.billed_seconds if obs.billed_seconds is not None
+                else run.billed_seconds,
+                cost_usd=cost, outputs=dict(obs.outputs) or run.outputs,
+                error=obs.error or run.error, retryable=obs.retryable)
+            if updated != run:
+                out[name] = out[name].with_run(updated)
+    return out
+
+
+def plan(desired: Desired, state: Mapping[str, JobState], limits: Limits, now: float) -> Plan:
+    """DESIGN §7, in order, for every job in git or in state. `state` is already refreshed."""
+    actions: list[Action] = []
+    views: dict[str, JobView] = {}
+    running = sum(1 for s in state.values() for r in s.runs if r.active)
+    for name in sorted(set(desired.targets) | set(state) | set(desired.invalid)):
+        job_state = state.get(name, JobState(name))
+        if name in desired.invalid:
+            views[name] = _view(name, Sync.INVALID, job_state, None,
+                                "manifest does not validate: its runs are left alone")
+            continue
+        target = desired.targets.get(name)
+        if target is None:
+            job_actions, view = _removed(job_state, desired.complete, limits)
+        else:
+            job_actions, view = _present(target, job_state, desired, state, limits, now)
+        # max_concurrent_runs: a submission waits while the slots are taken
+        cap = limits.policy.max_concurrent_runs
+        freed = sum(1 for a in job_actions if isinstance(a, Cancel))
+        submits = [a for a in job_actions if isinstance(a, Submit)]
+        if submits and cap is not None and running - freed + len(submits) > cap:
+            job_actions = [a for a in job_actions if not isinstance(a, Submit)]
+            view = replace(view, sync=Sync.BLOCKED,
+                           reason=f"max_concurrent_runs ({cap}) reached; waiting for a slot")
+        running += len([a for a in job_actions if isinstance(a, Submit)]) - freed
+        actions.extend(job_actions)
+        views[name] = view
+    actions.sort(key=lambda a: _PHASE[a.op])  # stable: per-job order kept within a phase
+    return Plan(tuple(actions), views)
+
+
+def _removed(job_state: JobState, complete: bool, limits: Limits) -> tuple[list[Action], JobView]:
+    active = [r for r in job_state.runs if r.active]
+    if not active:
+        return [], _view(job_state.job, Sync.SYNCED, job_state, None, REMOVED)
+    if not complete:
+        return [], _view(job_state.job, Sync.OUT_OF_SYNC, job_state, None,
+                         "not in git, but some manifests did not parse: not pruned")
+    if not limits.policy.prune:
+        return [], _view(job_state.job, Sync.OUT_OF_SYNC, job_state, None,
+                         "removed from git; prune is off, so its run is left alone")
+    actions: list[Action] = _adopt(job_state, active)
+    actions += [_cancel(job_state.job, r, REMOVED) for r in active if r.run_id]
+    return actions, _view(job_state.job, Sync.OUT_OF_SYNC, job_state, None, REMOVED)
+
+
+def _present(target: Target, job_state: JobState, desired: Desired,
+             state: Mapping[str, JobState], limits: Limits, now: float,
+             ) -> tuple[list[Action], JobView]:
+    name, spec, revision = target.name, target.job.spec, target.revision
+    active = [r for r in job_state.runs if r.active]
+    intents = [r for r in active if r.is_intent]
+    actions: list[Action] = _adopt(job_state, intents)
+    if intents:
+        # Until adoption settles, nothing else may start: the intent may be a live run.
+        return actions, _view(name, Sync.OUT_OF_SYNC, job_state, revision,
+                              "adopting a run whose submission was interrupted")
+
+    if spec.suspend:
+        actions += [_cancel(name, r, SUSPENDED) for r in active]
+        sync = Sync.OUT_OF_SYNC if actions else Sync.SYNCED
+        return actions, _view(name, sync, job_state, revision, "suspended")
+
+    old = [r for r in active if r.revision != revision]
+    current = [r for r in active if r.revision == revision]
+    if old and limits.policy.on_change == "queue":
+        return actions, _view(name, Sync.OUT_OF_SYNC, job_state, revision,
+                              f"queued: waiting for the run of revision {old[0].revision} to end")
+    actions += [_cancel(name, r, f"{REPLACED}{revision}") for r in old]
+
+    if current:
+        run = current[-1]
+        reason = _over_limit(run, spec.budget.max_duration, spec.budget.max_cost_usd, limits, now)
+        if reason:
+            actions.append(_cancel(name, run, reason))
+        sync = Sync.OUT_OF_SYNC if actions else Sync.SYNCED
+        return actions, _view(name, sync, job_state, revision, reason)
+
+    runs = job_state.of_revision(revision)
+    started = [r for r in runs if not r.lost]
+    latest = started[-1] if started else None
+    failures = sum(1 for r in runs if r.health is Health.FAILED)
+    if latest is not None and latest.health is Health.SUCCEEDED:
+        actions += [Deliver(name, latest.run_id or "", t.key) for t in spec.deliver
+                    if latest.deliveries.get(t.key) != "done"]
+        sync = Sync.OUT_OF_SYNC if actions else Sync.SYNCED
+        return actions, _view(name, sync, job_state, revision,
+                              "delivering outputs" if actions else "")
+    if latest is not None and latest.health is Health.FAILED and (
+            not latest.retryable or failures > spec.retries):
+        why = "failed, not retryable" if not latest.retryable else (
+            f"failed after {failures} attempt(s) (retries: {spec.retries})")
+        return actions, _view(name, Sync.SYNCED, job_state, revision, why)
+    if latest is not None and latest.health is Health.CANCELED and not _resubmittable(latest):
+        return actions, _view(name, Sync.SYNCED, job_state, revision,
+                              latest.reason or "canceled outside trainops: not resubmitted")
+
+    blocked = _blocked(target, desired, state, limits)
+    if blocked:
+        return actions, _view(name, Sync.BLOCKED, job_state, revision, blocked)
+    attempt = len(runs) + 1
+    why = "new revision" if latest is None else (
+        f"retry {failures} of {spec.retries} after failure" if latest.health is Health.FAILED
+        else "resubmitted")
+    actions.append(Submit(name, revision, attempt, why))
+    return actions, _view(name, Sync.OUT_OF_SYNC, job_state, revision, why)
+
+
+def _resubmittable(run: Run) -> bool:
+    return run.reason in (SUSPENDED, REMOVED) or run.reason.startswith(REPLACED)
+
+
+def _adopt(job_state: JobState, runs: list[Run]) -> list[Action]:
+    return [Adopt(job_state.job, r.revision, r.attempt) for r in runs if r.is_intent]
+
+
+def _cancel(job: str, run: Run, reason: str) -> Cancel:
+    return Cancel(job, run.run_id or "", run.revision, run.attempt, reason)
+
+
+def _over_limit(run: Run, max_duration: int | None, max_cost: float | None, limits: Limits,
+                now: float) -> str:
+    if run.run_id is None:
+        return ""
+    started = run.started_at or run.created_at
+    elapsed = max(0.0, now - started)
+    if max_duration is not None and elapsed > max_duration:
+        return MAX_DURATION
+    if max_cost is not None:
+        seconds = run.billed_seconds if run.billed_seconds is not None else elapsed
+        if seconds * limits.price(run.hardware, run.provider) > max_cost:
+            return MAX_COST
+    return ""
+
+
+def _blocked(target: Target, desired: Desired, state: Mapping[str, JobState],
+             limits: Limits) -> str:
+    spec = target.job.spec
+    for upstream in target.job.upstream():
+        up = desired.targets.get(upstream)
+        if up is None:
+            return f"waiting for {upstream}: it is not valid in git"
+        runs = state.get(upstream, JobState(upstream)).of_revision(up.revision)
+        if not any(r.health is Health.SUCCEEDED for r in runs):
+            return f"waiting for {upstream} (revision {up.revision}) to succeed"
+    policy = limits.policy
+    if policy.allowed_providers is not None and spec.provider not in policy.allowed_providers:
+        return f"provider {spec.provider} is not in policy.allowed_providers"
+    if policy.allowed_hardware is not None and spec.hardware is not None and (
+            spec.hardware not in policy.allowed_hardware):
+        return f"hardware {spec.hardware} is not in policy.allowed_hardware"
+    return ""
+
+
+def _view(job: str, sync: Sync, job_state: JobState, revision: str | None,
+          reason: str) -> JobView:
+    runs = job_state.of_revision(revision) if revision else list(job_state.runs)
+    run = runs[-1] if runs else None
+    health = Health.MISSING if run is None or run.lost else (
+        Health.PENDING if run.is_intent else run.health)
+    return JobView(job, sync, health, reason, revision or "", run)

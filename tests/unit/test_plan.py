@@ -1,0 +1,156 @@
+"""The rule table of DESIGN §7, one row per case, whole-value assertions on the actions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from tests.support.factories import desired, run, state, target
+from trainops.manifest import Policy
+from trainops.plan import (
+    Adopt,
+    Cancel,
+    Deliver,
+    Limits,
+    Submit,
+    Sync,
+    plan,
+)
+from trainops.providers.base import Health
+
+NOW = 10_000.0
+A = target("a")
+A2 = target("a", input={"lr": 0.1})  # a spec edit: a new revision of job a
+B = target("b")
+B_AFTER_A = target("b", after=["a"])
+B_REF_A = target("b", input={"w": "${{ jobs.a.output.weights }}"})
+C = target("c")
+PRICY = target("a", hardware="gpu-h100", budget={"max_cost_usd": 1})  # $1.525 per 1000 s
+
+
+@dataclass
+class Case:
+    id: str
+    desired: Any
+    state: Any
+    actions: list[Any]
+    sync: dict[str, Sync] = field(default_factory=dict)
+    policy: Policy = field(default_factory=Policy)
+
+
+CASES = [
+    Case("new job is submitted", desired(A), {},
+         [Submit("a", A.revision, 1, "new revision")], {"a": Sync.OUT_OF_SYNC}),
+    Case("running current revision: nothing", desired(A), state(a=run(A)), [],
+         {"a": Sync.SYNCED}),
+    Case("succeeded current revision: never resubmitted", desired(A),
+         state(a=run(A, Health.SUCCEEDED)), [], {"a": Sync.SYNCED}),
+    Case("invalid manifest: its running run is left alone", desired(invalid=("a",)),
+         state(a=run(A)), [], {"a": Sync.INVALID}),
+    Case("invalid manifest is never pruned even when others parse", desired(B, invalid=("a",)),
+         state(a=run(A), b=run(B)), [], {"a": Sync.INVALID, "b": Sync.SYNCED}),
+    Case("spec edit, replace: cancel old then submit new", desired(A2), state(a=run(A)),
+         [Cancel("a", f"r-{A.revision[:4]}-1", A.revision, 1, f"replaced by revision {A2.revision}"),
+          Submit("a", A2.revision, 1, "new revision")], {"a": Sync.OUT_OF_SYNC}),
+    Case("spec edit, queue: wait for the old run", desired(A2), state(a=run(A)), [],
+         {"a": Sync.OUT_OF_SYNC}, Policy(on_change="queue")),
+    Case("spec edit, queue: old run ended, submit new", desired(A2),
+         state(a=run(A, Health.SUCCEEDED)), [Submit("a", A2.revision, 1, "new revision")],
+         {"a": Sync.OUT_OF_SYNC}, Policy(on_change="queue")),
+    Case("suspend cancels the active run", desired(target("a", suspend=True)),
+         state(a=run(A)), [Cancel("a", f"r-{A.revision[:4]}-1", A.revision, 1, "suspended")],
+         {"a": Sync.OUT_OF_SYNC}),
+    Case("suspended and idle: nothing, not submitted", desired(target("a", suspend=True)), {},
+         [], {"a": Sync.SYNCED}),
+    Case("unsuspended after a suspend-cancel: submitted again", desired(A),
+         state(a=run(A, Health.CANCELED, reason="suspended")),
+         [Submit("a", A.revision, 2, "resubmitted")], {"a": Sync.OUT_OF_SYNC}),
+    Case("removed from git, prune: cancel", desired(), state(a=run(A)),
+         [Cancel("a", f"r-{A.revision[:4]}-1", A.revision, 1, "removed from git")],
+         {"a": Sync.OUT_OF_SYNC}),
+    Case("removed from git, prune off: left alone", desired(), state(a=run(A)), [],
+         {"a": Sync.OUT_OF_SYNC}, Policy(prune=False)),
+    Case("removed while some manifest did not parse: not pruned", desired(complete=False),
+         state(a=run(A)), [], {"a": Sync.OUT_OF_SYNC}),
+    Case("removed and already ended: nothing", desired(), state(a=run(A, Health.SUCCEEDED)), [],
+         {"a": Sync.SYNCED}),
+    Case("past max_duration: cancel with that reason", desired(target("a", budget={"max_duration": "1h"})),
+         state(a=run(target("a", budget={"max_duration": "1h"}), started_at=NOW - 3601)),
+         [Cancel("a", f"r-{A.revision[:4]}-1", A.revision, 1, "max_duration exceeded")],
+         {"a": Sync.OUT_OF_SYNC}),
+    Case("within max_duration: nothing", desired(target("a", budget={"max_duration": "1h"})),
+         state(a=run(A, started_at=NOW - 3599)), [], {"a": Sync.SYNCED}),
+    Case("past max_cost_usd: cancel", desired(PRICY),
+         state(a=run(PRICY, started_at=NOW - 1000, hardware="gpu-h100")),
+         [Cancel("a", f"r-{PRICY.revision[:4]}-1", PRICY.revision, 1, "max_cost_usd exceeded")],
+         {"a": Sync.OUT_OF_SYNC}),
+    Case("canceled for budget: not resubmitted", desired(A),
+         state(a=run(A, Health.CANCELED, reason="max_duration exceeded")), [],
+         {"a": Sync.SYNCED}),
+    Case("canceled outside trainops: not resubmitted", desired(A),
+         state(a=run(A, Health.CANCELED)), [], {"a": Sync.SYNCED}),
+    Case("failed, retries left: new attempt", desired(target("a", retries=1)),
+         state(a=run(A, Health.FAILED)), [Submit("a", A.revision, 2, "retry 1 of 1 after failure")],
+         {"a": Sync.OUT_OF_SYNC}),
+    Case("failed, retries spent: nothing", desired(target("a", retries=1)),
+         state(a=[run(A, Health.FAILED), run(A, Health.FAILED, 2)]), [], {"a": Sync.SYNCED}),
+    Case("failed, not retryable: nothing", desired(target("a", retries=3)),
+         state(a=run(A, Health.FAILED, retryable=False)), [], {"a": Sync.SYNCED}),
+    Case("failed, no retries: nothing", desired(A), state(a=run(A, Health.FAILED)), [],
+         {"a": Sync.SYNCED}),
+    Case("after not satisfied: blocked", desired(A, B_AFTER_A), {},
+         [Submit("a", A.revision, 1, "new revision")], {"a": Sync.OUT_OF_SYNC, "b": Sync.BLOCKED}),
+    Case("after satisfied: submitted", desired(A, B_AFTER_A), state(a=run(A, Health.SUCCEEDED)),
+         [Submit("b", B_AFTER_A.revision, 1, "new revision")], {"b": Sync.OUT_OF_SYNC}),
+    Case("after: upstream succeeded an old revision only: blocked", desired(A2, B_AFTER_A),
+         state(a=run(A, Health.SUCCEEDED)), [Submit("a", A2.revision, 1, "new revision")],
+         {"b": Sync.BLOCKED}),
+    Case("output reference implies after", desired(A, B_REF_A), state(a=run(A)), [],
+         {"b": Sync.BLOCKED}),
+    Case("after an invalid upstream: blocked", desired(B_AFTER_A, invalid=("a",)), {}, [],
+         {"b": Sync.BLOCKED}),
+    Case("rerun bump: a new revision is submitted", desired(target("a", rerun=1)),
+         state(a=run(A, Health.SUCCEEDED)), [Submit("a", target("a", rerun=1).revision, 1,
+                                                    "new revision")], {"a": Sync.OUT_OF_SYNC}),
+    Case("succeeded with deliver targets: deliver each",
+         desired(target("a", deliver=[{"s3": {"uri": "s3://bucket/x/"}}])),
+         state(a=run(A, Health.SUCCEEDED)), [Deliver("a", f"r-{A.revision[:4]}-1", "s3:s3://bucket/x/")],
+         {"a": Sync.OUT_OF_SYNC}),
+    Case("delivered already: nothing",
+         desired(target("a", deliver=[{"s3": {"uri": "s3://bucket/x/"}}])),
+         state(a=run(A, Health.SUCCEEDED, deliveries={"s3:s3://bucket/x/": "done"})), [],
+         {"a": Sync.SYNCED}),
+    Case("intent without run id: adopt, nothing else", desired(A2),
+         state(a=run(A, run_id=None)), [Adopt("a", A.revision, 1)], {"a": Sync.OUT_OF_SYNC}),
+    Case("lost intent: submitted again as the next attempt", desired(A),
+         state(a=run(A, run_id=None, lost=True)), [Submit("a", A.revision, 2, "new revision")],
+         {"a": Sync.OUT_OF_SYNC}),
+    Case("allowed_hardware refuses: blocked", desired(target("a", hardware="gpu-t4")), {}, [],
+         {"a": Sync.BLOCKED}, Policy(allowed_hardware=["gpu-h100"])),
+    Case("allowed_providers refuses: blocked", desired(A), {}, [], {"a": Sync.BLOCKED},
+         Policy(allowed_providers=["replicate"])),
+    Case("max_concurrent_runs: the rest wait", desired(A, B, C), state(c=run(C)),
+         [Submit("a", A.revision, 1, "new revision")],
+         {"a": Sync.OUT_OF_SYNC, "b": Sync.BLOCKED}, Policy(max_concurrent_runs=2)),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_rule_table(case: Case) -> None:
+    result = plan(case.desired, case.state, Limits(case.policy), NOW)
+    assert list(result.actions) == case.actions
+    for name, sync in case.sync.items():
+        assert result.jobs[name].sync is sync, result.jobs[name].reason
+
+
+def test_cancels_come_before_submits_across_jobs() -> None:
+    result = plan(desired(A2, target("z")), state(a=run(A)), Limits(), NOW)
+    ops = [a.op.value for a in result.actions]
+    assert ops == ["cancel", "submit", "submit"]
+
+
+def test_blocked_reason_names_the_upstream() -> None:
+    result = plan(desired(A, B_AFTER_A), {}, Limits(), NOW)
+    assert result.jobs["b"].reason == f"waiting for a (revision {A.revision}) to succeed"
