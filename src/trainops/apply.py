@@ -10,6 +10,7 @@ pass's run records onto the newer state, never dropping a run id.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import time
 from collections.abc import Callable, Mapping
@@ -39,6 +40,7 @@ from trainops.state.model import JobState, Run, parse_state, snapshot_path, stat
 from trainops.workspace import Workspace
 
 MAX_SWAPS = 5
+ADOPTION_GRACE_SECONDS = 600.0  # DESIGN §8, unless the provider says otherwise (Adoptable)
 SNAPSHOT_SCHEMA = "trainops/v1"
 
 
@@ -63,6 +65,14 @@ class Pass:
     @property
     def failed(self) -> list[Outcome]:
         return [o for o in self.outcomes if not o.ok]
+
+
+def crashpoint(name: str) -> None:
+    """Fault-injection seam for the crash-safety tests: with TRAINOPS_CRASHPOINT=name the process
+    dies here by SIGKILL, as on a power cut. Points: after-observe, after-intents, after-submit,
+    after-cancel, after-save."""
+    if os.environ.get("TRAINOPS_CRASHPOINT") == name:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def owner_id() -> str:
@@ -105,12 +115,7 @@ class Reconciler:
     # ---- reading -------------------------------------------------------------------------
 
     def limits(self) -> Limits:
-        grace = {}
-        for name in {t.job.spec.provider for t in self.desired.targets.values()}:
-            value = getattr(self.providers[name], "adoption_grace", None)
-            if value is not None:
-                grace[name] = float(value)
-        return self.ws.limits(grace)
+        return self.ws.limits()
 
     def observe(self, state: Mapping[str, JobState]) -> dict[str, Observation]:
         """Ask each provider, in one batch, about every active run that has a run id.
@@ -146,6 +151,7 @@ class Reconciler:
             snap = self.store.load()
             recorded = parse_state(snap.files)
             state = refresh(recorded, self.observe(recorded), self.ws.config.prices_usd_per_second)
+            crashpoint("after-observe")
             the_plan = plan(self.desired, state, self.limits(), self.clock())
             result = Pass(the_plan, state, version=snap.version)
             try:
@@ -165,6 +171,7 @@ class Reconciler:
                 state[action.job] = self._adopt(state[action.job], action, now, result)
             elif isinstance(action, Cancel):
                 state[action.job] = self._cancel(state[action.job], action, result)
+                crashpoint("after-cancel")
 
         submits = [a for a in result.plan.actions if isinstance(a, Submit)]
         if submits:
@@ -174,11 +181,13 @@ class Reconciler:
             changes.update(snapshots)
             result.version = self.store.save(
                 result.version, changes, _message("record intents", submits))
+            crashpoint("after-intents")
             recorded = dict(state)
             for action in submits:
                 if action.job in inputs:
                     state[action.job] = self._submit(state[action.job], action,
                                                      inputs[action.job], result)
+                    crashpoint("after-submit")
 
         for action in result.plan.actions:
             if isinstance(action, Deliver):
@@ -189,6 +198,7 @@ class Reconciler:
             done = [o.action for o in result.outcomes]
             self._save_merging(result, updates,
                                _message("reconcile", done, refreshed=len(updates)))
+            crashpoint("after-save")
 
     def _save_merging(self, result: Pass, updates: Mapping[str, JobState], message: str) -> None:
         """Write run records; after provider calls a lost swap must not lose a run id, so
@@ -227,7 +237,7 @@ class Reconciler:
         if ref is not None:
             result.outcomes.append(Outcome(action, True, f"adopted run {ref.run_id}"))
             return job_state.with_run(replace(run, run_id=ref.run_id, health=Health.PENDING))
-        grace = float(getattr(provider, "adoption_grace", 600.0))
+        grace = float(getattr(provider, "adoption_grace", ADOPTION_GRACE_SECONDS))
         if _owner_alive(run.owner) or now - run.created_at < grace:
             result.outcomes.append(Outcome(action, True, "run not visible yet; will look again"))
             return job_state

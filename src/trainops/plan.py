@@ -15,8 +15,6 @@ from trainops.manifest import DEFAULT_PRICES, Job, Policy
 from trainops.providers.base import Health, Observation
 from trainops.state.model import JobState, Run
 
-ADOPTION_GRACE_SECONDS = 600.0
-
 # Why trainops cancels a run. Runs canceled for these reasons are started again once the reason is
 # gone (the job is unsuspended, re-added, or its revision comes back); a run canceled for a budget
 # limit, or by someone outside trainops, is not: resubmitting would spend the same money again.
@@ -107,10 +105,6 @@ class Limits:
 
     policy: Policy = field(default_factory=Policy)
     prices: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_PRICES))
-    adoption_grace: Mapping[str, float] = field(default_factory=dict)  # per provider
-
-    def grace(self, provider: str) -> float:
-        return self.adoption_grace.get(provider, ADOPTION_GRACE_SECONDS)
 
     def price(self, hardware: str | None, provider: str) -> float:
         if hardware and hardware in self.prices:

@@ -96,6 +96,7 @@ def plan_rows(plan: Any, now: float) -> list[dict[str, Any]]:
             "age": _age(now - run.created_at) if run else "",
             "cost_usd": round(run.cost_usd, 4) if run and run.cost_usd is not None else None,
             "reason": view.reason,
+            "outputs": dict(run.outputs) if run else {},
         })
     return rows
 
@@ -125,7 +126,7 @@ def table(rows: list[dict[str, Any]], columns: list[str]) -> str:
         t.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in columns))
     buf = StringIO()
     Console(file=buf, width=160, color_system=None, highlight=False).print(t)
-    return buf.getvalue().rstrip()
+    return "\n".join(line.rstrip() for line in buf.getvalue().rstrip().splitlines())
 
 
 def plan_json(plan: Any, now: float, problems: Iterable[Problem]) -> str:

@@ -58,9 +58,8 @@ class Workspace:
             return spec.trainer
         return None
 
-    def limits(self, adoption_grace: dict[str, float] | None = None) -> Limits:
-        return Limits(self.config.policy, dict(self.config.prices_usd_per_second),
-                      adoption_grace or {})
+    def limits(self) -> Limits:
+        return Limits(self.config.policy, dict(self.config.prices_usd_per_second))
 
     def dirty_manifests(self) -> list[str]:
         """Manifest, config and lock files whose working-tree content differs from HEAD."""
