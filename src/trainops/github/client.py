@@ -235,7 +235,7 @@ class GitHubClient:
         what = f"{method} {urlsplit(path).path or path}"
         failure = ""
         for attempt in range(1, self.max_attempts + 1):
-            if method in _WRITE_METHODS:
+            if method in _WRITE_METHODS and attempt == 1:  # retries are paced by the backoff
                 self._space_writes()
             try:
                 response = self._http.request(method, url, json=json, params=params)

@@ -1,0 +1,187 @@
+"""The project's CI workflow, the workflows `trainops init` writes, and the composite action.
+
+Each file is validated with check-jsonschema's bundled GitHub schemas, then the properties DESIGN
+§11 and §13 rely on are asserted: minimal permissions, no secrets on pull requests, applies that
+never overlap and are never canceled, apply only from the default branch.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATES = ROOT / "src/trainops/templates/workflows"
+CI = ROOT / ".github/workflows/ci.yml"
+ACTION = ROOT / "action.yml"
+WORKFLOWS = [CI, TEMPLATES / "plan.yml", TEMPLATES / "apply.yml", TEMPLATES / "reconcile.yml"]
+WRITERS = ["apply.yml", "reconcile.yml"]
+
+
+def load(path: Path) -> dict[str, Any]:
+    doc = yaml.safe_load(path.read_text())
+    if True in doc:  # YAML 1.1 reads the key `on` as a boolean
+        doc["on"] = doc.pop(True)
+    return doc
+
+
+def steps(path: Path) -> list[dict[str, Any]]:
+    [job] = load(path)["jobs"].values()
+    return job["steps"]
+
+
+def action_step(path: Path) -> dict[str, Any]:
+    [step] = [s for s in steps(path) if s.get("uses", "").endswith("/trainops@v1")]
+    return step
+
+
+def check_jsonschema(schema: str, *files: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "check_jsonschema", "--builtin-schema", schema, *map(str, files)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_workflows_match_githubs_workflow_schema() -> None:
+    result = check_jsonschema("vendor.github-workflows", *WORKFLOWS)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_action_matches_githubs_action_schema() -> None:
+    result = check_jsonschema("vendor.github-actions", ACTION)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_schema_check_rejects_a_broken_workflow(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.yml"
+    broken.write_text("on: push\njobs:\n  x:\n    runs-on: ubuntu-latest\n    steps: nope\n")
+    assert check_jsonschema("vendor.github-workflows", broken).returncode != 0
+
+
+def test_every_workflow_declares_minimal_permissions() -> None:
+    expected = {
+        "ci.yml": {"contents": "read"},
+        "plan.yml": {"contents": "read", "pull-requests": "write", "statuses": "write"},
+        "apply.yml": {"contents": "write", "statuses": "write"},
+        "reconcile.yml": {"contents": "write", "statuses": "write"},
+    }
+    assert {path.name: load(path)["permissions"] for path in WORKFLOWS} == expected
+    for path in WORKFLOWS:
+        [job] = load(path)["jobs"].values()
+        assert "permissions" not in job, f"{path.name}: a job widens the permissions"
+
+
+def test_plan_runs_on_pull_requests_without_secrets() -> None:
+    plan = load(TEMPLATES / "plan.yml")
+
+    assert list(plan["on"]) == ["pull_request"]
+    assert "secrets." not in (TEMPLATES / "plan.yml").read_text()
+    assert plan["concurrency"] == {
+        "group": "trainops-plan-${{ github.event.pull_request.number }}",
+        "cancel-in-progress": True,
+    }
+    assert action_step(TEMPLATES / "plan.yml")["with"] == {"command": "plan"}
+
+
+def test_apply_and_reconcile_share_one_group_never_canceled() -> None:
+    groups = [load(TEMPLATES / name)["concurrency"] for name in WRITERS]
+
+    assert groups[0] == groups[1] == {"group": "trainops-apply", "cancel-in-progress": False}
+    assert groups[0]["group"] != load(TEMPLATES / "plan.yml")["concurrency"]["group"]
+
+
+@pytest.mark.parametrize("name", WRITERS)
+def test_apply_and_reconcile_apply_with_the_replicate_secret(name: str) -> None:
+    step = action_step(TEMPLATES / name)
+
+    assert step["with"] == {"command": "apply"}
+    assert step["env"] == {"REPLICATE_API_TOKEN": "${{ secrets.REPLICATE_API_TOKEN }}"}
+
+
+def test_apply_runs_on_pushes_to_the_default_branch_only() -> None:
+    apply = load(TEMPLATES / "apply.yml")
+    [job] = apply["jobs"].values()
+
+    assert apply["on"] == {"push": {"branches": ["main"]}}  # `trainops init` creates `main`
+    assert job["if"] == "github.ref_name == github.event.repository.default_branch"
+
+
+def test_reconcile_runs_every_15_minutes_and_on_demand_from_the_default_branch() -> None:
+    reconcile = load(TEMPLATES / "reconcile.yml")
+    [job] = reconcile["jobs"].values()
+
+    assert reconcile["on"] == {"schedule": [{"cron": "*/15 * * * *"}], "workflow_dispatch": None}
+    assert "github.event.repository.default_branch" in job["if"]
+
+
+@pytest.mark.parametrize("name", ["plan.yml", *WRITERS])
+def test_templates_check_out_full_history_before_the_action(name: str) -> None:
+    checkout, action = steps(TEMPLATES / name)
+
+    assert checkout == {"uses": "actions/checkout@v4", "with": {"fetch-depth": 0}}
+    assert action["uses"] == "trainops/trainops@v1"
+
+
+def test_ci_runs_the_project_script_on_python_311() -> None:
+    checkout, python, run = steps(CI)
+
+    assert checkout["uses"].startswith("actions/checkout@")
+    assert (python["uses"], python["with"]) == (
+        "actions/setup-python@v5",
+        {"python-version": "3.11"},
+    )
+    assert run == {"run": "bash .ci/run"}
+
+
+def test_action_is_composite_and_installs_from_its_own_path() -> None:
+    action = load(ACTION)
+    setup, install, run = action["runs"]["steps"]
+
+    assert action["runs"]["using"] == "composite"
+    assert set(action["inputs"]) == {"command", "args", "python-version", "github-token"}
+    assert setup["with"] == {"python-version": "${{ inputs.python-version }}"}
+    assert '"$GITHUB_ACTION_PATH"' in install["run"] and "pip install" in install["run"]
+    assert run["env"]["GITHUB_TOKEN"] == "${{ inputs.github-token }}"
+    assert "${{" not in run["run"], "inputs must reach the script through env, not its text"
+
+
+@pytest.mark.parametrize(
+    ("command", "args", "code", "argv"),
+    [
+        ("plan", "", 0, "plan --github"),
+        ("apply", "--dir ml *", 0, "apply --github --dir ml *"),
+        ("destroy", "", 2, None),
+    ],
+    ids=["plan", "apply-with-args", "unknown-command"],
+)
+def test_action_script_runs_trainops_with_github_and_args(
+    tmp_path: Path, command: str, args: str, code: int, argv: str | None
+) -> None:
+    (tmp_path / "bin").mkdir()
+    stub = tmp_path / "bin/trainops"
+    stub.write_text('#!/bin/sh\necho "$@" > "$ARGV_FILE"\n')
+    stub.chmod(0o755)
+    [*_, run] = load(ACTION)["runs"]["steps"]
+    env = {
+        "PATH": f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}",
+        "ARGV_FILE": str(tmp_path / "argv"),
+        "TRAINOPS_COMMAND": command,
+        "TRAINOPS_ARGS": args,
+    }
+
+    result = subprocess.run(
+        ["bash", "-e", "-c", run["run"]], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+
+    assert result.returncode == code, result.stdout + result.stderr
+    written = (tmp_path / "argv").read_text().strip() if (tmp_path / "argv").exists() else None
+    assert written == argv
