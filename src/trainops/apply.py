@@ -276,6 +276,7 @@ class Reconciler:
                       source_commit=self.ws.commit, trainer=self.ws.trainer(spec) or "",
                       destination=getattr(spec, "destination", ""),
                       hardware=spec.hardware or "", owner=owner_id(),
+                      labels=dict(job.manifest.metadata.labels),
                       snapshot=snapshot_path(action.job, action.revision))
             state[action.job] = state.get(action.job, JobState(action.job)).with_run(run)
             snapshots[run.snapshot] = snapshot_text(job, action.revision, resolved, run)

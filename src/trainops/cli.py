@@ -144,9 +144,11 @@ def _echo_plan(result: Any, now: float) -> None:
 
     rows = render.plan_rows(result.plan, now)
     if rows:
-        click.echo(render.table(rows, ["job", "action", "sync", "health", "revision", "reason"]))
+        click.echo(render.table(rows, ["job", "action", "sync", "health", "revision",
+                                       "worst_case", "reason"]))
         click.echo("")
     click.echo(render.summary_line(result.plan))
+    click.echo(render.money_line(result.plan))
 
 
 @cli.command()
@@ -249,7 +251,8 @@ def status(root: Path, output: str) -> None:
                                         title="trainops status"))
     else:
         click.echo(render.table(rows, ["job", "sync", "health", "revision", "run_id", "age",
-                                       "cost_usd", "reason"]))
+                                       "cost", "reason"]))
+        click.echo(render.money_line(result.plan))
 
 
 @cli.command()
@@ -263,6 +266,27 @@ def logs(job: str, root: Path, tail: int, follow: bool) -> None:
 
     for chunk in run_logs(root, job, tail, follow):
         click.echo(chunk, nl=False)
+
+
+@cli.command()
+@_dir_option
+@_output_option
+@click.option("--month", default=None, metavar="YYYY-MM", help="Default: the current month.")
+@click.option("--by", "by", default="job", show_default=True, metavar="job|LABEL",
+              help="Group spend by job or by the value of a label.")
+def cost(root: Path, output: str, month: str | None, by: str) -> None:
+    """Spend per job (or per label value) in one month, from the recorded runs."""
+    from trainops import render
+    from trainops.commands import spend
+
+    report = spend(root, month, by)
+    if output == "json":
+        click.echo(render.to_json(report))
+        return
+    rows = [{"group": r["group"], "runs": r["runs"], "cost": f"${r['usd']:,.2f}"}
+            for r in report["groups"]]
+    click.echo(render.table(rows, ["group", "runs", "cost"]))
+    click.echo(f"\nTotal for {report['month']}: ${report['total_usd']:,.2f}")
 
 
 def main(argv: list[str] | None = None) -> int:

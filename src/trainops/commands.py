@@ -95,3 +95,23 @@ def run_logs(root: Path, job: str, tail: int, follow: bool,
 
 
 _ALL = 1_000_000
+
+
+def spend(root: Path, month: str | None, by: str) -> dict[str, object]:
+    """`trainops cost`: spend in one month from the runs recorded on the state branch."""
+    import re
+
+    from trainops import cost
+    from trainops.state.model import parse_state
+
+    now = time.time()
+    month = month or cost.month_of(now)
+    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month):
+        raise UsageError(f"--month {month!r} is not a month", "write it as YYYY-MM, e.g. 2026-11")
+    ws = Workspace.open(root)
+    _refuse_bad_config(ws)
+    states = parse_state(open_store(ws).load().files).values()
+    groups = cost.spend_by(states, ws.config.prices_usd_per_second, month, by, now)
+    rows = [{"group": k, "runs": n, "usd": round(v, 6)} for k, (n, v) in sorted(groups.items())]
+    return {"month": month, "by": by, "groups": rows,
+            "total_usd": round(sum(v for _n, v in groups.values()), 6)}

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
+from trainops import cost
 from trainops.manifest import DEFAULT_PRICES, Job, Policy
 from trainops.providers.base import Health, Observation
 from trainops.state.model import JobState, Run
@@ -106,11 +107,6 @@ class Limits:
     policy: Policy = field(default_factory=Policy)
     prices: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_PRICES))
 
-    def price(self, hardware: str | None, provider: str) -> float:
-        if hardware and hardware in self.prices:
-            return self.prices[hardware]
-        return 0.0 if provider == "local" else self.prices.get("default", 0.0)
-
 
 @dataclass(frozen=True)
 class JobView:
@@ -122,12 +118,26 @@ class JobView:
     reason: str = ""
     revision: str = ""
     run: Run | None = None
+    estimate: cost.Estimate | None = None  # worst case of the current revision, when in git
+    spent_usd: float = 0.0  # what this job's runs cost so far, all months
+
+
+@dataclass(frozen=True)
+class Money:
+    """The plan's cost summary (DESIGN §4 budget, shown before merge)."""
+
+    month: str
+    spent_usd: float  # this month, finished runs and cost so far of running ones
+    running_usd: float | None  # worst case still to come from active runs (None: unbounded)
+    new_usd: float | None  # worst case of the runs this plan submits (None: unbounded)
+    budget_usd: float | None
 
 
 @dataclass(frozen=True)
 class Plan:
     actions: tuple[Action, ...]
     jobs: Mapping[str, JobView]
+    money: Money | None = None
 
     @property
     def changes(self) -> bool:
@@ -143,16 +153,15 @@ def refresh(state: Mapping[str, JobState], observed: Mapping[str, Observation],
             if run.run_id is None or run.run_id not in observed:
                 continue
             obs = observed[run.run_id]
-            cost = run.cost_usd
-            if obs.billed_seconds is not None and prices is not None:
-                cost = obs.billed_seconds * prices.get(run.hardware, 0.0)
             updated = replace(
                 run, health=obs.health, started_at=obs.started_at or run.started_at,
                 completed_at=obs.completed_at or run.completed_at,
                 billed_seconds=obs.billed_seconds if obs.billed_seconds is not None
                 else run.billed_seconds,
-                cost_usd=cost, outputs=dict(obs.outputs) or run.outputs,
+                outputs=dict(obs.outputs) or run.outputs,
                 error=obs.error or run.error, retryable=obs.retryable)
+            if prices is not None and updated.billed_seconds is not None:
+                updated = replace(updated, cost_usd=cost.run_cost(updated, prices, 0.0))
             if updated != run:
                 out[name] = out[name].with_run(updated)
     return out
@@ -162,7 +171,7 @@ def plan(desired: Desired, state: Mapping[str, JobState], limits: Limits, now: f
     """DESIGN §7, in order, for every job in git or in state. `state` is already refreshed."""
     actions: list[Action] = []
     views: dict[str, JobView] = {}
-    running = sum(1 for s in state.values() for r in s.runs if r.active)
+    gate = _Admission(desired, state, limits, now)
     for name in sorted(set(desired.targets) | set(state) | set(desired.invalid)):
         job_state = state.get(name, JobState(name))
         if name in desired.invalid:
@@ -174,19 +183,75 @@ def plan(desired: Desired, state: Mapping[str, JobState], limits: Limits, now: f
             job_actions, view = _removed(job_state, desired.complete, limits)
         else:
             job_actions, view = _present(target, job_state, desired, state, limits, now)
-        # max_concurrent_runs: a submission waits while the slots are taken
-        cap = limits.policy.max_concurrent_runs
-        freed = sum(1 for a in job_actions if isinstance(a, Cancel))
-        submits = [a for a in job_actions if isinstance(a, Submit)]
-        if submits and cap is not None and running - freed + len(submits) > cap:
-            job_actions = [a for a in job_actions if not isinstance(a, Submit)]
-            view = replace(view, sync=Sync.BLOCKED,
-                           reason=f"max_concurrent_runs ({cap}) reached; waiting for a slot")
-        running += len([a for a in job_actions if isinstance(a, Submit)]) - freed
+            refused = gate.admit(target, job_actions)
+            if refused:
+                job_actions = [a for a in job_actions if not isinstance(a, Submit)]
+                view = replace(view, sync=Sync.BLOCKED, reason=refused)
+            view = replace(view, estimate=cost.estimate(target.job.spec, limits.prices))
+        view = replace(view, spent_usd=sum(cost.run_cost(r, limits.prices, now)
+                                           for r in job_state.runs if r.run_id))
         actions.extend(job_actions)
         views[name] = view
     actions.sort(key=lambda a: _PHASE[a.op])  # stable: per-job order kept within a phase
-    return Plan(tuple(actions), views)
+    return Plan(tuple(actions), views, gate.money())
+
+
+class _Admission:
+    """The gates every submission passes in plan order (DESIGN §4 policy): concurrency, cost per
+    job, monthly budget. Slots and money taken by earlier submissions count for later ones."""
+
+    def __init__(self, desired: Desired, state: Mapping[str, JobState], limits: Limits,
+                 now: float) -> None:
+        self.limits, self.policy = limits, limits.policy
+        self.month = cost.month_of(now)
+        self.spent = cost.month_spend(state.values(), limits.prices, self.month, now)
+        self.running = sum(1 for s in state.values() for r in s.runs if r.active)
+        self.to_come: float | None = 0.0  # worst case still to come from active runs
+        for name, job_state in state.items():
+            target = desired.targets.get(name)
+            for run in job_state.runs:
+                if not run.active:
+                    continue
+                attempt = cost.estimate(target.job.spec, limits.prices).attempt_usd \
+                    if target and target.revision == run.revision else None
+                if attempt is None and cost.price(limits.prices, run.hardware or None,
+                                                  run.provider) not in (None, 0.0):
+                    self.to_come = None
+                elif attempt is not None and self.to_come is not None:
+                    self.to_come += max(0.0, attempt - cost.run_cost(run, limits.prices, now))
+        self.new: float | None = 0.0
+
+    def admit(self, target: Target, job_actions: list[Action]) -> str:
+        """'' when the job's submissions may go ahead, else why not. Records what they take."""
+        submits = [a for a in job_actions if isinstance(a, Submit)]
+        if not submits:
+            return ""
+        freed = sum(1 for a in job_actions if isinstance(a, Cancel))
+        est = cost.estimate(target.job.spec, self.limits.prices)
+        cap = self.policy.max_cost_usd_per_job
+        if cap is not None and (est.worst_usd is None or est.worst_usd > cap):
+            return (f"worst case {cost.usd(est.worst_usd)} is over max_cost_usd_per_job "
+                    f"{cost.usd(cap)}" + ("" if est.bounded else
+                                          ": set budget.max_duration or estimate.duration"))
+        budget = self.policy.monthly_budget_usd
+        if budget is not None:
+            committed = None if self.to_come is None or self.new is None or not est.bounded \
+                else self.spent + self.to_come + self.new + (est.worst_usd or 0.0)
+            if committed is None or committed > budget:
+                return (f"monthly budget {cost.usd(budget)} would be exceeded: spent "
+                        f"{cost.usd(self.spent)}, running {cost.usd(self.to_come)}, this plan "
+                        f"{cost.usd(self.new)}, this job {cost.usd(est.worst_usd)}")
+        slots = self.policy.max_concurrent_runs
+        if slots is not None and self.running - freed + len(submits) > slots:
+            return f"max_concurrent_runs ({slots}) reached; waiting for a slot"
+        self.running += len(submits) - freed
+        self.new = None if self.new is None or est.worst_usd is None else \
+            self.new + est.worst_usd
+        return ""
+
+    def money(self) -> Money:
+        return Money(self.month, self.spent, self.to_come, self.new,
+                     self.policy.monthly_budget_usd)
 
 
 def _removed(job_state: JobState, complete: bool, limits: Limits) -> tuple[list[Action], JobView]:
@@ -286,10 +351,8 @@ def _over_limit(run: Run, max_duration: int | None, max_cost: float | None, limi
     elapsed = max(0.0, now - started)
     if max_duration is not None and elapsed > max_duration:
         return MAX_DURATION
-    if max_cost is not None:
-        seconds = run.billed_seconds if run.billed_seconds is not None else elapsed
-        if seconds * limits.price(run.hardware, run.provider) > max_cost:
-            return MAX_COST
+    if max_cost is not None and cost.run_cost(run, limits.prices, now) > max_cost:
+        return MAX_COST
     return ""
 
 

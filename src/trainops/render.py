@@ -81,6 +81,20 @@ def summary_line(plan: Any) -> str:
     return "Plan: " + ", ".join(f"{counts[k]} to {k}" for k in order if k in counts) + "."
 
 
+def money_line(plan: Any) -> str:
+    """Cost before it is spent: worst case of what starts, what runs, what was spent."""
+    from trainops.cost import usd
+
+    m = plan.money
+    if m is None:
+        return ""
+    text = (f"Cost: new runs up to {usd(m.new_usd)}, running up to {usd(m.running_usd)} more, "
+            f"spent in {m.month} {usd(m.spent_usd)}")
+    if m.budget_usd is not None:
+        text += f" of the {usd(m.budget_usd)} monthly budget"
+    return text + "."
+
+
 def plan_rows(plan: Any, now: float) -> list[dict[str, Any]]:
     actions = _by_job(plan.actions)
     rows = []
@@ -94,11 +108,21 @@ def plan_rows(plan: Any, now: float) -> list[dict[str, Any]]:
             "action": _action_cell(actions.get(name, [])),
             "run_id": (run.run_id or "") if run else "",
             "age": _age(now - run.created_at) if run else "",
-            "cost_usd": round(run.cost_usd, 4) if run and run.cost_usd is not None else None,
+            "cost_usd": round(view.spent_usd, 4),
+            "cost": f"${view.spent_usd:,.2f}",
+            "worst_case": "" if view.estimate is None else _usd(view.estimate.worst_usd),
+            "estimate_usd": None if view.estimate is None or view.estimate.worst_usd is None
+            else round(view.estimate.worst_usd, 2),
             "reason": view.reason,
             "outputs": dict(run.outputs) if run else {},
         })
     return rows
+
+
+def _usd(value: float | None) -> str:
+    from trainops.cost import usd
+
+    return usd(value)
 
 
 def _age(seconds: float) -> str:
@@ -135,6 +159,10 @@ def plan_json(plan: Any, now: float, problems: Iterable[Problem]) -> str:
     return to_json({
         "changes": plan.changes,
         "summary": summary_line(plan),
+        "money": None if plan.money is None else {
+            "month": plan.money.month, "spent_usd": round(plan.money.spent_usd, 4),
+            "running_usd": plan.money.running_usd, "new_usd": plan.money.new_usd,
+            "budget_usd": plan.money.budget_usd},
         "actions": [{"op": a.op.value, **{k: v for k, v in asdict(a).items() if k != "op"}}
                     for a in plan.actions],
         "jobs": plan_rows(plan, now),
@@ -145,14 +173,15 @@ def plan_json(plan: Any, now: float, problems: Iterable[Problem]) -> str:
 def plan_markdown(plan: Any, now: float, problems: list[Problem], title: str = "trainops plan",
                   limit: int = 60_000) -> str:
     """Markdown for a PR comment or job summary, kept under `limit` characters."""
-    lines = [f"### {title}", "", f"**{summary_line(plan)}**", ""]
+    lines = [f"### {title}", "", f"**{summary_line(plan)}**", "", money_line(plan), ""]
     rows = plan_rows(plan, now)
     if rows:
-        lines += ["| job | action | sync | health | revision | reason |",
-                  "|---|---|---|---|---|---|"]
+        lines += ["| job | action | sync | health | revision | worst case | reason |",
+                  "|---|---|---|---|---|---|---|"]
         for r in rows:
+            worst = "-" if r["estimate_usd"] is None else f"${r['estimate_usd']:,.2f}"
             lines.append(f"| `{r['job']}` | {r['action']} | {r['sync']} | {r['health']} | "
-                         f"`{r['revision'] or '-'}` | {_md(r['reason'])} |")
+                         f"`{r['revision'] or '-'}` | {worst} | {_md(r['reason'])} |")
     if problems:
         lines += ["", f"#### {len(problems)} problem(s)", ""]
         lines += [f"- `{p.location()}`: {_md(p.message)}" + (f" — {_md(p.hint)}" if p.hint else "")

@@ -45,6 +45,7 @@ class Run:
     deliveries: Mapping[str, str] = field(default_factory=dict)  # target key -> "done" | error
     reported: str = ""  # the health last reported (DESIGN §11)
     owner: str = ""  # host:pid of the reconciler that recorded the intent
+    labels: Mapping[str, str] = field(default_factory=dict)  # the job's labels at submission
     snapshot: str = ""
 
     @property
@@ -61,6 +62,7 @@ class Run:
         data["health"] = self.health.value
         data["outputs"] = dict(self.outputs)
         data["deliveries"] = dict(self.deliveries)
+        data["labels"] = dict(self.labels)
         return data
 
     @classmethod

@@ -1,0 +1,99 @@
+"""Money, computed before and after it is spent (pure functions, no I/O).
+
+Prices are USD per second per hardware (`trainops.yaml` `prices_usd_per_second`). A job's worst
+case is price x max_duration (or the `estimate.duration` hint) x (1 + retries); a run's actual
+cost is what the provider billed (Replicate: `metrics.predict_time`) x price.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from trainops.manifest import LocalSpec, ReplicateSpec
+from trainops.state.model import JobState, Run
+
+Spec = LocalSpec | ReplicateSpec
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """What one job may cost. `None` figures are unbounded: a priced job with no duration."""
+
+    price_per_second: float
+    attempt_usd: float | None
+    worst_usd: float | None
+
+    @property
+    def bounded(self) -> bool:
+        return self.worst_usd is not None
+
+
+def price(prices: Mapping[str, float], hardware: str | None, provider: str) -> float | None:
+    """USD per second, 0 for an unpriced local job, None when a paid provider's hardware has no
+    price (estimates then say unknown rather than zero)."""
+    if hardware and hardware in prices:
+        return prices[hardware]
+    if provider == "local":
+        return 0.0
+    return None
+
+
+def estimate(spec: Spec, prices: Mapping[str, float]) -> Estimate:
+    per_second = price(prices, spec.hardware, spec.provider)
+    if per_second is None:
+        return Estimate(0.0, None, None)
+    if per_second == 0:
+        return Estimate(0.0, 0.0, 0.0)
+    seconds = spec.estimate.duration if spec.estimate else spec.budget.max_duration
+    if seconds is None:
+        return Estimate(per_second, None, None)
+    attempt = per_second * seconds
+    if spec.budget.max_cost_usd is not None:
+        attempt = min(attempt, spec.budget.max_cost_usd)
+    return Estimate(per_second, attempt, attempt * (1 + spec.retries))
+
+
+def run_cost(run: Run, prices: Mapping[str, float], now: float) -> float:
+    """Billed cost of a finished run, or cost so far of a running one."""
+    per_second = price(prices, run.hardware or None, run.provider) or 0.0
+    if run.billed_seconds is not None:
+        return run.billed_seconds * per_second
+    if run.health.active and run.started_at is not None:
+        return max(0.0, now - run.started_at) * per_second
+    return run.cost_usd or 0.0
+
+
+def month_of(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m")
+
+
+def month_spend(states: Iterable[JobState], prices: Mapping[str, float], month: str,
+                now: float) -> float:
+    """What runs cost in `month` (by their end, or now for runs still going)."""
+    return sum(usd for _runs, usd in spend_by(states, prices, month, "job", now).values())
+
+
+def usd(value: float | None) -> str:
+    if value is None:
+        return "unbounded"
+    return f"${value:,.2f}"
+
+
+def spend_by(states: Iterable[JobState], prices: Mapping[str, float], month: str, by: str,
+             now: float) -> dict[str, tuple[int, float]]:
+    """Spend in `month` grouped by job (`by="job"`) or by a label's value: group -> (runs, usd).
+    Runs without the label fall in the group "(none)"."""
+    groups: dict[str, tuple[int, float]] = {}
+    for job_state in states:
+        for run in job_state.runs:
+            if run.run_id is None:
+                continue
+            when = run.completed_at or (now if run.health.active else run.created_at)
+            if month_of(when) != month:
+                continue
+            key = job_state.job if by == "job" else run.labels.get(by, "(none)")
+            count, total = groups.get(key, (0, 0.0))
+            groups[key] = (count + 1, total + run_cost(run, prices, now))
+    return groups
