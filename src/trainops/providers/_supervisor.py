@@ -1,9 +1,9 @@
 """The supervisor of one local run: starts its command detached and records its fate in status.json.
 
-`python -m trainops.providers._supervisor RUN_DIR` forks once: the parent records the supervisor as
-`pending` and exits at once, so trainops never keeps a child to reap; the child leads a new session
-(its pid is the run's process group), starts the command, and writes `running`, then `succeeded`
-or `failed`. Standard library only, so starting a run costs one bare interpreter start.
+`main(RUN_DIR)` (`python -m trainops.providers._supervisor RUN_DIR`) forks once: the parent records
+the supervisor as `pending` and exits at once, so trainops never keeps a child to reap; the child
+leads a new session (its pid is the run's process group), starts the command, and writes
+`running`, then `succeeded` or `failed`. Standard library only: a run costs one bare interpreter.
 
 Every read-modify-write of status.json holds an flock on the run's `.lock`: a `canceled` or lost
 verdict written by trainops is final, and a supervisor that finds one never starts the command.

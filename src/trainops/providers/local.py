@@ -31,6 +31,10 @@ _HEALTH = {"pending": Health.PENDING, "running": Health.RUNNING,
            "succeeded": Health.SUCCEEDED, "failed": Health.FAILED, "canceled": Health.CANCELED}
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _PYTHONS = ("python", "python3")  # run with trainops' own interpreter, so venvs just work
+# The supervisor runs from the very trainops that is running now, however it was installed.
+_PACKAGE_ROOT = Path(__file__).resolve().parents[2]
+_BOOT = ("import sys; sys.path.insert(0, sys.argv.pop(1)); "
+         "from trainops.providers._supervisor import main; sys.exit(main(sys.argv))")
 
 
 def run_id_for(job: str, revision: str, attempt: int) -> str:
@@ -178,18 +182,23 @@ class LocalProvider:
             return str(path)
 
     def _ref(self, run_id: str, run_dir: Path) -> RunRef:
-        meta = sv.read_json(run_dir / sv.META)
-        if meta is not None and isinstance(meta.get("created_at"), int | float):
-            return RunRef(run_id, float(meta["created_at"]))
-        # Claimed a moment ago by another process that has not written meta.json yet.
-        return RunRef(run_id, run_dir.stat().st_mtime)
+        # A racing submit may have claimed the run a moment ago and not written meta.json yet:
+        # wait for it briefly, so every caller gets the same RunRef.
+        deadline = time.monotonic() + 2.0
+        while True:
+            meta = sv.read_json(run_dir / sv.META)
+            if meta is not None and isinstance(meta.get("created_at"), int | float):
+                return RunRef(run_id, float(meta["created_at"]))
+            if time.monotonic() >= deadline:
+                return RunRef(run_id, run_dir.stat().st_mtime)  # its submitter died
+            time.sleep(0.02)
 
     def _launch(self, run_dir: Path) -> None:
         """Start the supervisor. Its launcher forks it off and exits once the supervisor is
         recorded as pending, so the wait is short and no child of ours is left behind."""
         with open(run_dir / sv.LOG, "ab") as log:
             proc = subprocess.Popen(
-                [sys.executable, "-P", "-m", "trainops.providers._supervisor", str(run_dir)],
+                [sys.executable, "-P", "-c", _BOOT, str(_PACKAGE_ROOT), str(run_dir)],
                 cwd=run_dir, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 close_fds=True, start_new_session=True)
         try:
