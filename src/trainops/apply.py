@@ -15,7 +15,7 @@ import socket
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 
@@ -102,15 +102,30 @@ def _not_zombie(pid: int) -> bool:
         return True
 
 
+class RunReporter(Protocol):
+    """Where health changes are reported (GitHub commit statuses and comments, DESIGN §11).
+
+    Each run records the health last reported, so the state branch is the outbox: a report that
+    fails is sent by a later apply, and a report is never a reason to hold back provider actions.
+    """
+
+    def report(self, job: str, run: Run, log_tail: str) -> bool:
+        """Report `run`'s current health; True once delivered. Must be safe to repeat (a crash
+        after delivery and before the state write sends it again)."""
+        ...
+
+
 class Reconciler:
     """Drives the providers towards the desired state of one workspace."""
 
     def __init__(self, ws: Workspace, store: StateStore, providers: Providers,
                  clock: Callable[[], float] = time.time,
-                 on_event: Callable[[str], None] | None = None) -> None:
+                 on_event: Callable[[str], None] | None = None,
+                 reporter: RunReporter | None = None) -> None:
         self.ws, self.store, self.providers, self.clock = ws, store, providers, clock
         self.desired: Desired = ws.desired()
         self.on_event = on_event or (lambda _msg: None)
+        self.reporter = reporter
 
     # ---- reading -------------------------------------------------------------------------
 
@@ -192,6 +207,9 @@ class Reconciler:
         for action in result.plan.actions:
             if isinstance(action, Deliver):
                 state[action.job] = self._deliver(state[action.job], action, result)
+
+        if self.reporter is not None:
+            self._report(state, result)
 
         updates = _changed(state, recorded)
         if updates:
@@ -305,6 +323,30 @@ class Reconciler:
         self.on_event(f"{action.job}: submitted revision {action.revision} "
                       f"attempt {action.attempt} as run {ref.run_id}")
         return job_state.with_run(replace(run, run_id=ref.run_id))
+
+    def _report(self, state: dict[str, JobState], result: Pass) -> None:
+        """Deliver each job's unreported health change of its latest run (the outbox)."""
+        assert self.reporter is not None
+        for name, job_state in sorted(state.items()):
+            runs = [r for r in job_state.runs if r.run_id]
+            if not runs or runs[-1].reported == runs[-1].health.value:
+                continue
+            run = runs[-1]
+            tail = ""
+            if run.health.terminal and run.run_id:
+                try:
+                    tail = self.providers[run.provider].logs(run.run_id, 20)
+                except ProviderError:
+                    tail = ""
+            try:
+                delivered = self.reporter.report(name, run, tail)
+            except TrainopsError as exc:
+                # One failure is enough to know the reporting side is down: stop for this pass
+                # rather than wait on every remaining run; the outbox keeps them all.
+                self.on_event(f"reports not delivered ({exc.message}); the next apply sends them")
+                return
+            if delivered:
+                state[name] = job_state.with_run(replace(run, reported=run.health.value))
 
     def _deliver(self, job_state: JobState, action: Deliver, result: Pass) -> JobState:
         result.outcomes.append(Outcome(action, False, "delivery is not available yet"))

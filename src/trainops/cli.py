@@ -114,7 +114,10 @@ def init(directory: Path) -> None:
 @_output_option
 @click.option("--detailed-exitcode", is_flag=True,
               help="Exit 4 when the plan has actions, 0 when it has none.")
-def plan(root: Path, output: str, detailed_exitcode: bool) -> None:
+@click.option("--github", is_flag=True,
+              help="On a pull request: sticky plan comment, trainops/plan status, annotations, "
+                   "job summary.")
+def plan(root: Path, output: str, detailed_exitcode: bool, github: bool) -> None:
     """Show what apply would do: runs to submit, cancel, adopt and deliver."""
     import time
 
@@ -133,7 +136,15 @@ def plan(root: Path, output: str, detailed_exitcode: bool) -> None:
         _echo_plan(result, now)
         if problems:
             click.echo("\n" + render.problems_text(problems), err=True)
-    if problems:
+    refused = [v for v in result.plan.jobs.values() if v.refused]
+    if github:
+        from trainops.github.report import publish_plan
+
+        click.echo(render.github_annotations(problems))
+        for note in publish_plan(render.plan_markdown(result.plan, now, problems),
+                                 failed=bool(problems or refused), problems=problems):
+            click.echo(note, err=True)
+    if problems or refused:
         raise SystemExit(EXIT_INVALID)
     if detailed_exitcode and result.plan.changes:
         raise SystemExit(EXIT_CHANGES)
@@ -162,8 +173,10 @@ def _echo_plan(result: Any, now: float) -> None:
               help="Seconds between passes with --wait.")
 @click.option("--timeout", default=0.0, type=click.FloatRange(min=0),
               help="With --wait, give up after this many seconds (0: never).")
+@click.option("--github", is_flag=True,
+              help="Report each run's health as commit statuses and comments on its commit.")
 def apply(root: Path, output: str, wait: bool, allow_dirty: bool, ref: str, interval: float,
-          timeout: float) -> None:
+          timeout: float, github: bool) -> None:
     """Submit and cancel runs so the providers match the manifests at HEAD."""
     import time
 
@@ -176,6 +189,10 @@ def apply(root: Path, output: str, wait: bool, allow_dirty: bool, ref: str, inte
             click.echo(message)
 
     ws, rec = apply_workspace(root, ref=ref, allow_dirty=allow_dirty, on_event=event)
+    if github:
+        from trainops.github.report import run_reporter
+
+        rec.reporter = run_reporter(ws.config, on_note=lambda note: click.echo(note, err=True))
     deadline = time.monotonic() + timeout if timeout else None
     result = rec.apply()
     failures = list(result.failed)

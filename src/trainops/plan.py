@@ -119,6 +119,7 @@ class JobView:
     revision: str = ""
     run: Run | None = None
     estimate: cost.Estimate | None = None  # worst case of the current revision, when in git
+    refused: bool = False  # Blocked by policy or budget (exit 1), not merely waiting
     spent_usd: float = 0.0  # what this job's runs cost so far, all months
 
 
@@ -183,10 +184,10 @@ def plan(desired: Desired, state: Mapping[str, JobState], limits: Limits, now: f
             job_actions, view = _removed(job_state, desired.complete, limits)
         else:
             job_actions, view = _present(target, job_state, desired, state, limits, now)
-            refused = gate.admit(target, job_actions)
-            if refused:
+            why, refused = gate.admit(target, job_actions)
+            if why:
                 job_actions = [a for a in job_actions if not isinstance(a, Submit)]
-                view = replace(view, sync=Sync.BLOCKED, reason=refused)
+                view = replace(view, sync=Sync.BLOCKED, reason=why, refused=refused)
             view = replace(view, estimate=cost.estimate(target.job.spec, limits.prices))
         view = replace(view, spent_usd=sum(cost.run_cost(r, limits.prices, now)
                                            for r in job_state.runs if r.run_id))
@@ -221,14 +222,35 @@ class _Admission:
                     self.to_come += max(0.0, attempt - cost.run_cost(run, limits.prices, now))
         self.new: float | None = 0.0
 
-    def admit(self, target: Target, job_actions: list[Action]) -> str:
-        """'' when the job's submissions may go ahead, else why not. Records what they take."""
+    def admit(self, target: Target, job_actions: list[Action]) -> tuple[str, bool]:
+        """('', False) when the job's submissions may go ahead, else why not and whether that
+        is a refusal (policy, budget) rather than a wait (slots). Records what they take."""
         submits = [a for a in job_actions if isinstance(a, Submit)]
         if not submits:
-            return ""
+            return "", False
+        refusal = self._refusal(target)
+        if refusal:
+            return refusal, True
         freed = sum(1 for a in job_actions if isinstance(a, Cancel))
+        slots = self.policy.max_concurrent_runs
+        if slots is not None and self.running - freed + len(submits) > slots:
+            return f"max_concurrent_runs ({slots}) reached; waiting for a slot", False
         est = cost.estimate(target.job.spec, self.limits.prices)
-        cap = self.policy.max_cost_usd_per_job
+        self.running += len(submits) - freed
+        self.new = None if self.new is None or est.worst_usd is None else \
+            self.new + est.worst_usd
+        return "", False
+
+    def _refusal(self, target: Target) -> str:
+        spec = target.job.spec
+        policy = self.policy
+        if policy.allowed_providers is not None and spec.provider not in policy.allowed_providers:
+            return f"provider {spec.provider} is not in policy.allowed_providers"
+        if policy.allowed_hardware is not None and spec.hardware is not None and (
+                spec.hardware not in policy.allowed_hardware):
+            return f"hardware {spec.hardware} is not in policy.allowed_hardware"
+        est = cost.estimate(spec, self.limits.prices)
+        cap = policy.max_cost_usd_per_job
         if cap is not None and (est.worst_usd is None or est.worst_usd > cap):
             return (f"worst case {cost.usd(est.worst_usd)} is over max_cost_usd_per_job "
                     f"{cost.usd(cap)}" + ("" if est.bounded else
@@ -241,12 +263,6 @@ class _Admission:
                 return (f"monthly budget {cost.usd(budget)} would be exceeded: spent "
                         f"{cost.usd(self.spent)}, running {cost.usd(self.to_come)}, this plan "
                         f"{cost.usd(self.new)}, this job {cost.usd(est.worst_usd)}")
-        slots = self.policy.max_concurrent_runs
-        if slots is not None and self.running - freed + len(submits) > slots:
-            return f"max_concurrent_runs ({slots}) reached; waiting for a slot"
-        self.running += len(submits) - freed
-        self.new = None if self.new is None or est.worst_usd is None else \
-            self.new + est.worst_usd
         return ""
 
     def money(self) -> Money:
@@ -320,7 +336,7 @@ def _present(target: Target, job_state: JobState, desired: Desired,
         return actions, _view(name, Sync.SYNCED, job_state, revision,
                               latest.reason or "canceled outside trainops: not resubmitted")
 
-    blocked = _blocked(target, desired, state, limits)
+    blocked = _waiting(target, desired, state)
     if blocked:
         return actions, _view(name, Sync.BLOCKED, job_state, revision, blocked)
     attempt = len(runs) + 1
@@ -356,9 +372,7 @@ def _over_limit(run: Run, max_duration: int | None, max_cost: float | None, limi
     return ""
 
 
-def _blocked(target: Target, desired: Desired, state: Mapping[str, JobState],
-             limits: Limits) -> str:
-    spec = target.job.spec
+def _waiting(target: Target, desired: Desired, state: Mapping[str, JobState]) -> str:
     for upstream in target.job.upstream():
         up = desired.targets.get(upstream)
         if up is None:
@@ -366,12 +380,6 @@ def _blocked(target: Target, desired: Desired, state: Mapping[str, JobState],
         runs = state.get(upstream, JobState(upstream)).of_revision(up.revision)
         if not any(r.health is Health.SUCCEEDED for r in runs):
             return f"waiting for {upstream} (revision {up.revision}) to succeed"
-    policy = limits.policy
-    if policy.allowed_providers is not None and spec.provider not in policy.allowed_providers:
-        return f"provider {spec.provider} is not in policy.allowed_providers"
-    if policy.allowed_hardware is not None and spec.hardware is not None and (
-            spec.hardware not in policy.allowed_hardware):
-        return f"hardware {spec.hardware} is not in policy.allowed_hardware"
     return ""
 
 
