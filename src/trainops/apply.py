@@ -349,8 +349,24 @@ class Reconciler:
                 state[name] = job_state.with_run(replace(run, reported=run.health.value))
 
     def _deliver(self, job_state: JobState, action: Deliver, result: Pass) -> JobState:
-        result.outcomes.append(Outcome(action, False, "delivery is not available yet"))
-        return job_state
+        """Copy a succeeded run's outputs to one target. Targets check what they already hold,
+        so a retry after a partial failure writes only what is missing."""
+        from trainops.delivery import deliver
+
+        run = next(r for r in job_state.runs if r.run_id == action.run_id)
+        spec = self.desired.targets[action.job].job.spec
+        target = next(t for t in spec.deliver if t.key == action.target)
+        try:
+            summary = deliver(target, action.job, run)
+        except TrainopsError as exc:
+            result.outcomes.append(Outcome(action, False, exc.message))
+            status = f"failed: {exc.message}"[:500]
+        else:
+            result.outcomes.append(Outcome(action, True, summary))
+            self.on_event(f"{action.job}: delivered to {action.target} ({summary})")
+            status = "done"
+        deliveries = {**run.deliveries, action.target: status}
+        return job_state.with_run(replace(run, deliveries=deliveries))
 
 
 def _changed(state: Mapping[str, JobState],

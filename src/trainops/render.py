@@ -115,6 +115,7 @@ def plan_rows(plan: Any, now: float) -> list[dict[str, Any]]:
             else round(view.estimate.worst_usd, 2),
             "reason": view.reason,
             "outputs": dict(run.outputs) if run else {},
+            "deliveries": dict(run.deliveries) if run else {},
         })
     return rows
 
