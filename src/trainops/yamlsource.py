@@ -20,7 +20,7 @@ from trainops.errors import Problem
 
 MAX_FILE_BYTES = 1024 * 1024
 MAX_DEPTH = 64
-MAX_NODES = 100_000  # per document, counting every node an alias expands to
+MAX_NODES = 100_000  # per file (all documents), counting every node an alias expands to
 
 Path_ = tuple[str | int, ...]
 
@@ -139,12 +139,13 @@ def _documents(text: str, file: str) -> Iterator[Document]:
     loader = _Loader(text)
     try:
         index = 0
+        spent = [0]  # nodes of the whole file: many documents must not multiply the budget
         while True:
             event = loader.get_event()
             if isinstance(event, yaml.StreamEndEvent):
                 return
             if isinstance(event, yaml.DocumentStartEvent):
-                doc = _document(loader, file, index)
+                doc = _document(loader, file, index, spent)
                 if doc.data is not None:
                     yield doc
                 index += 1
@@ -152,21 +153,20 @@ def _documents(text: str, file: str) -> Iterator[Document]:
         loader.dispose()
 
 
-def _document(loader: Any, file: str, index: int) -> Document:
+def _document(loader: Any, file: str, index: int, spent: list[int]) -> Document:
     doc = Document(file, index, None)
     anchors: dict[str, tuple[Any, int]] = {}
     stack: list[_Container] = []
-    nodes = 0
     result: Any = None
 
     def place(value: Any, mark: Any, new_nodes: int, size: int) -> None:
         # new_nodes: nodes this adds to the document (an alias adds its whole expansion);
         # size: the nodes `value` stands for, which its parent container now holds.
-        nonlocal result, nodes
-        nodes += new_nodes
-        if nodes > MAX_NODES:
-            raise _Refused(mark, f"document expands to more than {MAX_NODES:,} nodes",
-                           "aliases (*name) that repeat large anchors are refused")
+        nonlocal result
+        spent[0] += new_nodes
+        if spent[0] > MAX_NODES:
+            raise _Refused(mark, f"file expands to more than {MAX_NODES:,} nodes",
+                           "manifests are small; an alias (*name) counts every node it repeats")
         if not stack:
             result = value
             return
