@@ -328,8 +328,7 @@ def _check_cycles(result: Validation) -> None:
                             ("spec", "after"), f"dependency cycle: {' -> '.join(cycle)}",
                             "remove one of these `after` entries or output references"))
                         result.invalid.add(name)
-                    return
-                if not state.get(nxt):
+                elif not state.get(nxt):
                     stack.append((nxt, 0))
             else:
                 state[node] = 2
