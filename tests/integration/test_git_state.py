@@ -40,6 +40,11 @@ def history(repo: Path, ref: str = BRANCH) -> list[list[str]]:
     return [line.split() for line in git(repo, "rev-list", "--parents", ref).splitlines()]
 
 
+def fsck(repo: Path) -> None:
+    """Fail unless git finds every object well formed (sorted trees, valid modes) and linked."""
+    git(repo, "fsck", "--strict", "--no-dangling", "--no-progress")
+
+
 def save_with_retry(store: GitStateStore, changes: dict[str, str | None], message: str) -> int:
     """Load, save, and start over on a lost swap, as apply does; return the conflicts met."""
     for conflicts in range(200):
@@ -72,12 +77,16 @@ def test_load_round_trips_nested_paths_and_text(repo: Path) -> None:
         "state/b.json": "ünïcödé ✓\n",
         "snapshots/a/3f2c0a1b2c3d.yaml": "# header\nspec: {}\n",
         "snapshots/b/000000000000.yaml": "",
+        "snapshots/a-b.yaml": "git sorts a tree 'a' as 'a/': after 'a-b' and 'a.yaml'",
+        "snapshots/a.yaml": "",
     }
     version = GitStateStore(repo).save("", files, "write")
 
     assert GitStateStore(repo).load() == StateSnapshot(version=version, files=files)
     assert git(repo, "ls-tree", "-r", "-t", "--name-only", version).splitlines() == [
         "snapshots",
+        "snapshots/a-b.yaml",
+        "snapshots/a.yaml",
         "snapshots/a",
         "snapshots/a/3f2c0a1b2c3d.yaml",
         "snapshots/b",
@@ -86,6 +95,7 @@ def test_load_round_trips_nested_paths_and_text(repo: Path) -> None:
         "state/a.json",
         "state/b.json",
     ]
+    fsck(repo)
 
 
 def test_delete_removes_files_and_emptied_directories(repo: Path) -> None:
@@ -102,6 +112,24 @@ def test_delete_removes_files_and_emptied_directories(repo: Path) -> None:
     v3 = store.save(v2, {"state/b.json": None}, "3")
     assert store.load() == StateSnapshot(version=v3, files={})
     assert history(repo) == [[v3, v2], [v2, v1], [v1]]
+    fsck(repo)
+
+
+def test_a_bulk_save_is_written_as_one_pack(repo: Path) -> None:
+    files = {f"state/job-{i:03d}.json": f'{{"n": {i}}}\n' for i in range(300)}
+    files |= {f"snapshots/job-{i:03d}/abc.yaml": f"n: {i}\n" for i in range(300)}
+    store = GitStateStore(repo)
+
+    version = store.save("", files, "bulk")
+
+    assert store.load() == StateSnapshot(version=version, files=files)
+    counts = dict(line.split(": ") for line in git(repo, "count-objects", "-v").splitlines())
+    assert int(counts["in-pack"]) >= 900  # 600 blobs, 302 trees, none of them loose
+    assert int(counts["packs"]) == 1
+    v2 = store.save(version, {"state/job-007.json": "changed"}, "small")
+    assert store.load().files == files | {"state/job-007.json": "changed"}
+    assert history(repo) == [[v2, version], [version]]
+    fsck(repo)
 
 
 def test_a_save_reuses_the_subtrees_it_does_not_change(repo: Path) -> None:

@@ -1,19 +1,21 @@
 """The git state backend: state files on a branch that is never checked out (DESIGN §9).
 
-Every write is git plumbing driven through GitPython (blobs, trees, one commit, a ref update or a
-push), so the user's working tree, index and HEAD are never touched. The compare-and-swap of §8
-is `git update-ref <ref> <new> <old>` without a remote, and a push that must fast-forward with one.
+Every write is git plumbing run through GitPython: new blobs and trees go into the object store
+(`unpack-objects`/`index-pack`), then one `commit-tree`, then a ref update or a push, so the
+user's working tree, index and HEAD are never touched. The compare-and-swap of §8 is
+`git update-ref <ref> <new> <old>` without a remote, and a push that must fast-forward with one.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+import struct
 import subprocess
-import tempfile
 import time
+import zlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import git
@@ -29,6 +31,8 @@ DEFAULT_AUTHOR = "trainops <trainops@localhost>"
 _FILE_MODE = 0o100644
 _TREE_MODE = 0o040000
 _ZERO_SHA = "0" * 40
+_PACK_TREE, _PACK_BLOB = 2, 3  # object type codes of the pack format
+_UNPACK_LIMIT = 100  # git's transfer.unpackLimit default
 _FETCH_ATTEMPTS = 3
 # A push rejected by the client's own fast-forward check: the remote moved away from our base.
 _REJECTED = "[rejected]"
@@ -45,14 +49,6 @@ class _Result:
     stderr: str
 
 
-@dataclass
-class _TreePlan:
-    """What one `save()` must write: new blobs and trees (children before parents)."""
-
-    blobs: list[tuple[str, bytes, bytes]] = field(default_factory=list)  # path, data, sha
-    trees: list[tuple[Tree, bytes]] = field(default_factory=list)  # entries, sha
-
-
 class GitStateStore:
     """`StateStore` on a branch of a git repository (default `trainops/state`).
 
@@ -62,7 +58,8 @@ class GitStateStore:
     lacks the branch while the local branch exists (state written before the remote was added)
     serves the local branch, and the next save publishes it with its history.
 
-    One instance must not be shared between threads; separate instances on one clone are fine.
+    An instance holds no open process: any number of stores, in threads or processes, may work
+    on one clone at once, and the compare-and-swap decides which save wins.
     """
 
     def __init__(
@@ -134,13 +131,11 @@ class GitStateStore:
 
     def save(self, base: str, changes: Mapping[str, str | None], message: str) -> str:
         wanted = {_check_path(path): _encode(text) for path, text in changes.items()}
-        base_tree, plan = self._plan_tree(base, wanted)
-        new_tree = plan.trees[-1][1].hex() if plan.trees else base_tree
+        base_tree, new_tree, objects = self._plan_tree(base, wanted)
         if new_tree == base_tree:
             return base  # nothing changed: no commit, no push
         self._refuse_checked_out()
-        self._write_blobs(plan.blobs)
-        self._write_trees(plan.trees)
+        self._write_objects(objects)
         parents = ["-p", base] if base else []
         commit = self._git(
             "commit-tree",
@@ -196,8 +191,8 @@ class GitStateStore:
         """Read many objects with one `git cat-file --batch`: (type, data), or None if missing."""
         if not names:
             return []
-        out = self._git("cat-file", "--batch", input="".join(f"{n}\n" for n in names).encode())
-        data = out.stdout
+        request = "".join(f"{name}\n" for name in names).encode()
+        data = self._git("cat-file", "--batch", "--buffer", input=request).stdout
         objects: list[tuple[bytes, bytes] | None] = []
         pos = 0
         for _ in names:
@@ -214,10 +209,12 @@ class GitStateStore:
 
     # -- building the new tree ----------------------------------------------------------------
 
-    def _plan_tree(self, base: str, wanted: Mapping[str, bytes | None]) -> tuple[str, _TreePlan]:
-        """Compute the trees of `base` with `wanted` applied, reading only the directories on
-        the changed paths: unchanged subtrees are reused by sha. Returns the base tree sha and
-        what to write; the last planned tree is the new root (none planned: nothing changed)."""
+    def _plan_tree(
+        self, base: str, wanted: Mapping[str, bytes | None]
+    ) -> tuple[str, str, list[tuple[int, bytes]]]:
+        """Compute the tree of `base` with `wanted` applied, reading only the directories on
+        the changed paths: unchanged subtrees are reused by sha. Returns the base and new root
+        tree shas and the objects to write as (pack type, data), children before parents."""
         files_in: dict[str, dict[str, bytes | None]] = {"": {}}
         subdirs_in: dict[str, set[str]] = {"": set()}
         writes_under: set[str] = set()
@@ -236,20 +233,19 @@ class GitStateStore:
         if clash:
             raise StateError(f"state change writes both a file and a directory at {clash[0]!r}")
 
-        dirs = sorted(files_in)
+        dirs = [d for d in sorted(files_in) if d]
         base_trees: dict[str, Tree] = {}
-        base_root = _hash_tree({})  # the empty tree stands for "never written"
+        base_root = _hash_object(b"tree", b"")  # the empty tree stands for "never written"
         if base:
-            names = [f"{base}^{{tree}}", *(f"{base}:{d}" for d in dirs if d)]
-            found = self._cat_batch(names)
+            found = self._cat_batch([f"{base}^{{tree}}", *(f"{base}:{d}" for d in dirs)])
             if found[0] is None:
                 raise StateError(f"state version {base!r} does not exist in this repository")
-            base_root = hashlib.sha1(b"tree %d\0" % len(found[0][1]) + found[0][1]).hexdigest()
-            for d, obj in zip([""] + [d for d in dirs if d], found, strict=True):
+            base_root = _hash_object(b"tree", found[0][1])
+            for d, obj in zip(["", *dirs], found, strict=True):
                 if obj is not None and obj[0] == b"tree":
                     base_trees[d] = _parse_tree(obj[1])
 
-        plan = _TreePlan()
+        objects: list[tuple[int, bytes]] = []
 
         def build(d: str, old_sha: bytes | None) -> bytes | None:
             entries = dict(base_trees.get(d, {}))
@@ -265,7 +261,7 @@ class GitStateStore:
                 sha = _hash_object(b"blob", data)
                 if existing is None or existing[1] != sha:
                     entries[key] = (_FILE_MODE, sha)
-                    plan.blobs.append((path, data, sha))
+                    objects.append((_PACK_BLOB, data))
             for child in sorted(subdirs_in.get(d, ())):
                 key = child.rpartition("/")[2].encode()
                 existing = entries.get(key)
@@ -280,48 +276,26 @@ class GitStateStore:
                     entries[key] = (_TREE_MODE, sub)
             if d and not entries:
                 return None
-            sha = bytes.fromhex(_hash_tree(entries))
+            data = _tree_data(entries)
+            sha = _hash_object(b"tree", data)
             if sha != old_sha:
-                plan.trees.append((entries, sha))
+                objects.append((_PACK_TREE, data))
             return sha
 
-        build("", bytes.fromhex(base_root))
-        return base_root, plan
+        new_root = build("", base_root)
+        assert new_root is not None  # the root is kept even when empty
+        return base_root.hex(), new_root.hex(), objects
 
-    def _write_blobs(self, blobs: Sequence[tuple[str, bytes, bytes]]) -> None:
-        """Store the new blobs with one `git hash-object --stdin-paths` (no filters)."""
-        if not blobs:
+    def _write_objects(self, objects: Sequence[tuple[int, bytes]]) -> None:
+        """Store new objects with one git process, fed a pack built here. Like `git push`
+        (transfer.unpackLimit), a few objects are stored loose and many are kept as one pack:
+        a bulk write then costs one file instead of one per object."""
+        if not objects:
             return
-        with tempfile.TemporaryDirectory(prefix="trainops-state-") as tmp:
-            paths = []
-            for i, (_path, data, _sha) in enumerate(blobs):
-                file = Path(tmp, str(i))
-                file.write_bytes(data)
-                paths.append(str(file))
-            out = self._git(
-                "hash-object",
-                "-w",
-                "--no-filters",
-                "--stdin-paths",
-                input="".join(f"{p}\n" for p in paths).encode(),
-            )
-        written = out.stdout.decode().split()
-        expected = [sha.hex() for _path, _data, sha in blobs]
-        if written != expected:
-            raise StateError("git stored the state files under unexpected object ids")
-
-    def _write_trees(self, trees: Sequence[tuple[Tree, bytes]]) -> None:
-        """Store the new trees, children first, with one `git mktree --batch`."""
-        records = []
-        for entries, _sha in trees:
-            for name, (mode, sha) in entries.items():
-                kind = "tree" if mode == _TREE_MODE else "commit" if mode == 0o160000 else "blob"
-                records.append(f"{mode:06o} {kind} {sha.hex()}\t".encode() + name + b"\0")
-            records.append(b"\0")
-        out = self._git("mktree", "-z", "--missing", "--batch", input=b"".join(records))
-        written = out.stdout.decode().split()
-        if written != [sha.hex() for _entries, sha in trees]:
-            raise StateError("git stored the state trees under unexpected object ids")
+        if len(objects) < _UNPACK_LIMIT:
+            self._git("unpack-objects", "-q", input=_pack(objects))
+        else:
+            self._git("index-pack", "--stdin", input=_pack(objects))
 
     # -- publishing ---------------------------------------------------------------------------
 
@@ -338,7 +312,8 @@ class GitStateStore:
         result = self._git("update-ref", "-m", "trainops: save", self.ref, new, old, check=False)
         if result.returncode == 0:
             return
-        if self._resolve(self.ref) != base or "lock" in result.stderr:
+        # "File exists": another process holds the ref's lock file, about to move it.
+        if self._resolve(self.ref) != base or "File exists" in result.stderr:
             raise StateConflict(
                 f"the state branch {self.branch!r} moved since version {base or '(none)'} was read"
             )
@@ -465,11 +440,28 @@ def _hash_object(kind: bytes, data: bytes) -> bytes:
     return hashlib.sha1(b"%s %d\0" % (kind, len(data)) + data).digest()
 
 
-def _hash_tree(entries: Tree) -> str:
+def _tree_data(entries: Tree) -> bytes:
     # git orders entries by name, comparing a tree's name as if it ended with "/".
     ordered = sorted(entries.items(), key=lambda e: e[0] + b"/" if e[1][0] == _TREE_MODE else e[0])
-    data = b"".join(b"%o %s\0%s" % (mode, name, sha) for name, (mode, sha) in ordered)
-    return _hash_object(b"tree", data).hex()
+    return b"".join(b"%o %s\0%s" % (mode, name, sha) for name, (mode, sha) in ordered)
+
+
+def _pack(objects: Sequence[tuple[int, bytes]]) -> bytes:
+    """A version 2 pack of whole (undeltified) objects: git's own transfer format."""
+    chunks = [b"PACK", struct.pack(">II", 2, len(objects))]
+    for kind, data in objects:
+        size = len(data)
+        header = bytearray()
+        byte = kind << 4 | size & 0x0F
+        size >>= 4
+        while size:
+            header.append(byte | 0x80)
+            byte = size & 0x7F
+            size >>= 7
+        header.append(byte)
+        chunks += [bytes(header), zlib.compress(data, 1)]
+    body = b"".join(chunks)
+    return body + hashlib.sha1(body).digest()
 
 
 def _parse_tree(data: bytes) -> Tree:
@@ -489,5 +481,10 @@ def _redact(text: str) -> str:
 
 
 def _last_line(text: str) -> str:
+    """The line of git's stderr that says what failed: its first `fatal:`/`error:`, else the
+    last line."""
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    for line in lines:
+        if line.startswith(("fatal:", "error:")):
+            return line
     return lines[-1] if lines else "no output"
