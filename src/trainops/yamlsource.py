@@ -102,14 +102,20 @@ def load_text(text: str, display: str) -> tuple[list[Document], list[Problem]]:
         for doc in _documents(text, display):
             docs.append(doc)
     except _Refused as exc:
-        problems.append(_at(display, exc.mark, exc.message, exc.hint))
+        problems.append(_at(display, exc.mark, _redact(exc.message), exc.hint))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         message = " ".join(p for p in (exc.context, exc.problem) if p) or "invalid YAML"
-        problems.append(_at(display, mark, f"invalid YAML: {message}", "check indentation and quoting"))
+        problems.append(_at(display, mark, f"invalid YAML: {_redact(message)}",
+                            "check indentation and quoting"))
     except yaml.YAMLError as exc:
-        problems.append(Problem(display, message=f"invalid YAML: {exc}"))
+        problems.append(Problem(display, message=f"invalid YAML: {_redact(str(exc))}"))
     return docs, problems
+
+
+def _redact(message: str) -> str:
+    # Refusals quote keys, aliases and tags; a token used as one must still never be printed.
+    return _TOKEN.sub("<redacted token>", message)
 
 
 def _at(file: str, mark: Any, message: str, hint: str = "") -> Problem:
