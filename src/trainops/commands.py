@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 from pathlib import Path
 
 from trainops.apply import Pass, Reconciler
@@ -97,7 +98,7 @@ def run_logs(root: Path, job: str, tail: int, follow: bool,
 _ALL = 1_000_000
 
 
-def spend(root: Path, month: str | None, by: str) -> dict[str, object]:
+def spend(root: Path, month: str | None, by: str) -> dict[str, Any]:
     """`trainops cost`: spend in one month from the runs recorded on the state branch."""
     import re
 

@@ -24,7 +24,8 @@ _SKIP_DIRS = {".git", ".trainops", "node_modules", "__pycache__", ".venv"}
 
 
 class Source(Protocol):
-    root: Path
+    @property
+    def root(self) -> Path: ...
 
     def files(self, prefix: str) -> Iterable[str]:
         """Repository-relative paths (with `/`) of the files under `prefix` ("" for all)."""
