@@ -61,6 +61,7 @@ class Pass:
     state: dict[str, JobState]
     outcomes: list[Outcome] = field(default_factory=list)
     version: str = ""
+    notes: list[str] = field(default_factory=list)  # what a preview could not see
 
     @property
     def failed(self) -> list[Outcome]:
@@ -132,9 +133,11 @@ class Reconciler:
     def limits(self) -> Limits:
         return self.ws.limits()
 
-    def observe(self, state: Mapping[str, JobState]) -> dict[str, Observation]:
+    def observe(self, state: Mapping[str, JobState],
+                notes: list[str] | None = None) -> dict[str, Observation]:
         """Ask each provider, in one batch, about every active run that has a run id.
-        Terminal runs are never polled again."""
+        Terminal runs are never polled again. With `notes`, a provider that cannot be asked
+        (no token on a fork's pull request) is skipped and noted instead of failing."""
         by_provider: dict[str, list[str]] = {}
         for job_state in state.values():
             for run in job_state.runs:
@@ -142,7 +145,14 @@ class Reconciler:
                     by_provider.setdefault(run.provider, []).append(run.run_id)
         observed: dict[str, Observation] = {}
         for name, ids in sorted(by_provider.items()):
-            found = self.providers[name].observe(ids)
+            try:
+                found = self.providers[name].observe(ids)
+            except TrainopsError as exc:
+                if notes is None:
+                    raise
+                notes.append(f"{name}: showing recorded state, could not observe "
+                             f"{len(ids)} run(s): {exc.message}")
+                continue
             observed.update(found)
             for run_id in ids:
                 if run_id not in found:
@@ -153,10 +163,12 @@ class Reconciler:
     def preview(self) -> Pass:
         """Plan without acting (`trainops plan`, `status`)."""
         snap = self.store.load()
-        state = refresh(parse_state(snap.files), self.observe(parse_state(snap.files)),
+        recorded = parse_state(snap.files)
+        notes: list[str] = []
+        state = refresh(recorded, self.observe(recorded, notes),
                         self.ws.config.prices_usd_per_second)
         return Pass(plan(self.desired, state, self.limits(), self.clock()), state,
-                    version=snap.version)
+                    version=snap.version, notes=notes)
 
     # ---- acting --------------------------------------------------------------------------
 

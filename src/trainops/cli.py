@@ -128,6 +128,8 @@ def plan(root: Path, output: str, detailed_exitcode: bool, github: bool) -> None
     ws, result = plan_workspace(root)
     problems = ws.validation.problems
     now = time.time()
+    for note in result.notes:
+        click.echo(f"note: {note}", err=True)
     if output == "json":
         click.echo(render.plan_json(result.plan, now, problems))
     elif output == "markdown":
