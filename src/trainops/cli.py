@@ -184,7 +184,7 @@ def apply(root: Path, output: str, wait: bool, allow_dirty: bool, ref: str, inte
 
     from trainops import render
     from trainops.apply import describe
-    from trainops.commands import apply_workspace
+    from trainops.commands import apply_workspace, follow, settled
 
     def event(message: str) -> None:
         if output == "table":
@@ -195,21 +195,21 @@ def apply(root: Path, output: str, wait: bool, allow_dirty: bool, ref: str, inte
         from trainops.github.report import run_reporter
 
         rec.reporter = run_reporter(ws.config, on_note=lambda note: click.echo(note, err=True))
-    deadline = time.monotonic() + timeout if timeout else None
-    result = rec.apply()
-    failures = list(result.failed)
-    while wait and not _settled(result):
-        if deadline is not None and time.monotonic() > deadline:
-            click.echo(f"gave up waiting after {timeout:g}s; runs go on", err=True)
-            break
-        time.sleep(interval)
-        previous = {n: v.health for n, v in result.plan.jobs.items()}
-        result = rec.apply()
+    failures: list[Any] = []
+    result = None
+    live = _LiveTable() if wait and output == "table" and sys.stdout.isatty() else None
+    done = 0
+    for result in follow(rec, wait=wait, interval=interval, timeout=timeout):
         failures += result.failed
-        for name, view in sorted(result.plan.jobs.items()):
-            if previous.get(name) != view.health and output == "table":
-                click.echo(f"{name}: {view.health.value}"
-                           + (f" ({view.reason})" if view.reason else ""))
+        done += sum(1 for o in result.outcomes if o.ok)
+        if live is not None:
+            live.update(render.table(render.plan_rows(result.plan, time.time()),
+                                     ["job", "sync", "health", "revision", "age", "reason"]))
+    if live is not None:
+        live.stop()
+    assert result is not None
+    if wait and not settled(result):
+        click.echo(f"gave up waiting after {timeout:g}s; the runs go on", err=True)
     final = rec.preview() if result.plan.changes else result
     now = time.time()
     problems = ws.validation.problems
@@ -226,6 +226,8 @@ def apply(root: Path, output: str, wait: bool, allow_dirty: bool, ref: str, inte
         click.echo("")
         click.echo(render.table(render.plan_rows(final.plan, now),
                                 ["job", "sync", "health", "revision", "run_id", "age", "reason"]))
+        click.echo("\n" + (f"Apply: {done} action(s) done." if done
+                           else "No changes: the providers match git."))
     for outcome in failures:
         click.echo(f"error: {describe(outcome.action)}: {outcome.detail}", err=True)
     if problems:
@@ -236,18 +238,22 @@ def apply(root: Path, output: str, wait: bool, allow_dirty: bool, ref: str, inte
         raise SystemExit(EXIT_INVALID)
 
 
-def _settled(result: Any) -> bool:
-    """Nothing left to do and no run of a job in git still going."""
-    from trainops.plan import Sync
+class _LiveTable:
+    """A table redrawn in place on a terminal while `apply --wait` follows the runs."""
 
-    if result.plan.changes:
-        return False
-    for view in result.plan.jobs.values():
-        if view.sync is Sync.INVALID or view.reason.startswith("removed"):
-            continue
-        if view.health.active or (view.run is not None and view.run.is_intent):
-            return False
-    return True
+    def __init__(self) -> None:
+        from rich.live import Live
+        from rich.text import Text
+
+        self._text = Text
+        self._live = Live(Text(""), auto_refresh=False, transient=True)
+        self._live.start()
+
+    def update(self, text: str) -> None:
+        self._live.update(self._text(text), refresh=True)
+
+    def stop(self) -> None:
+        self._live.stop()
 
 
 @cli.command()

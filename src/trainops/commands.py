@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 from trainops.apply import Pass, Reconciler
 from trainops.errors import InvalidInput, UsageError
@@ -61,6 +61,44 @@ def apply_workspace(root: Path, *, ref: str = "HEAD", allow_dirty: bool = False,
                 "commit them (apply reads desired state from git), or pass --allow-dirty "
                 "to apply the commit anyway")
     return ws, reconciler(ws, on_event)
+
+
+def follow(rec: Reconciler, *, wait: bool, interval: float, timeout: float,
+           sleep: Callable[[float], None] = time.sleep) -> Iterator[Pass]:
+    """One apply pass, then (with `wait`) more passes until `settled` or `timeout` seconds."""
+    deadline = time.monotonic() + timeout if timeout else None
+    result = rec.apply()
+    yield result
+    while wait and not settled(result):
+        if deadline is not None and time.monotonic() > deadline:
+            return
+        sleep(interval)
+        before = {name: view.health for name, view in result.plan.jobs.items()}
+        result = rec.apply()
+        for name, view in sorted(result.plan.jobs.items()):
+            if before.get(name) != view.health:
+                rec.on_event(f"{name}: {view.health.value}"
+                             + (f" ({view.reason})" if view.reason else ""))
+        yield result
+
+
+def settled(result: Pass) -> bool:
+    """Nothing left to do, and no run of a job in git still going. A delivery that just failed
+    does not hold `--wait`: the next apply retries it."""
+    from trainops.plan import Deliver, Sync
+
+    for action in result.plan.actions:
+        if not isinstance(action, Deliver):
+            return False
+        run = result.plan.jobs[action.job].run
+        if run is None or not run.deliveries.get(action.target, "").startswith("failed"):
+            return False
+    for view in result.plan.jobs.values():
+        if view.sync is Sync.INVALID or view.revision == "":
+            continue  # left alone, or removed from git
+        if view.health.active or (view.run is not None and view.run.is_intent):
+            return False
+    return True
 
 
 def run_logs(root: Path, job: str, tail: int, follow: bool,
