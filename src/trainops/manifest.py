@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -199,13 +200,26 @@ class GitHubConfig(CoreModel):
     status_context: str = "trainops"
 
 
+def _inside_repository(pattern: str) -> str:
+    # Manifests are read from the repository only: a pull request must not make the review gate
+    # read (and quote) files elsewhere on the runner.
+    parts = pattern.replace("\\", "/").split("/")
+    if pattern.startswith(("/", "\\")) or ".." in parts or (parts[0][1:2] == ":"):
+        raise ValueError(f"{pattern!r} leaves the repository: patterns are relative to its root "
+                         "and never contain '..'")
+    return pattern
+
+
+JobsPattern = Annotated[str, AfterValidator(_inside_repository)]
+
+
 class Config(CoreModel):
     """trainops.yaml: every field has a default, so the file itself is optional."""
 
     model_config = ConfigDict(title="trainops.yaml", json_schema_extra={
         "$id": "https://trainops.dev/schemas/config.v1.json"})
 
-    jobs: list[str] = Field(default_factory=lambda: ["jobs/**/*.yaml"])
+    jobs: list[JobsPattern] = Field(default_factory=lambda: ["jobs/**/*.yaml"])
     state: StateConfig = Field(default_factory=StateConfig)
     providers: ProvidersConfig = Field(default_factory=ProvidersConfig)
     policy: Policy = Field(default_factory=Policy)
