@@ -62,6 +62,9 @@ class Pass:
     outcomes: list[Outcome] = field(default_factory=list)
     version: str = ""
     notes: list[str] = field(default_factory=list)  # what a preview could not see
+    # The state files as a preview read them (run records and snapshots), so a plan report can
+    # diff each job's spec against the snapshot it last submitted. Empty after apply.
+    files: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def failed(self) -> list[Outcome]:
@@ -168,7 +171,7 @@ class Reconciler:
         state = refresh(recorded, self.observe(recorded, notes),
                         self.ws.config.prices_usd_per_second)
         return Pass(plan(self.desired, state, self.limits(), self.clock()), state,
-                    version=snap.version, notes=notes)
+                    version=snap.version, notes=notes, files=snap.files)
 
     # ---- acting --------------------------------------------------------------------------
 
