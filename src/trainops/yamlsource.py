@@ -188,6 +188,9 @@ def _document(loader: Any, file: str, index: int, spent: list[int]) -> Document:
             return
         key, top.key = top.key, _NO_KEY
         if key is _MERGE_KEY:
+            if top.merges:
+                raise _Refused(top.key_mark, "duplicate key '<<'",
+                               "merge several mappings with one key: <<: [*a, *b]")
             merged = value if isinstance(value, list) else [value]
             if not all(isinstance(m, dict) for m in merged):
                 raise _Refused(top.key_mark, "a merge key (<<) must refer to mappings")
@@ -253,7 +256,8 @@ def _document(loader: Any, file: str, index: int, spent: list[int]) -> Document:
         elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
             done = stack.pop()
             if done.merges:
-                for merged in reversed(done.merges):
+                # The mapping's own keys win, then earlier merged mappings over later ones.
+                for merged in done.merges:
                     for k, v in merged.items():
                         done.value.setdefault(k, v)
             if done.anchor:
