@@ -1,0 +1,589 @@
+"""The Replicate provider (DESIGN §10): trainings through the official `replicate` client.
+
+A create is never retried blindly: only a 429 (the service said no) is retried, after its
+Retry-After; a create whose outcome is unknown (timeout after sending, dropped connection, 5xx)
+raises `OutcomeUnknown` and the run is adopted later through `find` (§8). Reads walk the
+newest-first trainings list, so observing 1,000 runs costs about 10 calls, and parse raw JSON
+because the client's `Training` model rejects the API's `aborted` status. A token bucket keeps
+calls under Replicate's limits (3000 a minute, 600 for creates).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import random
+import re
+import time
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from trainops.errors import OutcomeUnknown, Problem, ProviderError
+from trainops.lockfile import Lock, check_input
+from trainops.manifest import ReplicateSpec, canonical_json
+from trainops.providers.base import Health, Intent, Observation, RunRef, Submission
+
+if TYPE_CHECKING:
+    import httpx
+
+    from trainops.manifest import Job, ReplicateConfig
+
+DEFAULT_BASE_URL = "https://api.replicate.com"
+DEFAULT_HARDWARE = "gpu-l40s"  # for a destination model created on first submit
+LIMITS = {"create": 600, "default": 3000}  # requests a minute (Replicate's published limits)
+PAGE_SIZE = 100
+
+_HEALTH = {
+    "starting": Health.PENDING,
+    "processing": Health.RUNNING,
+    "succeeded": Health.SUCCEEDED,
+    "failed": Health.FAILED,
+    "canceled": Health.CANCELED,
+    "aborted": Health.FAILED,  # terminated before it started: a resubmission may well work
+}
+_TIMESTAMP = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:?\d\d)?$")
+
+
+class SubmissionRejected(ProviderError):
+    """Replicate refused the training for a reason a resubmission of the same job cannot fix
+    (input rejected by the trainer's schema, trainer version gone)."""
+
+    retryable = False
+
+
+class _NotFound(Exception):
+    pass
+
+
+# ---- pacing ---------------------------------------------------------------------------------
+
+
+@dataclass
+class _Bucket:
+    rate: float  # tokens a second
+    capacity: float
+    tokens: float
+    at: float | None = None
+
+
+class Pacer:
+    """Token buckets that keep calls under per-minute limits: in any 60 seconds a bucket grants
+    at most `burst + share` of its limit (99% by default), and sustains `share` (94%)."""
+
+    def __init__(
+        self,
+        limits: Mapping[str, int] = LIMITS,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        share: float = 0.94,
+        burst: float = 0.05,
+    ) -> None:
+        self._clock, self._sleep = clock, sleep
+        self._buckets = {
+            name: _Bucket(limit * share / 60.0, max(1.0, limit * burst), max(1.0, limit * burst))
+            for name, limit in limits.items()
+        }
+
+    def acquire(self, bucket: str) -> None:
+        """Take one token, sleeping until there is one."""
+        b = self._buckets[bucket]
+        while True:
+            now = self._clock()
+            if b.at is not None:
+                b.tokens = min(b.capacity, b.tokens + (now - b.at) * b.rate)
+            b.at = now
+            if b.tokens >= 1.0 - 1e-9:
+                b.tokens -= 1.0
+                return
+            self._sleep((1.0 - b.tokens) / b.rate)
+
+    def drain(self, bucket: str) -> None:
+        """The service said slow down: start the bucket empty."""
+        self._buckets[bucket].tokens = 0.0
+
+
+# ---- the provider ---------------------------------------------------------------------------
+
+
+class ReplicateProvider:
+    """Trainings on Replicate. The token is read from the environment variable `token_env` on
+    first use and never appears in an error message."""
+
+    name = "replicate"
+    adoption_grace = 600.0  # DESIGN §8: an intent with no visible run is lost after 10 minutes
+
+    def __init__(
+        self,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        token_env: str = "REPLICATE_API_TOKEN",
+        environ: Mapping[str, str] | None = None,
+        lock: Lock | None = None,
+        default_hardware: str = DEFAULT_HARDWARE,
+        timeout: float = 30.0,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        pacer: Pacer | None = None,
+        rng: random.Random | None = None,
+        max_attempts: int = 5,
+        max_backoff: float = 30.0,
+        clock_skew: float = 60.0,
+        observe_extra_pages: int = 2,
+        find_max_pages: int = 50,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.token_env = token_env
+        self.lock = lock
+        self.default_hardware = default_hardware
+        self.timeout = timeout
+        self.max_attempts = max_attempts
+        self.max_backoff = max_backoff
+        self.clock_skew = clock_skew  # how far Replicate's clock may trail ours (adoption)
+        self.observe_extra_pages = observe_extra_pages
+        self.find_max_pages = find_max_pages
+        self.pacer = pacer or Pacer(clock=clock, sleep=sleep)
+        self._environ = os.environ if environ is None else environ
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self._client_obj: Any = None
+        self._transport: httpx.HTTPTransport | None = None
+        self._token = ""
+        self._retry_after: float | None = None
+        self._destinations: set[str] = set()
+        self._versions: dict[str, str] = {}
+
+    @classmethod
+    def from_config(cls, config: ReplicateConfig, **kw: Any) -> ReplicateProvider:
+        return cls(base_url=config.base_url, token_env=config.token_env, **kw)
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+        self._client_obj = self._transport = None
+
+    def __enter__(self) -> ReplicateProvider:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- Provider protocol ------------------------------------------------------------------
+
+    def check(self, job: Job, lock: Any) -> list[Problem]:
+        """Offline: the job's input against the TrainingInput schema its lock entry pins."""
+        spec = job.spec
+        if not isinstance(spec, ReplicateSpec):
+            return []
+        lock = lock if isinstance(lock, Lock) else self.lock
+        entry = lock.entry(spec.trainer) if lock is not None else None
+        if entry is None:
+            if ":" in spec.trainer:
+                return []  # pinned in the manifest; its inputs are checked by the service
+            problem = job.doc.problem(
+                ("spec", "trainer"),
+                f"trainer {spec.trainer} has no version and trainops.lock does not pin it",
+                "run `trainops lock` and commit trainops.lock, or write owner/name:version",
+            )
+            return [replace(problem, job=job.name)]
+        model = spec.trainer.partition(":")[0]
+        return check_input(
+            spec.input, entry.schema, job.doc.locate, job.file, job=job.name, trainer=model
+        )
+
+    def submit(self, submission: Submission) -> RunRef:
+        """Create the destination model when missing (private), then exactly one training."""
+        spec = submission.job.spec
+        if not isinstance(spec, ReplicateSpec):
+            raise ProviderError(f"job {submission.job.name!r} is not a Replicate job")
+        model, version = self._trainer_version(spec.trainer)
+        self._ensure_destination(spec.destination, spec.hardware or self.default_hardware)
+        run_id, created = self._create(model, version, submission, spec.destination)
+        return RunRef(run_id, _timestamp(created) or time.time())
+
+    def observe(self, run_ids: Collection[str]) -> dict[str, Observation]:
+        """Walk the newest-first list until every asked run is seen (within a few pages more
+        than the runs asked need), then fetch only the rest one by one."""
+        wanted = set(run_ids)
+        found: dict[str, Observation] = {}
+        max_pages = math.ceil(len(wanted) / PAGE_SIZE) + self.observe_extra_pages
+        url: str | None = "/v1/trainings"
+        pages = 0
+        # One GET costs what one page does: page on while a page may still find two or more.
+        while url and len(wanted - found.keys()) > (1 if pages else 0) and pages < max_pages:
+            page = self._call("GET", url, "list trainings")
+            pages += 1
+            for item in page.get("results") or []:
+                if item.get("id") in wanted:
+                    found[item["id"]] = _observation(item)
+            url = page.get("next")
+        for run_id in sorted(wanted - found.keys()):
+            try:
+                found[run_id] = _observation(self._call("GET", _training(run_id), "get training"))
+            except _NotFound:
+                continue
+        return found
+
+    def cancel(self, run_id: str) -> None:
+        """Idempotent: a training already terminal is answered as it is; an unknown one is
+        ignored."""
+        try:
+            self._call("POST", f"{_training(run_id)}/cancel", "cancel training")
+        except _NotFound:
+            return
+
+    def logs(self, run_id: str, tail: int = 50) -> str:
+        try:
+            data = self._call("GET", _training(run_id), "get training")
+        except _NotFound:
+            return ""
+        lines = str(data.get("logs") or "").splitlines()
+        return "\n".join(lines[-tail:]) if tail > 0 else ""
+
+    def find(self, intent: Intent) -> RunRef | None:
+        """Adoption: the training this intent created — same trainer (and version when known),
+        same input hash, destination not contradicted, created at or after the intent (allowing
+        `clock_skew`). Prefers the earliest created after the intent."""
+        model, _, version = intent.trainer.partition(":")
+        if version and len(version) < 64:
+            version = self._known_version(intent.trainer) or version
+        cutoff = intent.created_at - self.clock_skew
+        after: list[tuple[float, str]] = []
+        before: list[tuple[float, str]] = []
+        url: str | None = "/v1/trainings"
+        for _ in range(self.find_max_pages):
+            if not url:
+                break
+            page = self._call("GET", url, "list trainings")
+            reached = False
+            for item in page.get("results") or []:
+                created = _timestamp(item.get("created_at"))
+                if created is None:
+                    continue
+                if created < cutoff:
+                    reached = True
+                    continue
+                if _matches(item, model, version, intent):
+                    (after if created >= intent.created_at else before).append(
+                        (created, item["id"])
+                    )
+            if reached:
+                break
+            url = page.get("next")
+        else:
+            if url:
+                raise ProviderError(
+                    f"searched {self.find_max_pages} pages of trainings without reaching the "
+                    f"time of {intent.job}'s submission; not adopting blindly",
+                    "run apply again later, or cancel stray trainings on replicate.com",
+                )
+        pick = min(after) if after else (max(before) if before else None)
+        return RunRef(pick[1], pick[0]) if pick else None
+
+    # ---- submit ------------------------------------------------------------------------------
+
+    def _trainer_version(self, trainer: str) -> tuple[str, str]:
+        model, _, version = trainer.partition(":")
+        if len(version) == 64:
+            return model, version
+        known = self._known_version(trainer)
+        if known:
+            return model, known
+        if not version:
+            raise ProviderError(
+                f"trainer {trainer} has no version and trainops.lock does not pin it",
+                "run `trainops lock` and commit trainops.lock, or write owner/name:version",
+            )
+        owner, _, name = model.partition("/")
+        url: str | None = f"/v1/models/{owner}/{name}/versions"
+        matches: list[str] = []
+        try:
+            while url:
+                page = self._call("GET", url, "list versions")
+                matches += [
+                    str(v["id"])
+                    for v in page.get("results") or []
+                    if str(v.get("id", "")).startswith(version)
+                ]
+                url = page.get("next")
+        except _NotFound:
+            raise SubmissionRejected(f"trainer {model} does not exist on Replicate") from None
+        if len(matches) != 1:
+            raise SubmissionRejected(
+                f"trainer {trainer}: {len(matches) or 'no'} versions of {model} start with "
+                f"{version}",
+                "write the full version id",
+            )
+        self._versions[trainer] = matches[0]
+        return model, matches[0]
+
+    def _known_version(self, trainer: str) -> str | None:
+        if trainer in self._versions:
+            return self._versions[trainer]
+        entry = self.lock.entry(trainer) if self.lock is not None else None
+        return entry.version if entry is not None else None
+
+    def _ensure_destination(self, destination: str, hardware: str) -> None:
+        if destination in self._destinations:
+            return
+        owner, _, name = destination.partition("/")
+        try:
+            self._call("GET", f"/v1/models/{owner}/{name}", "get destination model")
+        except _NotFound:
+            self._create_model(owner, name, hardware)
+        self._destinations.add(destination)
+
+    def _create_model(self, owner: str, name: str, hardware: str) -> None:
+        import httpx
+        from replicate.exceptions import ReplicateError
+
+        client = self._client()
+        for attempt in range(1, self.max_attempts + 1):
+            self.pacer.acquire("default")
+            try:
+                client.models.create(
+                    owner=owner, name=name, visibility="private", hardware=hardware
+                )
+                return
+            except ReplicateError as exc:
+                if exc.status == 409:
+                    return  # created meanwhile (by us, before a lost answer, or by a racer)
+                if exc.status != 429 and (exc.status or 0) < 500:
+                    raise self._error(
+                        f"cannot create destination model {owner}/{name}: {_reason(exc)}",
+                        f"the token's account must be {owner} or a member "
+                        f"of it; or create the model on replicate.com",
+                    ) from None
+                failure = _reason(exc)
+            except httpx.HTTPError as exc:
+                failure = type(exc).__name__
+            if attempt == self.max_attempts:
+                raise self._error(
+                    f"cannot create destination model {owner}/{name}: {failure} "
+                    f"after {attempt} attempts"
+                )
+            self._sleep(self._wait(attempt))
+
+    def _create(
+        self, model: str, version: str, submission: Submission, destination: str
+    ) -> tuple[str, str | None]:
+        import httpx
+        from replicate.exceptions import ReplicateError
+
+        client = self._client()
+        what = f"creating the training of {submission.job.name} (attempt {submission.attempt})"
+        for attempt in range(1, self.max_attempts + 1):
+            self.pacer.acquire("create")
+            self._retry_after = None
+            try:
+                training = client.trainings.create(
+                    model=model,
+                    version=version,
+                    input=dict(submission.input),
+                    destination=destination,
+                )
+                return str(training.id), training.created_at
+            except ReplicateError as exc:
+                if exc.status == 429:
+                    self.pacer.drain("create")
+                    if attempt == self.max_attempts:
+                        raise self._error(
+                            f"{what}: still rate limited after {attempt} attempts",
+                            "run apply again later",
+                        ) from None
+                    self._sleep(self._wait(attempt))
+                    continue
+                if (exc.status or 0) >= 500:
+                    raise self._unknown(what, f"Replicate answered {exc.status}") from None
+                if exc.status == 404 and "destination" in (exc.detail or ""):
+                    self._destinations.discard(destination)
+                    raise self._error(f"{what}: {_reason(exc)}") from None
+                cls = SubmissionRejected if exc.status in (400, 404, 422) else ProviderError
+                raise cls(self._redact(f"{what}: {_reason(exc)}")) from None
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+                # Nothing was sent: trying again cannot make a second training.
+                if attempt == self.max_attempts:
+                    raise self._error(
+                        f"{what}: cannot reach Replicate at {self.base_url} ({type(exc).__name__})"
+                    ) from None
+                self._sleep(self._wait(attempt))
+            except httpx.HTTPError as exc:
+                raise self._unknown(what, type(exc).__name__) from None
+            except Exception as exc:  # an answer the client could not read: it was created
+                raise self._unknown(what, f"unreadable answer ({type(exc).__name__})") from None
+        raise self._error(f"{what}: gave up")  # pragma: no cover - the loop always returns
+
+    # ---- HTTP --------------------------------------------------------------------------------
+
+    def _client(self) -> Any:
+        if self._client_obj is not None:
+            return self._client_obj
+        import httpx
+        from replicate.client import Client
+
+        token = self._environ.get(self.token_env, "")
+        if not token:
+            raise ProviderError(
+                f"no Replicate API token: the environment variable {self.token_env} is not set",
+                f"export {self.token_env}=<token> (replicate.com/account/api-tokens); the "
+                "variable's name is `providers.replicate.token_env` in trainops.yaml",
+            )
+        self._token = token
+        self._transport = httpx.HTTPTransport()
+        self._client_obj = Client(
+            api_token=token,
+            base_url=self.base_url,
+            timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, 10.0)),
+            transport=self._transport,
+            event_hooks={"response": [self._remember]},
+        )
+        return self._client_obj
+
+    def _remember(self, response: httpx.Response) -> None:
+        if response.status_code == 429:
+            self._retry_after = _retry_after(response.headers.get("Retry-After"))
+
+    def _call(self, method: str, url: str, what: str) -> Any:
+        """An idempotent request (GETs, cancel) as raw JSON, with capped exponential backoff and
+        jitter on 5xx, 429 and transport errors. `_NotFound` on 404."""
+        import httpx
+        from replicate.exceptions import ReplicateError
+
+        client = self._client()
+        url = self._same_origin(url)
+        for attempt in range(1, self.max_attempts + 1):
+            self.pacer.acquire("default")
+            self._retry_after = None
+            try:
+                return client._request(method, url).json()
+            except ReplicateError as exc:
+                if exc.status == 404:
+                    raise _NotFound(url) from None
+                if exc.status != 429 and (exc.status or 0) < 500:
+                    raise self._error(f"Replicate: {what}: {_reason(exc)}") from None
+                failure = _reason(exc)
+            except (httpx.HTTPError, ValueError) as exc:
+                failure = type(exc).__name__
+            if attempt == self.max_attempts:
+                raise self._error(
+                    f"Replicate: {what}: {failure} after {attempt} attempts",
+                    "the service may be degraded; run again later",
+                )
+            self._sleep(self._wait(attempt))
+        raise self._error(f"Replicate: {what}: gave up")  # pragma: no cover
+
+    def _wait(self, attempt: int) -> float:
+        """Retry-After when the service gave one, else capped exponential backoff, jittered."""
+        if self._retry_after is not None:
+            return self._retry_after
+        return min(self.max_backoff, 2.0 ** (attempt - 1)) * (0.5 + self._rng.random() / 2)
+
+    def _same_origin(self, url: str) -> str:
+        """Follow absolute `next` links only to the configured host: the client would send the
+        token to any host a link names."""
+        parts = urlsplit(url)
+        base = urlsplit(self.base_url)
+        if not parts.scheme or (parts.scheme, parts.netloc) == (base.scheme, base.netloc):
+            return url
+        return parts.path + (f"?{parts.query}" if parts.query else "")
+
+    def _redact(self, text: str) -> str:
+        return text.replace(self._token, "***") if self._token else text
+
+    def _error(self, message: str, hint: str = "") -> ProviderError:
+        return ProviderError(self._redact(message), self._redact(hint))
+
+    def _unknown(self, what: str, reason: str) -> OutcomeUnknown:
+        return OutcomeUnknown(
+            self._redact(f"{what}: outcome unknown ({reason})"),
+            "the next apply looks for the training it may have created (adoption) instead of "
+            "submitting again",
+        )
+
+
+# ---- JSON -> values ---------------------------------------------------------------------------
+
+
+def _training(run_id: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", run_id):
+        raise ProviderError(f"{run_id!r} is not a Replicate training id")
+    return f"/v1/trainings/{run_id}"
+
+
+def _observation(item: Mapping[str, Any]) -> Observation:
+    status = str(item.get("status", ""))
+    # An unknown status is taken as not finished: never resubmit on a word we do not know.
+    health = _HEALTH.get(status, Health.PENDING)
+    output = item.get("output")
+    outputs = {}
+    if isinstance(output, Mapping):
+        outputs = {k: output[k] for k in ("weights", "version") if isinstance(output.get(k), str)}
+    metrics = item.get("metrics") if isinstance(item.get("metrics"), Mapping) else {}
+    billed = metrics.get("predict_time") if metrics else None
+    error = str(item.get("error") or "").strip().splitlines()
+    message = error[-1] if error else ""
+    if status == "aborted" and not message:
+        message = "aborted by Replicate before it started"
+    return Observation(
+        run_id=str(item["id"]),
+        health=health,
+        started_at=_timestamp(item.get("started_at")),
+        completed_at=_timestamp(item.get("completed_at")),
+        billed_seconds=float(billed) if isinstance(billed, int | float) else None,
+        outputs=outputs,
+        error=message[:500],
+        retryable=True,
+    )
+
+
+def _matches(item: Mapping[str, Any], model: str, version: str, intent: Intent) -> bool:
+    if model and item.get("model") != model:
+        return False
+    if version and not str(item.get("version", "")).startswith(version):
+        return False
+    if not intent.input_hash or not isinstance(item.get("input"), Mapping):
+        return False
+    digest = hashlib.sha256(canonical_json(item["input"]).encode()).hexdigest()
+    if not digest.startswith(intent.input_hash):
+        return False
+    output = item.get("output")
+    produced = output.get("version") if isinstance(output, Mapping) else None
+    destination = item.get("destination") or (
+        str(produced).partition(":")[0] if isinstance(produced, str) else None
+    )
+    return not (intent.destination and destination and destination != intent.destination)
+
+
+def _timestamp(value: Any) -> float | None:
+    """Replicate's ISO 8601 times (nanoseconds allowed) -> unix seconds."""
+    if not isinstance(value, str):
+        return None
+    m = _TIMESTAMP.match(value.strip())
+    if m is None:
+        return None
+    fraction = (m.group(2) or "")[:7]
+    zone = m.group(3) or "Z"
+    zone = "+00:00" if zone == "Z" else zone
+    try:
+        return datetime.fromisoformat(m.group(1) + fraction + zone).timestamp()
+    except ValueError:
+        return None
+
+
+def _retry_after(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return min(max(float(value.strip()), 0.0), 300.0)
+    except ValueError:
+        return None
+
+
+def _reason(exc: Any) -> str:
+    """`422 - input.steps: Must be ...; - input.x: ...` from a problem+json error."""
+    lines = [line.strip() for line in str(exc.detail or exc.title or "").splitlines()]
+    return f"{exc.status} {'; '.join(line for line in lines if line)}".strip()
