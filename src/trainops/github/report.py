@@ -1,0 +1,614 @@
+"""Reporting to GitHub (DESIGN §11): the plan on a pull request, each run's outcome on its commit.
+
+`publish_plan` keeps one sticky plan comment and the `trainops/plan` status (the review gate);
+`run_reporter` gives apply a `RunReporter` that sets `trainops/<job>` statuses and posts one commit
+comment per terminal run. Every text posted goes through a `Scrubber`, and every post is first
+compared with what GitHub already holds, so a report repeated after a crash posts nothing twice.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from trainops.errors import Problem, UsageError
+from trainops.github.client import (
+    COMMENT_MAX_CHARS,
+    GitHubClient,
+    GitHubError,
+    truncate_description,
+)
+from trainops.manifest import OUTPUT_REF, format_duration
+from trainops.providers.base import Health
+
+if TYPE_CHECKING:
+    from trainops.manifest import Config
+    from trainops.plan import Desired
+    from trainops.state.model import JobState, Run
+
+__all__ = [
+    "PLAN_MARKER",
+    "ActionsContext",
+    "GitHubRunReporter",
+    "Scrubber",
+    "client_from_env",
+    "diffs_markdown",
+    "plan_comment",
+    "plan_description",
+    "publish_plan",
+    "run_comment",
+    "run_marker",
+    "run_reporter",
+    "run_status",
+    "spec_changes",
+    "spec_diffs",
+]
+
+PLAN_MARKER = "<!-- trainops:plan -->"
+SUMMARY_MAX_BYTES = 1024 * 1024  # GitHub's limit for one step's job summary
+LOG_TAIL_LINES = 30
+LOG_TAIL_CHARS = 8_000
+_PULL_REQUEST_EVENTS = ("pull_request", "pull_request_target")
+_SHA = re.compile(r"^[0-9a-f]{40}$")
+
+# Retry tuning, for tests and self-hosted GHES; the defaults follow GitHub.com's advice.
+ENV_BACKOFF = "TRAINOPS_GITHUB_BACKOFF"  # seconds before the first retry (doubles, capped at 30)
+ENV_WRITE_INTERVAL = "TRAINOPS_GITHUB_WRITE_INTERVAL"  # seconds between two writes
+ENV_MAX_ATTEMPTS = "TRAINOPS_GITHUB_MAX_ATTEMPTS"  # requests per API call, retries included
+
+# A commit status is red for both `failure` and `error`. A canceled run did not fail: it was
+# stopped (replaced, suspended, over budget, or by hand), so it is an `error`: "did not complete".
+STATUS_STATE = {
+    Health.PENDING: "pending",
+    Health.RUNNING: "pending",
+    Health.SUCCEEDED: "success",
+    Health.FAILED: "failure",
+    Health.CANCELED: "error",
+}
+
+
+def client_from_env(env: Mapping[str, str]) -> GitHubClient:
+    """A client for GITHUB_API_URL with GITHUB_TOKEN (UsageError without a token), retries tuned
+    by the TRAINOPS_GITHUB_* variables above."""
+    return GitHubClient(
+        env=env,
+        backoff_base=_number(env, ENV_BACKOFF, 1.0),
+        write_interval=_number(env, ENV_WRITE_INTERVAL, 1.0),
+        max_attempts=int(_number(env, ENV_MAX_ATTEMPTS, 5, minimum=1)),
+    )
+
+
+def _number(env: Mapping[str, str], name: str, default: float, minimum: float = 0) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = minimum - 1
+    if value < minimum:
+        raise UsageError(f"{name}={raw!r} is not a number of at least {minimum:g}")
+    return value
+
+
+# ---- where we are: the GitHub Actions context ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class ActionsContext:
+    """What GitHub Actions tells a step about itself through its environment."""
+
+    repository: str  # owner/name
+    event_name: str = ""
+    event: Mapping[str, Any] = field(default_factory=dict)
+    sha: str = ""
+    server_url: str = "https://github.com"
+    run_id: str = ""
+    step_summary: str = ""
+    event_error: str = ""  # why GITHUB_EVENT_PATH could not be read
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> ActionsContext | None:
+        """None without GITHUB_REPOSITORY: not in Actions, nothing to report to."""
+        repository = env.get("GITHUB_REPOSITORY", "").strip()
+        if not repository:
+            return None
+        event: Any = {}
+        error = ""
+        path = env.get("GITHUB_EVENT_PATH", "")
+        if path:
+            try:
+                event = json.loads(Path(path).read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                error = f"cannot read the event file GITHUB_EVENT_PATH={path}: {exc}"
+        return cls(
+            repository=repository,
+            event_name=env.get("GITHUB_EVENT_NAME", ""),
+            event=event if isinstance(event, dict) else {},
+            sha=env.get("GITHUB_SHA", ""),
+            server_url=(env.get("GITHUB_SERVER_URL") or "https://github.com").rstrip("/"),
+            run_id=env.get("GITHUB_RUN_ID", ""),
+            step_summary=env.get("GITHUB_STEP_SUMMARY", ""),
+            event_error=error,
+        )
+
+    @property
+    def pull_request(self) -> tuple[int, str] | None:
+        """(number, head sha) on a pull request event. The head sha, not GITHUB_SHA: on a pull
+        request that is a merge commit nobody sees."""
+        if self.event_name not in _PULL_REQUEST_EVENTS:
+            return None
+        pull = self.event.get("pull_request")
+        if not isinstance(pull, dict):
+            return None
+        number, head = pull.get("number"), pull.get("head")
+        sha = head.get("sha") if isinstance(head, dict) else None
+        if not isinstance(number, int) or not isinstance(sha, str) or not _SHA.match(sha):
+            return None
+        return number, sha
+
+    @property
+    def run_url(self) -> str:
+        if not self.run_id:
+            return ""
+        return f"{self.server_url}/{self.repository}/actions/runs/{self.run_id}"
+
+
+# ---- secrets never leave ------------------------------------------------------------------
+
+_SECRET_NAME = re.compile(r"TOKEN|SECRET|KEY|PASSWORD|CREDENTIAL", re.IGNORECASE)
+# Shapes of well-known credentials (DESIGN §13), scrubbed even when no variable holds them.
+_TOKEN_SHAPE = re.compile(
+    r"\b(?:r8_[A-Za-z0-9]{20,}|hf_[A-Za-z0-9]{20,}|(?:AKIA|ASIA)[0-9A-Z]{16}"
+    r"|gh[opsur]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,})"
+)
+MIN_SECRET_CHARS = 8  # shorter values ("1", "true") would blank out ordinary text
+REDACTED = "***"
+
+
+class Scrubber:
+    """Replaces secret values, and anything shaped like a token, with `***`."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        values = {s for s in secrets if len(s) >= MIN_SECRET_CHARS}
+        self._secrets = sorted(values, key=len, reverse=True)  # a longer one may contain another
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], names: Iterable[str] = ()) -> Scrubber:
+        """Every value of a variable named like a secret (*TOKEN*, *SECRET*, *KEY*, ...), and of
+        the variables in `names` (such as a provider's configured `token_env`)."""
+        wanted = set(names) | {"GITHUB_TOKEN", "REPLICATE_API_TOKEN"}
+        return cls(v for k, v in env.items() if k in wanted or _SECRET_NAME.search(k))
+
+    def __call__(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, REDACTED)
+        return _TOKEN_SHAPE.sub(REDACTED, text)
+
+
+# ---- the plan on a pull request ------------------------------------------------------------
+
+
+def publish_plan(
+    markdown: str,
+    failed: bool,
+    problems: list[Problem],
+    *,
+    status_context: str = "trainops",
+    diffs: Mapping[str, Sequence[str]] | None = None,
+    env: Mapping[str, str] | None = None,
+    client: GitHubClient | None = None,
+) -> list[str]:
+    """Post the plan where the workflow runs; return notes for stderr.
+
+    On a pull request: the sticky comment and the `<status_context>/plan` status on the head
+    commit (failure when `failed`: the review gate), and the job summary. Elsewhere (push,
+    schedule): the job summary only. A token that may not write (403: a fork's pull request)
+    leaves the job summary and a note; any other GitHub failure raises `GitHubError` (exit 3), so
+    the gate never passes silently.
+    """
+    env = os.environ if env is None else env
+    scrub = Scrubber.from_env(env)
+    markdown = scrub(markdown + diffs_markdown(diffs or {}))
+    ctx = ActionsContext.from_env(env)
+    if ctx is None:
+        return ["no GitHub context (GITHUB_REPOSITORY is not set): the plan is printed, not posted"]
+    notes = _append_summary(ctx.step_summary, markdown)
+    if ctx.event_name not in _PULL_REQUEST_EVENTS:
+        return notes
+    pull = ctx.pull_request
+    if pull is None:
+        why = ctx.event_error or "the event has no pull_request number and head sha"
+        return [*notes, f"not posting the plan: {why}"]
+    number, head = pull
+    try:
+        gh = client or client_from_env(env)
+    except UsageError as exc:
+        return [*notes, f"not posting the plan: {exc.message}; it is in the job summary"]
+    try:
+        comment = _upsert_plan_comment(
+            gh, ctx.repository, number, plan_comment(markdown, head, ctx.run_url)
+        )
+        gh.create_commit_status(
+            ctx.repository,
+            head,
+            "failure" if failed else "success",
+            context=f"{status_context}/plan",
+            description=scrub(plan_description(markdown, failed, problems)),
+            target_url=str(comment.get("html_url") or "") or ctx.run_url or None,
+        )
+    except GitHubError as exc:
+        if exc.status != 403:
+            raise
+        notes.append(
+            "GitHub refused to write (403; a pull request from a fork gets a read-only "
+            "token): the plan is in the job summary only"
+        )
+    finally:
+        if client is None:
+            gh.close()
+    return notes
+
+
+def plan_comment(markdown: str, head_sha: str, run_url: str = "") -> str:
+    """The sticky comment: the marker first (how it is found again), the plan, where it came
+    from; never over GitHub's comment limit."""
+    footer = f"\n<sub>Plan of {head_sha[:12]}"
+    footer += f" · [workflow run]({run_url})</sub>\n" if run_url else "</sub>\n"
+    room = COMMENT_MAX_CHARS - len(PLAN_MARKER) - len(footer) - 1
+    return f"{PLAN_MARKER}\n{_fit(markdown, room)}{footer}"
+
+
+def plan_description(markdown: str, failed: bool, problems: Sequence[Problem]) -> str:
+    """One line of at most 140 characters: the plan's summary line, and why it fails."""
+    match = re.search(r"^\*\*(.+?)\*\*\s*$", markdown, re.MULTILINE)
+    parts = [(match.group(1) if match else "Plan ready").rstrip(".")]
+    if problems:
+        files = len({p.file for p in problems})
+        parts.append(f"{len(problems)} problem(s) in {files} file(s)")
+    elif failed:
+        parts.append("refused by policy or budget")
+    return truncate_description("; ".join(parts))
+
+
+def _upsert_plan_comment(gh: GitHubClient, repo: str, number: int, body: str) -> dict[str, Any]:
+    """Edit the newest comment that starts with the marker (a reply quoting it starts with `>`),
+    or create the first one."""
+    ours = [
+        c
+        for c in gh.list_issue_comments(repo, number)
+        if str(c.get("body") or "").startswith(PLAN_MARKER)
+    ]
+    if not ours:
+        return gh.create_issue_comment(repo, number, body)
+    newest = max(ours, key=lambda c: int(c.get("id") or 0))
+    if newest.get("body") == body:
+        return newest
+    return gh.update_issue_comment(repo, int(newest["id"]), body)
+
+
+def _append_summary(path: str, markdown: str) -> list[str]:
+    """Append to the job summary (GITHUB_STEP_SUMMARY), keeping it under GitHub's 1 MiB."""
+    if not path:
+        return []
+    text = markdown if markdown.endswith("\n") else markdown + "\n"
+    try:
+        used = os.path.getsize(path) if os.path.exists(path) else 0
+        room = SUMMARY_MAX_BYTES - used - 1
+        if len(text.encode()) > room:
+            text = _fit(text, max(0, room // 4))  # 4 bytes per character at worst
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(text)
+    except OSError as exc:
+        return [f"could not write the job summary {path}: {exc.strerror or exc}"]
+    return []
+
+
+def _fit(text: str, limit: int) -> str:
+    """`text` cut at a line end to at most `limit` characters, saying so."""
+    if len(text) <= limit:
+        return text
+    note = "\n\n_… truncated to fit GitHub's size limit; run `trainops plan` for all of it._\n"
+    cut = text[: max(0, limit - len(note))].rsplit("\n", 1)[0]
+    return cut + note if len(cut) + len(note) <= limit else text[:limit]
+
+
+# ---- spec diffs against the last submitted snapshot ----------------------------------------
+
+_UNSET = object()
+
+
+def spec_changes(snapshot_text: str, spec: Mapping[str, Any]) -> list[str]:
+    """Changed spec fields between a snapshot (the YAML manifest on the state branch) and a new
+    spec (the manifest's `spec`, defaults filled): `input.steps: 1000 -> 2000`, sorted.
+
+    Values holding an output reference (`${{ jobs.x.output.y }}`) are skipped: the snapshot holds
+    what the reference resolved to at submit time, which the new spec cannot be compared with.
+    """
+    try:
+        old = yaml.safe_load(snapshot_text)
+    except yaml.YAMLError:
+        return []
+    old_spec = old.get("spec") if isinstance(old, dict) else None
+    if not isinstance(old_spec, dict):
+        return []
+    before, after = _flatten(old_spec), _flatten(spec)
+    lines = []
+    for key in sorted(before.keys() | after.keys()):
+        was, now = before.get(key, _UNSET), after.get(key, _UNSET)
+        if was == now or OUTPUT_REF.search(json.dumps(now if now is not _UNSET else None)):
+            continue
+        lines.append(f"{key}: {_value(was)} -> {_value(now)}")
+    return lines
+
+
+def spec_diffs(
+    files: Mapping[str, str], state: Mapping[str, JobState], desired: Desired
+) -> dict[str, list[str]]:
+    """For each job in git whose latest run has a snapshot in `files` (a plan's `Pass.files`):
+    the spec fields changed since that snapshot. Jobs without changes are left out."""
+    diffs: dict[str, list[str]] = {}
+    for name, target in sorted(desired.targets.items()):
+        job_state = state.get(name)
+        runs = [r for r in job_state.runs if r.snapshot in files] if job_state else []
+        if not runs:
+            continue
+        spec = target.job.manifest.model_dump(mode="json")["spec"]
+        changes = spec_changes(files[runs[-1].snapshot], spec)
+        if changes:
+            diffs[name] = changes
+    return diffs
+
+
+def diffs_markdown(diffs: Mapping[str, Sequence[str]], per_job: int = 20) -> str:
+    """A markdown section listing each job's changed spec fields ('' when there are none)."""
+    if not diffs:
+        return ""
+    lines = ["", "#### Changed spec fields (since the last submitted revision)", ""]
+    for name, changes in sorted(diffs.items()):
+        lines.append(f"- `{name}`")
+        lines += [f"  - `{_code(change)}`" for change in changes[:per_job]]
+        if len(changes) > per_job:
+            lines.append(f"  - … and {len(changes) - per_job} more")
+    return "\n".join(lines) + "\n"
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict) and (value or not prefix):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            out.update(_flatten(item, f"{prefix}.{key}" if prefix else str(key)))
+        return out
+    return {prefix: value}
+
+
+def _value(value: Any) -> str:
+    if value is _UNSET:
+        return "(unset)"
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    return text if len(text) <= 60 else text[:59] + "…"
+
+
+# ---- run outcomes on their commit ----------------------------------------------------------
+
+
+def run_marker(job: str, run: Run) -> str:
+    return f"<!-- trainops:run:{job}:{run.run_id}:{run.health.value} -->"
+
+
+def run_status(run: Run) -> tuple[str, str]:
+    """The commit status state and description (at most 140 characters) for `run`'s health:
+    outcome and duration, cost, produced version, and the reason for a failure or cancel."""
+    health = run.health
+    if health is Health.RUNNING and run.started_at is not None:
+        head = f"Running since {_utc(run.started_at)}"
+    elif health.terminal and run.started_at is not None and run.completed_at is not None:
+        took = format_duration(max(0.0, run.completed_at - run.started_at))
+        head = f"{health.value} {'in' if health is Health.SUCCEEDED else 'after'} {took}"
+    else:
+        head = health.value
+    parts = [head]
+    if run.cost_usd is not None:
+        parts.append(f"${run.cost_usd:,.2f}" + ("" if health.terminal else " so far"))
+    if run.outputs.get("version"):
+        parts.append(run.outputs["version"])
+    reason = run.error if health is Health.FAILED else run.reason
+    if reason and health.terminal:
+        parts.append(_one_line(reason))
+    return STATUS_STATE.get(health, "pending"), truncate_description(" · ".join(parts))
+
+
+def run_comment(
+    job: str, run: Run, log_tail: str, *, branch: str = "trainops/state", run_url: str = ""
+) -> str:
+    """The commit comment for a terminal run: outcome, reason, cost, outputs, the last log lines
+    and where its snapshot is kept; at most GitHub's comment limit."""
+    health = run.health
+    rows = [
+        ("run", f"`{run.run_id}` ({run.provider})"),
+        ("revision", f"`{run.revision}`, attempt {run.attempt}"),
+    ]
+    if run.started_at is not None and run.completed_at is not None:
+        rows.append(("duration", format_duration(max(0.0, run.completed_at - run.started_at))))
+    rows.append(("cost", "unknown" if run.cost_usd is None else f"${run.cost_usd:,.2f}"))
+    if run.outputs.get("version"):
+        rows.append(("produced version", f"`{run.outputs['version']}`"))
+    if run.snapshot:
+        rows.append(("snapshot", f"`{run.snapshot}` on branch `{branch}`"))
+    if run_url:
+        rows.append(("reported by", f"[workflow run]({run_url})"))
+    lines = [
+        run_marker(job, run),
+        f"### trainops: `{job}` {health.value.lower()}",
+        "",
+        "| | |",
+        "|---|---|",
+        *(f"| {k} | {_cell(v)} |" for k, v in rows),
+    ]
+    reason = run.error if health is Health.FAILED else run.reason
+    if reason:
+        label = "Error" if health is Health.FAILED else "Reason"
+        lines += ["", f"**{label}:** {_one_line(reason)}"]
+    outputs = {k: v for k, v in sorted(run.outputs.items()) if k != "version"}
+    if outputs:
+        lines += ["", "**Outputs**", ""]
+        lines += [f"- `{_code(k)}`: `{_code(v)}`" for k, v in outputs.items()]
+    tail = _tail(log_tail)
+    if tail:
+        fence = "`" * max(3, _longest_backtick_run(tail) + 1)
+        count = tail.count("\n") + 1
+        lines += ["", f"**Last {count} log line(s)**", "", f"{fence}text", tail, fence]
+    return _fit("\n".join(lines) + "\n", COMMENT_MAX_CHARS)
+
+
+class GitHubRunReporter:
+    """apply's `RunReporter` for GitHub: status `<prefix>/<job>` on the run's source commit, and
+    one commit comment per terminal run (found again by `run_marker`, so never posted twice).
+
+    A status equal to the newest one of its context is not posted again, so repeating a report
+    (apply crashed after posting, before recording) changes nothing on GitHub. A failing call
+    raises `GitHubError`: apply stops reporting for this pass and the next apply retries.
+    """
+
+    def __init__(
+        self,
+        client: GitHubClient,
+        repository: str,
+        *,
+        context_prefix: str = "trainops",
+        branch: str = "trainops/state",
+        run_url: str = "",
+        scrub: Callable[[str], str] = str,
+        on_note: Callable[[str], None] | None = None,
+    ) -> None:
+        self.client = client
+        self.repository = repository
+        self.context_prefix = context_prefix
+        self.branch = branch
+        self.run_url = run_url
+        self.scrub = scrub
+        self.on_note = on_note or (lambda _note: None)
+        self._statuses: dict[str, list[dict[str, Any]]] = {}  # sha -> statuses, newest first
+
+    def report(self, job: str, run: Run, log_tail: str) -> bool:
+        sha = run.source_commit
+        if not _SHA.match(sha):
+            self.on_note(
+                f"{job}: run {run.run_id} has no source commit; its health is not "
+                "reported to GitHub"
+            )
+            return True  # nothing to report on, ever: do not keep it in the outbox
+        try:
+            self._set_status(job, run, sha)
+            if run.health.terminal:
+                self._comment_once(job, run, sha, log_tail)
+        except GitHubError as exc:
+            self.on_note(
+                f"GitHub: {job} {run.health.value} not reported ({exc.message}); "
+                "the next apply sends it"
+            )
+            raise
+        return True
+
+    def _set_status(self, job: str, run: Run, sha: str) -> None:
+        context = f"{self.context_prefix}/{job}"
+        state, description = run_status(run)
+        description = truncate_description(self.scrub(description))
+        if sha not in self._statuses:
+            self._statuses[sha] = self.client.list_commit_statuses(self.repository, sha)
+        latest = next(
+            (
+                s
+                for s in self._statuses[sha]
+                if str(s.get("context", "")).lower() == context.lower()
+            ),
+            None,
+        )
+        if latest and (latest.get("state"), latest.get("description")) == (state, description):
+            return
+        posted = self.client.create_commit_status(
+            self.repository,
+            sha,
+            state,
+            context=context,
+            description=description,
+            target_url=self.run_url or None,
+        )
+        self._statuses[sha].insert(0, posted)
+
+    def _comment_once(self, job: str, run: Run, sha: str, log_tail: str) -> None:
+        marker = run_marker(job, run)
+        existing = self.client.list_commit_comments(self.repository, sha)
+        if any(str(c.get("body") or "").startswith(marker) for c in existing):
+            return
+        body = run_comment(job, run, self.scrub(log_tail), branch=self.branch, run_url=self.run_url)
+        self.client.create_commit_comment(self.repository, sha, self.scrub(body))
+
+
+def run_reporter(
+    config: Config,
+    on_note: Callable[[str], None],
+    *,
+    env: Mapping[str, str] | None = None,
+    client: GitHubClient | None = None,
+) -> GitHubRunReporter | None:
+    """The reporter for `apply --github`, or None (with a note) when there is no GitHub context
+    or no token. Runs stay unreported in state, so a later apply with a token reports them."""
+    env = os.environ if env is None else env
+    ctx = ActionsContext.from_env(env)
+    if ctx is None:
+        on_note("no GitHub context (GITHUB_REPOSITORY is not set): run health is not reported")
+        return None
+    try:
+        gh = client or client_from_env(env)
+    except UsageError as exc:
+        on_note(f"run health is not reported to GitHub: {exc.message}")
+        return None
+    scrub = Scrubber.from_env(env, [config.providers.replicate.token_env])
+    return GitHubRunReporter(
+        gh,
+        ctx.repository,
+        context_prefix=config.github.status_context,
+        branch=config.state.branch,
+        run_url=ctx.run_url,
+        scrub=scrub,
+        on_note=on_note,
+    )
+
+
+# ---- text helpers ----------------------------------------------------------------------------
+
+
+def _tail(log: str) -> str:
+    lines = log.rstrip("\n").splitlines()[-LOG_TAIL_LINES:]
+    text = "\n".join(line if len(line) <= 400 else line[:399] + "…" for line in lines)
+    return text[-LOG_TAIL_CHARS:] if len(text) > LOG_TAIL_CHARS else text
+
+
+def _longest_backtick_run(text: str) -> int:
+    return max((len(m) for m in re.findall(r"`+", text)), default=0)
+
+
+def _one_line(text: str, limit: int = 500) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def _cell(text: str) -> str:
+    return _one_line(text).replace("|", "\\|")
+
+
+def _code(text: str) -> str:
+    return _one_line(text, 200).replace("`", "'")
+
+
+def _utc(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M UTC")
