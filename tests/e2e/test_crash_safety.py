@@ -1,0 +1,253 @@
+"""Never twice, never lost (DESIGN §8): `trainops apply` killed with SIGKILL at every step
+boundary and at random moments, and two applies racing on clones of one remote.
+
+After each kill, apply runs again until the world settles. Trainings are counted where they
+happen: the training command appends its run id to a ledger file when it starts. The invariants:
+every (job, revision) of the final commit trained exactly once and is recorded in state as
+Succeeded with its run id; every run directory is the claim of one (job, revision, attempt), says
+so in its meta.json, and is recorded in state; an attempt 2 exists only after an attempt 1 whose
+intent never reached the provider (no run directory: nothing trained).
+
+`TRAINOPS_TRIALS` (default 10) sets the number of random kills; `TRAINOPS_SEED` the RNG seed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.workspace import (
+    UserRepo,
+    config,
+    eventually,
+    explain,
+    group_alive,
+    manifest,
+)
+
+CRASHPOINTS = ["after-observe", "after-cancel", "after-intents", "after-submit", "after-save"]
+TRIALS = int(os.environ.get("TRAINOPS_TRIALS", "10"))
+SEED = int(os.environ.get("TRAINOPS_SEED", "20240601"))
+MakeRepo = Callable[..., UserRepo]
+
+
+@pytest.fixture
+def make(tmp_path: Path) -> Iterator[MakeRepo]:
+    repos: list[UserRepo] = []
+
+    def factory(jobs: dict[str, str], name: str = "repo", **kwargs: Any) -> UserRepo:
+        repo = UserRepo.create(tmp_path, jobs, name=name, **kwargs)
+        repos.append(repo)
+        return repo
+
+    yield factory
+    for repo in repos:
+        repo.cleanup()
+
+
+def write_jobs(repo: UserRepo, names: Iterable[str], **input: Any) -> None:
+    for name in names:
+        repo.write_job(name, manifest(name, {"ledger": repo.ledger_path(), **input}))
+
+
+def settle(repo: UserRepo, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Apply again until every run of a job in git has ended (`apply --wait`)."""
+    result = repo.trainops("apply", "--wait", "--interval", "0.1", "--timeout", str(timeout),
+                           timeout=timeout + 30)
+    assert result.returncode == 0, explain(result)
+    assert "gave up waiting" not in result.stderr, explain(result)
+    return result
+
+
+def assert_exactly_once(repo: UserRepo, canceled: Iterable[str] = ()) -> dict[str, int]:
+    """The invariants of this module's docstring, on a settled repository; `canceled` are the
+    runs of replaced revisions, which must have ended canceled with their processes gone.
+    Returns counts for the report."""
+    from trainops.providers.base import Health
+
+    revisions = repo.revisions()
+    state = repo.state()
+    dirs = repo.run_ids()
+    ledger = Counter(repo.ledger())
+
+    twice = {run: n for run, n in ledger.items() if n > 1}
+    assert not twice, f"trainings started more than once: {twice}"
+    trained = Counter(run.rsplit("-", 1)[0] for run in ledger)  # (job, revision)
+    again = {key: n for key, n in trained.items() if n > 1}
+    assert not again, f"a revision trained more than once: {again}"
+
+    claims = []
+    for run_id in dirs:
+        meta = repo.meta(run_id)
+        assert meta, f"run directory {run_id} has no meta.json: a claim without a run"
+        assert f"{meta['job']}-{meta['revision']}-{meta['attempt']}" == run_id, meta
+        claims.append((meta["job"], meta["revision"], meta["attempt"]))
+    assert len(set(claims)) == len(claims)
+    assert set(ledger) <= set(dirs)
+
+    recorded = {r.run_id: r for s in state.values() for r in s.runs if r.run_id}
+    assert set(dirs) == set(recorded), (
+        f"runs on disk but not in state: {sorted(set(dirs) - set(recorded))}; "
+        f"in state but not on disk: {sorted(set(recorded) - set(dirs))}")
+
+    for job, revision in revisions.items():
+        done = [r for r in state[job].of_revision(revision) if r.health is Health.SUCCEEDED]
+        assert len(done) == 1, (job, state[job].runs)
+        assert done[0].run_id is not None and done[0].run_id in ledger
+        assert repo.status(done[0].run_id)["status"] == "succeeded"
+
+    retried = 0
+    for job_state in state.values():
+        by_key = {(r.revision, r.attempt): r for r in job_state.runs}
+        for revision, attempt in by_key:
+            if attempt == 1:
+                continue
+            before = by_key.get((revision, attempt - 1))
+            assert before is not None and before.lost and before.run_id is None, (
+                f"{job_state.job} has attempt {attempt} of {revision} though attempt "
+                f"{attempt - 1} was not a lost intent: {before}")
+            assert f"{job_state.job}-{revision}-{attempt - 1}" not in dirs
+            retried += 1
+
+    for run_id in canceled:
+        status = repo.status(run_id)
+        assert status["status"] == "canceled", (run_id, status)
+        assert not group_alive(status["pgid"])
+        assert recorded[run_id].health is Health.CANCELED
+    return {"runs": len(dirs), "trainings": sum(ledger.values()), "lost_intents": retried}
+
+
+# ---- every step boundary ---------------------------------------------------------------------
+
+JOBS = ["j0", "j1", "j2", "j3"]
+
+
+@pytest.mark.parametrize("point", CRASHPOINTS)
+def test_kill_at_each_step_boundary_then_apply_again(make: MakeRepo, point: str) -> None:
+    """One apply that cancels two runs (their specs changed) and submits four (the two new
+    revisions and two new jobs), killed at `point`, mid-batch."""
+    repo = make({})
+    write_jobs(repo, JOBS[:2], hold=repo.hold_path("never"))
+    repo.commit("two long runs")
+    repo.apply_ok()
+    old = repo.run_ids()
+    assert len(old) == 2
+    eventually(lambda: sorted(repo.ledger()) == old, "both long runs to start")
+
+    write_jobs(repo, JOBS)
+    repo.commit("change both, add two")
+    commits = repo.state_commits()
+    killed = repo.trainops("apply", env={"TRAINOPS_CRASHPOINT": point})
+    assert killed.returncode == -9, f"apply was not killed at {point}\n{explain(killed)}"
+    expected_commits = {"after-observe": 0, "after-cancel": 0, "after-intents": 1,
+                        "after-submit": 1, "after-save": 2}[point]
+    assert repo.state_commits() == commits + expected_commits
+
+    settle(repo)
+    counts = assert_exactly_once(repo, canceled=old)
+    assert counts["trainings"] == 2 + len(JOBS)
+
+
+# ---- random moments --------------------------------------------------------------------------
+
+RANDOM_JOBS = ["r0", "r1", "r2", "r3", "r4"]
+
+
+def test_kill_at_random_moments_then_apply_again(make: MakeRepo) -> None:
+    """SIGKILL after a random delay (stratified over one apply's duration, seeded), N trials,
+    each on a fresh repository whose apply submits five jobs."""
+    rng = random.Random(SEED)
+    calibration = make({}, name="calibration")
+    write_jobs(calibration, RANDOM_JOBS)
+    calibration.commit()
+    began = time.monotonic()
+    calibration.apply_ok()
+    duration = time.monotonic() - began
+    calibration.wait_all_terminal()
+    settle(calibration)
+    assert_exactly_once(calibration)
+
+    where: Counter[str] = Counter()
+    for trial in range(TRIALS):
+        delay = duration * (trial + rng.random()) / TRIALS
+        repo = make({}, name=f"trial{trial}")
+        write_jobs(repo, RANDOM_JOBS)
+        repo.commit()
+        proc = repo.start("apply")
+        time.sleep(delay)  # the fault's timing, not a wait for a state
+        proc.kill()
+        _out, err = proc.communicate(timeout=30)
+        assert proc.returncode in (0, -9), f"trial {trial} (seed {SEED}): {err}"
+        where[_landing(repo, proc.returncode)] += 1
+
+        settle(repo)
+        try:
+            counts = assert_exactly_once(repo)
+        except AssertionError as exc:
+            raise AssertionError(f"trial {trial}, delay {delay:.3f}s of {duration:.3f}s, "
+                                 f"seed {SEED}: {exc}") from exc
+        where["recovered with a lost intent"] += counts["lost_intents"] > 0
+    print(f"\n{TRIALS} random kills over {duration:.2f}s (seed {SEED}): {dict(where)}")
+
+
+def _landing(repo: UserRepo, code: int | None) -> str:
+    """Roughly where the kill landed, from what it left behind."""
+    if code == 0:
+        return "after apply ended"
+    commits, runs = repo.state_commits(), len(repo.run_ids())
+    if commits == 0:
+        return "before intents" if runs == 0 else "while saving intents"
+    if commits == 1:
+        return f"after intents, {runs} of {len(RANDOM_JOBS)} submitted"
+    return "after the final save"
+
+
+# ---- two reconcilers racing ------------------------------------------------------------------
+
+ROUNDS = 3
+
+
+def test_two_applies_racing_on_clones_never_duplicate(make: MakeRepo, tmp_path: Path) -> None:
+    """Two clones of one remote share the machine's runs directory (local runs live on this
+    machine). Each round changes every job (a new revision each) and starts both applies at
+    once; then both apply until settled. Nothing may train twice; state converges."""
+    rng = random.Random(SEED)
+    shared = tmp_path / "shared-runs"
+    first = make({}, cfg=config(providers={"local": {"runs_dir": str(shared)}}))
+    second = UserRepo.clone_of(first, tmp_path / "second")
+    lost_swaps = 0
+    for round_ in range(ROUNDS):
+        write_jobs(first, JOBS, round=round_)
+        first.commit(f"round {round_}")
+        second.pull()
+        racers = [first.start("apply")]
+        time.sleep(rng.uniform(0, 0.3))  # vary the interleaving
+        racers.append(second.start("apply"))
+        for proc in racers:
+            out, err = proc.communicate(timeout=60)
+            assert proc.returncode == 0, f"round {round_}: exit {proc.returncode}\n{out}{err}"
+            lost_swaps += out.count("state moved while planning")
+        first.wait_all_terminal()
+        settle(second if round_ % 2 else first)
+        counts = assert_exactly_once(first)
+        assert counts["lost_intents"] == 0
+        assert counts["trainings"] == len(JOBS) * (round_ + 1)
+
+    views = []
+    for repo in (first, second):
+        planned = repo.trainops("plan", "--detailed-exitcode", "--output", "json")
+        assert planned.returncode == 0, explain(planned)
+        views.append([{k: v for k, v in row.items() if k != "age"}
+                      for row in json.loads(planned.stdout)["jobs"]])
+    assert views[0] == views[1]
+    assert {(row["sync"], row["health"]) for row in views[0]} == {("Synced", "Succeeded")}
+    print(f"\n{ROUNDS} racing rounds, {lost_swaps} compare-and-swap(s) lost and re-planned")
