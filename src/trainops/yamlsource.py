@@ -108,9 +108,23 @@ def load_text(text: str, display: str) -> tuple[list[Document], list[Problem]]:
         message = " ".join(p for p in (exc.context, exc.problem) if p) or "invalid YAML"
         problems.append(_at(display, mark, f"invalid YAML: {_redact(message)}",
                             "check indentation and quoting"))
+    except yaml.reader.ReaderError as exc:
+        # A character YAML forbids (NUL, most control characters), located by its offset.
+        line, col = _line_col(text, exc.position)
+        problems.append(Problem(display, line, col,
+                                f"invalid YAML: unacceptable character #x{exc.character:04x}: "
+                                f"{exc.reason}", "is this a binary file?"))
     except yaml.YAMLError as exc:
         problems.append(Problem(display, message=f"invalid YAML: {_redact(str(exc))}"))
     return docs, problems
+
+
+def _line_col(text: str, position: int) -> tuple[int, int]:
+    if _Loader is not yaml.SafeLoader:  # libyaml counts UTF-8 bytes, the Python reader characters
+        text = text.encode("utf-8")[:position].decode("utf-8", "replace")
+        position = len(text)
+    start = text.rfind("\n", 0, position) + 1
+    return text.count("\n", 0, start) + 1, position - start + 1
 
 
 def _redact(message: str) -> str:
