@@ -258,8 +258,8 @@ def test_client_retries_gets_on_429_and_503_only(emu, client, status, requests) 
 
 
 def test_slow_response_times_the_client_out_after_the_training_exists(emu) -> None:
-    slow = make_client(emu, timeout=httpx.Timeout(0.1))
-    fault = emu.inject("delay", method="POST", path=CREATE_PATH, delay=0.4)
+    slow = make_client(emu, timeout=httpx.Timeout(0.4))
+    fault = emu.inject("delay", method="POST", path=CREATE_PATH, delay=1.5)
     with pytest.raises(httpx.ReadTimeout):
         train(slow)
     slow._client.close()

@@ -198,8 +198,8 @@ def test_unknown_create_outcome_raises_and_find_adopts(
 
 
 def test_timeout_after_sending_is_an_unknown_outcome(emu, fake) -> None:
-    emu.inject("delay", method="POST", path=CREATE_PATH, delay=0.5)
-    with make_provider(emu, fake, timeout=0.1) as slow, pytest.raises(OutcomeUnknown):
+    emu.inject("delay", method="POST", path=CREATE_PATH, delay=1.5)
+    with make_provider(emu, fake, timeout=0.4) as slow, pytest.raises(OutcomeUnknown):
         slow.submit(submission(job()))
     assert len(emu.trainings) == 1
 
@@ -241,7 +241,7 @@ def test_observe_fetches_runs_older_than_the_pages_one_by_one(emu, provider) -> 
     old = emu.create_training(trainer, "acme/portraits", INPUT)
     newer = [emu.create_training(trainer, "acme/portraits", INPUT) for _ in range(400)]
     emu.reset_requests()
-    seen = provider.observe([old, *newer[-10:], "unknown0id"])
+    seen = provider.observe([old, *newer[-10:], "unknown0id", "../not-an-id"])
     assert set(seen) == {old, *newer[-10:]}
     assert (emu.count("GET", LIST_PATH), emu.count("GET", GET_PATH)) == (3, 2)
 
@@ -292,6 +292,7 @@ def test_cancel_is_idempotent(emu, provider) -> None:
     provider.cancel(ref.run_id)
     provider.cancel(ref.run_id)
     provider.cancel("neverexisted")
+    provider.cancel("../not-an-id")
     assert provider.observe([ref.run_id])[ref.run_id].health == Health.CANCELED
     assert emu.count("POST", CANCEL_PATH) == 3
 

@@ -510,7 +510,7 @@ class ReplicateProvider:
 
 def _training(run_id: str) -> str:
     if not re.fullmatch(r"[A-Za-z0-9_-]+", run_id):
-        raise ProviderError(f"{run_id!r} is not a Replicate training id")
+        raise _NotFound(run_id)  # not an id Replicate could have issued
     return f"/v1/trainings/{run_id}"
 
 
