@@ -1,0 +1,352 @@
+"""The YAML loader: positions, multi-document files, every class of hostile input (§13)."""
+
+from __future__ import annotations
+
+import itertools
+import subprocess
+import sys
+import tracemalloc
+from pathlib import Path
+
+import pytest
+
+from trainops.yamlsource import MAX_FILE_BYTES, MAX_NODES, load_file, load_text
+
+
+def refusal(text: str) -> tuple[int, int, str]:
+    """The one problem `text` is refused with, as (line, col, message)."""
+    _, problems = load_text(text, "f.yaml")
+    assert [p.file for p in problems] == ["f.yaml"]
+    return (problems[0].line, problems[0].col, problems[0].message)
+
+
+NESTED = """\
+apiVersion: trainops/v1
+spec:
+  command: [python, train.py]
+  deliver:
+    - s3: {uri: s3://b/x}
+    - huggingface:
+        repo: a/b
+"""
+
+
+@pytest.mark.parametrize(
+    ("path", "where"),
+    [
+        pytest.param(("apiVersion",), (1, 1), id="top-level-key"),
+        pytest.param(("spec", "command"), (3, 3), id="nested-key"),
+        pytest.param(("spec", "command", 1), (3, 21), id="flow-list-item"),
+        pytest.param(("spec", "deliver", 0), (5, 7), id="block-list-item"),
+        pytest.param(("spec", "deliver", 1, "huggingface", "repo"), (7, 9), id="key-in-item"),
+        pytest.param(("spec", "deliver", 0, "s3", "uri"), (5, 12), id="flow-mapping-key"),
+        pytest.param(("spec", "nowhere", 3), (2, 1), id="unknown-path-uses-ancestor"),
+        pytest.param((), (1, 1), id="document"),
+    ],
+)
+def test_positions_of_keys_and_items(path: tuple[str | int, ...], where: tuple[int, int]) -> None:
+    docs, problems = load_text(NESTED, "f.yaml")
+    assert problems == []
+    assert docs[0].locate(path) == where
+
+
+def test_multi_document_file_keeps_indexes_and_positions() -> None:
+    text = "a: 1\n---\n---\n# only a comment\n---\nb:\n  - x\n  - y\n"
+    docs, problems = load_text(text, "f.yaml")
+    assert problems == []
+    assert [(d.index, d.data) for d in docs] == [(0, {"a": 1}), (3, {"b": ["x", "y"]})]
+    assert docs[1].locate(("b", 1)) == (8, 5)
+    assert docs[1].problem(("b", 1), "m").location() == "f.yaml:8:5"
+
+
+def test_a_bad_document_keeps_the_good_ones_before_it() -> None:
+    docs, problems = load_text("a: 1\n---\nb: [\n", "f.yaml")
+    assert [d.data for d in docs] == [{"a": 1}]
+    assert [(p.line, p.message.split(":")[0]) for p in problems] == [(4, "invalid YAML")]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param(
+            "a: 1\nb: 2\na: 3\n", (3, 1, "duplicate key 'a' (first at line 1)"), id="duplicate-key"
+        ),
+        pytest.param(
+            "x:\n  a: {b: 1, b: 2}\n",
+            (2, 13, "duplicate key 'b' (first at line 2)"),
+            id="duplicate-key-flow",
+        ),
+        pytest.param(
+            "a: &k b\n*k : 1\nb: 2\n",
+            (3, 1, "duplicate key 'b' (first at line 2)"),
+            id="duplicate-key-through-alias",
+        ),
+        pytest.param(
+            "a: !!python/object/apply:os.getcwd []\n",
+            (1, 4, "tag !!python/object/apply:os.getcwd is not allowed"),
+            id="python-object",
+        ),
+        pytest.param(
+            "a: !!python/name:os.system\n",
+            (1, 4, "tag !!python/name:os.system is not allowed"),
+            id="python-name",
+        ),
+        pytest.param("a: !Ref other\n", (1, 4, "tag !Ref is not allowed"), id="custom-tag-scalar"),
+        pytest.param(
+            "a: !thing {x: 1}\n", (1, 4, "tag !thing is not allowed"), id="custom-tag-map"
+        ),
+        pytest.param("a: !!binary aGk=\n", (1, 4, "tag !!binary is not allowed"), id="binary"),
+        pytest.param("a: !!set {x}\n", (1, 4, "tag !!set is not allowed"), id="set"),
+        pytest.param(
+            "? [a]\n: 1\n", (1, 3, "a mapping key must be a plain value"), id="complex-key"
+        ),
+        pytest.param("a: *nowhere\n", (1, 4, "unknown alias *nowhere"), id="unknown-alias"),
+        pytest.param(
+            "d:\n  <<: 5\n", (2, 3, "a merge key (<<) must refer to mappings"), id="merge-of-scalar"
+        ),
+        pytest.param(
+            "b: &b {x: 1}\nd:\n  <<: *b\n  <<: *b\n",
+            (4, 3, "duplicate key '<<'"),
+            id="merge-key-twice",
+        ),
+        pytest.param(
+            "a: 1\nb: \u00e9\u00e9\x00\n",
+            (
+                2,
+                6,
+                "invalid YAML: unacceptable character #x0000: control characters are not allowed",
+            ),
+            id="nul-after-non-ascii",
+        ),
+        pytest.param(
+            "a:\n\tb: 1\n",
+            (
+                2,
+                1,
+                "invalid YAML: while scanning for the next token found "
+                "character that cannot start any token",
+            ),
+            id="tab-indent",
+        ),
+    ],
+)
+def test_refused_with_position(text: str, expected: tuple[int, int, str]) -> None:
+    assert refusal(text) == expected
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        pytest.param("a: !!python/object/apply:os.system ['touch {marker}']\n", id="os-system"),
+        pytest.param(
+            "a: !!python/object/apply:pathlib.Path.touch [!!python/object/apply:"
+            "pathlib.Path ['{marker}']]\n",
+            id="path-touch",
+        ),
+        pytest.param(
+            "ok: 1\n---\n!!python/object/new:subprocess.Popen [[touch, '{marker}']]: 1\n",
+            id="in-key-of-second-document",
+        ),
+    ],
+)
+def test_python_tags_are_refused_and_never_executed(tmp_path: Path, payload: str) -> None:
+    marker = tmp_path / "executed"
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text(payload.format(marker=marker))
+    _, problems = load_file(manifest, "m.yaml")
+    assert [p.message.split(" is not allowed")[0].split(":")[0] for p in problems] == [
+        "tag !!python/object/apply" if "apply" in payload else "tag !!python/object/new"
+    ]
+    assert not marker.exists()
+
+
+def laughs() -> str:
+    """The classic: nine levels of nine aliases, 10**9 strings if expanded."""
+    text = 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n'
+    for prev, name in itertools.pairwise("abcdefghi"):
+        text += f"{name}: &{name} [{', '.join([f'*{prev}'] * 9)}]\n"
+    return text
+
+
+def test_billion_laughs_is_refused_in_bounded_memory() -> None:
+    tracemalloc.start()
+    try:
+        where = refusal(laughs())
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert where == (6, 8, f"file expands to more than {MAX_NODES:,} nodes")
+    assert peak < 2 * 1024 * 1024
+
+
+def test_alias_budget_covers_the_whole_file_not_each_document() -> None:
+    # 20 documents of 9,195 nodes each (90 aliases of a 101-node list): each one is small, the
+    # file is not. The first 10 fit in the budget.
+    doc = "a: &a [" + ",".join(["1"] * 100) + "]\nb: [" + ",".join(["*a"] * 90) + "]\n"
+    docs, problems = load_text("---\n".join([doc] * 20), "f.yaml")
+    assert [p.message for p in problems] == [f"file expands to more than {MAX_NODES:,} nodes"]
+    assert len(docs) == 10
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("a: " + "[" * 100_000 + "]" * 100_000 + "\n", id="flow-lists"),
+        pytest.param("a: " + "{a: " * 100_000 + "1" + "}" * 100_000 + "\n", id="flow-maps"),
+        pytest.param("".join(" " * i + "-\n" for i in range(1_000)), id="block-lists"),
+    ],
+)
+def test_deep_nesting_is_refused_without_crashing(tmp_path: Path, text: str) -> None:
+    # In a child process: a crash of the interpreter must fail this test, not the whole run.
+    manifest = tmp_path / "deep.yaml"
+    manifest.write_text(text)
+    code = (
+        "import sys; from pathlib import Path; from trainops.yamlsource import load_file\n"
+        "docs, problems = load_file(Path(sys.argv[1]), 'deep.yaml')\n"
+        "print(len(docs), [p.message for p in problems])"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(manifest)],
+        capture_output=True,
+        text=True,
+        timeout=20,
+        check=False,
+    )
+    assert (proc.returncode, proc.stdout) == (0, "0 ['nesting deeper than 64 levels']\n")
+
+
+@pytest.mark.parametrize(
+    ("size", "messages"),
+    [
+        pytest.param(MAX_FILE_BYTES, [], id="at-the-limit"),
+        pytest.param(
+            MAX_FILE_BYTES + 1,
+            [f"file is {MAX_FILE_BYTES + 1:,} bytes; manifests are limited to {MAX_FILE_BYTES:,}"],
+            id="one-byte-over",
+        ),
+    ],
+)
+def test_file_size_limit(tmp_path: Path, size: int, messages: list[str]) -> None:
+    manifest = tmp_path / "big.yaml"
+    head = b"a: 1\n"
+    manifest.write_bytes(head + b"#" * (size - len(head) - 1) + b"\n")
+    docs, problems = load_file(manifest, "big.yaml")
+    assert [p.message for p in problems] == messages
+    assert [d.data for d in docs] == ([{"a": 1}] if not messages else [])
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        pytest.param(b"a: 1\nb: caf\xe9\n", [(2, 7, "file is not valid UTF-8")], id="latin-1"),
+        pytest.param(b"\xff\xfea\x00:\x00", [(1, 1, "file is not valid UTF-8")], id="utf-16"),
+        pytest.param(b"\xef\xbb\xbfa: 1\n", [], id="utf-8-bom-accepted"),
+    ],
+)
+def test_non_utf8(tmp_path: Path, raw: bytes, expected: list[tuple[int, int, str]]) -> None:
+    manifest = tmp_path / "m.yaml"
+    manifest.write_bytes(raw)
+    _, problems = load_file(manifest, "m.yaml")
+    assert [(p.line, p.col, p.message) for p in problems] == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "merged"),
+    [
+        pytest.param("b: &b {x: 1, y: 2}\nd:\n  <<: *b\n", {"x": 1, "y": 2}, id="one"),
+        pytest.param(
+            "b: &b {x: 1, y: 2}\nd:\n  <<: *b\n  y: 3\n", {"x": 1, "y": 3}, id="own-key-wins"
+        ),
+        pytest.param(
+            "b: &b {x: 1, y: 2}\nd:\n  y: 3\n  <<: *b\n",
+            {"x": 1, "y": 3},
+            id="own-key-wins-when-first",
+        ),
+        pytest.param(
+            "b: &b {x: 1}\nc: &c {x: 2, z: 3}\nd:\n  <<: [*b, *c]\n",
+            {"x": 1, "z": 3},
+            id="list-first-wins",
+        ),
+        pytest.param("b: &b {x: 1}\nd:\n  '<<': *b\n", {"<<": {"x": 1}}, id="quoted-is-plain-key"),
+    ],
+)
+def test_merge_keys(text: str, merged: dict[str, object]) -> None:
+    docs, problems = load_text(text, "f.yaml")
+    assert problems == []
+    assert docs[0].data["d"] == merged
+
+
+TOKENS = {
+    "replicate": "r8_" + "Ab1" * 10,
+    "huggingface": "hf_" + "xY2" * 10,
+    "aws": "AKIA" + "ABCDEFGHIJKLMNOP",
+    "github-classic": "ghp_" + "a1B2" * 9,
+    "github-fine-grained": "github_pat_" + "11ABC_def" * 5,
+}
+
+
+@pytest.mark.parametrize("token", list(TOKENS.values()), ids=list(TOKENS))
+@pytest.mark.parametrize(
+    ("template", "where"),
+    [
+        pytest.param("spec:\n  input:\n    key: {token}\n", (3, 10), id="plain"),
+        pytest.param("spec:\n  input:\n    - 'Bearer {token}'\n", (3, 7), id="inside-text"),
+        pytest.param("a: 1\n---\nspec:\n  {token}: 1\n", (4, 3), id="as-key-second-doc"),
+    ],
+)
+def test_token_looking_values_are_reported_at_their_line(
+    token: str, template: str, where: tuple[int, int]
+) -> None:
+    docs, problems = load_text(template.format(token=token), "f.yaml")
+    found = [(p.line, p.col, p.message) for d in docs for p in d.secrets]
+    assert (problems, found) == ([], [(*where, "value looks like a secret token")])
+    assert token not in repr(docs[-1].secrets)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("{t}: 1\n{t}: 2\n", id="duplicate-key"),
+        pytest.param("a: *{t}\n", id="alias"),
+        pytest.param("a: !{t} x\n", id="tag"),
+    ],
+)
+def test_refusals_never_echo_a_token(text: str) -> None:
+    token = TOKENS["replicate"]
+    _, problems = load_text(text.format(t=token), "f.yaml")
+    assert len(problems) == 1
+    assert token not in str(problems[0])
+    assert "<redacted token>" in problems[0].message
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "r8_short",
+        "hf_hub_download",
+        "AKIAlowercase0000000",
+        "ghp_",
+        "github_pat_short",
+        "myr8_abcdefghijklmnopqrstuvwxyz",
+    ],
+)
+def test_ordinary_values_are_not_tokens(value: str) -> None:
+    docs, problems = load_text(f"a: {value}\n", "f.yaml")
+    assert (problems, docs[0].secrets) == ([], [])
+
+
+@pytest.mark.parametrize(
+    ("text", "data"),
+    [
+        pytest.param("a: 2024-01-31\n", {"a": "2024-01-31"}, id="timestamp-stays-text"),
+        pytest.param(
+            "a: 0x10\nb: 1.5\nc: null\nd: true\n",
+            {"a": 16, "b": 1.5, "c": None, "d": True},
+            id="core-scalars",
+        ),
+        pytest.param("a: !!str 10\n", {"a": "10"}, id="explicit-str"),
+    ],
+)
+def test_plain_data_only(text: str, data: dict[str, object]) -> None:
+    docs, problems = load_text(text, "f.yaml")
+    assert (problems, docs[0].data) == ([], data)
