@@ -1,1 +1,71 @@
-"""Delivery of trained outputs to where teams use them (Hugging Face Hub, S3)."""
+"""Delivery of trained outputs to where teams use them (Hugging Face Hub, S3), DESIGN §10.
+
+`deliver(target, job, run)` gathers a succeeded run's outputs (`bundle.py`) and hands them to the
+module of the target's kind. Every target is idempotent by content hash: it asks what the target
+holds and writes only the files that are missing or differ, so a repeated delivery writes nothing
+and a retry after a partial failure writes only what is missing. Credentials come from the
+environment only, and no error message carries one.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+from trainops.delivery.bundle import MANIFEST, Bundle, DeliveryError, Tally, gather
+from trainops.manifest import DeliverTarget
+from trainops.state.model import Run
+
+__all__ = ["MANIFEST", "DeliveryError", "Tally", "deliver", "redact"]
+
+# Values of these variables never appear in an error message, whatever a library puts there.
+_SECRET_ENV = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "HF_TOKEN",
+    "HUGGING_FACE_HUB_TOKEN",
+)
+
+
+def _s3(target: DeliverTarget, bundle: Bundle) -> Tally:
+    from trainops.delivery import s3
+
+    assert target.s3 is not None
+    return s3.deliver(target.s3, bundle)
+
+
+def _huggingface(target: DeliverTarget, bundle: Bundle) -> Tally:
+    from trainops.delivery import huggingface
+
+    assert target.huggingface is not None
+    return huggingface.deliver(target.huggingface, bundle)
+
+
+# The kind of a target is the field of `DeliverTarget` that is set; its module loads on first use.
+TARGETS: dict[str, Callable[[DeliverTarget, Bundle], Tally]] = {
+    "huggingface": _huggingface,
+    "s3": _s3,
+}
+
+
+def deliver(target: DeliverTarget, job: str, run: Run) -> str:
+    """Copy `run`'s outputs to `target`; return a one-line summary. Idempotent: files the target
+    already holds with the same content are not written again. Raises `DeliveryError`."""
+    kind = next((k for k in TARGETS if getattr(target, k, None) is not None), None)
+    if kind is None:
+        raise DeliveryError(f"{job}: delivery target {target.key} has no known kind")
+    try:
+        with gather(job, run) as bundle:
+            return TARGETS[kind](target, bundle).summary()
+    except DeliveryError as exc:
+        raise DeliveryError(redact(exc.message), redact(exc.hint)) from None
+
+
+def redact(text: str) -> str:
+    """`text` with the value of every credential variable of the environment masked."""
+    for name in _SECRET_ENV:
+        value = os.environ.get(name, "")
+        if len(value) >= 4:
+            text = text.replace(value, "***")
+    return text

@@ -1,0 +1,182 @@
+"""What a delivery copies: a succeeded run's output files, hashed, plus a `trainops.json` manifest.
+
+An output value is read by its shape, not by provider: an absolute path is a file (the local
+provider), an http(s) URL is a file to download (Replicate's `weights`), anything else is a
+reference recorded in the manifest only (Replicate's `version`, `owner/name:id`). The manifest is
+deterministic (no clock), so delivering the same run twice produces the same bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from trainops.errors import ProviderError
+from trainops.state.model import Run
+
+MANIFEST = "trainops.json"
+DOWNLOAD_TIMEOUT = 60.0  # seconds without progress, not for the whole transfer
+_CHUNK = 1 << 20
+
+
+class DeliveryError(ProviderError):
+    """A delivery target refused or failed; the next apply retries the delivery."""
+
+
+@dataclass(frozen=True)
+class File:
+    """One file to deliver. `name` is its path in the target, relative to the target's folder."""
+
+    name: str
+    path: Path
+    size: int
+    sha256: str
+    git_sha1: str  # the git blob id: sha1 of b"blob <size>\0" + content (the Hub's regular oid)
+
+
+@dataclass(frozen=True)
+class Bundle:
+    job: str
+    revision: str
+    run_id: str
+    files: tuple[File, ...]  # output files first, the manifest last
+
+    @property
+    def manifest(self) -> File:
+        return self.files[-1]
+
+
+@dataclass(frozen=True)
+class Tally:
+    """What one delivery did, file by file."""
+
+    written: tuple[str, ...] = ()
+    present: tuple[str, ...] = ()
+
+    def summary(self) -> str:
+        total = len(self.written) + len(self.present)
+        noun = "file" if total == 1 else "files"
+        return f"{total} {noun}: {len(self.written)} written, {len(self.present)} already present"
+
+
+def hash_file(path: Path) -> tuple[int, str, str]:
+    """Size, sha256 and git blob sha1 of a file, in one read."""
+    size = path.stat().st_size
+    sha256 = hashlib.sha256()
+    sha1 = hashlib.sha1(f"blob {size}\0".encode())
+    with path.open("rb") as f:
+        while chunk := f.read(_CHUNK):
+            sha256.update(chunk)
+            sha1.update(chunk)
+    return size, sha256.hexdigest(), sha1.hexdigest()
+
+
+def _file(name: str, path: Path) -> File:
+    size, sha256, sha1 = hash_file(path)
+    return File(name, path, size, sha256, sha1)
+
+
+@contextmanager
+def gather(job: str, run: Run) -> Iterator[Bundle]:
+    """The run's outputs as local files (downloads live in a temporary folder removed on exit)."""
+    if not run.outputs:
+        raise DeliveryError(f"{job}: run {run.run_id} recorded no outputs: nothing to deliver")
+    with tempfile.TemporaryDirectory(prefix="trainops-delivery-") as tmp:
+        files: list[File] = []
+        references: dict[str, str] = {}
+        for key, value in sorted(run.outputs.items()):
+            if value.startswith(("http://", "https://")):
+                name = _url_name(value) or key
+                files.append(_download(job, key, value, Path(tmp) / "files" / name, name))
+            elif os.path.isabs(value):
+                path = Path(value)
+                if not path.is_file():
+                    raise DeliveryError(
+                        f"{job}: output {key!r} of run {run.run_id} is gone ({value})",
+                        "the run's output folder was removed; rerun the job (bump spec.rerun)",
+                    )
+                files.append(_file(path.name, path))
+            else:
+                references[key] = value
+        _check_names(job, files)
+        manifest = Path(tmp) / MANIFEST
+        manifest.write_text(_manifest_text(job, run, files, references), encoding="utf-8")
+        files.append(_file(MANIFEST, manifest))
+        yield Bundle(job, run.revision, run.run_id or "", tuple(files))
+
+
+def _manifest_text(job: str, run: Run, files: list[File], references: Mapping[str, str]) -> str:
+    data: dict[str, Any] = {
+        "job": job,
+        "revision": run.revision,
+        "run_id": run.run_id,
+        "attempt": run.attempt,
+        "provider": run.provider,
+        "source_commit": run.source_commit,
+        "files": {f.name: {"sha256": f.sha256, "size": f.size} for f in files},
+        "outputs": dict(references),
+    }
+    if run.trainer:
+        data["trainer"] = run.trainer
+    return json.dumps(data, indent=2, sort_keys=True) + "\n"
+
+
+def _check_names(job: str, files: list[File]) -> None:
+    seen: set[str] = set()
+    for f in files:
+        if f.name == MANIFEST:
+            raise DeliveryError(
+                f"{job}: an output file is named {MANIFEST}, which trainops writes itself",
+                "rename that output file",
+            )
+        if f.name in seen:
+            raise DeliveryError(
+                f"{job}: two outputs would be delivered as {f.name!r}",
+                "give output files distinct names",
+            )
+        seen.add(f.name)
+
+
+def _url_name(url: str) -> str:
+    name = PurePosixPath(unquote(urlsplit(url).path)).name
+    return "" if name in ("", ".", "..") else name
+
+
+def safe_url(url: str) -> str:
+    """A URL fit for a message: no query (signed URLs carry credentials there), no userinfo."""
+    parts = urlsplit(url)
+    return (
+        f"{parts.scheme}://{parts.hostname or ''}{':' + str(parts.port) if parts.port else ''}"
+        f"{parts.path}"
+    )
+
+
+def _download(job: str, key: str, url: str, dest: Path, name: str) -> File:
+    """Stream `url` to `dest` (never held in memory whole), then hash it."""
+    import httpx
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shown = safe_url(url)
+    try:
+        with httpx.stream("GET", url, follow_redirects=True, timeout=DOWNLOAD_TIMEOUT) as resp:
+            if resp.status_code != 200:
+                raise DeliveryError(
+                    f"{job}: downloading output {key!r} from {shown} failed: "
+                    f"HTTP {resp.status_code}"
+                )
+            with dest.open("wb") as f:
+                for chunk in resp.iter_bytes(_CHUNK):
+                    f.write(chunk)
+    except httpx.HTTPError as exc:
+        raise DeliveryError(
+            f"{job}: downloading output {key!r} from {shown} failed: {type(exc).__name__}"
+        ) from None
+    return _file(name, dest)

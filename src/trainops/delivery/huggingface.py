@@ -1,0 +1,145 @@
+"""Delivery to a Hugging Face Hub model repository (huggingface_hub `HfApi`).
+
+Files land at the repository root, as `from_pretrained(repo)` expects, next to `trainops.json`
+naming the job, revision and run they came from: the repository holds the latest delivered
+revision, and its git history every earlier one (one commit per delivery, its message naming the
+run). One repository per job, then. Before writing, `paths-info` gives each file's git blob id
+(or LFS sha256); only files that are missing or differ go into the commit, so a repeated
+delivery makes no write request at all. A commit is atomic: a failed one leaves nothing behind.
+The token comes from `HF_TOKEN`, the endpoint from `HF_ENDPOINT` (default the public Hub).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+from trainops.delivery.bundle import Bundle, DeliveryError, File, Tally
+from trainops.manifest import HuggingFaceTarget
+
+DEFAULT_ENDPOINT = "https://huggingface.co"
+_TOKEN_HINT = "set HF_TOKEN to a Hugging Face token with write access to the repository"
+
+
+def endpoint() -> str:
+    return (os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
+
+
+def deliver(target: HuggingFaceTarget, bundle: Bundle) -> Tally:
+    from huggingface_hub import CommitOperationAdd, HfApi
+
+    token = os.environ.get("HF_TOKEN") or os.environ.get("HUGGING_FACE_HUB_TOKEN")
+    if not token:
+        raise DeliveryError(
+            f"cannot deliver to the Hub repo {target.repo}: HF_TOKEN is not set", _TOKEN_HINT
+        )
+    # Passed explicitly: huggingface_hub reads HF_ENDPOINT once, when it is first imported.
+    api = HfApi(endpoint=endpoint(), token=token)
+    held = _held(api, target.repo, [f.name for f in bundle.files])
+    if held is None:
+        _create(api, target)
+        held = {}
+    todo = [f for f in bundle.files if not _same(held.get(f.name), f)]
+    if todo:
+        operations = [
+            CommitOperationAdd(path_in_repo=f.name, path_or_fileobj=str(f.path)) for f in todo
+        ]
+        message = f"trainops: {bundle.job} revision {bundle.revision} (run {bundle.run_id})"
+        _guard(
+            lambda: api.create_commit(
+                target.repo, operations, commit_message=message, repo_type="model"
+            ),
+            f"uploading to the Hub repo {target.repo}",
+        )
+    names = {f.name for f in todo}
+    return Tally(
+        tuple(f.name for f in todo), tuple(f.name for f in bundle.files if f.name not in names)
+    )
+
+
+def _held(api: Any, repo: str, names: list[str]) -> dict[str, Any] | None:
+    """Path -> RepoFile for those of `names` the repository holds; None when it is missing."""
+    from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
+
+    try:
+        entries = _guard(
+            lambda: api.get_paths_info(repo, names, repo_type="model"),
+            f"reading the Hub repo {repo}",
+            passthrough=(RepositoryNotFoundError, RevisionNotFoundError),
+        )
+    except RepositoryNotFoundError:
+        return None
+    except RevisionNotFoundError:
+        return {}  # a repository without a main branch yet holds nothing
+    return {e.path: e for e in entries if hasattr(e, "blob_id")}
+
+
+def _create(api: Any, target: HuggingFaceTarget) -> None:
+    _guard(
+        lambda: api.create_repo(
+            target.repo, private=target.private, exist_ok=True, repo_type="model"
+        ),
+        f"creating the Hub repo {target.repo}",
+    )
+
+
+def _same(remote: Any, f: File) -> bool:
+    if remote is None or remote.size != f.size:
+        return False
+    if remote.lfs is not None:
+        return bool(remote.lfs.sha256 == f.sha256)
+    return bool(remote.blob_id == f.git_sha1)
+
+
+def _guard(fn: Any, doing: str, passthrough: tuple[type[Exception], ...] = ()) -> Any:
+    """Run one Hub call; HTTP and connection failures become a `DeliveryError`, except the
+    `passthrough` ones, left for the caller to decide."""
+    from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
+
+    try:
+        return fn()
+    except passthrough:
+        raise
+    except RepositoryNotFoundError:
+        raise DeliveryError(
+            f"{doing} failed: the repository is not visible with this token", _TOKEN_HINT
+        ) from None
+    except HfHubHTTPError as exc:
+        raise _http_error(exc, doing) from None
+    except _transport_errors() as exc:
+        raise DeliveryError(
+            f"{doing} failed: cannot reach {endpoint()} ({type(exc).__name__})"
+        ) from None
+
+
+def _http_error(exc: Any, doing: str) -> DeliveryError:
+    status = getattr(getattr(exc, "response", None), "status_code", None)
+    said = (getattr(exc, "server_message", "") or "").strip().splitlines()
+    detail = f": {said[0]}" if said else ""
+    if status == 401:
+        return DeliveryError(
+            f"{doing} refused: the Hub does not accept this token (HTTP 401){detail}", _TOKEN_HINT
+        )
+    if status == 403:
+        return DeliveryError(
+            f"{doing} refused (HTTP 403){detail}",
+            "the token needs write access to the repository's namespace",
+        )
+    return DeliveryError(f"{doing} failed: HTTP {status or '?'}{detail}")
+
+
+def _transport_errors() -> tuple[type[BaseException], ...]:
+    """Connection failures of whichever HTTP library this huggingface_hub uses, among those
+    already loaded (never imported here)."""
+    found: list[type[BaseException]] = [OSError]
+    for module, name in (
+        ("httpx2", "TransportError"),
+        ("httpx", "TransportError"),
+        ("requests", "ConnectionError"),
+        ("requests", "Timeout"),
+    ):
+        cls = getattr(sys.modules.get(module), name, None)
+        if isinstance(cls, type) and issubclass(cls, BaseException):
+            found.append(cls)
+    return tuple(found)
