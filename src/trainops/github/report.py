@@ -413,6 +413,8 @@ def run_status(run: Run) -> tuple[str, str]:
     elif health.terminal and run.started_at is not None and run.completed_at is not None:
         took = format_duration(max(0.0, run.completed_at - run.started_at))
         head = f"{health.value} {'in' if health is Health.SUCCEEDED else 'after'} {took}"
+    elif health is Health.PENDING:
+        head = "Pending: waiting to start"
     else:
         head = health.value
     parts = [head]
@@ -497,6 +499,9 @@ class GitHubRunReporter:
         self.scrub = scrub
         self.on_note = on_note or (lambda _note: None)
         self._statuses: dict[str, list[dict[str, Any]]] = {}  # sha -> statuses, newest first
+
+    def close(self) -> None:
+        self.client.close()
 
     def report(self, job: str, run: Run, log_tail: str) -> bool:
         sha = run.source_commit

@@ -1,0 +1,251 @@
+"""The GitHub flow as Actions runs it: `trainops plan --github` on a pull request and
+`trainops apply --github` after the merge and on a schedule, each a subprocess with an event file
+and the Actions environment, against the GitHub emulator, a real git repository with a bare
+remote, and the local provider.
+
+Decisions these tests pin down: a GitHub outage never fails an apply (exit 0 when the providers
+are fine, a note on stderr) and the runs stay unreported in state until a later apply delivers
+each report once; a canceled run's status is `error`; tokens never leave the process.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.emulators.github import GitHubEmulator
+from tests.support.gitrepo import git
+from tests.support.workspace import UserRepo, explain, manifest
+
+OWNER, NAME = "acme", "models"
+GH_TOKEN = "ghs_" + "E2eGitHubT0ken" * 3
+R8_TOKEN = "r8_" + "FakeReplicateT0ken" * 2
+PLAN_MARKER = "<!-- trainops:plan -->"
+
+# A training that prints every token it can see, then trains as tests/support/workspace.py's
+# script does: whatever reaches GitHub from its log must have been scrubbed.
+LEAKY = """\
+import os, runpy, sys
+print("GITHUB_TOKEN=" + os.environ.get("GITHUB_TOKEN", ""), flush=True)
+print("REPLICATE_API_TOKEN=" + os.environ.get("REPLICATE_API_TOKEN", ""), flush=True)
+sys.argv = ["train.py"]
+runpy.run_path("train.py", run_name="__main__")
+"""
+
+
+class Actions:
+    """GitHub Actions around one repository: writes event files, sets the environment, runs the
+    CLI, and keeps every output for the secret check."""
+
+    def __init__(self, repo: UserRepo, emu: GitHubEmulator, tmp: Path) -> None:
+        self.repo, self.emu, self.tmp = repo, emu, tmp
+        self.summary = tmp / "step-summary.md"
+        self.outputs: list[str] = []
+        self.runs = 0
+
+    def run(self, *args: str, event: str, payload: dict[str, Any], sha: str,
+            context: bool = True) -> subprocess.CompletedProcess[str]:
+        self.runs += 1
+        event_path = self.tmp / f"event-{self.runs}.json"
+        event_path.write_text(json.dumps(payload))
+        env = {**self.emu.env(), "GITHUB_ACTIONS": "true", "GITHUB_EVENT_NAME": event,
+               "GITHUB_EVENT_PATH": str(event_path), "GITHUB_SHA": sha,
+               "GITHUB_STEP_SUMMARY": str(self.summary), "GITHUB_SERVER_URL": "https://github.com",
+               "GITHUB_RUN_ID": str(1000 + self.runs), "REPLICATE_API_TOKEN": R8_TOKEN,
+               # fast retries: these runs must not sleep through the emulator's faults
+               "TRAINOPS_GITHUB_BACKOFF": "0", "TRAINOPS_GITHUB_WRITE_INTERVAL": "0",
+               "TRAINOPS_GITHUB_MAX_ATTEMPTS": "2"}
+        if context:
+            env["GITHUB_REPOSITORY"] = f"{OWNER}/{NAME}"
+        result = self.repo.trainops(*args, env=env)
+        self.outputs += [result.stdout, result.stderr]
+        return result
+
+    def plan_pr(self, number: int, head: str) -> subprocess.CompletedProcess[str]:
+        payload = {"action": "synchronize", "number": number,
+                   "pull_request": {"number": number, "head": {"sha": head, "ref": "feature"},
+                                    "base": {"ref": "main"}}}
+        # GITHUB_SHA of a pull_request event is a merge commit nobody sees: never report on it
+        return self.run("plan", "--github", event="pull_request", payload=payload, sha="f" * 40)
+
+    def apply(self, event: str = "schedule", **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        sha = git(self.repo.root, "rev-parse", "HEAD")
+        return self.run("apply", "--github", event=event, payload={"ref": "refs/heads/main"},
+                        sha=sha, **kwargs)
+
+    def statuses(self, sha: str, context: str) -> list[tuple[str, str]]:
+        """(state, description) of `context` on `sha`, newest first."""
+        return [(s["state"], s["description"]) for s in self.emu.statuses(sha)
+                if s["context"] == context]
+
+    def assert_no_secrets(self) -> None:
+        texts = [*self.outputs, self.summary.read_text() if self.summary.exists() else ""]
+        texts += [json.dumps([r.json, r.response]) for r in self.emu.requests]
+        assert self.repo.remote is not None
+        if git(self.repo.remote, "branch", "--list", "trainops/state"):
+            texts.append(git(self.repo.remote, "log", "-p", "--format=%B", "trainops/state"))
+        for text in texts:
+            assert GH_TOKEN not in text and R8_TOKEN not in text, text
+
+
+@pytest.fixture
+def emu() -> Iterator[GitHubEmulator]:
+    with GitHubEmulator(token=GH_TOKEN) as emulator:
+        yield emulator
+        assert emulator.errors == []
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Iterator[UserRepo]:
+    user = UserRepo.create(tmp_path, {})
+    user.write("leaky.py", LEAKY)
+    user.commit("leaky training")
+    yield user
+    user.cleanup()
+
+
+@pytest.fixture
+def actions(repo: UserRepo, emu: GitHubEmulator, tmp_path: Path) -> Actions:
+    return Actions(repo, emu, tmp_path)
+
+
+def tiny(repo: UserRepo, **input: Any) -> str:
+    return manifest("tiny", input={"hold": repo.hold_path("tiny"), **input},
+                    command=["python", "leaky.py"])
+
+
+def commit_on(repo: UserRepo, branch: str, message: str) -> str:
+    if git(repo.root, "branch", "--show-current") != branch:
+        git(repo.root, "checkout", "--quiet", "-B", branch)
+    git(repo.root, "add", "--all")
+    git(repo.root, "commit", "--quiet", "-m", message)
+    return git(repo.root, "rev-parse", "HEAD")
+
+
+def merge(repo: UserRepo, branch: str = "feature") -> str:
+    """Merge the pull request as GitHub does (a merge commit on main) and push main."""
+    git(repo.root, "checkout", "--quiet", "main")
+    git(repo.root, "merge", "--quiet", "--no-ff", branch, "-m", f"Merge branch '{branch}'")
+    git(repo.root, "push", "--quiet", "origin", "main")
+    return git(repo.root, "rev-parse", "HEAD")
+
+
+# ---- the pull request: sticky plan comment and the review gate -------------------------------
+
+
+def test_pull_request_plan_is_one_sticky_comment_and_a_status_gate(repo: UserRepo,
+                                                                   actions: Actions) -> None:
+    emu = actions.emu
+    repo.write_job("tiny", tiny(repo))
+    opened = commit_on(repo, "feature", "add tiny")
+    result = actions.plan_pr(7, opened)
+    assert result.returncode == 0, explain(result)
+    [comment] = emu.issue_comments(OWNER, NAME, 7)
+    assert comment["body"].startswith(PLAN_MARKER) and "1 to submit" in comment["body"]
+    assert actions.statuses(opened, "trainops/plan") == [("success", "Plan: 1 to submit")]
+    assert emu.statuses("f" * 40) == []
+
+    repo.write_job("tiny", tiny(repo, steps=2))  # the author pushes again
+    updated = commit_on(repo, "feature", "more steps")
+    result = actions.plan_pr(7, updated)
+    assert result.returncode == 0, explain(result)
+    [edited] = emu.issue_comments(OWNER, NAME, 7)
+    new_revision = repo.revisions()["tiny"]
+    assert edited["id"] == comment["id"] and new_revision in edited["body"]
+    assert new_revision not in comment["body"]
+    assert actions.statuses(updated, "trainops/plan") == [("success", "Plan: 1 to submit")]
+
+    bad = manifest("bad").replace("  provider: local\n", "  provider: local\n  stepz: 3\n")
+    repo.write_job("bad", bad)
+    invalid = commit_on(repo, "feature", "a typo")
+    result = actions.plan_pr(7, invalid)
+    assert result.returncode == 1, explain(result)
+    line = bad.splitlines().index("  stepz: 3") + 1
+    assert f"::error file=jobs/bad.yaml,line={line}," in result.stdout
+    [(state, description)] = actions.statuses(invalid, "trainops/plan")
+    assert (state, description) == ("failure", "Plan: 1 to submit; 1 problem(s) in 1 file(s)")
+    assert len(emu.issue_comments(OWNER, NAME, 7)) == 1
+    assert actions.summary.read_text().count("### trainops plan") == 3
+    assert [r.method for r in emu.requests_to("POST", "/issues/")] == ["POST"]
+    actions.assert_no_secrets()
+
+
+# ---- after the merge: statuses and one comment on the source commit --------------------------
+
+
+def test_merge_apply_reports_pending_then_success_and_one_comment(repo: UserRepo,
+                                                                  actions: Actions) -> None:
+    emu = actions.emu
+    repo.write_job("tiny", tiny(repo))
+    commit_on(repo, "feature", "add tiny")
+    source = merge(repo)
+    result = actions.run("plan", "--github", event="push", payload={}, sha=source)
+    assert result.returncode == 0, explain(result)
+    assert "1 to submit" in actions.summary.read_text()  # not a pull request: the summary only
+    assert emu.requests == []
+
+    result = actions.apply(event="push")
+    assert result.returncode == 0, explain(result)
+    [run_id] = repo.run_ids()
+    assert actions.statuses(source, "trainops/tiny") == [("pending", "Pending: waiting to start")]
+    actions_run = f"https://github.com/{OWNER}/{NAME}/actions/runs/{1000 + actions.runs}"
+    assert emu.statuses(source)[0]["target_url"] == actions_run
+    assert emu.commit_comments(source) == []
+
+    repo.release("tiny")
+    repo.wait_status(run_id, {"succeeded"})
+    assert R8_TOKEN in (repo.run_dir(run_id) / "log.txt").read_text()  # the training leaked it
+    for _ in range(2):  # scheduled reconciles: the second has nothing new to say
+        result = actions.apply()
+        assert result.returncode == 0, explain(result)
+    [(state, description), (pending, _)] = actions.statuses(source, "trainops/tiny")
+    assert (state, pending) == ("success", "pending")
+    assert description.startswith("Succeeded in ")
+    [comment] = emu.commit_comments(source)
+    revision = repo.revisions()["tiny"]
+    body = comment["body"]
+    assert body.startswith(f"<!-- trainops:run:tiny:{run_id}:Succeeded -->")
+    assert f"`snapshots/tiny/{revision}.yaml` on branch `trainops/state`" in body
+    assert "GITHUB_TOKEN=***" in body and "REPLICATE_API_TOKEN=***" in body
+    assert f"trained {run_id}" in body
+    assert repo.state()["tiny"].runs[-1].reported == "Succeeded"
+    actions.assert_no_secrets()
+
+
+# ---- GitHub down during an apply -------------------------------------------------------------
+
+
+def test_github_outage_never_blocks_apply_and_reports_arrive_once(repo: UserRepo,
+                                                                  actions: Actions) -> None:
+    emu = actions.emu
+    repo.write_job("tiny", tiny(repo))
+    source = repo.commit("add tiny")
+    emu.fail_all(500)
+
+    result = actions.apply(event="push")
+    assert result.returncode == 0, explain(result)
+    assert "not reported" in result.stderr
+    [run_id] = repo.run_ids()  # the provider action happened
+    [run] = repo.state()["tiny"].runs
+    assert (run.run_id, run.reported) == (run_id, "")  # recorded, still in the outbox
+    assert emu.statuses(source) == [] and len(emu.requests) == 2
+
+    emu.clear_faults()
+    repo.wait_status(run_id, {"running"})
+    result = actions.apply()  # GitHub is back: the missed report goes out, once
+    assert result.returncode == 0, explain(result)
+    [(state, description)] = actions.statuses(source, "trainops/tiny")
+    assert state == "pending" and description.startswith("Running since ")
+
+    repo.release("tiny")
+    repo.wait_status(run_id, {"succeeded"})
+    result = actions.apply()
+    assert result.returncode == 0, explain(result)
+    assert [s for s, _d in actions.statuses(source, "trainops/tiny")] == ["success", "pending"]
+    assert len(emu.commit_comments(source)) == 1
+    actions.assert_no_secrets()
