@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.emulators.huggingface import HubEmulator
+from tests.emulators.huggingface import HubEmulator, git_blob_id
 from tests.emulators.s3 import MotoS3
 from trainops.delivery import DeliveryError, deliver
 from trainops.manifest import DeliverTarget
@@ -190,9 +190,14 @@ def test_hub_lfs_files_are_compared_by_sha256(monkeypatch: pytest.MonkeyPatch,
             monkeypatch.setenv(key, value)
         run = local_run(tmp_path, FILES)
         deliver(HUB_TARGET, "job-a", run)
-        answer = emulator.calls("paths-info")[0]
         assert deliver(HUB_TARGET, "job-a", run) == "3 files: 0 written, 3 already present"
-        assert len(emulator.writes()) == 3 and answer.status == 404
+        assert len(emulator.writes()) == 3
+
+        from huggingface_hub import HfApi
+
+        api = HfApi(endpoint=emulator.url, token=emulator.token)
+        (weights,) = api.get_paths_info("acme/portraits", ["weights.bin"])
+        assert weights.lfs is not None and weights.blob_id != git_blob_id(FILES["weights.bin"])
 
 
 @pytest.mark.parametrize("after_apply", [False, True], ids=["commit-refused", "answer-lost"])
