@@ -1,7 +1,7 @@
 """The GitHub flow as Actions runs it: `trainops plan --github` on a pull request and
 `trainops apply --github` after the merge and on a schedule, each a subprocess with an event file
 and the Actions environment, against the GitHub emulator, a real git repository with a bare
-remote, and the local provider.
+remote, and the local provider (one variant trains on the Replicate emulator).
 
 Decisions these tests pin down: a GitHub outage never fails an apply (exit 0 when the providers
 are fine, a note on stderr) and the runs stay unreported in state until a later apply delivers
@@ -17,10 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.emulators.github import GitHubEmulator
+from tests.emulators.replicate import FLUX_LORA_VERSION, ReplicateEmulator
 from tests.support.gitrepo import git
-from tests.support.workspace import UserRepo, explain, manifest
+from tests.support.workspace import UserRepo, config, explain, manifest
 
 OWNER, NAME = "acme", "models"
 GH_TOKEN = "ghs_" + "E2eGitHubT0ken" * 3
@@ -249,3 +251,38 @@ def test_github_outage_never_blocks_apply_and_reports_arrive_once(repo: UserRepo
     assert [s for s, _d in actions.statuses(source, "trainops/tiny")] == ["success", "pending"]
     assert len(emu.commit_comments(source)) == 1
     actions.assert_no_secrets()
+
+
+# ---- a Replicate training: the produced model version on the commit --------------------------
+
+
+def test_replicate_run_reports_its_produced_version(tmp_path: Path, emu: GitHubEmulator) -> None:
+    with ReplicateEmulator(token=R8_TOKEN, queue_seconds=5, run_seconds=100) as replicate:
+        job = yaml.safe_dump({
+            "apiVersion": "trainops/v1", "kind": "TrainingJob", "metadata": {"name": "portraits"},
+            "spec": {"provider": "replicate", "hardware": "gpu-h100",
+                     "trainer": f"ostris/flux-dev-lora-trainer:{FLUX_LORA_VERSION}",
+                     "destination": "acme/portraits",
+                     "input": {"input_images": "https://example.com/p.zip", "steps": 1000}}})
+        cfg = config(providers={"replicate": {"base_url": replicate.base_url}})
+        repo = UserRepo.create(tmp_path, {"portraits": job}, cfg=cfg)
+        actions = Actions(repo, emu, tmp_path)
+        source = git(repo.root, "rev-parse", "HEAD")
+        result = actions.apply(event="push")
+        assert result.returncode == 0, explain(result)
+        assert actions.statuses(source, "trainops/portraits") == [
+            ("pending", "Pending: waiting to start")]
+
+        replicate.advance(200)  # the training queues, runs 100 s on an H100 and succeeds
+        result = actions.apply()
+        assert result.returncode == 0, explain(result)
+        [training] = replicate.trainings
+        [run] = repo.state()["portraits"].runs
+        version = run.outputs["version"]
+        assert version.startswith("acme/portraits:")
+        [(state, description), _pending] = actions.statuses(source, "trainops/portraits")
+        assert (state, description) == ("success", f"Succeeded in 1m40s · $0.15 · {version}")
+        [comment] = emu.commit_comments(source)
+        assert f"| produced version | `{version}` |" in comment["body"]
+        assert f"| run | `{training.id}` (replicate) |" in comment["body"]
+        actions.assert_no_secrets()

@@ -154,3 +154,21 @@ def test_run_report_failure_raises_and_notes(emu: GitHubEmulator, tmp_path: Path
     reporter.close()
     assert len(notes) == 1 and "next apply" in notes[0]
     assert emu.statuses(SOURCE) == []
+
+
+def test_a_dropped_comment_is_sent_by_the_next_report_and_the_status_not_twice(
+        emu: GitHubEmulator, tmp_path: Path) -> None:
+    env = actions_env(emu, tmp_path, "schedule")
+    done = replace(RUN, health=Health.FAILED, error="exit status 1")
+    emu.drop_next(1, method="POST", path="/comments$")  # the connection breaks mid-post
+    first = run_reporter(Config(), lambda _n: None, env=env)
+    assert first is not None
+    with pytest.raises(GitHubError, match="not resent"):
+        first.report("tiny", done, "boom")
+    first.close()
+    second = run_reporter(Config(), lambda _n: None, env=env)
+    assert second is not None and second.report("tiny", done, "boom")
+    second.close()
+    assert [s["state"] for s in emu.statuses(SOURCE)] == ["failure"]
+    [comment] = emu.commit_comments(SOURCE)
+    assert "**Error:** exit status 1" in comment["body"]
