@@ -314,6 +314,27 @@ def cost(root: Path, output: str, month: str | None, by: str) -> None:
     click.echo(f"\nTotal for {report['month']}: ${report['total_usd']:,.2f}")
 
 
+@cli.command()
+@_dir_option
+@click.option("--check", is_flag=True,
+              help="Offline: fail when trainops.lock does not match the manifests.")
+def lock(root: Path, check: bool) -> None:
+    """Pin each Replicate trainer's version and input schema in trainops.lock."""
+    from trainops.commands import lock_workspace
+
+    lines, path = lock_workspace(root, check)
+    if check:
+        if lines:
+            click.echo("\n".join(f"{path}: stale: {line}" for line in lines), err=True)
+            click.echo("  hint: run `trainops lock` and commit trainops.lock", err=True)
+            raise SystemExit(EXIT_INVALID)
+        click.echo(f"{path} is up to date")
+        return
+    for line in lines:
+        click.echo(f"  {line}")
+    click.echo(f"wrote {path} ({len(lines)} trainer(s))")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI and map errors to exit codes in one place."""
     try:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from trainops.apply import Pass, Reconciler
-from trainops.errors import InvalidInput, UsageError
+from trainops.errors import InvalidInput, ProviderError, UsageError
 from trainops.providers import Providers
 from trainops.state.base import StateStore
 from trainops.workspace import Workspace
@@ -32,7 +32,8 @@ def reconciler(ws: Workspace, on_event: Callable[[str], None] | None = None,
     if ws.validation.problems and not ws.validation.jobs and not ws.validation.invalid:
         raise InvalidInput(ws.validation.problems)
     _refuse_bad_config(ws)
-    return Reconciler(ws, open_store(ws), Providers(ws.root, ws.config), clock, on_event)
+    return Reconciler(ws, open_store(ws), Providers(ws.root, ws.config, ws.lock), clock,
+                      on_event)
 
 
 def _refuse_bad_config(ws: Workspace) -> None:
@@ -116,7 +117,7 @@ def run_logs(root: Path, job: str, tail: int, follow: bool,
         raise UsageError(f"job {job!r} has no run yet", f"jobs with runs: {known}")
     run = runs[-1]
     assert run.run_id is not None
-    provider = Providers(ws.root, ws.config)[run.provider]
+    provider = Providers(ws.root, ws.config, ws.lock)[run.provider]
     lines = provider.logs(run.run_id, _ALL).splitlines(keepends=True)
     yield "".join(lines[-tail:])
     shown = len(lines)
@@ -154,3 +155,45 @@ def spend(root: Path, month: str | None, by: str) -> dict[str, Any]:
     rows = [{"group": k, "runs": n, "usd": round(v, 6)} for k, (n, v) in sorted(groups.items())]
     return {"month": month, "by": by, "groups": rows,
             "total_usd": round(sum(v for _n, v in groups.values()), 6)}
+
+
+def lock_workspace(root: Path, check: bool) -> tuple[list[str], str]:
+    """`trainops lock`: pin every Replicate trainer and store its input schema (DESIGN §5).
+    With `check`, only compare (offline) and return why the lock is stale."""
+    import os
+
+    from trainops.lockfile import Lock, is_stale, resolve_lock
+    from trainops.manifest import ReplicateSpec
+    from trainops.repo import LOCK_FILE
+    from trainops.validate import validate_source
+
+    ws = Workspace.open(root)
+    _refuse_bad_config(ws)
+    # The manifests as the lock sees them: valid apart from what the lock itself decides.
+    structural = validate_source(ws.source)
+    if structural.problems:
+        raise InvalidInput(structural.problems)
+    trainers = sorted({j.spec.trainer for j in structural.jobs.values()
+                       if isinstance(j.spec, ReplicateSpec)})
+    path = ws.root / LOCK_FILE
+    if check:
+        lock = ws.lock if ws.lock is not None else Lock()
+        return is_stale(lock, trainers), str(path)
+    cfg = ws.config.providers.replicate
+    token = os.environ.get(cfg.token_env, "")
+    if not token:
+        raise UsageError(f"{cfg.token_env} is not set",
+                         "trainops lock asks Replicate for each trainer's versions: export "
+                         f"{cfg.token_env}")
+    import replicate
+
+    client = replicate.Client(api_token=token, base_url=cfg.base_url)
+    try:
+        lock = resolve_lock(trainers, client)
+    except ProviderError:
+        raise
+    except Exception as exc:  # the client's own errors: never echo the token
+        raise ProviderError(f"could not resolve trainers: {type(exc).__name__}",
+                            "check the token and the network") from None
+    lock.dump(path)
+    return [f"{t} -> {lock.trainers[t].version[:12]}" for t in trainers], str(path)

@@ -10,12 +10,16 @@ from __future__ import annotations
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from trainops.errors import UsageError
-from trainops.manifest import Config, ReplicateSpec, revision
+from trainops.errors import InvalidInput, Problem, UsageError
+from trainops.manifest import Config, Job, ReplicateSpec, revision
 from trainops.plan import Desired, Limits, Target
 from trainops.repo import CONFIG_FILE, LOCK_FILE, Commit, Source, WorkingTree, select
 from trainops.validate import Validation, validate_source
+
+if TYPE_CHECKING:
+    from trainops.lockfile import Lock
 
 
 def find_root(root: Path) -> Path:
@@ -30,6 +34,7 @@ class Workspace:
     root: Path
     source: Source
     validation: Validation
+    lock: Lock | None = None
 
     @property
     def config(self) -> Config:
@@ -40,7 +45,8 @@ class Workspace:
         """The working tree (`ref=None`), or the manifests of commit `ref`."""
         root = find_root(root)
         source: Source = WorkingTree(root) if ref is None else Commit.resolve(root, ref)
-        return cls(root, source, validate_source(source))
+        validation, lock = _validate(source)
+        return cls(root, source, validation, lock)
 
     @property
     def commit(self) -> str:
@@ -54,9 +60,10 @@ class Workspace:
 
     def trainer(self, spec: object) -> str | None:
         """The trainer as `owner/name:version`, its version resolved through the lock."""
-        if isinstance(spec, ReplicateSpec):
-            return spec.trainer
-        return None
+        if not isinstance(spec, ReplicateSpec):
+            return None
+        resolved = self.lock.resolve(spec.trainer) if self.lock is not None else None
+        return resolved or spec.trainer
 
     def limits(self) -> Limits:
         return Limits(self.config.policy, dict(self.config.prices_usd_per_second))
@@ -73,5 +80,44 @@ class Workspace:
 
 
 def validate_workspace(root: Path, source: Source | None = None) -> Validation:
-    root = find_root(root)
-    return validate_source(source or WorkingTree(root))
+    return _validate(source or WorkingTree(find_root(root)))[0]
+
+
+def load_lock(source: Source) -> tuple[Lock | None, list[Problem]]:
+    """trainops.lock, when the repository has one."""
+    raw = source.read(LOCK_FILE)
+    if raw is None:
+        return None, []
+    from trainops.lockfile import Lock
+
+    try:
+        return Lock.loads(raw.decode("utf-8", errors="replace"), LOCK_FILE), []
+    except InvalidInput as exc:
+        return None, exc.problems
+
+
+def _validate(source: Source) -> tuple[Validation, Lock | None]:
+    lock, lock_problems = load_lock(source)
+
+    def check_input(job: Job) -> list[Problem]:
+        spec = job.spec
+        if not isinstance(spec, ReplicateSpec):
+            return []
+        entry = lock.entry(spec.trainer) if lock is not None else None
+        if entry is None:
+            if ":" in spec.trainer:
+                return []  # pinned in the manifest and not locked: the service checks input
+            return [job.doc.problem(
+                ("spec", "trainer"),
+                f"trainer {spec.trainer} has no version and trainops.lock does not pin it",
+                "run `trainops lock` and commit trainops.lock, or write owner/name:version")]
+        from trainops.lockfile import check_input as against_schema
+
+        return against_schema(spec.input, entry.schema, job.doc.locate, job.file, job=job.name,
+                              trainer=spec.trainer.partition(":")[0])
+
+    validation = validate_source(source, check_input=check_input)
+    if lock_problems:
+        validation.problems = sorted([*validation.problems, *lock_problems])
+        validation.complete = False
+    return validation, lock
