@@ -14,17 +14,9 @@ import pytest
 from tests.support import factories as f
 from trainops.errors import Problem
 from trainops.github.client import STATUS_DESCRIPTION_MAX_CHARS
-from trainops.github.report import (
-    ActionsContext,
-    Scrubber,
-    diffs_markdown,
-    plan_comment,
-    plan_description,
-    run_comment,
-    run_status,
-    spec_changes,
-    spec_diffs,
-)
+from trainops.github.context import ActionsContext, Scrubber
+from trainops.github.report import plan_comment, plan_description, run_comment, run_status
+from trainops.github.specdiff import diffs_markdown, spec_changes, spec_diffs
 from trainops.providers.base import Health
 from trainops.state.model import Run
 

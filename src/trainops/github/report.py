@@ -8,16 +8,11 @@ compared with what GitHub already holds, so a report repeated after a crash post
 
 from __future__ import annotations
 
-import json
 import os
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-import yaml
 
 from trainops.errors import Problem, UsageError
 from trainops.github.client import (
@@ -26,21 +21,25 @@ from trainops.github.client import (
     GitHubError,
     truncate_description,
 )
-from trainops.manifest import OUTPUT_REF, format_duration
+from trainops.github.context import (
+    PULL_REQUEST_EVENTS,
+    SHA,
+    ActionsContext,
+    Scrubber,
+    client_from_env,
+)
+from trainops.github.specdiff import diffs_markdown
+from trainops.manifest import format_duration
 from trainops.providers.base import Health
 
 if TYPE_CHECKING:
     from trainops.manifest import Config
-    from trainops.plan import Desired
-    from trainops.state.model import JobState, Run
+    from trainops.state.model import Run
 
 __all__ = [
     "PLAN_MARKER",
-    "ActionsContext",
+    "STATUS_STATE",
     "GitHubRunReporter",
-    "Scrubber",
-    "client_from_env",
-    "diffs_markdown",
     "plan_comment",
     "plan_description",
     "publish_plan",
@@ -48,21 +47,12 @@ __all__ = [
     "run_marker",
     "run_reporter",
     "run_status",
-    "spec_changes",
-    "spec_diffs",
 ]
 
 PLAN_MARKER = "<!-- trainops:plan -->"
 SUMMARY_MAX_BYTES = 1024 * 1024  # GitHub's limit for one step's job summary
 LOG_TAIL_LINES = 30
 LOG_TAIL_CHARS = 8_000
-_PULL_REQUEST_EVENTS = ("pull_request", "pull_request_target")
-_SHA = re.compile(r"^[0-9a-f]{40}$")
-
-# Retry tuning, for tests and self-hosted GHES; the defaults follow GitHub.com's advice.
-ENV_BACKOFF = "TRAINOPS_GITHUB_BACKOFF"  # seconds before the first retry (doubles, capped at 30)
-ENV_WRITE_INTERVAL = "TRAINOPS_GITHUB_WRITE_INTERVAL"  # seconds between two writes
-ENV_MAX_ATTEMPTS = "TRAINOPS_GITHUB_MAX_ATTEMPTS"  # requests per API call, retries included
 
 # A commit status is red for both `failure` and `error`. A canceled run did not fail: it was
 # stopped (replaced, suspended, over budget, or by hand), so it is an `error`: "did not complete".
@@ -73,125 +63,6 @@ STATUS_STATE = {
     Health.FAILED: "failure",
     Health.CANCELED: "error",
 }
-
-
-def client_from_env(env: Mapping[str, str]) -> GitHubClient:
-    """A client for GITHUB_API_URL with GITHUB_TOKEN (UsageError without a token), retries tuned
-    by the TRAINOPS_GITHUB_* variables above."""
-    return GitHubClient(
-        env=env,
-        backoff_base=_number(env, ENV_BACKOFF, 1.0),
-        write_interval=_number(env, ENV_WRITE_INTERVAL, 1.0),
-        max_attempts=int(_number(env, ENV_MAX_ATTEMPTS, 5, minimum=1)),
-    )
-
-
-def _number(env: Mapping[str, str], name: str, default: float, minimum: float = 0) -> float:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        value = minimum - 1
-    if value < minimum:
-        raise UsageError(f"{name}={raw!r} is not a number of at least {minimum:g}")
-    return value
-
-
-# ---- where we are: the GitHub Actions context ----------------------------------------------
-
-
-@dataclass(frozen=True)
-class ActionsContext:
-    """What GitHub Actions tells a step about itself through its environment."""
-
-    repository: str  # owner/name
-    event_name: str = ""
-    event: Mapping[str, Any] = field(default_factory=dict)
-    sha: str = ""
-    server_url: str = "https://github.com"
-    run_id: str = ""
-    step_summary: str = ""
-    event_error: str = ""  # why GITHUB_EVENT_PATH could not be read
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> ActionsContext | None:
-        """None without GITHUB_REPOSITORY: not in Actions, nothing to report to."""
-        repository = env.get("GITHUB_REPOSITORY", "").strip()
-        if not repository:
-            return None
-        event: Any = {}
-        error = ""
-        path = env.get("GITHUB_EVENT_PATH", "")
-        if path:
-            try:
-                event = json.loads(Path(path).read_text(encoding="utf-8"))
-            except (OSError, ValueError) as exc:
-                error = f"cannot read the event file GITHUB_EVENT_PATH={path}: {exc}"
-        return cls(
-            repository=repository,
-            event_name=env.get("GITHUB_EVENT_NAME", ""),
-            event=event if isinstance(event, dict) else {},
-            sha=env.get("GITHUB_SHA", ""),
-            server_url=(env.get("GITHUB_SERVER_URL") or "https://github.com").rstrip("/"),
-            run_id=env.get("GITHUB_RUN_ID", ""),
-            step_summary=env.get("GITHUB_STEP_SUMMARY", ""),
-            event_error=error,
-        )
-
-    @property
-    def pull_request(self) -> tuple[int, str] | None:
-        """(number, head sha) on a pull request event. The head sha, not GITHUB_SHA: on a pull
-        request that is a merge commit nobody sees."""
-        if self.event_name not in _PULL_REQUEST_EVENTS:
-            return None
-        pull = self.event.get("pull_request")
-        if not isinstance(pull, dict):
-            return None
-        number, head = pull.get("number"), pull.get("head")
-        sha = head.get("sha") if isinstance(head, dict) else None
-        if not isinstance(number, int) or not isinstance(sha, str) or not _SHA.match(sha):
-            return None
-        return number, sha
-
-    @property
-    def run_url(self) -> str:
-        if not self.run_id:
-            return ""
-        return f"{self.server_url}/{self.repository}/actions/runs/{self.run_id}"
-
-
-# ---- secrets never leave ------------------------------------------------------------------
-
-_SECRET_NAME = re.compile(r"TOKEN|SECRET|KEY|PASSWORD|CREDENTIAL", re.IGNORECASE)
-# Shapes of well-known credentials (DESIGN §13), scrubbed even when no variable holds them.
-_TOKEN_SHAPE = re.compile(
-    r"\b(?:r8_[A-Za-z0-9]{20,}|hf_[A-Za-z0-9]{20,}|(?:AKIA|ASIA)[0-9A-Z]{16}"
-    r"|gh[opsur]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,})"
-)
-MIN_SECRET_CHARS = 8  # shorter values ("1", "true") would blank out ordinary text
-REDACTED = "***"
-
-
-class Scrubber:
-    """Replaces secret values, and anything shaped like a token, with `***`."""
-
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
-        values = {s for s in secrets if len(s) >= MIN_SECRET_CHARS}
-        self._secrets = sorted(values, key=len, reverse=True)  # a longer one may contain another
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str], names: Iterable[str] = ()) -> Scrubber:
-        """Every value of a variable named like a secret (*TOKEN*, *SECRET*, *KEY*, ...), and of
-        the variables in `names` (such as a provider's configured `token_env`)."""
-        wanted = set(names) | {"GITHUB_TOKEN", "REPLICATE_API_TOKEN"}
-        return cls(v for k, v in env.items() if k in wanted or _SECRET_NAME.search(k))
-
-    def __call__(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, REDACTED)
-        return _TOKEN_SHAPE.sub(REDACTED, text)
 
 
 # ---- the plan on a pull request ------------------------------------------------------------
@@ -222,7 +93,7 @@ def publish_plan(
     if ctx is None:
         return ["no GitHub context (GITHUB_REPOSITORY is not set): the plan is printed, not posted"]
     notes = _append_summary(ctx.step_summary, markdown)
-    if ctx.event_name not in _PULL_REQUEST_EVENTS:
+    if ctx.event_name not in PULL_REQUEST_EVENTS:
         return notes
     pull = ctx.pull_request
     if pull is None:
@@ -319,82 +190,6 @@ def _fit(text: str, limit: int) -> str:
     note = "\n\n_… truncated to fit GitHub's size limit; run `trainops plan` for all of it._\n"
     cut = text[: max(0, limit - len(note))].rsplit("\n", 1)[0]
     return cut + note if len(cut) + len(note) <= limit else text[:limit]
-
-
-# ---- spec diffs against the last submitted snapshot ----------------------------------------
-
-_UNSET = object()
-
-
-def spec_changes(snapshot_text: str, spec: Mapping[str, Any]) -> list[str]:
-    """Changed spec fields between a snapshot (the YAML manifest on the state branch) and a new
-    spec (the manifest's `spec`, defaults filled): `input.steps: 1000 -> 2000`, sorted.
-
-    Values holding an output reference (`${{ jobs.x.output.y }}`) are skipped: the snapshot holds
-    what the reference resolved to at submit time, which the new spec cannot be compared with.
-    """
-    try:
-        old = yaml.safe_load(snapshot_text)
-    except yaml.YAMLError:
-        return []
-    old_spec = old.get("spec") if isinstance(old, dict) else None
-    if not isinstance(old_spec, dict):
-        return []
-    before, after = _flatten(old_spec), _flatten(spec)
-    lines = []
-    for key in sorted(before.keys() | after.keys()):
-        was, now = before.get(key, _UNSET), after.get(key, _UNSET)
-        if was == now or OUTPUT_REF.search(json.dumps(now if now is not _UNSET else None)):
-            continue
-        lines.append(f"{key}: {_value(was)} -> {_value(now)}")
-    return lines
-
-
-def spec_diffs(
-    files: Mapping[str, str], state: Mapping[str, JobState], desired: Desired
-) -> dict[str, list[str]]:
-    """For each job in git whose latest run has a snapshot in `files` (a plan's `Pass.files`):
-    the spec fields changed since that snapshot. Jobs without changes are left out."""
-    diffs: dict[str, list[str]] = {}
-    for name, target in sorted(desired.targets.items()):
-        job_state = state.get(name)
-        runs = [r for r in job_state.runs if r.snapshot in files] if job_state else []
-        if not runs:
-            continue
-        spec = target.job.manifest.model_dump(mode="json")["spec"]
-        changes = spec_changes(files[runs[-1].snapshot], spec)
-        if changes:
-            diffs[name] = changes
-    return diffs
-
-
-def diffs_markdown(diffs: Mapping[str, Sequence[str]], per_job: int = 20) -> str:
-    """A markdown section listing each job's changed spec fields ('' when there are none)."""
-    if not diffs:
-        return ""
-    lines = ["", "#### Changed spec fields (since the last submitted revision)", ""]
-    for name, changes in sorted(diffs.items()):
-        lines.append(f"- `{name}`")
-        lines += [f"  - `{_code(change)}`" for change in changes[:per_job]]
-        if len(changes) > per_job:
-            lines.append(f"  - … and {len(changes) - per_job} more")
-    return "\n".join(lines) + "\n"
-
-
-def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(value, dict) and (value or not prefix):
-        out: dict[str, Any] = {}
-        for key, item in value.items():
-            out.update(_flatten(item, f"{prefix}.{key}" if prefix else str(key)))
-        return out
-    return {prefix: value}
-
-
-def _value(value: Any) -> str:
-    if value is _UNSET:
-        return "(unset)"
-    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
-    return text if len(text) <= 60 else text[:59] + "…"
 
 
 # ---- run outcomes on their commit ----------------------------------------------------------
@@ -505,7 +300,7 @@ class GitHubRunReporter:
 
     def report(self, job: str, run: Run, log_tail: str) -> bool:
         sha = run.source_commit
-        if not _SHA.match(sha):
+        if not SHA.match(sha):
             self.on_note(
                 f"{job}: run {run.run_id} has no source commit; its health is not "
                 "reported to GitHub"
