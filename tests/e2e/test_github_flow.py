@@ -180,27 +180,31 @@ def test_pull_request_plan_is_one_sticky_comment_and_a_status_gate(repo: UserRep
 # ---- after the merge: statuses and one comment on the source commit --------------------------
 
 
-def test_merge_apply_reports_pending_then_success_and_one_comment(repo: UserRepo,
-                                                                  actions: Actions) -> None:
+def test_merge_apply_reports_per_job_statuses_and_one_comment_each(repo: UserRepo,
+                                                                    actions: Actions) -> None:
     emu = actions.emu
     repo.write_job("tiny", tiny(repo))
-    commit_on(repo, "feature", "add tiny")
+    repo.write_job("broken", manifest("broken", input={"fail_times": 1,
+                                                       "counter": repo.counter_path("broken")}))
+    commit_on(repo, "feature", "add tiny and broken")
     source = merge(repo)
     result = actions.run("plan", "--github", event="push", payload={}, sha=source)
     assert result.returncode == 0, explain(result)
-    assert "1 to submit" in actions.summary.read_text()  # not a pull request: the summary only
+    assert "2 to submit" in actions.summary.read_text()  # not a pull request: the summary only
     assert emu.requests == []
 
     result = actions.apply(event="push")
     assert result.returncode == 0, explain(result)
-    [run_id] = repo.run_ids()
-    assert actions.statuses(source, "trainops/tiny") == [("pending", "Pending: waiting to start")]
+    [broken_id, run_id] = repo.run_ids()
+    for job in ("tiny", "broken"):
+        assert actions.statuses(source, f"trainops/{job}") == [
+            ("pending", "Pending: waiting to start")]
     actions_run = f"https://github.com/{OWNER}/{NAME}/actions/runs/{1000 + actions.runs}"
     assert emu.statuses(source)[0]["target_url"] == actions_run
     assert emu.commit_comments(source) == []
 
     repo.release("tiny")
-    repo.wait_status(run_id, {"succeeded"})
+    repo.wait_all_terminal()
     assert R8_TOKEN in (repo.run_dir(run_id) / "log.txt").read_text()  # the training leaked it
     for _ in range(2):  # scheduled reconciles: the second has nothing new to say
         result = actions.apply()
@@ -208,9 +212,13 @@ def test_merge_apply_reports_pending_then_success_and_one_comment(repo: UserRepo
     [(state, description), (pending, _)] = actions.statuses(source, "trainops/tiny")
     assert (state, pending) == ("success", "pending")
     assert description.startswith("Succeeded in ")
-    [comment] = emu.commit_comments(source)
+    [(state, description), _pending] = actions.statuses(source, "trainops/broken")
+    assert state == "failure" and description.startswith("Failed after ")
+    failed, succeeded = sorted(emu.commit_comments(source), key=lambda c: c["body"])
+    assert failed["body"].startswith(f"<!-- trainops:run:broken:{broken_id}:Failed -->")
+    assert "failing on purpose (1 of 1)" in failed["body"]
     revision = repo.revisions()["tiny"]
-    body = comment["body"]
+    body = succeeded["body"]
     assert body.startswith(f"<!-- trainops:run:tiny:{run_id}:Succeeded -->")
     assert f"`snapshots/tiny/{revision}.yaml` on branch `trainops/state`" in body
     assert "GITHUB_TOKEN=***" in body and "REPLICATE_API_TOKEN=***" in body
