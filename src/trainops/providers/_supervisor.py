@@ -161,8 +161,12 @@ def _supervise(run_dir: Path) -> int:
     meta = read_json(run_dir / META) or {}
     argv: list[str] = meta.get("argv") or []
     cwd = Path(meta.get("cwd") or run_dir)
-    env = dict(os.environ, TRAINOPS_INPUT=str(run_dir / INPUT),
-               TRAINOPS_OUTPUT_DIR=str(run_dir / OUTPUTS), TRAINOPS_RUN_ID=run_dir.name)
+    # trainops' own credentials (the reporting token, provider tokens) are not the training's:
+    # a script that prints its environment must not leak them into logs and comments.
+    withheld = {"GITHUB_TOKEN", "GH_TOKEN", "REPLICATE_API_TOKEN", *meta.get("withhold_env", [])}
+    env = {k: v for k, v in os.environ.items() if k not in withheld}
+    env.update(TRAINOPS_INPUT=str(run_dir / INPUT), TRAINOPS_OUTPUT_DIR=str(run_dir / OUTPUTS),
+               TRAINOPS_RUN_ID=run_dir.name)
     env.setdefault("PYTHONUNBUFFERED", "1")  # so `trainops logs` follows a live run
     # Cancel signals the whole group: survive it to see the command end. A handler, unlike
     # SIG_IGN, is reset by exec, so the command itself still gets the default behaviour.
