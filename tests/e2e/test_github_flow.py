@@ -29,15 +29,20 @@ GH_TOKEN = "ghs_" + "E2eGitHubT0ken" * 3
 R8_TOKEN = "r8_" + "FakeReplicateT0ken" * 2
 PLAN_MARKER = "<!-- trainops:plan -->"
 
-# A training that prints every token it can see, then trains as tests/support/workspace.py's
-# script does: whatever reaches GitHub from its log must have been scrubbed.
+DATA_SECRET = "plain-secret-value-0001"  # no token shape: only its variable's name marks it
+
+# A training that prints every secret it can get: a variable trainops passes on (named like a
+# secret) and, read from a file, the tokens trainops withholds from trainings. Whatever reaches
+# GitHub from its log must have been scrubbed.
 LEAKY = """\
-import os, runpy, sys
-print("GITHUB_TOKEN=" + os.environ.get("GITHUB_TOKEN", ""), flush=True)
-print("REPLICATE_API_TOKEN=" + os.environ.get("REPLICATE_API_TOKEN", ""), flush=True)
+import json, os, runpy, sys
+params = json.load(open(os.environ["TRAINOPS_INPUT"]))
+print("leaked: " + open(params["leak"]).read(), flush=True)
+print("TRAINING_DATA_SECRET=" + os.environ.get("TRAINING_DATA_SECRET", ""), flush=True)
 sys.argv = ["train.py"]
 runpy.run_path("train.py", run_name="__main__")
 """
+SECRETS = (GH_TOKEN, R8_TOKEN, DATA_SECRET)
 
 
 class Actions:
@@ -59,6 +64,7 @@ class Actions:
                "GITHUB_EVENT_PATH": str(event_path), "GITHUB_SHA": sha,
                "GITHUB_STEP_SUMMARY": str(self.summary), "GITHUB_SERVER_URL": "https://github.com",
                "GITHUB_RUN_ID": str(1000 + self.runs), "REPLICATE_API_TOKEN": R8_TOKEN,
+               "TRAINING_DATA_SECRET": DATA_SECRET,
                # fast retries: these runs must not sleep through the emulator's faults
                "TRAINOPS_GITHUB_BACKOFF": "0", "TRAINOPS_GITHUB_WRITE_INTERVAL": "0",
                "TRAINOPS_GITHUB_MAX_ATTEMPTS": "2"}
@@ -92,7 +98,7 @@ class Actions:
         if git(self.repo.remote, "branch", "--list", "trainops/state"):
             texts.append(git(self.repo.remote, "log", "-p", "--format=%B", "trainops/state"))
         for text in texts:
-            assert GH_TOKEN not in text and R8_TOKEN not in text, text
+            assert not [secret for secret in SECRETS if secret in text], text
 
 
 @pytest.fixture
@@ -117,7 +123,9 @@ def actions(repo: UserRepo, emu: GitHubEmulator, tmp_path: Path) -> Actions:
 
 
 def tiny(repo: UserRepo, **input: Any) -> str:
-    return manifest("tiny", input={"hold": repo.hold_path("tiny"), **input},
+    leak = repo.signals / "leak.txt"
+    leak.write_text(f"{GH_TOKEN} {R8_TOKEN}")
+    return manifest("tiny", input={"hold": repo.hold_path("tiny"), "leak": str(leak), **input},
                     command=["python", "leaky.py"])
 
 
@@ -205,7 +213,8 @@ def test_merge_apply_reports_per_job_statuses_and_one_comment_each(repo: UserRep
 
     repo.release("tiny")
     repo.wait_all_terminal()
-    assert R8_TOKEN in (repo.run_dir(run_id) / "log.txt").read_text()  # the training leaked it
+    log = (repo.run_dir(run_id) / "log.txt").read_text()
+    assert all(secret in log for secret in SECRETS)  # the training leaked them all
     for _ in range(2):  # scheduled reconciles: the second has nothing new to say
         result = actions.apply()
         assert result.returncode == 0, explain(result)
@@ -221,7 +230,7 @@ def test_merge_apply_reports_per_job_statuses_and_one_comment_each(repo: UserRep
     body = succeeded["body"]
     assert body.startswith(f"<!-- trainops:run:tiny:{run_id}:Succeeded -->")
     assert f"`snapshots/tiny/{revision}.yaml` on branch `trainops/state`" in body
-    assert "GITHUB_TOKEN=***" in body and "REPLICATE_API_TOKEN=***" in body
+    assert "leaked: *** ***" in body and "TRAINING_DATA_SECRET=***" in body
     assert f"trained {run_id}" in body
     assert repo.state()["tiny"].runs[-1].reported == "Succeeded"
     actions.assert_no_secrets()
