@@ -248,6 +248,16 @@ def test_hub_errors_are_clear_and_carry_no_token(hub: HubEmulator, tmp_path: Pat
     assert not hub.repos  # nothing was created by any of them
 
 
+def test_an_unexpected_client_failure_becomes_a_recorded_delivery_error(
+    hub: HubEmulator, tmp_path: Path
+) -> None:
+    hub.fail("commit", 200)  # a 200 without the commit's fields: the client trips over it
+    with pytest.raises(DeliveryError) as failed:
+        deliver(HUB_TARGET, "job-a", local_run(tmp_path, FILES))
+    assert failed.value.message == (
+        "job-a: delivery to huggingface:acme/portraits failed: KeyError: 'commitUrl'")
+
+
 # ---- what is delivered ------------------------------------------------------------------------
 
 

@@ -60,6 +60,12 @@ def deliver(target: DeliverTarget, job: str, run: Run) -> str:
             return TARGETS[kind](target, bundle).summary()
     except DeliveryError as exc:
         raise DeliveryError(redact(exc.message), redact(exc.hint)) from None
+    except Exception as exc:
+        # A client library failing in a way not mapped above must not wedge every later apply
+        # (the delivery is retried each time): it becomes this target's recorded failure.
+        raise DeliveryError(
+            redact(f"{job}: delivery to {target.key} failed: {type(exc).__name__}: {exc}")
+        ) from None
 
 
 def redact(text: str) -> str:
