@@ -130,6 +130,9 @@ class Reconciler:
         self.desired: Desired = ws.desired()
         self.on_event = on_event or (lambda _msg: None)
         self.reporter = reporter
+        # Deliveries that failed in this process: `apply --wait` must not hammer a target that
+        # is down on every pass; the next apply retries them.
+        self._failed_deliveries: set[tuple[str, str, str]] = set()
 
     # ---- reading -------------------------------------------------------------------------
 
@@ -220,7 +223,8 @@ class Reconciler:
                     crashpoint("after-submit")
 
         for action in result.plan.actions:
-            if isinstance(action, Deliver):
+            if isinstance(action, Deliver) and (
+                    (action.job, action.run_id, action.target) not in self._failed_deliveries):
                 state[action.job] = self._deliver(state[action.job], action, result)
 
         if self.reporter is not None:
@@ -375,6 +379,7 @@ class Reconciler:
             summary = deliver(target, action.job, run)
         except TrainopsError as exc:
             result.outcomes.append(Outcome(action, False, exc.message))
+            self._failed_deliveries.add((action.job, action.run_id, action.target))
             status = f"failed: {exc.message}"[:500]
         else:
             result.outcomes.append(Outcome(action, True, summary))
