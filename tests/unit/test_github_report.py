@@ -10,6 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.support import factories as f
 from trainops.errors import Problem
@@ -156,6 +157,14 @@ def test_spec_diffs_compare_each_job_with_its_latest_snapshot() -> None:
     diffs = spec_diffs(files, f.state(tiny=[old]), f.desired(target, new_job))
     assert [c for c in diffs["tiny"] if c.startswith("input")] == ["input.steps: 1000 -> 3000"]
     assert "fresh" not in diffs
+    pinned = f.target("lora", provider="replicate", trainer="acme/trainer")
+    lora = f.run(pinned, Health.SUCCEEDED, snapshot="snapshots/lora/1.yaml")
+    submitted = {**pinned.job.manifest.model_dump(mode="json")["spec"],
+                 "trainer": "acme/trainer:abcdef12"}
+    files["snapshots/lora/1.yaml"] = yaml.safe_dump({"spec": submitted})
+    diffs = spec_diffs(files, f.state(lora=[lora]), f.desired(pinned),
+                       trainer=lambda spec: f"{spec.trainer}:abcdef12")
+    assert "lora" not in diffs  # the lock pins the version the snapshot recorded
     assert diffs_markdown({"tiny": ["input.steps: 1000 -> 3000"]}) == (
         "\n#### Changed spec fields (since the last submitted revision)\n\n"
         "- `tiny`\n  - `input.steps: 1000 -> 3000`\n")

@@ -6,7 +6,7 @@ request (`input.steps: 1000 -> 2000`). Pure: text and values in, lines out.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import yaml
@@ -40,17 +40,24 @@ def spec_changes(snapshot_text: str, spec: Mapping[str, Any]) -> list[str]:
     lines = []
     for key in sorted(before.keys() | after.keys()):
         was, now = before.get(key, _UNSET), after.get(key, _UNSET)
-        if was == now or OUTPUT_REF.search(json.dumps(now if now is not _UNSET else None)):
+        if _same(was, now) or OUTPUT_REF.search(json.dumps(now if now is not _UNSET else None)):
             continue
         lines.append(f"{key}: {_value(was)} -> {_value(now)}")
     return lines
 
 
 def spec_diffs(
-    files: Mapping[str, str], state: Mapping[str, JobState], desired: Desired
+    files: Mapping[str, str],
+    state: Mapping[str, JobState],
+    desired: Desired,
+    trainer: Callable[[Any], str | None] = lambda _spec: None,
 ) -> dict[str, list[str]]:
     """For each job in git whose latest run has a snapshot in `files` (a plan's `Pass.files`):
-    the spec fields changed since that snapshot. Jobs without changes are left out."""
+    the spec fields changed since that snapshot. Jobs without changes are left out.
+
+    `trainer` resolves a spec's trainer as the snapshot recorded it (`Workspace.trainer`: the
+    version pinned by the lock), so a lock-pinned trainer does not show as changed.
+    """
     diffs: dict[str, list[str]] = {}
     for name, target in sorted(desired.targets.items()):
         job_state = state.get(name)
@@ -58,6 +65,9 @@ def spec_diffs(
         if not runs:
             continue
         spec = target.job.manifest.model_dump(mode="json")["spec"]
+        resolved = trainer(target.job.spec)
+        if resolved:
+            spec["trainer"] = resolved
         changes = spec_changes(files[runs[-1].snapshot], spec)
         if changes:
             diffs[name] = changes
@@ -75,6 +85,13 @@ def diffs_markdown(diffs: Mapping[str, Sequence[str]], per_job: int = 20) -> str
         if len(changes) > per_job:
             lines.append(f"  - … and {len(changes) - per_job} more")
     return "\n".join(lines) + "\n"
+
+
+def _same(was: Any, now: Any) -> bool:
+    """Equal, or a field absent on one side and empty on the other (a snapshot written before
+    the field existed)."""
+    empty: tuple[Any, ...] = (None, [], {})
+    return was == now or (was is _UNSET and now in empty) or (now is _UNSET and was in empty)
 
 
 def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
