@@ -138,20 +138,18 @@ def _age(seconds: float) -> str:
 
 
 def table(rows: list[dict[str, Any]], columns: list[str]) -> str:
-    """A plain, aligned text table (rich renders the same for terminals)."""
-    from io import StringIO
+    """A plain, aligned text table: upper-case headers, columns two spaces apart, long cells
+    never folded. Formatted here rather than with rich's Table, whose layout cost about 6 ms a
+    row: most of a no-op `apply` over 10,000 jobs."""
+    from rich.cells import cell_len  # display width: wide characters take two cells
 
-    from rich.console import Console
-    from rich.table import Table
-
-    t = Table(box=None, pad_edge=False, header_style="bold")
-    for col in columns:
-        t.add_column(col.upper().replace("_", " "), overflow="fold")
-    for row in rows:
-        t.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in columns))
-    buf = StringIO()
-    Console(file=buf, width=160, color_system=None, highlight=False).print(t)
-    return "\n".join(line.rstrip() for line in buf.getvalue().rstrip().splitlines())
+    header = [c.upper().replace("_", " ") for c in columns]
+    lines = [header] + [["" if r.get(c) is None else str(r.get(c)) for c in columns]
+                        for r in rows]
+    widths = [max(cell_len(line[i]) for line in lines) for i in range(len(columns))]
+    return "\n".join("  ".join(cell + " " * (width - cell_len(cell))
+                               for cell, width in zip(line, widths, strict=True)).rstrip()
+                     for line in lines)
 
 
 def plan_json(plan: Any, now: float, problems: Iterable[Problem]) -> str:

@@ -79,9 +79,10 @@ def validate_source(source: Source, check_input: InputChecker | None = None) -> 
         result.complete = False
         return result
     result.files = select(source, config.jobs)
+    contents = source.read_many(result.files)
     by_name: dict[str, list[Job]] = {}
     for path in result.files:
-        raw = source.read(path)
+        raw = contents[path]
         if raw is None:
             continue
         docs, file_problems = _parse(raw, path)

@@ -15,7 +15,15 @@ from typing import TYPE_CHECKING
 from trainops.errors import InvalidInput, Problem, UsageError
 from trainops.manifest import Config, Job, ReplicateSpec, revision
 from trainops.plan import Desired, Limits, Target
-from trainops.repo import CONFIG_FILE, LOCK_FILE, Commit, Source, WorkingTree, select
+from trainops.repo import (
+    CONFIG_FILE,
+    LOCK_FILE,
+    Commit,
+    Source,
+    WorkingTree,
+    pathspecs,
+    selects,
+)
 from trainops.validate import Validation, validate_source
 
 if TYPE_CHECKING:
@@ -69,14 +77,26 @@ class Workspace:
         return Limits(self.config.policy, dict(self.config.prices_usd_per_second))
 
     def dirty_manifests(self) -> list[str]:
-        """Manifest, config and lock files whose working-tree content differs from HEAD."""
-        paths = [CONFIG_FILE, LOCK_FILE, *select(WorkingTree(self.root), self.config.jobs)]
-        prefixes = {p.split("*")[0].rsplit("/", 1)[0] for p in self.config.jobs}
+        """Manifest, config and lock files whose working-tree content differs from HEAD:
+        changed, deleted, or new and selected by the `jobs` globs."""
+        patterns = self.config.jobs
+        # Ask git about the folders the globs start from, and filter here: a pathspec per
+        # manifest made git match 10,000 pathspecs against 10,000 files.
+        specs = pathspecs(patterns)
+        scope = [CONFIG_FILE, LOCK_FILE, *specs] if specs else []
         proc = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=all", "--", *paths,
-             *sorted(p for p in prefixes if p)],
-            cwd=self.root, capture_output=True, text=True, check=False)
-        return sorted({line[3:] for line in proc.stdout.splitlines() if line.strip()})
+            ["git", "status", "--porcelain", "-z", "--untracked-files=all", "--", *scope],
+            cwd=self.root, capture_output=True, check=False)
+        entries = iter(proc.stdout.split(b"\0"))
+        dirty: set[str] = set()
+        for entry in entries:
+            if len(entry) < 4:
+                continue
+            paths = [entry[3:].decode(errors="replace")]
+            if b"R" in entry[:2] or b"C" in entry[:2]:  # a rename: its source path follows
+                paths.append(next(entries, b"").decode(errors="replace"))
+            dirty.update(p for p in paths if p in (CONFIG_FILE, LOCK_FILE) or selects(patterns, p))
+        return sorted(dirty)
 
 
 def validate_workspace(root: Path, source: Source | None = None) -> Validation:
