@@ -1,0 +1,180 @@
+"""A no-op `trainops apply` over many local manifests whose runs all succeeded (issue 3).
+
+Builds a repository with `--count` manifests (default 10,000) and a bare remote, writes the state
+branch directly with `GitStateStore` (one succeeded run per job, at the revision the workspace
+computes) instead of running that many trainings, then measures in the same run:
+
+- `trainops validate` wall time (the baseline: parsing and checking every manifest),
+- a no-op `trainops apply` wall time, its ratio to validate (target: at most 2x), and its peak RSS
+  (target: under 300 MB), and that it made no state commit.
+
+Usage: python benchmarks/reconcile_local.py [--count N] [--repeat R] [--keep DIR]
+Exits 1 when a target is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+TARGET_RATIO = 2.0
+TARGET_RSS_MB = 300.0
+BRANCH = "trainops/state"
+
+ENV = {
+    **os.environ,
+    "GIT_CONFIG_NOSYSTEM": "1",
+    "GIT_CONFIG_GLOBAL": os.devnull,
+    "GIT_TERMINAL_PROMPT": "0",
+    "GIT_AUTHOR_NAME": "Bench",
+    "GIT_AUTHOR_EMAIL": "bench@example.com",
+    "GIT_COMMITTER_NAME": "Bench",
+    "GIT_COMMITTER_EMAIL": "bench@example.com",
+}
+for _name in ("REPLICATE_API_TOKEN", "GITHUB_TOKEN", "GH_TOKEN", "HF_TOKEN",
+              "TRAINOPS_CRASHPOINT"):
+    ENV.pop(_name, None)
+
+MANIFEST = """\
+apiVersion: trainops/v1
+kind: TrainingJob
+metadata:
+  name: {name}
+  labels: {{team: bench}}
+spec:
+  provider: local
+  command: [python, train.py]
+  workdir: .
+  input: {{seed: {seed}, epochs: 10, learning_rate: 0.05}}
+  budget: {{max_duration: 10m}}
+  retries: 1
+"""
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, env=ENV, check=True, capture_output=True,
+                          text=True).stdout.strip()
+
+
+def build(base: Path, count: int) -> Path:
+    root, remote = base / "repo", base / "repo.git"
+    (root / "jobs").mkdir(parents=True)
+    (root / "trainops.yaml").write_text('jobs: ["jobs/**/*.yaml"]\n')
+    (root / "train.py").write_text("print('never run by this benchmark')\n")
+    (root / ".gitignore").write_text(".trainops/\n")
+    for i in range(count):
+        name = f"job-{i:05d}"
+        (root / "jobs" / f"{name}.yaml").write_text(MANIFEST.format(name=name, seed=i))
+    git(base, "init", "--quiet", "--bare", "--initial-branch", "main", str(remote))
+    git(root, "init", "--quiet", "--initial-branch", "main")
+    git(root, "add", "--all")
+    git(root, "commit", "--quiet", "-m", f"{count} jobs")
+    git(root, "remote", "add", "origin", str(remote))
+    git(root, "push", "--quiet", "origin", "main")
+    write_state(root)
+    return root
+
+
+def write_state(root: Path) -> None:
+    """Every job's current revision succeeded, recorded as apply would have recorded it."""
+    from trainops.providers.base import Health
+    from trainops.state.git import GitStateStore
+    from trainops.state.model import JobState, Run, snapshot_path, state_path
+    from trainops.workspace import Workspace
+
+    ws = Workspace.open(root, ref="HEAD")
+    desired = ws.desired()
+    assert len(desired.targets) > 0 and not ws.validation.problems, ws.validation.problems
+    now = time.time()
+    changes: dict[str, str | None] = {}
+    for name, target in desired.targets.items():
+        run = Run(revision=target.revision, attempt=1, provider="local",
+                  input_hash="0" * 16, created_at=now - 3600, source_commit=ws.commit,
+                  run_id=f"{name}-{target.revision}-1", health=Health.SUCCEEDED,
+                  started_at=now - 3590, completed_at=now - 3000, billed_seconds=590.0,
+                  cost_usd=0.0, outputs={"weights": f"/runs/{name}/outputs/weights.bin"},
+                  owner="bench:1", snapshot=snapshot_path(name, target.revision))
+        changes[state_path(name)] = JobState(name, (run,)).to_text()
+    GitStateStore(root, branch=BRANCH).save("", changes, "benchmark: every run succeeded\n")
+
+
+def measure(root: Path, *args: str) -> tuple[float, float, subprocess.CompletedProcess[str]]:
+    """Wall seconds and peak RSS (MB, the process and the children it waited for) of
+    `trainops ARGS` run as a user runs it."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        began = time.perf_counter()
+        proc = subprocess.Popen([sys.executable, "-m", "trainops", *args], cwd=root, env=ENV,
+                                stdout=out, stderr=err)
+        _pid, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - began
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        done = subprocess.CompletedProcess(proc.args, proc.returncode, out.read(), err.read())
+    return wall, usage.ru_maxrss / 1024, done
+
+
+def state_commits(root: Path) -> int:
+    return int(git(root / ".." / "repo.git", "rev-list", "--count", f"refs/heads/{BRANCH}"))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=10_000)
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each command (median)")
+    parser.add_argument("--keep", type=Path, help="build the repository here and keep it")
+    args = parser.parse_args()
+
+    base = args.keep or Path(tempfile.mkdtemp(prefix="trainops-bench-"))
+    base.mkdir(parents=True, exist_ok=True)
+    try:
+        began = time.perf_counter()
+        root = build(base, args.count)
+        print(f"built {args.count} manifests and their state in "
+              f"{time.perf_counter() - began:.1f}s ({root})")
+        commits = state_commits(root)
+
+        validate, apply, rss = [], [], []
+        for _ in range(args.repeat):
+            wall, _mb, done = measure(root, "validate")
+            assert done.returncode == 0, done.stderr[-2000:]
+            validate.append(wall)
+            wall, mb, done = measure(root, "apply", "--output", "json")
+            assert done.returncode == 0, done.stderr[-2000:]
+            report = json.loads(done.stdout)
+            assert not report["outcomes"], report["outcomes"][:3]
+            unsynced = [r["job"] for r in report["jobs"]
+                        if (r["sync"], r["health"]) != ("Synced", "Succeeded")]
+            assert not unsynced, f"{len(unsynced)} jobs not Synced/Succeeded: {unsynced[:3]}"
+            apply.append(wall)
+            rss.append(mb)
+        assert state_commits(root) == commits, "the no-op apply made a state commit"
+
+        v, a, peak = statistics.median(validate), statistics.median(apply), max(rss)
+        ratio = a / v
+        print(f"validate   {v:7.2f}s  (runs: {', '.join(f'{x:.2f}' for x in validate)})")
+        print(f"apply      {a:7.2f}s  (runs: {', '.join(f'{x:.2f}' for x in apply)})")
+        print(f"ratio      {ratio:7.2f}x  (target <= {TARGET_RATIO:g}x)")
+        print(f"peak RSS   {peak:7.1f} MB (target < {TARGET_RSS_MB:g} MB)")
+        print("state commits by the no-op apply: 0")
+        missed = [name for name, bad in (("ratio", ratio > TARGET_RATIO),
+                                         ("rss", peak >= TARGET_RSS_MB)) if bad]
+        if missed:
+            print(f"MISSED: {', '.join(missed)}")
+            return 1
+        return 0
+    finally:
+        if args.keep is None:
+            shutil.rmtree(base, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
