@@ -344,28 +344,34 @@ class Reconciler:
         return job_state.with_run(replace(run, run_id=ref.run_id))
 
     def _report(self, state: dict[str, JobState], result: Pass) -> None:
-        """Deliver each job's unreported health change of its latest run (the outbox)."""
+        """Deliver every unreported health change (the outbox): each job's latest run, and any
+        older run that was reported before (a replaced run must not stay pending for good)."""
         assert self.reporter is not None
-        for name, job_state in sorted(state.items()):
-            runs = [r for r in job_state.runs if r.run_id]
-            if not runs or runs[-1].reported == runs[-1].health.value:
-                continue
-            run = runs[-1]
-            tail = ""
-            if run.health.terminal and run.run_id:
-                try:
-                    tail = self.providers[run.provider].logs(run.run_id, 20)
-                except ProviderError:
-                    tail = ""
+        for name in sorted(state):
+            runs = [r for r in state[name].runs if r.run_id]
+            for i, run in enumerate(runs):
+                latest = i == len(runs) - 1
+                if run.reported == run.health.value or not (latest or run.reported):
+                    continue
+                if not self._report_one(name, run, state):
+                    return  # the reporting side is down: stop for this pass, keep the rest
+
+    def _report_one(self, name: str, run: Run, state: dict[str, JobState]) -> bool:
+        assert self.reporter is not None and run.run_id
+        tail = ""
+        if run.health.terminal:
             try:
-                delivered = self.reporter.report(name, run, tail)
-            except TrainopsError as exc:
-                # One failure is enough to know the reporting side is down: stop for this pass
-                # rather than wait on every remaining run; the outbox keeps them all.
-                self.on_event(f"reports not delivered ({exc.message}); the next apply sends them")
-                return
-            if delivered:
-                state[name] = job_state.with_run(replace(run, reported=run.health.value))
+                tail = self.providers[run.provider].logs(run.run_id, 20)
+            except TrainopsError:
+                tail = ""
+        try:
+            delivered = self.reporter.report(name, run, tail)
+        except TrainopsError as exc:
+            self.on_event(f"reports not delivered ({exc.message}); the next apply sends them")
+            return False
+        if delivered:
+            state[name] = state[name].with_run(replace(run, reported=run.health.value))
+        return True
 
     def _deliver(self, job_state: JobState, action: Deliver, result: Pass) -> JobState:
         """Copy a succeeded run's outputs to one target. Targets check what they already hold,

@@ -143,8 +143,12 @@ def plan(root: Path, output: str, detailed_exitcode: bool, github: bool) -> None
         from trainops.github.report import publish_plan
 
         click.echo(render.github_annotations(problems))
+        from trainops.github.specdiff import spec_diffs
+
+        diffs = spec_diffs(result.files, result.state, ws.desired(), trainer=ws.trainer)
         for note in publish_plan(render.plan_markdown(result.plan, now, problems),
-                                 failed=bool(problems or refused), problems=problems):
+                                 failed=bool(problems or refused), problems=problems,
+                                 status_context=ws.config.github.status_context, diffs=diffs):
             click.echo(note, err=True)
     if problems or refused:
         raise SystemExit(EXIT_INVALID)
