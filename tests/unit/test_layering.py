@@ -15,7 +15,9 @@ from pathlib import Path
 
 import pytest
 
-SRC = Path(__file__).resolve().parents[2] / "src"
+import trainops
+
+SRC = Path(trainops.__file__).resolve().parents[1]  # the package under test, wherever it lives
 HEAVY = {"git", "replicate", "boto3", "botocore", "huggingface_hub", "httpx", "rich"}
 
 
