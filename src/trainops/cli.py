@@ -356,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except TrainopsError as exc:
         if _Context.debug:
-            raise
+            _print_traceback()
         click.echo(f"error: {exc}", err=True)
         return exc.exit_code
     except SystemExit as exc:
@@ -365,11 +365,18 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except Exception as exc:  # a bug in trainops, not user error
         if _Context.debug:
-            raise
+            _print_traceback()
         click.echo(f"internal error: {type(exc).__name__}: {exc}\n"
                    "  hint: run again with --debug for a traceback, and report it", err=True)
         return EXIT_PROVIDER
     return EXIT_OK
+
+
+def _print_traceback() -> None:
+    # --debug adds the traceback; the exit code stays the one DESIGN §12 gives the error.
+    import traceback
+
+    traceback.print_exc()
 
 
 if __name__ == "__main__":
