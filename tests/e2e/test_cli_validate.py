@@ -265,10 +265,11 @@ def test_usage_errors_exit_2(tmp_path: Path, args: list[str], message: str) -> N
     assert "Traceback" not in proc.stderr
 
 
-def test_debug_shows_the_traceback(tmp_path: Path) -> None:
+def test_debug_shows_the_traceback_and_keeps_the_exit_code(tmp_path: Path) -> None:
     proc = trainops("--debug", "validate", "--dir", "missing", cwd=tmp_path)
+    assert proc.returncode == 2
     assert "Traceback" in proc.stderr
-    assert "no such directory" in proc.stderr
+    assert proc.stderr.endswith("no such directory\n")
 
 
 def test_console_script_is_installed(tmp_path: Path) -> None:
