@@ -308,19 +308,40 @@ def test_after_starts_a_job_only_once_its_upstream_succeeded(make: MakeRepo) -> 
 
 # ---- the CLI contract ------------------------------------------------------------------------
 
-def test_apply_refuses_a_dirty_working_tree(make: MakeRepo) -> None:
+DIRTY_EDITS = {
+    "modified": lambda repo: repo.write_job("a", manifest("a", {"step": 2})),
+    "added": lambda repo: repo.write_job("b", manifest("b")),
+    "deleted": lambda repo: repo.remove_job("a"),
+    "config": lambda repo: repo.write("trainops.yaml", config(policy={"prune": False})),
+}
+
+
+@pytest.mark.parametrize("edit", list(DIRTY_EDITS))
+def test_apply_refuses_uncommitted_manifest_changes(make: MakeRepo, edit: str) -> None:
     repo = make({"a": manifest("a", {"step": 1})})
-    repo.write_job("a", manifest("a", {"step": 2}))  # not committed
+    DIRTY_EDITS[edit](repo)
 
     refused = repo.trainops("apply")
     assert refused.returncode == 2, explain(refused)
-    assert "jobs/a.yaml" in refused.stderr and "--allow-dirty" in refused.stderr
+    path = {"added": "jobs/b.yaml", "config": "trainops.yaml"}.get(edit, "jobs/a.yaml")
+    assert path in refused.stderr and "--allow-dirty" in refused.stderr
     assert "Traceback" not in refused.stderr
     assert repo.run_ids() == [] and repo.state_commits() == 0
 
+
+def test_apply_ignores_uncommitted_files_that_are_not_manifests(make: MakeRepo) -> None:
+    repo = make({"a": manifest("a")})
+    repo.write("jobs/NOTES.md", "not a manifest\n")
+    repo.apply_ok()
+    assert len(repo.run_ids()) == 1
+
+
+def test_allow_dirty_applies_head_not_the_working_tree(make: MakeRepo) -> None:
+    repo = make({"a": manifest("a", {"step": 1})})
+    repo.write_job("a", manifest("a", {"step": 2}))  # not committed
     repo.apply_ok("--allow-dirty")
     run = only_run(repo, "a")
-    assert run == f"a-{repo.revisions()['a']}-1"  # HEAD's revision, not the working tree's
+    assert run == f"a-{repo.revisions()['a']}-1"
     assert json.loads((repo.run_dir(run) / "input.json").read_text()) == {"step": 1}
 
 
