@@ -26,7 +26,7 @@ def main() -> int:
     loss = float("inf")
     for epoch in range(1, epochs + 1):
         gw = gb = loss = 0.0
-        for x, y in zip(xs, ys):
+        for x, y in zip(xs, ys, strict=True):
             err = w * x + b - y
             gw += 2 * err * x / len(xs)
             gb += 2 * err / len(xs)

@@ -23,14 +23,26 @@ class _Context:
 
 
 def _dir_option(f: Any) -> Any:
-    return click.option("--dir", "root", default=".", show_default=True,
-                        type=click.Path(file_okay=False, path_type=Path),
-                        help="Repository root.")(f)
+    return click.option(
+        "--dir",
+        "root",
+        default=".",
+        show_default=True,
+        type=click.Path(file_okay=False, path_type=Path),
+        help="Repository root.",
+    )(f)
 
 
 def _output_option(f: Any) -> Any:
-    return click.option("--output", "-o", "output", type=OUTPUTS, default="table",
-                        show_default=True, help="Output format.")(f)
+    return click.option(
+        "--output",
+        "-o",
+        "output",
+        type=OUTPUTS,
+        default="table",
+        show_default=True,
+        help="Output format.",
+    )(f)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -52,11 +64,15 @@ def validate(root: Path, output: str, github: bool) -> None:
 
     result = validate_workspace(root)
     if output == "json":
-        click.echo(render.to_json({
-            "ok": result.ok,
-            "jobs": sorted(result.jobs),
-            "problems": [render.problem_dict(p) for p in result.problems],
-        }))
+        click.echo(
+            render.to_json(
+                {
+                    "ok": result.ok,
+                    "jobs": sorted(result.jobs),
+                    "problems": [render.problem_dict(p) for p in result.problems],
+                }
+            )
+        )
     elif result.problems:
         click.echo(render.problems_text(result.problems), err=True)
     if github and result.problems:
@@ -112,11 +128,16 @@ def init(directory: Path) -> None:
 @cli.command()
 @_dir_option
 @_output_option
-@click.option("--detailed-exitcode", is_flag=True,
-              help="Exit 4 when the plan has actions, 0 when it has none.")
-@click.option("--github", is_flag=True,
-              help="On a pull request: sticky plan comment, trainops/plan status, annotations, "
-                   "job summary.")
+@click.option(
+    "--detailed-exitcode",
+    is_flag=True,
+    help="Exit 4 when the plan has actions, 0 when it has none.",
+)
+@click.option(
+    "--github",
+    is_flag=True,
+    help="On a pull request: sticky plan comment, trainops/plan status, annotations, job summary.",
+)
 def plan(root: Path, output: str, detailed_exitcode: bool, github: bool) -> None:
     """Show what apply would do: runs to submit, cancel, adopt and deliver."""
     import time
@@ -146,9 +167,13 @@ def plan(root: Path, output: str, detailed_exitcode: bool, github: bool) -> None
         from trainops.github.specdiff import spec_diffs
 
         diffs = spec_diffs(result.files, result.state, ws.desired(), trainer=ws.trainer)
-        for note in publish_plan(render.plan_markdown(result.plan, now, problems),
-                                 failed=bool(problems or refused), problems=problems,
-                                 status_context=ws.config.github.status_context, diffs=diffs):
+        for note in publish_plan(
+            render.plan_markdown(result.plan, now, problems),
+            failed=bool(problems or refused),
+            problems=problems,
+            status_context=ws.config.github.status_context,
+            diffs=diffs,
+        ):
             click.echo(note, err=True)
     if problems or refused:
         raise SystemExit(EXIT_INVALID)
@@ -161,8 +186,11 @@ def _echo_plan(result: Any, now: float) -> None:
 
     rows = render.plan_rows(result.plan, now)
     if rows:
-        click.echo(render.table(rows, ["job", "action", "sync", "health", "revision",
-                                       "worst_case", "reason"]))
+        click.echo(
+            render.table(
+                rows, ["job", "action", "sync", "health", "revision", "worst_case", "reason"]
+            )
+        )
         click.echo("")
     click.echo(render.summary_line(result.plan))
     click.echo(render.money_line(result.plan))
@@ -172,17 +200,40 @@ def _echo_plan(result: Any, now: float) -> None:
 @_dir_option
 @_output_option
 @click.option("--wait", is_flag=True, help="Follow the runs until every one is terminal.")
-@click.option("--allow-dirty", is_flag=True,
-              help="Apply HEAD even when manifests in the working tree differ from it.")
+@click.option(
+    "--allow-dirty",
+    is_flag=True,
+    help="Apply HEAD even when manifests in the working tree differ from it.",
+)
 @click.option("--ref", default="HEAD", show_default=True, help="The commit to apply.")
-@click.option("--interval", default=2.0, show_default=True, type=click.FloatRange(min=0.1),
-              help="Seconds between passes with --wait.")
-@click.option("--timeout", default=0.0, type=click.FloatRange(min=0),
-              help="With --wait, give up after this many seconds (0: never).")
-@click.option("--github", is_flag=True,
-              help="Report each run's health as commit statuses and comments on its commit.")
-def apply(root: Path, output: str, wait: bool, allow_dirty: bool, ref: str, interval: float,
-          timeout: float, github: bool) -> None:
+@click.option(
+    "--interval",
+    default=2.0,
+    show_default=True,
+    type=click.FloatRange(min=0.1),
+    help="Seconds between passes with --wait.",
+)
+@click.option(
+    "--timeout",
+    default=0.0,
+    type=click.FloatRange(min=0),
+    help="With --wait, give up after this many seconds (0: never).",
+)
+@click.option(
+    "--github",
+    is_flag=True,
+    help="Report each run's health as commit statuses and comments on its commit.",
+)
+def apply(
+    root: Path,
+    output: str,
+    wait: bool,
+    allow_dirty: bool,
+    ref: str,
+    interval: float,
+    timeout: float,
+    github: bool,
+) -> None:
     """Submit and cancel runs so the providers match the manifests at HEAD."""
     import time
 
@@ -207,8 +258,12 @@ def apply(root: Path, output: str, wait: bool, allow_dirty: bool, ref: str, inte
         failures += result.failed
         done += sum(1 for o in result.outcomes if o.ok)
         if live is not None:
-            live.update(render.table(render.plan_rows(result.plan, time.time()),
-                                     ["job", "sync", "health", "revision", "age", "reason"]))
+            live.update(
+                render.table(
+                    render.plan_rows(result.plan, time.time()),
+                    ["job", "sync", "health", "revision", "age", "reason"],
+                )
+            )
     if live is not None:
         live.stop()
     assert result is not None
@@ -218,27 +273,42 @@ def apply(root: Path, output: str, wait: bool, allow_dirty: bool, ref: str, inte
     now = time.time()
     problems = ws.validation.problems
     if output == "json":
-        click.echo(render.to_json({
-            "outcomes": [{"action": describe(o.action), "ok": o.ok, "detail": o.detail}
-                         for o in failures],
-            "jobs": render.plan_rows(final.plan, now),
-            "problems": [render.problem_dict(p) for p in problems],
-        }))
+        click.echo(
+            render.to_json(
+                {
+                    "outcomes": [
+                        {"action": describe(o.action), "ok": o.ok, "detail": o.detail}
+                        for o in failures
+                    ],
+                    "jobs": render.plan_rows(final.plan, now),
+                    "problems": [render.problem_dict(p) for p in problems],
+                }
+            )
+        )
     elif output == "markdown":
         click.echo(render.plan_markdown(final.plan, now, problems, title="trainops apply"))
     else:
         click.echo("")
-        click.echo(render.table(render.plan_rows(final.plan, now),
-                                ["job", "sync", "health", "revision", "run_id", "age", "reason"]))
-        click.echo("\n" + (f"Apply: {done} action(s) done." if done
-                           else "No changes: the providers match git."))
+        click.echo(
+            render.table(
+                render.plan_rows(final.plan, now),
+                ["job", "sync", "health", "revision", "run_id", "age", "reason"],
+            )
+        )
+        click.echo(
+            "\n"
+            + (f"Apply: {done} action(s) done." if done else "No changes: the providers match git.")
+        )
     for outcome in failures:
         click.echo(f"error: {describe(outcome.action)}: {outcome.detail}", err=True)
     if problems:
         click.echo("\n" + render.problems_text(problems), err=True)
+    refused = [v for _name, v in sorted(final.plan.jobs.items()) if v.refused]
+    for view in refused:
+        click.echo(f"refused by policy: {view.job}: {view.reason}", err=True)
     if failures:
         raise SystemExit(EXIT_PROVIDER)
-    if problems:
+    if problems or refused:
         raise SystemExit(EXIT_INVALID)
 
 
@@ -276,11 +346,15 @@ def status(root: Path, output: str) -> None:
     if output == "json":
         click.echo(render.to_json({"jobs": rows}))
     elif output == "markdown":
-        click.echo(render.plan_markdown(result.plan, now, ws.validation.problems,
-                                        title="trainops status"))
+        click.echo(
+            render.plan_markdown(result.plan, now, ws.validation.problems, title="trainops status")
+        )
     else:
-        click.echo(render.table(rows, ["job", "sync", "health", "revision", "run_id", "age",
-                                       "cost", "reason"]))
+        click.echo(
+            render.table(
+                rows, ["job", "sync", "health", "revision", "run_id", "age", "cost", "reason"]
+            )
+        )
         click.echo(render.money_line(result.plan))
 
 
@@ -301,8 +375,14 @@ def logs(job: str, root: Path, tail: int, follow: bool) -> None:
 @_dir_option
 @_output_option
 @click.option("--month", default=None, metavar="YYYY-MM", help="Default: the current month.")
-@click.option("--by", "by", default="job", show_default=True, metavar="job|LABEL",
-              help="Group spend by job or by the value of a label.")
+@click.option(
+    "--by",
+    "by",
+    default="job",
+    show_default=True,
+    metavar="job|LABEL",
+    help="Group spend by job or by the value of a label.",
+)
 def cost(root: Path, output: str, month: str | None, by: str) -> None:
     """Spend per job (or per label value) in one month, from the recorded runs."""
     from trainops import render
@@ -312,16 +392,19 @@ def cost(root: Path, output: str, month: str | None, by: str) -> None:
     if output == "json":
         click.echo(render.to_json(report))
         return
-    rows = [{"group": r["group"], "runs": r["runs"], "cost": f"${r['usd']:,.2f}"}
-            for r in report["groups"]]
+    rows = [
+        {"group": r["group"], "runs": r["runs"], "cost": f"${r['usd']:,.2f}"}
+        for r in report["groups"]
+    ]
     click.echo(render.table(rows, ["group", "runs", "cost"]))
     click.echo(f"\nTotal for {report['month']}: ${report['total_usd']:,.2f}")
 
 
 @cli.command()
 @_dir_option
-@click.option("--check", is_flag=True,
-              help="Offline: fail when trainops.lock does not match the manifests.")
+@click.option(
+    "--check", is_flag=True, help="Offline: fail when trainops.lock does not match the manifests."
+)
 def lock(root: Path, check: bool) -> None:
     """Pin each Replicate trainer's version and input schema in trainops.lock."""
     from trainops.commands import lock_workspace
@@ -366,8 +449,11 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a bug in trainops, not user error
         if _Context.debug:
             _print_traceback()
-        click.echo(f"internal error: {type(exc).__name__}: {exc}\n"
-                   "  hint: run again with --debug for a traceback, and report it", err=True)
+        click.echo(
+            f"internal error: {type(exc).__name__}: {exc}\n"
+            "  hint: run again with --debug for a traceback, and report it",
+            err=True,
+        )
         return EXIT_PROVIDER
     return EXIT_OK
 

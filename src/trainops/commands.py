@@ -19,21 +19,25 @@ from trainops.workspace import Workspace
 def open_store(ws: Workspace) -> StateStore:
     cfg = ws.config.state
     if cfg.backend != "git":
-        raise UsageError(f"state backend {cfg.backend!r} is not available yet",
-                         "use state: {backend: git} in trainops.yaml")
+        raise UsageError(
+            f"state backend {cfg.backend!r} is not available yet",
+            "use state: {backend: git} in trainops.yaml",
+        )
     from trainops.state.git import GitStateStore
 
     remote = cfg.remote if cfg.remote is not None else "origin"
     return GitStateStore(ws.root, branch=cfg.branch, remote=remote)
 
 
-def reconciler(ws: Workspace, on_event: Callable[[str], None] | None = None,
-               clock: Callable[[], float] = time.time) -> Reconciler:
+def reconciler(
+    ws: Workspace,
+    on_event: Callable[[str], None] | None = None,
+    clock: Callable[[], float] = time.time,
+) -> Reconciler:
     if ws.validation.problems and not ws.validation.jobs and not ws.validation.invalid:
         raise InvalidInput(ws.validation.problems)
     _refuse_bad_config(ws)
-    return Reconciler(ws, open_store(ws), Providers(ws.root, ws.config, ws.lock), clock,
-                      on_event)
+    return Reconciler(ws, open_store(ws), Providers(ws.root, ws.config, ws.lock), clock, on_event)
 
 
 def _refuse_bad_config(ws: Workspace) -> None:
@@ -49,8 +53,13 @@ def plan_workspace(root: Path) -> tuple[Workspace, Pass]:
     return ws, reconciler(ws).preview()
 
 
-def apply_workspace(root: Path, *, ref: str = "HEAD", allow_dirty: bool = False,
-                    on_event: Callable[[str], None] | None = None) -> tuple[Workspace, Reconciler]:
+def apply_workspace(
+    root: Path,
+    *,
+    ref: str = "HEAD",
+    allow_dirty: bool = False,
+    on_event: Callable[[str], None] | None = None,
+) -> tuple[Workspace, Reconciler]:
     """Open HEAD's manifests for apply, refusing a dirty working tree (DESIGN §3)."""
     ws = Workspace.open(root, ref=ref)
     if not allow_dirty:
@@ -58,14 +67,22 @@ def apply_workspace(root: Path, *, ref: str = "HEAD", allow_dirty: bool = False,
         if dirty:
             raise UsageError(
                 "manifests in the working tree differ from the commit being applied: "
-                + ", ".join(dirty[:5]) + (" ..." if len(dirty) > 5 else ""),
+                + ", ".join(dirty[:5])
+                + (" ..." if len(dirty) > 5 else ""),
                 "commit them (apply reads desired state from git), or pass --allow-dirty "
-                "to apply the commit anyway")
+                "to apply the commit anyway",
+            )
     return ws, reconciler(ws, on_event)
 
 
-def follow(rec: Reconciler, *, wait: bool, interval: float, timeout: float,
-           sleep: Callable[[float], None] = time.sleep) -> Iterator[Pass]:
+def follow(
+    rec: Reconciler,
+    *,
+    wait: bool,
+    interval: float,
+    timeout: float,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Iterator[Pass]:
     """One apply pass, then (with `wait`) more passes until `settled` or `timeout` seconds."""
     deadline = time.monotonic() + timeout if timeout else None
     result = rec.apply()
@@ -78,8 +95,9 @@ def follow(rec: Reconciler, *, wait: bool, interval: float, timeout: float,
         result = rec.apply()
         for name, view in sorted(result.plan.jobs.items()):
             if before.get(name) != view.health:
-                rec.on_event(f"{name}: {view.health.value}"
-                             + (f" ({view.reason})" if view.reason else ""))
+                rec.on_event(
+                    f"{name}: {view.health.value}" + (f" ({view.reason})" if view.reason else "")
+                )
         yield result
 
 
@@ -102,8 +120,7 @@ def settled(result: Pass) -> bool:
     return True
 
 
-def run_logs(root: Path, job: str, tail: int, follow: bool,
-             interval: float = 2.0) -> Iterator[str]:
+def run_logs(root: Path, job: str, tail: int, follow: bool, interval: float = 2.0) -> Iterator[str]:
     """The latest run's log tail; with `follow`, new lines until the run is terminal."""
     from trainops.state.model import parse_state
 
@@ -153,8 +170,12 @@ def spend(root: Path, month: str | None, by: str) -> dict[str, Any]:
     states = parse_state(open_store(ws).load().files).values()
     groups = cost.spend_by(states, ws.config.prices_usd_per_second, month, by, now)
     rows = [{"group": k, "runs": n, "usd": round(v, 6)} for k, (n, v) in sorted(groups.items())]
-    return {"month": month, "by": by, "groups": rows,
-            "total_usd": round(sum(v for _n, v in groups.values()), 6)}
+    return {
+        "month": month,
+        "by": by,
+        "groups": rows,
+        "total_usd": round(sum(v for _n, v in groups.values()), 6),
+    }
 
 
 def lock_workspace(root: Path, check: bool) -> tuple[list[str], str]:
@@ -173,8 +194,9 @@ def lock_workspace(root: Path, check: bool) -> tuple[list[str], str]:
     structural = validate_source(ws.source)
     if structural.problems:
         raise InvalidInput(structural.problems)
-    trainers = sorted({j.spec.trainer for j in structural.jobs.values()
-                       if isinstance(j.spec, ReplicateSpec)})
+    trainers = sorted(
+        {j.spec.trainer for j in structural.jobs.values() if isinstance(j.spec, ReplicateSpec)}
+    )
     path = ws.root / LOCK_FILE
     if check:
         lock = ws.lock if ws.lock is not None else Lock()
@@ -182,18 +204,20 @@ def lock_workspace(root: Path, check: bool) -> tuple[list[str], str]:
     cfg = ws.config.providers.replicate
     token = os.environ.get(cfg.token_env, "")
     if not token:
-        raise UsageError(f"{cfg.token_env} is not set",
-                         "trainops lock asks Replicate for each trainer's versions: export "
-                         f"{cfg.token_env}")
-    import replicate
+        raise UsageError(
+            f"{cfg.token_env} is not set",
+            f"trainops lock asks Replicate for each trainer's versions: export {cfg.token_env}",
+        )
+    from replicate.client import Client
 
-    client = replicate.Client(api_token=token, base_url=cfg.base_url)
+    client = Client(api_token=token, base_url=cfg.base_url)
     try:
         lock = resolve_lock(trainers, client)
     except ProviderError:
         raise
     except Exception as exc:  # the client's own errors: never echo the token
-        raise ProviderError(f"could not resolve trainers: {type(exc).__name__}",
-                            "check the token and the network") from None
+        raise ProviderError(
+            f"could not resolve trainers: {type(exc).__name__}", "check the token and the network"
+        ) from None
     lock.dump(path)
     return [f"{t} -> {lock.trainers[t].version[:12]}" for t in trainers], str(path)

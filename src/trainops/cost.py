@@ -69,8 +69,9 @@ def month_of(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m")
 
 
-def month_spend(states: Iterable[JobState], prices: Mapping[str, float], month: str,
-                now: float) -> float:
+def month_spend(
+    states: Iterable[JobState], prices: Mapping[str, float], month: str, now: float
+) -> float:
     """What runs cost in `month` (by their end, or now for runs still going)."""
     return sum(usd for _runs, usd in spend_by(states, prices, month, "job", now).values())
 
@@ -81,8 +82,9 @@ def usd(value: float | None) -> str:
     return f"${value:,.2f}"
 
 
-def spend_by(states: Iterable[JobState], prices: Mapping[str, float], month: str, by: str,
-             now: float) -> dict[str, tuple[int, float]]:
+def spend_by(
+    states: Iterable[JobState], prices: Mapping[str, float], month: str, by: str, now: float
+) -> dict[str, tuple[int, float]]:
     """Spend in `month` grouped by job (`by="job"`) or by a label's value: group -> (runs, usd).
     Runs without the label fall in the group "(none)"."""
     groups: dict[str, tuple[int, float]] = {}

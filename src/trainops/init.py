@@ -16,8 +16,10 @@ _GITIGNORE = ".trainops/\n__pycache__/\n"
 def init_repository(target: Path) -> list[str]:
     """Write the starter files into `target` and commit them. Returns the paths written."""
     if (target / "trainops.yaml").exists():
-        raise UsageError(f"{target}/trainops.yaml already exists",
-                         "init writes a new repository; pick an empty directory")
+        raise UsageError(
+            f"{target}/trainops.yaml already exists",
+            "init writes a new repository; pick an empty directory",
+        )
     target.mkdir(parents=True, exist_ok=True)
     written: list[str] = []
     templates = resources.files("trainops") / "templates"
@@ -54,9 +56,9 @@ def _git(target: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def _commit(target: Path, paths: list[str]) -> None:
-    if _git(target, "rev-parse", "--git-dir").returncode != 0:
-        if _git(target, "init", "-q", "-b", "main").returncode != 0:
-            raise UsageError(f"{target}: git init failed", "is git installed?")
+    fresh = _git(target, "rev-parse", "--git-dir").returncode != 0
+    if fresh and _git(target, "init", "-q", "-b", "main").returncode != 0:
+        raise UsageError(f"{target}: git init failed", "is git installed?")
     _git(target, "add", "--", *paths)
     identity: list[str] = []
     if not _git(target, "config", "user.email").stdout.strip():

@@ -68,8 +68,13 @@ Duration = Annotated[
     int,
     BeforeValidator(parse_duration),
     PlainSerializer(format_duration, return_type=str),
-    WithJsonSchema({"type": "string", "pattern": r"^(\d+h)?(\d+m)?(\d+s)?$",
-                    "examples": ["90m", "2h", "1h30m"]}),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^(\d+h)?(\d+m)?(\d+s)?$",
+            "examples": ["90m", "2h", "1h30m"],
+        }
+    ),
 ]
 JobName = Annotated[str, Field(pattern=DNS_LABEL, max_length=63)]
 
@@ -143,15 +148,25 @@ Spec = Annotated[LocalSpec | ReplicateSpec, Field(discriminator="provider")]
 
 # Fields that say *what* is trained. Changing one makes a new revision (a new training); the
 # others (budget, retries, after, suspend, deliver, estimate) steer the current run in place.
-REVISION_FIELDS = ("provider", "trainer", "destination", "hardware", "input", "command",
-                   "workdir", "rerun")
+REVISION_FIELDS = (
+    "provider",
+    "trainer",
+    "destination",
+    "hardware",
+    "input",
+    "command",
+    "workdir",
+    "rerun",
+)
 
 
 class TrainingJob(CoreModel):
     """apiVersion trainops/v1, kind TrainingJob."""
 
-    model_config = ConfigDict(title="TrainingJob", json_schema_extra={
-        "$id": "https://trainops.dev/schemas/trainingjob.v1.json"})
+    model_config = ConfigDict(
+        title="TrainingJob",
+        json_schema_extra={"$id": "https://trainops.dev/schemas/trainingjob.v1.json"},
+    )
 
     apiVersion: Literal["trainops/v1"]
     kind: Literal["TrainingJob"]
@@ -160,6 +175,7 @@ class TrainingJob(CoreModel):
 
 
 # ---- trainops.yaml -------------------------------------------------------------------------
+
 
 class StateConfig(CoreModel):
     backend: Literal["git", "s3"] = "git"
@@ -192,8 +208,17 @@ class Policy(CoreModel):
     max_concurrent_runs: Annotated[int, Field(ge=1)] | None = None
 
 
-DEFAULT_PRICES = {"gpu-t4": 0.000225, "gpu-l40s": 0.000975, "gpu-a100-large": 0.0014,
-                  "gpu-h100": 0.001525}
+DEFAULT_PRICES = {
+    "gpu-t4": 0.000225,
+    "gpu-l40s": 0.000975,
+    "gpu-a100-large": 0.0014,
+    "gpu-h100": 0.001525,
+}
+
+
+def _over_default_prices(prices: dict[str, float]) -> dict[str, float]:
+    # trainops.yaml overrides prices per hardware: setting one must not unprice the others.
+    return {**DEFAULT_PRICES, **prices}
 
 
 class GitHubConfig(CoreModel):
@@ -205,8 +230,10 @@ def _inside_repository(pattern: str) -> str:
     # read (and quote) files elsewhere on the runner.
     parts = pattern.replace("\\", "/").split("/")
     if pattern.startswith(("/", "\\")) or ".." in parts or (parts[0][1:2] == ":"):
-        raise ValueError(f"{pattern!r} leaves the repository: patterns are relative to its root "
-                         "and never contain '..'")
+        raise ValueError(
+            f"{pattern!r} leaves the repository: patterns are relative to its root "
+            "and never contain '..'"
+        )
     return pattern
 
 
@@ -216,19 +243,23 @@ JobsPattern = Annotated[str, AfterValidator(_inside_repository)]
 class Config(CoreModel):
     """trainops.yaml: every field has a default, so the file itself is optional."""
 
-    model_config = ConfigDict(title="trainops.yaml", json_schema_extra={
-        "$id": "https://trainops.dev/schemas/config.v1.json"})
+    model_config = ConfigDict(
+        title="trainops.yaml",
+        json_schema_extra={"$id": "https://trainops.dev/schemas/config.v1.json"},
+    )
 
     jobs: list[JobsPattern] = Field(default_factory=lambda: ["jobs/**/*.yaml"])
     state: StateConfig = Field(default_factory=StateConfig)
     providers: ProvidersConfig = Field(default_factory=ProvidersConfig)
     policy: Policy = Field(default_factory=Policy)
-    prices_usd_per_second: dict[str, Annotated[float, Field(ge=0)]] = Field(
-        default_factory=lambda: dict(DEFAULT_PRICES))
+    prices_usd_per_second: Annotated[
+        dict[str, Annotated[float, Field(ge=0)]], AfterValidator(_over_default_prices)
+    ] = Field(default_factory=lambda: dict(DEFAULT_PRICES))
     github: GitHubConfig = Field(default_factory=GitHubConfig)
 
 
 # ---- a manifest in its repository -----------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Job:
@@ -293,7 +324,9 @@ def json_schemas() -> dict[str, str]:
     """The generated JSON Schemas, by file name under `schemas/` (`trainops schema`)."""
     out = {}
     for name, model in (("trainingjob.v1.json", TrainingJob), ("config.v1.json", Config)):
-        schema = {"$schema": "https://json-schema.org/draft/2020-12/schema",
-                  **model.model_json_schema(mode="validation")}
+        schema = {
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            **model.model_json_schema(mode="validation"),
+        }
         out[name] = json.dumps(schema, indent=2, sort_keys=True) + "\n"
     return out

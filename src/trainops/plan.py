@@ -145,8 +145,11 @@ class Plan:
         return bool(self.actions)
 
 
-def refresh(state: Mapping[str, JobState], observed: Mapping[str, Observation],
-            prices: Mapping[str, float] | None = None) -> dict[str, JobState]:
+def refresh(
+    state: Mapping[str, JobState],
+    observed: Mapping[str, Observation],
+    prices: Mapping[str, float] | None = None,
+) -> dict[str, JobState]:
     """Fold provider observations into the recorded runs (a pure merge)."""
     out = dict(state)
     for name, job_state in state.items():
@@ -155,12 +158,17 @@ def refresh(state: Mapping[str, JobState], observed: Mapping[str, Observation],
                 continue
             obs = observed[run.run_id]
             updated = replace(
-                run, health=obs.health, started_at=obs.started_at or run.started_at,
+                run,
+                health=obs.health,
+                started_at=obs.started_at or run.started_at,
                 completed_at=obs.completed_at or run.completed_at,
-                billed_seconds=obs.billed_seconds if obs.billed_seconds is not None
+                billed_seconds=obs.billed_seconds
+                if obs.billed_seconds is not None
                 else run.billed_seconds,
                 outputs=dict(obs.outputs) or run.outputs,
-                error=obs.error or run.error, retryable=obs.retryable)
+                error=obs.error or run.error,
+                retryable=obs.retryable,
+            )
             if prices is not None and updated.billed_seconds is not None:
                 updated = replace(updated, cost_usd=cost.run_cost(updated, prices, 0.0))
             if updated != run:
@@ -176,8 +184,13 @@ def plan(desired: Desired, state: Mapping[str, JobState], limits: Limits, now: f
     for name in sorted(set(desired.targets) | set(state) | set(desired.invalid)):
         job_state = state.get(name, JobState(name))
         if name in desired.invalid:
-            views[name] = _view(name, Sync.INVALID, job_state, None,
-                                "manifest does not validate: its runs are left alone")
+            views[name] = _view(
+                name,
+                Sync.INVALID,
+                job_state,
+                None,
+                "manifest does not validate: its runs are left alone",
+            )
             continue
         target = desired.targets.get(name)
         if target is None:
@@ -189,8 +202,10 @@ def plan(desired: Desired, state: Mapping[str, JobState], limits: Limits, now: f
                 job_actions = [a for a in job_actions if not isinstance(a, Submit)]
                 view = replace(view, sync=Sync.BLOCKED, reason=why, refused=refused)
             view = replace(view, estimate=cost.estimate(target.job.spec, limits.prices))
-        view = replace(view, spent_usd=sum(cost.run_cost(r, limits.prices, now)
-                                           for r in job_state.runs if r.run_id))
+        view = replace(
+            view,
+            spent_usd=sum(cost.run_cost(r, limits.prices, now) for r in job_state.runs if r.run_id),
+        )
         actions.extend(job_actions)
         views[name] = view
     actions.sort(key=lambda a: _PHASE[a.op])  # stable: per-job order kept within a phase
@@ -201,8 +216,9 @@ class _Admission:
     """The gates every submission passes in plan order (DESIGN §4 policy): concurrency, cost per
     job, monthly budget. Slots and money taken by earlier submissions count for later ones."""
 
-    def __init__(self, desired: Desired, state: Mapping[str, JobState], limits: Limits,
-                 now: float) -> None:
+    def __init__(
+        self, desired: Desired, state: Mapping[str, JobState], limits: Limits, now: float
+    ) -> None:
         self.limits, self.policy = limits, limits.policy
         self.month = cost.month_of(now)
         self.spent = cost.month_spend(state.values(), limits.prices, self.month, now)
@@ -213,10 +229,14 @@ class _Admission:
             for run in job_state.runs:
                 if not run.active:
                     continue
-                attempt = cost.estimate(target.job.spec, limits.prices).attempt_usd \
-                    if target and target.revision == run.revision else None
-                if attempt is None and cost.price(limits.prices, run.hardware or None,
-                                                  run.provider) not in (None, 0.0):
+                attempt = (
+                    cost.estimate(target.job.spec, limits.prices).attempt_usd
+                    if target and target.revision == run.revision
+                    else None
+                )
+                if attempt is None and cost.price(
+                    limits.prices, run.hardware or None, run.provider
+                ) not in (None, 0.0):
                     self.to_come = None
                 elif attempt is not None and self.to_come is not None:
                     self.to_come += max(0.0, attempt - cost.run_cost(run, limits.prices, now))
@@ -237,8 +257,7 @@ class _Admission:
             return f"max_concurrent_runs ({slots}) reached; waiting for a slot", False
         est = cost.estimate(target.job.spec, self.limits.prices)
         self.running += len(submits) - freed
-        self.new = None if self.new is None or est.worst_usd is None else \
-            self.new + est.worst_usd
+        self.new = None if self.new is None or est.worst_usd is None else self.new + est.worst_usd
         return "", False
 
     def _refusal(self, target: Target) -> str:
@@ -246,28 +265,37 @@ class _Admission:
         policy = self.policy
         if policy.allowed_providers is not None and spec.provider not in policy.allowed_providers:
             return f"provider {spec.provider} is not in policy.allowed_providers"
-        if policy.allowed_hardware is not None and spec.hardware is not None and (
-                spec.hardware not in policy.allowed_hardware):
+        if (
+            policy.allowed_hardware is not None
+            and spec.hardware is not None
+            and (spec.hardware not in policy.allowed_hardware)
+        ):
             return f"hardware {spec.hardware} is not in policy.allowed_hardware"
         est = cost.estimate(spec, self.limits.prices)
         cap = policy.max_cost_usd_per_job
         if cap is not None and (est.worst_usd is None or est.worst_usd > cap):
-            return (f"worst case {cost.usd(est.worst_usd)} is over max_cost_usd_per_job "
-                    f"{cost.usd(cap)}" + ("" if est.bounded else
-                                          ": set budget.max_duration or estimate.duration"))
+            return (
+                f"worst case {cost.usd(est.worst_usd)} is over max_cost_usd_per_job "
+                f"{cost.usd(cap)}"
+                + ("" if est.bounded else ": set budget.max_duration or estimate.duration")
+            )
         budget = self.policy.monthly_budget_usd
         if budget is not None:
-            committed = None if self.to_come is None or self.new is None or not est.bounded \
+            committed = (
+                None
+                if self.to_come is None or self.new is None or not est.bounded
                 else self.spent + self.to_come + self.new + (est.worst_usd or 0.0)
+            )
             if committed is None or committed > budget:
-                return (f"monthly budget {cost.usd(budget)} would be exceeded: spent "
-                        f"{cost.usd(self.spent)}, running {cost.usd(self.to_come)}, this plan "
-                        f"{cost.usd(self.new)}, this job {cost.usd(est.worst_usd)}")
+                return (
+                    f"monthly budget {cost.usd(budget)} would be exceeded: spent "
+                    f"{cost.usd(self.spent)}, running {cost.usd(self.to_come)}, this plan "
+                    f"{cost.usd(self.new)}, this job {cost.usd(est.worst_usd)}"
+                )
         return ""
 
     def money(self) -> Money:
-        return Money(self.month, self.spent, self.to_come, self.new,
-                     self.policy.monthly_budget_usd)
+        return Money(self.month, self.spent, self.to_come, self.new, self.policy.monthly_budget_usd)
 
 
 def _removed(job_state: JobState, complete: bool, limits: Limits) -> tuple[list[Action], JobView]:
@@ -275,27 +303,47 @@ def _removed(job_state: JobState, complete: bool, limits: Limits) -> tuple[list[
     if not active:
         return [], _view(job_state.job, Sync.SYNCED, job_state, None, REMOVED)
     if not complete:
-        return [], _view(job_state.job, Sync.OUT_OF_SYNC, job_state, None,
-                         "not in git, but some manifests did not parse: not pruned")
+        return [], _view(
+            job_state.job,
+            Sync.OUT_OF_SYNC,
+            job_state,
+            None,
+            "not in git, but some manifests did not parse: not pruned",
+        )
     if not limits.policy.prune:
-        return [], _view(job_state.job, Sync.OUT_OF_SYNC, job_state, None,
-                         "removed from git; prune is off, so its run is left alone")
+        return [], _view(
+            job_state.job,
+            Sync.OUT_OF_SYNC,
+            job_state,
+            None,
+            "removed from git; prune is off, so its run is left alone",
+        )
     actions: list[Action] = _adopt(job_state, active)
     actions += [_cancel(job_state.job, r, REMOVED) for r in active if r.run_id]
     return actions, _view(job_state.job, Sync.OUT_OF_SYNC, job_state, None, REMOVED)
 
 
-def _present(target: Target, job_state: JobState, desired: Desired,
-             state: Mapping[str, JobState], limits: Limits, now: float,
-             ) -> tuple[list[Action], JobView]:
+def _present(
+    target: Target,
+    job_state: JobState,
+    desired: Desired,
+    state: Mapping[str, JobState],
+    limits: Limits,
+    now: float,
+) -> tuple[list[Action], JobView]:
     name, spec, revision = target.name, target.job.spec, target.revision
     active = [r for r in job_state.runs if r.active]
     intents = [r for r in active if r.is_intent]
     actions: list[Action] = _adopt(job_state, intents)
     if intents:
         # Until adoption settles, nothing else may start: the intent may be a live run.
-        return actions, _view(name, Sync.OUT_OF_SYNC, job_state, revision,
-                              "adopting a run whose submission was interrupted")
+        return actions, _view(
+            name,
+            Sync.OUT_OF_SYNC,
+            job_state,
+            revision,
+            "adopting a run whose submission was interrupted",
+        )
 
     if spec.suspend:
         actions += [_cancel(name, r, SUSPENDED) for r in active]
@@ -305,8 +353,13 @@ def _present(target: Target, job_state: JobState, desired: Desired,
     old = [r for r in active if r.revision != revision]
     current = [r for r in active if r.revision == revision]
     if old and limits.policy.on_change == "queue":
-        return actions, _view(name, Sync.OUT_OF_SYNC, job_state, revision,
-                              f"queued: waiting for the run of revision {old[0].revision} to end")
+        return actions, _view(
+            name,
+            Sync.OUT_OF_SYNC,
+            job_state,
+            revision,
+            f"queued: waiting for the run of revision {old[0].revision} to end",
+        )
     actions += [_cancel(name, r, f"{REPLACED}{revision}") for r in old]
 
     if current:
@@ -322,27 +375,48 @@ def _present(target: Target, job_state: JobState, desired: Desired,
     latest = started[-1] if started else None
     failures = sum(1 for r in runs if r.health is Health.FAILED)
     if latest is not None and latest.health is Health.SUCCEEDED:
-        actions += [Deliver(name, latest.run_id or "", t.key) for t in spec.deliver
-                    if latest.deliveries.get(t.key) != "done"]
+        actions += [
+            Deliver(name, latest.run_id or "", t.key)
+            for t in spec.deliver
+            if latest.deliveries.get(t.key) != "done"
+        ]
         sync = Sync.OUT_OF_SYNC if actions else Sync.SYNCED
-        return actions, _view(name, sync, job_state, revision,
-                              "delivering outputs" if actions else "")
-    if latest is not None and latest.health is Health.FAILED and (
-            not latest.retryable or failures > spec.retries):
-        why = "failed, not retryable" if not latest.retryable else (
-            f"failed after {failures} attempt(s) (retries: {spec.retries})")
+        return actions, _view(
+            name, sync, job_state, revision, "delivering outputs" if actions else ""
+        )
+    if (
+        latest is not None
+        and latest.health is Health.FAILED
+        and (not latest.retryable or failures > spec.retries)
+    ):
+        why = (
+            "failed, not retryable"
+            if not latest.retryable
+            else (f"failed after {failures} attempt(s) (retries: {spec.retries})")
+        )
         return actions, _view(name, Sync.SYNCED, job_state, revision, why)
     if latest is not None and latest.health is Health.CANCELED and not _resubmittable(latest):
-        return actions, _view(name, Sync.SYNCED, job_state, revision,
-                              latest.reason or "canceled outside trainops: not resubmitted")
+        return actions, _view(
+            name,
+            Sync.SYNCED,
+            job_state,
+            revision,
+            latest.reason or "canceled outside trainops: not resubmitted",
+        )
 
     blocked = _waiting(target, desired, state)
     if blocked:
         return actions, _view(name, Sync.BLOCKED, job_state, revision, blocked)
     attempt = len(runs) + 1
-    why = "new revision" if latest is None else (
-        f"retry {failures} of {spec.retries} after failure" if latest.health is Health.FAILED
-        else "resubmitted")
+    why = (
+        "new revision"
+        if latest is None
+        else (
+            f"retry {failures} of {spec.retries} after failure"
+            if latest.health is Health.FAILED
+            else "resubmitted"
+        )
+    )
     actions.append(Submit(name, revision, attempt, why))
     return actions, _view(name, Sync.OUT_OF_SYNC, job_state, revision, why)
 
@@ -359,8 +433,9 @@ def _cancel(job: str, run: Run, reason: str) -> Cancel:
     return Cancel(job, run.run_id or "", run.revision, run.attempt, reason)
 
 
-def _over_limit(run: Run, max_duration: int | None, max_cost: float | None, limits: Limits,
-                now: float) -> str:
+def _over_limit(
+    run: Run, max_duration: int | None, max_cost: float | None, limits: Limits, now: float
+) -> str:
     if run.run_id is None:
         return ""
     started = run.started_at or run.created_at
@@ -383,10 +458,12 @@ def _waiting(target: Target, desired: Desired, state: Mapping[str, JobState]) ->
     return ""
 
 
-def _view(job: str, sync: Sync, job_state: JobState, revision: str | None,
-          reason: str) -> JobView:
+def _view(job: str, sync: Sync, job_state: JobState, revision: str | None, reason: str) -> JobView:
     runs = job_state.of_revision(revision) if revision else list(job_state.runs)
     run = runs[-1] if runs else None
-    health = Health.MISSING if run is None or run.lost else (
-        Health.PENDING if run.is_intent else run.health)
+    health = (
+        Health.MISSING
+        if run is None or run.lost
+        else (Health.PENDING if run.is_intent else run.health)
+    )
     return JobView(job, sync, health, reason, revision or "", run)

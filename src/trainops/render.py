@@ -48,6 +48,7 @@ def to_json(value: Any) -> str:
 
 # ---- plans and status ----------------------------------------------------------------------
 
+
 def _action_cell(actions: list[Any]) -> str:
     from trainops.plan import Adopt, Cancel, Deliver, Submit
 
@@ -88,8 +89,10 @@ def money_line(plan: Any) -> str:
     m = plan.money
     if m is None:
         return ""
-    text = (f"Cost: new runs up to {usd(m.new_usd)}, running up to {usd(m.running_usd)} more, "
-            f"spent in {m.month} {usd(m.spent_usd)}")
+    text = (
+        f"Cost: new runs up to {usd(m.new_usd)}, running up to {usd(m.running_usd)} more, "
+        f"spent in {m.month} {usd(m.spent_usd)}"
+    )
     if m.budget_usd is not None:
         text += f" of the {usd(m.budget_usd)} monthly budget"
     return text + "."
@@ -100,23 +103,26 @@ def plan_rows(plan: Any, now: float) -> list[dict[str, Any]]:
     rows = []
     for name, view in sorted(plan.jobs.items()):
         run = view.run
-        rows.append({
-            "job": name,
-            "sync": view.sync.value,
-            "health": view.health.value,
-            "revision": view.revision,
-            "action": _action_cell(actions.get(name, [])),
-            "run_id": (run.run_id or "") if run else "",
-            "age": _age(now - run.created_at) if run else "",
-            "cost_usd": round(view.spent_usd, 4),
-            "cost": f"${view.spent_usd:,.2f}",
-            "worst_case": "" if view.estimate is None else _usd(view.estimate.worst_usd),
-            "estimate_usd": None if view.estimate is None or view.estimate.worst_usd is None
-            else round(view.estimate.worst_usd, 2),
-            "reason": view.reason,
-            "outputs": dict(run.outputs) if run else {},
-            "deliveries": dict(run.deliveries) if run else {},
-        })
+        rows.append(
+            {
+                "job": name,
+                "sync": view.sync.value,
+                "health": view.health.value,
+                "revision": view.revision,
+                "action": _action_cell(actions.get(name, [])),
+                "run_id": (run.run_id or "") if run else "",
+                "age": _age(now - run.created_at) if run else "",
+                "cost_usd": round(view.spent_usd, 4),
+                "cost": f"${view.spent_usd:,.2f}",
+                "worst_case": "" if view.estimate is None else _usd(view.estimate.worst_usd),
+                "estimate_usd": None
+                if view.estimate is None or view.estimate.worst_usd is None
+                else round(view.estimate.worst_usd, 2),
+                "reason": view.reason,
+                "outputs": dict(run.outputs) if run else {},
+                "deliveries": dict(run.deliveries) if run else {},
+            }
+        )
     return rows
 
 
@@ -144,52 +150,76 @@ def table(rows: list[dict[str, Any]], columns: list[str]) -> str:
     from rich.cells import cell_len  # display width: wide characters take two cells
 
     header = [c.upper().replace("_", " ") for c in columns]
-    lines = [header] + [["" if r.get(c) is None else str(r.get(c)) for c in columns]
-                        for r in rows]
+    lines = [header] + [["" if r.get(c) is None else str(r.get(c)) for c in columns] for r in rows]
     widths = [max(cell_len(line[i]) for line in lines) for i in range(len(columns))]
-    return "\n".join("  ".join(cell + " " * (width - cell_len(cell))
-                               for cell, width in zip(line, widths, strict=True)).rstrip()
-                     for line in lines)
+    return "\n".join(
+        "  ".join(
+            cell + " " * (width - cell_len(cell)) for cell, width in zip(line, widths, strict=True)
+        ).rstrip()
+        for line in lines
+    )
 
 
 def plan_json(plan: Any, now: float, problems: Iterable[Problem]) -> str:
     from dataclasses import asdict
 
-    return to_json({
-        "changes": plan.changes,
-        "summary": summary_line(plan),
-        "money": None if plan.money is None else {
-            "month": plan.money.month, "spent_usd": round(plan.money.spent_usd, 4),
-            "running_usd": plan.money.running_usd, "new_usd": plan.money.new_usd,
-            "budget_usd": plan.money.budget_usd},
-        "actions": [{"op": a.op.value, **{k: v for k, v in asdict(a).items() if k != "op"}}
-                    for a in plan.actions],
-        "jobs": plan_rows(plan, now),
-        "problems": [problem_dict(p) for p in problems],
-    })
+    return to_json(
+        {
+            "changes": plan.changes,
+            "summary": summary_line(plan),
+            "money": None
+            if plan.money is None
+            else {
+                "month": plan.money.month,
+                "spent_usd": round(plan.money.spent_usd, 4),
+                "running_usd": plan.money.running_usd,
+                "new_usd": plan.money.new_usd,
+                "budget_usd": plan.money.budget_usd,
+            },
+            "actions": [
+                {"op": a.op.value, **{k: v for k, v in asdict(a).items() if k != "op"}}
+                for a in plan.actions
+            ],
+            "jobs": plan_rows(plan, now),
+            "problems": [problem_dict(p) for p in problems],
+        }
+    )
 
 
-def plan_markdown(plan: Any, now: float, problems: list[Problem], title: str = "trainops plan",
-                  limit: int = 60_000) -> str:
+def plan_markdown(
+    plan: Any,
+    now: float,
+    problems: list[Problem],
+    title: str = "trainops plan",
+    limit: int = 60_000,
+) -> str:
     """Markdown for a PR comment or job summary, kept under `limit` characters."""
     lines = [f"### {title}", "", f"**{summary_line(plan)}**", "", money_line(plan), ""]
     rows = plan_rows(plan, now)
     if rows:
-        lines += ["| job | action | sync | health | revision | worst case | reason |",
-                  "|---|---|---|---|---|---|---|"]
+        lines += [
+            "| job | action | sync | health | revision | worst case | reason |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for r in rows:
             worst = "-" if r["estimate_usd"] is None else f"${r['estimate_usd']:,.2f}"
-            lines.append(f"| `{r['job']}` | {r['action']} | {r['sync']} | {r['health']} | "
-                         f"`{r['revision'] or '-'}` | {worst} | {_md(r['reason'])} |")
+            lines.append(
+                f"| `{r['job']}` | {r['action']} | {r['sync']} | {r['health']} | "
+                f"`{r['revision'] or '-'}` | {worst} | {_md(r['reason'])} |"
+            )
     if problems:
         lines += ["", f"#### {len(problems)} problem(s)", ""]
-        lines += [f"- `{p.location()}`: {_md(p.message)}" + (f" — {_md(p.hint)}" if p.hint else "")
-                  for p in problems]
+        lines += [
+            f"- `{p.location()}`: {_md(p.message)}" + (f" — {_md(p.hint)}" if p.hint else "")
+            for p in problems
+        ]
     text = "\n".join(lines) + "\n"
     if len(text) > limit:
         cut = text[: limit - 200].rsplit("\n", 1)[0]
-        text = cut + f"\n\n_… truncated: the full plan has {len(rows)} jobs and " \
-                     f"{len(problems)} problems; run `trainops plan` to see all of it._\n"
+        text = (
+            cut + f"\n\n_… truncated: the full plan has {len(rows)} jobs and "
+            f"{len(problems)} problems; run `trainops plan` to see all of it._\n"
+        )
     return text
 
 

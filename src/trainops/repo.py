@@ -78,11 +78,18 @@ class Commit:
 
     @classmethod
     def resolve(cls, root: Path, ref: str = "HEAD") -> Commit:
-        proc = subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"],
-                              cwd=root, capture_output=True, text=True, check=False)
+        proc = subprocess.run(
+            ["git", "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if proc.returncode != 0:
-            raise UsageError(f"{root}: cannot resolve {ref!r} to a commit",
-                             "apply reads manifests from a commit: commit them first")
+            raise UsageError(
+                f"{root}: cannot resolve {ref!r} to a commit",
+                "apply reads manifests from a commit: commit them first",
+            )
         return cls(root, proc.stdout.strip())
 
     def files(self, prefix: str) -> Iterable[str]:
@@ -106,9 +113,13 @@ class Commit:
             else:
                 wanted.setdefault(blob[0], []).append(path)
         if wanted:
-            data = subprocess.run(["git", "cat-file", "--batch"], cwd=self.root, check=True,
-                                  input="".join(f"{sha}\n" for sha in wanted).encode(),
-                                  capture_output=True).stdout
+            data = subprocess.run(
+                ["git", "cat-file", "--batch"],
+                cwd=self.root,
+                check=True,
+                input="".join(f"{sha}\n" for sha in wanted).encode(),
+                capture_output=True,
+            ).stdout
             pos = 0
             for same in wanted.values():
                 end = data.index(b"\n", pos)
@@ -117,7 +128,7 @@ class Commit:
                     out.update(dict.fromkeys(same))
                     continue
                 size = int(header.rsplit(b" ", 1)[1])
-                out.update(dict.fromkeys(same, data[pos:pos + size]))
+                out.update(dict.fromkeys(same, data[pos : pos + size]))
                 pos += size + 1
         return out
 
@@ -139,8 +150,9 @@ def _oversize() -> bytes:
 @lru_cache(maxsize=8)
 def _ls_tree(root: Path, sha: str) -> dict[str, tuple[str, int]]:
     """path -> (blob sha, size) of every file of commit `sha`."""
-    out = subprocess.run(["git", "ls-tree", "-r", "-z", "--long", sha], cwd=root,
-                         capture_output=True, check=True).stdout
+    out = subprocess.run(
+        ["git", "ls-tree", "-r", "-z", "--long", sha], cwd=root, capture_output=True, check=True
+    ).stdout
     files: dict[str, tuple[str, int]] = {}
     for record in out.split(b"\0"):
         meta, _, path = record.partition(b"\t")

@@ -118,8 +118,13 @@ def _parse(raw: bytes, path: str) -> tuple[list[Document], list[Problem]]:
     from trainops.yamlsource import MAX_FILE_BYTES
 
     if len(raw) > MAX_FILE_BYTES:
-        return [], [Problem(path, message=f"file is over {MAX_FILE_BYTES:,} bytes; refused",
-                            hint="manifests are small: split it or move data out of it")]
+        return [], [
+            Problem(
+                path,
+                message=f"file is over {MAX_FILE_BYTES:,} bytes; refused",
+                hint="manifests are small: split it or move data out of it",
+            )
+        ]
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -143,12 +148,18 @@ def _validate_document(doc: Document) -> tuple[Job | None, list[Problem]]:
     if doc.secrets:
         return None, list(doc.secrets)
     if not isinstance(data, dict):
-        return None, [doc.problem((), "a manifest must be a mapping with apiVersion, kind, "
-                                      "metadata and spec")]
+        return None, [
+            doc.problem((), "a manifest must be a mapping with apiVersion, kind, metadata and spec")
+        ]
     api, kind = data.get("apiVersion"), data.get("kind")
     if api is not None and api != API_VERSION:
-        return None, [doc.problem(("apiVersion",), f"unknown apiVersion {api!r}",
-                                  f"this trainops reads apiVersion: {API_VERSION}")]
+        return None, [
+            doc.problem(
+                ("apiVersion",),
+                f"unknown apiVersion {api!r}",
+                f"this trainops reads apiVersion: {API_VERSION}",
+            )
+        ]
     if kind is not None and kind != KIND:
         return None, [doc.problem(("kind",), f"unknown kind {kind!r}", f"expected kind: {KIND}")]
     try:
@@ -158,7 +169,9 @@ def _validate_document(doc: Document) -> tuple[Job | None, list[Problem]]:
     return Job(manifest, doc), []
 
 
-def _pydantic_problems(exc: ValidationError, doc: Document, model: type[BaseModel]) -> list[Problem]:
+def _pydantic_problems(
+    exc: ValidationError, doc: Document, model: type[BaseModel]
+) -> list[Problem]:
     problems = []
     for err in exc.errors(include_url=False):
         loc = _user_loc(err["loc"])
@@ -168,8 +181,11 @@ def _pydantic_problems(exc: ValidationError, doc: Document, model: type[BaseMode
             key = loc[-1]
             allowed = _keys_at(model, doc.data, loc[:-1])
             close = difflib.get_close_matches(str(key), allowed, n=1)
-            hint = f"did you mean {close[0]!r}?" if close else (
-                f"allowed keys here: {', '.join(allowed)}" if allowed else "")
+            hint = (
+                f"did you mean {close[0]!r}?"
+                if close
+                else (f"allowed keys here: {', '.join(allowed)}" if allowed else "")
+            )
             problems.append(doc.problem(loc, f"unknown key {where!r}", hint))
         elif kind == "missing":
             problems.append(doc.problem(loc[:-1], f"missing required key {where!r}"))
@@ -179,8 +195,13 @@ def _pydantic_problems(exc: ValidationError, doc: Document, model: type[BaseMode
             hint = f"did you mean {close[0]!r}?" if close else f"providers: {', '.join(PROVIDERS)}"
             problems.append(doc.problem((*loc, "provider"), f"unknown provider {tag!r}", hint))
         elif kind == "union_tag_not_found":
-            problems.append(doc.problem(loc, f"missing required key '{where}.provider'",
-                                        f"providers: {', '.join(PROVIDERS)}"))
+            problems.append(
+                doc.problem(
+                    loc,
+                    f"missing required key '{where}.provider'",
+                    f"providers: {', '.join(PROVIDERS)}",
+                )
+            )
         else:
             message = err["msg"].removeprefix("Value error, ")
             problems.append(doc.problem(loc, f"{where}: {message}", _hint_for(loc)))
@@ -210,8 +231,11 @@ def _keys_at(model: type[BaseModel], data: Any, loc: tuple[str | int, ...]) -> l
     current: Any = model
     value = data
     for part in loc:
-        value = value.get(part) if isinstance(value, dict) else (
-            value[part] if isinstance(value, list) and isinstance(part, int) else None)
+        value = (
+            value.get(part)
+            if isinstance(value, dict)
+            else (value[part] if isinstance(value, list) and isinstance(part, int) else None)
+        )
         if isinstance(part, int):
             continue
         fields = getattr(current, "model_fields", None)
@@ -244,9 +268,13 @@ def _check_names(by_name: Mapping[str, list[Job]], result: Validation) -> None:
         result.invalid.add(name)
         places = ", ".join(f"{j.file}:{j.doc.locate(('metadata', 'name'))[0]}" for j in jobs)
         for job in jobs:
-            result.problems.append(job.doc.problem(
-                ("metadata", "name"), f"job name {name!r} is used by {len(jobs)} manifests",
-                f"names are unique in the repository: {places}"))
+            result.problems.append(
+                job.doc.problem(
+                    ("metadata", "name"),
+                    f"job name {name!r} is used by {len(jobs)} manifests",
+                    f"names are unique in the repository: {places}",
+                )
+            )
 
 
 def _check_references(result: Validation) -> None:
@@ -256,36 +284,54 @@ def _check_references(result: Validation) -> None:
         if isinstance(spec, LocalSpec) and spec.workdir is not None:
             parts = spec.workdir.replace("\\", "/").split("/")
             if spec.workdir.startswith("/") or ".." in parts:
-                result.problems.append(job.doc.problem(
-                    ("spec", "workdir"), "workdir must stay inside the repository",
-                    "use a path relative to the repository root, without '..'"))
+                result.problems.append(
+                    job.doc.problem(
+                        ("spec", "workdir"),
+                        "workdir must stay inside the repository",
+                        "use a path relative to the repository root, without '..'",
+                    )
+                )
                 result.invalid.add(job.name)
         for i, upstream in enumerate(spec.after):
             if upstream not in names:
-                result.problems.append(job.doc.problem(
-                    ("spec", "after", i), f"after: no job named {upstream!r}",
-                    _did_you_mean(upstream, names)))
+                result.problems.append(
+                    job.doc.problem(
+                        ("spec", "after", i),
+                        f"after: no job named {upstream!r}",
+                        _did_you_mean(upstream, names),
+                    )
+                )
                 result.invalid.add(job.name)
             elif upstream == job.name:
-                result.problems.append(job.doc.problem(("spec", "after", i),
-                                                       "a job cannot wait for itself"))
+                result.problems.append(
+                    job.doc.problem(("spec", "after", i), "a job cannot wait for itself")
+                )
                 result.invalid.add(job.name)
         for key_path, ref_job, ref_key in _refs_with_paths(spec.input, ("spec", "input")):
             other = result.jobs.get(ref_job)
             if ref_job not in names:
-                result.problems.append(job.doc.problem(
-                    key_path, f"output reference to unknown job {ref_job!r}",
-                    _did_you_mean(ref_job, names)))
+                result.problems.append(
+                    job.doc.problem(
+                        key_path,
+                        f"output reference to unknown job {ref_job!r}",
+                        _did_you_mean(ref_job, names),
+                    )
+                )
                 result.invalid.add(job.name)
             elif ref_job == job.name:
                 result.problems.append(job.doc.problem(key_path, "a job cannot use its own output"))
                 result.invalid.add(job.name)
-            elif other is not None and ref_key not in FIXED_OUTPUTS.get(other.spec.provider,
-                                                                         (ref_key,)):
+            elif other is not None and ref_key not in FIXED_OUTPUTS.get(
+                other.spec.provider, (ref_key,)
+            ):
                 fixed = FIXED_OUTPUTS[other.spec.provider]
-                result.problems.append(job.doc.problem(
-                    key_path, f"job {ref_job!r} ({other.spec.provider}) has no output {ref_key!r}",
-                    f"its outputs are: {', '.join(fixed)}"))
+                result.problems.append(
+                    job.doc.problem(
+                        key_path,
+                        f"job {ref_job!r} ({other.spec.provider}) has no output {ref_key!r}",
+                        f"its outputs are: {', '.join(fixed)}",
+                    )
+                )
                 result.invalid.add(job.name)
     _check_cycles(result)
 
@@ -304,8 +350,10 @@ def _refs_with_paths(value: Any, path: tuple[str | int, ...]) -> list[tuple[Any,
 
 
 def _check_cycles(result: Validation) -> None:
-    graph = {name: [u for u in job.upstream() if u in result.jobs and u != name]
-             for name, job in result.jobs.items()}
+    graph = {
+        name: [u for u in job.upstream() if u in result.jobs and u != name]
+        for name, job in result.jobs.items()
+    }
     state: dict[str, int] = {}  # 1 visiting, 2 done
     for start in sorted(graph):
         if state.get(start):
@@ -322,12 +370,16 @@ def _check_cycles(result: Validation) -> None:
                 stack.append((node, i + 1))
                 nxt = edges[i]
                 if state.get(nxt) == 1:
-                    cycle = [*trail[trail.index(nxt):], nxt]
+                    cycle = [*trail[trail.index(nxt) :], nxt]
                     for name in cycle[:-1]:
                         job = result.jobs[name]
-                        result.problems.append(job.doc.problem(
-                            ("spec", "after"), f"dependency cycle: {' -> '.join(cycle)}",
-                            "remove one of these `after` entries or output references"))
+                        result.problems.append(
+                            job.doc.problem(
+                                ("spec", "after"),
+                                f"dependency cycle: {' -> '.join(cycle)}",
+                                "remove one of these `after` entries or output references",
+                            )
+                        )
                         result.invalid.add(name)
                 elif not state.get(nxt):
                     stack.append((nxt, 0))

@@ -62,8 +62,10 @@ class Workspace:
 
     def desired(self) -> Desired:
         v = self.validation
-        targets = {name: Target(job, revision(job.spec, self.trainer(job.spec)))
-                   for name, job in v.jobs.items()}
+        targets = {
+            name: Target(job, revision(job.spec, self.trainer(job.spec)))
+            for name, job in v.jobs.items()
+        }
         return Desired(targets, frozenset(v.invalid), v.complete)
 
     def trainer(self, spec: object) -> str | None:
@@ -86,7 +88,10 @@ class Workspace:
         scope = [CONFIG_FILE, LOCK_FILE, *specs] if specs else []
         proc = subprocess.run(
             ["git", "status", "--porcelain", "-z", "--untracked-files=all", "--", *scope],
-            cwd=self.root, capture_output=True, check=False)
+            cwd=self.root,
+            capture_output=True,
+            check=False,
+        )
         entries = iter(proc.stdout.split(b"\0"))
         dirty: set[str] = set()
         for entry in entries:
@@ -127,14 +132,23 @@ def _validate(source: Source) -> tuple[Validation, Lock | None]:
         if entry is None:
             if ":" in spec.trainer:
                 return []  # pinned in the manifest and not locked: the service checks input
-            return [job.doc.problem(
-                ("spec", "trainer"),
-                f"trainer {spec.trainer} has no version and trainops.lock does not pin it",
-                "run `trainops lock` and commit trainops.lock, or write owner/name:version")]
+            return [
+                job.doc.problem(
+                    ("spec", "trainer"),
+                    f"trainer {spec.trainer} has no version and trainops.lock does not pin it",
+                    "run `trainops lock` and commit trainops.lock, or write owner/name:version",
+                )
+            ]
         from trainops.lockfile import check_input as against_schema
 
-        return against_schema(spec.input, entry.schema, job.doc.locate, job.file, job=job.name,
-                              trainer=spec.trainer.partition(":")[0])
+        return against_schema(
+            spec.input,
+            entry.schema,
+            job.doc.locate,
+            job.file,
+            job=job.name,
+            trainer=spec.trainer.partition(":")[0],
+        )
 
     validation = validate_source(source, check_input=check_input)
     if lock_problems:

@@ -89,9 +89,7 @@ def load_file(path: Path, display: str) -> tuple[list[Document], list[Problem]]:
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
         col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
-        return [], [
-            Problem(display, line, col, "file is not valid UTF-8", "save it as UTF-8")
-        ]
+        return [], [Problem(display, line, col, "file is not valid UTF-8", "save it as UTF-8")]
     return load_text(text, display)
 
 
@@ -106,14 +104,21 @@ def load_text(text: str, display: str) -> tuple[list[Document], list[Problem]]:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         message = " ".join(p for p in (exc.context, exc.problem) if p) or "invalid YAML"
-        problems.append(_at(display, mark, f"invalid YAML: {_redact(message)}",
-                            "check indentation and quoting"))
+        problems.append(
+            _at(display, mark, f"invalid YAML: {_redact(message)}", "check indentation and quoting")
+        )
     except yaml.reader.ReaderError as exc:
         # A character YAML forbids (NUL, most control characters), located by its offset.
         line, col = _line_col(text, exc.position)
-        problems.append(Problem(display, line, col,
-                                f"invalid YAML: unacceptable character #x{exc.character:04x}: "
-                                f"{exc.reason}", "is this a binary file?"))
+        problems.append(
+            Problem(
+                display,
+                line,
+                col,
+                f"invalid YAML: unacceptable character #x{exc.character:04x}: {exc.reason}",
+                "is this a binary file?",
+            )
+        )
     except yaml.YAMLError as exc:
         problems.append(Problem(display, message=f"invalid YAML: {_redact(str(exc))}"))
     return docs, problems
@@ -185,8 +190,11 @@ def _document(loader: Any, file: str, index: int, spent: list[int]) -> Document:
         nonlocal result
         spent[0] += new_nodes
         if spent[0] > MAX_NODES:
-            raise _Refused(mark, f"file expands to more than {MAX_NODES:,} nodes",
-                           "manifests are small; an alias (*name) counts every node it repeats")
+            raise _Refused(
+                mark,
+                f"file expands to more than {MAX_NODES:,} nodes",
+                "manifests are small; an alias (*name) counts every node it repeats",
+            )
         if not stack:
             result = value
             return
@@ -203,8 +211,11 @@ def _document(loader: Any, file: str, index: int, spent: list[int]) -> Document:
         key, top.key = top.key, _NO_KEY
         if key is _MERGE_KEY:
             if top.merges:
-                raise _Refused(top.key_mark, "duplicate key '<<'",
-                               "merge several mappings with one key: <<: [*a, *b]")
+                raise _Refused(
+                    top.key_mark,
+                    "duplicate key '<<'",
+                    "merge several mappings with one key: <<: [*a, *b]",
+                )
             merged = value if isinstance(value, list) else [value]
             if not all(isinstance(m, dict) for m in merged):
                 raise _Refused(top.key_mark, "a merge key (<<) must refer to mappings")
@@ -213,8 +224,11 @@ def _document(loader: Any, file: str, index: int, spent: list[int]) -> Document:
         if key in top.value:
             first = doc.positions.get((*top.path, key))
             where = f" (first at line {first[0]})" if first else ""
-            raise _Refused(top.key_mark, f"duplicate key {key!r}{where}",
-                           "each key may appear once in a mapping")
+            raise _Refused(
+                top.key_mark,
+                f"duplicate key {key!r}{where}",
+                "each key may appear once in a mapping",
+            )
         top.value[key] = value
         doc.positions[(*top.path, key)] = (top.key_mark.line + 1, top.key_mark.column + 1)
 
@@ -239,8 +253,11 @@ def _document(loader: Any, file: str, index: int, spent: list[int]) -> Document:
             return doc
         tag = getattr(event, "tag", None)
         if tag not in (None, "!") and tag not in _ALLOWED_TAGS and tag != _TIMESTAMP:
-            raise _Refused(event.start_mark, f"tag {_short(tag)} is not allowed",
-                           "manifests are plain data: remove the tag")
+            raise _Refused(
+                event.start_mark,
+                f"tag {_short(tag)} is not allowed",
+                "manifests are plain data: remove the tag",
+            )
         if isinstance(event, yaml.AliasEvent):
             if event.anchor not in anchors:
                 raise _Refused(event.start_mark, f"unknown alias *{event.anchor}")
@@ -251,19 +268,27 @@ def _document(loader: Any, file: str, index: int, spent: list[int]) -> Document:
             child_path(event.start_mark)
             value = _scalar(loader, event)
             if isinstance(value, str) and _TOKEN.search(value):
-                doc.secrets.append(_at(file, event.start_mark,
-                                    "value looks like a secret token",
-                                    "tokens come from the environment, never from manifests"))
+                doc.secrets.append(
+                    _at(
+                        file,
+                        event.start_mark,
+                        "value looks like a secret token",
+                        "tokens come from the environment, never from manifests",
+                    )
+                )
             if event.anchor:
                 anchors[event.anchor] = (value, 1)
-            if stack and isinstance(stack[-1].value, dict) and stack[-1].key is _NO_KEY:
-                if value == "<<" and event.tag in (None, _MERGE) and event.implicit[0]:
-                    value = _MERGE_KEY
+            reading_key = stack and isinstance(stack[-1].value, dict) and stack[-1].key is _NO_KEY
+            if reading_key and value == "<<" and event.tag in (None, _MERGE) and event.implicit[0]:
+                value = _MERGE_KEY
             place(value, event.start_mark, 1, 1)
         elif isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
             if len(stack) >= MAX_DEPTH:
-                raise _Refused(event.start_mark, f"nesting deeper than {MAX_DEPTH} levels",
-                               "manifests are shallow; this file is not a manifest")
+                raise _Refused(
+                    event.start_mark,
+                    f"nesting deeper than {MAX_DEPTH} levels",
+                    "manifests are shallow; this file is not a manifest",
+                )
             path = child_path(event.start_mark)
             container: Any = {} if isinstance(event, yaml.MappingStartEvent) else []
             stack.append(_Container(container, path, event.start_mark, event.anchor))
@@ -301,4 +326,4 @@ def _scalar(loader: Any, event: Any) -> Any:
 
 
 def _short(tag: str) -> str:
-    return "!!" + tag[len(_STD):] if tag.startswith(_STD) else tag
+    return "!!" + tag[len(_STD) :] if tag.startswith(_STD) else tag

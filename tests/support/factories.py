@@ -16,8 +16,12 @@ def job(name: str, **spec: Any) -> Job:
     if spec.get("provider") == "replicate":
         body = {"trainer": "acme/trainer:abcdef12", "destination": "acme/model"}
     body.update(spec)
-    data = {"apiVersion": "trainops/v1", "kind": "TrainingJob", "metadata": {"name": name},
-            "spec": body}
+    data = {
+        "apiVersion": "trainops/v1",
+        "kind": "TrainingJob",
+        "metadata": {"name": name},
+        "spec": body,
+    }
     return Job(TrainingJob.model_validate(data), Document(f"jobs/{name}.yaml", 0, data))
 
 
@@ -30,13 +34,26 @@ def desired(*targets: Target, invalid: tuple[str, ...] = (), complete: bool = Tr
     return Desired({t.name: t for t in targets}, frozenset(invalid), complete)
 
 
-def run(t: Target | str, health: Health = Health.RUNNING, attempt: int = 1, *,
-        run_id: str | None = "auto", created_at: float = 1000.0, **fields: Any) -> Run:
+def run(
+    t: Target | str,
+    health: Health = Health.RUNNING,
+    attempt: int = 1,
+    *,
+    run_id: str | None = "auto",
+    created_at: float = 1000.0,
+    **fields: Any,
+) -> Run:
     rev = t.revision if isinstance(t, Target) else t
     rid = f"r-{rev[:4]}-{attempt}" if run_id == "auto" else run_id
-    base: dict[str, Any] = {"revision": rev, "attempt": attempt, "provider": "local",
-                            "input_hash": "h", "created_at": created_at, "run_id": rid,
-                            "health": health}
+    base: dict[str, Any] = {
+        "revision": rev,
+        "attempt": attempt,
+        "provider": "local",
+        "input_hash": "h",
+        "created_at": created_at,
+        "run_id": rid,
+        "health": health,
+    }
     base.update(fields)
     return Run(**base)
 

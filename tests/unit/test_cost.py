@@ -16,8 +16,9 @@ NOW = datetime(2026, 11, 15, tzinfo=UTC).timestamp()
 LAST_MONTH = datetime(2026, 10, 20, tzinfo=UTC).timestamp()
 H100 = 0.001525
 # worst case of one job: 1h on an H100 x (1 + 1 retry) = $10.98
-PAID = target("p", provider="replicate", hardware="gpu-h100", retries=1,
-              budget={"max_duration": "1h"})
+PAID = target(
+    "p", provider="replicate", hardware="gpu-h100", retries=1, budget={"max_duration": "1h"}
+)
 OPEN_ENDED = target("o", provider="replicate", hardware="gpu-h100")
 HINTED = target("h", provider="replicate", hardware="gpu-h100", estimate={"duration": "40m"})
 
@@ -28,14 +29,25 @@ def test_estimate_is_price_times_duration_times_attempts() -> None:
     assert est.worst_usd == pytest.approx(H100 * 3600 * 2)
 
 
-@pytest.mark.parametrize(("tgt", "worst"), [
-    (HINTED, H100 * 2400),
-    (OPEN_ENDED, None),
-    (target("l"), 0.0),
-    (target("l", hardware="gpu-t4", budget={"max_duration": "1h"}), 0.000225 * 3600),
-    (target("c", provider="replicate", hardware="gpu-h100",
-            budget={"max_duration": "10h", "max_cost_usd": 5}), 5.0),
-], ids=["estimate hint", "unbounded", "local is free", "priced local", "capped by max_cost_usd"])
+@pytest.mark.parametrize(
+    ("tgt", "worst"),
+    [
+        (HINTED, H100 * 2400),
+        (OPEN_ENDED, None),
+        (target("l"), 0.0),
+        (target("l", hardware="gpu-t4", budget={"max_duration": "1h"}), 0.000225 * 3600),
+        (
+            target(
+                "c",
+                provider="replicate",
+                hardware="gpu-h100",
+                budget={"max_duration": "10h", "max_cost_usd": 5},
+            ),
+            5.0,
+        ),
+    ],
+    ids=["estimate hint", "unbounded", "local is free", "priced local", "capped by max_cost_usd"],
+)
 def test_estimates(tgt, worst) -> None:
     got = cost.estimate(tgt.job.spec, {"gpu-h100": H100, "gpu-t4": 0.000225}).worst_usd
     assert got == (pytest.approx(worst) if worst is not None else None)
@@ -44,23 +56,55 @@ def test_estimates(tgt, worst) -> None:
 GATES = [
     ("per-job cap allows", Policy(max_cost_usd_per_job=11), desired(PAID), {}, True),
     ("per-job cap refuses", Policy(max_cost_usd_per_job=10), desired(PAID), {}, False),
-    ("per-job cap refuses unbounded", Policy(max_cost_usd_per_job=100), desired(OPEN_ENDED), {},
-     False),
+    (
+        "per-job cap refuses unbounded",
+        Policy(max_cost_usd_per_job=100),
+        desired(OPEN_ENDED),
+        {},
+        False,
+    ),
     ("budget allows", Policy(monthly_budget_usd=11), desired(PAID), {}, True),
-    ("budget counts this month's spend", Policy(monthly_budget_usd=11), desired(PAID),
-     state(x=run("x", Health.SUCCEEDED, provider="replicate", hardware="gpu-h100",
-                 billed_seconds=600, completed_at=NOW - 100)), False),
-    ("budget ignores last month's spend", Policy(monthly_budget_usd=11), desired(PAID),
-     state(x=run("x", Health.SUCCEEDED, provider="replicate", hardware="gpu-h100",
-                 billed_seconds=600, completed_at=LAST_MONTH)), True),
+    (
+        "budget counts this month's spend",
+        Policy(monthly_budget_usd=11),
+        desired(PAID),
+        state(
+            x=run(
+                "x",
+                Health.SUCCEEDED,
+                provider="replicate",
+                hardware="gpu-h100",
+                billed_seconds=600,
+                completed_at=NOW - 100,
+            )
+        ),
+        False,
+    ),
+    (
+        "budget ignores last month's spend",
+        Policy(monthly_budget_usd=11),
+        desired(PAID),
+        state(
+            x=run(
+                "x",
+                Health.SUCCEEDED,
+                provider="replicate",
+                hardware="gpu-h100",
+                billed_seconds=600,
+                completed_at=LAST_MONTH,
+            )
+        ),
+        True,
+    ),
     ("budget refuses unbounded", Policy(monthly_budget_usd=1000), desired(OPEN_ENDED), {}, False),
     ("allowed hardware refuses", Policy(allowed_hardware=["gpu-t4"]), desired(PAID), {}, False),
     ("allowed providers refuses", Policy(allowed_providers=["local"]), desired(PAID), {}, False),
 ]
 
 
-@pytest.mark.parametrize(("policy", "want", "have", "admitted"), [g[1:] for g in GATES],
-                         ids=[g[0] for g in GATES])
+@pytest.mark.parametrize(
+    ("policy", "want", "have", "admitted"), [g[1:] for g in GATES], ids=[g[0] for g in GATES]
+)
 def test_admission_gates(policy, want, have, admitted) -> None:
     result = plan(want, have, Limits(policy, {"gpu-h100": H100}), NOW)
     submitted = [a for a in result.actions if isinstance(a, Submit)]
@@ -71,41 +115,72 @@ def test_admission_gates(policy, want, have, admitted) -> None:
 
 
 def test_budget_refusal_shows_the_figures() -> None:
-    result = plan(desired(PAID), {}, Limits(Policy(monthly_budget_usd=5), {"gpu-h100": H100}),
-                  NOW)
-    assert result.jobs["p"].reason == ("monthly budget $5.00 would be exceeded: spent $0.00, "
-                                       "running $0.00, this plan $0.00, this job $10.98")
+    result = plan(desired(PAID), {}, Limits(Policy(monthly_budget_usd=5), {"gpu-h100": H100}), NOW)
+    assert result.jobs["p"].reason == (
+        "monthly budget $5.00 would be exceeded: spent $0.00, "
+        "running $0.00, this plan $0.00, this job $10.98"
+    )
 
 
 def test_budget_is_shared_between_jobs_in_one_plan() -> None:
-    other = target("q", provider="replicate", hardware="gpu-h100", retries=1,
-                   budget={"max_duration": "1h"})
-    result = plan(desired(PAID, other), {},
-                  Limits(Policy(monthly_budget_usd=15), {"gpu-h100": H100}), NOW)
+    other = target(
+        "q", provider="replicate", hardware="gpu-h100", retries=1, budget={"max_duration": "1h"}
+    )
+    result = plan(
+        desired(PAID, other), {}, Limits(Policy(monthly_budget_usd=15), {"gpu-h100": H100}), NOW
+    )
     assert [a.job for a in result.actions] == ["p"]
     assert result.jobs["q"].sync is Sync.BLOCKED
 
 
-@pytest.mark.parametrize(("elapsed", "billed", "reason"), [
-    (3601, None, "max_duration exceeded"),
-    (3599, 100, None),
-    (100, 3000, "max_cost_usd exceeded"),  # 3000 s x H100 = $4.58 > $4
-    (100, 2000, None),
-], ids=["past duration", "within duration", "past cost", "within cost"])
+@pytest.mark.parametrize(
+    ("elapsed", "billed", "reason"),
+    [
+        (3601, None, "max_duration exceeded"),
+        (3599, 100, None),
+        (100, 3000, "max_cost_usd exceeded"),  # 3000 s x H100 = $4.58 > $4
+        (100, 2000, None),
+    ],
+    ids=["past duration", "within duration", "past cost", "within cost"],
+)
 def test_runtime_limits(elapsed, billed, reason) -> None:
-    tgt = target("p", provider="replicate", hardware="gpu-h100",
-                 budget={"max_duration": "1h", "max_cost_usd": 4})
-    r = run(tgt, started_at=NOW - elapsed, billed_seconds=billed, provider="replicate",
-            hardware="gpu-h100")
+    tgt = target(
+        "p",
+        provider="replicate",
+        hardware="gpu-h100",
+        budget={"max_duration": "1h", "max_cost_usd": 4},
+    )
+    r = run(
+        tgt,
+        started_at=NOW - elapsed,
+        billed_seconds=billed,
+        provider="replicate",
+        hardware="gpu-h100",
+    )
     result = plan(desired(tgt), state(p=r), Limits(Policy(), {"gpu-h100": H100}), NOW)
     cancels = [a for a in result.actions if isinstance(a, Cancel)]
     assert [c.reason for c in cancels] == ([reason] if reason else [])
 
 
 def test_spend_by_label() -> None:
-    runs = state(a=run("r1", Health.SUCCEEDED, provider="replicate", hardware="gpu-h100",
-                       billed_seconds=1000, completed_at=NOW, labels={"team": "vision"}),
-                 b=run("r2", Health.SUCCEEDED, provider="replicate", hardware="gpu-h100",
-                       billed_seconds=2000, completed_at=NOW))
+    runs = state(
+        a=run(
+            "r1",
+            Health.SUCCEEDED,
+            provider="replicate",
+            hardware="gpu-h100",
+            billed_seconds=1000,
+            completed_at=NOW,
+            labels={"team": "vision"},
+        ),
+        b=run(
+            "r2",
+            Health.SUCCEEDED,
+            provider="replicate",
+            hardware="gpu-h100",
+            billed_seconds=2000,
+            completed_at=NOW,
+        ),
+    )
     got = cost.spend_by(runs.values(), {"gpu-h100": H100}, "2026-11", "team", NOW)
     assert got == {"vision": (1, pytest.approx(1.525)), "(none)": (1, pytest.approx(3.05))}

@@ -38,6 +38,7 @@ _PROC = Path("/proc")
 
 # ---- status.json, shared with the provider --------------------------------------------------
 
+
 @contextlib.contextmanager
 def status_lock(run_dir: Path) -> Iterator[None]:
     fd = os.open(run_dir / _LOCK, os.O_RDWR | os.O_CREAT, 0o644)
@@ -76,13 +77,14 @@ def write_status(run_dir: Path, status: dict[str, Any]) -> None:
 
 # ---- processes ------------------------------------------------------------------------------
 
+
 def _proc_stat(pid: int) -> list[str] | None:
     """Fields of /proc/PID/stat from the state on (index 0 = state, 2 = pgrp, 19 = start time)."""
     try:
         text = (_PROC / str(pid) / "stat").read_text()
     except OSError:
         return None
-    return text[text.rfind(")") + 2:].split()
+    return text[text.rfind(")") + 2 :].split()
 
 
 def identity(pid: int) -> str:
@@ -127,13 +129,19 @@ def group_alive(pgid: int, since: str = "") -> bool:
         if not entry.name.isdigit():
             continue
         fields = _proc_stat(int(entry.name))
-        if (fields is not None and len(fields) > 19 and fields[2] == str(pgid)
-                and fields[0] not in ("Z", "X", "x") and int(fields[19]) >= floor):
+        if (
+            fields is not None
+            and len(fields) > 19
+            and fields[2] == str(pgid)
+            and fields[0] not in ("Z", "X", "x")
+            and int(fields[19]) >= floor
+        ):
             return True
     return False
 
 
 # ---- the supervisor -------------------------------------------------------------------------
+
 
 def main(argv: list[str]) -> int:
     run_dir = Path(argv[1]).resolve()
@@ -142,8 +150,15 @@ def main(argv: list[str]) -> int:
         # The launcher: name the supervisor so trainops can tell it alive or gone, then leave.
         with status_lock(run_dir):
             if read_status(run_dir) is None:
-                write_status(run_dir, {"status": "pending", "supervisor_pid": child,
-                                       "supervisor_start": identity(child), "pgid": child})
+                write_status(
+                    run_dir,
+                    {
+                        "status": "pending",
+                        "supervisor_pid": child,
+                        "supervisor_start": identity(child),
+                        "pgid": child,
+                    },
+                )
         return 0
     os.setsid()
     code = 1
@@ -165,8 +180,11 @@ def _supervise(run_dir: Path) -> int:
     # a script that prints its environment must not leak them into logs and comments.
     withheld = {"GITHUB_TOKEN", "GH_TOKEN", "REPLICATE_API_TOKEN", *meta.get("withhold_env", [])}
     env = {k: v for k, v in os.environ.items() if k not in withheld}
-    env.update(TRAINOPS_INPUT=str(run_dir / INPUT), TRAINOPS_OUTPUT_DIR=str(run_dir / OUTPUTS),
-               TRAINOPS_RUN_ID=run_dir.name)
+    env.update(
+        TRAINOPS_INPUT=str(run_dir / INPUT),
+        TRAINOPS_OUTPUT_DIR=str(run_dir / OUTPUTS),
+        TRAINOPS_RUN_ID=run_dir.name,
+    )
     env.setdefault("PYTHONUNBUFFERED", "1")  # so `trainops logs` follows a live run
     # Cancel signals the whole group: survive it to see the command end. A handler, unlike
     # SIG_IGN, is reset by exec, so the command itself still gets the default behaviour.
@@ -177,23 +195,39 @@ def _supervise(run_dir: Path) -> int:
         status = read_status(run_dir) or {}
         if status.get("status", "pending") != "pending":
             return 0  # canceled, or declared lost, before it started: never start late
-        base = {"status": "pending", "supervisor_pid": os.getpid(),
-                "supervisor_start": identity(os.getpid()), "pgid": os.getpgrp()}
+        base = {
+            "status": "pending",
+            "supervisor_pid": os.getpid(),
+            "supervisor_start": identity(os.getpid()),
+            "pgid": os.getpgrp(),
+        }
         if not argv:
             return _refuse(run_dir, base, "meta.json has no command: the run was not set up")
         if not cwd.is_dir():
             return _refuse(run_dir, base, f"workdir {meta.get('workdir') or cwd} does not exist")
         try:
-            proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-                                    stdout=None, stderr=subprocess.PIPE, close_fds=True,
-                                    preexec_fn=_die_with_parent())
+            proc = subprocess.Popen(
+                argv,
+                cwd=cwd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=None,
+                stderr=subprocess.PIPE,
+                close_fds=True,
+                preexec_fn=_die_with_parent(),
+            )
         except FileNotFoundError:
-            return _refuse(run_dir, base, f"command not found: {argv[0]!r} (not on PATH, "
-                           f"nor a file relative to workdir {meta.get('workdir') or cwd})")
+            return _refuse(
+                run_dir,
+                base,
+                f"command not found: {argv[0]!r} (not on PATH, "
+                f"nor a file relative to workdir {meta.get('workdir') or cwd})",
+            )
         except OSError as exc:
             return _refuse(run_dir, base, f"cannot start {argv[0]!r}: {exc.strerror or exc}")
-        write_status(run_dir, {**base, "status": "running", "pid": proc.pid,
-                               "started_at": time.time()})
+        write_status(
+            run_dir, {**base, "status": "running", "pid": proc.pid, "started_at": time.time()}
+        )
 
     assert proc.stderr is not None
     last: list[str] = []
@@ -209,10 +243,14 @@ def _supervise(run_dir: Path) -> int:
         if code == 0:
             final["status"] = "succeeded"
         else:
-            reason = (f"exit code {code}" if code > 0
-                      else f"killed by signal {signal.Signals(-code).name}")
-            final.update(status="failed", error=f"{reason}: {last[0]}" if last else reason,
-                         retryable=True)
+            reason = (
+                f"exit code {code}"
+                if code > 0
+                else f"killed by signal {signal.Signals(-code).name}"
+            )
+            final.update(
+                status="failed", error=f"{reason}: {last[0]}" if last else reason, retryable=True
+            )
         write_status(run_dir, final)
     return 0
 
@@ -221,8 +259,17 @@ def _refuse(run_dir: Path, base: dict[str, Any], error: str) -> int:
     """The command could not start: a failure no resubmission cures."""
     now = time.time()
     print(f"trainops: {error}", flush=True)
-    write_status(run_dir, {**base, "status": "failed", "started_at": now, "completed_at": now,
-                           "error": error, "retryable": False})
+    write_status(
+        run_dir,
+        {
+            **base,
+            "status": "failed",
+            "started_at": now,
+            "completed_at": now,
+            "error": error,
+            "retryable": False,
+        },
+    )
     return 0
 
 

@@ -102,8 +102,9 @@ class Provider(Protocol):
         ...
 
     def submit(self, submission: Submission) -> RunRef:
-        """Start one run. Raise `ProviderError` when the outcome is known to be a failure and
-        `OutcomeUnknown` when the request may have created a run (the caller adopts, never retries)."""
+        """Start one run. Raise `ProviderError` when the outcome is known to be a failure, and
+        `OutcomeUnknown` when the request may have created a run (the caller adopts it later,
+        never retries blindly)."""
         ...
 
     def observe(self, run_ids: Collection[str]) -> dict[str, Observation]:

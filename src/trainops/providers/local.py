@@ -27,14 +27,21 @@ from trainops.providers import _supervisor as sv
 from trainops.providers.base import Health, Intent, Observation, RunRef, Submission
 
 VANISHED = "process vanished without writing a final status"
-_HEALTH = {"pending": Health.PENDING, "running": Health.RUNNING,
-           "succeeded": Health.SUCCEEDED, "failed": Health.FAILED, "canceled": Health.CANCELED}
+_HEALTH = {
+    "pending": Health.PENDING,
+    "running": Health.RUNNING,
+    "succeeded": Health.SUCCEEDED,
+    "failed": Health.FAILED,
+    "canceled": Health.CANCELED,
+}
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _PYTHONS = ("python", "python3")  # run with trainops' own interpreter, so venvs just work
 # The supervisor runs from the very trainops that is running now, however it was installed.
 _PACKAGE_ROOT = Path(__file__).resolve().parents[2]
-_BOOT = ("import sys; sys.path.insert(0, sys.argv.pop(1)); "
-         "from trainops.providers._supervisor import main; sys.exit(main(sys.argv))")
+_BOOT = (
+    "import sys; sys.path.insert(0, sys.argv.pop(1)); "
+    "from trainops.providers._supervisor import main; sys.exit(main(sys.argv))"
+)
 
 
 def run_id_for(job: str, revision: str, attempt: int) -> str:
@@ -49,8 +56,12 @@ class LocalProvider:
     start_grace = 15.0  # a claimed run with no supervisor after this long was lost mid-submit
     cancel_grace = 5.0  # SIGTERM, then SIGKILL the process group after this long
 
-    def __init__(self, repo_root: Path, runs_dir: str = ".trainops/runs",
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        repo_root: Path,
+        runs_dir: str = ".trainops/runs",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.repo_root = Path(repo_root).resolve()
         self.runs_dir = self.repo_root / runs_dir
         self._clock = clock
@@ -66,13 +77,21 @@ class LocalProvider:
         problems: list[Problem] = []
         cwd = self._cwd(job, spec)
         if not cwd.is_dir():
-            problems.append(job.doc.problem(
-                ("spec", "workdir"), f"workdir {self._display(cwd)} does not exist",
-                "workdir is relative to the repository root; by default the manifest's folder"))
+            problems.append(
+                job.doc.problem(
+                    ("spec", "workdir"),
+                    f"workdir {self._display(cwd)} does not exist",
+                    "workdir is relative to the repository root; by default the manifest's folder",
+                )
+            )
         elif "/" in spec.command[0] and not (cwd / spec.command[0]).exists():
-            problems.append(job.doc.problem(
-                ("spec", "command", 0), f"command {spec.command[0]!r} does not exist",
-                f"a command with a '/' is relative to the workdir ({self._display(cwd)})"))
+            problems.append(
+                job.doc.problem(
+                    ("spec", "command", 0),
+                    f"command {spec.command[0]!r} does not exist",
+                    f"a command with a '/' is relative to the workdir ({self._display(cwd)})",
+                )
+            )
         return [replace(p, job=job.name) for p in problems]
 
     def submit(self, submission: Submission) -> RunRef:
@@ -96,16 +115,27 @@ class LocalProvider:
 
         created_at = self._clock()
         cwd = self._cwd(job, spec)
-        argv = [sys.executable if spec.command[0] in _PYTHONS else spec.command[0],
-                *spec.command[1:]]
+        argv = [
+            sys.executable if spec.command[0] in _PYTHONS else spec.command[0],
+            *spec.command[1:],
+        ]
         (run_dir / sv.INPUT).write_text(input_text + "\n", encoding="utf-8")
-        sv.write_json(run_dir / sv.META, {
-            "run_id": run_id, "job": job.name, "revision": submission.revision,
-            "attempt": submission.attempt, "input_hash": submission.input_hash,
-            "snapshot_path": submission.snapshot_path, "command": list(spec.command),
-            "argv": argv, "workdir": self._display(cwd), "cwd": str(cwd),
-            "created_at": created_at,
-        })
+        sv.write_json(
+            run_dir / sv.META,
+            {
+                "run_id": run_id,
+                "job": job.name,
+                "revision": submission.revision,
+                "attempt": submission.attempt,
+                "input_hash": submission.input_hash,
+                "snapshot_path": submission.snapshot_path,
+                "command": list(spec.command),
+                "argv": argv,
+                "workdir": self._display(cwd),
+                "cwd": str(cwd),
+                "created_at": created_at,
+            },
+        )
         (run_dir / sv.OUTPUTS).mkdir()
         self._launch(run_dir)
         return RunRef(run_id, created_at)
@@ -131,8 +161,16 @@ class LocalProvider:
             if status.get("status") in sv.TERMINAL:
                 return
             now = self._clock()
-            sv.write_status(run_dir, {**status, "status": "canceled", "completed_at": now,
-                                      "error": "canceled", "retryable": False})
+            sv.write_status(
+                run_dir,
+                {
+                    **status,
+                    "status": "canceled",
+                    "completed_at": now,
+                    "error": "canceled",
+                    "retryable": False,
+                },
+            )
         # Before the supervisor ran, nothing was started; after, it sees `canceled` and keeps it.
         self._terminate(status, grace=self.cancel_grace)
 
@@ -199,8 +237,13 @@ class LocalProvider:
         with open(run_dir / sv.LOG, "ab") as log:
             proc = subprocess.Popen(
                 [sys.executable, "-P", "-c", _BOOT, str(_PACKAGE_ROOT), str(run_dir)],
-                cwd=run_dir, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                close_fds=True, start_new_session=True)
+                cwd=run_dir,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                close_fds=True,
+                start_new_session=True,
+            )
         try:
             code = proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
@@ -211,10 +254,16 @@ class LocalProvider:
             with sv.status_lock(run_dir):
                 if sv.read_status(run_dir) is None:
                     now = self._clock()
-                    sv.write_status(run_dir, {
-                        "status": "failed", "completed_at": now, "retryable": True,
-                        "error": f"the local supervisor did not start (exit code {code}); "
-                                 f"see {self._display(run_dir / sv.LOG)}"})
+                    sv.write_status(
+                        run_dir,
+                        {
+                            "status": "failed",
+                            "completed_at": now,
+                            "retryable": True,
+                            "error": f"the local supervisor did not start (exit code {code}); "
+                            f"see {self._display(run_dir / sv.LOG)}",
+                        },
+                    )
 
     def _observe(self, run_id: str, run_dir: Path) -> Observation:
         status = sv.read_status(run_dir)
@@ -232,9 +281,16 @@ class LocalProvider:
         else:
             billed = max(0.0, self._clock() - started)
         error = str(status.get("error") or "") if health is not Health.SUCCEEDED else ""
-        return Observation(run_id, health, started_at=started, completed_at=completed,
-                           billed_seconds=billed, outputs=_outputs(run_dir / sv.OUTPUTS),
-                           error=error, retryable=bool(status.get("retryable", True)))
+        return Observation(
+            run_id,
+            health,
+            started_at=started,
+            completed_at=completed,
+            billed_seconds=billed,
+            outputs=_outputs(run_dir / sv.OUTPUTS),
+            error=error,
+            retryable=bool(status.get("retryable", True)),
+        )
 
     def _lost(self, run_dir: Path, status: dict[str, Any] | None) -> bool:
         if status is None:
@@ -256,8 +312,7 @@ class LocalProvider:
             status = sv.read_status(run_dir)
             if not self._lost(run_dir, status):
                 return status
-            status = {**(status or {}), "status": "failed", "error": VANISHED,
-                      "retryable": True}
+            status = {**(status or {}), "status": "failed", "error": VANISHED, "retryable": True}
             status.setdefault("completed_at", self._clock())
             sv.write_status(run_dir, status)
         self._terminate(status, grace=0.0)
@@ -300,9 +355,12 @@ def _outputs(out_dir: Path) -> dict[str, str]:
     """DESIGN §2: every file under outputs/, keyed by its name without extension. On a clash the
     shallowest file wins, then the first by path; hidden files (temporaries) are skipped."""
     try:
-        files = [p for p in out_dir.rglob("*")
-                 if p.is_file() and not any(part.startswith(".")
-                                            for part in p.relative_to(out_dir).parts)]
+        files = [
+            p
+            for p in out_dir.rglob("*")
+            if p.is_file()
+            and not any(part.startswith(".") for part in p.relative_to(out_dir).parts)
+        ]
     except OSError:
         return {}
     found: dict[str, str] = {}
