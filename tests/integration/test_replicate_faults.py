@@ -3,11 +3,11 @@ way the emulator can fail them: every job must end Succeeded, and the emulator m
 one training per (job, revision, attempt) — never a duplicate, never a lost training.
 
 The reconciler runs in-process on a real git repository (state branch, compare-and-swap) with the
-official client on real HTTP. Three clocks, none of them waited on: the emulator's simulated
-clock, which is also the reconciler's (so intents and trainings share a time line and the
-adoption grace of DESIGN §8 elapses in test time); and a fake monotonic clock on which the
-provider paces and backs off. `TRAINOPS_FAULT_JOBS` (default 200) and `TRAINOPS_FAULT_PASSES`
-(default 60, the most passes allowed to converge) scale it.
+official client on real HTTP. Two clocks, neither waited on: the emulator's simulated clock,
+which is also the reconciler's (so intents and trainings share a time line and the adoption
+grace of DESIGN §8 elapses in test time), and a fake monotonic clock on which the provider paces
+and backs off. `TRAINOPS_FAULT_JOBS` (default 200) and `TRAINOPS_FAULT_PASSES` (default 60, the
+most passes allowed to converge) scale it; `TRAINOPS_SEED` picks which calls fail.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from trainops.workspace import Workspace
 
 JOBS = int(os.environ.get("TRAINOPS_FAULT_JOBS", "200"))
 MAX_PASSES = int(os.environ.get("TRAINOPS_FAULT_PASSES", "60"))
+SEED = int(os.environ.get("TRAINOPS_SEED", "7"))
 PASS_SECONDS = 120.0  # simulated time between passes: every training started ends by the next
 TIMEOUT = 1.0  # the provider's HTTP timeout; the slowest injected answers take longer
 ENV = "FAULT_REPLICATE_TOKEN"
@@ -119,7 +120,7 @@ def emu() -> Iterator[ReplicateEmulator]:
     # Rate limiting here is injected as faults; pacing under the limits is the benchmark's and
     # the provider tests' concern.
     with ReplicateEmulator(
-        queue_seconds=5, run_seconds=60, seed=7, rate_limits={"create": 10**6, "default": 10**6}
+        queue_seconds=5, run_seconds=60, seed=SEED, rate_limits={"create": 10**6, "default": 10**6}
     ) as emulator:
         yield emulator
         assert emulator.server_errors == []
@@ -221,8 +222,8 @@ def test_every_job_converges_with_exactly_one_training_per_attempt(
             indent=1,
         )
     )
-    assert 0.15 <= faulted / len(requests) <= 0.3
     if JOBS >= 100:  # enough calls that every kind of fault struck, and adoption was needed
+        assert 0.15 <= faulted / len(requests) <= 0.3
         assert all(hits.values()) and run.adopted > 0 and retried > 0, hits
     assert OpenAPIResponses().errors(requests) == []
 
