@@ -147,6 +147,11 @@ BIG_WHY = (
     "monthly budget $20.00 would be exceeded: spent $0.00, running $0.00, "
     "this plan $1.17, this job $21.96"
 )
+# once a-small runs, its worst case counts as running, no longer as this plan's
+BIG_WHY_RUNNING = (
+    "monthly budget $20.00 would be exceeded: spent $0.00, running $1.17, "
+    "this plan $0.00, this job $21.96"
+)
 HUGE_WHY = "worst case $30.24 is over max_cost_usd_per_job $25.00"
 
 
@@ -215,19 +220,20 @@ def test_plan_over_budget_is_refused_with_figures_and_apply_starts_only_what_fit
         ) in markdown
         assert f"| `huge` | - | Blocked | Missing | `{revisions['huge']}` | $30.24 | " in markdown
 
-        cli(repo, "apply")
+        # apply acts on what the policy admits and, like plan, exits 1 for what it refuses
+        refused = cli(repo, "apply", code=1).stderr.splitlines()
+        assert refused == [
+            f"refused by policy: big: {BIG_WHY_RUNNING}",
+            f"refused by policy: huge: {HUGE_WHY}",
+        ]
         [training] = replicate.trainings
         assert training.destination == "acme/a-small"
         assert replicate.count("POST", CREATE_PATH) == 1
         assert set(repo.state()) == {"a-small"}
 
-        # a-small now runs: its worst case counts as running, no longer as this plan's
         plan = json.loads(cli(repo, "plan", "-o", "json", code=1).stdout)
         why = {j["job"]: j["reason"] for j in plan["jobs"]}
-        assert why["big"] == (
-            "monthly budget $20.00 would be exceeded: spent $0.00, running "
-            "$1.17, this plan $0.00, this job $21.96"
-        )
+        assert why["big"] == BIG_WHY_RUNNING
         assert plan["actions"] == []
 
 
@@ -318,6 +324,8 @@ def test_cost_equals_predict_time_times_price_of_the_emulators_trainings(tmp_pat
                     budget={"max_duration": "1h"},
                 ),
             },
+            # one price set in trainops.yaml: the other hardware keeps its default price
+            prices_usd_per_second={"gpu-t4": 0.0003},
         )
         cli(repo, "apply")
         replicate.advance(1800)
