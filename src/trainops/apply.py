@@ -122,10 +122,15 @@ class RunReporter(Protocol):
 class Reconciler:
     """Drives the providers towards the desired state of one workspace."""
 
-    def __init__(self, ws: Workspace, store: StateStore, providers: Providers,
-                 clock: Callable[[], float] = time.time,
-                 on_event: Callable[[str], None] | None = None,
-                 reporter: RunReporter | None = None) -> None:
+    def __init__(
+        self,
+        ws: Workspace,
+        store: StateStore,
+        providers: Providers,
+        clock: Callable[[], float] = time.time,
+        on_event: Callable[[str], None] | None = None,
+        reporter: RunReporter | None = None,
+    ) -> None:
         self.ws, self.store, self.providers, self.clock = ws, store, providers, clock
         self.desired: Desired = ws.desired()
         self.on_event = on_event or (lambda _msg: None)
@@ -139,8 +144,9 @@ class Reconciler:
     def limits(self) -> Limits:
         return self.ws.limits()
 
-    def observe(self, state: Mapping[str, JobState],
-                notes: list[str] | None = None) -> dict[str, Observation]:
+    def observe(
+        self, state: Mapping[str, JobState], notes: list[str] | None = None
+    ) -> dict[str, Observation]:
         """Ask each provider, in one batch, about every active run that has a run id.
         Terminal runs are never polled again. With `notes`, a provider that cannot be asked
         (no token on a fork's pull request) is skipped and noted instead of failing."""
@@ -156,14 +162,17 @@ class Reconciler:
             except TrainopsError as exc:
                 if notes is None:
                     raise
-                notes.append(f"{name}: showing recorded state, could not observe "
-                             f"{len(ids)} run(s): {exc.message}")
+                notes.append(
+                    f"{name}: showing recorded state, could not observe "
+                    f"{len(ids)} run(s): {exc.message}"
+                )
                 continue
             observed.update(found)
             for run_id in ids:
                 if run_id not in found:
-                    observed[run_id] = Observation(run_id, Health.FAILED,
-                                                   error="the provider no longer knows this run")
+                    observed[run_id] = Observation(
+                        run_id, Health.FAILED, error="the provider no longer knows this run"
+                    )
         return observed
 
     def preview(self) -> Pass:
@@ -171,10 +180,16 @@ class Reconciler:
         snap = self.store.load()
         recorded = parse_state(snap.files)
         notes: list[str] = []
-        state = refresh(recorded, self.observe(recorded, notes),
-                        self.ws.config.prices_usd_per_second)
-        return Pass(plan(self.desired, state, self.limits(), self.clock()), state,
-                    version=snap.version, notes=notes, files=snap.files)
+        state = refresh(
+            recorded, self.observe(recorded, notes), self.ws.config.prices_usd_per_second
+        )
+        return Pass(
+            plan(self.desired, state, self.limits(), self.clock()),
+            state,
+            version=snap.version,
+            notes=notes,
+            files=snap.files,
+        )
 
     # ---- acting --------------------------------------------------------------------------
 
@@ -193,8 +208,10 @@ class Reconciler:
                 self.on_event("state moved while planning; re-reading and planning again")
                 continue
             return result
-        raise StateConflict("state kept moving under this apply (another reconciler is busy)",
-                            "run apply again in a moment")
+        raise StateConflict(
+            "state kept moving under this apply (another reconciler is busy)",
+            "run apply again in a moment",
+        )
 
     def _execute(self, result: Pass, recorded: Mapping[str, JobState]) -> None:
         state = result.state
@@ -213,18 +230,21 @@ class Reconciler:
             changes = {state_path(n): s.to_text() for n, s in _changed(state, recorded).items()}
             changes.update(snapshots)
             result.version = self.store.save(
-                result.version, changes, _message("record intents", submits))
+                result.version, changes, _message("record intents", submits)
+            )
             crashpoint("after-intents")
             recorded = dict(state)
             for action in submits:
                 if action.job in inputs:
-                    state[action.job] = self._submit(state[action.job], action,
-                                                     inputs[action.job], result)
+                    state[action.job] = self._submit(
+                        state[action.job], action, inputs[action.job], result
+                    )
                     crashpoint("after-submit")
 
         for action in result.plan.actions:
             if isinstance(action, Deliver) and (
-                    (action.job, action.run_id, action.target) not in self._failed_deliveries):
+                (action.job, action.run_id, action.target) not in self._failed_deliveries
+            ):
                 state[action.job] = self._deliver(state[action.job], action, result)
 
         if self.reporter is not None:
@@ -233,8 +253,7 @@ class Reconciler:
         updates = _changed(state, recorded)
         if updates:
             done = [o.action for o in result.outcomes]
-            self._save_merging(result, updates,
-                               _message("reconcile", done, refreshed=len(updates)))
+            self._save_merging(result, updates, _message("reconcile", done, refreshed=len(updates)))
             crashpoint("after-save")
 
     def _save_merging(self, result: Pass, updates: Mapping[str, JobState], message: str) -> None:
@@ -253,19 +272,38 @@ class Reconciler:
                 for name, ours in updates.items():
                     merged = newer.get(name, JobState(name))
                     for run in ours.runs:
-                        theirs = next((r for r in merged.runs if (r.revision, r.attempt)
-                                       == (run.revision, run.attempt)), None)
+                        theirs = next(
+                            (
+                                r
+                                for r in merged.runs
+                                if (r.revision, r.attempt) == (run.revision, run.attempt)
+                            ),
+                            None,
+                        )
                         merged = merged.with_run(_newest(run, theirs))
                     changes[state_path(name)] = merged.to_text()
-        raise StateConflict("could not record this apply's runs: state keeps moving",
-                            "run apply again; the runs started are adopted, never duplicated")
+        raise StateConflict(
+            "could not record this apply's runs: state keeps moving",
+            "run apply again; the runs started are adopted, never duplicated",
+        )
 
     def _adopt(self, job_state: JobState, action: Adopt, now: float, result: Pass) -> JobState:
-        run = next(r for r in job_state.runs
-                   if (r.revision, r.attempt) == (action.revision, action.attempt))
+        run = next(
+            r
+            for r in job_state.runs
+            if (r.revision, r.attempt) == (action.revision, action.attempt)
+        )
         provider = self.providers[run.provider]
-        intent = Intent(action.job, run.revision, run.attempt, run.input_hash, run.created_at,
-                        run.provider, run.trainer, run.destination)
+        intent = Intent(
+            action.job,
+            run.revision,
+            run.attempt,
+            run.input_hash,
+            run.created_at,
+            run.provider,
+            run.trainer,
+            run.destination,
+        )
         try:
             ref = provider.find(intent)
         except ProviderError as exc:
@@ -279,8 +317,9 @@ class Reconciler:
             result.outcomes.append(Outcome(action, True, "run not visible yet; will look again"))
             return job_state
         result.outcomes.append(Outcome(action, True, "no run was created: intent lost"))
-        return job_state.with_run(replace(run, lost=True, error="submission never reached "
-                                          "the provider"))
+        return job_state.with_run(
+            replace(run, lost=True, error="submission never reached the provider")
+        )
 
     def _cancel(self, job_state: JobState, action: Cancel, result: Pass) -> JobState:
         run = next(r for r in job_state.runs if r.run_id == action.run_id)
@@ -293,8 +332,9 @@ class Reconciler:
         self.on_event(f"{action.job}: canceled run {action.run_id} ({action.reason})")
         return job_state.with_run(replace(run, reason=action.reason))
 
-    def _intents(self, submits: list[Submit], state: dict[str, JobState], now: float,
-                 result: Pass) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+    def _intents(
+        self, submits: list[Submit], state: dict[str, JobState], now: float, result: Pass
+    ) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
         """Record an intent run in `state` for each submit; return the resolved inputs and
         the snapshot files to commit with them."""
         inputs: dict[str, dict[str, Any]] = {}
@@ -308,25 +348,37 @@ class Reconciler:
                 result.outcomes.append(Outcome(action, False, str(exc)))
                 continue
             spec = job.spec
-            run = Run(revision=action.revision, attempt=action.attempt, provider=spec.provider,
-                      input_hash=input_hash(resolved), created_at=now,
-                      source_commit=self.ws.commit, trainer=self.ws.trainer(spec) or "",
-                      destination=getattr(spec, "destination", ""),
-                      hardware=spec.hardware or "", owner=owner_id(),
-                      labels=dict(job.manifest.metadata.labels),
-                      snapshot=snapshot_path(action.job, action.revision))
+            run = Run(
+                revision=action.revision,
+                attempt=action.attempt,
+                provider=spec.provider,
+                input_hash=input_hash(resolved),
+                created_at=now,
+                source_commit=self.ws.commit,
+                trainer=self.ws.trainer(spec) or "",
+                destination=getattr(spec, "destination", ""),
+                hardware=spec.hardware or "",
+                owner=owner_id(),
+                labels=dict(job.manifest.metadata.labels),
+                snapshot=snapshot_path(action.job, action.revision),
+            )
             state[action.job] = state.get(action.job, JobState(action.job)).with_run(run)
             snapshots[run.snapshot] = snapshot_text(job, action.revision, resolved, run)
             inputs[action.job] = resolved
         return inputs, snapshots
 
-    def _submit(self, job_state: JobState, action: Submit, resolved: dict[str, Any],
-                result: Pass) -> JobState:
-        run = next(r for r in job_state.runs
-                   if (r.revision, r.attempt) == (action.revision, action.attempt))
+    def _submit(
+        self, job_state: JobState, action: Submit, resolved: dict[str, Any], result: Pass
+    ) -> JobState:
+        run = next(
+            r
+            for r in job_state.runs
+            if (r.revision, r.attempt) == (action.revision, action.attempt)
+        )
         job = self.desired.targets[action.job].job
-        submission = Submission(job, action.revision, action.attempt, resolved, run.input_hash,
-                                run.snapshot)
+        submission = Submission(
+            job, action.revision, action.attempt, resolved, run.input_hash, run.snapshot
+        )
         try:
             ref = self.providers[run.provider].submit(submission)
         except OutcomeUnknown as exc:
@@ -336,11 +388,14 @@ class Reconciler:
             result.outcomes.append(Outcome(action, False, str(exc)))
             if getattr(exc, "retryable", True):
                 return job_state.with_run(replace(run, lost=True, error=str(exc)[:500]))
-            return job_state.with_run(replace(run, run_id="", health=Health.FAILED,
-                                              retryable=False, error=str(exc)[:500]))
+            return job_state.with_run(
+                replace(run, run_id="", health=Health.FAILED, retryable=False, error=str(exc)[:500])
+            )
         result.outcomes.append(Outcome(action, True, f"run {ref.run_id}"))
-        self.on_event(f"{action.job}: submitted revision {action.revision} "
-                      f"attempt {action.attempt} as run {ref.run_id}")
+        self.on_event(
+            f"{action.job}: submitted revision {action.revision} "
+            f"attempt {action.attempt} as run {ref.run_id}"
+        )
         return job_state.with_run(replace(run, run_id=ref.run_id))
 
     def _report(self, state: dict[str, JobState], result: Pass) -> None:
@@ -395,8 +450,9 @@ class Reconciler:
         return job_state.with_run(replace(run, deliveries=deliveries))
 
 
-def _changed(state: Mapping[str, JobState],
-             recorded: Mapping[str, JobState]) -> dict[str, JobState]:
+def _changed(
+    state: Mapping[str, JobState], recorded: Mapping[str, JobState]
+) -> dict[str, JobState]:
     return {name: s for name, s in state.items() if s != recorded.get(name)}
 
 
@@ -424,8 +480,10 @@ def _message(title: str, actions: list[Any], refreshed: int = 0) -> str:
 
 def describe(action: Action) -> str:
     if isinstance(action, Submit):
-        return (f"submit {action.job} revision {action.revision} attempt {action.attempt} "
-                f"({action.reason})")
+        return (
+            f"submit {action.job} revision {action.revision} attempt {action.attempt} "
+            f"({action.reason})"
+        )
     if isinstance(action, Cancel):
         return f"cancel {action.job} run {action.run_id} ({action.reason})"
     if isinstance(action, Adopt):
@@ -446,6 +504,7 @@ def resolve_input(job: Job, state: Mapping[str, JobState], desired: Desired) -> 
 
     def sub(value: Any) -> Any:
         if isinstance(value, str):
+
             def one(match: Any) -> str:
                 name, key = match.group(1), match.group(2)
                 outputs = outputs_of(name)
@@ -453,8 +512,11 @@ def resolve_input(job: Job, state: Mapping[str, JobState], desired: Desired) -> 
                     known = ", ".join(sorted(outputs)) or "none"
                     raise TrainopsError(
                         f"{job.file}: {job.name}: job {name!r} has no output {key!r} "
-                        f"(its outputs: {known})", "fix the reference in spec.input")
+                        f"(its outputs: {known})",
+                        "fix the reference in spec.input",
+                    )
                 return outputs[key]
+
             return OUTPUT_REF.sub(one, value)
         if isinstance(value, dict):
             return {k: sub(v) for k, v in value.items()}
