@@ -1,10 +1,11 @@
 """Executes a plan against the providers, with intents, adoption and compare-and-swap (§8).
 
-One pass: read state, observe active runs, refresh, plan, then act in phases — adopt, cancel,
-record intents (a state commit that must win the swap before any provider is called), submit,
-deliver — and write the outcome as one more state commit. A lost swap before the provider calls
-means another reconciler is at work: re-read and re-plan. A lost swap after them merges this
-pass's run records onto the newer state, never dropping a run id.
+One pass: read state, observe active runs, refresh, plan, then act in phases — adopt, record
+intents (runs to start, and why runs are canceled: a state commit that must win the swap before
+any run is started or canceled), cancel, submit, deliver — and write the outcome as one more
+state commit. A lost swap before the provider calls means another reconciler is at work: re-read
+and re-plan. A lost swap after them merges this pass's run records onto the newer state, never
+dropping a run id.
 """
 
 from __future__ import annotations
@@ -73,8 +74,8 @@ class Pass:
 
 def crashpoint(name: str) -> None:
     """Fault-injection seam for the crash-safety tests: with TRAINOPS_CRASHPOINT=name the process
-    dies here by SIGKILL, as on a power cut. Points: after-observe, after-intents, after-submit,
-    after-cancel, after-save."""
+    dies here by SIGKILL, as on a power cut. Points, in order: after-observe, after-intents,
+    after-cancel, after-submit, after-save."""
     if os.environ.get("TRAINOPS_CRASHPOINT") == name:
         os.kill(os.getpid(), signal.SIGKILL)
 
@@ -219,27 +220,33 @@ class Reconciler:
         for action in result.plan.actions:
             if isinstance(action, Adopt):
                 state[action.job] = self._adopt(state[action.job], action, now, result)
-            elif isinstance(action, Cancel):
-                state[action.job] = self._cancel(state[action.job], action, result)
-                crashpoint("after-cancel")
 
+        cancels = [a for a in result.plan.actions if isinstance(a, Cancel)]
         submits = [a for a in result.plan.actions if isinstance(a, Submit)]
-        if submits:
-            # §8 step 1: the intents must win the swap before any provider is called.
+        inputs: dict[str, dict[str, Any]] = {}
+        if cancels or submits:
+            # §8 step 1: the intents must win the swap before any provider is called. Why a run
+            # is canceled is recorded with them: lost in a crash after the cancel, it would look
+            # like a cancel made outside trainops, and the job would never be started again.
+            for action in cancels:
+                state[action.job] = _with_reason(state[action.job], action)
             inputs, snapshots = self._intents(submits, state, now, result)
             changes = {state_path(n): s.to_text() for n, s in _changed(state, recorded).items()}
             changes.update(snapshots)
             result.version = self.store.save(
-                result.version, changes, _message("record intents", submits)
+                result.version, changes, _message("record intents", [*cancels, *submits])
             )
             crashpoint("after-intents")
             recorded = dict(state)
-            for action in submits:
-                if action.job in inputs:
-                    state[action.job] = self._submit(
-                        state[action.job], action, inputs[action.job], result
-                    )
-                    crashpoint("after-submit")
+        for action in cancels:
+            state[action.job] = self._cancel(state[action.job], action, result)
+            crashpoint("after-cancel")
+        for action in submits:
+            if action.job in inputs:
+                state[action.job] = self._submit(
+                    state[action.job], action, inputs[action.job], result
+                )
+                crashpoint("after-submit")
 
         for action in result.plan.actions:
             if isinstance(action, Deliver) and (
@@ -330,7 +337,7 @@ class Reconciler:
             return job_state
         result.outcomes.append(Outcome(action, True, action.reason))
         self.on_event(f"{action.job}: canceled run {action.run_id} ({action.reason})")
-        return job_state.with_run(replace(run, reason=action.reason))
+        return _with_reason(job_state, action)
 
     def _intents(
         self, submits: list[Submit], state: dict[str, JobState], now: float, result: Pass
@@ -456,17 +463,24 @@ def _changed(
     return {name: s for name, s in state.items() if s != recorded.get(name)}
 
 
+def _with_reason(job_state: JobState, action: Cancel) -> JobState:
+    run = next(r for r in job_state.runs if r.run_id == action.run_id)
+    return job_state.with_run(replace(run, reason=action.reason))
+
+
 def _newest(ours: Run, theirs: Run | None) -> Run:
-    """Merge two records of one run: a run id is never dropped, a terminal health wins."""
+    """Merge two records of one run: a run id is never dropped, a terminal health wins, and
+    why trainops canceled it is kept whichever record says so."""
     if theirs is None:
         return ours
-    if ours.run_id and not theirs.run_id:
-        return ours
-    if theirs.run_id and not ours.run_id:
-        return theirs
-    if theirs.health.terminal and not ours.health.terminal:
-        return theirs
-    return ours
+    if bool(ours.run_id) != bool(theirs.run_id):
+        theirs_wins = bool(theirs.run_id)
+    else:
+        theirs_wins = theirs.health.terminal and not ours.health.terminal
+    chosen, other = (theirs, ours) if theirs_wins else (ours, theirs)
+    if not chosen.reason and other.reason:
+        return replace(chosen, reason=other.reason)
+    return chosen
 
 
 def _message(title: str, actions: list[Any], refreshed: int = 0) -> str:
