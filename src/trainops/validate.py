@@ -27,7 +27,7 @@ from trainops.manifest import (
     output_refs,
 )
 from trainops.repo import CONFIG_FILE, Source, select
-from trainops.yamlsource import Document, load_text
+from trainops.yamlsource import Document, load_bytes
 
 # Output names a provider fixes (DESIGN §2); providers absent here name outputs at run time.
 FIXED_OUTPUTS = {"replicate": ("weights", "version")}
@@ -53,7 +53,7 @@ def load_config(source: Source) -> tuple[Config, list[Problem]]:
     raw = source.read(CONFIG_FILE)
     if raw is None:
         return Config(), []
-    docs, problems = _parse(raw, CONFIG_FILE)
+    docs, problems = load_bytes(raw, CONFIG_FILE)
     if problems:
         return Config(), problems
     if not docs:
@@ -85,7 +85,7 @@ def validate_source(source: Source, check_input: InputChecker | None = None) -> 
         raw = contents[path]
         if raw is None:
             continue
-        docs, file_problems = _parse(raw, path)
+        docs, file_problems = load_bytes(raw, path)
         if file_problems:
             result.complete = False
             result.problems.extend(file_problems)
@@ -112,26 +112,6 @@ def validate_source(source: Source, check_input: InputChecker | None = None) -> 
         result.jobs.pop(name, None)
     result.problems.sort()
     return result
-
-
-def _parse(raw: bytes, path: str) -> tuple[list[Document], list[Problem]]:
-    from trainops.yamlsource import MAX_FILE_BYTES
-
-    if len(raw) > MAX_FILE_BYTES:
-        return [], [
-            Problem(
-                path,
-                message=f"file is over {MAX_FILE_BYTES:,} bytes; refused",
-                hint="manifests are small: split it or move data out of it",
-            )
-        ]
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
-        return [], [Problem(path, line, col, "file is not valid UTF-8", "save it as UTF-8")]
-    return load_text(text, path)
 
 
 def _name_of(doc: Document) -> str:

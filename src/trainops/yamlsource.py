@@ -83,7 +83,19 @@ def load_file(path: Path, display: str) -> tuple[list[Document], list[Problem]]:
                 hint="split it into several files, or move data out of the manifest",
             )
         ]
-    raw = path.read_bytes()
+    return load_bytes(path.read_bytes(), display)
+
+
+def load_bytes(raw: bytes, display: str) -> tuple[list[Document], list[Problem]]:
+    """Every document of a file's content, refusing oversized and non-UTF-8 input."""
+    if len(raw) > MAX_FILE_BYTES:
+        return [], [
+            Problem(
+                display,
+                message=f"file is over {MAX_FILE_BYTES:,} bytes; manifests are limited to that",
+                hint="split it into several files, or move data out of the manifest",
+            )
+        ]
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

@@ -88,7 +88,7 @@ def wait_until_gone(pgid: int, timeout: float = 3.0) -> list[int]:
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
     (tmp_path / "train").mkdir()
-    (tmp_path / "train" / "train.py").write_text((PROJECT / "train" / "train.py").read_text())
+    (tmp_path / "train" / "train.py").write_text((PROJECT / "src" / "trainops" / "templates" / "init" / "train" / "train.py").read_text())
     return tmp_path
 
 
