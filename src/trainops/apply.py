@@ -301,6 +301,9 @@ class Reconciler:
             if (r.revision, r.attempt) == (action.revision, action.attempt)
         )
         provider = self.providers[run.provider]
+        # A search by input and time also sees the runs already bound (an earlier attempt that
+        # failed seconds before this intent, a job with the same input): never adopt those.
+        taken = frozenset(r.run_id for s in result.state.values() for r in s.runs if r.run_id)
         intent = Intent(
             action.job,
             run.revision,
@@ -310,6 +313,7 @@ class Reconciler:
             run.provider,
             run.trainer,
             run.destination,
+            taken,
         )
         try:
             ref = provider.find(intent)

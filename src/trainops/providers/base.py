@@ -82,6 +82,9 @@ class Intent:
     provider: str
     trainer: str = ""  # owner/name:version, when the provider has one
     destination: str = ""
+    # Run ids already bound to other runs (an earlier attempt with the same input, another job):
+    # never this intent's, however well they match.
+    taken: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)

@@ -247,7 +247,7 @@ class ReplicateProvider:
     def find(self, intent: Intent) -> RunRef | None:
         """Adoption: the training this intent created — same trainer (and version when known),
         same input hash, destination not contradicted, created at or after the intent (allowing
-        `clock_skew`). Prefers the earliest created after the intent."""
+        `clock_skew`), not `intent.taken`. Prefers the earliest created after the intent."""
         model, _, version = intent.trainer.partition(":")
         if version and len(version) < 64:
             version = self._known_version(intent.trainer) or version
@@ -267,7 +267,7 @@ class ReplicateProvider:
                 if created < cutoff:
                     reached = True
                     continue
-                if _matches(item, model, version, intent):
+                if item.get("id") not in intent.taken and _matches(item, model, version, intent):
                     (after if created >= intent.created_at else before).append(
                         (created, item["id"])
                     )
