@@ -7,7 +7,8 @@ official client on real HTTP. Two clocks, neither waited on: the emulator's simu
 which is also the reconciler's (so intents and trainings share a time line and the adoption
 grace of DESIGN §8 elapses in test time), and a fake monotonic clock on which the provider paces
 and backs off. `TRAINOPS_FAULT_JOBS` (default 200) and `TRAINOPS_FAULT_PASSES` (default 60, the
-most passes allowed to converge) scale it; `TRAINOPS_SEED` picks which calls fail.
+most passes allowed to converge) scale it; `TRAINOPS_FAULT_GAPS` lists the simulated seconds
+between passes to pick from; `TRAINOPS_SEED` picks which calls fail.
 """
 
 from __future__ import annotations
@@ -43,7 +44,9 @@ from trainops.workspace import Workspace
 JOBS = int(os.environ.get("TRAINOPS_FAULT_JOBS", "200"))
 MAX_PASSES = int(os.environ.get("TRAINOPS_FAULT_PASSES", "60"))
 SEED = int(os.environ.get("TRAINOPS_SEED", "7"))
-PASS_SECONDS = 120.0  # simulated time between passes: every training started ends by the next
+# Simulated seconds between passes, from `apply --wait` (seconds) to a scheduled apply (minutes):
+# short gaps put a retry inside the adoption search's clock-skew window of the attempt before.
+GAPS = [float(gap) for gap in os.environ.get("TRAINOPS_FAULT_GAPS", "10,30,120,300").split(",")]
 TIMEOUT = 1.0  # the provider's HTTP timeout; the slowest injected answers take longer
 ENV = "FAULT_REPLICATE_TOKEN"
 TRAINER = f"ostris/flux-dev-lora-trainer:{FLUX_LORA_VERSION}"
@@ -84,7 +87,7 @@ class FakeMonotonic:
         self.slept += seconds
 
 
-def manifest(i: int) -> str:
+def manifest(i: int, input: dict[str, Any] | None = None) -> str:
     name = f"job-{i:03d}"
     doc = {
         "apiVersion": "trainops/v1",
@@ -97,7 +100,8 @@ def manifest(i: int) -> str:
             "hardware": "gpu-l40s",
             "retries": 6,
             # unique per job: the emulator's count per input is a count per job
-            "input": {
+            "input": input
+            or {
                 "input_images": f"https://example.com/{name}.zip",
                 "trigger_word": f"T{i:03d}",
                 "steps": 100 + i,
@@ -126,7 +130,35 @@ def emu() -> Iterator[ReplicateEmulator]:
         assert emulator.server_errors == []
 
 
+def workspace(
+    tmp_path: Path, emu: ReplicateEmulator, jobs: int, input: dict[str, Any] | None = None
+) -> tuple[Any, FakeMonotonic]:
+    """A repository of `jobs` manifests and a reconciler for it whose Replicate provider paces
+    and backs off on fake time; the reconciler's clock is the emulator's."""
+    cfg = {
+        "jobs": ["jobs/*.yaml"],
+        "providers": {"replicate": {"base_url": emu.base_url, "token_env": ENV}},
+    }
+    files = {"trainops.yaml": yaml.safe_dump(cfg)}
+    files.update({f"jobs/job-{i:03d}.yaml": manifest(i, input) for i in range(jobs)})
+    root = make_repo(tmp_path / "repo", files)
+    fake = FakeMonotonic()
+    provider = ReplicateProvider(
+        base_url=emu.base_url,
+        token_env=ENV,
+        environ={ENV: emu.token},
+        timeout=TIMEOUT,
+        sleep=fake.sleep,
+        clock=fake,
+        rng=random.Random(SEED),
+    )
+    rec = reconciler(Workspace.open(root, ref="HEAD"), clock=emu.now)
+    rec.providers.inject("replicate", provider)
+    return rec, fake
+
+
 def converge(rec: Any, emu: ReplicateEmulator) -> Run:
+    gaps = random.Random(SEED)
     results, errors, adopted = [], 0, 0
     for n in range(1, MAX_PASSES + 1):
         try:
@@ -139,7 +171,7 @@ def converge(rec: Any, emu: ReplicateEmulator) -> Run:
             views = result.plan.jobs.values()
             if not result.plan.actions and all(v.health is Health.SUCCEEDED for v in views):
                 return Run(n, errors, adopted, results)
-        emu.advance(PASS_SECONDS)
+        emu.advance(gaps.choice(GAPS))
     raise AssertionError(
         f"not converged after {MAX_PASSES} passes; last plan: "
         f"{[(a.job, type(a).__name__) for a in results[-1].plan.actions][:20]}"
@@ -149,28 +181,9 @@ def converge(rec: Any, emu: ReplicateEmulator) -> Run:
 def test_every_job_converges_with_exactly_one_training_per_attempt(
     tmp_path: Path, emu: ReplicateEmulator
 ) -> None:
-    cfg = {
-        "jobs": ["jobs/*.yaml"],
-        "providers": {"replicate": {"base_url": emu.base_url, "token_env": ENV}},
-    }
-    files = {"trainops.yaml": yaml.safe_dump(cfg)}
-    files.update({f"jobs/job-{i:03d}.yaml": manifest(i) for i in range(JOBS)})
-    root = make_repo(tmp_path / "repo", files)
+    rec, fake = workspace(tmp_path, emu, JOBS)
     faults = [(kind, emu.inject(kind, count=None, **options)) for kind, options in FAULTS]
-
-    fake = FakeMonotonic()
-    provider = ReplicateProvider(
-        base_url=emu.base_url,
-        token_env=ENV,
-        environ={ENV: emu.token},
-        timeout=TIMEOUT,
-        sleep=fake.sleep,
-        clock=fake,
-        rng=random.Random(3),
-    )
-    rec = reconciler(Workspace.open(root, ref="HEAD"), clock=emu.now)
-    rec.providers.inject("replicate", provider)
-    with provider:
+    with rec.providers["replicate"]:
         run = converge(rec, emu)
     emu.clear_faults()
 
@@ -238,3 +251,50 @@ def _label(kind: str, fault: Fault) -> str:
     if kind == "lost_response":
         return "lost_response_create" if fault.path else "lost_response_any"
     return kind
+
+
+def test_a_retry_never_adopts_the_training_of_the_attempt_before(
+    tmp_path: Path, emu: ReplicateEmulator
+) -> None:
+    """Attempt 1 is aborted; attempt 2, same input, is submitted seconds later and its create
+    never reaches Replicate (503). Adoption searches a minute before the intent for clock skew:
+    it must not bind attempt 1's training to attempt 2. Attempt 2 is lost after the grace period
+    and attempt 3 trains."""
+    rec, _fake = workspace(tmp_path, emu, 1)
+    with rec.providers["replicate"]:
+        emu.inject("abort", path=CREATE_PATH)
+        rec.apply()
+        emu.advance(10)  # aborted after 5 s in the queue
+        emu.inject("error", status=503, path=CREATE_PATH)
+        rec.apply()  # attempt 2: outcome unknown
+        emu.advance(10)
+        adopting = rec.apply()
+        assert [o.detail for o in adopting.outcomes] == ["run not visible yet; will look again"]
+        emu.advance(ReplicateProvider.adoption_grace)
+        assert [o.detail for o in rec.apply().outcomes] == ["no run was created: intent lost"]
+        rec.apply()  # attempt 3
+        emu.advance(120)
+        runs = rec.apply().state["job-000"].runs
+    [aborted, succeeded] = emu.trainings
+    assert [(r.attempt, r.run_id, r.lost, r.health) for r in runs] == [
+        (1, aborted.id, False, Health.FAILED),
+        (2, None, True, Health.PENDING),
+        (3, succeeded.id, False, Health.SUCCEEDED),
+    ]
+
+
+def test_jobs_with_the_same_input_never_adopt_one_training_twice(
+    tmp_path: Path, emu: ReplicateEmulator
+) -> None:
+    """Two jobs train the same input (to different destinations); both creates are answered 500
+    after the trainings exist, so both are adopted in the next pass, each to its own training."""
+    same = {"input_images": "https://example.com/shared.zip", "steps": 500}
+    rec, _fake = workspace(tmp_path, emu, 2, input=same)
+    with rec.providers["replicate"]:
+        emu.inject("error", status=500, after=True, path=CREATE_PATH, count=2)
+        assert len(rec.apply().failed) == 2
+        emu.advance(10)
+        adopted = rec.apply()
+    assert sorted(o.detail.split()[0] for o in adopted.outcomes) == ["adopted", "adopted"]
+    bound = [s.runs[0].run_id for s in adopted.state.values()]
+    assert sorted(bound) == sorted(t.id for t in emu.trainings)  # two, one each
