@@ -70,8 +70,11 @@ Duration = Annotated[
     PlainSerializer(format_duration, return_type=str),
     WithJsonSchema(
         {
-            "type": "string",
-            "pattern": r"^(\d+h)?(\d+m)?(\d+s)?$",
+            "anyOf": [
+                # at least one non-zero component: "", "0m" and "0h0s" are refused, as by the model
+                {"type": "string", "pattern": r"^(?=.*[1-9])(\d+h)?(\d+m)?(\d+s)?$"},
+                {"type": "integer", "minimum": 1, "description": "seconds"},
+            ],
             "examples": ["90m", "2h", "1h30m"],
         }
     ),

@@ -57,6 +57,8 @@ class WorkingTree:
 
     def read(self, path: str) -> bytes | None:
         full = self.root / path
+        if full.is_symlink() and not full.resolve().is_relative_to(self.root.resolve()):
+            return None  # a link out of the repository (a pull request could add one): skipped
         if not full.is_file():
             return None
         from trainops.yamlsource import MAX_FILE_BYTES
