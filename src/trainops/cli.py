@@ -295,10 +295,13 @@ def apply(
                 ["job", "sync", "health", "revision", "run_id", "age", "reason"],
             )
         )
-        click.echo(
-            "\n"
-            + (f"Apply: {done} action(s) done." if done else "No changes: the providers match git.")
-        )
+        if failures:
+            summary = f"Apply: {done} action(s) done, {len(failures)} failed (errors below)."
+        elif done:
+            summary = f"Apply: {done} action(s) done."
+        else:
+            summary = "No changes: the providers match git."
+        click.echo("\n" + summary)
     for outcome in failures:
         click.echo(f"error: {describe(outcome.action)}: {outcome.detail}", err=True)
     if problems:

@@ -394,6 +394,8 @@ def _present(
             if not latest.retryable
             else (f"failed after {failures} attempt(s) (retries: {spec.retries})")
         )
+        if latest.error:
+            why += f": {latest.error.splitlines()[0][:200]}"
         return actions, _view(name, Sync.SYNCED, job_state, revision, why)
     if latest is not None and latest.health is Health.CANCELED and not _resubmittable(latest):
         return actions, _view(
