@@ -23,13 +23,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
 
-from tests.support.gitrepo import GIT_ENV, HERMETIC_ENV, git, make_repo
+from tests.support.gitrepo import GIT_ENV, HERMETIC_ENV, clone, git, make_repo
 
 __all__ = [
     "TRAIN_SCRIPT",
@@ -160,7 +160,6 @@ class UserRepo:
     signals: Path  # hold files, counters and ledgers live here, outside the repository
     runs_dir: Path
     branch: str = "trainops/state"
-    _env: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def create(cls, base: Path, jobs: Mapping[str, str], *, cfg: str | None = None,
@@ -179,8 +178,6 @@ class UserRepo:
     @classmethod
     def clone_of(cls, other: UserRepo, path: Path) -> UserRepo:
         """Another clone of `other`'s remote (a second reconciler)."""
-        from tests.support.gitrepo import clone
-
         assert other.remote is not None
         root = clone(other.remote, path)
         return cls(root, other.remote, other.signals, _runs_dir(root), other.branch)
