@@ -1,9 +1,11 @@
 """The `local` provider (DESIGN §10): runs a job's `command` on this machine, detached.
 
 Each run lives in `<repo>/.trainops/runs/<job>-<revision>-<attempt>/`. The run id is deterministic,
-and the directory is claimed with an atomic `mkdir`, so a repeated or racing submit of the same
-attempt finds the claim and starts nothing: one training per (job, revision, attempt), ever. A
-small supervisor (`_supervisor.py`) runs the command and writes `status.json`; `observe` reads it.
+and the directory is claimed by renaming a fully prepared one into place (atomic), so a repeated or
+racing submit of the same attempt finds the claim and starts nothing: one training per (job,
+revision, attempt), ever. A small supervisor (`_supervisor.py`) runs the command and writes
+`status.json`; `observe` reads it. A claim whose submitter died before starting it is closed as
+never started, so adoption declares its intent lost and the next attempt trains instead.
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Collection
 from dataclasses import replace
@@ -27,6 +31,7 @@ from trainops.providers import _supervisor as sv
 from trainops.providers.base import Health, Intent, Observation, RunRef, Submission
 
 VANISHED = "process vanished without writing a final status"
+NEVER_STARTED = "never started: the apply that claimed it died before starting it"
 _HEALTH = {
     "pending": Health.PENDING,
     "running": Health.RUNNING,
@@ -107,10 +112,8 @@ class LocalProvider:
             raise ProviderError(f"job {job.name!r}: input is not JSON: {exc}") from exc
         run_id = run_id_for(job.name, submission.revision, submission.attempt)
         run_dir = self.runs_dir / run_id
-        run_dir.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            run_dir.mkdir()  # the claim
-        except FileExistsError:
+        self.runs_dir.mkdir(parents=True, exist_ok=True)
+        if run_dir.exists():
             return self._ref(run_id, run_dir)
 
         created_at = self._clock()
@@ -119,9 +122,10 @@ class LocalProvider:
             sys.executable if spec.command[0] in _PYTHONS else spec.command[0],
             *spec.command[1:],
         ]
-        (run_dir / sv.INPUT).write_text(input_text + "\n", encoding="utf-8")
+        staging = Path(tempfile.mkdtemp(prefix=f".claim-{run_id}-", dir=self.runs_dir))
+        (staging / sv.INPUT).write_text(input_text + "\n", encoding="utf-8")
         sv.write_json(
-            run_dir / sv.META,
+            staging / sv.META,
             {
                 "run_id": run_id,
                 "job": job.name,
@@ -134,9 +138,15 @@ class LocalProvider:
                 "workdir": self._display(cwd),
                 "cwd": str(cwd),
                 "created_at": created_at,
+                "claimer": {"pid": os.getpid(), "ident": sv.identity(os.getpid())},
             },
         )
-        (run_dir / sv.OUTPUTS).mkdir()
+        (staging / sv.OUTPUTS).mkdir()
+        try:
+            staging.rename(run_dir)  # the claim: atomic, and never half-written
+        except OSError:  # claimed by a racing submit a moment ago
+            shutil.rmtree(staging, ignore_errors=True)
+            return self._ref(run_id, run_dir)
         self._launch(run_dir)
         return RunRef(run_id, created_at)
 
@@ -198,7 +208,9 @@ class LocalProvider:
         when its directory does. It is bound even if its input differs: it is the claim."""
         run_id = run_id_for(intent.job, intent.revision, intent.attempt)
         run_dir = self._run_dir(run_id)
-        return None if run_dir is None else self._ref(run_id, run_dir)
+        if run_dir is None or self._close_if_never_started(run_dir):
+            return None
+        return self._ref(run_id, run_dir)
 
     # ---- internals --------------------------------------------------------------------------
 
@@ -218,6 +230,24 @@ class LocalProvider:
             return path.relative_to(self.repo_root).as_posix() or "."
         except ValueError:
             return str(path)
+
+    def _close_if_never_started(self, run_dir: Path) -> bool:
+        """True when the run was claimed but its submitter died before starting it (no status,
+        claimer gone): it is closed as failed, so no late start can ever train it."""
+        with sv.status_lock(run_dir):
+            if sv.read_status(run_dir) is not None:
+                return False
+            meta = sv.read_json(run_dir / sv.META) or {}
+            claimer = meta.get("claimer")
+            if isinstance(claimer, dict) and isinstance(claimer.get("pid"), int):
+                if sv.is_alive(claimer["pid"], str(claimer.get("ident") or "")):
+                    return False  # still submitting: it will start it
+            elif meta and time.time() - run_dir.stat().st_mtime < self.start_grace:
+                return False  # a claim without a claimer (older trainops): give it time
+            now = self._clock()
+            sv.write_status(run_dir, {"status": "failed", "error": NEVER_STARTED,
+                                      "retryable": True, "completed_at": now})
+        return True
 
     def _ref(self, run_id: str, run_dir: Path) -> RunRef:
         # A racing submit may have claimed the run a moment ago and not written meta.json yet:
