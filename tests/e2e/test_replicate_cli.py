@@ -191,7 +191,10 @@ def test_a_create_rejected_with_422_fails_the_run_once_not_retryable(make: Any) 
     user.emu.reset_requests()
     user.ok("apply")  # nothing to retry: the same input would be rejected again
     assert user.creates() == 0 and user.emu.trainings == []
-    assert user.status_json()["portraits"]["reason"] == "failed, not retryable"
+    assert user.status_json()["portraits"]["reason"] == (
+        "failed, not retryable: creating the training of portraits (attempt 1): "
+        "422 - input.steps: Must be less than or equal to 6000"
+    )
 
 
 # ---- the lock ---------------------------------------------------------------------------------
