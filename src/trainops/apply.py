@@ -18,10 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
-import yaml
-
 from trainops.errors import OutcomeUnknown, ProviderError, StateConflict, TrainopsError
-from trainops.manifest import OUTPUT_REF, Job, canonical_json
 from trainops.plan import (
     Action,
     Adopt,
@@ -36,13 +33,13 @@ from trainops.plan import (
 )
 from trainops.providers import Providers
 from trainops.providers.base import Health, Intent, Observation, Submission, input_hash
+from trainops.snapshot import resolve_input, snapshot_text
 from trainops.state.base import StateStore
 from trainops.state.model import JobState, Run, parse_state, snapshot_path, state_path
 from trainops.workspace import Workspace
 
 MAX_SWAPS = 5
 ADOPTION_GRACE_SECONDS = 600.0  # DESIGN §8, unless the provider says otherwise (Adoptable)
-SNAPSHOT_SCHEMA = "trainops/v1"
 
 
 @dataclass(frozen=True)
@@ -509,58 +506,4 @@ def describe(action: Action) -> str:
     return f"deliver {action.job} run {action.run_id} to {action.target}"
 
 
-def resolve_input(job: Job, state: Mapping[str, JobState], desired: Desired) -> dict[str, Any]:
-    """Substitute `${{ jobs.NAME.output.KEY }}` with the upstream run's recorded output."""
-
-    def outputs_of(name: str) -> Mapping[str, str]:
-        target = desired.targets.get(name)
-        runs = state.get(name, JobState(name)).runs
-        for run in reversed(runs):
-            if target and run.revision == target.revision and run.health is Health.SUCCEEDED:
-                return run.outputs
-        return {}
-
-    def sub(value: Any) -> Any:
-        if isinstance(value, str):
-
-            def one(match: Any) -> str:
-                name, key = match.group(1), match.group(2)
-                outputs = outputs_of(name)
-                if key not in outputs:
-                    known = ", ".join(sorted(outputs)) or "none"
-                    raise TrainopsError(
-                        f"{job.file}: {job.name}: job {name!r} has no output {key!r} "
-                        f"(its outputs: {known})",
-                        "fix the reference in spec.input",
-                    )
-                return outputs[key]
-
-            return OUTPUT_REF.sub(one, value)
-        if isinstance(value, dict):
-            return {k: sub(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [sub(v) for v in value]
-        return value
-
-    return dict(sub(dict(job.spec.input)))
-
-
-def snapshot_text(job: Job, revision: str, resolved: Mapping[str, Any], run: Run) -> str:
-    """The fully resolved manifest that was submitted, with where it came from (§9)."""
-    manifest = job.manifest.model_dump(mode="json", exclude_defaults=False)
-    manifest["spec"]["input"] = dict(resolved)
-    if run.trainer:
-        manifest["spec"]["trainer"] = run.trainer
-    header = [
-        f"# trainops snapshot of {job.name} revision {revision}",
-        f"# source commit: {run.source_commit or '(working tree)'}",
-        f"# source file: {job.file}",
-        f"# trainer: {run.trainer or '(local command)'}",
-        f"# schema: {SNAPSHOT_SCHEMA}",
-        f"# input hash: {run.input_hash}",
-    ]
-    body = yaml.safe_dump(manifest, sort_keys=False, allow_unicode=True)
-    return "\n".join(header) + "\n" + body
-
-
-__all__ = ["Outcome", "Pass", "Reconciler", "canonical_json", "describe"]
+__all__ = ["Outcome", "Pass", "Reconciler", "RunReporter", "describe"]

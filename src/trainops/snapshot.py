@@ -1,0 +1,72 @@
+"""What a run is submitted with: its input with output references resolved, and the snapshot of
+the fully resolved manifest that is committed to the state branch beside it (DESIGN §2, §9).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import yaml
+
+from trainops.errors import TrainopsError
+from trainops.manifest import OUTPUT_REF, Job
+from trainops.plan import Desired
+from trainops.providers.base import Health
+from trainops.state.model import JobState, Run
+
+SNAPSHOT_SCHEMA = "trainops/v1"
+
+
+def resolve_input(job: Job, state: Mapping[str, JobState], desired: Desired) -> dict[str, Any]:
+    """Substitute `${{ jobs.NAME.output.KEY }}` with the upstream run's recorded output."""
+
+    def outputs_of(name: str) -> Mapping[str, str]:
+        target = desired.targets.get(name)
+        runs = state.get(name, JobState(name)).runs
+        for run in reversed(runs):
+            if target and run.revision == target.revision and run.health is Health.SUCCEEDED:
+                return run.outputs
+        return {}
+
+    def sub(value: Any) -> Any:
+        if isinstance(value, str):
+
+            def one(match: Any) -> str:
+                name, key = match.group(1), match.group(2)
+                outputs = outputs_of(name)
+                if key not in outputs:
+                    known = ", ".join(sorted(outputs)) or "none"
+                    raise TrainopsError(
+                        f"{job.file}: {job.name}: job {name!r} has no output {key!r} "
+                        f"(its outputs: {known})",
+                        "fix the reference in spec.input",
+                    )
+                return outputs[key]
+
+            return OUTPUT_REF.sub(one, value)
+        if isinstance(value, dict):
+            return {k: sub(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [sub(v) for v in value]
+        return value
+
+    return dict(sub(dict(job.spec.input)))
+
+
+def snapshot_text(job: Job, revision: str, resolved: Mapping[str, Any], run: Run) -> str:
+    """The fully resolved manifest that was submitted, with where it came from (§9)."""
+    manifest = job.manifest.model_dump(mode="json", exclude_defaults=False)
+    manifest["spec"]["input"] = dict(resolved)
+    if run.trainer:
+        manifest["spec"]["trainer"] = run.trainer
+    header = [
+        f"# trainops snapshot of {job.name} revision {revision}",
+        f"# source commit: {run.source_commit or '(working tree)'}",
+        f"# source file: {job.file}",
+        f"# trainer: {run.trainer or '(local command)'}",
+        f"# schema: {SNAPSHOT_SCHEMA}",
+        f"# input hash: {run.input_hash}",
+    ]
+    body = yaml.safe_dump(manifest, sort_keys=False, allow_unicode=True)
+    return "\n".join(header) + "\n" + body
