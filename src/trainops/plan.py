@@ -381,9 +381,19 @@ def _present(
             if latest.deliveries.get(t.key) != "done"
         ]
         sync = Sync.OUT_OF_SYNC if actions else Sync.SYNCED
-        return actions, _view(
-            name, sync, job_state, revision, "delivering outputs" if actions else ""
+        failed = [
+            f"{key} {status}"
+            for key, status in sorted(latest.deliveries.items())
+            if status.startswith("failed")
+        ]
+        why = (
+            "delivery to " + "; ".join(failed)
+            if failed
+            else "delivering outputs"
+            if actions
+            else ""
         )
+        return actions, _view(name, sync, job_state, revision, why)
     if (
         latest is not None
         and latest.health is Health.FAILED

@@ -325,3 +325,11 @@ def test_cancels_come_before_submits_across_jobs() -> None:
 def test_blocked_reason_names_the_upstream() -> None:
     result = plan(desired(A, B_AFTER_A), {}, Limits(), NOW)
     assert result.jobs["b"].reason == f"waiting for a (revision {A.revision}) to succeed"
+
+
+def test_a_failed_delivery_is_retried_and_its_reason_shown() -> None:
+    t = target("a", deliver=[{"s3": {"uri": "s3://bucket/x/"}}])
+    failed = run(t, Health.SUCCEEDED, deliveries={"s3:s3://bucket/x/": "failed: access denied"})
+    result = plan(desired(t), state(a=failed), Limits(), NOW)
+    assert list(result.actions) == [Deliver("a", failed.run_id or "", "s3:s3://bucket/x/")]
+    assert result.jobs["a"].reason == "delivery to s3:s3://bucket/x/ failed: access denied"
