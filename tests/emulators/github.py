@@ -18,9 +18,11 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
+
+from tests.emulators._loopback import LoopbackEmulator
 
 __all__ = ["Fault", "GitHubEmulator", "Recorded"]
 
@@ -98,8 +100,10 @@ class _Call:
     path: str
 
 
-class GitHubEmulator:
+class GitHubEmulator(LoopbackEmulator):
     """In-memory GitHub for one accepted token. Use as a context manager or `start()`/`stop()`."""
+
+    thread_name = "github-emulator"
 
     def __init__(
         self,
@@ -124,8 +128,6 @@ class GitHubEmulator:
         self._commit_comments: list[dict[str, Any]] = []
         self._statuses: list[dict[str, Any]] = []  # oldest first
         self._pulls: list[dict[str, Any]] = []
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
         self._routes: list[tuple[str, re.Pattern[str], Callable[[_Call], _Answer]]] = [
             (method, re.compile(_REPO + pattern), route)
             for method, pattern, route in [
@@ -144,43 +146,6 @@ class GitHubEmulator:
         ]
 
     # -- lifecycle ----------------------------------------------------------------------------
-
-    @property
-    def url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("the emulator is not started")
-        return f"http://{self.host}:{self._server.server_address[1]}"
-
-    def start(self) -> GitHubEmulator:
-        emulator = self
-
-        class Handler(_Handler):
-            emu = emulator
-
-        self._server = _Server((self.host, self.port), Handler)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.02},  # so that stop() returns at once
-            name="github-emulator",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
-
-    def __enter__(self) -> GitHubEmulator:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     def env(self) -> dict[str, str]:
         """The environment that points a trainops process at this emulator."""
@@ -604,11 +569,6 @@ class GitHubEmulator:
         return 200, items[(page - 1) * per_page : page * per_page], headers
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-
 class _Handler(BaseHTTPRequestHandler):
     emu: GitHubEmulator
     protocol_version = "HTTP/1.1"
@@ -789,6 +749,9 @@ def main(argv: list[str] | None = None) -> None:
         print(f"  export GITHUB_API_URL={emu.url} GITHUB_TOKEN={args.token}", flush=True)
         with contextlib.suppress(KeyboardInterrupt):
             threading.Event().wait()
+
+
+GitHubEmulator.handler = _Handler
 
 
 if __name__ == "__main__":

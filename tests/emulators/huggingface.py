@@ -20,15 +20,19 @@ import json
 import re
 import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
+
+from tests.emulators._loopback import LoopbackEmulator
 
 __all__ = ["Fault", "HubEmulator", "Recorded", "git_blob_id"]
 
 WRITE_ENDPOINTS = frozenset({"create", "preupload", "commit"})
-GITATTRIBUTES = (b"*.bin filter=lfs diff=lfs merge=lfs -text\n"
-                 b"*.safetensors filter=lfs diff=lfs merge=lfs -text\n")
+GITATTRIBUTES = (
+    b"*.bin filter=lfs diff=lfs merge=lfs -text\n"
+    b"*.safetensors filter=lfs diff=lfs merge=lfs -text\n"
+)
 _REPO = r"/api/models/(?P<repo>[^/]+/[^/]+)"
 _ROUTES: list[tuple[str, str, re.Pattern[str]]] = [
     (method, name, re.compile(pattern))
@@ -112,11 +116,13 @@ class _Reply(Exception):
         self.status, self.message, self.code = status, message, code
 
 
-class HubEmulator:
+class HubEmulator(LoopbackEmulator):
     """In-memory Hub. Use as a context manager or `start()`/`stop()`.
 
     `token` is the one write token accepted; `namespaces` those it may create repos in (None: any).
     """
+
+    thread_name = "hub-emulator"
 
     def __init__(
         self,
@@ -136,47 +142,8 @@ class HubEmulator:
         self._faults: list[Fault] = []
         self._lock = threading.RLock()
         self._commits = 0
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------
-
-    @property
-    def url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("the emulator is not started")
-        return f"http://{self.host}:{self._server.server_address[1]}"
-
-    def start(self) -> HubEmulator:
-        emulator = self
-
-        class Handler(_Handler):
-            emu = emulator
-
-        self._server = _Server((self.host, self.port), Handler)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.02},
-            name="hub-emulator",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
-
-    def __enter__(self) -> HubEmulator:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     def env(self) -> dict[str, str]:
         """The environment that points a trainops process at this emulator."""
@@ -289,8 +256,10 @@ class HubEmulator:
         if repo_id in self.repos:
             raise _Reply(409, "You already created this model repo")
         if not self._may_write(namespace):
-            raise _Reply(403, "You don't have the rights to create a model under the namespace "
-                              f'"{namespace}"')
+            raise _Reply(
+                403,
+                f'You don\'t have the rights to create a model under the namespace "{namespace}"',
+            )
         private = data.get("visibility", "private" if data.get("private") else "public") != "public"
         repo = Repo(repo_id, private)
         self._apply(repo, "initial commit", {".gitattributes": GITATTRIBUTES}, [])
@@ -314,8 +283,9 @@ class HubEmulator:
                 folder = (prefix + "/" if prefix else "") + rest.split("/")[0]
                 if folder not in folders:
                     folders.add(folder)
-                    entries.append({"type": "directory", "oid": _oid(folder), "size": 0,
-                                    "path": folder})
+                    entries.append(
+                        {"type": "directory", "oid": _oid(folder), "size": 0, "path": folder}
+                    )
             else:
                 entries.append(self._entry(p, repo.files[p]))
         return 200, entries
@@ -381,30 +351,42 @@ class HubEmulator:
     def _whoami(self, args: dict[str, str], headers: dict[str, str], body: bytes) -> _Ok:
         if not self._auth(headers):
             raise _Reply(401, "Invalid credentials in Authorization header")
-        return 200, {"type": "user", "name": self.user, "orgs": [],
-                     "auth": {"type": "access_token", "accessToken": {"role": "write"}}}
+        return 200, {
+            "type": "user",
+            "name": self.user,
+            "orgs": [],
+            "auth": {"type": "access_token", "accessToken": {"role": "write"}},
+        }
 
     # -- storage ------------------------------------------------------------------------------
 
-    def _apply(self, repo: Repo, summary: str, added: dict[str, bytes],
-               deleted: list[str]) -> Commit:
+    def _apply(
+        self, repo: Repo, summary: str, added: dict[str, bytes], deleted: list[str]
+    ) -> Commit:
         for path in deleted:
             for existing in [p for p in repo.files if p == path or p.startswith(path + "/")]:
                 del repo.files[existing]
         repo.files.update(added)
         self._commits += 1
-        commit = Commit(_oid(f"{repo.repo_id}:{self._commits}"), summary,
-                        tuple(sorted({*added, *deleted})))
+        commit = Commit(
+            _oid(f"{repo.repo_id}:{self._commits}"), summary, tuple(sorted({*added, *deleted}))
+        )
         repo.commits.append(commit)
         return commit
 
     def _entry(self, path: str, data: bytes) -> dict[str, Any]:
-        entry: dict[str, Any] = {"type": "file", "oid": git_blob_id(data), "size": len(data),
-                                 "path": path}
+        entry: dict[str, Any] = {
+            "type": "file",
+            "oid": git_blob_id(data),
+            "size": len(data),
+            "path": path,
+        }
         if self.lfs_from_size is not None and len(data) >= self.lfs_from_size:
             sha256 = hashlib.sha256(data).hexdigest()
-            pointer = (f"version https://git-lfs.github.com/spec/v1\noid sha256:{sha256}\n"
-                       f"size {len(data)}\n").encode()
+            pointer = (
+                f"version https://git-lfs.github.com/spec/v1\noid sha256:{sha256}\n"
+                f"size {len(data)}\n"
+            ).encode()
             entry["oid"] = git_blob_id(pointer)
             entry["lfs"] = {"oid": sha256, "size": len(data), "pointerSize": len(pointer)}
         return entry
@@ -416,11 +398,6 @@ _Answer = tuple[int, Any, dict[str, str]]
 
 def _oid(seed: str) -> str:
     return hashlib.sha1(seed.encode()).hexdigest()
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -473,6 +450,9 @@ def main(argv: list[str] | None = None) -> None:
     with HubEmulator(args.token, port=args.port) as emu:
         print(f"HF_ENDPOINT={emu.url} HF_TOKEN={args.token}", flush=True)
         threading.Event().wait()
+
+
+HubEmulator.handler = _Handler
 
 
 if __name__ == "__main__":
