@@ -53,8 +53,9 @@ class S3Fault:
 class MotoS3:
     """moto's S3 on loopback. `env()` gives the variables a trainops process needs."""
 
-    def __init__(self, access_key: str = "AKIDTESTMOTO",
-                 secret_key: str = "moto-secret-x9") -> None:
+    def __init__(
+        self, access_key: str = "AKIDTESTMOTO", secret_key: str = "moto-secret-x9"
+    ) -> None:
         self.access_key, self.secret_key = access_key, secret_key
         self.requests: list[S3Request] = []
         self._faults: list[S3Fault] = []
@@ -71,10 +72,12 @@ class MotoS3:
                 pass
 
         app = DomainDispatcherApplication(create_backend_app)
-        self._server = make_server("127.0.0.1", 0, self._wrap(app), threaded=True,
-                                   request_handler=Quiet)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="moto-s3",
-                                        daemon=True)
+        self._server = make_server(
+            "127.0.0.1", 0, self._wrap(app), threaded=True, request_handler=Quiet
+        )
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="moto-s3", daemon=True
+        )
         self._thread.start()
         self.reset()
         return self
@@ -112,9 +115,13 @@ class MotoS3:
     def client(self) -> Any:
         import boto3
 
-        return boto3.client("s3", endpoint_url=self.url, region_name="us-east-1",
-                            aws_access_key_id=self.access_key,
-                            aws_secret_access_key=self.secret_key)
+        return boto3.client(
+            "s3",
+            endpoint_url=self.url,
+            region_name="us-east-1",
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key,
+        )
 
     def reset(self) -> None:
         """Forget every bucket (moto's state is per process) and every recorded request."""
@@ -127,8 +134,14 @@ class MotoS3:
 
     # -- faults and inspection ----------------------------------------------------------------
 
-    def fail(self, method: str, path: str = "", status: int = 500, code: str = "InternalError",
-             times: int | None = 1) -> S3Fault:
+    def fail(
+        self,
+        method: str,
+        path: str = "",
+        status: int = 500,
+        code: str = "InternalError",
+        times: int | None = 1,
+    ) -> S3Fault:
         fault = S3Fault(method, path, status, code, times)
         with self._lock:
             self._faults.append(fault)
@@ -136,8 +149,9 @@ class MotoS3:
 
     def calls(self, bucket: str | None = None) -> list[S3Request]:
         with self._lock:
-            return [r for r in self.requests
-                    if bucket is None or r.path.split("/")[1:2] == [bucket]]
+            return [
+                r for r in self.requests if bucket is None or r.path.split("/")[1:2] == [bucket]
+            ]
 
     def writes(self, bucket: str | None = None) -> list[S3Request]:
         return [r for r in self.calls(bucket) if r.write]
@@ -154,18 +168,25 @@ class MotoS3:
                 fault = next((f for f in self._faults if f.take(method, path)), None)
             if fault is not None:
                 _drain(environ)
-                body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{fault.code}</Code>'
-                        f"<Message>injected fault</Message></Error>").encode()
-                start_response(f"{fault.status} Injected", [("Content-Type", "application/xml"),
-                                                            ("Content-Length", str(len(body)))])
+                body = (
+                    f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{fault.code}</Code>'
+                    f"<Message>injected fault</Message></Error>"
+                ).encode()
+                start_response(
+                    f"{fault.status} Injected",
+                    [("Content-Type", "application/xml"), ("Content-Length", str(len(body)))],
+                )
                 self._record(method, path, query, fault.status)
                 return [body]
             status: list[int] = []
 
             def start(line: str, headers: Any, exc_info: Any = None) -> Any:
                 status.append(int(line.split()[0]))
-                return start_response(line, headers, exc_info) if exc_info else \
-                    start_response(line, headers)
+                return (
+                    start_response(line, headers, exc_info)
+                    if exc_info
+                    else start_response(line, headers)
+                )
 
             body_iter = app(environ, start)
             self._record(method, path, query, status[0] if status else 0)
