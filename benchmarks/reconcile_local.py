@@ -39,8 +39,7 @@ ENV = {
     "GIT_COMMITTER_NAME": "Bench",
     "GIT_COMMITTER_EMAIL": "bench@example.com",
 }
-for _name in ("REPLICATE_API_TOKEN", "GITHUB_TOKEN", "GH_TOKEN", "HF_TOKEN",
-              "TRAINOPS_CRASHPOINT"):
+for _name in ("REPLICATE_API_TOKEN", "GITHUB_TOKEN", "GH_TOKEN", "HF_TOKEN", "TRAINOPS_CRASHPOINT"):
     ENV.pop(_name, None)
 
 MANIFEST = """\
@@ -60,8 +59,9 @@ spec:
 
 
 def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=cwd, env=ENV, check=True, capture_output=True,
-                          text=True).stdout.strip()
+    return subprocess.run(
+        ["git", *args], cwd=cwd, env=ENV, check=True, capture_output=True, text=True
+    ).stdout.strip()
 
 
 def build(base: Path, count: int) -> Path:
@@ -96,12 +96,23 @@ def write_state(root: Path) -> None:
     now = time.time()
     changes: dict[str, str | None] = {}
     for name, target in desired.targets.items():
-        run = Run(revision=target.revision, attempt=1, provider="local",
-                  input_hash="0" * 16, created_at=now - 3600, source_commit=ws.commit,
-                  run_id=f"{name}-{target.revision}-1", health=Health.SUCCEEDED,
-                  started_at=now - 3590, completed_at=now - 3000, billed_seconds=590.0,
-                  cost_usd=0.0, outputs={"weights": f"/runs/{name}/outputs/weights.bin"},
-                  owner="bench:1", snapshot=snapshot_path(name, target.revision))
+        run = Run(
+            revision=target.revision,
+            attempt=1,
+            provider="local",
+            input_hash="0" * 16,
+            created_at=now - 3600,
+            source_commit=ws.commit,
+            run_id=f"{name}-{target.revision}-1",
+            health=Health.SUCCEEDED,
+            started_at=now - 3590,
+            completed_at=now - 3000,
+            billed_seconds=590.0,
+            cost_usd=0.0,
+            outputs={"weights": f"/runs/{name}/outputs/weights.bin"},
+            owner="bench:1",
+            snapshot=snapshot_path(name, target.revision),
+        )
         changes[state_path(name)] = JobState(name, (run,)).to_text()
     GitStateStore(root, branch=BRANCH).save("", changes, "benchmark: every run succeeded\n")
 
@@ -111,8 +122,9 @@ def measure(root: Path, *args: str) -> tuple[float, float, subprocess.CompletedP
     `trainops ARGS` run as a user runs it."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         began = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, "-m", "trainops", *args], cwd=root, env=ENV,
-                                stdout=out, stderr=err)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "trainops", *args], cwd=root, env=ENV, stdout=out, stderr=err
+        )
         _pid, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - began
         proc.returncode = os.waitstatus_to_exitcode(status)
@@ -138,8 +150,10 @@ def main() -> int:
     try:
         began = time.perf_counter()
         root = build(base, args.count)
-        print(f"built {args.count} manifests and their state in "
-              f"{time.perf_counter() - began:.1f}s ({root})")
+        print(
+            f"built {args.count} manifests and their state in "
+            f"{time.perf_counter() - began:.1f}s ({root})"
+        )
         commits = state_commits(root)
 
         validate, apply, rss = [], [], []
@@ -151,8 +165,11 @@ def main() -> int:
             assert done.returncode == 0, done.stderr[-2000:]
             report = json.loads(done.stdout)
             assert not report["outcomes"], report["outcomes"][:3]
-            unsynced = [r["job"] for r in report["jobs"]
-                        if (r["sync"], r["health"]) != ("Synced", "Succeeded")]
+            unsynced = [
+                r["job"]
+                for r in report["jobs"]
+                if (r["sync"], r["health"]) != ("Synced", "Succeeded")
+            ]
             assert not unsynced, f"{len(unsynced)} jobs not Synced/Succeeded: {unsynced[:3]}"
             apply.append(wall)
             rss.append(mb)
@@ -165,8 +182,11 @@ def main() -> int:
         print(f"ratio      {ratio:7.2f}x  (target <= {TARGET_RATIO:g}x)")
         print(f"peak RSS   {peak:7.1f} MB (target < {TARGET_RSS_MB:g} MB)")
         print("state commits by the no-op apply: 0")
-        missed = [name for name, bad in (("ratio", ratio > TARGET_RATIO),
-                                         ("rss", peak >= TARGET_RSS_MB)) if bad]
+        missed = [
+            name
+            for name, bad in (("ratio", ratio > TARGET_RATIO), ("rss", peak >= TARGET_RSS_MB))
+            if bad
+        ]
         if missed:
             print(f"MISSED: {', '.join(missed)}")
             return 1

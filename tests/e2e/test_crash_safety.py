@@ -62,8 +62,9 @@ def write_jobs(repo: UserRepo, names: Iterable[str], **input: Any) -> None:
 
 def settle(repo: UserRepo, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     """Apply again until every run of a job in git has ended (`apply --wait`)."""
-    result = repo.trainops("apply", "--wait", "--interval", "0.1", "--timeout", str(timeout),
-                           timeout=timeout + 30)
+    result = repo.trainops(
+        "apply", "--wait", "--interval", "0.1", "--timeout", str(timeout), timeout=timeout + 30
+    )
     assert result.returncode == 0, explain(result)
     assert "gave up waiting" not in result.stderr, explain(result)
     return result
@@ -71,8 +72,9 @@ def settle(repo: UserRepo, timeout: float = 60) -> subprocess.CompletedProcess[s
 
 def submitted(*outputs: str) -> Counter[str]:
     """Run ids that apply reported as submitted (the provider was called for them)."""
-    return Counter(re.findall(r": submitted revision \S+ attempt \d+ as run (\S+)",
-                              "\n".join(outputs)))
+    return Counter(
+        re.findall(r": submitted revision \S+ attempt \d+ as run (\S+)", "\n".join(outputs))
+    )
 
 
 def assert_submitted_at_most_once(*outputs: str) -> None:
@@ -87,8 +89,9 @@ def never_started(repo: UserRepo) -> set[str]:
     closes them as never started (nothing trained) and the intent's next attempt trains."""
     from trainops.providers.local import NEVER_STARTED
 
-    return {run_id for run_id in repo.run_ids()
-            if repo.status(run_id).get("error") == NEVER_STARTED}
+    return {
+        run_id for run_id in repo.run_ids() if repo.status(run_id).get("error") == NEVER_STARTED
+    }
 
 
 def assert_exactly_once(repo: UserRepo, canceled: Iterable[str] = ()) -> dict[str, int]:
@@ -126,7 +129,8 @@ def assert_exactly_once(repo: UserRepo, canceled: Iterable[str] = ()) -> dict[st
     dirs = [d for d in dirs if d not in exempt]
     assert set(dirs) == set(recorded), (
         f"runs on disk but not in state: {sorted(set(dirs) - set(recorded))}; "
-        f"in state but not on disk: {sorted(set(recorded) - set(dirs))}")
+        f"in state but not on disk: {sorted(set(recorded) - set(dirs))}"
+    )
 
     for job, revision in revisions.items():
         done = [r for r in state[job].of_revision(revision) if r.health is Health.SUCCEEDED]
@@ -143,7 +147,8 @@ def assert_exactly_once(repo: UserRepo, canceled: Iterable[str] = ()) -> dict[st
             before = by_key.get((revision, attempt - 1))
             assert before is not None and before.lost and before.run_id is None, (
                 f"{job_state.job} has attempt {attempt} of {revision} though attempt "
-                f"{attempt - 1} was not a lost intent: {before}")
+                f"{attempt - 1} was not a lost intent: {before}"
+            )
             assert f"{job_state.job}-{revision}-{attempt - 1}" not in dirs
             retried += 1
 
@@ -177,8 +182,13 @@ def test_kill_at_each_step_boundary_then_apply_again(make: MakeRepo, point: str)
     commits = repo.state_commits()
     killed = repo.trainops("apply", env={"TRAINOPS_CRASHPOINT": point})
     assert killed.returncode == -9, f"apply was not killed at {point}\n{explain(killed)}"
-    expected_commits = {"after-observe": 0, "after-intents": 1, "after-cancel": 1,
-                        "after-submit": 1, "after-save": 2}[point]
+    expected_commits = {
+        "after-observe": 0,
+        "after-intents": 1,
+        "after-cancel": 1,
+        "after-submit": 1,
+        "after-save": 2,
+    }[point]
     assert repo.state_commits() == commits + expected_commits
 
     recovered = settle(repo)
@@ -226,8 +236,9 @@ def test_kill_at_random_moments_then_apply_again(make: MakeRepo) -> None:
             assert_submitted_at_most_once(out, recovered.stdout)
             counts = assert_exactly_once(repo)
         except AssertionError as exc:
-            raise AssertionError(f"trial {trial}, delay {delay:.3f}s of {duration:.3f}s, "
-                                 f"seed {SEED}: {exc}") from exc
+            raise AssertionError(
+                f"trial {trial}, delay {delay:.3f}s of {duration:.3f}s, seed {SEED}: {exc}"
+            ) from exc
         where["recovered with a lost intent"] += counts["lost_intents"] > 0
         where["recovered a claim never started"] += bool(never_started(repo))
     print(f"\n{TRIALS} random kills over {duration:.2f}s (seed {SEED}): {dict(where)}")
@@ -291,8 +302,12 @@ def test_two_applies_racing_on_clones_never_duplicate(make: MakeRepo, tmp_path: 
     for repo in (first, second):
         planned = repo.trainops("plan", "--detailed-exitcode", "--output", "json")
         assert planned.returncode == 0, explain(planned)
-        views.append([{k: v for k, v in row.items() if k != "age"}
-                      for row in json.loads(planned.stdout)["jobs"]])
+        views.append(
+            [
+                {k: v for k, v in row.items() if k != "age"}
+                for row in json.loads(planned.stdout)["jobs"]
+            ]
+        )
     assert views[0] == views[1]
     assert {(row["sync"], row["health"]) for row in views[0]} == {("Synced", "Succeeded")}
     print(f"\n{ROUNDS} racing rounds, {lost_swaps} compare-and-swap(s) lost and re-planned")
@@ -300,8 +315,10 @@ def test_two_applies_racing_on_clones_never_duplicate(make: MakeRepo, tmp_path: 
 
 # ---- why a run was canceled survives the kill -------------------------------------------------
 
+
 def test_a_kill_right_after_canceling_does_not_make_the_cancel_look_external(
-        make: MakeRepo) -> None:
+    make: MakeRepo,
+) -> None:
     """Suspend cancels the run; killed before anything is saved, the next apply must still know
     trainops canceled it for the suspension, so that unsuspending starts the job again."""
     repo = make({})
@@ -323,11 +340,11 @@ def test_a_kill_right_after_canceling_does_not_make_the_cancel_look_external(
     repo.apply_ok()
     revision = repo.revisions()["a"]
     assert repo.run_ids() == [first, f"a-{revision}-2"]
-    assert [(r.attempt, r.reason) for r in repo.state()["a"].runs] == [(1, "suspended"),
-                                                                        (2, "")]
+    assert [(r.attempt, r.reason) for r in repo.state()["a"].runs] == [(1, "suspended"), (2, "")]
 
 
 # ---- the claim-to-start window of the local provider ------------------------------------------
+
 
 def test_a_kill_between_claiming_and_starting_a_local_run_loses_nothing(make: MakeRepo) -> None:
     """A submit killed after claiming its run directory and before starting it: the next apply
@@ -343,9 +360,18 @@ def test_a_kill_between_claiming_and_starting_a_local_run_loses_nothing(make: Ma
     # What such a kill leaves: a claimed directory whose claimer is gone and no status.
     claim = repo.runs_dir / f"a-{revision}-1"
     claim.mkdir(parents=True)
-    (claim / "meta.json").write_text(json.dumps({
-        "run_id": claim.name, "job": "a", "revision": revision, "attempt": 1,
-        "created_at": time.time(), "claimer": {"pid": 2**22 + 1, "ident": ""}}))
+    (claim / "meta.json").write_text(
+        json.dumps(
+            {
+                "run_id": claim.name,
+                "job": "a",
+                "revision": revision,
+                "attempt": 1,
+                "created_at": time.time(),
+                "claimer": {"pid": 2**22 + 1, "ident": ""},
+            }
+        )
+    )
 
     settle(repo)
     assert repo.status(claim.name)["error"] == NEVER_STARTED

@@ -50,8 +50,12 @@ def repo(tmp_path: Path) -> Iterator[UserRepo]:
     user = UserRepo.create(tmp_path, {})
     deliver = [{"s3": {"uri": "s3://models/team/"}}, {"huggingface": {"repo": HUB_REPO}}]
     user.write_job("a", manifest("a", input={"hold": user.hold_path("a")}, deliver=deliver))
-    user.write_job("b", manifest("b", input={"base": "${{ jobs.a.output.weights }}"},
-                                 command=["python", "consume.py"]))
+    user.write_job(
+        "b",
+        manifest(
+            "b", input={"base": "${{ jobs.a.output.weights }}"}, command=["python", "consume.py"]
+        ),
+    )
     user.write("consume.py", CONSUMER)
     user.commit("a delivers its weights; b fine-tunes from them")
     yield user
@@ -127,8 +131,10 @@ def test_a_delivers_to_s3_and_the_hub_and_b_trains_on_its_weights(
         ("PUT", f"{prefix}/trainops.json"),  # the retry writes only what was missing
     ]
     objects = s3.client().list_objects_v2(Bucket="models")["Contents"]
-    assert sorted(o["Key"] for o in objects) == [f"team/a/{run_a.revision}/trainops.json",
-                                                 f"team/a/{run_a.revision}/weights.bin"]
+    assert sorted(o["Key"] for o in objects) == [
+        f"team/a/{run_a.revision}/trainops.json",
+        f"team/a/{run_a.revision}/weights.bin",
+    ]
     assert hub.repos[HUB_REPO].private  # the manifest's default
     commits = hub.commits(HUB_REPO)
     assert [c.paths for c in commits[1:]] == [("trainops.json", "weights.bin")]

@@ -55,19 +55,28 @@ class Actions:
         self.outputs: list[str] = []
         self.runs = 0
 
-    def run(self, *args: str, event: str, payload: dict[str, Any], sha: str,
-            context: bool = True) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *args: str, event: str, payload: dict[str, Any], sha: str, context: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         self.runs += 1
         event_path = self.tmp / f"event-{self.runs}.json"
         event_path.write_text(json.dumps(payload))
-        env = {**self.emu.env(), "GITHUB_ACTIONS": "true", "GITHUB_EVENT_NAME": event,
-               "GITHUB_EVENT_PATH": str(event_path), "GITHUB_SHA": sha,
-               "GITHUB_STEP_SUMMARY": str(self.summary), "GITHUB_SERVER_URL": "https://github.com",
-               "GITHUB_RUN_ID": str(1000 + self.runs), "REPLICATE_API_TOKEN": R8_TOKEN,
-               "TRAINING_DATA_SECRET": DATA_SECRET,
-               # fast retries: these runs must not sleep through the emulator's faults
-               "TRAINOPS_GITHUB_BACKOFF": "0", "TRAINOPS_GITHUB_WRITE_INTERVAL": "0",
-               "TRAINOPS_GITHUB_MAX_ATTEMPTS": "2"}
+        env = {
+            **self.emu.env(),
+            "GITHUB_ACTIONS": "true",
+            "GITHUB_EVENT_NAME": event,
+            "GITHUB_EVENT_PATH": str(event_path),
+            "GITHUB_SHA": sha,
+            "GITHUB_STEP_SUMMARY": str(self.summary),
+            "GITHUB_SERVER_URL": "https://github.com",
+            "GITHUB_RUN_ID": str(1000 + self.runs),
+            "REPLICATE_API_TOKEN": R8_TOKEN,
+            "TRAINING_DATA_SECRET": DATA_SECRET,
+            # fast retries: these runs must not sleep through the emulator's faults
+            "TRAINOPS_GITHUB_BACKOFF": "0",
+            "TRAINOPS_GITHUB_WRITE_INTERVAL": "0",
+            "TRAINOPS_GITHUB_MAX_ATTEMPTS": "2",
+        }
         if context:
             env["GITHUB_REPOSITORY"] = f"{OWNER}/{NAME}"
         result = self.repo.trainops(*args, env=env)
@@ -75,21 +84,31 @@ class Actions:
         return result
 
     def plan_pr(self, number: int, head: str) -> subprocess.CompletedProcess[str]:
-        payload = {"action": "synchronize", "number": number,
-                   "pull_request": {"number": number, "head": {"sha": head, "ref": "feature"},
-                                    "base": {"ref": "main"}}}
+        payload = {
+            "action": "synchronize",
+            "number": number,
+            "pull_request": {
+                "number": number,
+                "head": {"sha": head, "ref": "feature"},
+                "base": {"ref": "main"},
+            },
+        }
         # GITHUB_SHA of a pull_request event is a merge commit nobody sees: never report on it
         return self.run("plan", "--github", event="pull_request", payload=payload, sha="f" * 40)
 
     def apply(self, event: str = "schedule", **kwargs: Any) -> subprocess.CompletedProcess[str]:
         sha = git(self.repo.root, "rev-parse", "HEAD")
-        return self.run("apply", "--github", event=event, payload={"ref": "refs/heads/main"},
-                        sha=sha, **kwargs)
+        return self.run(
+            "apply", "--github", event=event, payload={"ref": "refs/heads/main"}, sha=sha, **kwargs
+        )
 
     def statuses(self, sha: str, context: str) -> list[tuple[str, str]]:
         """(state, description) of `context` on `sha`, newest first."""
-        return [(s["state"], s["description"]) for s in self.emu.statuses(sha)
-                if s["context"] == context]
+        return [
+            (s["state"], s["description"])
+            for s in self.emu.statuses(sha)
+            if s["context"] == context
+        ]
 
     def assert_no_secrets(self) -> None:
         texts = [*self.outputs, self.summary.read_text() if self.summary.exists() else ""]
@@ -125,8 +144,11 @@ def actions(repo: UserRepo, emu: GitHubEmulator, tmp_path: Path) -> Actions:
 def tiny(repo: UserRepo, **input: Any) -> str:
     leak = repo.signals / "leak.txt"
     leak.write_text(f"{GH_TOKEN} {R8_TOKEN}")
-    return manifest("tiny", input={"hold": repo.hold_path("tiny"), "leak": str(leak), **input},
-                    command=["python", "leaky.py"])
+    return manifest(
+        "tiny",
+        input={"hold": repo.hold_path("tiny"), "leak": str(leak), **input},
+        command=["python", "leaky.py"],
+    )
 
 
 def commit_on(repo: UserRepo, branch: str, message: str) -> str:
@@ -148,8 +170,9 @@ def merge(repo: UserRepo, branch: str = "feature") -> str:
 # ---- the pull request: sticky plan comment and the review gate -------------------------------
 
 
-def test_pull_request_plan_is_one_sticky_comment_and_a_status_gate(repo: UserRepo,
-                                                                   actions: Actions) -> None:
+def test_pull_request_plan_is_one_sticky_comment_and_a_status_gate(
+    repo: UserRepo, actions: Actions
+) -> None:
     emu = actions.emu
     repo.write_job("tiny", tiny(repo))
     opened = commit_on(repo, "feature", "add tiny")
@@ -188,12 +211,15 @@ def test_pull_request_plan_is_one_sticky_comment_and_a_status_gate(repo: UserRep
 # ---- after the merge: statuses and one comment on the source commit --------------------------
 
 
-def test_merge_apply_reports_per_job_statuses_and_one_comment_each(repo: UserRepo,
-                                                                    actions: Actions) -> None:
+def test_merge_apply_reports_per_job_statuses_and_one_comment_each(
+    repo: UserRepo, actions: Actions
+) -> None:
     emu = actions.emu
     repo.write_job("tiny", tiny(repo))
-    repo.write_job("broken", manifest("broken", input={"fail_times": 1,
-                                                       "counter": repo.counter_path("broken")}))
+    repo.write_job(
+        "broken",
+        manifest("broken", input={"fail_times": 1, "counter": repo.counter_path("broken")}),
+    )
     commit_on(repo, "feature", "add tiny and broken")
     source = merge(repo)
     result = actions.run("plan", "--github", event="push", payload={}, sha=source)
@@ -206,7 +232,8 @@ def test_merge_apply_reports_per_job_statuses_and_one_comment_each(repo: UserRep
     [broken_id, run_id] = repo.run_ids()
     for job in ("tiny", "broken"):
         assert actions.statuses(source, f"trainops/{job}") == [
-            ("pending", "Pending: waiting to start")]
+            ("pending", "Pending: waiting to start")
+        ]
     actions_run = f"https://github.com/{OWNER}/{NAME}/actions/runs/{1000 + actions.runs}"
     assert emu.statuses(source)[0]["target_url"] == actions_run
     assert emu.commit_comments(source) == []
@@ -239,8 +266,9 @@ def test_merge_apply_reports_per_job_statuses_and_one_comment_each(repo: UserRep
 # ---- GitHub down during an apply -------------------------------------------------------------
 
 
-def test_github_outage_never_blocks_apply_and_reports_arrive_once(repo: UserRepo,
-                                                                  actions: Actions) -> None:
+def test_github_outage_never_blocks_apply_and_reports_arrive_once(
+    repo: UserRepo, actions: Actions
+) -> None:
     emu = actions.emu
     repo.write_job("tiny", tiny(repo))
     source = repo.commit("add tiny")
@@ -275,12 +303,20 @@ def test_github_outage_never_blocks_apply_and_reports_arrive_once(repo: UserRepo
 
 def test_replicate_run_reports_its_produced_version(tmp_path: Path, emu: GitHubEmulator) -> None:
     with ReplicateEmulator(token=R8_TOKEN, queue_seconds=5, run_seconds=100) as replicate:
-        job = yaml.safe_dump({
-            "apiVersion": "trainops/v1", "kind": "TrainingJob", "metadata": {"name": "portraits"},
-            "spec": {"provider": "replicate", "hardware": "gpu-h100",
-                     "trainer": f"ostris/flux-dev-lora-trainer:{FLUX_LORA_VERSION}",
-                     "destination": "acme/portraits",
-                     "input": {"input_images": "https://example.com/p.zip", "steps": 1000}}})
+        job = yaml.safe_dump(
+            {
+                "apiVersion": "trainops/v1",
+                "kind": "TrainingJob",
+                "metadata": {"name": "portraits"},
+                "spec": {
+                    "provider": "replicate",
+                    "hardware": "gpu-h100",
+                    "trainer": f"ostris/flux-dev-lora-trainer:{FLUX_LORA_VERSION}",
+                    "destination": "acme/portraits",
+                    "input": {"input_images": "https://example.com/p.zip", "steps": 1000},
+                },
+            }
+        )
         cfg = config(providers={"replicate": {"base_url": replicate.base_url}})
         repo = UserRepo.create(tmp_path, {"portraits": job}, cfg=cfg)
         actions = Actions(repo, emu, tmp_path)
@@ -288,7 +324,8 @@ def test_replicate_run_reports_its_produced_version(tmp_path: Path, emu: GitHubE
         result = actions.apply(event="push")
         assert result.returncode == 0, explain(result)
         assert actions.statuses(source, "trainops/portraits") == [
-            ("pending", "Pending: waiting to start")]
+            ("pending", "Pending: waiting to start")
+        ]
 
         replicate.advance(200)  # the training queues, runs 100 s on an H100 and succeeds
         result = actions.apply()

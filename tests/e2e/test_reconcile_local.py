@@ -63,6 +63,7 @@ def running(repo: UserRepo, run_id: str) -> int:
 
 # ---- the README ------------------------------------------------------------------------------
 
+
 def readme_first_command() -> list[list[str]]:
     block = re.search(r"```sh\n(.*?)\n```", README.read_text(), re.S)
     assert block, "README has no sh block"
@@ -87,8 +88,9 @@ def test_readme_first_command_trains_and_a_second_apply_submits_nothing(tmp_path
         assert run_id.startswith("tiny-regression-")
         weights = json.loads((demo.run_dir(run_id) / "outputs" / "weights.json").read_text())
         assert set(weights) == {"w", "b"}
-        status_row = next(line for line in outputs[-1].splitlines()
-                          if line.startswith("tiny-regression"))
+        status_row = next(
+            line for line in outputs[-1].splitlines() if line.startswith("tiny-regression")
+        )
         assert status_row.split()[1:3] == ["Synced", "Succeeded"]
 
         commits = demo.state_commits()
@@ -102,6 +104,7 @@ def test_readme_first_command_trains_and_a_second_apply_submits_nothing(tmp_path
 
 
 # ---- a spec changes while its run is going ----------------------------------------------------
+
 
 def test_spec_edit_replaces_the_running_run(make: MakeRepo) -> None:
     repo = make({})
@@ -151,6 +154,7 @@ def test_spec_edit_with_on_change_queue_waits_for_the_run_to_end(make: MakeRepo)
 
 # ---- jobs leaving git, or leaving validity -------------------------------------------------
 
+
 def test_deleted_manifest_cancels_its_run(make: MakeRepo) -> None:
     repo = make({"keep": manifest("keep")})
     repo.write_job("gone", manifest("gone", {"hold": repo.hold_path("gone")}))
@@ -194,12 +198,16 @@ spec:
 """
 
 
-@pytest.mark.parametrize(("text", "line"), [
-    pytest.param(BROKEN_YAML, 9, id="yaml-syntax-error"),
-    pytest.param(BAD_SCHEMA, 9, id="schema-error"),
-])
-def test_invalid_manifest_leaves_its_running_run_alone(make: MakeRepo, text: str,
-                                                       line: int) -> None:
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        pytest.param(BROKEN_YAML, 9, id="yaml-syntax-error"),
+        pytest.param(BAD_SCHEMA, 9, id="schema-error"),
+    ],
+)
+def test_invalid_manifest_leaves_its_running_run_alone(
+    make: MakeRepo, text: str, line: int
+) -> None:
     repo = make({"b": manifest("b")})
     repo.write_job("a", manifest("a", {"hold": repo.hold_path("a")}))
     repo.commit()
@@ -222,6 +230,7 @@ def test_invalid_manifest_leaves_its_running_run_alone(make: MakeRepo, text: str
 
 
 # ---- suspend, rerun, retries, after ------------------------------------------------------------
+
 
 def test_suspend_cancels_and_unsuspend_submits_again(make: MakeRepo) -> None:
     repo = make({})
@@ -266,10 +275,14 @@ def test_rerun_bump_runs_an_unchanged_spec_again(make: MakeRepo) -> None:
 
 def test_retries_resubmit_exactly_as_many_times_as_allowed(make: MakeRepo) -> None:
     repo = make({})
-    repo.write_job("flaky", manifest(
-        "flaky", {"fail_times": 1, "counter": repo.counter_path("flaky")}, retries=2))
-    repo.write_job("broken", manifest(
-        "broken", {"fail_times": 99, "counter": repo.counter_path("broken")}, retries=1))
+    repo.write_job(
+        "flaky",
+        manifest("flaky", {"fail_times": 1, "counter": repo.counter_path("flaky")}, retries=2),
+    )
+    repo.write_job(
+        "broken",
+        manifest("broken", {"fail_times": 99, "counter": repo.counter_path("broken")}, retries=1),
+    )
     repo.commit()
     rev = repo.revisions()
 
@@ -277,8 +290,14 @@ def test_retries_resubmit_exactly_as_many_times_as_allowed(make: MakeRepo) -> No
         repo.trainops("apply")
         repo.wait_all_terminal()
 
-    assert repo.run_ids() == sorted([f"broken-{rev['broken']}-1", f"broken-{rev['broken']}-2",
-                                     f"flaky-{rev['flaky']}-1", f"flaky-{rev['flaky']}-2"])
+    assert repo.run_ids() == sorted(
+        [
+            f"broken-{rev['broken']}-1",
+            f"broken-{rev['broken']}-2",
+            f"flaky-{rev['flaky']}-1",
+            f"flaky-{rev['flaky']}-2",
+        ]
+    )
     assert repo.status(f"flaky-{rev['flaky']}-2")["status"] == "succeeded"
     assert repo.status(f"broken-{rev['broken']}-2")["status"] == "failed"
     rows = jobs_json(repo)
@@ -352,7 +371,8 @@ def test_plan_exit_codes_json_output_and_logs(make: MakeRepo) -> None:
     plan = json.loads(planned.stdout)
     revision = repo.revisions()["a"]
     assert [(a["op"], a["job"], a["revision"], a["attempt"]) for a in plan["actions"]] == [
-        ("submit", "a", revision, 1)]
+        ("submit", "a", revision, 1)
+    ]
     assert repo.run_ids() == []  # plan acts on nothing
 
     applied = repo.trainops("apply", "--output", "json")
@@ -383,5 +403,7 @@ def test_status_before_any_apply_reports_every_job(make: MakeRepo) -> None:
     repo = make({"a": manifest("a"), "b": manifest("b", suspend=True)})
     rows = jobs_json(repo)
     assert {n: (r["sync"], r["health"]) for n, r in rows.items()} == {
-        "a": ("OutOfSync", "Missing"), "b": ("Synced", "Missing")}
+        "a": ("OutOfSync", "Missing"),
+        "b": ("Synced", "Missing"),
+    }
     assert repo.run_ids() == [] and repo.state_commits() == 0

@@ -59,10 +59,17 @@ def local_run(tmp_path: Path, files: dict[str, bytes]) -> Run:
     out.mkdir(exist_ok=True)
     for name, data in files.items():
         (out / name).write_bytes(data)
-    return Run(revision=REVISION, attempt=1, provider="local", input_hash="h", created_at=0.0,
-               source_commit="c0ffee" * 6 + "c0ff", run_id=f"job-a-{REVISION}-1",
-               health=Health.SUCCEEDED,
-               outputs={Path(n).stem: str(out / n) for n in files})
+    return Run(
+        revision=REVISION,
+        attempt=1,
+        provider="local",
+        input_hash="h",
+        created_at=0.0,
+        source_commit="c0ffee" * 6 + "c0ff",
+        run_id=f"job-a-{REVISION}-1",
+        health=Health.SUCCEEDED,
+        outputs={Path(n).stem: str(out / n) for n in files},
+    )
 
 
 FILES = {"weights.bin": b"\x00weights" * 4096, "config.json": b'{"rank": 8}\n'}
@@ -83,15 +90,21 @@ def test_s3_first_delivery_writes_every_file_and_a_second_writes_nothing(
     run = local_run(tmp_path, FILES)
     assert deliver(S3_TARGET, "job-a", run) == "3 files: 3 written, 0 already present"
     objects = s3_objects(s3)
-    assert sorted(objects) == [f"{PREFIX}/config.json", f"{PREFIX}/trainops.json",
-                               f"{PREFIX}/weights.bin"]
+    assert sorted(objects) == [
+        f"{PREFIX}/config.json",
+        f"{PREFIX}/trainops.json",
+        f"{PREFIX}/weights.bin",
+    ]
     assert objects[f"{PREFIX}/weights.bin"] == FILES["weights.bin"]
     manifest = json.loads(objects[f"{PREFIX}/trainops.json"])
     assert manifest["run_id"] == run.run_id and manifest["source_commit"] == run.source_commit
     head = s3.client().head_object(Bucket="models", Key=f"{PREFIX}/weights.bin")
     assert head["Metadata"]["sha256"] == manifest["files"]["weights.bin"]["sha256"]
     assert [r.path.rsplit("/", 1)[1] for r in s3.writes()] == [
-        "config.json", "weights.bin", "trainops.json"]  # the manifest last: it marks completion
+        "config.json",
+        "weights.bin",
+        "trainops.json",
+    ]  # the manifest last: it marks completion
 
     first = len(s3.calls())
     assert deliver(S3_TARGET, "job-a", run) == "3 files: 0 written, 3 already present"
@@ -110,14 +123,14 @@ def test_s3_a_changed_object_is_rewritten_alone(s3: MotoS3, tmp_path: Path) -> N
     assert s3_objects(s3)[f"{PREFIX}/config.json"] == FILES["config.json"]
 
 
-def test_s3_a_delivery_failing_midway_is_completed_by_the_retry(s3: MotoS3,
-                                                               tmp_path: Path) -> None:
+def test_s3_a_delivery_failing_midway_is_completed_by_the_retry(s3: MotoS3, tmp_path: Path) -> None:
     run = local_run(tmp_path, FILES)
     s3.fail("PUT", r"/weights\.bin$", status=403, code="AccessDenied")
     with pytest.raises(DeliveryError) as failed:
         deliver(S3_TARGET, "job-a", run)
     assert failed.value.message == (
-        f"access denied writing s3://models/{PREFIX}/weights.bin (AccessDenied)")
+        f"access denied writing s3://models/{PREFIX}/weights.bin (AccessDenied)"
+    )
     assert sorted(s3_objects(s3)) == [f"{PREFIX}/config.json"]  # written before the failure
 
     s3.requests.clear()
@@ -126,8 +139,9 @@ def test_s3_a_delivery_failing_midway_is_completed_by_the_retry(s3: MotoS3,
     assert len(s3_objects(s3)) == 3
 
 
-def test_s3_errors_are_clear_and_carry_no_credential(s3: MotoS3, tmp_path: Path,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_s3_errors_are_clear_and_carry_no_credential(
+    s3: MotoS3, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     run = local_run(tmp_path, FILES)
     missing = DeliverTarget.model_validate({"s3": {"uri": "s3://no-such-bucket/x"}})
     with pytest.raises(DeliveryError) as no_bucket:
@@ -165,7 +179,8 @@ def test_hub_first_delivery_creates_the_repo_and_a_second_makes_no_write(
     assert files["weights.bin"] == FILES["weights.bin"]
     assert json.loads(files["trainops.json"])["revision"] == REVISION
     assert hub.commits("acme/portraits")[-1].summary == (
-        f"trainops: job-a revision {REVISION} (run {run.run_id})")
+        f"trainops: job-a revision {REVISION} (run {run.run_id})"
+    )
 
     first = len(hub.calls())
     assert deliver(HUB_TARGET, "job-a", run) == "3 files: 0 written, 3 already present"
@@ -183,8 +198,9 @@ def test_hub_a_changed_file_is_committed_alone(hub: HubEmulator, tmp_path: Path)
     assert hub.files("acme/portraits")["weights.bin"] == FILES["weights.bin"]
 
 
-def test_hub_lfs_files_are_compared_by_sha256(monkeypatch: pytest.MonkeyPatch,
-                                              tmp_path: Path) -> None:
+def test_hub_lfs_files_are_compared_by_sha256(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     with HubEmulator(lfs_from_size=1024) as emulator:
         for key, value in emulator.env().items():
             monkeypatch.setenv(key, value)
@@ -209,12 +225,14 @@ def test_hub_a_failed_commit_is_completed_by_the_retry_without_duplicates(
     with pytest.raises(DeliveryError) as failed:
         deliver(HUB_TARGET, "job-a", run)
     assert failed.value.message.startswith(
-        "uploading to the Hub repo acme/portraits failed: HTTP 500")
+        "uploading to the Hub repo acme/portraits failed: HTTP 500"
+    )
 
     summary = deliver(HUB_TARGET, "job-a", run)
     commits = hub.commits("acme/portraits")
-    assert [c.summary for c in commits][1:] == [f"trainops: job-a revision {REVISION} "
-                                                f"(run {run.run_id})"]  # after the initial one
+    assert [c.summary for c in commits][1:] == [
+        f"trainops: job-a revision {REVISION} (run {run.run_id})"
+    ]  # after the initial one
     assert commits[-1].paths == ("config.json", "trainops.json", "weights.bin")
     if after_apply:  # the first commit landed: the retry finds everything there
         assert summary == "3 files: 0 written, 3 already present"
@@ -223,15 +241,17 @@ def test_hub_a_failed_commit_is_completed_by_the_retry_without_duplicates(
         assert summary == "3 files: 3 written, 0 already present"
 
 
-def test_hub_errors_are_clear_and_carry_no_token(hub: HubEmulator, tmp_path: Path,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_hub_errors_are_clear_and_carry_no_token(
+    hub: HubEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     run = local_run(tmp_path, FILES)
     elsewhere = DeliverTarget.model_validate({"huggingface": {"repo": "other-org/weights"}})
     with pytest.raises(DeliveryError) as refused:
         deliver(elsewhere, "job-a", run)
     assert refused.value.message == (
-        'creating the Hub repo other-org/weights refused (HTTP 403): You don\'t have the rights '
-        'to create a model under the namespace "other-org"')
+        "creating the Hub repo other-org/weights refused (HTTP 403): You don't have the rights "
+        'to create a model under the namespace "other-org"'
+    )
 
     monkeypatch.setenv("HF_TOKEN", "hf_wrong_token_123456")
     with pytest.raises(DeliveryError) as bad_token:
@@ -243,7 +263,8 @@ def test_hub_errors_are_clear_and_carry_no_token(hub: HubEmulator, tmp_path: Pat
     with pytest.raises(DeliveryError) as no_token:
         deliver(HUB_TARGET, "job-a", run)
     assert no_token.value.message == (
-        "cannot deliver to the Hub repo acme/portraits: HF_TOKEN is not set")
+        "cannot deliver to the Hub repo acme/portraits: HF_TOKEN is not set"
+    )
     assert hub.token not in str(refused.value)
     assert not hub.repos  # nothing was created by any of them
 
@@ -255,7 +276,8 @@ def test_an_unexpected_client_failure_becomes_a_recorded_delivery_error(
     with pytest.raises(DeliveryError) as failed:
         deliver(HUB_TARGET, "job-a", local_run(tmp_path, FILES))
     assert failed.value.message == (
-        "job-a: delivery to huggingface:acme/portraits failed: KeyError: 'commitUrl'")
+        "job-a: delivery to huggingface:acme/portraits failed: KeyError: 'commitUrl'"
+    )
 
 
 # ---- what is delivered ------------------------------------------------------------------------
@@ -290,10 +312,19 @@ def weights_server() -> Iterator[dict[str, Any]]:
 
 
 def replicate_run(url: str) -> Run:
-    return Run(revision=REVISION, attempt=2, provider="replicate", input_hash="h", created_at=0.0,
-               source_commit="ab" * 20, run_id="rep-123", health=Health.SUCCEEDED,
-               trainer="ostris/trainer:26dce37a", destination="acme/portraits",
-               outputs={"weights": url, "version": "acme/portraits:9f8e7d"})
+    return Run(
+        revision=REVISION,
+        attempt=2,
+        provider="replicate",
+        input_hash="h",
+        created_at=0.0,
+        source_commit="ab" * 20,
+        run_id="rep-123",
+        health=Health.SUCCEEDED,
+        trainer="ostris/trainer:26dce37a",
+        destination="acme/portraits",
+        outputs={"weights": url, "version": "acme/portraits:9f8e7d"},
+    )
 
 
 def test_replicate_weights_are_downloaded_and_the_version_recorded(
@@ -320,7 +351,8 @@ def test_a_failed_download_names_the_url_without_its_query(
         deliver(S3_TARGET, "job-a", run)
     assert failed.value.message == (
         f"job-a: downloading output 'weights' from {weights_server['url']}/gone/weights.tar "
-        "failed: HTTP 404")
+        "failed: HTTP 404"
+    )
     assert s3.writes() == []
 
 

@@ -31,53 +31,81 @@ def emu() -> Iterator[GitHubEmulator]:
         yield emulator
 
 
-def actions_env(emu: GitHubEmulator, tmp_path: Path, event_name: str = "pull_request",
-                head: str = HEAD, number: int = 7) -> dict[str, str]:
+def actions_env(
+    emu: GitHubEmulator,
+    tmp_path: Path,
+    event_name: str = "pull_request",
+    head: str = HEAD,
+    number: int = 7,
+) -> dict[str, str]:
     event = tmp_path / "event.json"
     event.write_text(json.dumps({"pull_request": {"number": number, "head": {"sha": head}}}))
-    return {**emu.env(), "GITHUB_REPOSITORY": f"{OWNER}/{REPO}", "GITHUB_EVENT_NAME": event_name,
-            "GITHUB_EVENT_PATH": str(event), "GITHUB_SHA": MERGE, "GITHUB_RUN_ID": "42",
-            "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"),
-            "TRAINOPS_GITHUB_BACKOFF": "0", "TRAINOPS_GITHUB_WRITE_INTERVAL": "0",
-            "TRAINOPS_GITHUB_MAX_ATTEMPTS": "2"}
+    return {
+        **emu.env(),
+        "GITHUB_REPOSITORY": f"{OWNER}/{REPO}",
+        "GITHUB_EVENT_NAME": event_name,
+        "GITHUB_EVENT_PATH": str(event),
+        "GITHUB_SHA": MERGE,
+        "GITHUB_RUN_ID": "42",
+        "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"),
+        "TRAINOPS_GITHUB_BACKOFF": "0",
+        "TRAINOPS_GITHUB_WRITE_INTERVAL": "0",
+        "TRAINOPS_GITHUB_MAX_ATTEMPTS": "2",
+    }
 
 
-def test_plan_comment_is_created_once_then_edited_in_place(emu: GitHubEmulator,
-                                                           tmp_path: Path) -> None:
+def test_plan_comment_is_created_once_then_edited_in_place(
+    emu: GitHubEmulator, tmp_path: Path
+) -> None:
     assert publish_plan(PLAN, False, [], env=actions_env(emu, tmp_path)) == []
     first = emu.issue_comments(OWNER, REPO, 7)
     newer = "d0" * 20
-    notes = publish_plan(PLAN.replace("1 to submit", "2 to submit"), False, [],
-                         env=actions_env(emu, tmp_path, head=newer))
+    notes = publish_plan(
+        PLAN.replace("1 to submit", "2 to submit"),
+        False,
+        [],
+        env=actions_env(emu, tmp_path, head=newer),
+    )
     assert notes == []
     [comment] = emu.issue_comments(OWNER, REPO, 7)
     assert comment["id"] == first[0]["id"]
     assert comment["body"].startswith(PLAN_MARKER) and "2 to submit" in comment["body"]
     assert [(s["context"], s["state"]) for s in emu.statuses(newer)] == [
-        ("trainops/plan", "success")]
+        ("trainops/plan", "success")
+    ]
     assert emu.statuses(HEAD)[0]["target_url"] == comment["html_url"]
     assert emu.statuses(MERGE) == []  # never the merge commit GITHUB_SHA names
     assert (tmp_path / "summary.md").read_text().count("### trainops plan") == 2
 
 
-def test_plan_edits_the_newest_of_ours_and_never_a_quoting_reply(emu: GitHubEmulator,
-                                                                 tmp_path: Path) -> None:
+def test_plan_edits_the_newest_of_ours_and_never_a_quoting_reply(
+    emu: GitHubEmulator, tmp_path: Path
+) -> None:
     old = emu.add_issue_comment(OWNER, REPO, 7, f"{PLAN_MARKER}\nold", login="github-actions")
     newest = emu.add_issue_comment(OWNER, REPO, 7, f"{PLAN_MARKER}\nnewer", login="github-actions")
     reply = emu.add_issue_comment(OWNER, REPO, 7, f"> {PLAN_MARKER}\n> newer\n\nwhy?")
-    publish_plan(PLAN, True, [Problem("jobs/a.yaml", 2, 1, "bad")],
-                 status_context="ml", env=actions_env(emu, tmp_path))
+    publish_plan(
+        PLAN,
+        True,
+        [Problem("jobs/a.yaml", 2, 1, "bad")],
+        status_context="ml",
+        env=actions_env(emu, tmp_path),
+    )
     bodies = {c["id"]: c["body"] for c in emu.issue_comments(OWNER, REPO, 7)}
     assert bodies[old["id"]] == old["body"] and bodies[reply["id"]] == reply["body"]
     assert "1 to submit" in bodies[newest["id"]]
     assert len(bodies) == 3
     [status] = emu.statuses(HEAD)
     assert (status["context"], status["state"], status["description"]) == (
-        "ml/plan", "failure", "Plan: 1 to submit; 1 problem(s) in 1 file(s)")
+        "ml/plan",
+        "failure",
+        "Plan: 1 to submit; 1 problem(s) in 1 file(s)",
+    )
 
 
-def test_fork_pull_request_falls_back_to_the_job_summary(emu: GitHubEmulator,
-                                                         tmp_path: Path) -> None:
+def test_fork_pull_request_falls_back_to_the_job_summary(
+    emu: GitHubEmulator, tmp_path: Path
+) -> None:
     emu.fail_all(403, method="POST")  # a fork's read-only token: reading works, writing does not
     notes = publish_plan(PLAN, False, [], env=actions_env(emu, tmp_path))
     assert len(notes) == 1 and "403" in notes[0] and "job summary" in notes[0]
@@ -85,8 +113,9 @@ def test_fork_pull_request_falls_back_to_the_job_summary(emu: GitHubEmulator,
     assert "**Plan: 1 to submit.**" in (tmp_path / "summary.md").read_text()
 
 
-def test_plan_on_an_outage_raises_after_writing_the_summary(emu: GitHubEmulator,
-                                                            tmp_path: Path) -> None:
+def test_plan_on_an_outage_raises_after_writing_the_summary(
+    emu: GitHubEmulator, tmp_path: Path
+) -> None:
     emu.fail_all(500)
     with pytest.raises(GitHubError, match="500"):
         publish_plan(PLAN, False, [], env=actions_env(emu, tmp_path))
@@ -95,8 +124,9 @@ def test_plan_on_an_outage_raises_after_writing_the_summary(emu: GitHubEmulator,
 
 
 @pytest.mark.parametrize("event_name", ["push", "schedule"])
-def test_outside_a_pull_request_only_the_summary_is_written(emu: GitHubEmulator, tmp_path: Path,
-                                                            event_name: str) -> None:
+def test_outside_a_pull_request_only_the_summary_is_written(
+    emu: GitHubEmulator, tmp_path: Path, event_name: str
+) -> None:
     assert publish_plan(PLAN, True, [], env=actions_env(emu, tmp_path, event_name)) == []
     assert emu.requests == []
     assert (tmp_path / "summary.md").read_text() == PLAN
@@ -110,25 +140,42 @@ def test_without_github_context_nothing_is_posted(emu: GitHubEmulator, tmp_path:
     notes: list[str] = []
     assert run_reporter(Config(), notes.append, env=env) is None
     del env["GITHUB_TOKEN"]
-    assert run_reporter(Config(), notes.append,
-                        env={**env, "GITHUB_REPOSITORY": "acme/models"}) is None
+    assert (
+        run_reporter(Config(), notes.append, env={**env, "GITHUB_REPOSITORY": "acme/models"})
+        is None
+    )
     assert "GITHUB_TOKEN is not set" in notes[1]
     assert emu.requests == []
 
 
-RUN = Run(revision="3f2c9a1b7d4e", attempt=1, provider="local", input_hash="h",
-          created_at=1704067200.0, source_commit=SOURCE, run_id="tiny-3f2c9a1b7d4e-1",
-          health=Health.PENDING, snapshot="snapshots/tiny/3f2c9a1b7d4e.yaml")
+RUN = Run(
+    revision="3f2c9a1b7d4e",
+    attempt=1,
+    provider="local",
+    input_hash="h",
+    created_at=1704067200.0,
+    source_commit=SOURCE,
+    run_id="tiny-3f2c9a1b7d4e-1",
+    health=Health.PENDING,
+    snapshot="snapshots/tiny/3f2c9a1b7d4e.yaml",
+)
 
 
-def test_run_reports_statuses_and_one_comment_even_when_repeated(emu: GitHubEmulator,
-                                                                 tmp_path: Path) -> None:
+def test_run_reports_statuses_and_one_comment_even_when_repeated(
+    emu: GitHubEmulator, tmp_path: Path
+) -> None:
     env = {**actions_env(emu, tmp_path, "push"), "REPLICATE_API_TOKEN": "r8_fake_value_123"}
     reporter = run_reporter(Config(), lambda _n: None, env=env)
     assert reporter is not None
     assert reporter.report("tiny", RUN, "")
-    done = replace(RUN, health=Health.SUCCEEDED, started_at=1.0, completed_at=61.0,
-                   cost_usd=0.0, outputs={"weights": "/runs/w.bin"})
+    done = replace(
+        RUN,
+        health=Health.SUCCEEDED,
+        started_at=1.0,
+        completed_at=61.0,
+        cost_usd=0.0,
+        outputs={"weights": "/runs/w.bin"},
+    )
     log = f"token {TOKEN} and r8_fake_value_123\nfinished"
     assert reporter.report("tiny", done, log)
     reporter.close()
@@ -137,7 +184,9 @@ def test_run_reports_statuses_and_one_comment_even_when_repeated(emu: GitHubEmul
     assert again is not None and again.report("tiny", done, log)
     again.close()
     assert [(s["context"], s["state"]) for s in emu.statuses(SOURCE)] == [
-        ("trainops/tiny", "success"), ("trainops/tiny", "pending")]
+        ("trainops/tiny", "success"),
+        ("trainops/tiny", "pending"),
+    ]
     [comment] = emu.commit_comments(SOURCE)
     assert comment["body"].startswith("<!-- trainops:run:tiny:tiny-3f2c9a1b7d4e-1:Succeeded -->")
     assert "token *** and ***\nfinished" in comment["body"]
@@ -157,7 +206,8 @@ def test_run_report_failure_raises_and_notes(emu: GitHubEmulator, tmp_path: Path
 
 
 def test_a_dropped_comment_is_sent_by_the_next_report_and_the_status_not_twice(
-        emu: GitHubEmulator, tmp_path: Path) -> None:
+    emu: GitHubEmulator, tmp_path: Path
+) -> None:
     env = actions_env(emu, tmp_path, "schedule")
     done = replace(RUN, health=Health.FAILED, error="exit status 1")
     emu.drop_next(1, method="POST", path="/comments$")  # the connection breaks mid-post

@@ -29,13 +29,24 @@ REVISION = "0123456789ab"
 SLEEP = ["python", "-c", "import time; print('ready', flush=True); time.sleep(60)"]
 
 
-def make_job(repo: Path, name: str, command: list[str], workdir: str | None = ".",
-             inputs: dict[str, object] | None = None) -> Job:
+def make_job(
+    repo: Path,
+    name: str,
+    command: list[str],
+    workdir: str | None = ".",
+    inputs: dict[str, object] | None = None,
+) -> Job:
     spec = {"provider": "local", "command": command, "input": inputs or {}}
     if workdir is not None:
         spec["workdir"] = workdir
-    text = json.dumps({"apiVersion": "trainops/v1", "kind": "TrainingJob",
-                       "metadata": {"name": name}, "spec": spec})  # JSON is YAML
+    text = json.dumps(
+        {
+            "apiVersion": "trainops/v1",
+            "kind": "TrainingJob",
+            "metadata": {"name": name},
+            "spec": spec,
+        }
+    )  # JSON is YAML
     (repo / "jobs").mkdir(parents=True, exist_ok=True)
     (repo / "jobs" / f"{name}.yaml").write_text(text)
     docs, problems = load_text(text, f"jobs/{name}.yaml")
@@ -47,16 +58,18 @@ def submission(job: Job, attempt: int = 1) -> Submission:
     return Submission(job, REVISION, attempt, dict(job.spec.input), "inputhash", "snap.yaml")
 
 
-def wait_for(provider: LocalProvider, run_id: str, *healths: Health,
-             timeout: float = 10.0) -> Observation:
+def wait_for(
+    provider: LocalProvider, run_id: str, *healths: Health, timeout: float = 10.0
+) -> Observation:
     deadline = time.monotonic() + timeout
     while True:
         obs = provider.observe([run_id])[run_id]
         if obs.health in healths:
             return obs
         if time.monotonic() > deadline:
-            raise AssertionError(f"{run_id} is {obs.health}, not {healths}:\n"
-                                 f"{provider.logs(run_id, 20)}")
+            raise AssertionError(
+                f"{run_id} is {obs.health}, not {healths}:\n{provider.logs(run_id, 20)}"
+            )
         time.sleep(0.05)
 
 
@@ -88,7 +101,9 @@ def wait_until_gone(pgid: int, timeout: float = 3.0) -> list[int]:
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
     (tmp_path / "train").mkdir()
-    (tmp_path / "train" / "train.py").write_text((PROJECT / "src" / "trainops" / "templates" / "init" / "train" / "train.py").read_text())
+    (tmp_path / "train" / "train.py").write_text(
+        (PROJECT / "src" / "trainops" / "templates" / "init" / "train" / "train.py").read_text()
+    )
     return tmp_path
 
 
@@ -109,8 +124,10 @@ def test_a_run_succeeds_with_its_outputs_keyed_by_stem(provider: LocalProvider, 
     obs = wait_for(provider, ref.run_id, Health.SUCCEEDED, Health.FAILED)
     run_dir = provider.runs_dir / ref.run_id
     assert obs.health is Health.SUCCEEDED, obs.error
-    assert obs.outputs == {"weights": str(run_dir / "outputs" / "weights.json"),
-                           "metrics": str(run_dir / "outputs" / "metrics.json")}
+    assert obs.outputs == {
+        "weights": str(run_dir / "outputs" / "weights.json"),
+        "metrics": str(run_dir / "outputs" / "metrics.json"),
+    }
     assert obs.billed_seconds is not None and obs.billed_seconds >= 0
     assert provider.logs(ref.run_id, 1).startswith("done: w=")
     assert provider.logs(ref.run_id, 2).splitlines()[0].startswith("epoch 60/60 loss=")
@@ -144,11 +161,19 @@ print(LocalProvider(repo).submit(submission(job)).run_id)
 
 
 def test_a_run_outlives_the_process_that_started_it(provider: LocalProvider, repo: Path) -> None:
-    command = ("import os, time; time.sleep(1); "
-               "open(os.environ['TRAINOPS_OUTPUT_DIR'] + '/done.txt', 'w').write('ok')")
+    command = (
+        "import os, time; time.sleep(1); "
+        "open(os.environ['TRAINOPS_OUTPUT_DIR'] + '/done.txt', 'w').write('ok')"
+    )
     # capture_output: a run holding the starter's pipes would make this wait for the run.
-    starter = subprocess.run([sys.executable, "-c", STARTER, str(repo), command], cwd=PROJECT,
-                             capture_output=True, text=True, timeout=20, check=True)
+    starter = subprocess.run(
+        [sys.executable, "-c", STARTER, str(repo), command],
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        timeout=20,
+        check=True,
+    )
     run_id = starter.stdout.strip()
 
     assert provider.observe([run_id])[run_id].health.active
@@ -157,7 +182,8 @@ def test_a_run_outlives_the_process_that_started_it(provider: LocalProvider, rep
 
 
 def test_cancel_stops_the_process_group_and_is_idempotent(
-        provider: LocalProvider, repo: Path) -> None:
+    provider: LocalProvider, repo: Path
+) -> None:
     ref = provider.submit(submission(make_job(repo, "long", SLEEP)))
     wait_for(provider, ref.run_id, Health.RUNNING)
     pgid = status_of(provider, ref.run_id)["pgid"]
@@ -174,8 +200,12 @@ def test_cancel_stops_the_process_group_and_is_idempotent(
 
 
 def test_cancel_kills_a_command_that_ignores_sigterm(provider: LocalProvider, repo: Path) -> None:
-    stubborn = ["python", "-c", "import signal, time; signal.signal(signal.SIGTERM, "
-                "signal.SIG_IGN); print('ready', flush=True); time.sleep(60)"]
+    stubborn = [
+        "python",
+        "-c",
+        "import signal, time; signal.signal(signal.SIGTERM, "
+        "signal.SIG_IGN); print('ready', flush=True); time.sleep(60)",
+    ]
     ref = provider.submit(submission(make_job(repo, "stubborn", stubborn)))
     wait_for(provider, ref.run_id, Health.RUNNING)
     while "ready" not in provider.logs(ref.run_id, 5):
@@ -190,14 +220,21 @@ def test_cancel_kills_a_command_that_ignores_sigterm(provider: LocalProvider, re
 
 
 def test_a_nonzero_exit_fails_with_the_code_and_last_stderr_line(
-        provider: LocalProvider, repo: Path) -> None:
-    failing = ["python", "-c", "import sys; print('loading'); "
-               "print('ValueError: bad lr', file=sys.stderr); sys.exit(3)"]
+    provider: LocalProvider, repo: Path
+) -> None:
+    failing = [
+        "python",
+        "-c",
+        "import sys; print('loading'); print('ValueError: bad lr', file=sys.stderr); sys.exit(3)",
+    ]
     ref = provider.submit(submission(make_job(repo, "fails", failing)))
     obs = wait_for(provider, ref.run_id, Health.FAILED, Health.SUCCEEDED)
 
     assert (obs.health, obs.error, obs.retryable) == (
-        Health.FAILED, "exit code 3: ValueError: bad lr", True)
+        Health.FAILED,
+        "exit code 3: ValueError: bad lr",
+        True,
+    )
     assert status_of(provider, ref.run_id)["exit_code"] == 3
     assert provider.logs(ref.run_id, 10).splitlines() == ["loading", "ValueError: bad lr"]
 
@@ -215,13 +252,21 @@ def test_a_killed_supervisor_is_failed_as_vanished(provider: LocalProvider, repo
     assert status_of(provider, ref.run_id)["status"] == "failed"  # recorded for good
 
 
-@pytest.mark.parametrize(("command", "workdir", "error"), [
-    (["no-such-trainer-xyz", "--fast"], ".",
-     "command not found: 'no-such-trainer-xyz' (not on PATH, nor a file relative to workdir .)"),
-    (["python", "train.py"], "missing", "workdir missing does not exist"),
-], ids=["command-not-found", "workdir-missing"])
+@pytest.mark.parametrize(
+    ("command", "workdir", "error"),
+    [
+        (
+            ["no-such-trainer-xyz", "--fast"],
+            ".",
+            "command not found: 'no-such-trainer-xyz' (not on PATH, nor a file relative to workdir .)",
+        ),
+        (["python", "train.py"], "missing", "workdir missing does not exist"),
+    ],
+    ids=["command-not-found", "workdir-missing"],
+)
 def test_a_command_that_cannot_start_fails_for_good(
-        provider: LocalProvider, repo: Path, command: list[str], workdir: str, error: str) -> None:
+    provider: LocalProvider, repo: Path, command: list[str], workdir: str, error: str
+) -> None:
     ref = provider.submit(submission(make_job(repo, "broken", command, workdir=workdir)))
     obs = wait_for(provider, ref.run_id, Health.FAILED, Health.SUCCEEDED)
     assert (obs.health, obs.error, obs.retryable) == (Health.FAILED, error, False)
@@ -230,14 +275,22 @@ def test_a_command_that_cannot_start_fails_for_good(
 
 @pytest.mark.parametrize("verdict", ["canceled", "lost"])
 def test_a_claim_whose_supervisor_never_ran_is_never_started_late(
-        provider: LocalProvider, repo: Path, verdict: str) -> None:
+    provider: LocalProvider, repo: Path, verdict: str
+) -> None:
     """A submit that crashed between claiming the run and starting its supervisor."""
     run_id = f"crashed-{REVISION}-1"
     run_dir = provider.runs_dir / run_id
     (run_dir / "outputs").mkdir(parents=True)
-    (run_dir / "meta.json").write_text(json.dumps({
-        "created_at": time.time() - 60, "cwd": str(repo), "workdir": ".",
-        "argv": [sys.executable, "-c", "open('late.txt', 'w')"]}))
+    (run_dir / "meta.json").write_text(
+        json.dumps(
+            {
+                "created_at": time.time() - 60,
+                "cwd": str(repo),
+                "workdir": ".",
+                "argv": [sys.executable, "-c", "open('late.txt', 'w')"],
+            }
+        )
+    )
     if verdict == "canceled":
         provider.cancel(run_id)
         expected = (Health.CANCELED, "canceled")
@@ -246,8 +299,10 @@ def test_a_claim_whose_supervisor_never_ran_is_never_started_late(
     obs = provider.observe([run_id])[run_id]
     assert (obs.health, obs.error) == expected
 
-    late = f"from pathlib import Path; from trainops.providers._supervisor import _supervise; " \
-           f"raise SystemExit(_supervise(Path({str(run_dir)!r})))"
+    late = (
+        f"from pathlib import Path; from trainops.providers._supervisor import _supervise; "
+        f"raise SystemExit(_supervise(Path({str(run_dir)!r})))"
+    )
     subprocess.run([sys.executable, "-c", late], check=True, timeout=20)
     assert not (repo / "late.txt").exists()
     assert (provider.observe([run_id])[run_id].health, obs.error) == expected
@@ -268,13 +323,15 @@ def test_unknown_run_ids_are_absent(provider: LocalProvider, repo: Path) -> None
     assert provider.logs("nope-0123456789ab-1", 5) == ""
 
 
-def test_check_finds_a_missing_workdir_or_command_path(provider: LocalProvider,
-                                                       repo: Path) -> None:
+def test_check_finds_a_missing_workdir_or_command_path(provider: LocalProvider, repo: Path) -> None:
     assert provider.check(make_job(repo, "fine", ["python", "train/train.py"]), None) == []
     assert provider.check(make_job(repo, "bare", ["not-installed-here"]), None) == []
     [missing] = provider.check(make_job(repo, "gone", ["python"], workdir="nowhere"), None)
     [nofile] = provider.check(make_job(repo, "typo", ["./train/trian.sh"]), None)
 
     assert (missing.file, missing.message, missing.job) == (
-        "jobs/gone.yaml", "workdir nowhere does not exist", "gone")
+        "jobs/gone.yaml",
+        "workdir nowhere does not exist",
+        "gone",
+    )
     assert (nofile.message, nofile.line) == ("command './train/trian.sh' does not exist", 1)

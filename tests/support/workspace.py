@@ -77,9 +77,19 @@ print(f"trained {run_id}", flush=True)
 '''
 
 # Variables that would let a test reach a real service, or steer trainops from outside.
-_DROPPED_ENV = ("REPLICATE_API_TOKEN", "GITHUB_TOKEN", "GH_TOKEN", "HF_TOKEN",
-                "HUGGING_FACE_HUB_TOKEN", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
-                "AWS_SESSION_TOKEN", "GITHUB_ACTIONS", "GITHUB_EVENT_PATH", "TRAINOPS_CRASHPOINT")
+_DROPPED_ENV = (
+    "REPLICATE_API_TOKEN",
+    "GITHUB_TOKEN",
+    "GH_TOKEN",
+    "HF_TOKEN",
+    "HUGGING_FACE_HUB_TOKEN",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "GITHUB_ACTIONS",
+    "GITHUB_EVENT_PATH",
+    "TRAINOPS_CRASHPOINT",
+)
 
 
 def cli_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -93,21 +103,36 @@ def cli_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def run_cli(cwd: Path, *args: str, env: Mapping[str, str] | None = None,
-            timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    cwd: Path, *args: str, env: Mapping[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     """`trainops ARGS...` in `cwd`, as a user types it."""
-    return subprocess.run([sys.executable, "-m", "trainops", *args], cwd=cwd,
-                          env=cli_env(env), capture_output=True, text=True, timeout=timeout,
-                          check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "trainops", *args],
+        cwd=cwd,
+        env=cli_env(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def manifest(name: str, input: Mapping[str, Any] | None = None, **spec: Any) -> str:
     """A local TrainingJob running `train.py` at the repository root."""
-    body: dict[str, Any] = {"provider": "local", "command": ["python", "train.py"],
-                            "workdir": ".", "input": dict(input or {})}
+    body: dict[str, Any] = {
+        "provider": "local",
+        "command": ["python", "train.py"],
+        "workdir": ".",
+        "input": dict(input or {}),
+    }
     body.update(spec)
-    doc = {"apiVersion": "trainops/v1", "kind": "TrainingJob", "metadata": {"name": name},
-           "spec": body}
+    doc = {
+        "apiVersion": "trainops/v1",
+        "kind": "TrainingJob",
+        "metadata": {"name": name},
+        "spec": body,
+    }
     return yaml.safe_dump(doc, sort_keys=False)
 
 
@@ -118,8 +143,9 @@ def config(**fields: Any) -> str:
     return yaml.safe_dump(data, sort_keys=False)
 
 
-def eventually(probe: Callable[[], T | None], what: str, timeout: float = 20.0,
-               interval: float = 0.05) -> T:
+def eventually(
+    probe: Callable[[], T | None], what: str, timeout: float = 20.0, interval: float = 0.05
+) -> T:
     """Poll `probe` until it returns something truthy; fail naming `what` after `timeout`."""
     deadline = time.monotonic() + timeout
     while True:
@@ -162,12 +188,22 @@ class UserRepo:
     branch: str = "trainops/state"
 
     @classmethod
-    def create(cls, base: Path, jobs: Mapping[str, str], *, cfg: str | None = None,
-               remote: bool = True, name: str = "repo") -> UserRepo:
+    def create(
+        cls,
+        base: Path,
+        jobs: Mapping[str, str],
+        *,
+        cfg: str | None = None,
+        remote: bool = True,
+        name: str = "repo",
+    ) -> UserRepo:
         """A repository at `base/name` holding `jobs` (name -> manifest text, as
         `jobs/<name>.yaml`), pushed to a bare remote at `base/<name>.git`."""
-        files = {".gitignore": ".trainops/\n__pycache__/\n", "train.py": TRAIN_SCRIPT,
-                 "trainops.yaml": cfg if cfg is not None else config()}
+        files = {
+            ".gitignore": ".trainops/\n__pycache__/\n",
+            "train.py": TRAIN_SCRIPT,
+            "trainops.yaml": cfg if cfg is not None else config(),
+        }
         files.update({f"jobs/{job}.yaml": text for job, text in jobs.items()})
         bare = base / f"{name}.git" if remote else None
         root = make_repo(base / name, files, remote=bare)
@@ -209,15 +245,21 @@ class UserRepo:
 
     # ---- running trainops ------------------------------------------------------------------
 
-    def trainops(self, *args: str, env: Mapping[str, str] | None = None,
-                 timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    def trainops(
+        self, *args: str, env: Mapping[str, str] | None = None, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
         return run_cli(self.root, *args, env=env, timeout=timeout)
 
     def start(self, *args: str, env: Mapping[str, str] | None = None) -> subprocess.Popen[str]:
         """`trainops ARGS...` started in the background (to be killed or raced)."""
-        return subprocess.Popen([sys.executable, "-m", "trainops", *args], cwd=self.root,
-                                env=cli_env(env), stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
+        return subprocess.Popen(
+            [sys.executable, "-m", "trainops", *args],
+            cwd=self.root,
+            env=cli_env(env),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
 
     def apply_ok(self, *args: str) -> subprocess.CompletedProcess[str]:
         result = self.trainops("apply", *args)
@@ -259,17 +301,27 @@ class UserRepo:
     def status(self, run_id: str) -> dict[str, Any]:
         return _read_json(self.run_dir(run_id) / "status.json") or {}
 
-    def wait_status(self, run_id: str, wanted: Iterable[str], timeout: float = 20.0,
-                    ) -> dict[str, Any]:
+    def wait_status(
+        self,
+        run_id: str,
+        wanted: Iterable[str],
+        timeout: float = 20.0,
+    ) -> dict[str, Any]:
         states = set(wanted)
-        return eventually(lambda: (s := self.status(run_id)).get("status") in states and s,
-                          f"run {run_id} to be {'/'.join(sorted(states))} "
-                          f"(last: {self.status(run_id).get('status')})", timeout)
+        return eventually(
+            lambda: (s := self.status(run_id)).get("status") in states and s,
+            f"run {run_id} to be {'/'.join(sorted(states))} "
+            f"(last: {self.status(run_id).get('status')})",
+            timeout,
+        )
 
     def wait_all_terminal(self, timeout: float = 30.0) -> None:
         def done() -> bool:
-            return all(self.status(r).get("status") in ("succeeded", "failed", "canceled")
-                       for r in self.run_ids())
+            return all(
+                self.status(r).get("status") in ("succeeded", "failed", "canceled")
+                for r in self.run_ids()
+            )
+
         eventually(done, "every run to end", timeout)
 
     # ---- the state branch ------------------------------------------------------------------
@@ -288,8 +340,16 @@ class UserRepo:
     def state_commits(self) -> int:
         repo = self._state_repo()
         ref = f"refs/heads/{self.branch}"
-        if subprocess.run(["git", "rev-parse", "--verify", "--quiet", ref], cwd=repo,
-                          capture_output=True, env=cli_env(), check=False).returncode != 0:
+        if (
+            subprocess.run(
+                ["git", "rev-parse", "--verify", "--quiet", ref],
+                cwd=repo,
+                capture_output=True,
+                env=cli_env(),
+                check=False,
+            ).returncode
+            != 0
+        ):
             return 0
         return int(git(repo, "rev-list", "--count", ref))
 
@@ -319,5 +379,4 @@ def _read_json(path: Path) -> dict[str, Any] | None:
 
 
 def explain(result: subprocess.CompletedProcess[str]) -> str:
-    return (f"exit {result.returncode}\n--- stdout\n{result.stdout}\n"
-            f"--- stderr\n{result.stderr}")
+    return f"exit {result.returncode}\n--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"

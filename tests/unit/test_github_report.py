@@ -22,30 +22,59 @@ from trainops.providers.base import Health
 from trainops.state.model import Run
 
 VERSION = "acme/flux-portraits:5c7d5dc6dd8bf75c1acaa8565735e7986bc5b66206b55cca93cb72c9bf15ccaa"
-RUN = Run(revision="3f2c9a1b7d4e", attempt=1, provider="replicate", input_hash="h",
-          created_at=1704067200.0, source_commit="a" * 40, run_id="tr-123",
-          health=Health.SUCCEEDED, started_at=1704067260.0, completed_at=1704067983.0,
-          cost_usd=1.1025, outputs={"version": VERSION, "weights": "https://r.test/w.tar"},
-          snapshot="snapshots/portraits/3f2c9a1b7d4e.yaml")
+RUN = Run(
+    revision="3f2c9a1b7d4e",
+    attempt=1,
+    provider="replicate",
+    input_hash="h",
+    created_at=1704067200.0,
+    source_commit="a" * 40,
+    run_id="tr-123",
+    health=Health.SUCCEEDED,
+    started_at=1704067260.0,
+    completed_at=1704067983.0,
+    cost_usd=1.1025,
+    outputs={"version": VERSION, "weights": "https://r.test/w.tar"},
+    snapshot="snapshots/portraits/3f2c9a1b7d4e.yaml",
+)
 ENDED = {"outputs": {}, "cost_usd": 0.4}
 
 
-@pytest.mark.parametrize(("run", "expected"), [
-    pytest.param(RUN, ("success", f"Succeeded in 12m3s · $1.10 · {VERSION}"), id="succeeded"),
-    pytest.param(replace(RUN, health=Health.FAILED, error="CUDA out of memory\n  at step 3",
-                         **ENDED),
-                 ("failure", "Failed after 12m3s · $0.40 · CUDA out of memory at step 3"),
-                 id="failed"),
-    pytest.param(replace(RUN, health=Health.CANCELED, reason="replaced by revision 9a9a9a9a9a9a",
-                         **ENDED),
-                 ("error", "Canceled after 12m3s · $0.40 · replaced by revision 9a9a9a9a9a9a"),
-                 id="canceled"),
-    pytest.param(replace(RUN, health=Health.RUNNING, completed_at=None, **ENDED),
-                 ("pending", "Running since 2024-01-01 00:01 UTC · $0.40 so far"), id="running"),
-    pytest.param(replace(RUN, health=Health.PENDING, started_at=None, completed_at=None,
-                         cost_usd=None, outputs={}),
-                 ("pending", "Pending: waiting to start"), id="pending"),
-])
+@pytest.mark.parametrize(
+    ("run", "expected"),
+    [
+        pytest.param(RUN, ("success", f"Succeeded in 12m3s · $1.10 · {VERSION}"), id="succeeded"),
+        pytest.param(
+            replace(RUN, health=Health.FAILED, error="CUDA out of memory\n  at step 3", **ENDED),
+            ("failure", "Failed after 12m3s · $0.40 · CUDA out of memory at step 3"),
+            id="failed",
+        ),
+        pytest.param(
+            replace(
+                RUN, health=Health.CANCELED, reason="replaced by revision 9a9a9a9a9a9a", **ENDED
+            ),
+            ("error", "Canceled after 12m3s · $0.40 · replaced by revision 9a9a9a9a9a9a"),
+            id="canceled",
+        ),
+        pytest.param(
+            replace(RUN, health=Health.RUNNING, completed_at=None, **ENDED),
+            ("pending", "Running since 2024-01-01 00:01 UTC · $0.40 so far"),
+            id="running",
+        ),
+        pytest.param(
+            replace(
+                RUN,
+                health=Health.PENDING,
+                started_at=None,
+                completed_at=None,
+                cost_usd=None,
+                outputs={},
+            ),
+            ("pending", "Pending: waiting to start"),
+            id="pending",
+        ),
+    ],
+)
 def test_run_status_states_and_descriptions(run: Run, expected: tuple[str, str]) -> None:
     assert run_status(run) == expected
 
@@ -60,7 +89,9 @@ def test_run_status_description_never_exceeds_github_limit() -> None:
 def test_run_comment_golden() -> None:
     log = "step 1\nstep 2 ```code```\ndone\n"
     body = run_comment("portraits", RUN, log, run_url="https://github.com/acme/m/actions/runs/42")
-    assert body == f"""\
+    assert (
+        body
+        == f"""\
 <!-- trainops:run:portraits:tr-123:Succeeded -->
 ### trainops: `portraits` succeeded
 
@@ -86,11 +117,13 @@ step 2 ```code```
 done
 ````
 """
+    )
 
 
 def test_run_comment_of_a_failure_keeps_the_log_end_and_escapes_the_error() -> None:
-    run = replace(RUN, health=Health.FAILED, error="bad | input", outputs={}, cost_usd=None,
-                  snapshot="")
+    run = replace(
+        RUN, health=Health.FAILED, error="bad | input", outputs={}, cost_usd=None, snapshot=""
+    )
     log = "\n".join(f"line {i}" for i in range(100))
     body = run_comment("portraits", run, log)
     assert "**Error:** bad | input" in body
@@ -104,14 +137,21 @@ def test_plan_comment_and_description_golden() -> None:
     assert plan_comment(markdown, "b" * 40, "https://github.com/acme/m/actions/runs/7") == (
         "<!-- trainops:plan -->\n### trainops plan\n\n**Plan: 1 to submit, 1 to cancel.**\n\n"
         "Cost: $3.\n\n<sub>Plan of bbbbbbbbbbbb · "
-        "[workflow run](https://github.com/acme/m/actions/runs/7)</sub>\n")
+        "[workflow run](https://github.com/acme/m/actions/runs/7)</sub>\n"
+    )
     problems = [Problem("jobs/a.yaml", 3, 5, "bad"), Problem("jobs/b.yaml", 1, 1, "bad")]
-    assert plan_description(markdown, True, problems) == \
-        "Plan: 1 to submit, 1 to cancel; 2 problem(s) in 2 file(s)"
-    assert plan_description(markdown, True, []) == \
-        "Plan: 1 to submit, 1 to cancel; refused by policy or budget"
-    assert plan_description("### x\n\n**No changes: the providers match git.**\n", False, []) == \
-        "No changes: the providers match git"
+    assert (
+        plan_description(markdown, True, problems)
+        == "Plan: 1 to submit, 1 to cancel; 2 problem(s) in 2 file(s)"
+    )
+    assert (
+        plan_description(markdown, True, [])
+        == "Plan: 1 to submit, 1 to cancel; refused by policy or budget"
+    )
+    assert (
+        plan_description("### x\n\n**No changes: the providers match git.**\n", False, [])
+        == "No changes: the providers match git"
+    )
 
 
 def test_plan_comment_is_truncated_under_the_comment_limit_with_a_note() -> None:
@@ -137,9 +177,12 @@ spec:
 
 
 def test_spec_changes_lists_changed_added_and_removed_fields() -> None:
-    new = {"provider": "local", "command": ["python", "train.py", "--fast"],
-           "input": {"steps": 2000, "base": "${{ jobs.base.output.weights }}", "tags": ["a"]},
-           "budget": {"max_cost_usd": 20}}
+    new = {
+        "provider": "local",
+        "command": ["python", "train.py", "--fast"],
+        "input": {"steps": 2000, "base": "${{ jobs.base.output.weights }}", "tags": ["a"]},
+        "budget": {"max_cost_usd": 20},
+    }
     assert spec_changes(SNAPSHOT, new) == [
         'command: ["python", "train.py"] -> ["python", "train.py", "--fast"]',
         "input.lr: 0.1 -> (unset)",
@@ -151,40 +194,61 @@ def test_spec_changes_lists_changed_added_and_removed_fields() -> None:
 def test_spec_diffs_compare_each_job_with_its_latest_snapshot() -> None:
     target = f.target("tiny", input={"steps": 3000})
     old = f.run("0123456789ab", Health.SUCCEEDED, snapshot="snapshots/tiny/0123456789ab.yaml")
-    files = {"snapshots/tiny/0123456789ab.yaml":
-             "spec: {provider: local, command: [python, train.py], input: {steps: 1000}}\n"}
+    files = {
+        "snapshots/tiny/0123456789ab.yaml": "spec: {provider: local, command: [python, train.py], input: {steps: 1000}}\n"
+    }
     new_job = f.target("fresh")
     diffs = spec_diffs(files, f.state(tiny=[old]), f.desired(target, new_job))
     assert [c for c in diffs["tiny"] if c.startswith("input")] == ["input.steps: 1000 -> 3000"]
     assert "fresh" not in diffs
     pinned = f.target("lora", provider="replicate", trainer="acme/trainer")
     lora = f.run(pinned, Health.SUCCEEDED, snapshot="snapshots/lora/1.yaml")
-    submitted = {**pinned.job.manifest.model_dump(mode="json")["spec"],
-                 "trainer": "acme/trainer:abcdef12"}
+    submitted = {
+        **pinned.job.manifest.model_dump(mode="json")["spec"],
+        "trainer": "acme/trainer:abcdef12",
+    }
     files["snapshots/lora/1.yaml"] = yaml.safe_dump({"spec": submitted})
-    diffs = spec_diffs(files, f.state(lora=[lora]), f.desired(pinned),
-                       trainer=lambda spec: f"{spec.trainer}:abcdef12")
+    diffs = spec_diffs(
+        files,
+        f.state(lora=[lora]),
+        f.desired(pinned),
+        trainer=lambda spec: f"{spec.trainer}:abcdef12",
+    )
     assert "lora" not in diffs  # the lock pins the version the snapshot recorded
     assert diffs_markdown({"tiny": ["input.steps: 1000 -> 3000"]}) == (
         "\n#### Changed spec fields (since the last submitted revision)\n\n"
-        "- `tiny`\n  - `input.steps: 1000 -> 3000`\n")
+        "- `tiny`\n  - `input.steps: 1000 -> 3000`\n"
+    )
 
 
 def test_scrubber_removes_secret_values_and_token_shapes() -> None:
-    env = {"GITHUB_TOKEN": "ghs_secretvalue123", "MY_API_KEY": "k-0123456789",
-           "DB_PASSWORD": "hunter2hunter2", "SHORT_TOKEN": "abc", "HOME": "/home/runner"}
+    env = {
+        "GITHUB_TOKEN": "ghs_secretvalue123",
+        "MY_API_KEY": "k-0123456789",
+        "DB_PASSWORD": "hunter2hunter2",
+        "SHORT_TOKEN": "abc",
+        "HOME": "/home/runner",
+    }
     scrub = Scrubber.from_env(env)
-    text = ("gh=ghs_secretvalue123 key=k-0123456789 pw=hunter2hunter2 abc /home/runner "
-            "hf=hf_" + "x" * 30)
+    text = (
+        "gh=ghs_secretvalue123 key=k-0123456789 pw=hunter2hunter2 abc /home/runner "
+        "hf=hf_" + "x" * 30
+    )
     assert scrub(text) == "gh=*** key=*** pw=*** abc /home/runner hf=***"
 
 
 def test_actions_context_uses_the_pull_request_head_not_github_sha(tmp_path: Path) -> None:
     event = tmp_path / "event.json"
     event.write_text(json.dumps({"pull_request": {"number": 7, "head": {"sha": "c" * 40}}}))
-    ctx = ActionsContext.from_env({
-        "GITHUB_REPOSITORY": "acme/m", "GITHUB_EVENT_NAME": "pull_request",
-        "GITHUB_EVENT_PATH": str(event), "GITHUB_SHA": "d" * 40, "GITHUB_RUN_ID": "9"})
+    ctx = ActionsContext.from_env(
+        {
+            "GITHUB_REPOSITORY": "acme/m",
+            "GITHUB_EVENT_NAME": "pull_request",
+            "GITHUB_EVENT_PATH": str(event),
+            "GITHUB_SHA": "d" * 40,
+            "GITHUB_RUN_ID": "9",
+        }
+    )
     assert ctx is not None
     assert ctx.pull_request == (7, "c" * 40)
     assert ctx.run_url == "https://github.com/acme/m/actions/runs/9"

@@ -245,8 +245,15 @@ class LocalProvider:
             elif meta and time.time() - run_dir.stat().st_mtime < self.start_grace:
                 return False  # a claim without a claimer (older trainops): give it time
             now = self._clock()
-            sv.write_status(run_dir, {"status": "failed", "error": NEVER_STARTED,
-                                      "retryable": True, "completed_at": now})
+            sv.write_status(
+                run_dir,
+                {
+                    "status": "failed",
+                    "error": NEVER_STARTED,
+                    "retryable": True,
+                    "completed_at": now,
+                },
+            )
         return True
 
     def _ref(self, run_id: str, run_dir: Path) -> RunRef:
