@@ -258,7 +258,8 @@ def test_a_killed_supervisor_is_failed_as_vanished(provider: LocalProvider, repo
         (
             ["no-such-trainer-xyz", "--fast"],
             ".",
-            "command not found: 'no-such-trainer-xyz' (not on PATH, nor a file relative to workdir .)",
+            "command not found: 'no-such-trainer-xyz' "
+            "(not on PATH, nor a file relative to workdir .)",
         ),
         (["python", "train.py"], "missing", "workdir missing does not exist"),
     ],

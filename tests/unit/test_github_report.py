@@ -195,7 +195,9 @@ def test_spec_diffs_compare_each_job_with_its_latest_snapshot() -> None:
     target = f.target("tiny", input={"steps": 3000})
     old = f.run("0123456789ab", Health.SUCCEEDED, snapshot="snapshots/tiny/0123456789ab.yaml")
     files = {
-        "snapshots/tiny/0123456789ab.yaml": "spec: {provider: local, command: [python, train.py], input: {steps: 1000}}\n"
+        "snapshots/tiny/0123456789ab.yaml": (
+            "spec: {provider: local, command: [python, train.py], input: {steps: 1000}}\n"
+        )
     }
     new_job = f.target("fresh")
     diffs = spec_diffs(files, f.state(tiny=[old]), f.desired(target, new_job))
