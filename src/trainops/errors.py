@@ -82,6 +82,13 @@ class StateError(TrainopsError):
     exit_code = EXIT_PROVIDER
 
 
+class StateSetupError(StateError):
+    """The state backend cannot work where it was pointed (no git repository): the user's setup,
+    not an outage, so a usage error."""
+
+    exit_code = EXIT_USAGE
+
+
 class StateConflict(StateError):
     """The compare-and-swap of §8 was lost: another reconciler moved the state first."""
 

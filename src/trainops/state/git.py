@@ -20,7 +20,7 @@ from pathlib import Path
 
 import git
 
-from trainops.errors import StateConflict, StateError
+from trainops.errors import StateConflict, StateError, StateSetupError
 from trainops.state.base import StateSnapshot
 
 __all__ = ["DEFAULT_AUTHOR", "DEFAULT_BRANCH", "GitStateStore"]
@@ -72,7 +72,7 @@ class GitStateStore:
         try:
             self._repo = git.Repo(repo_dir)
         except (git.InvalidGitRepositoryError, git.NoSuchPathError) as exc:
-            raise StateError(
+            raise StateSetupError(
                 f"{repo_dir} is not a git repository",
                 hint="the git state backend keeps state on a branch of the repository: run "
                 "`git init` or choose another state backend in trainops.yaml",
