@@ -151,6 +151,10 @@ def plan(root: Path, output: str, detailed_exitcode: bool, github: bool) -> None
     now = time.time()
     for note in result.notes:
         click.echo(f"note: {note}", err=True)
+    if not ws.validation.files and not problems:
+        click.echo(
+            f"note: no manifest matches {', '.join(ws.config.jobs)} under {ws.root}", err=True
+        )
     if output == "json":
         click.echo(render.plan_json(result.plan, now, problems))
     elif output == "markdown":
