@@ -11,7 +11,6 @@ dropping a run id.
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import time
 from collections.abc import Callable, Mapping
@@ -19,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from trainops.errors import OutcomeUnknown, ProviderError, StateConflict, TrainopsError
+from trainops.faults import crashpoint
 from trainops.plan import (
     Action,
     Adopt,
@@ -67,14 +67,6 @@ class Pass:
     @property
     def failed(self) -> list[Outcome]:
         return [o for o in self.outcomes if not o.ok]
-
-
-def crashpoint(name: str) -> None:
-    """Fault-injection seam for the crash-safety tests: with TRAINOPS_CRASHPOINT=name the process
-    dies here by SIGKILL, as on a power cut. Points, in order: after-observe, after-intents,
-    after-cancel, after-submit, after-save."""
-    if os.environ.get("TRAINOPS_CRASHPOINT") == name:
-        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def owner_id() -> str:

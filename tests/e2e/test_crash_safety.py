@@ -35,7 +35,15 @@ from tests.support.workspace import (
     manifest,
 )
 
-CRASHPOINTS = ["after-observe", "after-intents", "after-cancel", "after-submit", "after-save"]
+CRASHPOINTS = [
+    "after-observe",
+    "before-push#1",  # the intents' commit built, not published
+    "after-intents",
+    "after-cancel",
+    "after-submit",
+    "before-push#2",  # run ids recorded in a commit, not published
+    "after-save",
+]
 TRIALS = int(os.environ.get("TRAINOPS_TRIALS", "10"))
 SEED = int(os.environ.get("TRAINOPS_SEED", "20240601"))
 MakeRepo = Callable[..., UserRepo]
@@ -184,9 +192,11 @@ def test_kill_at_each_step_boundary_then_apply_again(make: MakeRepo, point: str)
     assert killed.returncode == -9, f"apply was not killed at {point}\n{explain(killed)}"
     expected_commits = {
         "after-observe": 0,
+        "before-push#1": 0,
         "after-intents": 1,
         "after-cancel": 1,
         "after-submit": 1,
+        "before-push#2": 1,
         "after-save": 2,
     }[point]
     assert repo.state_commits() == commits + expected_commits

@@ -21,6 +21,7 @@ from pathlib import Path
 import git
 
 from trainops.errors import StateConflict, StateError, StateSetupError
+from trainops.faults import crashpoint
 from trainops.state.base import StateSnapshot
 
 __all__ = ["DEFAULT_AUTHOR", "DEFAULT_BRANCH", "GitStateStore"]
@@ -146,6 +147,7 @@ class GitStateStore:
             env=self._identity,
         )
         new = commit.stdout.decode().strip()
+        crashpoint("before-push")  # the commit exists, the state has not moved
         if self.remote is None:
             self._move_local_ref(base, new)
         else:
