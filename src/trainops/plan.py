@@ -98,6 +98,9 @@ class Desired:
     targets: Mapping[str, Target]
     invalid: frozenset[str] = frozenset()
     complete: bool = True  # every manifest file parsed: only then may a missing job be pruned
+    # When each job's manifest last changed in git (commit time): jobs waiting for a concurrency
+    # slot are admitted oldest change first. Jobs without one come last, by name.
+    changed_at: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -181,7 +184,8 @@ def plan(desired: Desired, state: Mapping[str, JobState], limits: Limits, now: f
     actions: list[Action] = []
     views: dict[str, JobView] = {}
     gate = _Admission(desired, state, limits, now)
-    for name in sorted(set(desired.targets) | set(state) | set(desired.invalid)):
+    names = set(desired.targets) | set(state) | set(desired.invalid)
+    for name in sorted(names, key=lambda n: (desired.changed_at.get(n, float("inf")), n)):
         job_state = state.get(name, JobState(name))
         if name in desired.invalid:
             views[name] = _view(

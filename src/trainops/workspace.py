@@ -66,7 +66,13 @@ class Workspace:
             name: Target(job, revision(job.spec, self.trainer(job.spec)))
             for name, job in v.jobs.items()
         }
-        return Desired(targets, frozenset(v.invalid), v.complete)
+        changed_at: dict[str, float] = {}
+        if self.config.policy.max_concurrent_runs is not None:  # only the slot queue needs it
+            by_file = _last_changed(
+                self.root, self.commit or "HEAD", sorted({job.file for job in v.jobs.values()})
+            )
+            changed_at = {n: by_file[j.file] for n, j in v.jobs.items() if j.file in by_file}
+        return Desired(targets, frozenset(v.invalid), v.complete, changed_at)
 
     def trainer(self, spec: object) -> str | None:
         """The trainer as `owner/name:version`, its version resolved through the lock."""
@@ -102,6 +108,27 @@ class Workspace:
                 paths.append(next(entries, b"").decode(errors="replace"))
             dirty.update(p for p in paths if p in (CONFIG_FILE, LOCK_FILE) or selects(patterns, p))
         return sorted(dirty)
+
+
+def _last_changed(root: Path, ref: str, files: list[str]) -> dict[str, float]:
+    """Commit time of the last commit changing each file, from one `git log` walk."""
+    if not files:
+        return {}
+    proc = subprocess.run(
+        ["git", "log", "--format=%x00%ct", "--name-only", ref, "--", *files],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    found: dict[str, float] = {}
+    when = 0.0
+    for line in proc.stdout.splitlines():
+        if line.startswith("\0"):
+            when = float(line[1:])
+        elif line and line not in found:
+            found[line] = when
+    return found
 
 
 def validate_workspace(root: Path, source: Source | None = None) -> Validation:

@@ -333,3 +333,11 @@ def test_a_failed_delivery_is_retried_and_its_reason_shown() -> None:
     result = plan(desired(t), state(a=failed), Limits(), NOW)
     assert list(result.actions) == [Deliver("a", failed.run_id or "", "s3:s3://bucket/x/")]
     assert result.jobs["a"].reason == "delivery to s3:s3://bucket/x/ failed: access denied"
+
+
+def test_waiting_jobs_are_admitted_oldest_change_first() -> None:
+    want = desired(A, B)
+    want = type(want)(want.targets, changed_at={"a": 2000.0, "b": 1000.0})
+    result = plan(want, {}, Limits(Policy(max_concurrent_runs=1)), NOW)
+    assert [a.job for a in result.actions] == ["b"]
+    assert result.jobs["a"].reason == "max_concurrent_runs (1) reached; waiting for a slot"
