@@ -270,6 +270,9 @@ def apply(
             )
     if live is not None:
         live.stop()
+    close = getattr(rec.reporter, "close", None)
+    if close is not None:
+        close()  # the GitHub client's connections
     assert result is not None
     if wait and not settled(result):
         click.echo(f"gave up waiting after {timeout:g}s; the runs go on", err=True)
