@@ -286,3 +286,22 @@ def test_the_token_appears_in_no_output_state_or_file(make: Any) -> None:
         if p.is_file() and "objects" not in p.parts
     ]
     assert [text[:200] for text in texts if R8_TOKEN in text] == []
+
+
+def test_a_fork_pull_request_plans_without_a_token(make: Any) -> None:
+    """A fork's pull request has no secrets: plan shows the recorded state with a note instead
+    of failing, and inputs are still checked against the lock."""
+    user = make({"portraits": job("portraits")})
+    user.ok("apply")
+    user.repo.write_job("portraits", job("portraits", steps=1200))
+    user.emu.reset_requests()
+
+    result = user.run("plan", token="")
+    assert result.returncode == 0, explain(result)
+    assert "note: replicate: showing recorded state, could not observe 1 run(s)" in result.stderr
+    assert "submit (attempt 1)" in result.stdout and "cancel" in result.stdout
+    assert user.emu.requests == []  # nothing was asked without a token
+
+    user.repo.write_job("portraits", job("portraits", stepz=1200))
+    typo = user.run("plan", token="")
+    assert typo.returncode == 1 and "did you mean 'steps'?" in typo.stderr, explain(typo)
