@@ -135,7 +135,7 @@ def run_logs(root: Path, job: str, tail: int, follow: bool, interval: float = 2.
     run = runs[-1]
     assert run.run_id is not None
     provider = Providers(ws.root, ws.config, ws.lock)[run.provider]
-    lines = provider.logs(run.run_id, _ALL).splitlines(keepends=True)
+    lines = _lines(provider.logs(run.run_id, _ALL))
     yield "".join(lines[-tail:])
     shown = len(lines)
     while follow:
@@ -143,7 +143,7 @@ def run_logs(root: Path, job: str, tail: int, follow: bool, interval: float = 2.
         done = obs is None or obs.health.terminal
         if not done:
             time.sleep(interval)
-        lines = provider.logs(run.run_id, _ALL).splitlines(keepends=True)
+        lines = _lines(provider.logs(run.run_id, _ALL))
         if len(lines) > shown:
             yield "".join(lines[shown:])
             shown = len(lines)
@@ -152,6 +152,12 @@ def run_logs(root: Path, job: str, tail: int, follow: bool, interval: float = 2.
 
 
 _ALL = 1_000_000
+
+
+def _lines(text: str) -> list[str]:
+    """Every line newline-terminated: providers may or may not end a log with one, and a line
+    printed while following must not be glued to the next."""
+    return [line + "\n" for line in text.splitlines()]
 
 
 def spend(root: Path, month: str | None, by: str) -> dict[str, Any]:

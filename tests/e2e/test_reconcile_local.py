@@ -392,6 +392,24 @@ def test_plan_exit_codes_json_output_and_logs(make: MakeRepo) -> None:
     assert f"trained {run}" in logs.stdout
 
 
+def test_logs_follow_prints_until_the_run_ends(make: MakeRepo) -> None:
+    repo = make({})
+    repo.write_job("a", manifest("a", {"hold": repo.hold_path("a")}))
+    repo.commit()
+    repo.apply_ok()
+    run = only_run(repo, "a")
+    running(repo, run)
+
+    follower = repo.start("logs", "a", "--follow")
+    assert follower.stdout is not None
+    first = follower.stdout.readline()  # printed while the run still holds: nothing ended yet
+    assert first.strip() == f"training {run}"
+    repo.release("a")
+    rest, err = follower.communicate(timeout=30)  # returns only because the run ended
+    assert follower.returncode == 0, err
+    assert rest.count(f"trained {run}") == 1 and "training" not in rest
+
+
 def test_logs_of_a_job_without_runs_is_a_usage_error(make: MakeRepo) -> None:
     repo = make({"a": manifest("a")})
     result = repo.trainops("logs", "a")
