@@ -31,8 +31,9 @@ from trainops.plan import (
     plan,
     refresh,
 )
+from trainops.processes import identity, is_alive
 from trainops.providers import Providers
-from trainops.providers.base import Health, Intent, Observation, Submission, input_hash
+from trainops.providers.base import Adoptable, Health, Intent, Observation, Submission, input_hash
 from trainops.snapshot import resolve_input, snapshot_text
 from trainops.state.base import StateStore
 from trainops.state.model import JobState, Run, parse_state, snapshot_path, state_path
@@ -70,30 +71,17 @@ class Pass:
 
 
 def owner_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """`host:pid:start-time` of this process, recorded with the intents it writes."""
+    return f"{socket.gethostname()}:{os.getpid()}:{identity(os.getpid())}"
 
 
 def _owner_alive(owner: str) -> bool:
-    host, _, pid = owner.rpartition(":")
+    host, pid, ident = [*owner.split(":"), "", ""][:3]
     if host != socket.gethostname() or not pid.isdigit():
         return False  # another machine: only the grace period can tell
     if int(pid) == os.getpid():
         return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return _not_zombie(int(pid))
-
-
-def _not_zombie(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return True
+    return is_alive(int(pid), ident)
 
 
 class RunReporter(Protocol):
@@ -312,7 +300,9 @@ class Reconciler:
         if ref is not None:
             result.outcomes.append(Outcome(action, True, f"adopted run {ref.run_id}"))
             return job_state.with_run(replace(run, run_id=ref.run_id, health=Health.PENDING))
-        grace = float(getattr(provider, "adoption_grace", ADOPTION_GRACE_SECONDS))
+        grace = (
+            provider.adoption_grace if isinstance(provider, Adoptable) else ADOPTION_GRACE_SECONDS
+        )
         if _owner_alive(run.owner) or now - run.created_at < grace:
             result.outcomes.append(Outcome(action, True, "run not visible yet; will look again"))
             return job_state

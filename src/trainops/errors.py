@@ -64,10 +64,6 @@ class InvalidInput(TrainopsError):
         super().__init__(f"{len(self.problems)} problem(s) found")
 
 
-class PolicyRefusal(TrainopsError):
-    exit_code = EXIT_INVALID
-
-
 class UsageError(TrainopsError):
     exit_code = EXIT_USAGE
 

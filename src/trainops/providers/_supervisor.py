@@ -26,6 +26,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from trainops.processes import PROC as _PROC
+from trainops.processes import identity, proc_stat
+
 STATUS = "status.json"
 META = "meta.json"
 INPUT = "input.json"
@@ -33,7 +36,6 @@ LOG = "log.txt"
 OUTPUTS = "outputs"
 _LOCK = ".lock"
 TERMINAL = frozenset({"succeeded", "failed", "canceled"})
-_PROC = Path("/proc")
 
 
 # ---- status.json, shared with the provider --------------------------------------------------
@@ -78,41 +80,6 @@ def write_status(run_dir: Path, status: dict[str, Any]) -> None:
 # ---- processes ------------------------------------------------------------------------------
 
 
-def _proc_stat(pid: int) -> list[str] | None:
-    """Fields of /proc/PID/stat from the state on (index 0 = state, 2 = pgrp, 19 = start time)."""
-    try:
-        text = (_PROC / str(pid) / "stat").read_text()
-    except OSError:
-        return None
-    return text[text.rfind(")") + 2 :].split()
-
-
-def identity(pid: int) -> str:
-    """The process's start time (clock ticks since boot) on Linux: with its pid it names one
-    process, not a later one that reuses the pid. Empty where /proc is not available."""
-    fields = _proc_stat(pid)
-    return fields[19] if fields is not None and len(fields) > 19 else ""
-
-
-def is_alive(pid: int, ident: str = "") -> bool:
-    """Whether the process `pid` (started at `ident`, when known) still runs. Zombies are dead;
-    one that is our own child is reaped on the way."""
-    with contextlib.suppress(ChildProcessError, OSError):
-        os.waitpid(pid, os.WNOHANG)
-    if _PROC.is_dir():
-        fields = _proc_stat(pid)
-        if fields is None or fields[0] in ("Z", "X", "x"):
-            return False
-        return not ident or len(fields) <= 19 or fields[19] == ident
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def group_alive(pgid: int, since: str = "") -> bool:
     """Whether any live process of group `pgid` remains (started no earlier than `since`, so a
     reused group id is not mistaken for ours)."""
@@ -128,7 +95,7 @@ def group_alive(pgid: int, since: str = "") -> bool:
     for entry in _PROC.iterdir():
         if not entry.name.isdigit():
             continue
-        fields = _proc_stat(int(entry.name))
+        fields = proc_stat(int(entry.name))
         if (
             fields is not None
             and len(fields) > 19

@@ -87,13 +87,6 @@ class Intent:
     taken: frozenset[str] = frozenset()
 
 
-@dataclass(frozen=True)
-class Cost:
-    usd: float
-    seconds: float
-    hardware: str = ""
-
-
 @runtime_checkable
 class Provider(Protocol):
     """One training service. Implementations live in this package and are listed in `REGISTRY`."""
@@ -138,6 +131,7 @@ def input_hash(value: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+@runtime_checkable
 class Adoptable(Protocol):
     """Optional: how long after an intent a provider may still reveal the run it created.
     Absent: DESIGN §8's 10 minutes."""

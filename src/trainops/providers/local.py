@@ -27,6 +27,7 @@ from typing import Any
 
 from trainops.errors import Problem, ProviderError
 from trainops.manifest import Job, LocalSpec
+from trainops.processes import identity, is_alive
 from trainops.providers import _supervisor as sv
 from trainops.providers.base import Health, Intent, Observation, RunRef, Submission
 
@@ -138,7 +139,7 @@ class LocalProvider:
                 "workdir": self._display(cwd),
                 "cwd": str(cwd),
                 "created_at": created_at,
-                "claimer": {"pid": os.getpid(), "ident": sv.identity(os.getpid())},
+                "claimer": {"pid": os.getpid(), "ident": identity(os.getpid())},
             },
         )
         (staging / sv.OUTPUTS).mkdir()
@@ -240,7 +241,7 @@ class LocalProvider:
             meta = sv.read_json(run_dir / sv.META) or {}
             claimer = meta.get("claimer")
             if isinstance(claimer, dict) and isinstance(claimer.get("pid"), int):
-                if sv.is_alive(claimer["pid"], str(claimer.get("ident") or "")):
+                if is_alive(claimer["pid"], str(claimer.get("ident") or "")):
                     return False  # still submitting: it will start it
             elif meta and time.time() - run_dir.stat().st_mtime < self.start_grace:
                 return False  # a claim without a claimer (older trainops): give it time
@@ -340,7 +341,7 @@ class LocalProvider:
         if status.get("status") in sv.TERMINAL:
             return False
         pid, ident = status.get("supervisor_pid"), str(status.get("supervisor_start") or "")
-        return not (isinstance(pid, int) and sv.is_alive(pid, ident))
+        return not (isinstance(pid, int) and is_alive(pid, ident))
 
     def _declare_lost(self, run_dir: Path) -> dict[str, Any] | None:
         """Record VANISHED, under the lock and only if still true, then kill what remains of the
