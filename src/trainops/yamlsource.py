@@ -106,10 +106,30 @@ def load_bytes(raw: bytes, display: str) -> tuple[list[Document], list[Problem]]
 
 
 def load_text(text: str, display: str) -> tuple[list[Document], list[Problem]]:
+    docs, problems = _load_with(_Loader, text, display)
+    if problems and _Loader is not yaml.SafeLoader and _by_library(problems):
+        # libyaml has limits of its own (PyYAML 6.0.4's bundled 0.2.6 caps flow nesting at
+        # 1,000 levels, and its scanner reads up to 1,024 characters ahead of the events we
+        # check), so it can stop a file before our limits see it, with its own message. The
+        # pure-Python parser has no such limit: when it reaches one of our refusals, that is
+        # the answer (same message and position on every PyYAML the range admits); a plain
+        # syntax error keeps libyaml's wording. Only a file that already failed pays for this.
+        again = _load_with(yaml.SafeLoader, text, display)
+        if again[1] and not _by_library(again[1]):
+            return again
+    return docs, problems
+
+
+def _by_library(problems: list[Problem]) -> bool:
+    """The file was refused by the YAML library, not by one of our own checks."""
+    return any(p.message.startswith("invalid YAML") for p in problems)
+
+
+def _load_with(loader: Any, text: str, display: str) -> tuple[list[Document], list[Problem]]:
     docs: list[Document] = []
     problems: list[Problem] = []
     try:
-        for doc in _documents(text, display):
+        for doc in _documents(loader, text, display):
             docs.append(doc)
     except _Refused as exc:
         problems.append(_at(display, exc.mark, _redact(exc.message), exc.hint))
@@ -121,7 +141,7 @@ def load_text(text: str, display: str) -> tuple[list[Document], list[Problem]]:
         )
     except yaml.reader.ReaderError as exc:
         # A character YAML forbids (NUL, most control characters), located by its offset.
-        line, col = _line_col(text, exc.position)
+        line, col = _line_col(loader, text, exc.position)
         problems.append(
             Problem(
                 display,
@@ -136,8 +156,8 @@ def load_text(text: str, display: str) -> tuple[list[Document], list[Problem]]:
     return docs, problems
 
 
-def _line_col(text: str, position: int) -> tuple[int, int]:
-    if _Loader is not yaml.SafeLoader:  # libyaml counts UTF-8 bytes, the Python reader characters
+def _line_col(loader: Any, text: str, position: int) -> tuple[int, int]:
+    if loader is not yaml.SafeLoader:  # libyaml counts UTF-8 bytes, the Python reader characters
         text = text.encode("utf-8")[:position].decode("utf-8", "replace")
         position = len(text)
     start = text.rfind("\n", 0, position) + 1
@@ -172,8 +192,8 @@ class _Container:
 _NO_KEY = object()
 
 
-def _documents(text: str, file: str) -> Iterator[Document]:
-    loader = _Loader(text)
+def _documents(loader_class: Any, text: str, file: str) -> Iterator[Document]:
+    loader = loader_class(text)
     try:
         index = 0
         spent = [0]  # nodes of the whole file: many documents must not multiply the budget
