@@ -114,14 +114,29 @@ def schema(root: Path, check: bool) -> None:
 
 @cli.command()
 @click.argument("directory", default=".", type=click.Path(file_okay=False, path_type=Path))
-def init(directory: Path) -> None:
-    """Create a trainops repository in DIRECTORY with example jobs and workflows."""
+@click.option("--force", is_flag=True, help="Overwrite starter files that already exist.")
+def init(directory: Path, force: bool) -> None:
+    """Create a trainops repository in DIRECTORY with example jobs and workflows.
+
+    A folder that is not a repository's top level becomes a new repository, committed. In an
+    existing repository only missing files are added (nothing is committed)."""
     from trainops.init import init_repository
 
-    written = init_repository(directory)
-    click.echo(f"Initialized a trainops repository in {directory} ({len(written)} files):")
-    for path in written:
+    result = init_repository(directory, force=force)
+    where = "a new repository" if result.created_repository else "the existing repository"
+    click.echo(f"Initialized trainops in {where} {directory} ({len(result.written)} files):")
+    for path in result.written:
         click.echo(f"  {path}")
+    for path in result.updated:
+        click.echo(f"  {path} (appended .trainops/)")
+    if result.skipped:
+        click.echo(f"Skipped {len(result.skipped)} file(s) that exist (--force overwrites):")
+        for path in result.skipped:
+            click.echo(f"  {path}")
+    if result.created_repository:
+        click.echo("Committed them as 'trainops init'.")
+    else:
+        click.echo("Nothing was committed: review the new files and commit them.")
     click.echo(f"\nNext: cd {directory} && trainops plan && trainops apply --wait")
 
 
@@ -419,7 +434,10 @@ def lock(root: Path, check: bool) -> None:
     """Pin each Replicate trainer's version and input schema in trainops.lock."""
     from trainops.commands import lock_workspace
 
-    lines, path = lock_workspace(root, check)
+    notes: list[str] = []
+    lines, path = lock_workspace(root, check, notes)
+    for note in notes:
+        click.echo(f"note: {note}", err=True)
     if check:
         if lines:
             click.echo("\n".join(f"{path}: stale: {line}" for line in lines), err=True)

@@ -184,9 +184,13 @@ def spend(root: Path, month: str | None, by: str) -> dict[str, Any]:
     }
 
 
-def lock_workspace(root: Path, check: bool) -> tuple[list[str], str]:
+def lock_workspace(
+    root: Path, check: bool, notes: list[str] | None = None
+) -> tuple[list[str], str]:
     """`trainops lock`: pin every Replicate trainer and store its input schema (DESIGN §5).
-    With `check`, only compare (offline) and return why the lock is stale."""
+    With `check`, only compare (offline) and return why the lock is stale; what the check left
+    out is added to `notes`."""
+    notes = [] if notes is None else notes
     import os
 
     from trainops.lockfile import Lock, is_stale, resolve_lock
@@ -200,13 +204,21 @@ def lock_workspace(root: Path, check: bool) -> tuple[list[str], str]:
     structural = validate_source(ws.source)
     if structural.problems:
         raise InvalidInput(structural.problems)
-    trainers = sorted(
-        {j.spec.trainer for j in structural.jobs.values() if isinstance(j.spec, ReplicateSpec)}
-    )
+    replicate = [j.spec for j in structural.jobs.values() if isinstance(j.spec, ReplicateSpec)]
+    trainers = sorted({spec.trainer for spec in replicate})
     path = ws.root / LOCK_FILE
     if check:
         lock = ws.lock if ws.lock is not None else Lock()
-        return is_stale(lock, trainers), str(path)
+        # A suspended job cannot start, so its trainer need not be locked yet (init's Replicate
+        # example waits for a token); once it is unsuspended the check asks for it.
+        running = {spec.trainer for spec in replicate if not spec.suspend}
+        unchecked = sorted(t for t in set(trainers) - running if lock.key_for(t) is None)
+        for trainer in unchecked:
+            notes.append(
+                f"{trainer} is not in the lock; only suspended jobs use it, so it is not "
+                "checked (run `trainops lock` before unsuspending them)"
+            )
+        return is_stale(lock, sorted(set(trainers) - set(unchecked))), str(path)
     cfg = ws.config.providers.replicate
     token = os.environ.get(cfg.token_env, "")
     if not token:

@@ -217,16 +217,6 @@ def test_init_then_validate(tmp_path: Path) -> None:
     } <= set(git(demo, "ls-files").splitlines())
 
 
-def test_init_into_an_existing_trainops_repository_is_a_usage_error(tmp_path: Path) -> None:
-    env = hermetic_git_env(tmp_path)
-    assert trainops("init", "demo", cwd=tmp_path, env=env).returncode == 0
-    again = trainops("init", "demo", cwd=tmp_path, env=env)
-    assert again.returncode == 2
-    assert "trainops.yaml already exists" in again.stderr
-    assert "Traceback" not in again.stderr
-    assert git(tmp_path / "demo", "rev-list", "--count", "HEAD") == "1"
-
-
 @pytest.mark.parametrize("name", sorted(json_schemas()))
 def test_committed_schema_matches_the_models(name: str) -> None:
     assert (PROJECT / "schemas" / name).read_text() == json_schemas()[name]
