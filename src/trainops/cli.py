@@ -258,7 +258,7 @@ def apply(
 
     from trainops import render
     from trainops.apply import describe
-    from trainops.commands import apply_workspace, follow, settled
+    from trainops.commands import apply_workspace, follow, settled, unsucceeded
 
     def event(message: str) -> None:
         if output == "table":
@@ -289,8 +289,7 @@ def apply(
     if close is not None:
         close()  # the GitHub client's connections
     assert result is not None
-    if wait and not settled(result):
-        click.echo(f"gave up waiting after {timeout:g}s; the runs go on", err=True)
+    gave_up = wait and not settled(result)
     final = rec.preview() if result.plan.changes else result
     now = time.time()
     problems = ws.validation.problems
@@ -331,9 +330,18 @@ def apply(
     refused = [v for _name, v in sorted(final.plan.jobs.items()) if v.refused]
     for view in refused:
         click.echo(f"refused by policy: {view.job}: {view.reason}", err=True)
+    if gave_up:
+        click.echo(
+            f"error: --timeout {timeout:g}s reached before every run ended; the runs go on",
+            err=True,
+        )
+    ended_badly = unsucceeded(final) if wait else []
+    for line in ended_badly:
+        click.echo(f"error: {line}", err=True)
     if failures:
         raise SystemExit(EXIT_PROVIDER)
-    if problems or refused:
+    if problems or refused or gave_up or ended_badly:
+        # --wait gates CI like `argocd app wait`: 0 only when every current run Succeeded.
         raise SystemExit(EXIT_INVALID)
 
 

@@ -12,6 +12,7 @@ from typing import Any
 from trainops.apply import Pass, Reconciler
 from trainops.errors import InvalidInput, ProviderError, UsageError
 from trainops.providers import Providers
+from trainops.providers.base import Health
 from trainops.state.base import StateStore
 from trainops.workspace import Workspace
 
@@ -118,6 +119,22 @@ def settled(result: Pass) -> bool:
         if view.health.active or (view.run is not None and view.run.is_intent):
             return False
     return True
+
+
+def unsucceeded(result: Pass) -> list[str]:
+    """Why `apply --wait` must not exit 0 (DESIGN §12): each job in git whose current run
+    ended Failed or Canceled, with its reason. Jobs left alone (invalid, suspended, blocked with
+    no run) have no current run to judge."""
+    from trainops.plan import Sync
+
+    out = []
+    for name, view in sorted(result.plan.jobs.items()):
+        if view.sync is Sync.INVALID or view.revision == "":
+            continue
+        if view.health in (Health.FAILED, Health.CANCELED):
+            why = f" ({view.reason})" if view.reason else ""
+            out.append(f"{name}: {view.health.value}{why}")
+    return out
 
 
 def run_logs(root: Path, job: str, tail: int, follow: bool, interval: float = 2.0) -> Iterator[str]:
