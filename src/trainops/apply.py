@@ -17,7 +17,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
-from trainops.errors import OutcomeUnknown, ProviderError, StateConflict, TrainopsError
+from trainops.errors import (
+    OutcomeUnknown,
+    Problem,
+    ProviderError,
+    StateConflict,
+    TrainopsError,
+)
 from trainops.faults import crashpoint
 from trainops.plan import (
     Action,
@@ -32,11 +38,26 @@ from trainops.plan import (
     refresh,
 )
 from trainops.processes import identity, is_alive
-from trainops.providers import Providers
-from trainops.providers.base import Adoptable, Health, Intent, Observation, Submission, input_hash
+from trainops.providers import Providers, check_run
+from trainops.providers.base import (
+    Adoptable,
+    Health,
+    Intent,
+    Observation,
+    OutputFolder,
+    Submission,
+    input_hash,
+)
 from trainops.snapshot import resolve_input, snapshot_text
 from trainops.state.base import StateStore
-from trainops.state.model import JobState, Run, parse_state, snapshot_path, state_path
+from trainops.state.model import (
+    JobState,
+    Run,
+    parse_state,
+    snapshot_path,
+    state_path,
+    state_problems,
+)
 from trainops.workspace import Workspace
 
 MAX_SWAPS = 5
@@ -68,6 +89,11 @@ class Pass:
     @property
     def failed(self) -> list[Outcome]:
         return [o for o in self.outcomes if not o.ok]
+
+    @property
+    def problems(self) -> list[Problem]:
+        """State files that failed validation (their jobs were left alone)."""
+        return state_problems(self.state)
 
 
 def owner_id() -> str:
@@ -156,7 +182,7 @@ class Reconciler:
     def preview(self) -> Pass:
         """Plan without acting (`trainops plan`, `status`)."""
         snap = self.store.load()
-        recorded = parse_state(snap.files)
+        recorded = parse_state(snap.files, check_run)
         notes: list[str] = []
         state = refresh(
             recorded, self.observe(recorded, notes), self.ws.config.prices_usd_per_second
@@ -175,7 +201,7 @@ class Reconciler:
         """One reconcile pass. Raises `StateConflict` only after `MAX_SWAPS` lost swaps."""
         for _ in range(MAX_SWAPS):
             snap = self.store.load()
-            recorded = parse_state(snap.files)
+            recorded = parse_state(snap.files, check_run)
             state = refresh(recorded, self.observe(recorded), self.ws.config.prices_usd_per_second)
             crashpoint("after-observe")
             the_plan = plan(self.desired, state, self.limits(), self.clock())
@@ -250,7 +276,7 @@ class Reconciler:
                 return
             except StateConflict:
                 snap = self.store.load()
-                newer = parse_state(snap.files)
+                newer = parse_state(snap.files, check_run)
                 result.version = snap.version
                 changes = {}
                 for name, ours in updates.items():
@@ -426,8 +452,10 @@ class Reconciler:
         run = next(r for r in job_state.runs if r.run_id == action.run_id)
         spec = self.desired.targets[action.job].job.spec
         target = next(t for t in spec.deliver if t.key == action.target)
+        provider = self.providers[run.provider]
+        folder = provider.output_dir(action.run_id) if isinstance(provider, OutputFolder) else None
         try:
-            summary = deliver(target, action.job, run)
+            summary = deliver(target, action.job, run, folder)
         except TrainopsError as exc:
             result.outcomes.append(Outcome(action, False, exc.message))
             self._failed_deliveries.add((action.job, action.run_id, action.target))

@@ -22,6 +22,14 @@ class _Context:
     debug = False
 
 
+def echo(message: str = "", *, err: bool = False, nl: bool = True) -> None:
+    """The one way text reaches stdout and stderr: through the scrubber (DESIGN §13), so a
+    run's error, a log line or a provider's message never prints a credential."""
+    from trainops.scrub import scrub
+
+    click.echo(scrub(message), err=err, nl=nl)
+
+
 def _dir_option(f: Any) -> Any:
     return click.option(
         "--dir",
@@ -64,7 +72,7 @@ def validate(root: Path, output: str, github: bool) -> None:
 
     result = validate_workspace(root)
     if output == "json":
-        click.echo(
+        echo(
             render.to_json(
                 {
                     "ok": result.ok,
@@ -74,16 +82,16 @@ def validate(root: Path, output: str, github: bool) -> None:
             )
         )
     elif result.problems:
-        click.echo(render.problems_text(result.problems), err=True)
+        echo(render.problems_text(result.problems), err=True)
     if github and result.problems:
-        click.echo(render.github_annotations(result.problems))
+        echo(render.github_annotations(result.problems))
     if result.problems:
         files = len({p.file for p in result.problems})
         if output != "json":
-            click.echo(f"\n{len(result.problems)} problem(s) in {files} file(s)", err=True)
+            echo(f"\n{len(result.problems)} problem(s) in {files} file(s)", err=True)
         raise SystemExit(EXIT_INVALID)
     if output != "json":
-        click.echo(f"{len(result.jobs)} job(s) valid in {len(result.files)} file(s)")
+        echo(f"{len(result.jobs)} job(s) valid in {len(result.files)} file(s)")
 
 
 @cli.command()
@@ -103,13 +111,13 @@ def schema(root: Path, check: bool) -> None:
         if not check:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text)
-            click.echo(f"wrote {path}")
+            echo(f"wrote {path}")
     if check and stale:
-        click.echo("\n".join(f"{p}: out of date" for p in stale), err=True)
-        click.echo("  hint: run `trainops schema` and commit the result", err=True)
+        echo("\n".join(f"{p}: out of date" for p in stale), err=True)
+        echo("  hint: run `trainops schema` and commit the result", err=True)
         raise SystemExit(EXIT_INVALID)
     if not stale:
-        click.echo("schemas are up to date")
+        echo("schemas are up to date")
 
 
 @cli.command()
@@ -124,20 +132,20 @@ def init(directory: Path, force: bool) -> None:
 
     result = init_repository(directory, force=force)
     where = "a new repository" if result.created_repository else "the existing repository"
-    click.echo(f"Initialized trainops in {where} {directory} ({len(result.written)} files):")
+    echo(f"Initialized trainops in {where} {directory} ({len(result.written)} files):")
     for path in result.written:
-        click.echo(f"  {path}")
+        echo(f"  {path}")
     for path in result.updated:
-        click.echo(f"  {path} (appended .trainops/)")
+        echo(f"  {path} (appended .trainops/)")
     if result.skipped:
-        click.echo(f"Skipped {len(result.skipped)} file(s) that exist (--force overwrites):")
+        echo(f"Skipped {len(result.skipped)} file(s) that exist (--force overwrites):")
         for path in result.skipped:
-            click.echo(f"  {path}")
+            echo(f"  {path}")
     if result.created_repository:
-        click.echo("Committed them as 'trainops init'.")
+        echo("Committed them as 'trainops init'.")
     else:
-        click.echo("Nothing was committed: review the new files and commit them.")
-    click.echo(f"\nNext: cd {directory} && trainops plan && trainops apply --wait")
+        echo("Nothing was committed: review the new files and commit them.")
+    echo(f"\nNext: cd {directory} && trainops plan && trainops apply --wait")
 
 
 @cli.command()
@@ -162,27 +170,25 @@ def plan(root: Path, output: str, detailed_exitcode: bool, github: bool) -> None
     from trainops.errors import EXIT_CHANGES
 
     ws, result = plan_workspace(root)
-    problems = ws.validation.problems
+    problems = [*ws.validation.problems, *result.problems]
     now = time.time()
     for note in result.notes:
-        click.echo(f"note: {note}", err=True)
+        echo(f"note: {note}", err=True)
     if not ws.validation.files and not problems:
-        click.echo(
-            f"note: no manifest matches {', '.join(ws.config.jobs)} under {ws.root}", err=True
-        )
+        echo(f"note: no manifest matches {', '.join(ws.config.jobs)} under {ws.root}", err=True)
     if output == "json":
-        click.echo(render.plan_json(result.plan, now, problems))
+        echo(render.plan_json(result.plan, now, problems))
     elif output == "markdown":
-        click.echo(render.plan_markdown(result.plan, now, problems))
+        echo(render.plan_markdown(result.plan, now, problems))
     else:
         _echo_plan(result, now)
         if problems:
-            click.echo("\n" + render.problems_text(problems), err=True)
+            echo("\n" + render.problems_text(problems), err=True)
     refused = [v for v in result.plan.jobs.values() if v.refused]
     if github:
         from trainops.github.report import publish_plan
 
-        click.echo(render.github_annotations(problems))
+        echo(render.github_annotations(problems))
         from trainops.github.specdiff import spec_diffs
 
         diffs = spec_diffs(result.files, result.state, ws.desired(), trainer=ws.trainer)
@@ -193,7 +199,7 @@ def plan(root: Path, output: str, detailed_exitcode: bool, github: bool) -> None
             status_context=ws.config.github.status_context,
             diffs=diffs,
         ):
-            click.echo(note, err=True)
+            echo(note, err=True)
     if problems or refused:
         raise SystemExit(EXIT_INVALID)
     if detailed_exitcode and result.plan.changes:
@@ -205,14 +211,14 @@ def _echo_plan(result: Any, now: float) -> None:
 
     rows = render.plan_rows(result.plan, now)
     if rows:
-        click.echo(
+        echo(
             render.table(
                 rows, ["job", "action", "sync", "health", "revision", "worst_case", "reason"]
             )
         )
-        click.echo("")
-    click.echo(render.summary_line(result.plan))
-    click.echo(render.money_line(result.plan))
+        echo("")
+    echo(render.summary_line(result.plan))
+    echo(render.money_line(result.plan))
 
 
 @cli.command()
@@ -262,13 +268,13 @@ def apply(
 
     def event(message: str) -> None:
         if output == "table":
-            click.echo(message)
+            echo(message)
 
     ws, rec = apply_workspace(root, ref=ref, allow_dirty=allow_dirty, on_event=event)
     if github:
         from trainops.github.report import run_reporter
 
-        rec.reporter = run_reporter(ws.config, on_note=lambda note: click.echo(note, err=True))
+        rec.reporter = run_reporter(ws.config, on_note=lambda note: echo(note, err=True))
     failures: list[Any] = []
     result = None
     live = _LiveTable() if wait and output == "table" and sys.stdout.isatty() else None
@@ -292,9 +298,9 @@ def apply(
     gave_up = wait and not settled(result)
     final = rec.preview() if result.plan.changes else result
     now = time.time()
-    problems = ws.validation.problems
+    problems = [*ws.validation.problems, *final.problems]
     if output == "json":
-        click.echo(
+        echo(
             render.to_json(
                 {
                     "outcomes": [
@@ -307,10 +313,10 @@ def apply(
             )
         )
     elif output == "markdown":
-        click.echo(render.plan_markdown(final.plan, now, problems, title="trainops apply"))
+        echo(render.plan_markdown(final.plan, now, problems, title="trainops apply"))
     else:
-        click.echo("")
-        click.echo(
+        echo("")
+        echo(
             render.table(
                 render.plan_rows(final.plan, now),
                 ["job", "sync", "health", "revision", "run_id", "age", "reason"],
@@ -322,22 +328,22 @@ def apply(
             summary = f"Apply: {done} action(s) done."
         else:
             summary = "No changes: the providers match git."
-        click.echo("\n" + summary)
+        echo("\n" + summary)
     for outcome in failures:
-        click.echo(f"error: {describe(outcome.action)}: {outcome.detail}", err=True)
+        echo(f"error: {describe(outcome.action)}: {outcome.detail}", err=True)
     if problems:
-        click.echo("\n" + render.problems_text(problems), err=True)
+        echo("\n" + render.problems_text(problems), err=True)
     refused = [v for _name, v in sorted(final.plan.jobs.items()) if v.refused]
     for view in refused:
-        click.echo(f"refused by policy: {view.job}: {view.reason}", err=True)
+        echo(f"refused by policy: {view.job}: {view.reason}", err=True)
     if gave_up:
-        click.echo(
+        echo(
             f"error: --timeout {timeout:g}s reached before every run ended; the runs go on",
             err=True,
         )
     ended_badly = unsucceeded(final) if wait else []
     for line in ended_badly:
-        click.echo(f"error: {line}", err=True)
+        echo(f"error: {line}", err=True)
     if failures:
         raise SystemExit(EXIT_PROVIDER)
     if problems or refused or gave_up or ended_badly:
@@ -357,7 +363,9 @@ class _LiveTable:
         self._live.start()
 
     def update(self, text: str) -> None:
-        self._live.update(self._text(text), refresh=True)
+        from trainops.scrub import scrub
+
+        self._live.update(self._text(scrub(text)), refresh=True)
 
     def stop(self) -> None:
         self._live.stop()
@@ -377,18 +385,21 @@ def status(root: Path, output: str) -> None:
     now = time.time()
     rows = render.plan_rows(result.plan, now)
     if output == "json":
-        click.echo(render.to_json({"jobs": rows}))
+        echo(render.to_json({"jobs": rows}))
     elif output == "markdown":
-        click.echo(
+        echo(
             render.plan_markdown(result.plan, now, ws.validation.problems, title="trainops status")
         )
     else:
-        click.echo(
+        echo(
             render.table(
                 rows, ["job", "sync", "health", "revision", "run_id", "age", "cost", "reason"]
             )
         )
-        click.echo(render.money_line(result.plan))
+        echo(render.money_line(result.plan))
+    if result.problems:  # state files that do not validate: named on stderr, their jobs left alone
+        echo("\n" + render.problems_text(result.problems), err=True)
+        raise SystemExit(EXIT_INVALID)
 
 
 @cli.command()
@@ -401,7 +412,7 @@ def logs(job: str, root: Path, tail: int, follow: bool) -> None:
     from trainops.commands import run_logs
 
     for chunk in run_logs(root, job, tail, follow):
-        click.echo(chunk, nl=False)
+        echo(chunk, nl=False)
 
 
 @cli.command()
@@ -422,15 +433,19 @@ def cost(root: Path, output: str, month: str | None, by: str) -> None:
     from trainops.commands import spend
 
     report = spend(root, month, by)
+    problems = report.pop("problems")
     if output == "json":
-        click.echo(render.to_json(report))
-        return
-    rows = [
-        {"group": r["group"], "runs": r["runs"], "cost": f"${r['usd']:,.2f}"}
-        for r in report["groups"]
-    ]
-    click.echo(render.table(rows, ["group", "runs", "cost"]))
-    click.echo(f"\nTotal for {report['month']}: ${report['total_usd']:,.2f}")
+        echo(render.to_json({**report, "problems": [render.problem_dict(p) for p in problems]}))
+    else:
+        rows = [
+            {"group": r["group"], "runs": r["runs"], "cost": f"${r['usd']:,.2f}"}
+            for r in report["groups"]
+        ]
+        echo(render.table(rows, ["group", "runs", "cost"]))
+        echo(f"\nTotal for {report['month']}: ${report['total_usd']:,.2f}")
+    if problems:  # state files that do not validate: their runs are not counted
+        echo("\n" + render.problems_text(problems), err=True)
+        raise SystemExit(EXIT_INVALID)
 
 
 @cli.command()
@@ -445,17 +460,17 @@ def lock(root: Path, check: bool) -> None:
     notes: list[str] = []
     lines, path = lock_workspace(root, check, notes)
     for note in notes:
-        click.echo(f"note: {note}", err=True)
+        echo(f"note: {note}", err=True)
     if check:
         if lines:
-            click.echo("\n".join(f"{path}: stale: {line}" for line in lines), err=True)
-            click.echo("  hint: run `trainops lock` and commit trainops.lock", err=True)
+            echo("\n".join(f"{path}: stale: {line}" for line in lines), err=True)
+            echo("  hint: run `trainops lock` and commit trainops.lock", err=True)
             raise SystemExit(EXIT_INVALID)
-        click.echo(f"{path} is up to date")
+        echo(f"{path} is up to date")
         return
     for line in lines:
-        click.echo(f"  {line}")
-    click.echo(f"wrote {path} ({len(lines)} trainer(s))")
+        echo(f"  {line}")
+    echo(f"wrote {path} ({len(lines)} trainer(s))")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -463,7 +478,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cli.main(args=argv, prog_name="trainops", standalone_mode=False)
     except click.exceptions.Abort:
-        click.echo("aborted", err=True)
+        echo("aborted", err=True)
         return 130
     except click.ClickException as exc:
         exc.show()
@@ -471,12 +486,12 @@ def main(argv: list[str] | None = None) -> int:
     except InvalidInput as exc:
         from trainops import render
 
-        click.echo(render.problems_text(exc.problems), err=True)
+        echo(render.problems_text(exc.problems), err=True)
         return exc.exit_code
     except TrainopsError as exc:
         if _Context.debug:
             _print_traceback()
-        click.echo(f"error: {exc}", err=True)
+        echo(f"error: {exc}", err=True)
         return exc.exit_code
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else EXIT_OK
@@ -485,7 +500,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a bug in trainops, not user error
         if _Context.debug:
             _print_traceback()
-        click.echo(
+        echo(
             f"internal error: {type(exc).__name__}: {exc}\n"
             "  hint: run again with --debug for a traceback, and report it",
             err=True,
@@ -498,7 +513,7 @@ def _print_traceback() -> None:
     # --debug adds the traceback; the exit code stays the one DESIGN §12 gives the error.
     import traceback
 
-    traceback.print_exc()
+    echo(traceback.format_exc(), err=True, nl=False)
 
 
 if __name__ == "__main__":

@@ -139,12 +139,15 @@ def unsucceeded(result: Pass) -> list[str]:
 
 def run_logs(root: Path, job: str, tail: int, follow: bool, interval: float = 2.0) -> Iterator[str]:
     """The latest run's log tail; with `follow`, new lines until the run is terminal."""
-    from trainops.state.model import parse_state
+    from trainops.providers import check_run
+    from trainops.state.model import parse_state, state_problems
 
     ws = Workspace.open(root)
     _refuse_bad_config(ws)
     store = open_store(ws)
-    state = parse_state(store.load().files)
+    state = parse_state(store.load().files, check_run)
+    if job in state and state[job].problem:
+        raise InvalidInput(state_problems({job: state[job]}))
     runs = [r for r in state[job].runs if r.run_id] if job in state else []
     if not runs:
         known = ", ".join(sorted(state)) or "none"
@@ -182,7 +185,8 @@ def spend(root: Path, month: str | None, by: str) -> dict[str, Any]:
     import re
 
     from trainops import cost
-    from trainops.state.model import parse_state
+    from trainops.providers import check_run
+    from trainops.state.model import parse_state, state_problems
 
     now = time.time()
     month = month or cost.month_of(now)
@@ -190,14 +194,15 @@ def spend(root: Path, month: str | None, by: str) -> dict[str, Any]:
         raise UsageError(f"--month {month!r} is not a month", "write it as YYYY-MM, e.g. 2026-11")
     ws = Workspace.open(root)
     _refuse_bad_config(ws)
-    states = parse_state(open_store(ws).load().files).values()
-    groups = cost.spend_by(states, ws.config.prices_usd_per_second, month, by, now)
+    states = parse_state(open_store(ws).load().files, check_run)
+    groups = cost.spend_by(states.values(), ws.config.prices_usd_per_second, month, by, now)
     rows = [{"group": k, "runs": n, "usd": round(v, 6)} for k, (n, v) in sorted(groups.items())]
     return {
         "month": month,
         "by": by,
         "groups": rows,
         "total_usd": round(sum(v for _n, v in groups.values()), 6),
+        "problems": state_problems(states),
     }
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from trainops import cost
-from trainops.manifest import DEFAULT_PRICES, Job, Policy
+from trainops.manifest import DEFAULT_PRICES, Job, Policy, output_refs
 from trainops.providers.base import Health, Observation
 from trainops.state.model import JobState, Run
 
@@ -187,6 +187,12 @@ def plan(desired: Desired, state: Mapping[str, JobState], limits: Limits, now: f
     names = set(desired.targets) | set(state) | set(desired.invalid)
     for name in sorted(names, key=lambda n: (desired.changed_at.get(n, float("inf")), n)):
         job_state = state.get(name, JobState(name))
+        if job_state.problem:
+            # Its state file does not validate (DESIGN §9): whatever it says, act on nothing.
+            views[name] = _view(
+                name, Sync.INVALID, job_state, None, f"state file invalid: {job_state.problem}"
+            )
+            continue
         if name in desired.invalid:
             views[name] = _view(
                 name,
@@ -423,6 +429,12 @@ def _present(
     blocked = _waiting(target, desired, state)
     if blocked:
         return actions, _view(name, Sync.BLOCKED, job_state, revision, blocked)
+    missing = _missing_output(target, desired, state)
+    if missing:
+        # Nothing to wait for: the upstream run is done and did not produce it. A failure of
+        # this job (exit 1), and it goes ahead by itself once an upstream run produces the key.
+        view = _view(name, Sync.BLOCKED, job_state, revision, missing)
+        return actions, replace(view, refused=True)
     attempt = len(runs) + 1
     why = (
         "new revision"
@@ -471,6 +483,30 @@ def _waiting(target: Target, desired: Desired, state: Mapping[str, JobState]) ->
         runs = state.get(upstream, JobState(upstream)).of_revision(up.revision)
         if not any(r.health is Health.SUCCEEDED for r in runs):
             return f"waiting for {upstream} (revision {up.revision}) to succeed"
+    return ""
+
+
+def upstream_outputs(
+    name: str, desired: Desired, state: Mapping[str, JobState]
+) -> Mapping[str, str]:
+    """What `${{ jobs.NAME.output.KEY }}` resolves against: the outputs of the latest succeeded
+    run of NAME's current revision (none when it has not succeeded)."""
+    target = desired.targets.get(name)
+    for run in reversed(state.get(name, JobState(name)).runs):
+        if target and run.revision == target.revision and run.health is Health.SUCCEEDED:
+            return run.outputs
+    return {}
+
+
+def _missing_output(target: Target, desired: Desired, state: Mapping[str, JobState]) -> str:
+    for upstream, key in output_refs(target.job.spec.input):
+        outputs = upstream_outputs(upstream, desired, state)
+        if key not in outputs:
+            known = ", ".join(sorted(outputs)) or "none"
+            return (
+                f"jobs.{upstream}.output.{key} does not exist: the run of {upstream} "
+                f"produced {known}"
+            )
     return ""
 
 

@@ -11,23 +11,18 @@ import yaml
 
 from trainops.errors import TrainopsError
 from trainops.manifest import OUTPUT_REF, Job
-from trainops.plan import Desired
-from trainops.providers.base import Health
+from trainops.plan import Desired, upstream_outputs
 from trainops.state.model import JobState, Run
 
 SNAPSHOT_SCHEMA = "trainops/v1"
 
 
 def resolve_input(job: Job, state: Mapping[str, JobState], desired: Desired) -> dict[str, Any]:
-    """Substitute `${{ jobs.NAME.output.KEY }}` with the upstream run's recorded output."""
+    """Substitute `${{ jobs.NAME.output.KEY }}` with the upstream run's recorded output (the
+    planner does not submit a job whose references do not resolve)."""
 
     def outputs_of(name: str) -> Mapping[str, str]:
-        target = desired.targets.get(name)
-        runs = state.get(name, JobState(name)).runs
-        for run in reversed(runs):
-            if target and run.revision == target.revision and run.health is Health.SUCCEEDED:
-                return run.outputs
-        return {}
+        return upstream_outputs(name, desired, state)
 
     def sub(value: Any) -> Any:
         if isinstance(value, str):

@@ -54,7 +54,19 @@ class Workspace:
         root = find_root(root)
         source: Source = WorkingTree(root) if ref is None else Commit.resolve(root, ref)
         validation, lock = _validate(source)
-        return cls(root, source, validation, lock)
+        ws = cls(root, source, validation, lock)
+        ws.watch_credentials()
+        return ws
+
+    def watch_credentials(self) -> None:
+        """Tell the scrubber which variables this repository makes credentials: the Replicate
+        `token_env` of its config, and every name a job passes through `spec.env`."""
+        from trainops import scrub
+
+        names = {self.config.providers.replicate.token_env}
+        for job in self.validation.jobs.values():
+            names.update(getattr(job.spec, "env", None) or ())  # spec.env: local and ray jobs
+        scrub.watch(names)
 
     @property
     def commit(self) -> str:

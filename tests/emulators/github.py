@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 from tests.emulators._loopback import LoopbackEmulator
@@ -104,6 +104,9 @@ class GitHubEmulator(LoopbackEmulator):
     """In-memory GitHub for one accepted token. Use as a context manager or `start()`/`stop()`."""
 
     thread_name = "github-emulator"
+    # Every emulator made, so the credential grep (tests/support/credentials.py) can read what
+    # each one received; that grep clears it before each test.
+    instances: ClassVar[list[GitHubEmulator]] = []
 
     def __init__(
         self,
@@ -112,8 +115,9 @@ class GitHubEmulator(LoopbackEmulator):
         host: str = "127.0.0.1",
         port: int = 0,
         clock: Callable[[], float] = time.time,
-        login: str = "github-actions[bot]",
+        login: str = "github-actions[bot]",  # whom the token posts as (a [bot]: an Actions token)
     ) -> None:
+        GitHubEmulator.instances.append(self)
         self.token = token
         self.host = host
         self.port = port
@@ -351,6 +355,8 @@ class GitHubEmulator(LoopbackEmulator):
                     fault.hits += 1
                     raise _Reply(fault.status, fault.body, fault.headers)
             self._authenticate(headers)
+            if (method, path) == ("GET", "/user"):
+                raise self._authenticated_user()
             for route_method, pattern, route in self._routes:
                 match = pattern.fullmatch(path)
                 if match and route_method == method:
@@ -378,6 +384,13 @@ class GitHubEmulator(LoopbackEmulator):
             raise _error(401, "Bad credentials")
 
     # -- routes (called with the lock held) ---------------------------------------------------
+
+    def _authenticated_user(self) -> _Reply:
+        """GET /user: the token's user; an installation token (the Actions GITHUB_TOKEN, a
+        `[bot]` login) is refused, as GitHub does."""
+        if self.user["login"].endswith("[bot]"):
+            return _error(403, "Resource not accessible by integration")
+        return _Reply(200, self.user)
 
     def _list_issue_comments(self, call: _Call) -> _Answer:
         return self._page(call, self.issue_comments(call.owner, call.repo, int(call.arg)))

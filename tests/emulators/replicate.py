@@ -64,7 +64,9 @@ GET_PATH = r"^/v1/trainings/[^/]+$"
 CANCEL_PATH = r"^/v1/trainings/[^/]+/cancel$"
 
 TERMINAL = frozenset({"succeeded", "failed", "canceled", "aborted"})
-FAULT_KINDS = frozenset({"rate_limit", "error", "delay", "drop", "lost_response", "abort", "fail"})
+FAULT_KINDS = frozenset(
+    {"rate_limit", "error", "delay", "drop", "lost_response", "abort", "fail", "no_id"}
+)
 
 
 # ---- time -----------------------------------------------------------------------------------
@@ -131,7 +133,8 @@ class Fault:
     forever. Kinds: rate_limit (429 + Retry-After), error (`status`; with `after`, the request
     is handled first), delay (handle, then wait `delay` real seconds before answering), drop
     (close the socket, request not handled), lost_response (handle, then close the socket),
-    abort / fail (the created training ends aborted / failed)."""
+    abort / fail (the created training ends aborted / failed), no_id (handle, then answer
+    without `id`, in the object and in every item of a list: a malformed answer)."""
 
     kind: str
     method: str | None = None
@@ -723,6 +726,15 @@ class ReplicateEmulator:
     def _post_fault(self, fault: Fault, reply: _Reply) -> _Reply:
         if fault.kind == "lost_response":
             return _Reply(drop=True, fault="lost_response")
+        if fault.kind == "no_id":
+            payload = copy.deepcopy(reply.payload)
+            if isinstance(payload, dict):
+                payload.pop("id", None)
+                for item in payload.get("results") or []:
+                    if isinstance(item, dict):
+                        item.pop("id", None)
+            reply.payload, reply.fault = payload, "no_id"
+            return reply
         if fault.kind == "delay":
             reply.delay, reply.fault = fault.delay, "delay"
             return reply
@@ -1026,7 +1038,7 @@ def _stage(fault: Fault) -> str:
         return "pre"
     if fault.kind in ("abort", "fail"):
         return "create"
-    return "post"  # lost_response, delay
+    return "post"  # lost_response, delay, no_id
 
 
 # ---- helpers --------------------------------------------------------------------------------

@@ -88,7 +88,10 @@ def test_s3_first_delivery_writes_every_file_and_a_second_writes_nothing(
     s3: MotoS3, tmp_path: Path
 ) -> None:
     run = local_run(tmp_path, FILES)
-    assert deliver(S3_TARGET, "job-a", run) == "3 files: 3 written, 0 already present"
+    assert (
+        deliver(S3_TARGET, "job-a", run, tmp_path / "outputs")
+        == "3 files: 3 written, 0 already present"
+    )
     objects = s3_objects(s3)
     assert sorted(objects) == [
         f"{PREFIX}/config.json",
@@ -107,18 +110,24 @@ def test_s3_first_delivery_writes_every_file_and_a_second_writes_nothing(
     ]  # the manifest last: it marks completion
 
     first = len(s3.calls())
-    assert deliver(S3_TARGET, "job-a", run) == "3 files: 0 written, 3 already present"
+    assert (
+        deliver(S3_TARGET, "job-a", run, tmp_path / "outputs")
+        == "3 files: 0 written, 3 already present"
+    )
     second = s3.calls()[first:]
     assert [r.method for r in second] == ["HEAD"] * 3
 
 
 def test_s3_a_changed_object_is_rewritten_alone(s3: MotoS3, tmp_path: Path) -> None:
     run = local_run(tmp_path, FILES)
-    deliver(S3_TARGET, "job-a", run)
+    deliver(S3_TARGET, "job-a", run, tmp_path / "outputs")
     s3.client().put_object(Bucket="models", Key=f"{PREFIX}/config.json", Body=b"tampered")
     s3.requests.clear()
 
-    assert deliver(S3_TARGET, "job-a", run) == "3 files: 1 written, 2 already present"
+    assert (
+        deliver(S3_TARGET, "job-a", run, tmp_path / "outputs")
+        == "3 files: 1 written, 2 already present"
+    )
     assert [r.path for r in s3.writes()] == [f"/models/{PREFIX}/config.json"]
     assert s3_objects(s3)[f"{PREFIX}/config.json"] == FILES["config.json"]
 
@@ -127,14 +136,17 @@ def test_s3_a_delivery_failing_midway_is_completed_by_the_retry(s3: MotoS3, tmp_
     run = local_run(tmp_path, FILES)
     s3.fail("PUT", r"/weights\.bin$", status=403, code="AccessDenied")
     with pytest.raises(DeliveryError) as failed:
-        deliver(S3_TARGET, "job-a", run)
+        deliver(S3_TARGET, "job-a", run, tmp_path / "outputs")
     assert failed.value.message == (
         f"access denied writing s3://models/{PREFIX}/weights.bin (AccessDenied)"
     )
     assert sorted(s3_objects(s3)) == [f"{PREFIX}/config.json"]  # written before the failure
 
     s3.requests.clear()
-    assert deliver(S3_TARGET, "job-a", run) == "3 files: 2 written, 1 already present"
+    assert (
+        deliver(S3_TARGET, "job-a", run, tmp_path / "outputs")
+        == "3 files: 2 written, 1 already present"
+    )
     assert [r.path.rsplit("/", 1)[1] for r in s3.writes()] == ["weights.bin", "trainops.json"]
     assert len(s3_objects(s3)) == 3
 
@@ -145,19 +157,19 @@ def test_s3_errors_are_clear_and_carry_no_credential(
     run = local_run(tmp_path, FILES)
     missing = DeliverTarget.model_validate({"s3": {"uri": "s3://no-such-bucket/x"}})
     with pytest.raises(DeliveryError) as no_bucket:
-        deliver(missing, "job-a", run)
+        deliver(missing, "job-a", run, tmp_path / "outputs")
     assert no_bucket.value.message == "S3 bucket 'no-such-bucket' does not exist"
 
     s3.fail("HEAD", "", status=403, code="403")
     with pytest.raises(DeliveryError) as denied:
-        deliver(S3_TARGET, "job-a", run)
+        deliver(S3_TARGET, "job-a", run, tmp_path / "outputs")
     assert denied.value.message.startswith("access denied reading s3://models/")
     assert "AWS_ACCESS_KEY_ID" in denied.value.hint
 
     monkeypatch.delenv("AWS_ACCESS_KEY_ID")
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
     with pytest.raises(DeliveryError) as anonymous:
-        deliver(S3_TARGET, "job-a", run)
+        deliver(S3_TARGET, "job-a", run, tmp_path / "outputs")
     assert anonymous.value.message.startswith("no AWS credentials to write s3://models/")
     for error in (no_bucket, denied, anonymous):
         assert s3.secret_key not in str(error.value)
@@ -172,7 +184,10 @@ def test_hub_first_delivery_creates_the_repo_and_a_second_makes_no_write(
 ) -> None:
     run = local_run(tmp_path, FILES)
 
-    assert deliver(HUB_TARGET, "job-a", run) == "3 files: 3 written, 0 already present"
+    assert (
+        deliver(HUB_TARGET, "job-a", run, tmp_path / "outputs")
+        == "3 files: 3 written, 0 already present"
+    )
     assert [r.endpoint for r in hub.calls()] == ["paths-info", "create", "preupload", "commit"]
     assert hub.repos["acme/portraits"].private
     files = hub.files("acme/portraits")
@@ -183,17 +198,23 @@ def test_hub_first_delivery_creates_the_repo_and_a_second_makes_no_write(
     )
 
     first = len(hub.calls())
-    assert deliver(HUB_TARGET, "job-a", run) == "3 files: 0 written, 3 already present"
+    assert (
+        deliver(HUB_TARGET, "job-a", run, tmp_path / "outputs")
+        == "3 files: 0 written, 3 already present"
+    )
     assert [r.endpoint for r in hub.calls()[first:]] == ["paths-info"]
     assert len(hub.writes()) == 3
 
 
 def test_hub_a_changed_file_is_committed_alone(hub: HubEmulator, tmp_path: Path) -> None:
     run = local_run(tmp_path, FILES)
-    deliver(HUB_TARGET, "job-a", run)
+    deliver(HUB_TARGET, "job-a", run, tmp_path / "outputs")
     hub.repos["acme/portraits"].files["weights.bin"] = b"stale weights"
 
-    assert deliver(HUB_TARGET, "job-a", run) == "3 files: 1 written, 2 already present"
+    assert (
+        deliver(HUB_TARGET, "job-a", run, tmp_path / "outputs")
+        == "3 files: 1 written, 2 already present"
+    )
     assert hub.commits("acme/portraits")[-1].paths == ("weights.bin",)
     assert hub.files("acme/portraits")["weights.bin"] == FILES["weights.bin"]
 
@@ -205,8 +226,11 @@ def test_hub_lfs_files_are_compared_by_sha256(
         for key, value in emulator.env().items():
             monkeypatch.setenv(key, value)
         run = local_run(tmp_path, FILES)
-        deliver(HUB_TARGET, "job-a", run)
-        assert deliver(HUB_TARGET, "job-a", run) == "3 files: 0 written, 3 already present"
+        deliver(HUB_TARGET, "job-a", run, tmp_path / "outputs")
+        assert (
+            deliver(HUB_TARGET, "job-a", run, tmp_path / "outputs")
+            == "3 files: 0 written, 3 already present"
+        )
         assert len(emulator.writes()) == 3
 
         from huggingface_hub import HfApi
@@ -223,12 +247,12 @@ def test_hub_a_failed_commit_is_completed_by_the_retry_without_duplicates(
     run = local_run(tmp_path, FILES)
     hub.fail("commit", 500, after_apply=after_apply)
     with pytest.raises(DeliveryError) as failed:
-        deliver(HUB_TARGET, "job-a", run)
+        deliver(HUB_TARGET, "job-a", run, tmp_path / "outputs")
     assert failed.value.message.startswith(
         "uploading to the Hub repo acme/portraits failed: HTTP 500"
     )
 
-    summary = deliver(HUB_TARGET, "job-a", run)
+    summary = deliver(HUB_TARGET, "job-a", run, tmp_path / "outputs")
     commits = hub.commits("acme/portraits")
     assert [c.summary for c in commits][1:] == [
         f"trainops: job-a revision {REVISION} (run {run.run_id})"
@@ -247,7 +271,7 @@ def test_hub_errors_are_clear_and_carry_no_token(
     run = local_run(tmp_path, FILES)
     elsewhere = DeliverTarget.model_validate({"huggingface": {"repo": "other-org/weights"}})
     with pytest.raises(DeliveryError) as refused:
-        deliver(elsewhere, "job-a", run)
+        deliver(elsewhere, "job-a", run, tmp_path / "outputs")
     assert refused.value.message == (
         "creating the Hub repo other-org/weights refused (HTTP 403): You don't have the rights "
         'to create a model under the namespace "other-org"'
@@ -255,13 +279,13 @@ def test_hub_errors_are_clear_and_carry_no_token(
 
     monkeypatch.setenv("HF_TOKEN", "hf_wrong_token_123456")
     with pytest.raises(DeliveryError) as bad_token:
-        deliver(HUB_TARGET, "job-a", run)
+        deliver(HUB_TARGET, "job-a", run, tmp_path / "outputs")
     assert "does not accept this token (HTTP 401)" in bad_token.value.message
     assert "hf_wrong_token_123456" not in str(bad_token.value)
 
     monkeypatch.delenv("HF_TOKEN")
     with pytest.raises(DeliveryError) as no_token:
-        deliver(HUB_TARGET, "job-a", run)
+        deliver(HUB_TARGET, "job-a", run, tmp_path / "outputs")
     assert no_token.value.message == (
         "cannot deliver to the Hub repo acme/portraits: HF_TOKEN is not set"
     )
@@ -274,7 +298,7 @@ def test_an_unexpected_client_failure_becomes_a_recorded_delivery_error(
 ) -> None:
     hub.fail("commit", 200)  # a 200 without the commit's fields: the client trips over it
     with pytest.raises(DeliveryError) as failed:
-        deliver(HUB_TARGET, "job-a", local_run(tmp_path, FILES))
+        deliver(HUB_TARGET, "job-a", local_run(tmp_path, FILES), tmp_path / "outputs")
     assert failed.value.message == (
         "job-a: delivery to huggingface:acme/portraits failed: KeyError: 'commitUrl'"
     )
@@ -361,8 +385,8 @@ def test_outputs_that_are_gone_or_clash_with_the_manifest_are_refused(
 ) -> None:
     run = local_run(tmp_path, {"trainops.json": b"{}"})
     with pytest.raises(DeliveryError, match=r"an output file is named trainops\.json"):
-        deliver(S3_TARGET, "job-a", run)
+        deliver(S3_TARGET, "job-a", run, tmp_path / "outputs")
     (tmp_path / "outputs" / "trainops.json").unlink()
     with pytest.raises(DeliveryError, match=r"output 'trainops' of run .* is gone"):
-        deliver(S3_TARGET, "job-a", run)
+        deliver(S3_TARGET, "job-a", run, tmp_path / "outputs")
     assert s3.writes() == []

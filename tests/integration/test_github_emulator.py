@@ -104,9 +104,25 @@ def test_every_response_matches_the_rest_subset(emu: GitHubEmulator, http: httpx
             assert request.status == SUBSET["operations"][name]["success"]
             schema_at("operations", name, "response").validate(request.response)
             seen.add(name)
-    served = {name for name in SUBSET["operations"] if not name.startswith("checks/")}
+    # GET /user is refused to the Actions token this emulator holds: see the test below.
+    served = {
+        name
+        for name in SUBSET["operations"]
+        if not name.startswith("checks/") and name != "users/get-authenticated"
+    }
     assert seen == served
     assert {r.status for r in emu.requests} >= {401, 404, 422}
+
+
+def test_the_authenticated_user_is_a_user_token_s_login_and_refused_to_an_actions_token() -> None:
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    with GitHubEmulator(TOKEN, login="octocat") as user, GitHubEmulator(TOKEN) as actions:
+        mine = httpx.get(f"{user.url}/user", headers=headers)
+        refused = httpx.get(f"{actions.url}/user", headers=headers)
+    schema_at("operations", "users/get-authenticated", "response").validate(mine.json())
+    schema_at("common", "errors", "basic").validate(refused.json())
+    assert (mine.json()["login"], refused.status_code) == ("octocat", 403)
+    assert refused.json()["message"] == "Resource not accessible by integration"
 
 
 @pytest.mark.parametrize(

@@ -3,8 +3,9 @@
 `UserRepo.create()` writes `trainops.yaml`, `jobs/*.yaml` and a tiny training script (`train.py`)
 into a real git repository with a bare remote. `repo.trainops("apply")` runs
 `python -m trainops apply` as a subprocess in the repository, with a hermetic git environment and
-no token of any service. The training script is steered by each job's `input`, so one script
-covers every shape of run the tests need:
+a fake value for every credential (`tests.support.credentials` greps every output for them). The
+training script is steered by each job's `input`, so one script covers every shape of run the
+tests need:
 
 - `{}`: finishes at once, writing `weights.bin`;
 - `hold`: a path; the run waits until that file exists (or until canceled; capped at 60 s);
@@ -29,6 +30,7 @@ from typing import Any, TypeVar
 
 import yaml
 
+from tests.support import credentials
 from tests.support.gitrepo import GIT_ENV, HERMETIC_ENV, clone, git, make_repo
 
 __all__ = [
@@ -94,7 +96,7 @@ _DROPPED_ENV = (
 
 def cli_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment of a user's shell: hermetic git (no global config), a git identity, no
-    token. Commit dates are left to git, as for a user."""
+    token of the developer's (the CLI runs add fake ones). Commit dates are left to git."""
     env = {k: v for k, v in os.environ.items() if k not in _DROPPED_ENV}
     env.update(HERMETIC_ENV)
     env.update({k: v for k, v in GIT_ENV.items() if not k.endswith("_DATE")})
@@ -106,16 +108,29 @@ def cli_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
 def run_cli(
     cwd: Path, *args: str, env: Mapping[str, str] | None = None, timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:
-    """`trainops ARGS...` in `cwd`, as a user types it."""
-    return subprocess.run(
+    """`trainops ARGS...` in `cwd`, as a user types it, with a fake value for every credential
+    the test does not set (`tests.support.credentials`); its output joins the credential grep."""
+    recorder = credentials.current()
+    result = subprocess.run(
         [sys.executable, "-m", "trainops", *args],
         cwd=cwd,
-        env=cli_env(env),
+        env=cli_env({**recorder.credentials_for(Path(cwd), env), **(env or {})}),
         capture_output=True,
         text=True,
         timeout=timeout,
         check=False,
     )
+    recorder.output(result.stdout, result.stderr)
+    return result
+
+
+class _Recorded(subprocess.Popen[str]):
+    """A background CLI run whose output joins the credential grep when it is collected."""
+
+    def communicate(self, *args: Any, **kwargs: Any) -> tuple[str, str]:
+        out, err = super().communicate(*args, **kwargs)
+        credentials.current().output(out, err)
+        return out, err
 
 
 def manifest(name: str, input: Mapping[str, Any] | None = None, **spec: Any) -> str:
@@ -207,6 +222,7 @@ class UserRepo:
         files.update({f"jobs/{job}.yaml": text for job, text in jobs.items()})
         bare = base / f"{name}.git" if remote else None
         root = make_repo(base / name, files, remote=bare)
+        credentials.current().repos.update(p for p in (root, bare) if p is not None)
         signals = base / f"{name}-signals"
         signals.mkdir(exist_ok=True)
         return cls(root, bare, signals, _runs_dir(root))
@@ -216,6 +232,7 @@ class UserRepo:
         """Another clone of `other`'s remote (a second reconciler)."""
         assert other.remote is not None
         root = clone(other.remote, path)
+        credentials.current().repos.add(root)
         return cls(root, other.remote, other.signals, _runs_dir(root), other.branch)
 
     # ---- editing the repository -----------------------------------------------------------
@@ -252,10 +269,11 @@ class UserRepo:
 
     def start(self, *args: str, env: Mapping[str, str] | None = None) -> subprocess.Popen[str]:
         """`trainops ARGS...` started in the background (to be killed or raced)."""
-        return subprocess.Popen(
+        fake = credentials.current().credentials_for(self.root, env)
+        return _Recorded(
             [sys.executable, "-m", "trainops", *args],
             cwd=self.root,
-            env=cli_env(env),
+            env=cli_env({**fake, **(env or {})}),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

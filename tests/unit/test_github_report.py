@@ -15,10 +15,11 @@ import yaml
 from tests.support import factories as f
 from trainops.errors import Problem
 from trainops.github.client import STATUS_DESCRIPTION_MAX_CHARS
-from trainops.github.context import ActionsContext, Scrubber
+from trainops.github.context import ActionsContext
 from trainops.github.report import plan_comment, plan_description, run_comment, run_status
 from trainops.github.specdiff import diffs_markdown, spec_changes, spec_diffs
 from trainops.providers.base import Health
+from trainops.scrub import Scrubber
 from trainops.state.model import Run
 
 VERSION = "acme/flux-portraits:5c7d5dc6dd8bf75c1acaa8565735e7986bc5b66206b55cca93cb72c9bf15ccaa"

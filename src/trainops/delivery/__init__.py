@@ -9,23 +9,15 @@ environment only, and no error message carries one.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
+from pathlib import Path
 
 from trainops.delivery.bundle import MANIFEST, Bundle, DeliveryError, Tally, gather
 from trainops.manifest import DeliverTarget
+from trainops.scrub import scrub
 from trainops.state.model import Run
 
 __all__ = ["MANIFEST", "DeliveryError", "Tally", "deliver", "redact"]
-
-# Values of these variables never appear in an error message, whatever a library puts there.
-_SECRET_ENV = (
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_SESSION_TOKEN",
-    "HF_TOKEN",
-    "HUGGING_FACE_HUB_TOKEN",
-)
 
 
 def _s3(target: DeliverTarget, bundle: Bundle) -> Tally:
@@ -49,14 +41,15 @@ TARGETS: dict[str, Callable[[DeliverTarget, Bundle], Tally]] = {
 }
 
 
-def deliver(target: DeliverTarget, job: str, run: Run) -> str:
+def deliver(target: DeliverTarget, job: str, run: Run, folder: Path | None = None) -> str:
     """Copy `run`'s outputs to `target`; return a one-line summary. Idempotent: files the target
-    already holds with the same content are not written again. Raises `DeliveryError`."""
+    already holds with the same content are not written again. Local files are read only inside
+    `folder`, the run's own output folder (None: its provider has none). Raises `DeliveryError`."""
     kind = next((k for k in TARGETS if getattr(target, k, None) is not None), None)
     if kind is None:
         raise DeliveryError(f"{job}: delivery target {target.key} has no known kind")
     try:
-        with gather(job, run) as bundle:
+        with gather(job, run, folder) as bundle:
             return TARGETS[kind](target, bundle).summary()
     except DeliveryError as exc:
         raise DeliveryError(redact(exc.message), redact(exc.hint)) from None
@@ -69,9 +62,5 @@ def deliver(target: DeliverTarget, job: str, run: Run) -> str:
 
 
 def redact(text: str) -> str:
-    """`text` with the value of every credential variable of the environment masked."""
-    for name in _SECRET_ENV:
-        value = os.environ.get(name, "")
-        if len(value) >= 4:
-            text = text.replace(value, "***")
-    return text
+    """`text` with every credential of the environment masked, whatever a library put there."""
+    return scrub(text)

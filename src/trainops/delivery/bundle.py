@@ -2,8 +2,10 @@
 
 An output value is read by its shape, not by provider: an absolute path is a file (the local
 provider), an http(s) URL is a file to download (Replicate's `weights`), anything else is a
-reference recorded in the manifest only (Replicate's `version`, `owner/name:id`). The manifest is
-deterministic (no clock), so delivering the same run twice produces the same bytes.
+reference recorded in the manifest only (Replicate's `version`, `owner/name:id`). A file is read
+only when it lies in the run's own output folder, reached without a symlink: outputs come from the
+state branch, which anyone who can push may write (`/etc/passwd`, `/proc/self/environ`). The
+manifest is deterministic (no clock), so delivering the same run twice produces the same bytes.
 """
 
 from __future__ import annotations
@@ -85,10 +87,15 @@ def _file(name: str, path: Path) -> File:
 
 
 @contextmanager
-def gather(job: str, run: Run) -> Iterator[Bundle]:
-    """The run's outputs as local files (downloads live in a temporary folder removed on exit)."""
+def gather(job: str, run: Run, folder: Path | None = None) -> Iterator[Bundle]:
+    """The run's outputs as local files (downloads live in a temporary folder removed on exit).
+    Files are read only inside `folder`, the run's own output folder; every output is checked
+    before anything is read, so a refused one means nothing is delivered."""
     if not run.outputs:
         raise DeliveryError(f"{job}: run {run.run_id} recorded no outputs: nothing to deliver")
+    for key, value in sorted(run.outputs.items()):
+        if os.path.isabs(value):
+            _own_file(job, key, value, run, folder)
     with tempfile.TemporaryDirectory(prefix="trainops-delivery-") as tmp:
         files: list[File] = []
         references: dict[str, str] = {}
@@ -97,12 +104,7 @@ def gather(job: str, run: Run) -> Iterator[Bundle]:
                 name = _url_name(value) or key
                 files.append(_download(job, key, value, Path(tmp) / "files" / name, name))
             elif os.path.isabs(value):
-                path = Path(value)
-                if not path.is_file():
-                    raise DeliveryError(
-                        f"{job}: output {key!r} of run {run.run_id} is gone ({value})",
-                        "the run's output folder was removed; rerun the job (bump spec.rerun)",
-                    )
+                path = _own_file(job, key, value, run, folder)
                 files.append(_file(path.name, path))
             else:
                 references[key] = value
@@ -111,6 +113,39 @@ def gather(job: str, run: Run) -> Iterator[Bundle]:
         manifest.write_text(_manifest_text(job, run, files, references), encoding="utf-8")
         files.append(_file(MANIFEST, manifest))
         yield Bundle(job, run.revision, run.run_id or "", tuple(files))
+
+
+def _own_file(job: str, key: str, value: str, run: Run, folder: Path | None) -> Path:
+    """`value` as a file inside `folder`, reached without symlinks; else `DeliveryError`."""
+    refused = DeliveryError(
+        f"{job}: output {key!r} of run {run.run_id} ({value}) is not a file in the run's own "
+        "output folder: nothing delivered",
+        "outputs are read from the state branch; check who wrote it (DESIGN §9)",
+    )
+    if folder is None:
+        raise refused
+    folder = Path(os.path.normpath(folder))
+    lexical = Path(os.path.normpath(value))
+    try:
+        inner = lexical.relative_to(folder)
+    except ValueError:
+        raise refused from None
+    if not folder.is_dir():
+        raise DeliveryError(
+            f"{job}: output {key!r} of run {run.run_id} is gone ({value})",
+            "the run's output folder was removed; rerun the job (bump spec.rerun)",
+        )
+    root = folder.resolve()
+    resolved = lexical.resolve()
+    # Resolving changes nothing below the folder only when no part of the path is a symlink.
+    if resolved != root / inner or not resolved.is_relative_to(root):
+        raise refused
+    if not resolved.is_file():
+        raise DeliveryError(
+            f"{job}: output {key!r} of run {run.run_id} is gone ({value})",
+            "the run's output folder was removed; rerun the job (bump spec.rerun)",
+        )
+    return resolved
 
 
 def _manifest_text(job: str, run: Run, files: list[File], references: Mapping[str, str]) -> str:

@@ -2,8 +2,8 @@
 
 It retries what GitHub asks to be retried (secondary limits via `retry-after`, primary limits via
 `x-ratelimit-reset`, 5xx with capped exponential backoff and jitter) and gives up with a
-`GitHubError` (exit 3). Time is injected (`sleep`, `clock`) so tests never wait, and the token is
-scrubbed from every message this module produces.
+`GitHubError` (exit 3). Time is injected (`sleep`, `clock`) so tests never wait. Every request
+body goes through `trainops.scrub` before it is sent, and every message this module produces too.
 """
 
 from __future__ import annotations
@@ -21,8 +21,10 @@ import httpx
 
 from trainops import __version__
 from trainops.errors import ProviderError, UsageError
+from trainops.scrub import scrub_json, scrubber
 
 __all__ = [
+    "ACTIONS_LOGIN",
     "COMMENT_MAX_CHARS",
     "DEFAULT_API_URL",
     "STATUS_DESCRIPTION_MAX_CHARS",
@@ -33,6 +35,7 @@ __all__ = [
 ]
 
 DEFAULT_API_URL = "https://api.github.com"
+ACTIONS_LOGIN = "github-actions[bot]"  # whom the Actions GITHUB_TOKEN posts as
 API_VERSION = "2022-11-28"
 COMMENT_MAX_CHARS = 65_536
 STATUS_DESCRIPTION_MAX_CHARS = 140
@@ -90,7 +93,7 @@ class GitHubClient:
             )
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
-        self._token = token
+        self._scrubber = scrubber(env, [token])
         self.api_url = (api_url or env.get("GITHUB_API_URL") or DEFAULT_API_URL).rstrip("/")
         self._origin = _origin(self.api_url)
         self.max_attempts = max_attempts
@@ -125,6 +128,22 @@ class GitHubClient:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    # -- who posts ----------------------------------------------------------------------------
+
+    def login(self) -> str:
+        """The login this client posts as: the token's user (GET /user), or, for an installation
+        token (the Actions GITHUB_TOKEN, refused by GET /user), `ACTIONS_LOGIN`."""
+        try:
+            user = _object(self.request("GET", "user"))
+        except GitHubError as exc:
+            if exc.status == 403:
+                return ACTIONS_LOGIN
+            raise
+        login = user.get("login")
+        if not isinstance(login, str) or not login:
+            raise GitHubError("GET /user: the answer has no login")
+        return login
 
     # -- issue (pull request) comments --------------------------------------------------------
 
@@ -232,6 +251,8 @@ class GitHubClient:
         if idempotent is None:
             idempotent = method != "POST"
         url = path if "://" in path else path.lstrip("/")
+        if json is not None:
+            json = scrub_json(json, self._scrubber)  # every GitHub post: DESIGN §13
         what = f"{method} {urlsplit(path).path or path}"
         failure = ""
         for attempt in range(1, self.max_attempts + 1):
@@ -314,7 +335,7 @@ class GitHubClient:
         self._last_write = now
 
     def _scrub(self, text: str) -> str:
-        return text.replace(self._token, "***")
+        return self._scrubber(text)
 
 
 def truncate_description(text: str) -> str:

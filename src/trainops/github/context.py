@@ -1,5 +1,5 @@
-"""Where a step runs: the GitHub Actions context from the environment, a client configured from
-it, and the `Scrubber` that keeps every secret of that environment out of what trainops posts.
+"""Where a step runs: the GitHub Actions context from the environment, and a client configured
+from it. What is posted is scrubbed by `trainops.scrub` (in the client, for every request body).
 
 Nothing here talks to GitHub; `report.py` does, with these.
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,7 @@ from typing import Any
 from trainops.errors import UsageError
 from trainops.github.client import GitHubClient
 
-__all__ = ["PULL_REQUEST_EVENTS", "SHA", "ActionsContext", "Scrubber", "client_from_env"]
+__all__ = ["PULL_REQUEST_EVENTS", "SHA", "ActionsContext", "client_from_env"]
 
 PULL_REQUEST_EVENTS = ("pull_request", "pull_request_target")
 SHA = re.compile(r"^[0-9a-f]{40}$")
@@ -109,35 +109,3 @@ class ActionsContext:
         if not self.run_id:
             return ""
         return f"{self.server_url}/{self.repository}/actions/runs/{self.run_id}"
-
-
-# ---- secrets never leave ------------------------------------------------------------------
-
-_SECRET_NAME = re.compile(r"TOKEN|SECRET|KEY|PASSWORD|CREDENTIAL", re.IGNORECASE)
-# Shapes of well-known credentials (DESIGN §13), scrubbed even when no variable holds them.
-_TOKEN_SHAPE = re.compile(
-    r"\b(?:r8_[A-Za-z0-9]{20,}|hf_[A-Za-z0-9]{20,}|(?:AKIA|ASIA)[0-9A-Z]{16}"
-    r"|gh[opsur]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,})"
-)
-MIN_SECRET_CHARS = 8  # shorter values ("1", "true") would blank out ordinary text
-REDACTED = "***"
-
-
-class Scrubber:
-    """Replaces secret values, and anything shaped like a token, with `***`."""
-
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
-        values = {s for s in secrets if len(s) >= MIN_SECRET_CHARS}
-        self._secrets = sorted(values, key=len, reverse=True)  # a longer one may contain another
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str], names: Iterable[str] = ()) -> Scrubber:
-        """Every value of a variable named like a secret (*TOKEN*, *SECRET*, *KEY*, ...), and of
-        the variables in `names` (such as a provider's configured `token_env`)."""
-        wanted = set(names) | {"GITHUB_TOKEN", "REPLICATE_API_TOKEN"}
-        return cls(v for k, v in env.items() if k in wanted or _SECRET_NAME.search(k))
-
-    def __call__(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, REDACTED)
-        return _TOKEN_SHAPE.sub(REDACTED, text)

@@ -2,7 +2,7 @@
 
 `publish_plan` keeps one sticky plan comment and the `trainops/plan` status (the review gate);
 `run_reporter` gives apply a `RunReporter` that sets `trainops/<job>` statuses and posts one commit
-comment per terminal run. Every text posted goes through a `Scrubber`, and every post is first
+comment per terminal run. Every text posted goes through `trainops.scrub`, and every post is first
 compared with what GitHub already holds, so a report repeated after a crash posts nothing twice.
 """
 
@@ -25,12 +25,12 @@ from trainops.github.context import (
     PULL_REQUEST_EVENTS,
     SHA,
     ActionsContext,
-    Scrubber,
     client_from_env,
 )
 from trainops.github.specdiff import diffs_markdown
 from trainops.manifest import format_duration
 from trainops.providers.base import Health
+from trainops.scrub import scrubber
 
 if TYPE_CHECKING:
     from trainops.manifest import Config
@@ -87,7 +87,7 @@ def publish_plan(
     the gate never passes silently.
     """
     env = os.environ if env is None else env
-    scrub = Scrubber.from_env(env)
+    scrub = scrubber(env)
     markdown = scrub(markdown + diffs_markdown(diffs or {}))
     ctx = ActionsContext.from_env(env)
     if ctx is None:
@@ -151,12 +151,14 @@ def plan_description(markdown: str, failed: bool, problems: Sequence[Problem]) -
 
 
 def _upsert_plan_comment(gh: GitHubClient, repo: str, number: int, body: str) -> dict[str, Any]:
-    """Edit the newest comment that starts with the marker (a reply quoting it starts with `>`),
-    or create the first one."""
+    """Edit the newest comment that trainops wrote (its own login, and starting with the marker;
+    a reply quoting it starts with `>`), or create the first one. Anyone may write the marker:
+    someone else's comment is never edited."""
+    login = gh.login()
     ours = [
         c
         for c in gh.list_issue_comments(repo, number)
-        if str(c.get("body") or "").startswith(PLAN_MARKER)
+        if str(c.get("body") or "").startswith(PLAN_MARKER) and _author(c) == login
     ]
     if not ours:
         return gh.create_issue_comment(repo, number, body)
@@ -164,6 +166,12 @@ def _upsert_plan_comment(gh: GitHubClient, repo: str, number: int, body: str) ->
     if newest.get("body") == body:
         return newest
     return gh.update_issue_comment(repo, int(newest["id"]), body)
+
+
+def _author(comment: Mapping[str, Any]) -> str:
+    user = comment.get("user")
+    login = user.get("login") if isinstance(user, dict) else None
+    return login if isinstance(login, str) else ""
 
 
 def _append_summary(path: str, markdown: str) -> list[str]:
@@ -372,7 +380,7 @@ def run_reporter(
     except UsageError as exc:
         on_note(f"run health is not reported to GitHub: {exc.message}")
         return None
-    scrub = Scrubber.from_env(env, [config.providers.replicate.token_env])
+    scrub = scrubber(env, [env.get(config.providers.replicate.token_env, "")])
     return GitHubRunReporter(
         gh,
         ctx.repository,

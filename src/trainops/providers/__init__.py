@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from trainops.lockfile import Lock
     from trainops.manifest import Config
     from trainops.providers.base import Provider
+    from trainops.state.model import Run
 
 
 def _local(root: Path, config: Config, lock: Lock | None) -> Provider:
@@ -32,6 +33,33 @@ REGISTRY: dict[str, Callable[[Path, Config, Lock | None], Provider]] = {
     "local": _local,
     "replicate": _replicate,
 }
+
+
+def _local_run(job: str, run: Run) -> str:
+    from trainops.providers.local import check_run
+
+    return check_run(job, run)
+
+
+def _replicate_run(job: str, run: Run) -> str:
+    from trainops.providers.replicate import check_run
+
+    return check_run(job, run)
+
+
+# Whether a recorded run can be a job's (its id and outputs, as the provider issues them): the
+# state branch is input, and a forged record must not make trainops act on another job's run.
+RUN_CHECKS: dict[str, Callable[[str, Run], str]] = {
+    "local": _local_run,
+    "replicate": _replicate_run,
+}
+
+
+def check_run(job: str, run: Run) -> str:
+    """Why `run` cannot be a run of `job` (empty when it can). For `parse_state`."""
+    if run.provider not in RUN_CHECKS:
+        return f"provider {run.provider!r} is not one trainops knows"
+    return RUN_CHECKS[run.provider](job, run)
 
 
 class Providers:

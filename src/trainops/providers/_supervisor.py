@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from trainops import scrub
 from trainops.processes import PROC as _PROC
 from trainops.processes import identity, proc_stat
 
@@ -197,6 +198,7 @@ def _supervise(run_dir: Path) -> int:
         )
 
     assert proc.stderr is not None
+    scrub.watch(meta.get("scrub_env") or [])  # its last line becomes the run's recorded error
     last: list[str] = []
     reader = threading.Thread(target=_copy_stderr, args=(proc.stderr, last), daemon=True)
     reader.start()
@@ -248,7 +250,7 @@ def _copy_stderr(stream: IO[bytes], last: list[str]) -> None:
         out.flush()
         text = line.decode("utf-8", "replace").strip()
         if text:
-            last[:] = [text[:500]]
+            last[:] = [scrub.scrub(text)[:500]]
 
 
 def _die_with_parent() -> Callable[[], None] | None:

@@ -13,6 +13,8 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from trainops.errors import Problem
     from trainops.manifest import Job
 
@@ -137,3 +139,13 @@ class Adoptable(Protocol):
     Absent: DESIGN §8's 10 minutes."""
 
     adoption_grace: float
+
+
+@runtime_checkable
+class OutputFolder(Protocol):
+    """Optional: a provider whose runs write their output files on this machine. Delivery reads
+    files only inside a run's own folder (DESIGN §13), whatever the recorded outputs say."""
+
+    def output_dir(self, run_id: str) -> Path | None:
+        """The folder run `run_id` writes its outputs to (None: not an id of this provider)."""
+        ...

@@ -22,9 +22,10 @@ import tempfile
 import time
 from collections.abc import Callable, Collection
 from dataclasses import replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
+from trainops import scrub
 from trainops.errors import Problem, ProviderError
 from trainops.manifest import Job, LocalSpec
 from trainops.processes import identity, is_alive
@@ -52,6 +53,21 @@ _BOOT = (
 
 def run_id_for(job: str, revision: str, attempt: int) -> str:
     return f"{job}-{revision}-{attempt}"
+
+
+def check_run(job: str, run: Any) -> str:
+    """Why a recorded run cannot be `job`'s (empty when it can): a local run id is a function
+    of (job, revision, attempt), and its outputs lie in its own `<run-id>/outputs/` folder."""
+    if run.run_id:
+        expected = run_id_for(job, run.revision, run.attempt)
+        if run.run_id != expected:
+            return f"run id {run.run_id!r} is not {job}'s (its run would be {expected!r})"
+    for key, value in sorted(run.outputs.items()):
+        parts = PurePosixPath(value).parts if os.path.isabs(value) else ()
+        inside = [i for i in range(len(parts) - 1) if parts[i : i + 2] == (run.run_id, "outputs")]
+        if not run.run_id or not inside or ".." in parts or len(parts) <= inside[-1] + 2:
+            return f"output {key!r} ({value}) is not in the run's own output folder"
+    return ""
 
 
 class LocalProvider:
@@ -140,6 +156,8 @@ class LocalProvider:
                 "cwd": str(cwd),
                 "created_at": created_at,
                 "claimer": {"pid": os.getpid(), "ident": identity(os.getpid())},
+                # Credential variables the supervisor masks in what it records (DESIGN §13).
+                "scrub_env": sorted(scrub.watched()),
             },
         )
         (staging / sv.OUTPUTS).mkdir()
@@ -212,6 +230,12 @@ class LocalProvider:
         if run_dir is None or self._close_if_never_started(run_dir):
             return None
         return self._ref(run_id, run_dir)
+
+    def output_dir(self, run_id: str) -> Path | None:
+        """`OutputFolder`: `<runs_dir>/<run-id>/outputs`, where the command's outputs land."""
+        if not _RUN_ID.match(run_id) or ".." in run_id:
+            return None
+        return self.runs_dir / run_id / sv.OUTPUTS
 
     # ---- internals --------------------------------------------------------------------------
 

@@ -45,6 +45,7 @@ _HEALTH = {
     "canceled": Health.CANCELED,
     "aborted": Health.FAILED,  # terminated before it started: a resubmission may well work
 }
+_TRAINING_ID = re.compile(r"[A-Za-z0-9_-]+")
 _TIMESTAMP = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:?\d\d)?$")
 
 
@@ -217,15 +218,16 @@ class ReplicateProvider:
         while url and len(wanted - found.keys()) > (1 if pages else 0) and pages < max_pages:
             page = self._call("GET", url, "list trainings")
             pages += 1
-            for item in page.get("results") or []:
+            for item in _results(page, "list trainings"):
                 if item.get("id") in wanted:
                     found[item["id"]] = _observation(item)
-            url = page.get("next")
+            url = _next(page)
         for run_id in sorted(wanted - found.keys()):
             try:
-                found[run_id] = _observation(self._call("GET", _training(run_id), "get training"))
+                item = self._call("GET", _training(run_id), "get training")
             except _NotFound:
                 continue
+            found[run_id] = _observation(item, run_id)
         return found
 
     def cancel(self, run_id: str) -> None:
@@ -260,10 +262,10 @@ class ReplicateProvider:
                 break
             page = self._call("GET", url, "list trainings")
             reached = False
-            for item in page.get("results") or []:
+            for item in _results(page, "list trainings"):
                 created = _timestamp(item.get("created_at"))
-                if created is None:
-                    continue
+                if created is None or not _is_training_id(item.get("id")):
+                    continue  # never adopt what cannot be named
                 if created < cutoff:
                     reached = True
                     continue
@@ -273,7 +275,7 @@ class ReplicateProvider:
                     )
             if reached:
                 break
-            url = page.get("next")
+            url = _next(page)
         else:
             if url:
                 raise ProviderError(
@@ -305,11 +307,11 @@ class ReplicateProvider:
             while url:
                 page = self._call("GET", url, "list versions")
                 matches += [
-                    str(v["id"])
-                    for v in page.get("results") or []
-                    if str(v.get("id", "")).startswith(version)
+                    v["id"]
+                    for v in _results(page, "list versions")
+                    if isinstance(v.get("id"), str) and v["id"].startswith(version)
                 ]
-                url = page.get("next")
+                url = _next(page)
         except _NotFound:
             raise SubmissionRejected(f"trainer {model} does not exist on Replicate") from None
         if len(matches) != 1:
@@ -386,7 +388,6 @@ class ReplicateProvider:
                     input=dict(submission.input),
                     destination=destination,
                 )
-                return str(training.id), training.created_at
             except ReplicateError as exc:
                 if exc.status == 429:
                     self.pacer.drain("create")
@@ -415,6 +416,11 @@ class ReplicateProvider:
                 raise self._unknown(what, type(exc).__name__) from None
             except Exception as exc:  # an answer the client could not read: it was created
                 raise self._unknown(what, f"unreadable answer ({type(exc).__name__})") from None
+            else:
+                if not _is_training_id(training.id):
+                    # Accepted, but named no run we could ever observe: adoption finds it.
+                    raise self._unknown(what, "the answer has no valid training id")
+                return str(training.id), training.created_at
         raise self._error(f"{what}: gave up")  # pragma: no cover - the loop always returns
 
     # ---- HTTP --------------------------------------------------------------------------------
@@ -459,7 +465,7 @@ class ReplicateProvider:
             self.pacer.acquire("default")
             self._retry_after = None
             try:
-                return client._request(method, url).json()
+                answer = client._request(method, url).json()
             except ReplicateError as exc:
                 if exc.status == 404:
                     raise _NotFound(url) from None
@@ -468,6 +474,13 @@ class ReplicateProvider:
                 failure = _reason(exc)
             except (httpx.HTTPError, ValueError) as exc:
                 failure = type(exc).__name__
+            else:
+                if not isinstance(answer, dict):
+                    raise self._error(
+                        f"Replicate: {what}: the answer is {type(answer).__name__}, not a JSON "
+                        "object"
+                    )
+                return answer
             if attempt == self.max_attempts:
                 raise self._error(
                     f"Replicate: {what}: {failure} after {attempt} attempts",
@@ -492,7 +505,9 @@ class ReplicateProvider:
         return parts.path + (f"?{parts.query}" if parts.query else "")
 
     def _redact(self, text: str) -> str:
-        return text.replace(self._token, "***") if self._token else text
+        from trainops.scrub import scrubber
+
+        return scrubber(extra=[self._token])(text)
 
     def _error(self, message: str, hint: str = "") -> ProviderError:
         return ProviderError(self._redact(message), self._redact(hint))
@@ -508,13 +523,51 @@ class ReplicateProvider:
 # ---- JSON -> values ---------------------------------------------------------------------------
 
 
+def check_run(job: str, run: Any) -> str:
+    """Why a recorded run cannot be a Replicate training (empty when it can): an id Replicate
+    could have issued, and outputs that are URLs or references, never a local file."""
+    if run.run_id and not _TRAINING_ID.fullmatch(run.run_id):
+        return f"run id {run.run_id!r} is not a Replicate training id"
+    for key, value in sorted(run.outputs.items()):
+        url = "://" in value
+        if value.startswith("/") or (url and not value.startswith(("https://", "http://"))):
+            return f"output {key!r} ({value}) is not a Replicate output"
+    return ""
+
+
 def _training(run_id: str) -> str:
-    if not re.fullmatch(r"[A-Za-z0-9_-]+", run_id):
+    if not _TRAINING_ID.fullmatch(run_id):
         raise _NotFound(run_id)  # not an id Replicate could have issued
     return f"/v1/trainings/{run_id}"
 
 
-def _observation(item: Mapping[str, Any]) -> Observation:
+def _results(page: Mapping[str, Any], what: str) -> list[Mapping[str, Any]]:
+    """The items of a list page, each an object (a provider's answer is input too)."""
+    results = page.get("results") or []
+    if not isinstance(results, list) or not all(isinstance(i, dict) for i in results):
+        raise ProviderError(f"Replicate: {what}: 'results' is not a list of objects")
+    return results
+
+
+def _next(page: Mapping[str, Any]) -> str | None:
+    link = page.get("next")
+    return link if isinstance(link, str) and link else None
+
+
+def _is_training_id(value: Any) -> bool:
+    return isinstance(value, str) and _TRAINING_ID.fullmatch(value) is not None
+
+
+def _observation(item: Mapping[str, Any], asked: str | None = None) -> Observation:
+    """A training's JSON as an `Observation`; `ProviderError` when it has no valid id (or not
+    the id asked for): nothing is recorded or acted on for an answer that names no run."""
+    if not _is_training_id(item.get("id")) or (asked is not None and item["id"] != asked):
+        got = item.get("id")
+        raise ProviderError(
+            f"Replicate answered a training without a valid id (asked for {asked or 'a list'}, "
+            f"got id {got!r:.80})",
+            "the service answered out of shape; run again later",
+        )
     status = str(item.get("status", ""))
     # An unknown status is taken as not finished: never resubmit on a word we do not know.
     health = _HEALTH.get(status, Health.PENDING)

@@ -22,6 +22,7 @@ import git
 
 from trainops.errors import StateConflict, StateError, StateSetupError
 from trainops.faults import crashpoint
+from trainops.scrub import scrub, scrubber
 from trainops.state.base import StateSnapshot
 
 __all__ = ["DEFAULT_AUTHOR", "DEFAULT_BRANCH", "GitStateStore"]
@@ -37,7 +38,6 @@ _UNPACK_LIMIT = 100  # git's transfer.unpackLimit default
 _FETCH_ATTEMPTS = 3
 # A push rejected by the client's own fast-forward check: the remote moved away from our base.
 _REJECTED = "[rejected]"
-_CREDENTIALS_IN_URL = re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s@]+@")
 
 Entry = tuple[int, bytes]  # (mode, binary sha) of one tree entry
 Tree = dict[bytes, Entry]  # name -> entry
@@ -131,7 +131,14 @@ class GitStateStore:
         return StateSnapshot(version=version, files=files)
 
     def save(self, base: str, changes: Mapping[str, str | None], message: str) -> str:
-        wanted = {_check_path(path): _encode(text) for path, text in changes.items()}
+        # The state branch is pushed and readable by everyone with the repository: nothing is
+        # written there unscrubbed (DESIGN §13), whatever a run's error or output says.
+        clean = scrubber()
+        wanted = {
+            _check_path(path): _encode(None if text is None else clean(text))
+            for path, text in changes.items()
+        }
+        message = clean(message)
         base_tree, new_tree, objects = self._plan_tree(base, wanted)
         if new_tree == base_tree:
             return base  # nothing changed: no commit, no push
@@ -355,7 +362,7 @@ class GitStateStore:
                 )
             raise StateError(
                 f"remote {self.remote!r} refused the state branch {self.branch!r}: "
-                + _redact(summary),
+                + scrub(summary),
                 hint="the branch may be protected: allow trainops to push to it",
             )
         raise StateError(
@@ -410,7 +417,7 @@ class GitStateStore:
         proc = handle.proc
         assert proc is not None
         stdout, stderr = proc.communicate(input)
-        result = _Result(proc.returncode, stdout, _redact(stderr.decode(errors="replace")))
+        result = _Result(proc.returncode, stdout, scrub(stderr.decode(errors="replace")))
         if check and result.returncode != 0:
             raise StateError(f"git {args[0]} failed: {_last_line(result.stderr)}")
         return result
@@ -475,11 +482,6 @@ def _parse_tree(data: bytes) -> Tree:
         entries[data[space + 1 : nul]] = (int(data[pos:space], 8), data[nul + 1 : nul + 21])
         pos = nul + 21
     return entries
-
-
-def _redact(text: str) -> str:
-    """Drop credentials embedded in URLs (https://user:token@host) from git's messages."""
-    return _CREDENTIALS_IN_URL.sub(r"\1***@", text)
 
 
 def _last_line(text: str) -> str:

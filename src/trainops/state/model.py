@@ -1,16 +1,22 @@
 """What the state files mean: per job, the runs trainops started and what became of them.
 
 `state/<job>.json` holds a `JobState`; these are plain frozen values with a JSON round trip, so the
-planner can read them without I/O and apply can write them back as text.
+planner can read them without I/O and apply can write them back as text. The state branch is input
+(DESIGN §9): anyone who can push can write it, so `parse_state` validates every file strictly —
+its JSON, every field's type, the job it claims, run ids that belong to that job and provider —
+and a file that fails becomes a `JobState` with a `problem`: the planner leaves that job alone.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, replace
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from typing import Any
 
+from trainops.errors import Problem
 from trainops.providers.base import Health
 
 STATE_DIR = "state"
@@ -76,6 +82,9 @@ class Run:
 class JobState:
     job: str
     runs: tuple[Run, ...] = ()
+    # Why state/<job>.json could not be read. Such a job is left alone (no submit, cancel or
+    # delivery) and its file is never rewritten by trainops.
+    problem: str = ""
 
     def of_revision(self, revision: str) -> list[Run]:
         return [r for r in self.runs if r.revision == revision]
@@ -95,8 +104,89 @@ class JobState:
 
     @classmethod
     def from_text(cls, text: str) -> JobState:
-        data = json.loads(text)
-        return cls(job=data["job"], runs=tuple(Run.from_json(r) for r in data.get("runs", [])))
+        """Parse a state file's text; `StateFileError` when it is not a valid one."""
+        try:
+            data = json.loads(text, parse_constant=_no_constant)
+        except ValueError as exc:
+            raise StateFileError(f"not valid JSON ({exc})") from None
+        if not isinstance(data, dict):
+            raise StateFileError(f"expected a JSON object, not {_kind(data)}")
+        if data.get("format", FORMAT) != FORMAT:
+            raise StateFileError(
+                f"format {data.get('format')!r} is not {FORMAT}: written by another trainops"
+            )
+        job = data.get("job")
+        if not isinstance(job, str) or not job:
+            raise StateFileError("'job' is missing or not a string")
+        runs = data.get("runs", [])
+        if not isinstance(runs, list):
+            raise StateFileError(f"'runs' must be a list, not {_kind(runs)}")
+        return cls(job=job, runs=tuple(_run(i, r) for i, r in enumerate(runs)))
+
+
+class StateFileError(ValueError):
+    """A state file that does not validate; the message says what is wrong with it."""
+
+
+# How each field of `Run` is checked, by its annotation. JSON has no NaN or infinities, and a
+# bool is not a number here.
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _is_text_map(v: Any) -> bool:
+    return isinstance(v, dict) and all(isinstance(x, str) for kv in v.items() for x in kv)
+
+
+_FIELD_CHECKS: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    "str": ("a string", lambda v: isinstance(v, str)),
+    "str | None": ("a string or null", lambda v: v is None or isinstance(v, str)),
+    "int": ("an integer", lambda v: isinstance(v, int) and not isinstance(v, bool)),
+    "float": ("a number", _is_number),
+    "float | None": ("a number or null", lambda v: v is None or _is_number(v)),
+    "bool": ("true or false", lambda v: isinstance(v, bool)),
+    "Health": (
+        "one of " + ", ".join(h.value for h in Health),
+        lambda v: v in {h.value for h in Health},
+    ),
+    "Mapping[str, str]": ("an object of strings", _is_text_map),
+}
+assert {str(f.type) for f in fields(Run)} <= set(_FIELD_CHECKS), "a Run field has no check"
+_REVISION = re.compile(r"^[0-9a-f]{12}$")
+
+
+def _run(index: int, data: Any) -> Run:
+    where = f"runs[{index}]"
+    if not isinstance(data, dict):
+        raise StateFileError(f"{where} must be an object, not {_kind(data)}")
+    values: dict[str, Any] = {}
+    for f in fields(Run):
+        if f.name not in data:
+            if f.default is MISSING and f.default_factory is MISSING:
+                raise StateFileError(f"{where}.{f.name} is missing")
+            continue
+        what, check = _FIELD_CHECKS[str(f.type)]
+        value = data[f.name]
+        if not check(value):
+            raise StateFileError(f"{where}.{f.name} must be {what}, not {_kind(value)}")
+        values[f.name] = float(value) if "float" in str(f.type) and value is not None else value
+    if not _REVISION.match(values["revision"]):
+        raise StateFileError(f"{where}.revision {values['revision']!r} is not a revision")
+    if values["attempt"] < 1:
+        raise StateFileError(f"{where}.attempt must be 1 or more")
+    return Run.from_json(values)
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {bool: "a boolean", str: "a string", int: "a number", float: "a number"}.get(
+        type(value), "an object" if isinstance(value, dict) else "a list"
+    ) + (f" ({value!r})" if isinstance(value, str | int | float) and len(repr(value)) < 40 else "")
 
 
 def state_path(job: str) -> str:
@@ -107,10 +197,60 @@ def snapshot_path(job: str, revision: str) -> str:
     return f"{SNAPSHOT_DIR}/{job}/{revision}.yaml"
 
 
-def parse_state(files: Mapping[str, str]) -> dict[str, JobState]:
+# (job, run) -> why the run cannot be that job's (empty when it can): each provider's rule for
+# its run ids and outputs, given by the caller so this module stays free of providers.
+RunCheck = Callable[[str, Run], str]
+
+
+def parse_state(files: Mapping[str, str], check_run: RunCheck | None = None) -> dict[str, JobState]:
+    """Every `state/<job>.json`, validated (DESIGN §9: the state branch is input). A file that
+    fails is returned as a `JobState` with only a `problem`, keyed by its file name, so the
+    caller reports it and leaves that job alone while every other job proceeds."""
     jobs: dict[str, JobState] = {}
-    for path, text in files.items():
-        if path.startswith(f"{STATE_DIR}/") and path.endswith(".json"):
+    for path, text in sorted(files.items()):
+        if not (path.startswith(f"{STATE_DIR}/") and path.endswith(".json")):
+            continue
+        name = path[len(STATE_DIR) + 1 : -len(".json")]
+        try:
             state = JobState.from_text(text)
-            jobs[state.job] = state
+            if state.job != name:
+                raise StateFileError(f"it claims job {state.job!r}, but its name says {name!r}")
+            for i, run in enumerate(state.runs):
+                why = check_run(name, run) if check_run is not None else ""
+                if why:
+                    raise StateFileError(f"runs[{i}]: {why}")
+        except StateFileError as exc:
+            state = JobState(name, problem=str(exc))
+        jobs[name] = state
+    _refuse_shared_run_ids(jobs)
     return jobs
+
+
+def _refuse_shared_run_ids(jobs: dict[str, JobState]) -> None:
+    """A run id belongs to one job: files that claim the same run are all left alone, since
+    which one is forged cannot be told (acting on either could cancel another job's run)."""
+    claims: dict[tuple[str, str], set[str]] = {}
+    for name, state in jobs.items():
+        for run in state.runs:
+            if run.run_id:
+                claims.setdefault((run.provider, run.run_id), set()).add(name)
+    for (_provider, run_id), names in sorted(claims.items()):
+        if len(names) > 1:
+            for name in names:
+                others = ", ".join(sorted(names - {name}))
+                jobs[name] = JobState(name, problem=f"run {run_id} is also claimed by {others}")
+
+
+def state_problems(jobs: Mapping[str, JobState]) -> list[Problem]:
+    """The state files that failed validation, as problems naming each file."""
+    return [
+        Problem(
+            state_path(name),
+            message=state.problem,
+            hint="the state branch is input: fix or delete this file on the state branch; "
+            "until then this job is left alone",
+            job=name,
+        )
+        for name, state in sorted(jobs.items())
+        if state.problem
+    ]

@@ -1,0 +1,125 @@
+"""The one scrubber of DESIGN §13: no credential leaves trainops in anything it writes.
+
+Every boundary passes its text through `scrub()`: the state store's save (files and commit
+message), the CLI's stdout/stderr, the job summary and every request body sent to GitHub. It masks
+the value of every credential variable trainops reads (`CREDENTIAL_ENV`, the configured Replicate
+`token_env`, the names manifests pass in `spec.env`: `watch()` adds those), of any variable named
+like a secret, token-shaped text (`r8_…`, `hf_…`, `AKIA…`, `ghp_…`, `github_pat_…`) and the
+userinfo of URLs. Values shorter than `MIN_SECRET_CHARS` are not masked: a 3-character "token"
+would otherwise shred every line it happens to occur in, and is no secret worth the name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+__all__ = [
+    "CREDENTIAL_ENV",
+    "MIN_SECRET_CHARS",
+    "REDACTED",
+    "Scrubber",
+    "scrub",
+    "scrub_json",
+    "scrubber",
+    "watch",
+    "watched",
+]
+
+# Every credential variable trainops (or a client library it drives) reads.
+CREDENTIAL_ENV = (
+    "REPLICATE_API_TOKEN",
+    "GITHUB_TOKEN",
+    "GH_TOKEN",
+    "HF_TOKEN",
+    "HUGGING_FACE_HUB_TOKEN",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+)
+MIN_SECRET_CHARS = 8
+REDACTED = "***"
+
+_SECRET_NAME = re.compile(r"TOKEN|SECRET|KEY|PASSWORD|CREDENTIAL", re.IGNORECASE)
+# Shapes of well-known credentials (DESIGN §13), masked even when no variable holds them.
+_TOKEN_SHAPE = re.compile(
+    r"\b(?:r8_[A-Za-z0-9]{20,}|hf_[A-Za-z0-9]{20,}|(?:AKIA|ASIA)[0-9A-Z]{16}"
+    r"|gh[opsur]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,})"
+)
+# https://user:token@host: git remotes and signed URLs carry credentials there.
+_URL_USERINFO = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s@]+@")
+
+
+class Scrubber:
+    """Masks the given secret values, token-shaped text and URL userinfo with `***`."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        values: set[str] = set()
+        for secret in secrets:
+            if len(secret) < MIN_SECRET_CHARS:
+                continue
+            values.add(secret)
+            # The same value as it appears inside JSON text (a state file): quotes and
+            # backslashes escaped, non-ASCII as \u escapes.
+            values.add(json.dumps(secret)[1:-1])
+            values.add(json.dumps(secret, ensure_ascii=False)[1:-1])
+        self._secrets = sorted(values, key=len, reverse=True)  # a longer one may contain another
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        return tuple(self._secrets)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], names: Iterable[str] = ()) -> Scrubber:
+        """The values of `CREDENTIAL_ENV`, of `names`, and of every variable named like a
+        secret (*TOKEN*, *SECRET*, *KEY*, *PASSWORD*, *CREDENTIAL*)."""
+        wanted = set(names) | set(CREDENTIAL_ENV)
+        return cls(v for k, v in env.items() if k in wanted or _SECRET_NAME.search(k))
+
+    def __call__(self, text: str) -> str:
+        for secret in self._secrets:
+            if secret in text:
+                text = text.replace(secret, REDACTED)
+        text = _TOKEN_SHAPE.sub(REDACTED, text)
+        return _URL_USERINFO.sub(rf"\1{REDACTED}@", text)
+
+
+_watched: set[str] = set()
+
+
+def watch(names: Iterable[str]) -> None:
+    """Also mask the values of these variables from now on: the Replicate `token_env` a config
+    names, the variables manifests pass to jobs (`spec.env`)."""
+    _watched.update(n for n in names if n)
+
+
+def watched() -> frozenset[str]:
+    """The names `watch()` added (handed to a local run's supervisor, a process of its own)."""
+    return frozenset(_watched)
+
+
+def scrubber(env: Mapping[str, str] | None = None, extra: Iterable[str] = ()) -> Scrubber:
+    """The scrubber for `env` (default: this process's environment) and the watched names,
+    also masking the values in `extra` (a token a client was handed directly)."""
+    env = os.environ if env is None else env
+    values = Scrubber.from_env(env, _watched)
+    return Scrubber([*values.secrets, *extra]) if extra else values
+
+
+def scrub(text: str, env: Mapping[str, str] | None = None) -> str:
+    """`text` with every credential of `env` (default: this process's environment) masked."""
+    return scrubber(env)(text)
+
+
+def scrub_json(value: Any, scrub: Callable[[str], str]) -> Any:
+    """Every string of a JSON value (keys too) scrubbed: a request body, before it is sent."""
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, dict):
+        return {scrub_json(k, scrub): scrub_json(v, scrub) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [scrub_json(v, scrub) for v in value]
+    return value

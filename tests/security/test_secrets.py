@@ -1,0 +1,75 @@
+"""Secrets never come out (DESIGN §13): one scrubber at every boundary trainops writes through.
+
+A job that prints a credential has that text in its error; the error reaches the state branch,
+the terminal (table, json, markdown) and GitHub only through `trainops.scrub`. The credential
+grep of tests/support/credentials.py runs after each test here and fails it on any hit; these
+tests make jobs leak on purpose and check the job really did print the value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.credentials import FAKE_CREDENTIALS, FAKE_TOKEN_ENV, Recorder
+from tests.support.workspace import UserRepo, config, explain, manifest
+
+# Fails after printing, on stderr, the secret in the file its input names: its last stderr line
+# becomes the run's error. (Read from a file: whether a job may see trainops' variables is the
+# job environment's business, not the scrubber's.)
+LEAKER = """\
+import json, os, sys
+params = json.load(open(os.environ["TRAINOPS_INPUT"]))
+print("token is " + open(params["leak"]).read(), file=sys.stderr, flush=True)
+sys.exit(1)
+"""
+
+
+@pytest.fixture
+def leaky(tmp_path: Path) -> Iterator[tuple[UserRepo, Path]]:
+    repo = UserRepo.create(
+        tmp_path, {}, cfg=config(providers={"replicate": {"token_env": "MY_PROD_REPLICATE"}})
+    )
+    repo.write("leak.py", LEAKER)
+    yield repo, repo.signals / "secret"
+    repo.cleanup()
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        FAKE_CREDENTIALS["HF_TOKEN"],
+        FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        FAKE_TOKEN_ENV,  # the value of the configured token_env, MY_PROD_REPLICATE
+    ],
+    ids=["hf-token", "aws-secret", "configured-token-env"],
+)
+def test_a_job_printing_a_credential_leaves_it_nowhere(
+    leaky: tuple[UserRepo, Path], secret: str, credential_grep: Recorder
+) -> None:
+    repo, leak = leaky
+    leak.write_text(secret)
+    job = manifest("leaks", input={"leak": str(leak)}, command=["python", "leak.py"])
+    repo.write_job("leaks", job)
+    repo.commit("a job that prints a secret")
+    repo.apply_ok()
+    repo.wait_all_terminal()
+    repo.apply_ok()  # records the failure and its error on the state branch
+    (run,) = repo.state()["leaks"].runs
+    assert run.error == "exit code 1: token is ***"
+    for output in ("table", "json", "markdown"):
+        shown = repo.trainops("status", "-o", output)
+        assert shown.returncode == 0 and "token is ***" in shown.stdout, explain(shown)
+    logs = repo.trainops("logs", "leaks")
+    assert "token is ***" in logs.stdout, explain(logs)
+    assert credential_grep.secrets.get(secret)  # the grep after this test looks for it
+
+
+def test_the_credential_grep_catches_a_leak(tmp_path: Path) -> None:
+    recorder = Recorder()
+    recorder.credentials_for(tmp_path, {"GITHUB_TOKEN": "a-real-looking-emulator-token"})
+    recorder.output("all good", "posted with a-real-looking-emulator-token")
+    recorder.output(f"and {FAKE_CREDENTIALS['HF_TOKEN']}")
+    assert recorder.leaks() == ["output #1: GITHUB_TOKEN", "output #2: HF_TOKEN"]

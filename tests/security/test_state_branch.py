@@ -1,0 +1,123 @@
+"""The state branch is input (DESIGN §9): whoever can push it may write anything there.
+
+A damaged or forged `state/<job>.json` is an error naming the file, from every command that reads
+state; its job is left alone (no submit, no cancel, no delivery) and every other job proceeds. A
+run id must belong to its job and provider, and outputs must lie in the run's own output folder.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.emulators.huggingface import HubEmulator
+from tests.support.workspace import UserRepo, explain, manifest
+from trainops.state.git import GitStateStore
+
+
+def forge(repo: UserRepo, files: dict[str, str]) -> None:
+    """Push `files` onto the state branch of `repo`'s remote, as anyone with push rights can."""
+    assert repo.remote is not None
+    store = GitStateStore(repo.remote, branch=repo.branch, remote=None)
+    store.save(store.load().version, files, "not trainops\n")
+
+
+def run_record(revision: str, run_id: str | None, **fields: Any) -> dict[str, Any]:
+    return {
+        "revision": revision,
+        "attempt": 1,
+        "provider": "local",
+        "input_hash": "0" * 16,
+        "created_at": 1_700_000_000.0,
+        "run_id": run_id,
+        "health": "Running",
+        **fields,
+    }
+
+
+def state_text(job: str, *runs: dict[str, Any], **top: Any) -> str:
+    return json.dumps({"format": 1, "job": job, "runs": list(runs), **top})
+
+
+BAD: dict[str, Callable[[str], str]] = {
+    "garbage": lambda rev: "{not json at all",
+    "truncated": lambda rev: state_text("a", run_record(rev, f"a-{rev}-1"))[:60],
+    "unknown-health": lambda rev: state_text("a", run_record(rev, f"a-{rev}-1", health="Zombie")),
+    "missing-job": lambda rev: json.dumps({"format": 1, "runs": []}),
+    "string-time": lambda rev: state_text(
+        "a", run_record(rev, f"a-{rev}-1", created_at="yesterday")
+    ),
+    "job-not-its-name": lambda rev: state_text("b", run_record(rev, f"b-{rev}-1")),
+    "run-of-another-job": lambda rev: state_text("a", run_record(rev, f"b-{rev}-1")),
+    "list-not-object": lambda rev: "[1, 2, 3]",
+}
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Iterator[UserRepo]:
+    user = UserRepo.create(tmp_path, {"a": manifest("a"), "b": manifest("b", input={"n": 2})})
+    yield user
+    user.cleanup()
+
+
+@pytest.mark.parametrize("make", BAD.values(), ids=BAD.keys())
+def test_a_bad_state_file_is_named_and_only_its_job_is_left_alone(
+    repo: UserRepo, make: Callable[[str], str]
+) -> None:
+    revisions = repo.revisions()
+    forge(repo, {"state/a.json": make(revisions["a"])})
+    for command in (["plan"], ["status"], ["status", "-o", "json"], ["cost"], ["logs", "a"]):
+        result = repo.trainops(*command)
+        assert result.returncode == 1, explain(result)
+        assert "state/a.json: " in result.stderr, explain(result)
+        assert "internal error" not in result.stderr + result.stdout
+
+    applied = repo.trainops("apply")
+    assert applied.returncode == 1 and "state/a.json: " in applied.stderr, explain(applied)
+    assert repo.run_ids() == [f"b-{revisions['b']}-1"]  # b trained, a was left alone
+
+
+def test_a_forged_state_file_cannot_cancel_another_jobs_run(repo: UserRepo) -> None:
+    repo.remove_job("a")
+    repo.remove_job("b")
+    repo.write_job("victim", manifest("victim", input={"hold": repo.hold_path("victim")}))
+    repo.commit("one long run")
+    repo.apply_ok()
+    victim = f"victim-{repo.revisions()['victim']}-1"
+    repo.wait_status(victim, ["running"])
+    # A job nobody wrote, "removed from git", whose run id is the victim's live run.
+    forge(repo, {"state/ghost.json": state_text("ghost", run_record("0" * 12, victim))})
+
+    result = repo.trainops("apply")
+    assert result.returncode == 1 and "state/ghost.json: " in result.stderr, explain(result)
+    assert repo.status(victim)["status"] == "running"
+    repo.release("victim")
+    repo.wait_status(victim, ["succeeded"])
+
+
+@pytest.mark.parametrize(
+    "outputs",
+    [
+        {"passwd": "/etc/passwd", "environ": "/proc/self/environ"},
+        {"weights": "{runs}/{run}/outputs/../../../../../../etc/passwd"},
+        {"weights": "{runs}/another-run/outputs/weights.bin"},
+    ],
+    ids=["system-files", "dot-dot", "another-runs-folder"],
+)
+def test_forged_outputs_upload_nothing(tmp_path: Path, outputs: dict[str, str]) -> None:
+    deliver = [{"huggingface": {"repo": "acme/weights"}}]
+    repo = UserRepo.create(tmp_path, {"pub": manifest("pub", deliver=deliver)})
+    revision = repo.revisions()["pub"]
+    run = f"pub-{revision}-1"
+    values = {k: v.format(runs=repo.runs_dir, run=run) for k, v in outputs.items()}
+    succeeded = run_record(revision, run, health="Succeeded", outputs=values)
+    forge(repo, {"state/pub.json": state_text("pub", succeeded)})
+    with HubEmulator(namespaces={"acme"}) as hub:
+        result = repo.trainops("apply", env={**hub.env(), "HF_HOME": str(tmp_path / "hf")})
+        assert hub.writes() == []
+    assert result.returncode == 1 and "state/pub.json: " in result.stderr, explain(result)
+    assert "root:" not in result.stdout + result.stderr
