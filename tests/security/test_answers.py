@@ -16,7 +16,6 @@ from tests.support.workspace import UserRepo, explain, manifest
 from trainops.errors import ProviderError
 from trainops.github.report import PLAN_MARKER, publish_plan
 from trainops.providers.replicate import ReplicateProvider
-from trainops.scrub import MIN_SECRET_CHARS, Scrubber
 
 PLAN = "### trainops plan\n\n**Plan: 1 to submit.**\n"
 
@@ -99,6 +98,8 @@ def test_a_user_tokens_sticky_comment_is_its_own_login(tmp_path: Path) -> None:
 
 
 def test_short_values_are_not_secrets_and_do_not_shred_output() -> None:
+    from trainops.scrub import MIN_SECRET_CHARS, Scrubber
+
     scrub = Scrubber.from_env({"GITHUB_TOKEN": "abc", "HF_TOKEN": "hf-value-that-is-long"})
     assert MIN_SECRET_CHARS == 8
     assert scrub("abcdef: hf-value-that-is-long") == "abcdef: ***"
