@@ -81,8 +81,9 @@ def test_plan_comment_is_created_once_then_edited_in_place(
 def test_plan_edits_the_newest_of_ours_and_never_a_quoting_reply(
     emu: GitHubEmulator, tmp_path: Path
 ) -> None:
-    old = emu.add_issue_comment(OWNER, REPO, 7, f"{PLAN_MARKER}\nold", login="github-actions")
-    newest = emu.add_issue_comment(OWNER, REPO, 7, f"{PLAN_MARKER}\nnewer", login="github-actions")
+    bot = "github-actions[bot]"  # whom the Actions token posts as
+    old = emu.add_issue_comment(OWNER, REPO, 7, f"{PLAN_MARKER}\nold", login=bot)
+    newest = emu.add_issue_comment(OWNER, REPO, 7, f"{PLAN_MARKER}\nnewer", login=bot)
     reply = emu.add_issue_comment(OWNER, REPO, 7, f"> {PLAN_MARKER}\n> newer\n\nwhy?")
     publish_plan(
         PLAN,
