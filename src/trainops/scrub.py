@@ -88,12 +88,18 @@ class Scrubber:
 
 
 _watched: set[str] = set()
+# A job's base environment (DESIGN §13) names no secret: masking HOME or PATH would shred every
+# path trainops prints or stores, so `watch` skips them even when a manifest lists them.
+_NOT_SECRET = frozenset(
+    {"HOME", "LANG", "LANGUAGE", "LOGNAME", "PATH", "PWD", "SHELL", "TERM", "TMPDIR", "TZ", "USER"}
+)
 
 
 def watch(names: Iterable[str]) -> None:
     """Also mask the values of these variables from now on: the Replicate `token_env` a config
-    names, the variables manifests pass to jobs (`spec.env`)."""
-    _watched.update(n for n in names if n)
+    names, the variables manifests pass to jobs (`spec.env`). A value passed to jobs is treated
+    as a secret wherever it appears, so it should not equal a job name or a path."""
+    _watched.update(n for n in names if n and n not in _NOT_SECRET and not n.startswith("LC_"))
 
 
 def watched() -> frozenset[str]:

@@ -118,6 +118,7 @@ def credential_grep() -> Iterator[Recorder]:
     finally:
         RECORDER.remove(recorder)
     recorder.emulators = list(GitHubEmulator.instances)
+    GitHubEmulator.instances.clear()
     leaks = recorder.leaks()
     assert leaks == [], "credentials leaked:\n" + "\n".join(leaks)
 
