@@ -272,6 +272,18 @@ class GitHubEmulator(LoopbackEmulator):
         with self._lock:
             return _public(self._new_issue_comment(owner, repo, number, body, user, "MEMBER"))
 
+    def add_commit_comment(
+        self, owner: str, repo: str, sha: str, body: str, *, login: str = "octocat"
+    ) -> dict[str, Any]:
+        """Seed a commit comment written by someone else."""
+        call = _Call(owner, repo, sha, {}, {"body": body}, f"/repos/{owner}/{repo}")
+        with self._lock:
+            user, self.user = self.user, _simple_user(login, 583231, "User")
+            try:
+                return self._create_commit_comment(call)[1]
+            finally:
+                self.user = user
+
     def add_pull(
         self,
         owner: str,

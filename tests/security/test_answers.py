@@ -14,8 +14,11 @@ from tests.emulators.github import GitHubEmulator
 from tests.emulators.replicate import FLUX_LORA_VERSION, ReplicateEmulator
 from tests.support.workspace import UserRepo, explain, manifest
 from trainops.errors import ProviderError
-from trainops.github.report import PLAN_MARKER, publish_plan
+from trainops.github.report import PLAN_MARKER, publish_plan, run_marker, run_reporter
+from trainops.manifest import Config
+from trainops.providers.base import Health
 from trainops.providers.replicate import ReplicateProvider
+from trainops.state.model import Run
 
 PLAN = "### trainops plan\n\n**Plan: 1 to submit.**\n"
 
@@ -74,6 +77,34 @@ def test_someone_elses_comment_with_the_marker_is_never_edited(tmp_path: Path) -
     ]
     assert comments[0]["body"] == bait["body"]  # untouched
     assert "again" in comments[1]["body"]  # ours, edited in place
+
+
+def test_someone_elses_commit_comment_with_a_run_marker_does_not_silence_the_report(
+    tmp_path: Path,
+) -> None:
+    sha = "e" * 40
+    run = Run(
+        revision="3f2c9a1b7d4e",
+        attempt=1,
+        provider="local",
+        input_hash="0" * 16,
+        created_at=0.0,
+        source_commit=sha,
+        run_id="tiny-3f2c9a1b7d4e-1",
+        health=Health.FAILED,
+        error="boom",
+    )
+    with GitHubEmulator(token="ghs_" + "ReportT0ken" * 3) as emu:
+        env = {**emu.env(), "GITHUB_REPOSITORY": "acme/models", "GITHUB_EVENT_NAME": "push"}
+        emu.add_commit_comment("acme", "models", sha, run_marker("tiny", run) + "\nall fine!")
+        reporter = run_reporter(Config(), lambda _n: None, env=env)
+        assert reporter is not None
+        reporter.client.write_interval = 0
+        reporter.report("tiny", run, "")
+        reporter.close()
+        comments = emu.commit_comments(sha)
+    assert [c["user"]["login"] for c in comments] == ["octocat", "github-actions[bot]"]
+    assert "boom" in comments[1]["body"]
 
 
 def test_a_user_tokens_sticky_comment_is_its_own_login(tmp_path: Path) -> None:

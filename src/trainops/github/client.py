@@ -94,6 +94,7 @@ class GitHubClient:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
         self._scrubber = scrubber(env, [token])
+        self._login = ""
         self.api_url = (api_url or env.get("GITHUB_API_URL") or DEFAULT_API_URL).rstrip("/")
         self._origin = _origin(self.api_url)
         self.max_attempts = max_attempts
@@ -134,15 +135,18 @@ class GitHubClient:
     def login(self) -> str:
         """The login this client posts as: the token's user (GET /user), or, for an installation
         token (the Actions GITHUB_TOKEN, refused by GET /user), `ACTIONS_LOGIN`."""
+        if self._login:
+            return self._login
         try:
             user = _object(self.request("GET", "user"))
         except GitHubError as exc:
-            if exc.status == 403:
-                return ACTIONS_LOGIN
-            raise
+            if exc.status != 403:
+                raise
+            user = {"login": ACTIONS_LOGIN}
         login = user.get("login")
         if not isinstance(login, str) or not login:
             raise GitHubError("GET /user: the answer has no login")
+        self._login = login
         return login
 
     # -- issue (pull request) comments --------------------------------------------------------

@@ -154,12 +154,7 @@ def _upsert_plan_comment(gh: GitHubClient, repo: str, number: int, body: str) ->
     """Edit the newest comment that trainops wrote (its own login, and starting with the marker;
     a reply quoting it starts with `>`), or create the first one. Anyone may write the marker:
     someone else's comment is never edited."""
-    login = gh.login()
-    ours = [
-        c
-        for c in gh.list_issue_comments(repo, number)
-        if str(c.get("body") or "").startswith(PLAN_MARKER) and _author(c) == login
-    ]
+    ours = _by_us(gh, gh.list_issue_comments(repo, number), PLAN_MARKER)
     if not ours:
         return gh.create_issue_comment(repo, number, body)
     newest = max(ours, key=lambda c: int(c.get("id") or 0))
@@ -168,10 +163,21 @@ def _upsert_plan_comment(gh: GitHubClient, repo: str, number: int, body: str) ->
     return gh.update_issue_comment(repo, int(newest["id"]), body)
 
 
-def _author(comment: Mapping[str, Any]) -> str:
-    user = comment.get("user")
-    login = user.get("login") if isinstance(user, dict) else None
-    return login if isinstance(login, str) else ""
+def _by_us(gh: GitHubClient, comments: list[Any], marker: str) -> list[dict[str, Any]]:
+    """The comments that start with `marker` and were written by the login trainops posts as:
+    anyone can write a marker, and someone else's comment is neither edited nor taken as ours."""
+    login = gh.login()
+    found = []
+    for c in comments:
+        user = c.get("user") if isinstance(c, dict) else None
+        if (
+            isinstance(user, dict)
+            and user.get("login") == login
+            and isinstance(c.get("id"), int)
+            and str(c.get("body") or "").startswith(marker)
+        ):
+            found.append(c)
+    return found
 
 
 def _append_summary(path: str, markdown: str) -> list[str]:
@@ -354,8 +360,7 @@ class GitHubRunReporter:
 
     def _comment_once(self, job: str, run: Run, sha: str, log_tail: str) -> None:
         marker = run_marker(job, run)
-        existing = self.client.list_commit_comments(self.repository, sha)
-        if any(str(c.get("body") or "").startswith(marker) for c in existing):
+        if _by_us(self.client, self.client.list_commit_comments(self.repository, sha), marker):
             return
         body = run_comment(job, run, self.scrub(log_tail), branch=self.branch, run_url=self.run_url)
         self.client.create_commit_comment(self.repository, sha, self.scrub(body))
