@@ -9,12 +9,17 @@ every credential value any run had â€” fake or the test's own emulator tokens â€
 stdout/stderr, every file under each repository's `.trainops/`, the whole history of the state
 branch (local and remote) and every request body the GitHub emulators received: zero hits.
 
-A run's `log.txt` is the training command's own output, kept verbatim; trainops scrubs it wherever
-it prints or posts it (which this grep covers), so it is not grepped itself.
+What a local training command itself writes is its own output, kept verbatim on this machine: its
+`log.txt` and the last stderr line its supervisor records as the run's `error` in `status.json`
+(the supervisor, running in the job's environment, masks only the credentials the job was given).
+trainops scrubs that text wherever it prints, posts or commits it, which this grep covers, so
+those two are not grepped where they lie.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import subprocess
 from collections.abc import Iterator, Mapping
@@ -137,10 +142,21 @@ def _trainops_files(repo: Path) -> list[tuple[str, str]]:
     if not root.is_dir():
         return []
     return [
-        (str(path.relative_to(repo)), path.read_bytes().decode("utf-8", "replace"))
+        (str(path.relative_to(repo)), _text(path))
         for path in sorted(root.rglob("*"))
         if path.is_file() and not path.is_symlink() and path.name not in _SKIPPED_FILES
     ]
+
+
+def _text(path: Path) -> str:
+    text = path.read_bytes().decode("utf-8", "replace")
+    if path.name == "status.json":  # its `error` is the command's own stderr line
+        with contextlib.suppress(ValueError):
+            status = json.loads(text)
+            if isinstance(status, dict):
+                status.pop("error", None)
+                return json.dumps(status)
+    return text
 
 
 def _state_history(repo: Path) -> list[tuple[str, str]]:
