@@ -2,7 +2,8 @@
 
 A damaged or forged `state/<job>.json` is an error naming the file, from every command that reads
 state; its job is left alone (no submit, no cancel, no delivery) and every other job proceeds. A
-run id must belong to its job and provider, and outputs must lie in the run's own output folder.
+run id must belong to its job and provider, and outputs must lie in the run's own output folder:
+a delivery reads nothing else, whether the state branch or the job itself points elsewhere.
 """
 
 from __future__ import annotations
@@ -121,3 +122,29 @@ def test_forged_outputs_upload_nothing(tmp_path: Path, outputs: dict[str, str]) 
         assert hub.writes() == []
     assert result.returncode == 1 and "state/pub.json: " in result.stderr, explain(result)
     assert "root:" not in result.stdout + result.stderr
+
+
+SYMLINKER = """\
+import os
+out = os.environ["TRAINOPS_OUTPUT_DIR"]
+os.symlink("/proc/self/environ", os.path.join(out, "environ.txt"))  # trainops' own, at delivery
+with open(os.path.join(out, "weights.bin"), "w") as f:
+    f.write("weights")
+"""
+
+
+def test_an_output_symlinked_out_of_the_run_folder_uploads_nothing(tmp_path: Path) -> None:
+    deliver = [{"huggingface": {"repo": "acme/weights"}}]
+    job = manifest("pub", deliver=deliver, command=["python", "symlinker.py"])
+    repo = UserRepo.create(tmp_path, {"pub": job})
+    repo.write("symlinker.py", SYMLINKER)
+    repo.commit("a job whose output is a link to the reconciler's environment")
+    with HubEmulator(namespaces={"acme"}) as hub:
+        env = {**hub.env(), "HF_HOME": str(tmp_path / "hf")}
+        repo.trainops("apply", env=env)
+        repo.wait_all_terminal()
+        result = repo.trainops("apply", env=env)
+        assert hub.writes() == []
+    assert result.returncode == 3, explain(result)
+    assert "output 'environ' of run pub-" in result.stderr
+    assert "is not a file in the run's own output folder: nothing delivered" in result.stderr
