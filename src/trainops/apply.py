@@ -48,6 +48,7 @@ from trainops.providers.base import (
     Submission,
     input_hash,
 )
+from trainops.scrub import scrubber
 from trainops.snapshot import resolve_input, snapshot_text
 from trainops.state.base import StateStore
 from trainops.state.model import (
@@ -160,6 +161,7 @@ class Reconciler:
                 if run.run_id and run.health.active:
                     by_provider.setdefault(run.provider, []).append(run.run_id)
         observed: dict[str, Observation] = {}
+        clean = scrubber()
         for name, ids in sorted(by_provider.items()):
             try:
                 found = self.providers[name].observe(ids)
@@ -171,7 +173,9 @@ class Reconciler:
                     f"{len(ids)} run(s): {exc.message}"
                 )
                 continue
-            observed.update(found)
+            # A run's error is its job's or provider's text: scrubbed here, before anything
+            # shortens it (a secret cut in half would no longer be recognised).
+            observed.update({k: replace(o, error=clean(o.error)) for k, o in found.items()})
             for run_id in ids:
                 if run_id not in found:
                     observed[run_id] = Observation(

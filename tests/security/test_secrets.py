@@ -22,7 +22,8 @@ from tests.support.workspace import UserRepo, config, explain, manifest
 LEAKER = """\
 import json, os, sys
 params = json.load(open(os.environ["TRAINOPS_INPUT"]))
-print("token is " + open(params["leak"]).read(), file=sys.stderr, flush=True)
+line = params.get("pad", "") + "token is " + open(params["leak"]).read()
+print(line, file=sys.stderr, flush=True)
 sys.exit(1)
 """
 
@@ -73,3 +74,22 @@ def test_the_credential_grep_catches_a_leak(tmp_path: Path) -> None:
     recorder.output("all good", "posted with a-real-looking-emulator-token")
     recorder.output(f"and {FAKE_CREDENTIALS['HF_TOKEN']}")
     assert recorder.leaks() == ["output #1: GITHUB_TOKEN", "output #2: HF_TOKEN"]
+
+
+def test_a_credential_cut_by_a_shortened_reason_is_still_masked(
+    leaky: tuple[UserRepo, Path],
+) -> None:
+    repo, leak = leaky
+    secret = FAKE_CREDENTIALS["HF_TOKEN"]
+    leak.write_text(secret)
+    # The plan's reason keeps 200 characters of the error: the secret straddles that cut.
+    pad = "x" * (200 - len("exit code 1: token is ") - 8)
+    job = manifest("leaks", input={"leak": str(leak), "pad": pad}, command=["python", "leak.py"])
+    repo.write_job("leaks", job)
+    repo.commit("a job that prints a secret at the end of a long line")
+    repo.apply_ok()
+    repo.wait_all_terminal()
+    for _ in range(2):
+        shown = repo.trainops("status", "-o", "json")
+        assert shown.returncode == 0, explain(shown)
+        assert secret[:8] not in shown.stdout and "token is ***" in shown.stdout
