@@ -72,7 +72,10 @@ def provider(
         kw.update(sleep=fake.sleep, clock=fake)
         kw["pacer"] = Pacer({**LIMITS, **(limits or {})}, clock=fake, sleep=fake.sleep)
     return ReplicateProvider(
-        base_url=emu.base_url, token_env=ENV, environ={ENV: emu.token}, rng=random.Random(0), **kw
+        token_env=ENV,
+        environ={ENV: emu.token, "REPLICATE_BASE_URL": emu.base_url},
+        rng=random.Random(0),
+        **kw,
     )
 
 
@@ -126,13 +129,13 @@ def observe_pass(runs: int) -> dict[str, Any]:
 # ---- (b) submissions under a create limit --------------------------------------------------------
 
 
-def build_repo(base: Path, count: int, base_url: str) -> Path:
+def build_repo(base: Path, count: int) -> Path:
     import yaml
     from tests.support.gitrepo import make_repo
 
     cfg = {
         "jobs": ["jobs/*.yaml"],
-        "providers": {"replicate": {"base_url": base_url, "token_env": ENV}},
+        "providers": {"replicate": {"token_env": ENV}},
     }
     files = {"trainops.yaml": yaml.safe_dump(cfg)}
     for i in range(count):
@@ -171,7 +174,7 @@ def submissions(count: int, limit: int, *, told: bool) -> dict[str, Any]:
         with ReplicateEmulator(
             queue_seconds=5, run_seconds=60, rate_clock=fake, rate_limits={"create": limit}
         ) as emu:
-            root = build_repo(base, count, emu.base_url)
+            root = build_repo(base, count)
             granted: list[float] = []  # fake times of the creates the limiter let through
             acquire = emu.limiter.acquire
 

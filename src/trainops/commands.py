@@ -250,7 +250,9 @@ def lock_workspace(
         )
     from replicate.client import Client
 
-    client = Client(api_token=token, base_url=cfg.base_url)
+    from trainops.providers.replicate import endpoint
+
+    client = Client(api_token=token, base_url=endpoint(os.environ))
     try:
         lock = resolve_lock(trainers, client)
     except ProviderError:

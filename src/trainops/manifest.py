@@ -21,6 +21,7 @@ from pydantic import (
     Field,
     PlainSerializer,
     WithJsonSchema,
+    model_validator,
 )
 
 from trainops.yamlsource import Document
@@ -98,13 +99,45 @@ class Estimate(CoreModel):
     duration: Duration
 
 
+_HUB_PART = r"[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,94}[A-Za-z0-9_])?"
+
+
+def _hub_repo_id(repo: str) -> str:
+    # The Hub's own rules (huggingface_hub `validate_repo_id`): refused here, not on every apply.
+    if "--" in repo or ".." in repo:
+        raise ValueError(f"{repo!r}: a Hub repo id cannot contain '--' or '..'")
+    if repo.endswith(".git"):
+        raise ValueError(f"{repo!r}: a Hub repo id cannot end with '.git'")
+    return repo
+
+
+def _s3_bucket(uri: str) -> str:
+    # AWS bucket naming rules beyond the pattern's charset and length.
+    bucket = uri.removeprefix("s3://").split("/", 1)[0]
+    if re.fullmatch(r"\d+\.\d+\.\d+\.\d+", bucket):
+        raise ValueError(f"{uri!r}: a bucket name is not an IP address")
+    if ".." in bucket or ".-" in bucket or "-." in bucket:
+        raise ValueError(f"{uri!r}: a bucket name has no '..', '.-' or '-.'")
+    if bucket.startswith(("xn--", "sthree-")) or bucket.endswith(("-s3alias", "--ol-s3")):
+        raise ValueError(f"{uri!r}: {bucket!r} uses a prefix or suffix AWS reserves")
+    return uri
+
+
 class HuggingFaceTarget(CoreModel):
-    repo: Annotated[str, Field(pattern=r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")]
+    repo: Annotated[
+        str,
+        Field(pattern=rf"^{_HUB_PART}/{_HUB_PART}$", max_length=193),
+        AfterValidator(_hub_repo_id),
+    ]
     private: bool = True
 
 
 class S3Target(CoreModel):
-    uri: Annotated[str, Field(pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$")]
+    uri: Annotated[
+        str,
+        Field(pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$"),
+        AfterValidator(_s3_bucket),
+    ]
 
 
 class DeliverTarget(CoreModel):
@@ -187,13 +220,55 @@ class StateConfig(CoreModel):
     remote: str | None = None  # default: "origin" when the repository has it
 
 
+# Credentials trainops or its CI hold for other services: `token_env` may never name one, or a
+# pull request could make trainops send the GitHub token to Replicate as a bearer token.
+_OTHER_CREDENTIALS = ("GITHUB_", "GH_", "HF_", "HUGGING_FACE_", "AWS_", "ACTIONS_", "RUNNER_")
+
+
+def _replicate_token_env(name: str) -> str:
+    if not re.fullmatch(r"[A-Z][A-Z0-9_]*", name) or "REPLICATE" not in name:
+        raise ValueError(
+            f"token_env {name!r} must name a Replicate token variable: upper-case letters, "
+            "digits and '_', containing REPLICATE (like REPLICATE_API_TOKEN)"
+        )
+    if name.startswith(_OTHER_CREDENTIALS):
+        raise ValueError(f"token_env {name!r} names another service's credential")
+    return name
+
+
 class ReplicateConfig(CoreModel):
-    token_env: str = "REPLICATE_API_TOKEN"
-    base_url: str = "https://api.replicate.com"
+    """The endpoint is never configured here: `REPLICATE_BASE_URL` in the environment (§13)."""
+
+    token_env: Annotated[str, AfterValidator(_replicate_token_env)] = "REPLICATE_API_TOKEN"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_base_url(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "base_url" in data:
+            raise ValueError(
+                "base_url is not read from trainops.yaml (a pull request could point the token "
+                "at its own host): set REPLICATE_BASE_URL in the environment instead"
+            )
+        return data
+
+
+def _inside(rule: str, path: str) -> str:
+    # Read from and written to the repository only: a pull request must not make the review
+    # gate read (and quote) files elsewhere on the runner, or write there.
+    parts = path.replace("\\", "/").split("/")
+    if path.startswith(("/", "\\")) or ".." in parts or (parts[0][1:2] == ":"):
+        raise ValueError(f"{path!r} leaves the repository: {rule}")
+    return path
+
+
+_JOBS_RULE = "patterns are relative to its root and never contain '..'"
+_RUNS_RULE = "runs_dir is a folder relative to its root, without '..'"
 
 
 class LocalConfig(CoreModel):
-    runs_dir: str = ".trainops/runs"
+    runs_dir: Annotated[str, AfterValidator(lambda path: _inside(_RUNS_RULE, path))] = (
+        ".trainops/runs"
+    )
 
 
 class ProvidersConfig(CoreModel):
@@ -228,19 +303,8 @@ class GitHubConfig(CoreModel):
     status_context: str = "trainops"
 
 
-def _inside_repository(pattern: str) -> str:
-    # Manifests are read from the repository only: a pull request must not make the review gate
-    # read (and quote) files elsewhere on the runner.
-    parts = pattern.replace("\\", "/").split("/")
-    if pattern.startswith(("/", "\\")) or ".." in parts or (parts[0][1:2] == ":"):
-        raise ValueError(
-            f"{pattern!r} leaves the repository: patterns are relative to its root "
-            "and never contain '..'"
-        )
-    return pattern
-
-
-JobsPattern = Annotated[str, AfterValidator(_inside_repository)]
+JobsPattern = Annotated[str, AfterValidator(lambda p: _inside(_JOBS_RULE, p))]
+DEFAULT_JOBS = ("jobs/**/*.yaml", "jobs/**/*.yml")  # DESIGN §1: both extensions count
 
 
 class Config(CoreModel):
@@ -251,7 +315,7 @@ class Config(CoreModel):
         json_schema_extra={"$id": "https://trainops.dev/schemas/config.v1.json"},
     )
 
-    jobs: list[JobsPattern] = Field(default_factory=lambda: ["jobs/**/*.yaml"])
+    jobs: list[JobsPattern] = Field(default_factory=lambda: list(DEFAULT_JOBS))
     state: StateConfig = Field(default_factory=StateConfig)
     providers: ProvidersConfig = Field(default_factory=ProvidersConfig)
     policy: Policy = Field(default_factory=Policy)

@@ -1,38 +1,61 @@
 """Reading a user's repository: `trainops.yaml` and the manifest files it selects.
 
 Desired state comes from one of two places (DESIGN §3): the working tree (`plan`, `validate`, so a
-user can preview before committing) or a commit (`apply` reads `HEAD`). Both are a `Source`: a
-list of file paths and a way to read one.
+user can preview before committing) or a commit (`apply` reads `HEAD`). Both are a `Source` that
+lists entries (files and symbolic links, never following a link) and reads files; `select` is the
+one enumerator over either, so the same files count whatever the source (DESIGN §13).
 """
 
 from __future__ import annotations
 
 import os
+import posixpath
 import re
 import subprocess
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
 
-from trainops.errors import UsageError
+from trainops.errors import Problem, UsageError
 
 CONFIG_FILE = "trainops.yaml"
 LOCK_FILE = "trainops.lock"
-_SKIP_DIRS = {".git", ".trainops", "node_modules", "__pycache__", ".venv"}
+# Folders that never hold manifests, skipped by `select` whatever the source: a commit that
+# force-adds `jobs/node_modules/x.yaml` counts exactly as the working tree does (not at all).
+SKIP_DIRS = frozenset({".git", ".trainops", "node_modules", "__pycache__", ".venv"})
+LINK_MESSAGE = "symlink on the jobs path is not followed"
+LINK_HINT = (
+    "trainops reads only files stored in the repository: replace the link with the files "
+    "themselves (or point `jobs` in trainops.yaml at the real folder)"
+)
+_MAX_LINK_HOPS = 40  # as the kernel's ELOOP limit
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A file or a symbolic link of a source, by repository-relative path with `/`."""
+
+    path: str
+    link: bool = False
 
 
 class Source(Protocol):
     @property
     def root(self) -> Path: ...
 
-    def files(self, prefix: str) -> Iterable[str]:
-        """Repository-relative paths (with `/`) of the files under `prefix` ("" for all)."""
+    def entries(self, prefix: str) -> Iterable[Entry]:
+        """Files and links at or under `prefix` ("" for all), plus a link standing for `prefix`
+        or one of its folders; links are listed, never followed."""
+        ...
+
+    def link_target(self, path: str) -> str | None:
+        """The target of the link at `path` itself (no folder of it resolved), else None."""
         ...
 
     def read(self, path: str) -> bytes | None:
-        """The file's bytes, or None when it does not exist."""
+        """The file's bytes, or None when it does not exist or the path crosses a link."""
         ...
 
     def read_many(self, paths: Sequence[str]) -> dict[str, bytes | None]:
@@ -40,25 +63,66 @@ class Source(Protocol):
         ...
 
 
+def git_run(
+    args: Sequence[str], cwd: Path, *, input: bytes | None = None, check: bool = False
+) -> subprocess.CompletedProcess[bytes]:
+    """`git ARGS` in `cwd`, bytes out; a clear usage error when git is not installed."""
+    try:
+        return subprocess.run(
+            ["git", *args], cwd=cwd, input=input, capture_output=True, check=check
+        )
+    except FileNotFoundError:
+        raise UsageError(
+            "git is not installed (no `git` on PATH)",
+            "trainops reads manifests and keeps its state with git: install git "
+            "(https://git-scm.com/downloads) and run again",
+        ) from None
+    except subprocess.CalledProcessError as exc:
+        detail = exc.stderr.decode(errors="replace").strip().splitlines()
+        raise UsageError(
+            f"{cwd}: git {args[0]} failed" + (f": {detail[-1]}" if detail else ""),
+            "is this a git repository with at least one commit?",
+        ) from None
+
+
 @dataclass(frozen=True)
 class WorkingTree:
     root: Path
 
-    def files(self, prefix: str) -> Iterable[str]:
+    def entries(self, prefix: str) -> Iterable[Entry]:
+        parts = prefix.split("/") if prefix else []
+        for i in range(1, len(parts) + 1):
+            here = "/".join(parts[:i])
+            if (self.root / here).is_symlink():
+                yield Entry(here, link=True)
+                return
         top = self.root / prefix if prefix else self.root
         if top.is_file():
-            yield prefix
+            yield Entry(prefix)
             return
         for dirpath, dirnames, filenames in os.walk(top):
-            dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS)
             rel = Path(dirpath).relative_to(self.root).as_posix()
+            base = "" if rel == "." else f"{rel}/"
+            walk = []
+            for name in sorted(dirnames):
+                if name in SKIP_DIRS:
+                    continue  # `select` skips them whatever the source: not worth walking
+                if (Path(dirpath) / name).is_symlink():
+                    yield Entry(base + name, link=True)  # os.walk would not descend: listed
+                else:
+                    walk.append(name)
+            dirnames[:] = walk
             for name in sorted(filenames):
-                yield name if rel == "." else f"{rel}/{name}"
+                yield Entry(base + name, link=(Path(dirpath) / name).is_symlink())
+
+    def link_target(self, path: str) -> str | None:
+        full = self.root / path
+        return os.readlink(full) if full.is_symlink() else None
 
     def read(self, path: str) -> bytes | None:
+        if _crosses_link(self, path):
+            return None  # never followed: a link could lead anywhere on the machine
         full = self.root / path
-        if full.is_symlink() and not full.resolve().is_relative_to(self.root.resolve()):
-            return None  # a link out of the repository (a pull request could add one): skipped
         if not full.is_file():
             return None
         from trainops.yamlsource import MAX_FILE_BYTES
@@ -80,22 +144,29 @@ class Commit:
 
     @classmethod
     def resolve(cls, root: Path, ref: str = "HEAD") -> Commit:
-        proc = subprocess.run(
-            ["git", "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        proc = git_run(["rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"], root)
         if proc.returncode != 0:
             raise UsageError(
                 f"{root}: cannot resolve {ref!r} to a commit",
                 "apply reads manifests from a commit: commit them first",
             )
-        return cls(root, proc.stdout.strip())
+        return cls(root, proc.stdout.decode().strip())
 
-    def files(self, prefix: str) -> Iterable[str]:
-        return [p for p in self._all() if p.startswith(prefix)]
+    def entries(self, prefix: str) -> Iterable[Entry]:
+        tree = _ls_tree(self.root, self.sha)
+        out = []
+        for path, blob in tree.items():
+            if not prefix or path == prefix or path.startswith(prefix + "/"):
+                out.append(Entry(path, link=blob.link))
+            elif blob.link and prefix.startswith(path + "/"):
+                out.append(Entry(path, link=True))  # a link standing for a folder of prefix
+        return sorted(out, key=lambda e: e.path)
+
+    def link_target(self, path: str) -> str | None:
+        blob = _ls_tree(self.root, self.sha).get(path)
+        if blob is None or not blob.link:
+            return None
+        return (self._cat([blob.sha]).get(blob.sha) or b"").decode(errors="replace")
 
     def read(self, path: str) -> bytes | None:
         return self.read_many([path])[path]
@@ -108,34 +179,39 @@ class Commit:
         wanted: dict[str, list[str]] = {}  # blob sha -> paths
         for path in paths:
             blob = blobs.get(path)
-            if blob is None:
+            if blob is None or blob.link or _crosses_link(self, path):
                 out[path] = None
-            elif blob[1] > _max_bytes():
+            elif blob.size > _max_bytes():
                 out[path] = _oversize()
             else:
-                wanted.setdefault(blob[0], []).append(path)
-        if wanted:
-            data = subprocess.run(
-                ["git", "cat-file", "--batch"],
-                cwd=self.root,
-                check=True,
-                input="".join(f"{sha}\n" for sha in wanted).encode(),
-                capture_output=True,
-            ).stdout
-            pos = 0
-            for same in wanted.values():
-                end = data.index(b"\n", pos)
-                header, pos = data[pos:end], end + 1
-                if header.endswith(b" missing"):  # a partial clone lacking the blob
-                    out.update(dict.fromkeys(same))
-                    continue
-                size = int(header.rsplit(b" ", 1)[1])
-                out.update(dict.fromkeys(same, data[pos : pos + size]))
-                pos += size + 1
+                wanted.setdefault(blob.sha, []).append(path)
+        data = self._cat(list(wanted))
+        for sha, same in wanted.items():
+            out.update(dict.fromkeys(same, data.get(sha)))
         return out
 
-    def _all(self) -> list[str]:
-        return list(_ls_tree(self.root, self.sha))
+    def _cat(self, shas: list[str]) -> dict[str, bytes | None]:
+        """Blob contents by sha; None for a blob a partial clone lacks."""
+        if not shas:
+            return {}
+        data = git_run(
+            ["cat-file", "--batch"],
+            self.root,
+            input="".join(f"{sha}\n" for sha in shas).encode(),
+            check=True,
+        ).stdout
+        out: dict[str, bytes | None] = {}
+        pos = 0
+        for sha in shas:
+            end = data.index(b"\n", pos)
+            header, pos = data[pos:end], end + 1
+            if header.endswith(b" missing"):
+                out[sha] = None
+                continue
+            size = int(header.rsplit(b" ", 1)[1])
+            out[sha] = data[pos : pos + size]
+            pos += size + 1
+        return out
 
 
 def _max_bytes() -> int:
@@ -149,30 +225,96 @@ def _oversize() -> bytes:
     return b"\0" * (_max_bytes() + 1)
 
 
+@dataclass(frozen=True)
+class _Blob:
+    sha: str
+    size: int
+    link: bool  # mode 120000: the blob is the link's target
+
+
 @lru_cache(maxsize=8)
-def _ls_tree(root: Path, sha: str) -> dict[str, tuple[str, int]]:
-    """path -> (blob sha, size) of every file of commit `sha`."""
-    out = subprocess.run(
-        ["git", "ls-tree", "-r", "-z", "--long", sha], cwd=root, capture_output=True, check=True
-    ).stdout
-    files: dict[str, tuple[str, int]] = {}
+def _ls_tree(root: Path, sha: str) -> dict[str, _Blob]:
+    """path -> blob of every file and link of commit `sha`."""
+    out = git_run(["ls-tree", "-r", "-z", "--long", sha], root, check=True).stdout
+    files: dict[str, _Blob] = {}
     for record in out.split(b"\0"):
         meta, _, path = record.partition(b"\t")
         fields = meta.split()
         if len(fields) == 4 and fields[1] == b"blob":
-            files[path.decode()] = (fields[2].decode(), int(fields[3]))
+            size = int(fields[3])
+            files[path.decode(errors="replace")] = _Blob(
+                fields[2].decode(), size, fields[0] == b"120000"
+            )
     return files
 
 
-def select(source: Source, patterns: list[str]) -> list[str]:
-    """The manifest files matched by `trainops.yaml`'s `jobs` globs, sorted, each once."""
+def _crosses_link(source: Source, path: str) -> bool:
+    """Whether `path` or one of its folders is a link."""
+    parts = path.split("/")
+    folders = ("/".join(parts[:i]) for i in range(1, len(parts) + 1))
+    return any(source.link_target(folder) is not None for folder in folders)
+
+
+def linked_problem(source: Source, path: str) -> Problem | None:
+    """An error for a config or lock file that is a link (or lies behind one): never followed."""
+    if not _crosses_link(source, path):
+        return None
+    return Problem(path, message=f"{path} is a symlink: not followed", hint=LINK_HINT)
+
+
+def resolve_inside(source: Source, path: str) -> str | None:
+    """`path` with every link on it resolved as the system would (targets read from `source`),
+    or None when it leads outside the repository (absolute target, `..` past the root, a loop)."""
+    pending = [p for p in path.replace("\\", "/").split("/") if p not in ("", ".")]
+    done: list[str] = []
+    hops = 0
+    while pending:
+        part = pending.pop(0)
+        if part == "..":
+            if not done:
+                return None
+            done.pop()
+            continue
+        done.append(part)
+        target = source.link_target("/".join(done))
+        if target is None:
+            continue
+        hops += 1
+        if hops > _MAX_LINK_HOPS or target.startswith("/") or posixpath.isabs(target):
+            return None
+        done.pop()
+        pending[:0] = [p for p in target.split("/") if p not in ("", ".")]
+    return "/".join(done)
+
+
+@dataclass
+class Selection:
+    """What the `jobs` globs select: manifest files, and the links standing on the jobs path
+    (each an error: a link is never followed, so the job set is incomplete)."""
+
+    files: list[str] = field(default_factory=list)
+    links: list[str] = field(default_factory=list)
+
+    def link_problems(self) -> list[Problem]:
+        return [Problem(path, message=LINK_MESSAGE, hint=LINK_HINT) for path in self.links]
+
+
+def select(source: Source, patterns: list[str]) -> Selection:
+    """The manifest files matched by `trainops.yaml`'s `jobs` globs, sorted, each once, and every
+    link on their path: one that a glob selects or that could be a folder holding a match."""
     found: set[str] = set()
+    links: set[str] = set()
     for pattern in patterns:
         regex = _glob_regex(pattern)
-        for path in source.files(_static_prefix(pattern)):
-            if regex.match(path):
-                found.add(path)
-    return sorted(found)
+        for entry in source.entries(_static_prefix(pattern)):
+            if any(part in SKIP_DIRS for part in entry.path.split("/")):
+                continue
+            if entry.link:
+                if regex.match(entry.path) or _may_hold(pattern, entry.path):
+                    links.add(entry.path)
+            elif regex.match(entry.path):
+                found.add(entry.path)
+    return Selection(sorted(found), sorted(links))
 
 
 def selects(patterns: list[str], path: str) -> bool:
@@ -189,6 +331,23 @@ def pathspecs(patterns: list[str]) -> list[str]:
             return []
         specs.add(spec)
     return sorted(specs)
+
+
+def _may_hold(pattern: str, folder: str) -> bool:
+    """Whether some path below `folder` could match `pattern` (so a link there could be a
+    folder of manifests): decided on names alone, the same for a commit and a working tree."""
+    pat, segs = pattern.split("/"), folder.split("/")
+
+    def match(pi: int, si: int) -> bool:
+        if si == len(segs):
+            return pi < len(pat)
+        if pi == len(pat):
+            return False
+        if pat[pi] == "**":
+            return match(pi + 1, si) or match(pi, si + 1)
+        return bool(_glob_regex(pat[pi]).match(segs[si])) and match(pi + 1, si + 1)
+
+    return match(0, 0)
 
 
 def _static_prefix(pattern: str) -> str:

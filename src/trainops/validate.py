@@ -26,7 +26,7 @@ from trainops.manifest import (
     TrainingJob,
     output_refs,
 )
-from trainops.repo import CONFIG_FILE, Source, select
+from trainops.repo import CONFIG_FILE, Source, linked_problem, resolve_inside, select
 from trainops.yamlsource import Document, load_bytes
 
 # Output names a provider fixes (DESIGN §2); providers absent here name outputs at run time.
@@ -50,6 +50,9 @@ class Validation:
 
 
 def load_config(source: Source) -> tuple[Config, list[Problem]]:
+    linked = linked_problem(source, CONFIG_FILE)
+    if linked is not None:
+        return Config(), [linked]
     raw = source.read(CONFIG_FILE)
     if raw is None:
         return Config(), []
@@ -66,9 +69,19 @@ def load_config(source: Source) -> tuple[Config, list[Problem]]:
     if not isinstance(doc.data, dict):
         return Config(), [doc.problem((), f"{CONFIG_FILE} must be a mapping")]
     try:
-        return Config.model_validate(doc.data), []
+        config = Config.model_validate(doc.data)
     except ValidationError as exc:
         return Config(), _pydantic_problems(exc, doc, Config)
+    runs_dir = config.providers.local.runs_dir
+    if resolve_inside(source, runs_dir) is None:
+        return Config(), [
+            doc.problem(
+                ("providers", "local", "runs_dir"),
+                f"runs_dir {runs_dir!r} leads outside the repository through a symlink",
+                "runs live inside the repository: remove the link or choose another folder",
+            )
+        ]
+    return config, []
 
 
 def validate_source(source: Source, check_input: InputChecker | None = None) -> Validation:
@@ -78,7 +91,11 @@ def validate_source(source: Source, check_input: InputChecker | None = None) -> 
     if problems:
         result.complete = False
         return result
-    result.files = select(source, config.jobs)
+    selection = select(source, config.jobs)
+    result.files = selection.files
+    if selection.links:  # never followed: what they stand for is unknown, so nothing is pruned
+        result.complete = False
+        result.problems.extend(selection.link_problems())
     contents = source.read_many(result.files)
     by_name: dict[str, list[Job]] = {}
     for path in result.files:
@@ -102,6 +119,7 @@ def validate_source(source: Source, check_input: InputChecker | None = None) -> 
                     result.complete = False
     _check_names(by_name, result)
     _check_references(result)
+    _check_workdirs(source, result)
     if check_input is not None:
         for name, job in sorted(result.jobs.items()):
             found = check_input(job)
@@ -261,17 +279,6 @@ def _check_references(result: Validation) -> None:
     names = set(result.jobs) | result.invalid
     for job in result.jobs.values():
         spec = job.spec
-        if isinstance(spec, LocalSpec) and spec.workdir is not None:
-            parts = spec.workdir.replace("\\", "/").split("/")
-            if spec.workdir.startswith("/") or ".." in parts:
-                result.problems.append(
-                    job.doc.problem(
-                        ("spec", "workdir"),
-                        "workdir must stay inside the repository",
-                        "use a path relative to the repository root, without '..'",
-                    )
-                )
-                result.invalid.add(job.name)
         for i, upstream in enumerate(spec.after):
             if upstream not in names:
                 result.problems.append(
@@ -314,6 +321,30 @@ def _check_references(result: Validation) -> None:
                 )
                 result.invalid.add(job.name)
     _check_cycles(result)
+
+
+def _check_workdirs(source: Source, result: Validation) -> None:
+    """A local job runs in its workdir: it must be a folder of the repository, also once every
+    link on the way is resolved (a link to `/` would run the command anywhere)."""
+    for job in list(result.jobs.values()):
+        spec = job.spec
+        if not isinstance(spec, LocalSpec) or spec.workdir is None:
+            continue
+        parts = spec.workdir.replace("\\", "/").split("/")
+        if spec.workdir.startswith("/") or ".." in parts:
+            message, hint = (
+                "workdir must stay inside the repository",
+                "use a path relative to the repository root, without '..'",
+            )
+        elif resolve_inside(source, spec.workdir) is None:
+            message, hint = (
+                f"workdir {spec.workdir!r} leads outside the repository through a symlink",
+                "use a real folder of the repository",
+            )
+        else:
+            continue
+        result.problems.append(job.doc.problem(("spec", "workdir"), message, hint))
+        result.invalid.add(job.name)
 
 
 def _refs_with_paths(value: Any, path: tuple[str | int, ...]) -> list[tuple[Any, str, str]]:

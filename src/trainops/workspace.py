@@ -21,6 +21,7 @@ from trainops.repo import (
     Commit,
     Source,
     WorkingTree,
+    linked_problem,
     pathspecs,
     selects,
 )
@@ -149,6 +150,9 @@ def validate_workspace(root: Path, source: Source | None = None) -> Validation:
 
 def load_lock(source: Source) -> tuple[Lock | None, list[Problem]]:
     """trainops.lock, when the repository has one."""
+    linked = linked_problem(source, LOCK_FILE)
+    if linked is not None:
+        return None, [linked]
     raw = source.read(LOCK_FILE)
     if raw is None:
         return None, []

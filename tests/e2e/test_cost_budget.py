@@ -73,9 +73,8 @@ def locked_repo(
     tmp_path: Path, replicate: ReplicateEmulator, jobs: Mapping[str, str], **cfg: Any
 ) -> UserRepo:
     """The user's repository with `trainops lock` run and committed (pushed to the remote)."""
-    repo = UserRepo.create(
-        tmp_path, jobs, cfg=config(providers={"replicate": {"base_url": replicate.base_url}}, **cfg)
-    )
+    repo = UserRepo.create(tmp_path, jobs, cfg=config(**cfg))
+    repo.env["REPLICATE_BASE_URL"] = replicate.base_url
     result = repo.trainops("lock", env={"REPLICATE_API_TOKEN": R8_TOKEN})
     assert result.returncode == 0, explain(result)
     repo.commit("lock trainers")

@@ -22,7 +22,7 @@ import yaml
 from tests.emulators.github import GitHubEmulator
 from tests.emulators.replicate import FLUX_LORA_VERSION, ReplicateEmulator
 from tests.support.gitrepo import git
-from tests.support.workspace import UserRepo, config, explain, manifest
+from tests.support.workspace import UserRepo, explain, manifest
 
 OWNER, NAME = "acme", "models"
 GH_TOKEN = "ghs_" + "E2eGitHubT0ken" * 3
@@ -317,8 +317,8 @@ def test_replicate_run_reports_its_produced_version(tmp_path: Path, emu: GitHubE
                 },
             }
         )
-        cfg = config(providers={"replicate": {"base_url": replicate.base_url}})
-        repo = UserRepo.create(tmp_path, {"portraits": job}, cfg=cfg)
+        repo = UserRepo.create(tmp_path, {"portraits": job})
+        repo.env["REPLICATE_BASE_URL"] = replicate.base_url
         actions = Actions(repo, emu, tmp_path)
         source = git(repo.root, "rev-parse", "HEAD")
         result = actions.apply(event="push")

@@ -27,7 +27,7 @@ from tests.emulators.replicate import (
     SimClock,
 )
 from tests.support.gitrepo import git
-from tests.support.workspace import UserRepo, config, explain
+from tests.support.workspace import UserRepo, explain
 
 R8_TOKEN = "r8_" + "E2eReplicateT0ken" * 2
 TRAINER = "ostris/flux-dev-lora-trainer"
@@ -106,8 +106,9 @@ def emu() -> Iterator[ReplicateEmulator]:
 @pytest.fixture
 def make(tmp_path: Path, emu: ReplicateEmulator) -> Iterator[Any]:
     def factory(jobs: dict[str, str], *, lock: bool = True) -> Replicated:
-        cfg = config(providers={"replicate": {"base_url": emu.base_url}})
-        user = Replicated(UserRepo.create(tmp_path, jobs, cfg=cfg), emu)
+        repo = UserRepo.create(tmp_path, jobs)
+        repo.env["REPLICATE_BASE_URL"] = emu.base_url
+        user = Replicated(repo, emu)
         if lock:
             user.ok("lock")
             user.repo.commit("trainops lock")

@@ -135,16 +135,15 @@ def workspace(
     and backs off on fake time; the reconciler's clock is the emulator's."""
     cfg = {
         "jobs": ["jobs/*.yaml"],
-        "providers": {"replicate": {"base_url": emu.base_url, "token_env": ENV}},
+        "providers": {"replicate": {"token_env": ENV}},
     }
     files = {"trainops.yaml": yaml.safe_dump(cfg)}
     files.update({f"jobs/job-{i:03d}.yaml": manifest(i, input) for i in range(jobs)})
     root = make_repo(tmp_path / "repo", files)
     fake = FakeMonotonic()
     provider = ReplicateProvider(
-        base_url=emu.base_url,
         token_env=ENV,
-        environ={ENV: emu.token},
+        environ={ENV: emu.token, "REPLICATE_BASE_URL": emu.base_url},
         timeout=TIMEOUT,
         sleep=fake.sleep,
         clock=fake,

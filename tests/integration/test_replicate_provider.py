@@ -65,9 +65,9 @@ def emu(fake: FakeTime) -> Iterator[ReplicateEmulator]:
 
 def make_provider(emu: ReplicateEmulator, fake: FakeTime, **kw: Any) -> ReplicateProvider:
     kw.setdefault("environ", {ENV: emu.token})
+    kw["environ"] = {"REPLICATE_BASE_URL": emu.base_url, **kw["environ"]}
     kw.setdefault("timeout", 5.0)
     return ReplicateProvider(
-        base_url=emu.base_url,
         token_env=ENV,
         sleep=fake.sleep,
         clock=fake.monotonic,
@@ -387,8 +387,9 @@ def test_short_version_is_resolved(emu, provider) -> None:
 
 
 def test_from_config(emu, fake) -> None:
-    config = ReplicateConfig(token_env=ENV, base_url=emu.base_url)
-    with ReplicateProvider.from_config(config, environ={ENV: emu.token}) as p:
+    config = ReplicateConfig(token_env=ENV)
+    environ = {ENV: emu.token, "REPLICATE_BASE_URL": emu.base_url}
+    with ReplicateProvider.from_config(config, environ=environ) as p:
         assert p.observe(["abc"]) == {}
 
 

@@ -24,7 +24,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -201,6 +201,9 @@ class UserRepo:
     signals: Path  # hold files, counters and ledgers live here, outside the repository
     runs_dir: Path
     branch: str = "trainops/state"
+    # Set for every CLI run in this repository, as a user's shell profile would: the endpoints
+    # of emulators (`REPLICATE_BASE_URL`, ...), never a file of the repository (DESIGN §13).
+    env: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def create(
@@ -265,15 +268,16 @@ class UserRepo:
     def trainops(
         self, *args: str, env: Mapping[str, str] | None = None, timeout: float = 60
     ) -> subprocess.CompletedProcess[str]:
-        return run_cli(self.root, *args, env=env, timeout=timeout)
+        return run_cli(self.root, *args, env={**self.env, **(env or {})}, timeout=timeout)
 
     def start(self, *args: str, env: Mapping[str, str] | None = None) -> subprocess.Popen[str]:
         """`trainops ARGS...` started in the background (to be killed or raced)."""
-        fake = credentials.current().credentials_for(self.root, env)
+        wanted = {**self.env, **(env or {})}
+        fake = credentials.current().credentials_for(self.root, wanted)
         return _Recorded(
             [sys.executable, "-m", "trainops", *args],
             cwd=self.root,
-            env=cli_env({**fake, **(env or {})}),
+            env=cli_env({**fake, **wanted}),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

@@ -209,7 +209,14 @@ def test_config_defaults_match_the_design() -> None:
         config.policy.prune,
         config.policy.on_change,
         config.providers.replicate.token_env,
-    ) == (["jobs/**/*.yaml"], "git", "trainops/state", True, "replace", "REPLICATE_API_TOKEN")
+    ) == (
+        ["jobs/**/*.yaml", "jobs/**/*.yml"],
+        "git",
+        "trainops/state",
+        True,
+        "replace",
+        "REPLICATE_API_TOKEN",
+    )
 
 
 def test_json_schemas_are_generated_from_the_models() -> None:

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from trainops.manifest import Job, ReplicateConfig
 
 DEFAULT_BASE_URL = "https://api.replicate.com"
+BASE_URL_ENV = "REPLICATE_BASE_URL"  # the official client's own variable (replicate/client.py)
 DEFAULT_HARDWARE = "gpu-l40s"  # for a destination model created on first submit
 LIMITS = {"create": 600, "default": 3000}  # requests a minute (Replicate's published limits)
 PAGE_SIZE = 100
@@ -111,6 +112,12 @@ class Pacer:
 # ---- the provider ---------------------------------------------------------------------------
 
 
+def endpoint(environ: Mapping[str, str]) -> str:
+    """Where the token goes: the environment's `REPLICATE_BASE_URL` (as the official client reads
+    it), else Replicate itself. Never a file: a pull request could name its own host (§13)."""
+    return (environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL).rstrip("/")
+
+
 class ReplicateProvider:
     """Trainings on Replicate. The token is read from the environment variable `token_env` on
     first use and never appears in an error message."""
@@ -121,7 +128,6 @@ class ReplicateProvider:
     def __init__(
         self,
         *,
-        base_url: str = DEFAULT_BASE_URL,
         token_env: str = "REPLICATE_API_TOKEN",
         environ: Mapping[str, str] | None = None,
         lock: Lock | None = None,
@@ -137,7 +143,8 @@ class ReplicateProvider:
         observe_extra_pages: int = 2,
         find_max_pages: int = 50,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
+        self._environ = os.environ if environ is None else environ
+        self.base_url = endpoint(self._environ)
         self.token_env = token_env
         self.lock = lock
         self.default_hardware = default_hardware
@@ -148,7 +155,6 @@ class ReplicateProvider:
         self.observe_extra_pages = observe_extra_pages
         self.find_max_pages = find_max_pages
         self.pacer = pacer or Pacer(clock=clock, sleep=sleep)
-        self._environ = os.environ if environ is None else environ
         self._sleep = sleep
         self._rng = rng or random.Random()
         self._client_obj: Any = None
@@ -160,7 +166,7 @@ class ReplicateProvider:
 
     @classmethod
     def from_config(cls, config: ReplicateConfig, **kw: Any) -> ReplicateProvider:
-        return cls(base_url=config.base_url, token_env=config.token_env, **kw)
+        return cls(token_env=config.token_env, **kw)
 
     def close(self) -> None:
         if self._transport is not None:
