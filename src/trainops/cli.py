@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from trainops import __version__
+from trainops import __version__, escape
 from trainops.errors import EXIT_INVALID, EXIT_OK, EXIT_PROVIDER, InvalidInput, TrainopsError
 
 OUTPUTS = click.Choice(["table", "json", "markdown"])
@@ -173,7 +173,7 @@ def plan(root: Path, output: str, detailed_exitcode: bool, github: bool) -> None
     problems = [*ws.validation.problems, *result.problems]
     now = time.time()
     for note in result.notes:
-        echo(f"note: {note}", err=True)
+        echo(f"note: {escape.line(note)}", err=True)
     if not ws.validation.files and not problems:
         echo(f"note: no manifest matches {', '.join(ws.config.jobs)} under {ws.root}", err=True)
     if output == "json":
@@ -268,7 +268,7 @@ def apply(
 
     def event(message: str) -> None:
         if output == "table":
-            echo(message)
+            echo(escape.line(message))
 
     ws, rec = apply_workspace(root, ref=ref, allow_dirty=allow_dirty, on_event=event)
     if github:
@@ -330,12 +330,15 @@ def apply(
             summary = "No changes: the providers match git."
         echo("\n" + summary)
     for outcome in failures:
-        echo(f"error: {describe(outcome.action)}: {outcome.detail}", err=True)
+        echo(
+            f"error: {escape.line(describe(outcome.action))}: {escape.line(outcome.detail)}",
+            err=True,
+        )
     if problems:
         echo("\n" + render.problems_text(problems), err=True)
     refused = [v for _name, v in sorted(final.plan.jobs.items()) if v.refused]
     for view in refused:
-        echo(f"refused by policy: {view.job}: {view.reason}", err=True)
+        echo(f"refused by policy: {view.job}: {escape.line(view.reason)}", err=True)
     if gave_up:
         echo(
             f"error: --timeout {timeout:g}s reached before every run ended; the runs go on",
@@ -343,7 +346,7 @@ def apply(
         )
     ended_badly = unsucceeded(final) if wait else []
     for line in ended_badly:
-        echo(f"error: {line}", err=True)
+        echo(f"error: {escape.line(line)}", err=True)
     if failures:
         raise SystemExit(EXIT_PROVIDER)
     if problems or refused or gave_up or ended_badly:
@@ -412,7 +415,7 @@ def logs(job: str, root: Path, tail: int, follow: bool) -> None:
     from trainops.commands import run_logs
 
     for chunk in run_logs(root, job, tail, follow):
-        echo(chunk, nl=False)
+        echo(escape.block(chunk), nl=False)
 
 
 @cli.command()
@@ -491,7 +494,9 @@ def main(argv: list[str] | None = None) -> int:
     except TrainopsError as exc:
         if _Context.debug:
             _print_traceback()
-        echo(f"error: {exc}", err=True)
+        from trainops import render
+
+        echo(f"error: {render.error_text(exc)}", err=True)
         return exc.exit_code
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else EXIT_OK

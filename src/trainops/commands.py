@@ -24,6 +24,9 @@ def open_store(ws: Workspace) -> StateStore:
             f"state backend {cfg.backend!r} is not available yet",
             "use state: {backend: git} in trainops.yaml",
         )
+    from trainops.repo import require_git
+
+    require_git()
     from trainops.state.git import GitStateStore
 
     remote = cfg.remote if cfg.remote is not None else "origin"

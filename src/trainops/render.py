@@ -1,6 +1,7 @@
 """Rendering of problems, plans and status for terminals, JSON and GitHub workflow commands.
 
-Pure text in, text out: the CLI decides where it goes.
+Pure text in, text out: the CLI decides where it goes. Every field that came from a file, a job
+or a provider is escaped for its medium here (`trainops.escape`), never at the call sites.
 """
 
 from __future__ import annotations
@@ -9,11 +10,25 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from trainops.errors import Problem
+from trainops import escape
+from trainops.errors import Problem, TrainopsError
 
 
 def problems_text(problems: Iterable[Problem]) -> str:
-    return "\n".join(str(p) for p in problems)
+    return "\n".join(problem_text(p) for p in problems)
+
+
+def problem_text(p: Problem) -> str:
+    """`file:line:col: message` and the hint, each one terminal line (a file name can hold a
+    newline followed by `::error …`)."""
+    text = f"{escape.line(p.location())}: {escape.line(p.message)}"
+    return text + (f"\n  hint: {escape.line(p.hint)}" if p.hint else "")
+
+
+def error_text(exc: TrainopsError) -> str:
+    """An error and its hint for a terminal: the message may quote a file or a provider."""
+    text = escape.line(exc.message)
+    return text + (f"\n  hint: {escape.line(exc.hint)}" if exc.hint else "")
 
 
 def problem_dict(p: Problem) -> dict[str, Any]:
@@ -24,22 +39,14 @@ def github_annotations(problems: Iterable[Problem]) -> str:
     """Workflow commands (`::error file=…,line=…,col=…::…`) that GitHub shows on the diff."""
     lines = []
     for p in problems:
-        props = [f"file={_prop(p.file)}"]
+        props = [f"file={escape.workflow_property(p.file)}"]
         if p.line:
             props.append(f"line={p.line}")
         if p.col:
             props.append(f"col={p.col}")
         text = p.message + (f" (hint: {p.hint})" if p.hint else "")
-        lines.append(f"::error {','.join(props)}::{_data(text)}")
+        lines.append(f"::error {','.join(props)}::{escape.workflow_data(text)}")
     return "\n".join(lines)
-
-
-def _data(text: str) -> str:
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-
-
-def _prop(text: str) -> str:
-    return _data(text).replace(":", "%3A").replace(",", "%2C")
 
 
 def to_json(value: Any) -> str:
@@ -150,7 +157,9 @@ def table(rows: list[dict[str, Any]], columns: list[str]) -> str:
     from rich.cells import cell_len  # display width: wide characters take two cells
 
     header = [c.upper().replace("_", " ") for c in columns]
-    lines = [header] + [["" if r.get(c) is None else str(r.get(c)) for c in columns] for r in rows]
+    lines = [header] + [
+        ["" if r.get(c) is None else escape.line(str(r.get(c))) for c in columns] for r in rows
+    ]
     widths = [max(cell_len(line[i]) for line in lines) for i in range(len(columns))]
     return "\n".join(
         "  ".join(
@@ -204,13 +213,15 @@ def plan_markdown(
         for r in rows:
             worst = "-" if r["estimate_usd"] is None else f"${r['estimate_usd']:,.2f}"
             lines.append(
-                f"| `{r['job']}` | {r['action']} | {r['sync']} | {r['health']} | "
-                f"`{r['revision'] or '-'}` | {worst} | {_md(r['reason'])} |"
+                f"| {escape.md_code(r['job'], in_table=True)} | {escape.md_text(r['action'])} | "
+                f"{r['sync']} | {r['health']} | `{r['revision'] or '-'}` | {worst} | "
+                f"{escape.md_text(r['reason'])} |"
             )
     if problems:
         lines += ["", f"#### {len(problems)} problem(s)", ""]
         lines += [
-            f"- `{p.location()}`: {_md(p.message)}" + (f" — {_md(p.hint)}" if p.hint else "")
+            f"- {escape.md_code(p.location())}: {escape.md_text(p.message)}"
+            + (f" — {escape.md_text(p.hint)}" if p.hint else "")
             for p in problems
         ]
     text = "\n".join(lines) + "\n"
@@ -221,7 +232,3 @@ def plan_markdown(
             f"{len(problems)} problems; run `trainops plan` to see all of it._\n"
         )
     return text
-
-
-def _md(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import posixpath
 import re
+import shutil
 import subprocess
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -54,6 +55,11 @@ class Source(Protocol):
         """The target of the link at `path` itself (no folder of it resolved), else None."""
         ...
 
+    def content_link_target(self, path: str) -> str | None:
+        """`link_target` of a link that is content of the repository (what a pull request can
+        add), not one its user made in an untracked folder such as `.trainops/`."""
+        ...
+
     def read(self, path: str) -> bytes | None:
         """The file's bytes, or None when it does not exist or the path crosses a link."""
         ...
@@ -61,6 +67,21 @@ class Source(Protocol):
     def read_many(self, paths: Sequence[str]) -> dict[str, bytes | None]:
         """`read` of every path at once (a commit answers them all with one git process)."""
         ...
+
+
+def require_git() -> None:
+    """A usage error (exit 2) when no `git` is on PATH, before anything needs it: GitPython
+    fails at import time without one, and subprocess with a bare FileNotFoundError."""
+    if shutil.which("git") is None:
+        raise _no_git()
+
+
+def _no_git() -> UsageError:
+    return UsageError(
+        "git is not installed (no `git` on PATH)",
+        "trainops reads manifests and keeps its state with git: install git "
+        "(https://git-scm.com/downloads) and run again",
+    )
 
 
 def git_run(
@@ -72,11 +93,7 @@ def git_run(
             ["git", *args], cwd=cwd, input=input, capture_output=True, check=check
         )
     except FileNotFoundError:
-        raise UsageError(
-            "git is not installed (no `git` on PATH)",
-            "trainops reads manifests and keeps its state with git: install git "
-            "(https://git-scm.com/downloads) and run again",
-        ) from None
+        raise _no_git() from None
     except subprocess.CalledProcessError as exc:
         detail = exc.stderr.decode(errors="replace").strip().splitlines()
         raise UsageError(
@@ -118,6 +135,14 @@ class WorkingTree:
     def link_target(self, path: str) -> str | None:
         full = self.root / path
         return os.readlink(full) if full.is_symlink() else None
+
+    def content_link_target(self, path: str) -> str | None:
+        target = self.link_target(path)
+        if target is None:
+            return None
+        proc = git_run(["ls-files", "--stage", "-z", "--", path], self.root)
+        untracked = proc.returncode == 0 and not proc.stdout.startswith(b"120000 ")
+        return None if untracked else target  # outside git, every link counts
 
     def read(self, path: str) -> bytes | None:
         if _crosses_link(self, path):
@@ -167,6 +192,9 @@ class Commit:
         if blob is None or not blob.link:
             return None
         return (self._cat([blob.sha]).get(blob.sha) or b"").decode(errors="replace")
+
+    def content_link_target(self, path: str) -> str | None:
+        return self.link_target(path)
 
     def read(self, path: str) -> bytes | None:
         return self.read_many([path])[path]
@@ -262,9 +290,11 @@ def linked_problem(source: Source, path: str) -> Problem | None:
     return Problem(path, message=f"{path} is a symlink: not followed", hint=LINK_HINT)
 
 
-def resolve_inside(source: Source, path: str) -> str | None:
+def resolve_inside(source: Source, path: str, *, content_only: bool = False) -> str | None:
     """`path` with every link on it resolved as the system would (targets read from `source`),
-    or None when it leads outside the repository (absolute target, `..` past the root, a loop)."""
+    or None when it leads outside the repository (absolute target, `..` past the root, a loop).
+    `content_only`: follow only links the repository holds, trusting its user's own."""
+    read_link = source.content_link_target if content_only else source.link_target
     pending = [p for p in path.replace("\\", "/").split("/") if p not in ("", ".")]
     done: list[str] = []
     hops = 0
@@ -276,7 +306,7 @@ def resolve_inside(source: Source, path: str) -> str | None:
             done.pop()
             continue
         done.append(part)
-        target = source.link_target("/".join(done))
+        target = read_link("/".join(done))
         if target is None:
             continue
         hops += 1

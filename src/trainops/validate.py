@@ -73,7 +73,8 @@ def load_config(source: Source) -> tuple[Config, list[Problem]]:
     except ValidationError as exc:
         return Config(), _pydantic_problems(exc, doc, Config)
     runs_dir = config.providers.local.runs_dir
-    if resolve_inside(source, runs_dir) is None:
+    # A user may link `.trainops` to a bigger disk; a link the repository holds is the PR's.
+    if resolve_inside(source, runs_dir, content_only=True) is None:
         return Config(), [
             doc.problem(
                 ("providers", "local", "runs_dir"),
@@ -221,6 +222,16 @@ def _hint_for(loc: tuple[str | int, ...]) -> str:
         return "write durations like 90m, 2h or 1h30m"
     if last == "trainer":
         return "owner/name, optionally :version (the lock file can pin it)"
+    if last == "repo":
+        return (
+            "a Hub repo id: namespace/name of letters, digits, '-', '_' and '.', each at most "
+            "96 characters, not starting or ending with '-' or '.', no '--' or '..', no .git"
+        )
+    if last == "uri":
+        return (
+            "s3://bucket/prefix, the bucket 3-63 lowercase letters, digits, '.' and '-', "
+            "not an IP address"
+        )
     return ""
 
 

@@ -7,7 +7,6 @@ exactly the same problems and revisions.
 
 from __future__ import annotations
 
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,6 +20,7 @@ from trainops.repo import (
     Commit,
     Source,
     WorkingTree,
+    git_run,
     linked_problem,
     pathspecs,
     selects,
@@ -82,7 +82,10 @@ class Workspace:
         changed_at: dict[str, float] = {}
         if self.config.policy.max_concurrent_runs is not None:  # only the slot queue needs it
             by_file = _last_changed(
-                self.root, self.commit or "HEAD", sorted({job.file for job in v.jobs.values()})
+                self.root,
+                self.commit or "HEAD",
+                {job.file for job in v.jobs.values()},
+                pathspecs(self.config.jobs),
             )
             changed_at = {n: by_file[j.file] for n, j in v.jobs.items() if j.file in by_file}
         return Desired(targets, frozenset(v.invalid), v.complete, changed_at)
@@ -105,11 +108,8 @@ class Workspace:
         # manifest made git match 10,000 pathspecs against 10,000 files.
         specs = pathspecs(patterns)
         scope = [CONFIG_FILE, LOCK_FILE, *specs] if specs else []
-        proc = subprocess.run(
-            ["git", "status", "--porcelain", "-z", "--untracked-files=all", "--", *scope],
-            cwd=self.root,
-            capture_output=True,
-            check=False,
+        proc = git_run(
+            ["status", "--porcelain", "-z", "--untracked-files=all", "--", *scope], self.root
         )
         entries = iter(proc.stdout.split(b"\0"))
         dirty: set[str] = set()
@@ -123,24 +123,25 @@ class Workspace:
         return sorted(dirty)
 
 
-def _last_changed(root: Path, ref: str, files: list[str]) -> dict[str, float]:
-    """Commit time of the last commit changing each file, from one `git log` walk."""
+def _last_changed(root: Path, ref: str, files: set[str], specs: list[str]) -> dict[str, float]:
+    """Commit time of the last commit changing each file, from one `git log` walk over the
+    folders the globs start from: a pathspec per file overflowed the argument list (ARG_MAX)
+    at 100,000 manifests."""
     if not files:
         return {}
-    proc = subprocess.run(
-        ["git", "log", "--format=%x00%ct", "--name-only", ref, "--", *files],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    proc = git_run(["log", "--format=%x00%x01%ct", "--name-only", "-z", ref, "--", *specs], root)
     found: dict[str, float] = {}
-    when = 0.0
-    for line in proc.stdout.splitlines():
-        if line.startswith("\0"):
-            when = float(line[1:])
-        elif line and line not in found:
-            found[line] = when
+    when, previous = 0.0, None
+    # Fields: "", "\x01<time>", "\n<first name>", "<name>", ..., "", "\x01<time>", ...: a header
+    # follows an empty field, which no file name is.
+    for field in proc.stdout.decode(errors="replace").split("\0"):
+        if previous == "" and field.startswith("\x01"):
+            when = float(field[1:] or 0)
+        else:
+            name = field.removeprefix("\n")
+            if name in files and name not in found:
+                found[name] = when
+        previous = field
     return found
 
 

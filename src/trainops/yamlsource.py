@@ -8,6 +8,7 @@ fails fast in bounded memory instead of crashing the interpreter. Only plain dat
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -299,6 +300,13 @@ def _document(loader: Any, file: str, index: int, spent: list[int]) -> Document:
         elif isinstance(event, yaml.ScalarEvent):
             child_path(event.start_mark)
             value = _scalar(loader, event)
+            if isinstance(value, float) and not math.isfinite(value):
+                # JSON cannot carry it: input.json would hold NaN, which no other reader accepts
+                raise _Refused(
+                    event.start_mark,
+                    f"{event.value} is not a number JSON can carry (NaN and infinities are not)",
+                    "write a finite number, or quote it to pass the text",
+                )
             if isinstance(value, str) and _TOKEN.search(value):
                 doc.secrets.append(
                     _at(

@@ -28,7 +28,6 @@ import pytest
 
 from tests.support.workspace import (
     UserRepo,
-    config,
     eventually,
     explain,
     group_alive,
@@ -279,13 +278,15 @@ def test_two_applies_racing_on_clones_never_duplicate(make: MakeRepo, tmp_path: 
     loses the compare-and-swap, or finds the intent and adopts), nothing trains twice, and both
     clones see the same state."""
     rng = random.Random(SEED)
-    shared = tmp_path / "shared-runs"
-    first = make({}, cfg=config(providers={"local": {"runs_dir": str(shared)}}))
+    first = make({})
     assert first.remote is not None
     hook = first.remote / "hooks" / "pre-receive"
     hook.write_text(SLOW_PUSH)
     hook.chmod(0o755)
     second = UserRepo.clone_of(first, tmp_path / "second")
+    # runs_dir stays inside each repository (DESIGN §13): the user's own link shares the folder
+    (first.root / ".trainops").mkdir(exist_ok=True)
+    (second.root / ".trainops").symlink_to(first.root / ".trainops")
     outputs: list[str] = []
     lost_swaps = 0
     for round_ in range(ROUNDS):

@@ -123,11 +123,16 @@ done
 
 def test_run_comment_of_a_failure_keeps_the_log_end_and_escapes_the_error() -> None:
     run = replace(
-        RUN, health=Health.FAILED, error="bad | input", outputs={}, cost_usd=None, snapshot=""
+        RUN,
+        health=Health.FAILED,
+        error="bad | <b>input</b>",
+        outputs={},
+        cost_usd=None,
+        snapshot="",
     )
     log = "\n".join(f"line {i}" for i in range(100))
     body = run_comment("portraits", run, log)
-    assert "**Error:** bad | input" in body
+    assert "**Error:** bad \\| \\<b\\>input\\</b\\>" in body  # shown as written, never HTML
     assert "| cost | unknown |" in body
     assert "**Last 30 log line(s)**" in body
     assert "line 70\n" in body and "line 99\n```" in body and "line 69\n" not in body

@@ -8,12 +8,14 @@ compared with what GitHub already holds, so a report repeated after a crash post
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from trainops import escape
 from trainops.errors import Problem, UsageError
 from trainops.github.client import (
     COMMENT_MAX_CHARS,
@@ -243,36 +245,40 @@ def run_comment(
     """The commit comment for a terminal run: outcome, reason, cost, outputs, the last log lines
     and where its snapshot is kept; at most GitHub's comment limit."""
     health = run.health
+    code = functools.partial(escape.md_code, in_table=True)  # the provider chose the run id
     rows = [
-        ("run", f"`{run.run_id}` ({run.provider})"),
-        ("revision", f"`{run.revision}`, attempt {run.attempt}"),
+        ("run", f"{code(run.run_id or '-')} ({escape.md_text(run.provider)})"),
+        ("revision", f"{code(run.revision)}, attempt {run.attempt}"),
     ]
     if run.started_at is not None and run.completed_at is not None:
         rows.append(("duration", format_duration(max(0.0, run.completed_at - run.started_at))))
     rows.append(("cost", "unknown" if run.cost_usd is None else f"${run.cost_usd:,.2f}"))
     if run.outputs.get("version"):
-        rows.append(("produced version", f"`{run.outputs['version']}`"))
+        rows.append(("produced version", code(_one_line(run.outputs["version"], 200))))
     if run.snapshot:
-        rows.append(("snapshot", f"`{run.snapshot}` on branch `{branch}`"))
+        rows.append(("snapshot", f"{code(run.snapshot)} on branch {code(branch)}"))
     if run_url:
         rows.append(("reported by", f"[workflow run]({run_url})"))
     lines = [
         run_marker(job, run),
-        f"### trainops: `{job}` {health.value.lower()}",
+        f"### trainops: {escape.md_code(job)} {health.value.lower()}",
         "",
         "| | |",
         "|---|---|",
-        *(f"| {k} | {_cell(v)} |" for k, v in rows),
+        *(f"| {k} | {v} |" for k, v in rows),
     ]
     reason = run.error if health is Health.FAILED else run.reason
     if reason:
         label = "Error" if health is Health.FAILED else "Reason"
-        lines += ["", f"**{label}:** {_one_line(reason)}"]
+        lines += ["", f"**{label}:** {escape.md_text(_one_line(reason))}"]
     outputs = {k: v for k, v in sorted(run.outputs.items()) if k != "version"}
     if outputs:
         lines += ["", "**Outputs**", ""]
-        lines += [f"- `{_code(k)}`: `{_code(v)}`" for k, v in outputs.items()]
-    tail = _tail(log_tail)
+        lines += [
+            f"- {escape.md_code(_one_line(k, 200))}: {escape.md_code(_one_line(v, 200))}"
+            for k, v in outputs.items()
+        ]
+    tail = escape.block(_tail(log_tail))
     if tail:
         fence = "`" * max(3, _longest_backtick_run(tail) + 1)
         count = tail.count("\n") + 1
@@ -411,16 +417,9 @@ def _longest_backtick_run(text: str) -> int:
 
 
 def _one_line(text: str, limit: int = 500) -> str:
-    line = " ".join(text.split())
+    """Plain text on one line (a status description), control characters shown escaped."""
+    line = escape.line(" ".join(text.split()))
     return line if len(line) <= limit else line[: limit - 1] + "…"
-
-
-def _cell(text: str) -> str:
-    return _one_line(text).replace("|", "\\|")
-
-
-def _code(text: str) -> str:
-    return _one_line(text, 200).replace("`", "'")
 
 
 def _utc(timestamp: float) -> str:

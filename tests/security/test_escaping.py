@@ -1,0 +1,56 @@
+"""Escape for the medium (DESIGN §13): a file name, a job's output or a provider's text cannot
+forge a workflow command, break out of a markdown code span or table, or drive the terminal."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from tests.support.workspace import UserRepo, explain, manifest
+from trainops.errors import Problem
+from trainops.render import github_annotations, plan_markdown, problems_text
+
+EVIL = "jobs/evil\n::error file=x::INJECTED`|<!-- trainops:plan -->.yaml"
+
+
+def test_a_file_name_cannot_forge_a_workflow_command(tmp_path: Path) -> None:
+    repo = UserRepo.create(tmp_path, {})
+    repo.write(EVIL, "kind: Nope\n")
+    for args in (("validate", "--github"), ("plan",)):
+        result = repo.trainops(*args)
+        assert result.returncode == 1, explain(result)
+        lines = (result.stdout + result.stderr).splitlines()
+        assert not [line for line in lines if line.startswith("::error file=x")], explain(result)
+        assert any("INJECTED" in line for line in lines)
+    annotations = github_annotations([Problem(EVIL, 1, 1, "bad")]).splitlines()
+    assert len(annotations) == 1 and annotations[0].startswith("::error file=jobs/evil%0A%3A%3A")
+
+
+def test_markdown_keeps_a_file_name_inside_its_code_span() -> None:
+    from trainops.plan import Plan
+
+    problems = [Problem(EVIL, 1, 1, "bad <img src=x> | cell", "see `x`\n# heading")]
+    text = plan_markdown(Plan((), {}), 0.0, problems)
+    [item] = [line for line in text.splitlines() if "INJECTED" in line]
+    # one code span on one line, fenced past its backtick; the text after it inert
+    assert item.startswith(
+        "- ``jobs/evil\\n::error file=x::INJECTED`|<!-- trainops:plan -->.yaml:1:1``: "
+    )
+    assert "\\<img src=x\\>" in item and "\n# heading" not in text  # shown, not rendered
+    assert "\x1b" not in problems_text([Problem("jobs/\x1b]0;owned\x07.yaml", 1, 1, "bad")])
+
+
+def test_a_jobs_output_is_shown_not_obeyed(tmp_path: Path) -> None:
+    script = (
+        "print('\\x1b]0;owned\\x07\\x1b[2J::stop-commands::x\\n::add-mask::y\\r\\n  ::error::z')"
+    )
+    job = manifest("noisy", command=[sys.executable, "-c", script])
+    repo = UserRepo.create(tmp_path, {"noisy": job})
+    repo.apply_ok()
+    [run_id] = repo.run_ids()
+    repo.wait_status(run_id, {"succeeded"})
+    result = repo.trainops("logs", "noisy")
+    assert result.returncode == 0, explain(result)
+    assert "\x1b" not in result.stdout and "\x07" not in result.stdout and "\r" not in result.stdout
+    assert not [line for line in result.stdout.splitlines() if line.lstrip().startswith("::")]
+    assert "add-mask::y" in result.stdout  # still readable
