@@ -18,7 +18,7 @@ _INVISIBLE = frozenset("\u2028\u2029\u200e\u200f\u202a\u202b\u202c\u202d\u202e")
     "\u2066\u2067\u2068\u2069"
 )
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~&])")
+_MD_SPECIAL = re.compile(r"([\\`\[\]<>|])")  # code, links and images, HTML, table cells
 
 
 def _visible(ch: str, keep: str) -> str:

@@ -287,7 +287,7 @@ def linked_problem(source: Source, path: str) -> Problem | None:
     """An error for a config or lock file that is a link (or lies behind one): never followed."""
     if not _crosses_link(source, path):
         return None
-    return Problem(path, message=f"{path} is a symlink: not followed", hint=LINK_HINT)
+    return Problem(path, message="symlink is not followed", hint=LINK_HINT)
 
 
 def resolve_inside(source: Source, path: str, *, content_only: bool = False) -> str | None:

@@ -91,3 +91,17 @@ def test_workdir_through_a_link_out_of_the_repository_is_an_error(tmp_path: Path
         assert result.returncode == 1, explain(result)
         assert "workdir 'wd' leads outside the repository" in result.stderr, explain(result)
     assert repo.run_ids() == []
+
+
+def test_a_committed_link_cannot_move_the_runs_folder_out(tmp_path: Path) -> None:
+    victim = tmp_path / "victim"
+    (victim / "runs").mkdir(parents=True)
+    repo = UserRepo.create(tmp_path, {"good": manifest("good")})
+    os.symlink(victim, repo.root / ".trainops")
+    repo.commit("runs_dir (.trainops/runs by default) now leads to victim/runs")
+    assert git(repo.root, "ls-files", "-s", ".trainops").startswith("120000")
+    for command in ("plan", "apply"):
+        result = repo.trainops(command)
+        assert result.returncode == 1, explain(result)
+        assert "runs_dir '.trainops/runs' leads outside the repository" in result.stderr
+    assert list((victim / "runs").iterdir()) == []

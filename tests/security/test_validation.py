@@ -81,6 +81,12 @@ def test_runs_dir_stays_inside_the_repository(tmp_path: Path, runs_dir: str) -> 
     assert problem.startswith("trainops.yaml:") and "leaves the repository" in problem, problem
 
 
+def test_a_linked_config_is_an_error_never_read(tmp_path: Path) -> None:
+    (tmp_path / "trainops.yaml").symlink_to("/proc/self/environ")
+    [problem] = problems(tmp_path, yaml.safe_dump(JOB))
+    assert problem.startswith("trainops.yaml: symlink is not followed")
+
+
 def test_runs_dir_through_a_link_out_of_the_repository(tmp_path: Path) -> None:
     (tmp_path / "out").symlink_to(tmp_path.parent)
     config = yaml.safe_dump({"providers": {"local": {"runs_dir": "out/runs"}}})
