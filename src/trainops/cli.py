@@ -175,7 +175,10 @@ def plan(root: Path, output: str, detailed_exitcode: bool, github: bool) -> None
     for note in result.notes:
         echo(f"note: {escape.line(note)}", err=True)
     if not ws.validation.files and not problems:
-        echo(f"note: no manifest matches {', '.join(ws.config.jobs)} under {ws.root}", err=True)
+        echo(
+            escape.line(f"note: no manifest matches {', '.join(ws.config.jobs)} under {ws.root}"),
+            err=True,
+        )
     if output == "json":
         echo(render.plan_json(result.plan, now, problems))
     elif output == "markdown":
@@ -199,7 +202,7 @@ def plan(root: Path, output: str, detailed_exitcode: bool, github: bool) -> None
             status_context=ws.config.github.status_context,
             diffs=diffs,
         ):
-            echo(note, err=True)
+            echo(escape.line(note), err=True)
     if problems or refused:
         raise SystemExit(EXIT_INVALID)
     if detailed_exitcode and result.plan.changes:
@@ -274,7 +277,9 @@ def apply(
     if github:
         from trainops.github.report import run_reporter
 
-        rec.reporter = run_reporter(ws.config, on_note=lambda note: echo(note, err=True))
+        rec.reporter = run_reporter(
+            ws.config, on_note=lambda note: echo(escape.line(note), err=True)
+        )
     failures: list[Any] = []
     result = None
     live = _LiveTable() if wait and output == "table" and sys.stdout.isatty() else None

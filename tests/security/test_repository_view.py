@@ -105,3 +105,23 @@ def test_a_committed_link_cannot_move_the_runs_folder_out(tmp_path: Path) -> Non
         assert result.returncode == 1, explain(result)
         assert "runs_dir '.trainops/runs' leads outside the repository" in result.stderr
     assert list((victim / "runs").iterdir()) == []
+
+
+def test_working_tree_and_commit_count_the_same_files(tmp_path: Path) -> None:
+    from trainops.repo import Commit, WorkingTree, select
+
+    repo = UserRepo.create(tmp_path, {"a": manifest("a")})
+    for path in ("jobs/deep/b.yml", "jobs/.venv/c.yaml", "jobs/__pycache__/d.yaml", "jobs/e.txt"):
+        repo.write(path, manifest("x"))
+    (repo.root / "jobs/deep/f.yaml").symlink_to("b.yml")
+    (repo.root / "jobs/g").symlink_to("deep")
+    (repo.root / "jobs/h.txt").symlink_to("e.txt")
+    (repo.root / "train.py.link").symlink_to("train.py")  # outside the jobs path: allowed
+    git(repo.root, "add", "--force", "--all")
+    repo.commit("every kind of entry")
+    patterns = ["jobs/**/*.yaml", "jobs/**/*.yml", "jobs/*.txt", "*.yaml"]
+    tree = select(WorkingTree(repo.root), patterns)
+    commit = select(Commit.resolve(repo.root), patterns)
+    assert tree == commit
+    assert tree.files == ["jobs/a.yaml", "jobs/deep/b.yml", "jobs/e.txt", "trainops.yaml"]
+    assert tree.links == ["jobs/deep/f.yaml", "jobs/g", "jobs/h.txt"]
