@@ -42,9 +42,8 @@ def test_a_training_answer_without_an_id_is_a_provider_error() -> None:
         trainer = f"ostris/flux-dev-lora-trainer:{FLUX_LORA_VERSION}"
         run_id = emu.create_training(trainer, "acme/portraits", {"steps": 1})
         provider = ReplicateProvider(
-            base_url=emu.base_url,
             token_env="T",
-            environ={"T": emu.token},
+            environ={"T": emu.token, "REPLICATE_BASE_URL": emu.base_url},
             sleep=lambda _s: None,
             rng=random.Random(0),
         )
