@@ -43,8 +43,10 @@ from trainops.providers.base import (
     Adoptable,
     Health,
     Intent,
+    Located,
     Observation,
     OutputFolder,
+    Reaper,
     Submission,
     input_hash,
 )
@@ -149,22 +151,49 @@ class Reconciler:
     def limits(self) -> Limits:
         return self.ws.limits()
 
+    def here(self, state: Mapping[str, JobState]) -> dict[str, str]:
+        """This reconciler's location for each provider whose recorded runs belong to one place
+        (`Located`: a local run's clone). Read-only."""
+        here: dict[str, str] = {}
+        for name in sorted({r.provider for s in state.values() for r in s.runs if r.location}):
+            try:
+                provider = self.providers[name]
+            except (KeyError, TrainopsError):
+                continue  # no such provider here: none of its runs can be this reconciler's
+            if isinstance(provider, Located):
+                here[name] = provider.location()
+        return here
+
     def observe(
-        self, state: Mapping[str, JobState], notes: list[str] | None = None
+        self,
+        state: Mapping[str, JobState],
+        notes: list[str] | None = None,
+        here: Mapping[str, str] | None = None,
+        reap: bool = False,
     ) -> dict[str, Observation]:
-        """Ask each provider, in one batch, about every active run that has a run id.
-        Terminal runs are never polled again. With `notes`, a provider that cannot be asked
-        (no token on a fork's pull request) is skipped and noted instead of failing."""
+        """Ask each provider, in one batch, about every active run that has a run id and lives
+        where this reconciler can see it (`here`: a run of another clone is not asked about,
+        and stays as recorded). Terminal runs are never polled again. With `reap` (apply only),
+        providers that record vanished runs themselves (`Reaper`) do so first. With `notes`, a
+        provider that cannot be asked (no token on a fork's pull request) is skipped and noted
+        instead of failing."""
+        here = self.here(state) if here is None else here
         by_provider: dict[str, list[str]] = {}
         for job_state in state.values():
             for run in job_state.runs:
-                if run.run_id and run.health.active:
-                    by_provider.setdefault(run.provider, []).append(run.run_id)
+                if not (run.run_id and run.health.active):
+                    continue
+                if run.location and here.get(run.provider) != run.location:
+                    continue  # another clone's or machine's run: Unknown here (DESIGN §6)
+                by_provider.setdefault(run.provider, []).append(run.run_id)
         observed: dict[str, Observation] = {}
         clean = scrubber()
         for name, ids in sorted(by_provider.items()):
             try:
-                found = self.providers[name].observe(ids)
+                provider = self.providers[name]
+                if reap and isinstance(provider, Reaper):
+                    provider.reap(ids)
+                found = provider.observe(ids)
             except TrainopsError as exc:
                 if notes is None:
                     raise
@@ -188,11 +217,12 @@ class Reconciler:
         snap = self.store.load()
         recorded = parse_state(snap.files, check_run)
         notes: list[str] = []
+        here = self.here(recorded)
         state = refresh(
-            recorded, self.observe(recorded, notes), self.ws.config.prices_usd_per_second
+            recorded, self.observe(recorded, notes, here), self.ws.config.prices_usd_per_second
         )
         return Pass(
-            plan(self.desired, state, self.limits(), self.clock()),
+            plan(self.desired, state, self.limits(), self.clock(), here),
             state,
             version=snap.version,
             notes=notes,
@@ -206,9 +236,11 @@ class Reconciler:
         for _ in range(MAX_SWAPS):
             snap = self.store.load()
             recorded = parse_state(snap.files, check_run)
-            state = refresh(recorded, self.observe(recorded), self.ws.config.prices_usd_per_second)
+            here = self.here(recorded)
+            observed = self.observe(recorded, here=here, reap=True)
+            state = refresh(recorded, observed, self.ws.config.prices_usd_per_second)
             crashpoint("after-observe")
-            the_plan = plan(self.desired, state, self.limits(), self.clock())
+            the_plan = plan(self.desired, state, self.limits(), self.clock(), here)
             result = Pass(the_plan, state, version=snap.version)
             try:
                 self._execute(result, recorded)
@@ -368,6 +400,14 @@ class Reconciler:
                 result.outcomes.append(Outcome(action, False, str(exc)))
                 continue
             spec = job.spec
+            try:
+                provider = self.providers[spec.provider]
+                # Where the run will live is recorded with its intent: any other reconciler
+                # then leaves it alone, even before it has a run id.
+                where = provider.location(claim=True) if isinstance(provider, Located) else ""
+            except TrainopsError as exc:
+                result.outcomes.append(Outcome(action, False, str(exc)))
+                continue
             run = Run(
                 revision=action.revision,
                 attempt=action.attempt,
@@ -379,6 +419,7 @@ class Reconciler:
                 destination=getattr(spec, "destination", ""),
                 hardware=spec.hardware or "",
                 owner=owner_id(),
+                location=where,
                 labels=dict(job.manifest.metadata.labels),
                 snapshot=snapshot_path(action.job, action.revision),
             )

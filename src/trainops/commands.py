@@ -12,7 +12,7 @@ from typing import Any
 from trainops.apply import Pass, Reconciler
 from trainops.errors import InvalidInput, ProviderError, UsageError
 from trainops.providers import Providers
-from trainops.providers.base import Health
+from trainops.providers.base import Health, Located, LogFollower, Provider
 from trainops.state.base import StateStore
 from trainops.workspace import Workspace
 
@@ -119,6 +119,8 @@ def settled(result: Pass) -> bool:
     for view in result.plan.jobs.values():
         if view.sync is Sync.INVALID or view.revision == "":
             continue  # left alone, or removed from git
+        if view.health is Health.UNKNOWN:
+            continue  # another clone's run: this one cannot follow it to its end
         if view.health.active or (view.run is not None and view.run.is_intent):
             return False
     return True
@@ -158,7 +160,16 @@ def run_logs(root: Path, job: str, tail: int, follow: bool, interval: float = 2.
     run = runs[-1]
     assert run.run_id is not None
     provider = Providers(ws.root, ws.config, ws.lock)[run.provider]
-    lines = _lines(provider.logs(run.run_id, _ALL))
+    if run.location and isinstance(provider, Located) and provider.location() != run.location:
+        raise UsageError(
+            f"run {run.run_id} of {job} lives on {run.where}: its log is there",
+            "run `trainops logs` in that clone",
+        )
+    if isinstance(provider, LogFollower):
+        yield from _follow_offsets(provider, provider, run.run_id, tail, follow, interval)
+        return
+    # A provider without offsets: its log is bounded by its own API (Replicate's `logs`).
+    lines = _lines(provider.logs(run.run_id, tail if not follow else _ALL))
     yield "".join(lines[-tail:])
     shown = len(lines)
     while follow:
@@ -170,6 +181,27 @@ def run_logs(root: Path, job: str, tail: int, follow: bool, interval: float = 2.
         if len(lines) > shown:
             yield "".join(lines[shown:])
             shown = len(lines)
+        if done:
+            return
+
+
+def _follow_offsets(
+    provider: Provider, log: LogFollower, run_id: str, tail: int, follow: bool, interval: float
+) -> Iterator[str]:
+    """The tail, then what the log gains, read from where the last read ended."""
+    text, offset = log.log_tail(run_id, tail)
+    yield "".join(_lines(text))
+    while follow:
+        obs = provider.observe([run_id]).get(run_id)
+        done = obs is None or obs.health.terminal
+        if not done:
+            time.sleep(interval)
+        while True:  # drain: a burst longer than one read comes in several
+            text, after = log.log_after(run_id, offset, final=done)
+            if after == offset:
+                break
+            offset = after
+            yield "".join(_lines(text))
         if done:
             return
 

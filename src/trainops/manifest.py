@@ -168,10 +168,34 @@ class _SpecBase(CoreModel):
     deliver: list[DeliverTarget] = Field(default_factory=list)
 
 
+def _env_names(names: list[str]) -> list[str]:
+    """spec.env names variables, never values (a value here would be a secret in git)."""
+    for name in names:
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            raise ValueError(f"{name!r} is not an environment variable name (letters, digits, _)")
+        if name.startswith("TRAINOPS_"):
+            raise ValueError(f"{name} is set by trainops for every run; it cannot be passed")
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ValueError(f"listed more than once: {', '.join(duplicates)}")
+    return names
+
+
+EnvNames = Annotated[
+    list[Annotated[str, Field(max_length=255)]],
+    AfterValidator(_env_names),
+    Field(
+        description="Variables passed from trainops' environment to the command, by name. "
+        "Nothing else is inherited beyond a minimal base (PATH, HOME, LANG, ...)."
+    ),
+]
+
+
 class LocalSpec(_SpecBase):
     provider: Literal["local"]
     command: Annotated[list[str], Field(min_length=1)]
     workdir: str | None = None
+    env: EnvNames = Field(default_factory=list)
 
 
 class ReplicateSpec(_SpecBase):

@@ -179,8 +179,18 @@ def refresh(
     return out
 
 
-def plan(desired: Desired, state: Mapping[str, JobState], limits: Limits, now: float) -> Plan:
-    """DESIGN §7, in order, for every job in git or in state. `state` is already refreshed."""
+def plan(
+    desired: Desired,
+    state: Mapping[str, JobState],
+    limits: Limits,
+    now: float,
+    here: Mapping[str, str] | None = None,
+) -> Plan:
+    """DESIGN §7, in order, for every job in git or in state. `state` is already refreshed.
+    `here` is this reconciler's location per provider whose runs belong to one place (a local
+    run's clone): a run recorded elsewhere is Unknown here, and only its own clone adopts,
+    cancels or delivers it; here it is never lost, resubmitted or canceled."""
+    here = here or {}
     actions: list[Action] = []
     views: dict[str, JobView] = {}
     gate = _Admission(desired, state, limits, now)
@@ -204,9 +214,9 @@ def plan(desired: Desired, state: Mapping[str, JobState], limits: Limits, now: f
             continue
         target = desired.targets.get(name)
         if target is None:
-            job_actions, view = _removed(job_state, desired.complete, limits)
+            job_actions, view = _removed(job_state, desired.complete, limits, here)
         else:
-            job_actions, view = _present(target, job_state, desired, state, limits, now)
+            job_actions, view = _present(target, job_state, desired, state, limits, now, here)
             why, refused = gate.admit(target, job_actions)
             if why:
                 job_actions = [a for a in job_actions if not isinstance(a, Submit)]
@@ -216,6 +226,8 @@ def plan(desired: Desired, state: Mapping[str, JobState], limits: Limits, now: f
             view,
             spent_usd=sum(cost.run_cost(r, limits.prices, now) for r in job_state.runs if r.run_id),
         )
+        if view.run is not None and view.run.active and _elsewhere(view.run, here):
+            view = replace(view, health=Health.UNKNOWN)
         actions.extend(job_actions)
         views[name] = view
     actions.sort(key=lambda a: _PHASE[a.op])  # stable: per-job order kept within a phase
@@ -308,7 +320,9 @@ class _Admission:
         return Money(self.month, self.spent, self.to_come, self.new, self.policy.monthly_budget_usd)
 
 
-def _removed(job_state: JobState, complete: bool, limits: Limits) -> tuple[list[Action], JobView]:
+def _removed(
+    job_state: JobState, complete: bool, limits: Limits, here: Mapping[str, str]
+) -> tuple[list[Action], JobView]:
     active = [r for r in job_state.runs if r.active]
     if not active:
         return [], _view(job_state.job, Sync.SYNCED, job_state, None, REMOVED)
@@ -328,9 +342,12 @@ def _removed(job_state: JobState, complete: bool, limits: Limits) -> tuple[list[
             None,
             "removed from git; prune is off, so its run is left alone",
         )
+    away = [r for r in active if _elsewhere(r, here)]
+    active = [r for r in active if not _elsewhere(r, here)]
     actions: list[Action] = _adopt(job_state, active)
     actions += [_cancel(job_state.job, r, REMOVED) for r in active if r.run_id]
-    return actions, _view(job_state.job, Sync.OUT_OF_SYNC, job_state, None, REMOVED)
+    why = f"{REMOVED}; {_waiting_for(away[0])}" if away else REMOVED
+    return actions, _view(job_state.job, Sync.OUT_OF_SYNC, job_state, None, why)
 
 
 def _present(
@@ -340,11 +357,19 @@ def _present(
     state: Mapping[str, JobState],
     limits: Limits,
     now: float,
+    here: Mapping[str, str],
 ) -> tuple[list[Action], JobView]:
     name, spec, revision = target.name, target.job.spec, target.revision
     active = [r for r in job_state.runs if r.active]
+    # Runs of another clone or machine: only there can they be adopted, canceled or delivered.
+    away = [r for r in active if _elsewhere(r, here)]
     intents = [r for r in active if r.is_intent]
-    actions: list[Action] = _adopt(job_state, intents)
+    actions: list[Action] = _adopt(job_state, [r for r in intents if r not in away])
+    if any(r in away for r in intents):
+        run = next(r for r in intents if r in away)
+        return actions, _view(
+            name, Sync.OUT_OF_SYNC, job_state, revision, f"submitted from {run.where}"
+        )
     if intents:
         # Until adoption settles, nothing else may start: the intent may be a live run.
         return actions, _view(
@@ -356,9 +381,10 @@ def _present(
         )
 
     if spec.suspend:
-        actions += [_cancel(name, r, SUSPENDED) for r in active]
-        sync = Sync.OUT_OF_SYNC if actions else Sync.SYNCED
-        return actions, _view(name, sync, job_state, revision, "suspended")
+        actions += [_cancel(name, r, SUSPENDED) for r in active if r not in away]
+        sync = Sync.OUT_OF_SYNC if actions or away else Sync.SYNCED
+        why = f"suspended; {_waiting_for(away[0])}" if away else "suspended"
+        return actions, _view(name, sync, job_state, revision, why)
 
     old = [r for r in active if r.revision != revision]
     current = [r for r in active if r.revision == revision]
@@ -370,10 +396,24 @@ def _present(
             revision,
             f"queued: waiting for the run of revision {old[0].revision} to end",
         )
-    actions += [_cancel(name, r, f"{REPLACED}{revision}") for r in old]
+    actions += [_cancel(name, r, f"{REPLACED}{revision}") for r in old if r not in away]
+    old_away = [r for r in old if r in away]
+    if old_away:
+        # Replace is cancel, then submit: the new revision waits until the old run's own clone
+        # has canceled it, rather than run next to it.
+        return actions, _view(
+            name,
+            Sync.OUT_OF_SYNC,
+            job_state,
+            revision,
+            f"replacing revision {old_away[0].revision}: {_waiting_for(old_away[0])}",
+        )
 
     if current:
         run = current[-1]
+        if run in away:
+            sync = Sync.OUT_OF_SYNC if actions else Sync.SYNCED
+            return actions, _view(name, sync, job_state, revision, f"runs on {run.where}")
         reason = _over_limit(run, spec.budget.max_duration, spec.budget.max_cost_usd, limits, now)
         if reason:
             actions.append(_cancel(name, run, reason))
@@ -384,6 +424,16 @@ def _present(
     started = [r for r in runs if not r.lost]
     latest = started[-1] if started else None
     failures = sum(1 for r in runs if r.health is Health.FAILED)
+    if latest is not None and latest.health is Health.SUCCEEDED and _elsewhere(latest, here):
+        undelivered = [t for t in spec.deliver if latest.deliveries.get(t.key) != "done"]
+        if undelivered:  # its outputs are files on that machine
+            return actions, _view(
+                name,
+                Sync.OUT_OF_SYNC,
+                job_state,
+                revision,
+                f"delivery waiting for {latest.where}, where the outputs are",
+            )
     if latest is not None and latest.health is Health.SUCCEEDED:
         actions += [
             Deliver(name, latest.run_id or "", t.key)
@@ -447,6 +497,15 @@ def _present(
     )
     actions.append(Submit(name, revision, attempt, why))
     return actions, _view(name, Sync.OUT_OF_SYNC, job_state, revision, why)
+
+
+def _elsewhere(run: Run, here: Mapping[str, str]) -> bool:
+    """A run recorded at another location than this reconciler's (another clone or machine)."""
+    return bool(run.location) and here.get(run.provider) != run.location
+
+
+def _waiting_for(run: Run) -> str:
+    return f"the cancel is waiting for {run.where}, where its run lives"
 
 
 def _resubmittable(run: Run) -> bool:

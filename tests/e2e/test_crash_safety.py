@@ -101,17 +101,26 @@ def never_started(repo: UserRepo) -> set[str]:
     }
 
 
-def assert_exactly_once(repo: UserRepo, canceled: Iterable[str] = ()) -> dict[str, int]:
-    """The invariants of this module's docstring, on a settled repository; `canceled` are the
-    runs of replaced revisions, which must have ended canceled with their processes gone.
-    Returns counts for the report."""
+def assert_exactly_once(
+    repo: UserRepo, canceled: Iterable[str] = (), others: Iterable[UserRepo] = ()
+) -> dict[str, int]:
+    """The invariants of this module's docstring, on a settled repository and the `others`
+    clones of its remote (each run claimed by exactly one clone); `canceled` are the runs of
+    replaced revisions, which must have ended canceled with their processes gone. Returns
+    counts for the report."""
     from trainops.providers.base import Health
 
-    exempt = never_started(repo)
+    clones = [repo, *others]
+    owner = {}
+    for clone in clones:
+        for run_id in clone.run_ids():
+            assert run_id not in owner, f"{run_id} claimed by two clones"
+            owner[run_id] = clone
+    exempt = set().union(*(never_started(c) for c in clones))
 
     revisions = repo.revisions()
     state = repo.state()
-    dirs = repo.run_ids()
+    dirs = sorted(owner)
     ledger = Counter(repo.ledger())
 
     twice = {run: n for run, n in ledger.items() if n > 1}
@@ -122,7 +131,7 @@ def assert_exactly_once(repo: UserRepo, canceled: Iterable[str] = ()) -> dict[st
 
     claims = []
     for run_id in dirs:
-        meta = repo.meta(run_id)
+        meta = owner[run_id].meta(run_id)
         if not meta and run_id in exempt:
             continue
         assert meta, f"run directory {run_id} has no meta.json: a claim without a run"
@@ -143,7 +152,7 @@ def assert_exactly_once(repo: UserRepo, canceled: Iterable[str] = ()) -> dict[st
         done = [r for r in state[job].of_revision(revision) if r.health is Health.SUCCEEDED]
         assert len(done) == 1, (job, state[job].runs)
         assert done[0].run_id is not None and done[0].run_id in ledger
-        assert repo.status(done[0].run_id)["status"] == "succeeded"
+        assert owner[done[0].run_id].status(done[0].run_id)["status"] == "succeeded"
 
     retried = 0
     for job_state in state.values():
@@ -160,7 +169,7 @@ def assert_exactly_once(repo: UserRepo, canceled: Iterable[str] = ()) -> dict[st
             retried += 1
 
     for run_id in canceled:
-        status = repo.status(run_id)
+        status = owner[run_id].status(run_id)
         assert status["status"] == "canceled", (run_id, status)
         assert not group_alive(status["pgid"])
         assert recorded[run_id].health is Health.CANCELED
@@ -272,11 +281,11 @@ SLOW_PUSH = "#!/bin/sh\nsleep 0.3\n"  # widens the window in which both racers r
 
 
 def test_two_applies_racing_on_clones_never_duplicate(make: MakeRepo, tmp_path: Path) -> None:
-    """Two clones of one remote share the machine's runs directory (local runs live on this
-    machine). Each round changes every job (a new revision each) and starts both applies at
-    once; then one applies until settled. Each run is submitted by exactly one of them (the other
-    loses the compare-and-swap, or finds the intent and adopts), nothing trains twice, and both
-    clones see the same state."""
+    """Two clones of one remote on one machine, each with its own runs (a local run belongs to
+    the clone that started it). Each round changes every job (a new revision each) and starts
+    both applies at once; then both apply until settled, each finishing its own runs. Each run
+    is submitted by exactly one of them (the other loses the compare-and-swap, or finds the
+    intent and leaves it to its clone), nothing trains twice, and both clones see one state."""
     rng = random.Random(SEED)
     first = make({})
     assert first.remote is not None
@@ -289,25 +298,30 @@ def test_two_applies_racing_on_clones_never_duplicate(make: MakeRepo, tmp_path: 
     (second.root / ".trainops").symlink_to(first.root / ".trainops")
     outputs: list[str] = []
     lost_swaps = 0
-    for round_ in range(ROUNDS):
-        write_jobs(first, JOBS, round=round_)
-        first.commit(f"round {round_}")
-        second.pull()
-        racers = [first.start("apply")]
-        time.sleep(rng.uniform(0, 0.1))  # vary the interleaving
-        racers.append(second.start("apply"))
-        for proc in racers:
-            out, err = proc.communicate(timeout=60)
-            assert proc.returncode == 0, f"round {round_}: exit {proc.returncode}\n{out}{err}"
-            lost_swaps += out.count("state moved while planning")
-            outputs.append(out)
-        first.wait_all_terminal()
-        outputs.append(settle(second if round_ % 2 else first).stdout)
-        counts = assert_exactly_once(first)
-        assert counts["lost_intents"] == 0
-        assert counts["trainings"] == len(JOBS) * (round_ + 1)
-        assert submitted(*outputs) == Counter(first.run_ids()), "each run submitted once"
-    assert lost_swaps > 0, "the applies never raced: no compare-and-swap was lost"
+    try:
+        for round_ in range(ROUNDS):
+            write_jobs(first, JOBS, round=round_)
+            first.commit(f"round {round_}")
+            second.pull()
+            racers = [first.start("apply")]
+            time.sleep(rng.uniform(0, 0.1))  # vary the interleaving
+            racers.append(second.start("apply"))
+            for proc in racers:
+                out, err = proc.communicate(timeout=60)
+                assert proc.returncode == 0, f"round {round_}: exit {proc.returncode}\n{out}{err}"
+                lost_swaps += out.count("state moved while planning")
+                outputs.append(out)
+            for clone in (first, second) if round_ % 2 else (second, first):
+                clone.wait_all_terminal()
+                outputs.append(settle(clone).stdout)
+            counts = assert_exactly_once(first, others=[second])
+            assert counts["lost_intents"] == 0
+            assert counts["trainings"] == len(JOBS) * (round_ + 1)
+            claimed = Counter(first.run_ids() + second.run_ids())
+            assert submitted(*outputs) == claimed, "each run submitted once"
+        assert lost_swaps > 0, "the applies never raced: no compare-and-swap was lost"
+    finally:
+        second.cleanup()
 
     views = []
     for repo in (first, second):
@@ -315,7 +329,7 @@ def test_two_applies_racing_on_clones_never_duplicate(make: MakeRepo, tmp_path: 
         assert planned.returncode == 0, explain(planned)
         views.append(
             [
-                {k: v for k, v in row.items() if k != "age"}
+                {k: v for k, v in row.items() if k not in ("age", "reason")}
                 for row in json.loads(planned.stdout)["jobs"]
             ]
         )
@@ -369,7 +383,7 @@ def test_a_kill_between_claiming_and_starting_a_local_run_loses_nothing(make: Ma
     assert killed.returncode == -9, explain(killed)
     revision = repo.revisions()["a"]
     # What such a kill leaves: a claimed directory whose claimer is gone and no status.
-    claim = repo.runs_dir / f"a-{revision}-1"
+    claim = repo.record_dir(f"a-{revision}-1")
     claim.mkdir(parents=True)
     (claim / "meta.json").write_text(
         json.dumps(
@@ -388,3 +402,92 @@ def test_a_kill_between_claiming_and_starting_a_local_run_loses_nothing(make: Ma
     assert repo.status(claim.name)["error"] == NEVER_STARTED
     assert_exactly_once(repo)
     assert [(r.attempt, r.lost) for r in repo.state()["a"].runs] == [(1, True), (2, False)]
+
+
+# ---- local runs belong to their clone ------------------------------------------------------
+
+CLONE_TRIALS = max(2, TRIALS // 2)
+
+
+def status_rows(repo: UserRepo) -> dict[str, dict[str, Any]]:
+    result = repo.trainops("status", "--output", "json")
+    assert result.returncode == 0, explain(result)
+    return {row["job"]: row for row in json.loads(result.stdout)["jobs"]}
+
+
+@pytest.mark.timeout(60 + 40 * CLONE_TRIALS)
+def test_two_clones_reconciling_in_turn_train_each_run_once(make: MakeRepo, tmp_path: Path) -> None:
+    """Issue 12: clone A starts a local run (`retries: 1`); clone B of the same remote
+    reconciles before, during and after it. B never sees A's run as lost, never resubmits or
+    cancels it, and shows it Unknown with where it runs; the job ends Succeeded once A observes
+    it, and every training ran exactly once. `TRAINOPS_TRIALS` scales the trial count."""
+    import socket
+
+    rng = random.Random(SEED)
+    counts: Counter[str] = Counter()
+    for trial in range(CLONE_TRIALS):
+        a = make({}, name=f"a{trial}")
+        b = UserRepo.clone_of(a, tmp_path / f"b{trial}")
+        try:
+            spec = {"ledger": a.ledger_path(), "hold": a.hold_path("j")}
+            a.write_job("j", manifest("j", spec, retries=1))
+            a.commit()
+            b.pull()
+            a.apply_ok()
+            (run_id,) = a.run_ids()
+            if rng.random() < 0.5:
+                a.wait_status(run_id, {"running"})
+            for _ in range(2):
+                b.apply_ok()
+                row = status_rows(b)["j"]
+                assert row["health"] == "Unknown", row
+                assert f"{socket.gethostname()}:{a.root}" in row["reason"], row
+            assert b.run_ids() == []
+            a.release("j")
+            a.wait_all_terminal()
+            if rng.random() < 0.5:  # B reconciles once more after the run ended, before A
+                b.apply_ok()
+                assert status_rows(b)["j"]["health"] == "Unknown"
+                counts["B after the end"] += 1
+            settle(a)
+            assert status_rows(a)["j"]["health"] == "Succeeded"
+            assert status_rows(b)["j"]["health"] == "Succeeded"
+            b.apply_ok()
+            assert status_rows(b)["j"]["health"] == "Succeeded"
+            assert b.run_ids() == [] and a.run_ids() == [run_id]
+            assert a.ledger() == [run_id], f"trial {trial} (seed {SEED})"
+            assert_exactly_once(a, others=[b])
+            assert [(r.attempt, r.health.value) for r in a.state()["j"].runs] == [(1, "Succeeded")]
+        finally:
+            b.cleanup()
+    print(f"\n{CLONE_TRIALS} two-clone trials (seed {SEED}): {dict(counts)}")
+
+
+@pytest.mark.timeout(60 + 30 * CLONE_TRIALS)
+def test_git_clean_during_a_run_starts_no_second_copy(make: MakeRepo) -> None:
+    """Issue 12: `git clean -xfd` (it deletes `.trainops/`) at a random moment of a run, then
+    apply: the run is still known and alive (its record lives in the git directory), nothing is
+    submitted again, and the job ends Succeeded with exactly one run per (job, revision,
+    attempt)."""
+    from tests.support.gitrepo import git
+
+    rng = random.Random(SEED)
+    for trial in range(CLONE_TRIALS):
+        repo = make({}, name=f"clean{trial}")
+        spec = {"ledger": repo.ledger_path(), "hold": repo.hold_path("j")}
+        repo.write_job("j", manifest("j", spec, retries=1))
+        repo.commit()
+        repo.apply_ok()
+        (run_id,) = repo.run_ids()
+        time.sleep(rng.uniform(0, 0.5))  # the fault's timing, not a wait for a state
+        git(repo.root, "clean", "-xfdq")
+        assert not (repo.root / ".trainops").exists()
+
+        again = repo.apply_ok()
+        assert "submitted" not in again.stdout, explain(again)
+        assert status_rows(repo)["j"]["health"] in ("Pending", "Running")
+        repo.release("j")
+        settle(repo)
+        assert repo.run_ids() == [run_id]
+        assert repo.ledger() == [run_id], f"trial {trial} (seed {SEED})"
+        assert_exactly_once(repo)

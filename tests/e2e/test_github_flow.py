@@ -148,6 +148,7 @@ def tiny(repo: UserRepo, **input: Any) -> str:
         "tiny",
         input={"hold": repo.hold_path("tiny"), "leak": str(leak), **input},
         command=["python", "leaky.py"],
+        env=["TRAINING_DATA_SECRET"],  # passed on purpose (DESIGN §13): the scrubber's case
     )
 
 

@@ -100,7 +100,7 @@ def test_readme_first_command_trains_and_a_second_apply_submits_nothing(tmp_path
         assert demo.run_ids() == [run_id]
         assert demo.state_commits() == commits
     finally:
-        kill_run_groups(cwd / ".trainops" / "runs")
+        kill_run_groups(cwd)
 
 
 # ---- a spec changes while its run is going ----------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -19,6 +20,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from tests.support.gitrepo import git
 from trainops.manifest import Job, TrainingJob
 from trainops.providers.base import Health, Intent, Observation, Submission
 from trainops.providers.local import VANISHED, LocalProvider
@@ -73,8 +75,13 @@ def wait_for(
         time.sleep(0.05)
 
 
+def record(provider: LocalProvider, run_id: str) -> Path:
+    assert provider.records_dir is not None
+    return provider.records_dir / run_id
+
+
 def status_of(provider: LocalProvider, run_id: str) -> dict[str, object]:
-    data = json.loads((provider.runs_dir / run_id / "status.json").read_text())
+    data = json.loads((record(provider, run_id) / "status.json").read_text())
     assert isinstance(data, dict)
     return data
 
@@ -100,6 +107,7 @@ def wait_until_gone(pgid: int, timeout: float = 3.0) -> list[int]:
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
+    git(tmp_path, "init", "--quiet")
     (tmp_path / "train").mkdir()
     (tmp_path / "train" / "train.py").write_text(
         (PROJECT / "src" / "trainops" / "templates" / "init" / "train" / "train.py").read_text()
@@ -112,7 +120,8 @@ def provider(repo: Path) -> Iterator[LocalProvider]:
     provider = LocalProvider(repo)
     yield provider
     provider.cancel_grace = 0.2
-    for run_dir in provider.runs_dir.glob("*"):
+    assert provider.records_dir is not None
+    for run_dir in provider.records_dir.glob("*"):
         provider.cancel(run_dir.name)
 
 
@@ -132,7 +141,7 @@ def test_a_run_succeeds_with_its_outputs_keyed_by_stem(provider: LocalProvider, 
     assert provider.logs(ref.run_id, 1).startswith("done: w=")
     assert provider.logs(ref.run_id, 2).splitlines()[0].startswith("epoch 60/60 loss=")
     assert json.loads((run_dir / "input.json").read_text()) == {"epochs": 60}
-    meta = json.loads((run_dir / "meta.json").read_text())
+    meta = json.loads((record(provider, ref.run_id) / "meta.json").read_text())
     assert (meta["argv"][0], meta["workdir"], meta["attempt"]) == (sys.executable, ".", 1)
 
 
@@ -247,6 +256,8 @@ def test_a_killed_supervisor_is_failed_as_vanished(provider: LocalProvider, repo
 
     os.kill(status["supervisor_pid"], signal.SIGKILL)
     obs = wait_for(provider, ref.run_id, Health.FAILED)
+    assert status_of(provider, ref.run_id)["status"] == "running"  # observe only reads
+    provider.reap([ref.run_id])
     assert (obs.error, obs.retryable) == (VANISHED, True)
     assert wait_until_gone(status["pgid"]) == []  # the command does not train on unrecorded
     assert status_of(provider, ref.run_id)["status"] == "failed"  # recorded for good
@@ -280,8 +291,8 @@ def test_a_claim_whose_supervisor_never_ran_is_never_started_late(
 ) -> None:
     """A submit that crashed between claiming the run and starting its supervisor."""
     run_id = f"crashed-{REVISION}-1"
-    run_dir = provider.runs_dir / run_id
-    (run_dir / "outputs").mkdir(parents=True)
+    run_dir = record(provider, run_id)
+    run_dir.mkdir(parents=True)
     (run_dir / "meta.json").write_text(
         json.dumps(
             {
@@ -297,6 +308,7 @@ def test_a_claim_whose_supervisor_never_ran_is_never_started_late(
         expected = (Health.CANCELED, "canceled")
     else:
         expected = (Health.FAILED, VANISHED)
+        provider.reap([run_id])  # what apply does before it observes
     obs = provider.observe([run_id])[run_id]
     assert (obs.health, obs.error) == expected
 
@@ -319,7 +331,7 @@ def test_find_adopts_exactly_the_run_of_the_intent(provider: LocalProvider, repo
 
 
 def test_unknown_run_ids_are_absent(provider: LocalProvider, repo: Path) -> None:
-    (provider.runs_dir / "x").mkdir(parents=True)
+    record(provider, "x").mkdir(parents=True)
     assert provider.observe(["nope-0123456789ab-1", "../x", "", "."]) == {}
     assert provider.logs("nope-0123456789ab-1", 5) == ""
 
@@ -336,3 +348,26 @@ def test_check_finds_a_missing_workdir_or_command_path(provider: LocalProvider, 
         "gone",
     )
     assert (nofile.message, nofile.line) == ("command './train/trian.sh' does not exist", 1)
+
+
+def test_a_copied_clone_never_claims_the_originals_runs(tmp_path: Path) -> None:
+    """DESIGN §10: a run belongs to the clone that started it. `cp -r` copies the git directory
+    with its clone id; the copy sees that the id was made for another path and takes its own."""
+    import shutil
+
+    original = tmp_path / "original"
+    original.mkdir()
+    git(original, "init", "--quiet")
+    first = LocalProvider(original)
+    assert first.location().endswith("#unclaimed")  # read-only: nothing is made
+    assert not (original / ".git" / "trainops").exists()
+    here = first.location(claim=True)
+    assert here.startswith(f"{socket.gethostname()}:{original}#")
+    assert LocalProvider(original).location() == here  # stable
+
+    shutil.copytree(original, tmp_path / "copy", symlinks=True)
+    copy = LocalProvider(tmp_path / "copy")
+    assert copy.location() not in (here,) and copy.location().endswith("#unclaimed")
+    mine = copy.location(claim=True)
+    assert mine != here and mine.rsplit("#", 1)[1] != here.rsplit("#", 1)[1]
+    assert LocalProvider(original).location() == here

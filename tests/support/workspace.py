@@ -17,6 +17,7 @@ tests need:
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import signal
@@ -73,6 +74,7 @@ if params.get("fail_times"):
     if count <= int(params["fail_times"]):
         print(f"failing on purpose ({count} of {params['fail_times']})", file=sys.stderr)
         sys.exit(1)
+os.makedirs(os.environ["TRAINOPS_OUTPUT_DIR"], exist_ok=True)  # `git clean -xfd` may have run
 with open(os.path.join(os.environ["TRAINOPS_OUTPUT_DIR"], "weights.bin"), "w") as f:
     f.write(run_id)
 print(f"trained {run_id}", flush=True)
@@ -183,9 +185,20 @@ def group_alive(pgid: int) -> bool:
     return False
 
 
-def kill_run_groups(runs_dir: Path) -> None:
-    """Kill what is left of every run under `runs_dir` (test teardown)."""
-    for status_file in runs_dir.glob("*/status.json"):
+@functools.cache
+def records_dir(root: Path) -> Path:
+    """Where the local provider keeps the run records of the clone at `root` (its git dir)."""
+    git_dir = Path(git(root, "rev-parse", "--absolute-git-dir"))
+    return git_dir / "trainops" / "runs"
+
+
+def kill_run_groups(root: Path) -> None:
+    """Kill what is left of every run of the clone at `root` (test teardown)."""
+    try:
+        records = records_dir(root)
+    except (AssertionError, OSError):  # not a repository (any more)
+        return
+    for status_file in records.glob("*/status.json"):
         with contextlib.suppress(ValueError, OSError):
             pgid = json.loads(status_file.read_text()).get("pgid")
             if isinstance(pgid, int) and pgid > 1:
@@ -310,18 +323,28 @@ class UserRepo:
     # ---- observing runs --------------------------------------------------------------------
 
     def run_ids(self) -> list[str]:
-        if not self.runs_dir.is_dir():
+        """The runs this clone claimed (their records, kept in its git directory)."""
+        records = self.records_dir()
+        if not records.is_dir():
             return []
-        return sorted(p.name for p in self.runs_dir.iterdir() if p.is_dir())
+        return sorted(p.name for p in records.iterdir() if p.is_dir() and p.name[0] != ".")
+
+    def records_dir(self) -> Path:
+        return records_dir(self.root)
 
     def run_dir(self, run_id: str) -> Path:
+        """Where a run's input, log and outputs are (under the runs folder)."""
         return self.runs_dir / run_id
 
+    def record_dir(self, run_id: str) -> Path:
+        """Where a run's claim, status and lock are (in the clone's git directory)."""
+        return self.records_dir() / run_id
+
     def meta(self, run_id: str) -> dict[str, Any]:
-        return _read_json(self.run_dir(run_id) / "meta.json") or {}
+        return _read_json(self.record_dir(run_id) / "meta.json") or {}
 
     def status(self, run_id: str) -> dict[str, Any]:
-        return _read_json(self.run_dir(run_id) / "status.json") or {}
+        return _read_json(self.record_dir(run_id) / "status.json") or {}
 
     def wait_status(
         self,
@@ -383,7 +406,7 @@ class UserRepo:
         return {name: t.revision for name, t in desired.targets.items()}
 
     def cleanup(self) -> None:
-        kill_run_groups(self.runs_dir)
+        kill_run_groups(self.root)
 
 
 def _runs_dir(root: Path) -> Path:

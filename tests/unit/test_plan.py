@@ -341,3 +341,73 @@ def test_waiting_jobs_are_admitted_oldest_change_first() -> None:
     result = plan(want, {}, Limits(Policy(max_concurrent_runs=1)), NOW)
     assert [a.job for a in result.actions] == ["b"]
     assert result.jobs["a"].reason == "max_concurrent_runs (1) reached; waiting for a slot"
+
+
+# ---- runs that live elsewhere (another clone or machine: DESIGN §6 Unknown, §10 local) -------
+
+HERE = {"local": "box:/home/me/repo#aaaa"}
+THERE = "lab:/srv/repo#bbbb"
+DELIVERED = target("a", deliver=[{"s3": {"uri": "s3://bucket/x/"}}])
+
+
+@pytest.mark.parametrize(
+    ("desired_", "state_", "health", "reason"),
+    [
+        (desired(A), state(a=run(A, location=THERE)), Health.UNKNOWN, "runs on lab:/srv/repo"),
+        (
+            desired(A),
+            state(a=run(A, run_id=None, location=THERE)),
+            Health.UNKNOWN,
+            "submitted from lab:/srv/repo",
+        ),
+        (
+            desired(A2),
+            state(a=run(A, location=THERE)),
+            Health.MISSING,
+            f"replacing revision {A.revision}: the cancel is waiting for lab:/srv/repo",
+        ),
+        (
+            desired(target("a", suspend=True)),
+            state(a=run(target("a", suspend=True), location=THERE)),
+            Health.UNKNOWN,
+            "suspended; the cancel is waiting for lab:/srv/repo",
+        ),
+        (
+            desired(B),
+            state(a=run(A, location=THERE), b=run(B, Health.SUCCEEDED)),
+            None,
+            "removed from git; the cancel is waiting for lab:/srv/repo",
+        ),
+        (
+            desired(DELIVERED),
+            state(a=run(DELIVERED, Health.SUCCEEDED, location=THERE)),
+            Health.SUCCEEDED,
+            "delivery waiting for lab:/srv/repo, where the outputs are",
+        ),
+        (
+            desired(target("a", budget={"max_duration": "1s"})),
+            state(a=run(target("a", budget={"max_duration": "1s"}), location=THERE)),
+            Health.UNKNOWN,
+            "runs on lab:/srv/repo",
+        ),
+    ],
+    ids=["running", "intent", "replace", "suspend", "prune", "deliver", "over-budget"],
+)
+def test_a_run_elsewhere_is_never_adopted_canceled_resubmitted_or_delivered_here(
+    desired_: Any, state_: Any, health: Health | None, reason: str
+) -> None:
+    result = plan(desired_, state_, Limits(), NOW, HERE)
+    assert result.actions == ()
+    view = result.jobs["a"]
+    assert view.reason.startswith(reason), view.reason
+    if health is not None:
+        assert view.health is health
+
+
+def test_the_same_runs_are_acted_on_from_their_own_clone() -> None:
+    mine = state(a=run(A, location=HERE["local"]))
+    assert plan(desired(A), mine, Limits(), NOW, HERE).jobs["a"].health is Health.RUNNING
+    replaced = plan(desired(A2), mine, Limits(), NOW, HERE).actions
+    assert [a.op.value for a in replaced] == ["cancel", "submit"]
+    intent = state(a=run(A, run_id=None, location=HERE["local"]))
+    assert plan(desired(A), intent, Limits(), NOW, HERE).actions == (Adopt("a", A.revision, 1),)

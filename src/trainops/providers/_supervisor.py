@@ -1,9 +1,12 @@
 """The supervisor of one local run: starts its command detached and records its fate in status.json.
 
-`main(RUN_DIR)` (`python -m trainops.providers._supervisor RUN_DIR`) forks once: the parent records
+`main(RECORD)` (`python -m trainops.providers._supervisor RECORD`, the run's record folder in the
+clone's git directory, which `git clean` never reaches) forks once: the parent records
 the supervisor as `pending` and exits at once, so trainops never keeps a child to reap; the child
 leads a new session (its pid is the run's process group), starts the command, and writes
-`running`, then `succeeded` or `failed`. Standard library only: a run costs one bare interpreter.
+`running`, then `succeeded` or `failed`. Its environment is the job's (trainops.jobenv), and its
+stdout is the run's log.txt, both set up by trainops. Standard library only: a run costs one bare
+interpreter.
 
 Every read-modify-write of status.json holds an flock on the run's `.lock`: a `canceled` or lost
 verdict written by trainops is final, and a supervisor that finds one never starts the command.
@@ -27,8 +30,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from trainops import scrub
-from trainops.processes import PROC as _PROC
-from trainops.processes import identity, proc_stat
+from trainops.processes import identity
 
 STATUS = "status.json"
 META = "meta.json"
@@ -37,6 +39,8 @@ LOG = "log.txt"
 OUTPUTS = "outputs"
 _LOCK = ".lock"
 TERMINAL = frozenset({"succeeded", "failed", "canceled"})
+LOG_CAP = 64 << 20  # bytes of log.txt written as they come
+LOG_KEEP = 1 << 20  # bytes of the end of a longer output kept and written when the run ends
 
 
 # ---- status.json, shared with the provider --------------------------------------------------
@@ -78,36 +82,6 @@ def write_status(run_dir: Path, status: dict[str, Any]) -> None:
     write_json(run_dir / STATUS, status)
 
 
-# ---- processes ------------------------------------------------------------------------------
-
-
-def group_alive(pgid: int, since: str = "") -> bool:
-    """Whether any live process of group `pgid` remains (started no earlier than `since`, so a
-    reused group id is not mistaken for ours)."""
-    if not _PROC.is_dir():
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
-    floor = int(since) if since.isdigit() else 0
-    for entry in _PROC.iterdir():
-        if not entry.name.isdigit():
-            continue
-        fields = proc_stat(int(entry.name))
-        if (
-            fields is not None
-            and len(fields) > 19
-            and fields[2] == str(pgid)
-            and fields[0] not in ("Z", "X", "x")
-            and int(fields[19]) >= floor
-        ):
-            return True
-    return False
-
-
 # ---- the supervisor -------------------------------------------------------------------------
 
 
@@ -144,16 +118,10 @@ def _supervise(run_dir: Path) -> int:
     meta = read_json(run_dir / META) or {}
     argv: list[str] = meta.get("argv") or []
     cwd = Path(meta.get("cwd") or run_dir)
-    # trainops' own credentials (the reporting token, provider tokens) are not the training's:
-    # a script that prints its environment must not leak them into logs and comments.
-    withheld = {"GITHUB_TOKEN", "GH_TOKEN", "REPLICATE_API_TOKEN", *meta.get("withhold_env", [])}
-    env = {k: v for k, v in os.environ.items() if k not in withheld}
-    env.update(
-        TRAINOPS_INPUT=str(run_dir / INPUT),
-        TRAINOPS_OUTPUT_DIR=str(run_dir / OUTPUTS),
-        TRAINOPS_RUN_ID=run_dir.name,
-    )
-    env.setdefault("PYTHONUNBUFFERED", "1")  # so `trainops logs` follows a live run
+    # The supervisor was started with the job's environment, built by trainops.jobenv (a
+    # minimal base, the TRAINOPS_* variables and the names in spec.env): the command gets it
+    # as it is, and nothing of trainops' own environment.
+    env = dict(os.environ)
     # Cancel signals the whole group: survive it to see the command end. A handler, unlike
     # SIG_IGN, is reset by exec, so the command itself still gets the default behaviour.
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
@@ -179,7 +147,7 @@ def _supervise(run_dir: Path) -> int:
                 cwd=cwd,
                 env=env,
                 stdin=subprocess.DEVNULL,
-                stdout=None,
+                stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 close_fds=True,
                 preexec_fn=_die_with_parent(),
@@ -197,13 +165,16 @@ def _supervise(run_dir: Path) -> int:
             run_dir, {**base, "status": "running", "pid": proc.pid, "started_at": time.time()}
         )
 
-    assert proc.stderr is not None
+    assert proc.stdout is not None and proc.stderr is not None
+    log = CappedLog(sys.stdout.buffer)
     scrub.watch(meta.get("scrub_env") or [])  # its last line becomes the run's recorded error
     last: list[str] = []
-    reader = threading.Thread(target=_copy_stderr, args=(proc.stderr, last), daemon=True)
+    reader = threading.Thread(target=_pump, args=(proc.stdout, proc.stderr, log, last))
+    reader.daemon = True
     reader.start()
     code = proc.wait()
-    reader.join(timeout=2)  # a grandchild may hold stderr open: do not wait for it
+    reader.join(timeout=2)  # a grandchild may hold a pipe open: do not wait for it
+    log.close()
     with status_lock(run_dir):
         status = read_status(run_dir) or {}
         if status.get("status") in TERMINAL:
@@ -242,15 +213,85 @@ def _refuse(run_dir: Path, base: dict[str, Any], error: str) -> int:
     return 0
 
 
-def _copy_stderr(stream: IO[bytes], last: list[str]) -> None:
-    """Copy the command's stderr into the log, keeping its last non-empty line for the error."""
-    out = sys.stdout.buffer
-    for line in iter(stream.readline, b""):
-        out.write(line)
-        out.flush()
+class CappedLog:
+    """log.txt, bounded (DESIGN §13): the first `LOG_CAP` bytes are written as they come; after
+    that a marker, and only the last `LOG_KEEP` bytes are kept in memory and appended when the
+    command ends, so the log holds the start and the end of the run, never more than ~65 MiB."""
+
+    def __init__(self, out: IO[bytes], cap: int = LOG_CAP, keep: int = LOG_KEEP) -> None:
+        self._out, self._lock = out, threading.Lock()
+        self._cap, self._keep = cap, keep
+        self._written = 0
+        self._dropped = 0
+        self._tail = bytearray()
+
+    def write(self, data: bytes) -> None:
+        with self._lock:
+            room = max(0, self._cap - self._written)
+            if room:
+                self._out.write(data[:room])
+                self._out.flush()
+                self._written += min(room, len(data))
+                data = data[room:]
+                if data:
+                    self._out.write(_marker(self._cap).encode())
+                    self._out.flush()
+            if data:
+                self._dropped += len(data)
+                self._tail += data
+                del self._tail[: max(0, len(self._tail) - self._keep)]
+
+    def close(self) -> None:
+        with self._lock:
+            if self._dropped:
+                skipped = self._dropped - len(self._tail)
+                self._out.write(
+                    f"\ntrainops: {skipped} bytes skipped; the last {len(self._tail)} bytes "
+                    "follow\n".encode()
+                )
+                self._out.write(bytes(self._tail))
+                self._out.flush()
+                self._dropped, self._tail = 0, bytearray()
+
+
+def _marker(cap: int) -> str:
+    return (
+        f"\ntrainops: log.txt reached {cap} bytes; the rest of the output is dropped "
+        "except its last part, written when the run ends\n"
+    )
+
+
+def _pump(out: IO[bytes], err: IO[bytes], log: CappedLog, last: list[str]) -> None:
+    """Copy the command's stdout and stderr into the log in chunks (a line-less output is no
+    problem), in the order they arrive as far as one reader can tell; keep stderr's last
+    non-empty line for the run's error."""
+    import selectors
+
+    pending = b""
+    with selectors.DefaultSelector() as sel:
+        sel.register(out, selectors.EVENT_READ, False)
+        sel.register(err, selectors.EVENT_READ, True)
+        while sel.get_map():
+            # stdout first when both are ready: a program writes its progress, then the error
+            for key, _ in sorted(sel.select(), key=lambda ready: ready[0].data):
+                chunk = os.read(key.fd, 65536)
+                if not chunk:
+                    sel.unregister(key.fileobj)
+                    continue
+                log.write(chunk)
+                if key.data:
+                    lines = (pending + chunk).split(b"\n")
+                    pending = lines.pop()[-4096:]
+                    _keep_last(lines, last)
+    _keep_last([pending], last)
+
+
+def _keep_last(lines: list[bytes], last: list[str]) -> None:
+    for line in reversed(lines):
         text = line.decode("utf-8", "replace").strip()
         if text:
             last[:] = [scrub.scrub(text)[:500]]
+            return
 
 
 def _die_with_parent() -> Callable[[], None] | None:

@@ -28,6 +28,9 @@ class Health(StrEnum):
     FAILED = "Failed"
     CANCELED = "Canceled"
     MISSING = "Missing"
+    # A run this reconciler cannot see (a local run of another machine or clone): never a
+    # reason to resubmit it, declare it lost or cancel it from here. Never recorded in state.
+    UNKNOWN = "Unknown"
 
     @property
     def terminal(self) -> bool:
@@ -148,4 +151,43 @@ class OutputFolder(Protocol):
 
     def output_dir(self, run_id: str) -> Path | None:
         """The folder run `run_id` writes its outputs to (None: not an id of this provider)."""
+        ...
+
+
+@runtime_checkable
+class LogFollower(Protocol):
+    """Optional: a log read by byte offsets, so `trainops logs --follow` asks only for what is
+    new instead of the whole log on every poll (DESIGN §13: bounded)."""
+
+    def log_tail(self, run_id: str, tail: int) -> tuple[str, int]:
+        """The last `tail` lines, and the offset where they end."""
+        ...
+
+    def log_after(self, run_id: str, offset: int, final: bool = False) -> tuple[str, int]:
+        """Whole lines written after `offset` (bounded; with `final`, an unterminated last line
+        too), and the offset to ask from next."""
+        ...
+
+
+@runtime_checkable
+class Located(Protocol):
+    """Optional: a provider whose runs live in one place (the local provider: one clone on one
+    machine, DESIGN §10). Each run records the location it was submitted from; the provider
+    sees only the runs of its own location, and any other is `Unknown` here."""
+
+    def location(self, claim: bool = False) -> str:
+        """Where runs submitted from here live. Read-only unless `claim`, which apply passes
+        before it records an intent (the location may have to be made and kept first)."""
+        ...
+
+
+@runtime_checkable
+class Reaper(Protocol):
+    """Optional: a provider that must itself record a run's end when the run's process vanished
+    (nothing else will). Apply calls `reap` before `observe`; read-only commands never do, so
+    `observe` stays read-only (DESIGN §13)."""
+
+    def reap(self, run_ids: Collection[str]) -> None:
+        """Record as failed every asked run that is gone without a final status, and stop what
+        is left of it. Idempotent."""
         ...

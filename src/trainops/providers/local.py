@@ -1,21 +1,24 @@
 """The `local` provider (DESIGN §10): runs a job's `command` on this machine, detached.
 
-Each run lives in `<repo>/.trainops/runs/<job>-<revision>-<attempt>/`. The run id is deterministic,
-and the directory is claimed by renaming a fully prepared one into place (atomic), so a repeated or
-racing submit of the same attempt finds the claim and starts nothing: one training per (job,
-revision, attempt), ever. A small supervisor (`_supervisor.py`) runs the command and writes
-`status.json`; `observe` reads it. A claim whose submitter died before starting it is closed as
-never started, so adoption declares its intent lost and the next attempt trains instead.
+A run belongs to the clone that started it (its location: `location.py`). What proves a run
+alive — the claim, its status and lock, the supervisor's pid and start time — lives in the
+clone's git directory (`<git-dir>/trainops/runs/<run-id>/`), where `git clean -xfd` and a pull
+request never reach; what users look at — `input.json`, `log.txt`, `outputs/` — lives under
+`<runs_dir>/<run-id>/` in the working tree. The run id is deterministic and the record is
+claimed by renaming a fully prepared one into place (atomic), so a repeated or racing submit of
+the same attempt finds the claim and starts nothing: one training per (job, revision, attempt).
+
+`observe` only reads. Recording a vanished run as failed and stopping what is left of it is
+`reap`, which only apply calls; and trainops signals only processes that carry the run's own
+TRAINOPS_* variables (it set them), never a pid or group named by a file.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -27,13 +30,15 @@ from typing import Any
 
 from trainops import scrub
 from trainops.errors import Problem, ProviderError
+from trainops.jobenv import job_environment
 from trainops.manifest import Job, LocalSpec
-from trainops.processes import identity, is_alive
+from trainops.processes import identity, running_with, stop_marked
+from trainops.providers import _claims, _runlog
+from trainops.providers import _location as loc
 from trainops.providers import _supervisor as sv
+from trainops.providers._claims import NEVER_STARTED, VANISHED
 from trainops.providers.base import Health, Intent, Observation, RunRef, Submission
 
-VANISHED = "process vanished without writing a final status"
-NEVER_STARTED = "never started: the apply that claimed it died before starting it"
 _HEALTH = {
     "pending": Health.PENDING,
     "running": Health.RUNNING,
@@ -49,6 +54,9 @@ _BOOT = (
     "import sys; sys.path.insert(0, sys.argv.pop(1)); "
     "from trainops.providers._supervisor import main; sys.exit(main(sys.argv))"
 )
+
+
+__all__ = ["NEVER_STARTED", "VANISHED", "LocalProvider", "run_id_for"]
 
 
 def run_id_for(job: str, revision: str, attempt: int) -> str:
@@ -87,6 +95,13 @@ class LocalProvider:
         self.repo_root = Path(repo_root).resolve()
         self.runs_dir = self.repo_root / runs_dir
         self._clock = clock
+        self._git_dir: Path | bool | None = False  # False: not looked up yet
+
+    @property
+    def records_dir(self) -> Path | None:
+        """Where this clone's run records live (inside its git directory), if it has one."""
+        state = self._state_dir()
+        return state / "runs" if state is not None else None
 
     # ---- Provider protocol ------------------------------------------------------------------
 
@@ -116,9 +131,14 @@ class LocalProvider:
             )
         return [replace(p, job=job.name) for p in problems]
 
+    def location(self, claim: bool = False) -> str:
+        """Where runs submitted from here live (the `Located` capability): this clone on this
+        machine. Read-only unless `claim` (apply, before it records an intent)."""
+        return loc.location(self.repo_root, self._state_dir(), claim)
+
     def submit(self, submission: Submission) -> RunRef:
         """Start one run. Idempotent: when the run of this (job, revision, attempt) was already
-        claimed, by this process or any other, return it and start nothing."""
+        claimed in this clone, by this process or any other, return it and start nothing."""
         job = submission.job
         spec = job.spec
         if not isinstance(spec, LocalSpec):
@@ -128,10 +148,41 @@ class LocalProvider:
         except (TypeError, ValueError) as exc:
             raise ProviderError(f"job {job.name!r}: input is not JSON: {exc}") from exc
         run_id = run_id_for(job.name, submission.revision, submission.attempt)
-        run_dir = self.runs_dir / run_id
-        self.runs_dir.mkdir(parents=True, exist_ok=True)
-        if run_dir.exists():
-            return self._ref(run_id, run_dir)
+        records = self._records(create=True)
+        here = self.location(claim=True)
+        try:
+            return self._claim_and_start(run_id, records, here, submission, spec, input_text)
+        except OSError as exc:
+            # A read-only or full disk, a runs folder that is a file: nothing was started.
+            where = (
+                self._display(Path(exc.filename)) if exc.filename else self._display(self.runs_dir)
+            )
+            raise ProviderError(
+                f"cannot set up local run {run_id}: {where}: {exc.strerror or exc}",
+                f"the runs folder ({self._display(self.runs_dir)}) must be writable "
+                "by the user running trainops",
+            ) from None
+
+    def _claim_and_start(
+        self,
+        run_id: str,
+        records: Path,
+        here: str,
+        submission: Submission,
+        spec: LocalSpec,
+        input_text: str,
+    ) -> RunRef:
+        job = submission.job
+        record = records / run_id
+        work = self._work_dir(run_id)
+        if not self.runs_dir.resolve().is_relative_to(self.repo_root):
+            # A committed symlink (`.trainops -> /elsewhere`) must not steer where runs write.
+            raise ProviderError(
+                f"the runs folder {self._display(self.runs_dir)} leads outside the repository",
+                "remove the symlink on that path; runs live inside the repository",
+            )
+        if record.exists():
+            return self._ref(run_id, record, here)
 
         created_at = self._clock()
         cwd = self._cwd(job, spec)
@@ -139,8 +190,7 @@ class LocalProvider:
             sys.executable if spec.command[0] in _PYTHONS else spec.command[0],
             *spec.command[1:],
         ]
-        staging = Path(tempfile.mkdtemp(prefix=f".claim-{run_id}-", dir=self.runs_dir))
-        (staging / sv.INPUT).write_text(input_text + "\n", encoding="utf-8")
+        staging = Path(tempfile.mkdtemp(prefix=f".claim-{run_id}-", dir=records))
         sv.write_json(
             staging / sv.META,
             {
@@ -152,46 +202,77 @@ class LocalProvider:
                 "snapshot_path": submission.snapshot_path,
                 "command": list(spec.command),
                 "argv": argv,
+                "env": list(spec.env),  # names only: the values never touch the disk
                 "workdir": self._display(cwd),
                 "cwd": str(cwd),
+                "work_dir": str(work),
+                "location": here,
                 "created_at": created_at,
                 "claimer": {"pid": os.getpid(), "ident": identity(os.getpid())},
                 # Credential variables the supervisor masks in what it records (DESIGN §13).
                 "scrub_env": sorted(scrub.watched()),
             },
         )
-        (staging / sv.OUTPUTS).mkdir()
         try:
-            staging.rename(run_dir)  # the claim: atomic, and never half-written
+            staging.rename(record)  # the claim: atomic, and never half-written
         except OSError:  # claimed by a racing submit a moment ago
             shutil.rmtree(staging, ignore_errors=True)
-            return self._ref(run_id, run_dir)
-        self._launch(run_dir)
+            return self._ref(run_id, record, here)
+        try:
+            # The run id is ours now: whatever a copied clone or an older record left in its
+            # folder is not this run's.
+            if work.is_symlink() or (work.exists() and not work.is_dir()):
+                work.unlink()
+            shutil.rmtree(work / sv.OUTPUTS, ignore_errors=True)
+            (work / sv.OUTPUTS).mkdir(parents=True)
+            (work / sv.INPUT).write_text(input_text + "\n", encoding="utf-8")
+        except OSError as exc:
+            # Close the claim: nothing started, and nothing may start it late.
+            _claims.fail(record, self._clock(), f"could not set up {self._display(work)}: {exc}")
+            raise
+        self._launch(record, work, self._job_env(run_id, work, spec))
         return RunRef(run_id, created_at)
 
+    def _job_env(self, run_id: str, work: Path, spec: LocalSpec) -> dict[str, str]:
+        return job_environment(spec.env, os.environ, _marker(run_id, work))
+
     def observe(self, run_ids: Collection[str]) -> dict[str, Observation]:
-        """Read each asked run's status.json. A run whose supervisor is gone without a final
-        status is recorded, once and for good, as Failed: VANISHED. Unknown ids are absent."""
+        """Read each asked run's status. Read-only: a run whose supervisor is gone without a
+        final status is reported Failed (VANISHED) but not recorded; `reap` records it. Ids this
+        clone never claimed are absent, unless their supervisor still runs (found, not lost)."""
         found: dict[str, Observation] = {}
         for run_id in run_ids:
-            run_dir = self._run_dir(run_id)
-            if run_dir is not None:
-                found[run_id] = self._observe(run_id, run_dir)
+            record = self._record(run_id)
+            if record is not None:
+                found[run_id] = self._observe(run_id, record)
+            elif _RUN_ID.match(run_id) and self._live_supervisor(run_id):
+                found[run_id] = Observation(run_id, Health.RUNNING)
         return found
 
+    def reap(self, run_ids: Collection[str]) -> None:
+        """Apply only, before `observe`: record, once and for good, every asked run whose
+        supervisor is gone without a final status as failed, and stop what is left of it, so a
+        run reported Failed does not go on training unrecorded next to its retry."""
+        for run_id in run_ids:
+            record = self._record(run_id)
+            if record is not None and _claims.lost(
+                record, self._clock(), self.start_grace, sv.read_status(record)
+            ):
+                self._declare_lost(run_id, record)
+
     def cancel(self, run_id: str) -> None:
-        """Stop a run: record `canceled`, then SIGTERM its process group and SIGKILL what is left
+        """Stop a run: record `canceled`, then SIGTERM its processes and SIGKILL what is left
         after `cancel_grace`. Idempotent: a run already terminal, or unknown, returns silently."""
-        run_dir = self._run_dir(run_id)
-        if run_dir is None:
+        record = self._record(run_id)
+        if record is None:
             return
-        with sv.status_lock(run_dir):
-            status = sv.read_status(run_dir) or {}
+        with sv.status_lock(record):
+            status = sv.read_status(record) or {}
             if status.get("status") in sv.TERMINAL:
                 return
             now = self._clock()
             sv.write_status(
-                run_dir,
+                record,
                 {
                     **status,
                     "status": "canceled",
@@ -201,35 +282,38 @@ class LocalProvider:
                 },
             )
         # Before the supervisor ran, nothing was started; after, it sees `canceled` and keeps it.
-        self._terminate(status, grace=self.cancel_grace)
+        self._terminate(run_id, status, grace=self.cancel_grace)
 
     def logs(self, run_id: str, tail: int = 50) -> str:
-        """The last `tail` lines of the command's output (stdout and stderr); empty when none."""
-        run_dir = self._run_dir(run_id)
-        if run_dir is None or tail <= 0:
-            return ""
-        try:
-            with open(run_dir / sv.LOG, "rb") as f:
-                end = f.seek(0, os.SEEK_END)
-                pos, data = end, b""
-                while pos > 0 and data.count(b"\n") <= tail:
-                    step = min(65536, pos)
-                    pos -= step
-                    f.seek(pos)
-                    data = f.read(step) + data
-        except OSError:
-            return ""
-        lines = data.decode("utf-8", "replace").splitlines()
-        return "\n".join(lines[-tail:])
+        """The last `tail` lines of the command's output (stdout and stderr); empty when none.
+        Read from the end, at most `TAIL_BYTES`: time and memory do not grow with the log."""
+        return self.log_tail(run_id, tail)[0]
+
+    def log_tail(self, run_id: str, tail: int) -> tuple[str, int]:
+        """`logs()`, and the byte offset where it ends (to follow the log from there)."""
+        if self._record(run_id) is None:
+            return "", 0
+        return _runlog.tail(self._work_dir(run_id) / sv.LOG, tail)
+
+    def log_after(self, run_id: str, offset: int, final: bool = False) -> tuple[str, int]:
+        """What the log gained after byte `offset`: whole lines, at most `TAIL_BYTES` (a
+        line longer than that comes in pieces; with `final`, an unterminated last line too),
+        and the offset to ask from next."""
+        if self._record(run_id) is None:
+            return "", offset
+        return _runlog.after(self._work_dir(run_id) / sv.LOG, offset, final)
 
     def find(self, intent: Intent) -> RunRef | None:
         """Adoption (DESIGN §8): the run id is a function of the intent, so the run exists exactly
-        when its directory does. It is bound even if its input differs: it is the claim."""
+        when this clone's record of it does. It is bound even if its input differs: it is the
+        claim."""
         run_id = run_id_for(intent.job, intent.revision, intent.attempt)
-        run_dir = self._run_dir(run_id)
-        if run_dir is None or self._close_if_never_started(run_dir):
+        record = self._record(run_id)
+        if record is None or _claims.close_if_never_started(
+            record, self._clock(), self.start_grace
+        ):
             return None
-        return self._ref(run_id, run_dir)
+        return self._ref(run_id, record, self.location())
 
     def output_dir(self, run_id: str) -> Path | None:
         """`OutputFolder`: `<runs_dir>/<run-id>/outputs`, where the command's outputs land."""
@@ -239,11 +323,40 @@ class LocalProvider:
 
     # ---- internals --------------------------------------------------------------------------
 
-    def _run_dir(self, run_id: str) -> Path | None:
+    def _state_dir(self) -> Path | None:
+        if self._git_dir is False:
+            self._git_dir = loc.git_dir(self.repo_root)
+        assert not isinstance(self._git_dir, bool)
+        return self._git_dir / "trainops" if self._git_dir is not None else None
+
+    def _records(self, create: bool) -> Path:
+        records = self.records_dir
+        if records is None:
+            raise ProviderError(
+                f"{self.repo_root} is not in a git repository",
+                "local runs are recorded in the clone's git directory: run trainops in a clone",
+            )
+        if create:
+            try:
+                records.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ProviderError(
+                    f"cannot record local runs in {records}: {exc.strerror or exc}",
+                    "the git directory must be writable by the user running trainops",
+                ) from None
+        return records
+
+    def _record(self, run_id: str) -> Path | None:
         if not _RUN_ID.match(run_id) or ".." in run_id:
             return None
-        run_dir = self.runs_dir / run_id
-        return run_dir if run_dir.is_dir() else None
+        records = self.records_dir
+        if records is None:
+            return None
+        record = records / run_id
+        return record if record.is_dir() else None
+
+    def _work_dir(self, run_id: str) -> Path:
+        return self.runs_dir / run_id
 
     def _cwd(self, job: Job, spec: LocalSpec) -> Path:
         if spec.workdir is not None:
@@ -256,50 +369,34 @@ class LocalProvider:
         except ValueError:
             return str(path)
 
-    def _close_if_never_started(self, run_dir: Path) -> bool:
-        """True when the run was claimed but its submitter died before starting it (no status,
-        claimer gone): it is closed as failed, so no late start can ever train it."""
-        with sv.status_lock(run_dir):
-            if sv.read_status(run_dir) is not None:
-                return False
-            meta = sv.read_json(run_dir / sv.META) or {}
-            claimer = meta.get("claimer")
-            if isinstance(claimer, dict) and isinstance(claimer.get("pid"), int):
-                if is_alive(claimer["pid"], str(claimer.get("ident") or "")):
-                    return False  # still submitting: it will start it
-            elif meta and time.time() - run_dir.stat().st_mtime < self.start_grace:
-                return False  # a claim without a claimer (older trainops): give it time
-            now = self._clock()
-            sv.write_status(
-                run_dir,
-                {
-                    "status": "failed",
-                    "error": NEVER_STARTED,
-                    "retryable": True,
-                    "completed_at": now,
-                },
-            )
-        return True
-
-    def _ref(self, run_id: str, run_dir: Path) -> RunRef:
+    def _ref(self, run_id: str, record: Path, here: str) -> RunRef:
         # A racing submit may have claimed the run a moment ago and not written meta.json yet:
         # wait for it briefly, so every caller gets the same RunRef.
         deadline = time.monotonic() + 2.0
         while True:
-            meta = sv.read_json(run_dir / sv.META)
+            meta = sv.read_json(record / sv.META)
             if meta is not None and isinstance(meta.get("created_at"), int | float):
+                theirs = meta.get("location")
+                if isinstance(theirs, str) and theirs != here:
+                    raise ProviderError(
+                        f"run {run_id} was claimed by another clone ({loc.where(theirs)}): "
+                        "its git directory was copied here",
+                        "leave that run to its own clone",
+                    )
                 return RunRef(run_id, float(meta["created_at"]))
             if time.monotonic() >= deadline:
-                return RunRef(run_id, run_dir.stat().st_mtime)  # its submitter died
+                return RunRef(run_id, record.stat().st_mtime)  # its submitter died
             time.sleep(0.02)
 
-    def _launch(self, run_dir: Path) -> None:
-        """Start the supervisor. Its launcher forks it off and exits once the supervisor is
-        recorded as pending, so the wait is short and no child of ours is left behind."""
-        with open(run_dir / sv.LOG, "ab") as log:
+    def _launch(self, record: Path, work: Path, env: dict[str, str]) -> None:
+        """Start the supervisor with the job's environment. Its launcher forks it off and exits
+        once the supervisor is recorded as pending, so the wait is short and no child of ours is
+        left behind."""
+        with open(work / sv.LOG, "ab") as log:
             proc = subprocess.Popen(
-                [sys.executable, "-P", "-c", _BOOT, str(_PACKAGE_ROOT), str(run_dir)],
-                cwd=run_dir,
+                [sys.executable, "-P", "-c", _BOOT, str(_PACKAGE_ROOT), str(record)],
+                cwd=record,
+                env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -313,24 +410,17 @@ class LocalProvider:
             code = proc.wait()
         if code != 0:
             # Nothing was recorded as pending, so no supervisor may start now: fail the run.
-            with sv.status_lock(run_dir):
-                if sv.read_status(run_dir) is None:
-                    now = self._clock()
-                    sv.write_status(
-                        run_dir,
-                        {
-                            "status": "failed",
-                            "completed_at": now,
-                            "retryable": True,
-                            "error": f"the local supervisor did not start (exit code {code}); "
-                            f"see {self._display(run_dir / sv.LOG)}",
-                        },
-                    )
+            _claims.fail(
+                record,
+                self._clock(),
+                f"the local supervisor did not start (exit code {code}); "
+                f"see {self._display(work / sv.LOG)}",
+            )
 
-    def _observe(self, run_id: str, run_dir: Path) -> Observation:
-        status = sv.read_status(run_dir)
-        if self._lost(run_dir, status):
-            status = self._declare_lost(run_dir)
+    def _observe(self, run_id: str, record: Path) -> Observation:
+        status = sv.read_status(record)
+        if self._lost(record, status):
+            status = {**(status or {}), "status": "failed", "error": VANISHED, "retryable": True}
         if status is None:
             return Observation(run_id, Health.PENDING)
         health = _HEALTH.get(str(status.get("status")), Health.FAILED)
@@ -339,7 +429,7 @@ class LocalProvider:
         if started is None:
             billed = None
         elif health.terminal:
-            billed = max(0.0, (completed or started) - started)
+            billed = max(0.0, (completed or self._clock()) - started)
         else:
             billed = max(0.0, self._clock() - started)
         error = str(status.get("error") or "") if health is not Health.SUCCEEDED else ""
@@ -349,64 +439,53 @@ class LocalProvider:
             started_at=started,
             completed_at=completed,
             billed_seconds=billed,
-            outputs=_outputs(run_dir / sv.OUTPUTS),
+            outputs=_outputs(self._work_dir(run_id) / sv.OUTPUTS),
             error=error,
             retryable=bool(status.get("retryable", True)),
         )
 
-    def _lost(self, run_dir: Path, status: dict[str, Any] | None) -> bool:
-        if status is None:
-            meta = sv.read_json(run_dir / sv.META)
-            if meta is not None and isinstance(meta.get("created_at"), int | float):
-                age = self._clock() - float(meta["created_at"])
-            else:
-                age = time.time() - run_dir.stat().st_mtime
-            return age > self.start_grace
-        if status.get("status") in sv.TERMINAL:
-            return False
-        pid, ident = status.get("supervisor_pid"), str(status.get("supervisor_start") or "")
-        return not (isinstance(pid, int) and is_alive(pid, ident))
+    def _lost(self, record: Path, status: dict[str, Any] | None) -> bool:
+        return _claims.lost(record, self._clock(), self.start_grace, status)
 
-    def _declare_lost(self, run_dir: Path) -> dict[str, Any] | None:
+    def _never_started(self, record: Path) -> bool:
+        return _claims.close_if_never_started(record, self._clock(), self.start_grace)
+
+    def _declare_lost(self, run_id: str, record: Path) -> None:
         """Record VANISHED, under the lock and only if still true, then kill what remains of the
-        command: a run reported Failed must not go on training unrecorded next to its retry."""
-        with sv.status_lock(run_dir):
-            status = sv.read_status(run_dir)
-            if not self._lost(run_dir, status):
-                return status
+        command."""
+        with sv.status_lock(record):
+            status = sv.read_status(record)
+            if not self._lost(record, status):
+                return
             status = {**(status or {}), "status": "failed", "error": VANISHED, "retryable": True}
             status.setdefault("completed_at", self._clock())
-            sv.write_status(run_dir, status)
-        self._terminate(status, grace=0.0)
-        return status
+            sv.write_status(record, status)
+        self._terminate(run_id, status, grace=0.0)
 
-    def _terminate(self, status: dict[str, Any], grace: float) -> None:
+    def _terminate(self, run_id: str, status: dict[str, Any], grace: float) -> None:
+        """Signal the run's processes: those of its group that carry its TRAINOPS_* variables,
+        which trainops set when it started them (a pgid written in a file names nothing by
+        itself)."""
         pgid = status.get("pgid")
-        if not isinstance(pgid, int) or pgid <= 1:
-            return
-        since = str(status.get("supervisor_start") or "")
-        if not sv.group_alive(pgid, since):
-            return
-        if grace > 0:
-            _signal_group(pgid, signal.SIGTERM)
-            if _wait_gone(pgid, since, grace):
-                return
-        _signal_group(pgid, signal.SIGKILL)
-        _wait_gone(pgid, since, 1.0)
+        if isinstance(pgid, int) and not isinstance(pgid, bool) and pgid > 1:
+            stop_marked(pgid, _marker(run_id, self._work_dir(run_id)), grace)
+
+    def _live_supervisor(self, run_id: str) -> bool:
+        """A run whose record was deleted while its supervisor lives is found, not lost: a
+        supervisor of this clone for this run id still runs (its command line names it)."""
+        records = self.records_dir
+        return records is not None and bool(
+            running_with(str(records / run_id), "trainops.providers._supervisor")
+        )
 
 
-def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
-
-
-def _wait_gone(pgid: int, since: str, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while sv.group_alive(pgid, since):
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.05)
-    return True
+def _marker(run_id: str, work: Path) -> dict[str, str]:
+    """The variables every process of a run carries (set by trainops for the run)."""
+    return {
+        "TRAINOPS_RUN_ID": run_id,
+        "TRAINOPS_INPUT": str(work / sv.INPUT),
+        "TRAINOPS_OUTPUT_DIR": str(work / sv.OUTPUTS),
+    }
 
 
 def _number(value: Any) -> float | None:

@@ -51,12 +51,20 @@ class Run:
     deliveries: Mapping[str, str] = field(default_factory=dict)  # target key -> "done" | error
     reported: str = ""  # the health last reported (DESIGN §11)
     owner: str = ""  # host:pid of the reconciler that recorded the intent
+    # Where the run lives, for providers whose runs belong to one place (Located: a local run's
+    # machine and clone). Empty: wherever its provider is.
+    location: str = ""
     labels: Mapping[str, str] = field(default_factory=dict)  # the job's labels at submission
     snapshot: str = ""
 
     @property
     def is_intent(self) -> bool:
         return self.run_id is None and not self.lost
+
+    @property
+    def where(self) -> str:
+        """The human part of `location`: `host:/path/to/clone` (the clone id after `#` is not)."""
+        return self.location.rsplit("#", 1)[0] or "another clone"
 
     @property
     def active(self) -> bool:
