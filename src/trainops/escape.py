@@ -76,7 +76,10 @@ def md_code(text: str, *, in_table: bool = False) -> str:
 
 
 def workflow_data(text: str) -> str:
-    """The message of a workflow command, encoded as the GitHub runner decodes it."""
+    """The message of a workflow command, encoded as the GitHub runner decodes it; other control
+    characters shown escaped (the same line reaches a terminal when run by hand)."""
+    if _needs(text, "\n\r"):
+        text = "".join(_visible(ch, "\n\r") for ch in text)
     return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 

@@ -37,7 +37,8 @@ def test_markdown_keeps_a_file_name_inside_its_code_span() -> None:
         "- ``jobs/evil\\n::error file=x::INJECTED`|<!-- trainops:plan -->.yaml:1:1``: "
     )
     assert "\\<img src=x\\>" in item and "\n# heading" not in text  # shown, not rendered
-    assert "\x1b" not in problems_text([Problem("jobs/\x1b]0;owned\x07.yaml", 1, 1, "bad")])
+    owned = [Problem("jobs/\x1b]0;owned\x07.yaml", 1, 1, "bad \x1b[2J")]
+    assert "\x1b" not in problems_text(owned) + github_annotations(owned)
 
 
 def test_a_jobs_output_is_shown_not_obeyed(tmp_path: Path) -> None:
