@@ -55,11 +55,6 @@ class Source(Protocol):
         """The target of the link at `path` itself (no folder of it resolved), else None."""
         ...
 
-    def content_link_target(self, path: str) -> str | None:
-        """`link_target` of a link that is content of the repository (what a pull request can
-        add), not one its user made in an untracked folder such as `.trainops/`."""
-        ...
-
     def read(self, path: str) -> bytes | None:
         """The file's bytes, or None when it does not exist or the path crosses a link."""
         ...
@@ -136,14 +131,6 @@ class WorkingTree:
         full = self.root / path
         return os.readlink(full) if full.is_symlink() else None
 
-    def content_link_target(self, path: str) -> str | None:
-        target = self.link_target(path)
-        if target is None:
-            return None
-        proc = git_run(["ls-files", "--stage", "-z", "--", path], self.root)
-        untracked = proc.returncode == 0 and not proc.stdout.startswith(b"120000 ")
-        return None if untracked else target  # outside git, every link counts
-
     def read(self, path: str) -> bytes | None:
         if _crosses_link(self, path):
             return None  # never followed: a link could lead anywhere on the machine
@@ -192,9 +179,6 @@ class Commit:
         if blob is None or not blob.link:
             return None
         return (self._cat([blob.sha]).get(blob.sha) or b"").decode(errors="replace")
-
-    def content_link_target(self, path: str) -> str | None:
-        return self.link_target(path)
 
     def read(self, path: str) -> bytes | None:
         return self.read_many([path])[path]
@@ -290,11 +274,9 @@ def linked_problem(source: Source, path: str) -> Problem | None:
     return Problem(path, message="symlink is not followed", hint=LINK_HINT)
 
 
-def resolve_inside(source: Source, path: str, *, content_only: bool = False) -> str | None:
+def resolve_inside(source: Source, path: str) -> str | None:
     """`path` with every link on it resolved as the system would (targets read from `source`),
-    or None when it leads outside the repository (absolute target, `..` past the root, a loop).
-    `content_only`: follow only links the repository holds, trusting its user's own."""
-    read_link = source.content_link_target if content_only else source.link_target
+    or None when it leads outside the repository (absolute target, `..` past the root, a loop)."""
     pending = [p for p in path.replace("\\", "/").split("/") if p not in ("", ".")]
     done: list[str] = []
     hops = 0
@@ -306,7 +288,7 @@ def resolve_inside(source: Source, path: str, *, content_only: bool = False) -> 
             done.pop()
             continue
         done.append(part)
-        target = read_link("/".join(done))
+        target = source.link_target("/".join(done))
         if target is None:
             continue
         hops += 1

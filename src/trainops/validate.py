@@ -73,8 +73,8 @@ def load_config(source: Source) -> tuple[Config, list[Problem]]:
     except ValidationError as exc:
         return Config(), _pydantic_problems(exc, doc, Config)
     runs_dir = config.providers.local.runs_dir
-    # A user may link `.trainops` to a bigger disk; a link the repository holds is the PR's.
-    if resolve_inside(source, runs_dir, content_only=True) is None:
+    # As the local provider checks again before a run writes there (links resolved on disk).
+    if resolve_inside(source, runs_dir) is None:
         return Config(), [
             doc.problem(
                 ("providers", "local", "runs_dir"),

@@ -293,9 +293,6 @@ def test_two_applies_racing_on_clones_never_duplicate(make: MakeRepo, tmp_path: 
     hook.write_text(SLOW_PUSH)
     hook.chmod(0o755)
     second = UserRepo.clone_of(first, tmp_path / "second")
-    # runs_dir stays inside each repository (DESIGN §13): the user's own link shares the folder
-    (first.root / ".trainops").mkdir(exist_ok=True)
-    (second.root / ".trainops").symlink_to(first.root / ".trainops")
     outputs: list[str] = []
     lost_swaps = 0
     try:
