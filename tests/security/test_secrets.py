@@ -16,14 +16,14 @@ import pytest
 from tests.support.credentials import FAKE_CREDENTIALS, FAKE_TOKEN_ENV, Recorder
 from tests.support.workspace import UserRepo, config, explain, manifest
 
-# Fails after printing, on stderr, the secret in the file its input names: its last stderr line
-# becomes the run's error. (Read from a file: whether a job may see trainops' variables is the
-# job environment's business, not the scrubber's.)
+# Fails after printing, on stderr, a secret: the variable its input names (passed to it through
+# spec.env), or else the content of the file its input names (a credential it got elsewhere).
+# Its last stderr line becomes the run's error.
 LEAKER = """\
 import json, os, sys
 params = json.load(open(os.environ["TRAINOPS_INPUT"]))
-line = params.get("pad", "") + "token is " + open(params["leak"]).read()
-print(line, file=sys.stderr, flush=True)
+secret = os.environ[params["var"]] if "var" in params else open(params["leak"]).read()
+print(params.get("pad", "") + "token is " + secret, file=sys.stderr, flush=True)
 sys.exit(1)
 """
 
@@ -38,22 +38,23 @@ def leaky(tmp_path: Path) -> Iterator[tuple[UserRepo, Path]]:
     repo.cleanup()
 
 
+@pytest.mark.parametrize("given", [True, False], ids=["passed-by-spec-env", "read-elsewhere"])
 @pytest.mark.parametrize(
-    "secret",
+    ("var", "secret"),
     [
-        FAKE_CREDENTIALS["HF_TOKEN"],
-        FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-        FAKE_TOKEN_ENV,  # the value of the configured token_env, MY_PROD_REPLICATE
+        ("HF_TOKEN", FAKE_CREDENTIALS["HF_TOKEN"]),
+        ("AWS_SECRET_ACCESS_KEY", FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"]),
+        ("MY_PROD_REPLICATE", FAKE_TOKEN_ENV),  # the configured token_env
     ],
     ids=["hf-token", "aws-secret", "configured-token-env"],
 )
 def test_a_job_printing_a_credential_leaves_it_nowhere(
-    leaky: tuple[UserRepo, Path], secret: str, credential_grep: Recorder
+    leaky: tuple[UserRepo, Path], var: str, secret: str, given: bool, credential_grep: Recorder
 ) -> None:
     repo, leak = leaky
     leak.write_text(secret)
-    job = manifest("leaks", input={"leak": str(leak)}, command=["python", "leak.py"])
-    repo.write_job("leaks", job)
+    how = {"input": {"var": var}, "env": [var]} if given else {"input": {"leak": str(leak)}}
+    repo.write_job("leaks", manifest("leaks", command=["python", "leak.py"], **how))
     repo.commit("a job that prints a secret")
     repo.apply_ok()
     repo.wait_all_terminal()
