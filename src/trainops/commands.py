@@ -128,15 +128,16 @@ def settled(result: Pass) -> bool:
 
 def unsucceeded(result: Pass) -> list[str]:
     """Why `apply --wait` must not exit 0 (DESIGN §12): each job in git whose current run
-    ended Failed or Canceled, with its reason. Jobs left alone (invalid, suspended, blocked with
-    no run) have no current run to judge."""
+    ended Failed or Canceled, or is another clone's run (Unknown: this apply cannot see it end),
+    with its reason. Jobs left alone (invalid, suspended, blocked with no run) have no current
+    run to judge."""
     from trainops.plan import Sync
 
     out = []
     for name, view in sorted(result.plan.jobs.items()):
         if view.sync is Sync.INVALID or view.revision == "":
             continue
-        if view.health in (Health.FAILED, Health.CANCELED):
+        if view.health in (Health.FAILED, Health.CANCELED, Health.UNKNOWN):
             why = f" ({view.reason})" if view.reason else ""
             out.append(f"{name}: {view.health.value}{why}")
     return out

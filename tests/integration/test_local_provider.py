@@ -371,3 +371,23 @@ def test_a_copied_clone_never_claims_the_originals_runs(tmp_path: Path) -> None:
     mine = copy.location(claim=True)
     assert mine != here and mine.rsplit("#", 1)[1] != here.rsplit("#", 1)[1]
     assert LocalProvider(original).location() == here
+
+
+def test_a_run_whose_record_vanished_is_found_while_its_supervisor_lives(
+    provider: LocalProvider, repo: Path
+) -> None:
+    """Its record deleted (not by git clean, which never reaches the git directory): the live
+    supervisor still names the run, so it is Running, not lost, and nothing restarts it."""
+    import shutil
+
+    ref = provider.submit(submission(make_job(repo, "orphaned", SLEEP)))
+    wait_for(provider, ref.run_id, Health.RUNNING)
+    pgid = status_of(provider, ref.run_id)["pgid"]
+    assert isinstance(pgid, int)
+    try:
+        shutil.rmtree(record(provider, ref.run_id))
+        assert provider.observe([ref.run_id])[ref.run_id].health is Health.RUNNING
+    finally:
+        os.killpg(pgid, signal.SIGKILL)
+    assert wait_until_gone(pgid) == []
+    assert provider.observe([ref.run_id]) == {}
