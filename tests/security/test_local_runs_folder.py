@@ -25,3 +25,17 @@ def test_an_unwritable_runs_folder_is_a_clear_error_every_time(tmp_path: Path) -
         assert f"-{attempt}: .trainops" in result.stderr, explain(result)
         assert "0 action(s) done, 1 failed" in result.stdout, explain(result)
     assert repo.ledger() == []
+
+
+def test_a_runs_folder_leading_outside_the_repository_is_refused(tmp_path: Path) -> None:
+    """A symlink committed on the runs folder's path must not make runs write elsewhere."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    repo = UserRepo.create(tmp_path, {"a": manifest("a")})
+    (repo.root / ".trainops").symlink_to(outside)
+
+    result = repo.trainops("apply")
+    assert result.returncode == 3, explain(result)
+    assert "leads outside the repository" in result.stderr, explain(result)
+    assert list(outside.iterdir()) == []
+    assert repo.ledger() == []

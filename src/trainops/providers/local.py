@@ -175,6 +175,12 @@ class LocalProvider:
         job = submission.job
         record = records / run_id
         work = self._work_dir(run_id)
+        if not self.runs_dir.resolve().is_relative_to(self.repo_root):
+            # A committed symlink (`.trainops -> /elsewhere`) must not steer where runs write.
+            raise ProviderError(
+                f"the runs folder {self._display(self.runs_dir)} leads outside the repository",
+                "remove the symlink on that path; runs live inside the repository",
+            )
         if record.exists():
             return self._ref(run_id, record, here)
 
