@@ -148,8 +148,12 @@ class Reconciler:
 
     # ---- reading -------------------------------------------------------------------------
 
-    def limits(self) -> Limits:
-        return self.ws.limits()
+    def limits(self, unreachable: Mapping[str, str] | None = None) -> Limits:
+        """Policy and prices, and which providers the desired jobs cannot use from here now:
+        their own offline check (credentials, machine), plus those found `unreachable`."""
+        used = {t.job.spec.provider for t in self.desired.targets.values()}
+        unavailable = {**(unreachable or {}), **self.providers.unavailable(used)}
+        return replace(self.ws.limits(), unavailable=unavailable)
 
     def here(self, state: Mapping[str, JobState]) -> dict[str, str]:
         """This reconciler's location for each provider whose recorded runs belong to one place
@@ -170,13 +174,14 @@ class Reconciler:
         notes: list[str] | None = None,
         here: Mapping[str, str] | None = None,
         reap: bool = False,
+        unreachable: dict[str, str] | None = None,
     ) -> dict[str, Observation]:
         """Ask each provider, in one batch, about every active run that has a run id and lives
         where this reconciler can see it (`here`: a run of another clone is not asked about,
         and stays as recorded). Terminal runs are never polled again. With `reap` (apply only),
         providers that record vanished runs themselves (`Reaper`) do so first. With `notes`, a
         provider that cannot be asked (no token on a fork's pull request) is skipped and noted
-        instead of failing."""
+        instead of failing, and added to `unreachable` with the reason."""
         here = self.here(state) if here is None else here
         by_provider: dict[str, list[str]] = {}
         for job_state in state.values():
@@ -201,6 +206,8 @@ class Reconciler:
                     f"{name}: showing recorded state, could not observe "
                     f"{len(ids)} run(s): {exc.message}"
                 )
+                if unreachable is not None:
+                    unreachable[name] = f"{name} cannot be reached: {exc.message}"
                 continue
             # A run's error is its job's or provider's text: scrubbed here, before anything
             # shortens it (a secret cut in half would no longer be recognised).
@@ -218,11 +225,14 @@ class Reconciler:
         recorded = parse_state(snap.files, check_run)
         notes: list[str] = []
         here = self.here(recorded)
+        unreachable: dict[str, str] = {}
         state = refresh(
-            recorded, self.observe(recorded, notes, here), self.ws.config.prices_usd_per_second
+            recorded,
+            self.observe(recorded, notes, here, unreachable=unreachable),
+            self.ws.config.prices_usd_per_second,
         )
         return Pass(
-            plan(self.desired, state, self.limits(), self.clock(), here),
+            plan(self.desired, state, self.limits(unreachable), self.clock(), here),
             state,
             version=snap.version,
             notes=notes,
@@ -295,6 +305,7 @@ class Reconciler:
 
         if self.reporter is not None:
             self._report(state, result)
+        self._mark_pruned(state)
 
         updates = _changed(state, recorded)
         if updates:
@@ -332,6 +343,24 @@ class Reconciler:
             "could not record this apply's runs: state keeps moving",
             "run apply again; the runs started are adopted, never duplicated",
         )
+
+    def _mark_pruned(self, state: dict[str, JobState]) -> None:
+        """A job removed from git leaves plan and status once its runs have ended and (with a
+        reporter) their end was reported; one back in git is shown again."""
+        for name, job_state in state.items():
+            if job_state.problem:
+                continue  # an invalid state file is never rewritten (DESIGN §9)
+            if name in self.desired.targets or name in self.desired.invalid:
+                if job_state.pruned:
+                    state[name] = replace(job_state, pruned=False)
+                continue
+            if job_state.pruned or not self.desired.complete:
+                continue
+            if any(r.active for r in job_state.runs):
+                continue
+            if self.reporter is not None and _unreported(job_state):
+                continue
+            state[name] = replace(job_state, pruned=True)
 
     def _adopt(self, job_state: JobState, action: Adopt, now: float, result: Pass) -> JobState:
         run = next(
@@ -511,6 +540,15 @@ class Reconciler:
             status = "done"
         deliveries = {**run.deliveries, action.target: status}
         return job_state.with_run(replace(run, deliveries=deliveries))
+
+
+def _unreported(job_state: JobState) -> bool:
+    """Some run's health is still in the outbox (the rule `_report` sends by)."""
+    runs = [r for r in job_state.runs if r.run_id]
+    return any(
+        r.reported != r.health.value and (i == len(runs) - 1 or r.reported)
+        for i, r in enumerate(runs)
+    )
 
 
 def _changed(

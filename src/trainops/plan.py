@@ -109,6 +109,10 @@ class Limits:
 
     policy: Policy = field(default_factory=Policy)
     prices: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_PRICES))
+    # Providers that cannot be used from here now, and why (no credentials, unreachable, a
+    # machine that cannot keep a local run): their jobs wait, Blocked with that reason. Not a
+    # refusal: the manifests are fine, and no intent or attempt is spent on a call never sent.
+    unavailable: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -213,11 +217,16 @@ def plan(
             )
             continue
         target = desired.targets.get(name)
+        if target is None and job_state.pruned and not any(r.active for r in job_state.runs):
+            continue  # removed from git and its end was reported: gone from plan and status
         if target is None:
             job_actions, view = _removed(job_state, desired.complete, limits, here)
         else:
             job_actions, view = _present(target, job_state, desired, state, limits, now, here)
-            why, refused = gate.admit(target, job_actions)
+            job_actions, why = _available(target, job_state, job_actions, limits)
+            refused = False
+            if not why:
+                why, refused = gate.admit(target, job_actions)
             if why:
                 job_actions = [a for a in job_actions if not isinstance(a, Submit)]
                 view = replace(view, sync=Sync.BLOCKED, reason=why, refused=refused)
@@ -320,6 +329,38 @@ class _Admission:
         return Money(self.month, self.spent, self.to_come, self.new, self.policy.monthly_budget_usd)
 
 
+def _available(
+    target: Target, job_state: JobState, job_actions: list[Action], limits: Limits
+) -> tuple[list[Action], str]:
+    """The job's actions without those that need a provider that cannot be used now, and why
+    they were left out ("" when none was): a call that cannot be sent is never planned."""
+    if not limits.unavailable:
+        return job_actions, ""
+    kept: list[Action] = []
+    why = ""
+    for action in job_actions:
+        provider: str
+        if isinstance(action, Submit):
+            provider = target.job.spec.provider
+        elif isinstance(action, Deliver):
+            provider = ""  # deliveries go to their targets, not to the provider
+        else:
+            provider = next(
+                (
+                    str(r.provider)
+                    for r in job_state.runs
+                    if (r.revision, r.attempt) == (action.revision, action.attempt)
+                ),
+                "",
+            )
+        reason = limits.unavailable.get(provider, "")
+        if reason:
+            why = why or reason
+        else:
+            kept.append(action)
+    return kept, why
+
+
 def _removed(
     job_state: JobState, complete: bool, limits: Limits, here: Mapping[str, str]
 ) -> tuple[list[Action], JobView]:
@@ -384,7 +425,7 @@ def _present(
         actions += [_cancel(name, r, SUSPENDED) for r in active if r not in away]
         sync = Sync.OUT_OF_SYNC if actions or away else Sync.SYNCED
         why = f"suspended; {_waiting_for(away[0])}" if away else "suspended"
-        return actions, _view(name, sync, job_state, revision, why)
+        return actions, _view(name, sync, job_state, revision, why, suspended=True)
 
     old = [r for r in active if r.revision != revision]
     current = [r for r in active if r.revision == revision]
@@ -569,12 +610,22 @@ def _missing_output(target: Target, desired: Desired, state: Mapping[str, JobSta
     return ""
 
 
-def _view(job: str, sync: Sync, job_state: JobState, revision: str | None, reason: str) -> JobView:
+def _view(
+    job: str,
+    sync: Sync,
+    job_state: JobState,
+    revision: str | None,
+    reason: str,
+    suspended: bool = False,
+) -> JobView:
     runs = job_state.of_revision(revision) if revision else list(job_state.runs)
     run = runs[-1] if runs else None
-    health = (
-        Health.MISSING
-        if run is None or run.lost
-        else (Health.PENDING if run.is_intent else run.health)
-    )
+    if run is None or run.lost:
+        # No run: a suspended job is not missing one, it is not meant to have one (DESIGN §6),
+        # and an intent lost before it started gives it no age.
+        health = Health.MISSING
+        if suspended:
+            health, run = Health.SUSPENDED, None
+    else:
+        health = Health.PENDING if run.is_intent else run.health
     return JobView(job, sync, health, reason, revision or "", run)

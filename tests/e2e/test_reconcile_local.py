@@ -173,6 +173,36 @@ def test_deleted_manifest_cancels_its_run(make: MakeRepo) -> None:
     assert repo.state()["gone"].runs[-1].reason == "removed from git"
 
 
+def test_a_pruned_job_leaves_status_once_its_end_was_reported(make: MakeRepo) -> None:
+    repo = make({"keep": manifest("keep")})
+    repo.write_job("gone", manifest("gone", {"hold": repo.hold_path("gone")}))
+    repo.commit()
+    repo.apply_ok()
+    running(repo, only_run(repo, "gone"))
+    repo.remove_job("gone")
+    repo.commit()
+    repo.apply_ok()  # cancels the run
+    repo.wait_all_terminal()
+
+    seen = jobs_json(repo)["gone"]  # the end is shown once...
+    assert (seen["sync"], seen["health"], seen["reason"]) == (
+        "Synced",
+        "Canceled",
+        "removed from git",
+    )
+    final = repo.apply_ok()
+    assert "gone" in final.stdout  # ...by the apply that records it, then never again
+    assert set(jobs_json(repo)) == {"keep"}
+    assert "gone" not in repo.apply_ok().stdout
+    assert repo.state()["gone"].pruned  # the record stays: cost and history read it
+
+    repo.write_job("gone", manifest("gone"))  # back in git: shown and started again
+    repo.commit()
+    repo.apply_ok()
+    assert "gone" in jobs_json(repo)
+    assert not repo.state()["gone"].pruned
+
+
 BROKEN_YAML = """\
 apiVersion: trainops/v1
 kind: TrainingJob

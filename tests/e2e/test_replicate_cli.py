@@ -300,9 +300,32 @@ def test_a_fork_pull_request_plans_without_a_token(make: Any) -> None:
     result = user.run("plan", token="")
     assert result.returncode == 0, explain(result)
     assert "note: replicate: showing recorded state, could not observe 1 run(s)" in result.stderr
-    assert "submit (attempt 1)" in result.stdout and "cancel" in result.stdout
+    # What a call would meet: no token, so nothing can be canceled or submitted from here.
+    assert "REPLICATE_API_TOKEN is not set" in result.stdout
+    assert "submit" not in result.stdout and "cancel" not in result.stdout
     assert user.emu.requests == []  # nothing was asked without a token
 
     user.repo.write_job("portraits", job("portraits", stepz=1200))
     typo = user.run("plan", token="")
     assert typo.returncode == 1 and "did you mean 'steps'?" in typo.stderr, explain(typo)
+
+
+def test_without_a_token_plan_and_apply_show_blocked_and_spend_no_attempt(make: Any) -> None:
+    """DESIGN §12: a job whose provider has no credentials is Blocked with that reason, not
+    "to submit"; apply sends nothing, records no intent, and is not an error (exit 0)."""
+    user = make({"portraits": job("portraits")})
+    user.emu.reset_requests()
+    for command in ("plan", "apply", "apply"):
+        result = user.run(command, token="")
+        assert result.returncode == 0, explain(result)
+        assert "REPLICATE_API_TOKEN is not set" in result.stdout
+        assert "submit" not in result.stdout
+    assert user.emu.requests == []
+    assert user.repo.state() == {}  # no intent, no lost attempt
+    rows = json.loads(user.run("status", "-o", "json", token="").stdout)["jobs"]
+    assert [(r["job"], r["sync"], r["reason"]) for r in rows] == [
+        ("portraits", "Blocked", "REPLICATE_API_TOKEN is not set")
+    ]
+
+    result = user.ok("plan")  # the token is back: the first attempt, not the third
+    assert "submit (attempt 1)" in result.stdout

@@ -411,3 +411,72 @@ def test_the_same_runs_are_acted_on_from_their_own_clone() -> None:
     assert [a.op.value for a in replaced] == ["cancel", "submit"]
     intent = state(a=run(A, run_id=None, location=HERE["local"]))
     assert plan(desired(A), intent, Limits(), NOW, HERE).actions == (Adopt("a", A.revision, 1),)
+
+
+# ---- provider availability (DESIGN §12: plan shows what a provider call would meet) ----------
+
+NO_TOKEN = {"replicate": "REPLICATE_API_TOKEN is not set"}
+R = target("r", provider="replicate")
+R2 = target("r", provider="replicate", input={"steps": 2})
+R_RETRY = target("r", provider="replicate", retries=1)
+
+
+@pytest.mark.parametrize(
+    ("state_", "target_"),
+    [
+        pytest.param({}, R, id="new-job"),
+        pytest.param(
+            state(r=run(R_RETRY, Health.FAILED, provider="replicate")), R_RETRY, id="retry"
+        ),
+        pytest.param(state(r=run(R, provider="replicate")), R2, id="replace"),
+    ],
+)
+def test_a_provider_that_cannot_be_used_blocks_its_calls_without_refusing(
+    state_: Any, target_: Any
+) -> None:
+    result = plan(desired(target_, A), state_, Limits(unavailable=NO_TOKEN), NOW)
+    assert result.actions == (Submit("a", A.revision, 1, "new revision"),)
+    view = result.jobs["r"]
+    assert (view.sync, view.reason, view.refused) == (
+        Sync.BLOCKED,
+        "REPLICATE_API_TOKEN is not set",
+        False,
+    )
+
+
+def test_an_unavailable_provider_takes_no_concurrency_slot() -> None:
+    limits = Limits(Policy(max_concurrent_runs=1), unavailable=NO_TOKEN)
+    result = plan(desired(R, A), {}, limits, NOW)
+    assert result.actions == (Submit("a", A.revision, 1, "new revision"),)
+
+
+def test_a_suspended_job_on_an_unavailable_provider_is_just_suspended() -> None:
+    suspended = target("r", provider="replicate", suspend=True)
+    view = plan(desired(suspended), {}, Limits(unavailable=NO_TOKEN), NOW).jobs["r"]
+    assert (view.sync, view.reason) == (Sync.SYNCED, "suspended")
+
+
+# ---- health Suspended (DESIGN §6) ------------------------------------------------------------
+
+SUSPENDED_A = target("a", suspend=True)
+
+
+@pytest.mark.parametrize(
+    ("state_", "health"),
+    [
+        pytest.param({}, Health.SUSPENDED, id="never-ran"),
+        pytest.param(
+            state(a=run(SUSPENDED_A, run_id=None, lost=True)), Health.SUSPENDED, id="lost-intent"
+        ),
+        pytest.param(
+            state(a=run(SUSPENDED_A, Health.CANCELED, reason="suspended")),
+            Health.CANCELED,
+            id="canceled-by-suspend",
+        ),
+    ],
+)
+def test_a_suspended_job_without_a_run_is_suspended_not_missing(state_: Any, health: Any) -> None:
+    view = plan(desired(SUSPENDED_A), state_, Limits(), NOW).jobs["a"]
+    assert (view.sync, view.health) == (Sync.SYNCED, health)
+    if health is Health.SUSPENDED:
+        assert view.run is None  # no run, so no age and no run id

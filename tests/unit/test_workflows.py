@@ -115,12 +115,24 @@ def test_apply_runs_on_pushes_to_the_default_branch_only() -> None:
     assert job["if"] == "github.ref_name == github.event.repository.default_branch"
 
 
-def test_reconcile_runs_every_15_minutes_and_on_demand_from_the_default_branch() -> None:
+def test_reconcile_runs_every_30_minutes_off_the_hour_and_on_demand() -> None:
     reconcile = load(TEMPLATES / "reconcile.yml")
     [job] = reconcile["jobs"].values()
 
-    assert reconcile["on"] == {"schedule": [{"cron": "*/15 * * * *"}], "workflow_dispatch": None}
+    assert reconcile["on"] == {"schedule": [{"cron": "23,53 * * * *"}], "workflow_dispatch": None}
     assert "github.event.repository.default_branch" in job["if"]
+
+
+@pytest.mark.parametrize("name", WRITERS)
+def test_writers_say_why_local_jobs_are_blocked_on_github_hosted_runners(name: str) -> None:
+    from trainops.providers.local import GITHUB_HOSTED
+
+    comments = " ".join(
+        line.strip().lstrip("#").strip()
+        for line in (TEMPLATES / name).read_text().splitlines()
+        if line.strip().startswith("#")
+    )
+    assert GITHUB_HOSTED in comments
 
 
 @pytest.mark.parametrize("name", ["plan.yml", *WRITERS])

@@ -6,7 +6,7 @@ Each factory imports its provider module when called, so a provider's client lib
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -73,6 +73,21 @@ class Providers:
         if name not in self._made:
             self._made[name] = REGISTRY[name](self._root, self._config, self._lock)
         return self._made[name]
+
+    def unavailable(self, names: Iterable[str]) -> dict[str, str]:
+        """Why each of `names` cannot be used from here now, for those that cannot (the
+        `Availability` capability; a provider without it is always available)."""
+        from trainops.providers.base import Availability
+
+        out = {}
+        for name in sorted(set(names)):
+            if name not in REGISTRY and name not in self._made:
+                continue  # validation reports an unknown provider
+            provider = self[name]
+            why = provider.unavailable() if isinstance(provider, Availability) else ""
+            if why:
+                out[name] = why
+        return out
 
     def inject(self, name: str, provider: Provider) -> None:
         """Use `provider` for `name` (tests and embedders)."""

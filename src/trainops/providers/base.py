@@ -31,6 +31,7 @@ class Health(StrEnum):
     # A run this reconciler cannot see (a local run of another machine or clone): never a
     # reason to resubmit it, declare it lost or cancel it from here. Never recorded in state.
     UNKNOWN = "Unknown"
+    SUSPENDED = "Suspended"  # the job is suspended and has no run of its current revision
 
     @property
     def terminal(self) -> bool:
@@ -190,4 +191,15 @@ class Reaper(Protocol):
     def reap(self, run_ids: Collection[str]) -> None:
         """Record as failed every asked run that is gone without a final status, and stop what
         is left of it. Idempotent."""
+        ...
+
+
+@runtime_checkable
+class Availability(Protocol):
+    """Optional: whether this provider can be used from here at all, asked before a plan is
+    made (DESIGN §12: `plan` shows what a provider call would meet without making it)."""
+
+    def unavailable(self) -> str:
+        """Why no run can be submitted from here now ("" when it can): missing credentials, a
+        machine that cannot keep a run. Offline and cheap: the environment, never the network."""
         ...

@@ -78,6 +78,11 @@ def check_run(job: str, run: Any) -> str:
     return ""
 
 
+GITHUB_HOSTED = (
+    "local runs need a persistent machine: this GitHub-hosted runner's disk vanishes after the job"
+)
+
+
 class LocalProvider:
     """Runs on this machine. Every run outlives the trainops process that started it."""
 
@@ -104,6 +109,13 @@ class LocalProvider:
         return state / "runs" if state is not None else None
 
     # ---- Provider protocol ------------------------------------------------------------------
+
+    def unavailable(self) -> str:
+        """Availability (DESIGN §10): a GitHub-hosted runner's disk, and with it the run's
+        folder and process, is gone when the workflow job ends; a self-hosted runner keeps it."""
+        if os.environ.get("RUNNER_ENVIRONMENT") == "github-hosted":
+            return GITHUB_HOSTED
+        return ""
 
     def check(self, job: Job, lock: Any) -> list[Problem]:
         """Offline and cheap: the workdir exists, and a command given as a path names a file.

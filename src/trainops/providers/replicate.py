@@ -181,6 +181,11 @@ class ReplicateProvider:
 
     # ---- Provider protocol ------------------------------------------------------------------
 
+    def unavailable(self) -> str:
+        """Availability: without its token no call can be made (a fork's pull request, a
+        newcomer's machine), so a plan shows the job Blocked rather than "to submit"."""
+        return "" if self._environ.get(self.token_env) else f"{self.token_env} is not set"
+
     def check(self, job: Job, lock: Any) -> list[Problem]:
         """Offline: the job's input against the TrainingInput schema its lock entry pins."""
         spec = job.spec

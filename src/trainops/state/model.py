@@ -93,6 +93,9 @@ class JobState:
     # Why state/<job>.json could not be read. Such a job is left alone (no submit, cancel or
     # delivery) and its file is never rewritten by trainops.
     problem: str = ""
+    # Removed from git, its last run ended and was reported: no longer shown by plan and
+    # status. The file stays (cost and history read it); the job is shown again if re-added.
+    pruned: bool = False
 
     def of_revision(self, revision: str) -> list[Run]:
         return [r for r in self.runs if r.revision == revision]
@@ -107,7 +110,13 @@ class JobState:
         return replace(self, runs=(*runs, run))
 
     def to_text(self) -> str:
-        data = {"format": FORMAT, "job": self.job, "runs": [r.to_json() for r in self.runs]}
+        data: dict[str, Any] = {
+            "format": FORMAT,
+            "job": self.job,
+            "runs": [r.to_json() for r in self.runs],
+        }
+        if self.pruned:
+            data["pruned"] = True
         return json.dumps(data, indent=1, sort_keys=True) + "\n"
 
     @classmethod
@@ -129,7 +138,10 @@ class JobState:
         runs = data.get("runs", [])
         if not isinstance(runs, list):
             raise StateFileError(f"'runs' must be a list, not {_kind(runs)}")
-        return cls(job=job, runs=tuple(_run(i, r) for i, r in enumerate(runs)))
+        pruned = data.get("pruned", False)
+        if not isinstance(pruned, bool):
+            raise StateFileError(f"'pruned' must be true or false, not {_kind(pruned)}")
+        return cls(job=job, runs=tuple(_run(i, r) for i, r in enumerate(runs)), pruned=pruned)
 
 
 class StateFileError(ValueError):
