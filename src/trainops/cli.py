@@ -100,9 +100,10 @@ def validate(root: Path, output: str, github: bool) -> None:
 def schema(root: Path, check: bool) -> None:
     """Write the JSON Schemas generated from the manifest models to schemas/."""
     from trainops.manifest import json_schemas
+    from trainops.output import output_schemas
 
     stale = []
-    for name, text in json_schemas().items():
+    for name, text in {**json_schemas(), **output_schemas()}.items():
         path = root / "schemas" / name
         current = path.read_text() if path.exists() else None
         if current == text:
@@ -168,10 +169,16 @@ def plan(root: Path, output: str, detailed_exitcode: bool, github: bool) -> None
     from trainops import render
     from trainops.commands import plan_workspace
     from trainops.errors import EXIT_CHANGES
+    from trainops.github.specdiff import spec_diffs
 
     ws, result = plan_workspace(root)
     problems = [*ws.validation.problems, *result.problems]
     now = time.time()
+    # What changed in each job's spec since the run it last submitted: the same lines the pull
+    # request comment shows (DESIGN §12); off GitHub, for the jobs that will train anew.
+    diffs = spec_diffs(
+        result.files, result.state, ws.desired(), trainer=ws.trainer, new_revisions_only=not github
+    )
     for note in result.notes:
         echo(f"note: {escape.line(note)}", err=True)
     if not ws.validation.files and not problems:
@@ -180,11 +187,16 @@ def plan(root: Path, output: str, detailed_exitcode: bool, github: bool) -> None
             err=True,
         )
     if output == "json":
-        echo(render.plan_json(result.plan, now, problems))
+        from trainops.output import report
+
+        text = report("plan", result.plan, now, problems, notes=result.notes, diffs=diffs)
+        echo(text, nl=False)
     elif output == "markdown":
         echo(render.plan_markdown(result.plan, now, problems))
     else:
         _echo_plan(result, now)
+        if diffs:
+            echo("\n" + render.spec_diffs_text(diffs))
         if problems:
             echo("\n" + render.problems_text(problems), err=True)
     refused = [v for v in result.plan.jobs.values() if v.refused]
@@ -192,9 +204,6 @@ def plan(root: Path, output: str, detailed_exitcode: bool, github: bool) -> None
         from trainops.github.report import publish_plan
 
         echo(render.github_annotations(problems))
-        from trainops.github.specdiff import spec_diffs
-
-        diffs = spec_diffs(result.files, result.state, ws.desired(), trainer=ws.trainer)
         for note in publish_plan(
             render.plan_markdown(result.plan, now, problems),
             failed=bool(problems or refused),
@@ -281,11 +290,13 @@ def apply(
             ws.config, on_note=lambda note: echo(escape.line(note), err=True)
         )
     failures: list[Any] = []
+    outcomes: list[Any] = []  # every action of every pass, with what became of it
     result = None
     live = _LiveTable() if wait and output == "table" and sys.stdout.isatty() else None
     done = 0
     for result in follow(rec, wait=wait, interval=interval, timeout=timeout):
         failures += result.failed
+        outcomes += result.outcomes
         done += sum(1 for o in result.outcomes if o.ok)
         if live is not None:
             live.update(
@@ -305,18 +316,10 @@ def apply(
     now = time.time()
     problems = [*ws.validation.problems, *final.problems]
     if output == "json":
-        echo(
-            render.to_json(
-                {
-                    "outcomes": [
-                        {"action": describe(o.action), "ok": o.ok, "detail": o.detail}
-                        for o in failures
-                    ],
-                    "jobs": render.plan_rows(final.plan, now),
-                    "problems": [render.problem_dict(p) for p in problems],
-                }
-            )
-        )
+        from trainops.output import report
+
+        text = report("apply", final.plan, now, problems, outcomes=outcomes, notes=final.notes)
+        echo(text, nl=False)
     elif output == "markdown":
         echo(render.plan_markdown(final.plan, now, problems, title="trainops apply"))
     else:
@@ -393,7 +396,10 @@ def status(root: Path, output: str) -> None:
     now = time.time()
     rows = render.plan_rows(result.plan, now)
     if output == "json":
-        echo(render.to_json({"jobs": rows}))
+        from trainops.output import report
+
+        problems = [*ws.validation.problems, *result.problems]
+        echo(report("status", result.plan, now, problems, notes=result.notes), nl=False)
     elif output == "markdown":
         echo(
             render.plan_markdown(result.plan, now, ws.validation.problems, title="trainops status")

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from trainops.errors import UsageError
 from trainops.manifest import json_schemas
+from trainops.output import output_schemas
 
 _GITIGNORE = ".trainops/\n__pycache__/\n"
 _IGNORED = ".trainops/"  # run folders: logs, inputs, weights; never committed
@@ -71,7 +72,8 @@ def _starter_files() -> dict[str, bytes]:
                 files[src.relative_to(root / "init").as_posix()] = src.read_bytes()
         for src in sorted((root / "workflows").glob("*.yml")):
             files[f".github/workflows/{src.name}"] = src.read_bytes()
-    for name, text in json_schemas().items():
+    # Every schema `trainops schema` writes, so `schema --check` passes in the new repository.
+    for name, text in {**json_schemas(), **output_schemas()}.items():
         files[f"schemas/{name}"] = text.encode()
     return files
 

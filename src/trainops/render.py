@@ -7,7 +7,7 @@ or a provider is escaped for its medium here (`trainops.escape`), never at the c
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from trainops import escape
@@ -79,6 +79,11 @@ def _by_job(actions: Any) -> dict[str, list[Any]]:
     return out
 
 
+def action_cells(plan: Any) -> dict[str, str]:
+    """Each job's actions as one table cell (`submit (attempt 1)`), by job."""
+    return {job: _action_cell(actions) for job, actions in _by_job(plan.actions).items()}
+
+
 def summary_line(plan: Any) -> str:
     counts: dict[str, int] = {}
     for a in plan.actions:
@@ -87,6 +92,18 @@ def summary_line(plan: Any) -> str:
         return "No changes: the providers match git."
     order = ["submit", "cancel", "adopt", "deliver"]
     return "Plan: " + ", ".join(f"{counts[k]} to {k}" for k in order if k in counts) + "."
+
+
+def spec_diffs_text(diffs: Mapping[str, Sequence[str]]) -> str:
+    """Each changed job's spec fields against the snapshot it last submitted, for a terminal
+    (`github.specdiff` computes them, as for the pull request comment)."""
+    if not diffs:
+        return ""
+    lines = ["Changed spec fields (since the last submitted revision):"]
+    for name, changes in sorted(diffs.items()):
+        lines.append(f"  {name}")
+        lines += [f"    ~ {change}" for change in changes]
+    return "\n".join(lines)
 
 
 def money_line(plan: Any) -> str:
@@ -166,32 +183,6 @@ def table(rows: list[dict[str, Any]], columns: list[str]) -> str:
             cell + " " * (width - cell_len(cell)) for cell, width in zip(line, widths, strict=True)
         ).rstrip()
         for line in lines
-    )
-
-
-def plan_json(plan: Any, now: float, problems: Iterable[Problem]) -> str:
-    from dataclasses import asdict
-
-    return to_json(
-        {
-            "changes": plan.changes,
-            "summary": summary_line(plan),
-            "money": None
-            if plan.money is None
-            else {
-                "month": plan.money.month,
-                "spent_usd": round(plan.money.spent_usd, 4),
-                "running_usd": plan.money.running_usd,
-                "new_usd": plan.money.new_usd,
-                "budget_usd": plan.money.budget_usd,
-            },
-            "actions": [
-                {"op": a.op.value, **{k: v for k, v in asdict(a).items() if k != "op"}}
-                for a in plan.actions
-            ],
-            "jobs": plan_rows(plan, now),
-            "problems": [problem_dict(p) for p in problems],
-        }
     )
 
 

@@ -407,7 +407,9 @@ def test_plan_exit_codes_json_output_and_logs(make: MakeRepo) -> None:
 
     applied = repo.trainops("apply", "--output", "json")
     assert applied.returncode == 0, explain(applied)
-    assert json.loads(applied.stdout)["outcomes"] == []
+    assert [
+        (a["op"], a["job"], a["outcome"]["ok"]) for a in json.loads(applied.stdout)["actions"]
+    ] == [("submit", "a", True)]
     run = only_run(repo, "a")
     repo.wait_status(run, {"succeeded"})
     repo.apply_ok()
@@ -440,6 +442,25 @@ def test_logs_follow_prints_until_the_run_ends(make: MakeRepo) -> None:
     assert rest.count(f"trained {run}") == 1 and "training" not in rest
 
 
+def test_terminal_plan_shows_each_changed_jobs_field_diff(make: MakeRepo) -> None:
+    repo = make({"a": manifest("a", {"steps": 500}), "b": manifest("b")})
+    repo.apply_ok()
+    repo.wait_all_terminal()
+    repo.write_job("a", manifest("a", {"steps": 600}, retries=2))
+    planned = repo.trainops("plan")
+    assert planned.returncode == 0, explain(planned)
+    assert (
+        "Changed spec fields (since the last submitted revision):\n"
+        "  a\n"
+        "    ~ input.steps: 500 -> 600\n"
+        "    ~ retries: 0 -> 2\n"
+    ) in planned.stdout
+    assert "  b\n" not in planned.stdout  # unchanged jobs are not listed
+    doc = json.loads(repo.trainops("plan", "-o", "json").stdout)
+    changes = {j["job"]: j["spec_changes"] for j in doc["jobs"]}
+    assert changes == {"a": ["input.steps: 500 -> 600", "retries: 0 -> 2"], "b": []}
+
+
 def test_logs_of_a_job_without_runs_is_a_usage_error(make: MakeRepo) -> None:
     repo = make({"a": manifest("a")})
     result = repo.trainops("logs", "a")
@@ -452,6 +473,6 @@ def test_status_before_any_apply_reports_every_job(make: MakeRepo) -> None:
     rows = jobs_json(repo)
     assert {n: (r["sync"], r["health"]) for n, r in rows.items()} == {
         "a": ("OutOfSync", "Missing"),
-        "b": ("Synced", "Missing"),
+        "b": ("Synced", "Suspended"),  # suspended with no run: not missing one (DESIGN §6)
     }
     assert repo.run_ids() == [] and repo.state_commits() == 0

@@ -51,9 +51,12 @@ def spec_diffs(
     state: Mapping[str, JobState],
     desired: Desired,
     trainer: Callable[[Any], str | None] = lambda _spec: None,
+    new_revisions_only: bool = False,
 ) -> dict[str, list[str]]:
     """For each job in git whose latest run has a snapshot in `files` (a plan's `Pass.files`):
-    the spec fields changed since that snapshot. Jobs without changes are left out.
+    the spec fields changed since that snapshot. Jobs without changes are left out. With
+    `new_revisions_only`, only jobs whose revision differs from that run's are compared (the
+    terminal plan's cheap path: a snapshot is parsed only for a job that will train anew).
 
     `trainer` resolves a spec's trainer as the snapshot recorded it (`Workspace.trainer`: the
     version pinned by the lock), so a lock-pinned trainer does not show as changed.
@@ -62,7 +65,7 @@ def spec_diffs(
     for name, target in sorted(desired.targets.items()):
         job_state = state.get(name)
         runs = [r for r in job_state.runs if r.snapshot in files] if job_state else []
-        if not runs:
+        if not runs or (new_revisions_only and runs[-1].revision == target.revision):
             continue
         spec = target.job.manifest.model_dump(mode="json")["spec"]
         resolved = trainer(target.job.spec)

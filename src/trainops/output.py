@@ -1,0 +1,206 @@
+"""The one JSON document `plan`, `apply` and `status` print with `--output json`.
+
+The pydantic models below are the shape; `schemas/output.v1.json` is generated from them by
+`trainops schema`, and a test validates real command output against the committed file. Numbers
+are JSON numbers (money always as a float, counts as integers), times are ISO 8601 in UTC with a
+seconds figure beside them, and every action carries its outcome once apply has carried it out.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from trainops.errors import Problem
+from trainops.plan import Action, Adopt, Cancel, Deliver, Plan, Submit, Sync
+from trainops.providers.base import Health
+
+SCHEMA_FILE = "output.v1.json"
+
+
+class _Shape(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class OutcomeDoc(_Shape):
+    ok: bool
+    detail: str
+
+
+class ActionDoc(_Shape):
+    """One action: planned (`outcome` null) or carried out by apply (`outcome` set)."""
+
+    op: Literal["adopt", "cancel", "submit", "deliver"]
+    job: str
+    revision: str | None = None
+    attempt: int | None = None
+    run_id: str | None = None
+    target: str | None = None
+    reason: str | None = None
+    outcome: OutcomeDoc | None = None
+
+
+class JobDoc(_Shape):
+    """One job: DESIGN §6 sync and health, its current run, money, and why."""
+
+    job: str
+    sync: Sync
+    health: Health
+    revision: str
+    action: str = Field(description="the job's actions as the table shows them; '-' for none")
+    run_id: str | None
+    created_at: str | None = Field(description="when the run was submitted, ISO 8601 UTC")
+    started_at: str | None
+    completed_at: str | None
+    age_seconds: int | None = Field(description="seconds since created_at")
+    cost_usd: float = Field(description="what the job's runs cost so far, all months")
+    estimate_usd: float | None = Field(description="worst case of the current revision")
+    reason: str
+    outputs: dict[str, str]
+    deliveries: dict[str, str]
+    spec_changes: list[str] = Field(
+        default_factory=list,
+        description="plan: spec fields changed since the last submitted run "
+        "(`input.steps: 500 -> 600`)",
+    )
+
+
+class MoneyDoc(_Shape):
+    month: str
+    spent_usd: float
+    running_usd: float | None = Field(description="worst case still to come; null: unbounded")
+    new_usd: float | None = Field(description="worst case of this plan's runs; null: unbounded")
+    budget_usd: float | None
+
+
+class ProblemDoc(_Shape):
+    file: str
+    line: int
+    col: int
+    message: str
+    hint: str
+
+
+class ReportDoc(_Shape):
+    """What `trainops plan|apply|status --output json` prints."""
+
+    model_config = ConfigDict(title="trainops output", extra="forbid", frozen=True)
+
+    command: Literal["plan", "apply", "status"]
+    changes: bool = Field(description="the plan has actions (after apply: what is still to do)")
+    summary: str
+    money: MoneyDoc | None
+    actions: list[ActionDoc]
+    jobs: list[JobDoc]
+    problems: list[ProblemDoc]
+    notes: list[str]
+
+
+def output_schemas() -> dict[str, str]:
+    """`schemas/output.v1.json`, as `trainops schema` writes it."""
+    schema = ReportDoc.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    return {SCHEMA_FILE: json.dumps(schema, indent=2, sort_keys=True) + "\n"}
+
+
+def report(
+    command: Literal["plan", "apply", "status"],
+    plan: Plan,
+    now: float,
+    problems: Iterable[Problem] = (),
+    outcomes: Iterable[Any] | None = None,
+    notes: Iterable[str] = (),
+    diffs: Mapping[str, Sequence[str]] | None = None,
+) -> str:
+    """The JSON text. `outcomes` (apply's, of every pass) replace the plan's actions; without
+    them the plan's actions are listed, not yet carried out."""
+    from trainops import render
+
+    if outcomes is None:
+        actions = [_action(a, None) for a in plan.actions]
+    else:
+        actions = [_action(o.action, OutcomeDoc(ok=o.ok, detail=o.detail)) for o in outcomes]
+    cells = render.action_cells(plan)
+    doc = ReportDoc(
+        command=command,
+        changes=plan.changes,
+        summary=render.summary_line(plan),
+        money=_money(plan),
+        actions=actions,
+        jobs=[
+            _job(n, view, cells.get(n, "-"), now, (diffs or {}).get(n, ()))
+            for n, view in sorted(plan.jobs.items())
+        ],
+        problems=[ProblemDoc(**render.problem_dict(p)) for p in problems],
+        notes=list(notes),
+    )
+    return doc.model_dump_json(indent=2) + "\n"
+
+
+def _action(action: Action, outcome: OutcomeDoc | None) -> ActionDoc:
+    fields: dict[str, Any] = {"op": action.op.value, "job": action.job, "outcome": outcome}
+    if isinstance(action, (Submit, Adopt, Cancel)):
+        fields.update(revision=action.revision, attempt=action.attempt)
+    if isinstance(action, (Cancel, Deliver)):
+        fields["run_id"] = action.run_id
+    if isinstance(action, (Submit, Cancel)):
+        fields["reason"] = action.reason
+    if isinstance(action, Deliver):
+        fields["target"] = action.target
+    return ActionDoc(**fields)
+
+
+def _job(name: str, view: Any, action: str, now: float, changes: Sequence[str]) -> JobDoc:
+    run = view.run
+    created = run.created_at if run is not None else None
+    return JobDoc(
+        job=name,
+        sync=view.sync,
+        health=view.health,
+        revision=view.revision,
+        action=action,
+        run_id=(run.run_id or None) if run is not None else None,
+        created_at=iso(created),
+        started_at=iso(run.started_at if run is not None else None),
+        completed_at=iso(run.completed_at if run is not None else None),
+        age_seconds=None if created is None else max(0, int(now - created)),
+        cost_usd=round(float(view.spent_usd), 4),
+        estimate_usd=None
+        if view.estimate is None or view.estimate.worst_usd is None
+        else round(float(view.estimate.worst_usd), 2),
+        reason=view.reason,
+        outputs=dict(run.outputs) if run is not None else {},
+        deliveries=dict(run.deliveries) if run is not None else {},
+        spec_changes=list(changes),
+    )
+
+
+def _money(plan: Plan) -> MoneyDoc | None:
+    m = plan.money
+    if m is None:
+        return None
+    return MoneyDoc(
+        month=m.month,
+        spent_usd=round(float(m.spent_usd), 6),
+        running_usd=_usd(m.running_usd),
+        new_usd=_usd(m.new_usd),
+        budget_usd=_usd(m.budget_usd),
+    )
+
+
+def _usd(value: float | None) -> float | None:
+    return None if value is None else round(float(value), 6)
+
+
+def iso(timestamp: float | None) -> str | None:
+    """Unix seconds as ISO 8601 UTC to the second (`2026-12-01T18:00:00Z`)."""
+    if timestamp is None:
+        return None
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+__all__ = ["ReportDoc", "iso", "output_schemas", "report"]
