@@ -106,24 +106,29 @@ def load_bytes(raw: bytes, display: str) -> tuple[list[Document], list[Problem]]
     return load_text(text, display)
 
 
+# libyaml has a nesting limit of its own since PyYAML 6.0.4 (bundled libyaml 0.2.6: 1,000
+# levels), and its scanner reads up to 1,024 characters ahead of the events we check, so on a
+# deep flow list it would stop the file before MAX_DEPTH sees it, with its own message. Ours must
+# decide, on every version the dependency range admits: where PyYAML lets us, its cap is put
+# beyond what the scanner can reach before our limit fires (ours stays the bound on memory).
+_LIBYAML_NESTING = MAX_DEPTH + 4096
+_set_nesting = getattr(getattr(yaml, "_yaml", None), "_set_max_nest_level", None)
+if callable(_set_nesting):
+    _set_nesting(_LIBYAML_NESTING)
+
+
 def load_text(text: str, display: str) -> tuple[list[Document], list[Problem]]:
     docs, problems = _load_with(_Loader, text, display)
-    if problems and _Loader is not yaml.SafeLoader and _by_library(problems):
-        # libyaml has limits of its own (PyYAML 6.0.4's bundled 0.2.6 caps flow nesting at
-        # 1,000 levels, and its scanner reads up to 1,024 characters ahead of the events we
-        # check), so it can stop a file before our limits see it, with its own message. The
-        # pure-Python parser has no such limit: when it reaches one of our refusals, that is
-        # the answer (same message and position on every PyYAML the range admits); a plain
-        # syntax error keeps libyaml's wording. Only a file that already failed pays for this.
+    if _Loader is not yaml.SafeLoader and any(_NESTING_LIMIT in p.message for p in problems):
+        # A PyYAML whose libyaml cap cannot be moved: the pure-Python parser has none, and
+        # reaches our refusal (same message and position) instead. Only such a file pays for it.
         again = _load_with(yaml.SafeLoader, text, display)
-        if again[1] and not _by_library(again[1]):
+        if again[1] and not any(p.message.startswith("invalid YAML") for p in again[1]):
             return again
     return docs, problems
 
 
-def _by_library(problems: list[Problem]) -> bool:
-    """The file was refused by the YAML library, not by one of our own checks."""
-    return any(p.message.startswith("invalid YAML") for p in problems)
+_NESTING_LIMIT = "exceeded maximum nesting depth"  # libyaml's message for its own cap
 
 
 def _load_with(loader: Any, text: str, display: str) -> tuple[list[Document], list[Problem]]:

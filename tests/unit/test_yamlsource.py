@@ -350,3 +350,22 @@ def test_ordinary_values_are_not_tokens(value: str) -> None:
 def test_plain_data_only(text: str, data: dict[str, object]) -> None:
     docs, problems = load_text(text, "f.yaml")
     assert (problems, docs[0].data) == ([], data)
+
+
+def test_our_depth_limit_wins_even_where_libyaml_keeps_its_own_cap(tmp_path: Path) -> None:
+    # A PyYAML whose libyaml cap (1,000 levels in 6.0.4) cannot be moved: the file is re-read
+    # with the pure-Python parser, and the refusal is still ours, at the same position.
+    code = (
+        "import yaml; from trainops.yamlsource import load_text\n"
+        "setter = getattr(getattr(yaml, '_yaml', None), '_set_max_nest_level', None)\n"
+        "setter and setter(1000)\n"
+        "docs, problems = load_text('a: ' + '[' * 5000 + ']' * 5000 + '\\n', 'deep.yaml')\n"
+        "print([str(p).splitlines()[0] for p in problems])"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=20, check=False
+    )
+    assert (proc.returncode, proc.stdout) == (
+        0,
+        "['deep.yaml:1:67: nesting deeper than 64 levels']\n",
+    )
