@@ -302,7 +302,8 @@ def test_a_fork_pull_request_plans_without_a_token(make: Any) -> None:
     assert "note: replicate: showing recorded state, could not observe 1 run(s)" in result.stderr
     # What a call would meet: no token, so nothing can be canceled or submitted from here.
     assert "REPLICATE_API_TOKEN is not set" in result.stdout
-    assert "submit" not in result.stdout and "cancel" not in result.stdout
+    assert "submit (attempt" not in result.stdout and "cancel " not in result.stdout
+    assert "~ input.steps: 1000 -> 1200" in result.stdout  # what the change is, all the same
     assert user.emu.requests == []  # nothing was asked without a token
 
     user.repo.write_job("portraits", job("portraits", stepz=1200))
@@ -319,7 +320,7 @@ def test_without_a_token_plan_and_apply_show_blocked_and_spend_no_attempt(make: 
         result = user.run(command, token="")
         assert result.returncode == 0, explain(result)
         assert "REPLICATE_API_TOKEN is not set" in result.stdout
-        assert "submit" not in result.stdout
+        assert "submit (attempt" not in result.stdout
     assert user.emu.requests == []
     assert user.repo.state() == {}  # no intent, no lost attempt
     rows = json.loads(user.run("status", "-o", "json", token="").stdout)["jobs"]
