@@ -339,7 +339,7 @@ def test_two_applies_racing_on_clones_never_duplicate(make: MakeRepo, tmp_path: 
         assert planned.returncode == 0, explain(planned)
         views.append(
             [
-                {k: v for k, v in row.items() if k not in ("age", "reason")}
+                {k: v for k, v in row.items() if k not in ("age_seconds", "reason")}
                 for row in json.loads(planned.stdout)["jobs"]
             ]
         )
