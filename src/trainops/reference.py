@@ -54,7 +54,6 @@ DOCS: dict[str, str] = {
     "state.uri": "s3 backend: `s3://bucket/prefix` (not available yet).",
     "state.remote": "The remote the state branch is pushed to (default: `origin` when present).",
     "providers.replicate.token_env": "The environment variable holding the Replicate token.",
-    "providers.replicate.base_url": "The Replicate API endpoint.",
     "providers.local.runs_dir": "Where local runs live, relative to the repository root.",
     "policy.prune": "Cancel the active run of a job removed from git.",
     "policy.on_change": "`replace`: cancel the old revision's run and submit the new one; "

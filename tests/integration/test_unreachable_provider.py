@@ -31,9 +31,8 @@ def emu() -> Iterator[ReplicateEmulator]:
 def provider(base_url: str, token: str) -> ReplicateProvider:
     fake = FakeMonotonic()  # backoff between retries on fake time
     return ReplicateProvider(
-        base_url=base_url,
         token_env=ENV,
-        environ={ENV: token},
+        environ={ENV: token, "REPLICATE_BASE_URL": base_url},
         timeout=TIMEOUT,
         sleep=fake.sleep,
         clock=fake,
