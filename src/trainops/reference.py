@@ -37,6 +37,8 @@ DOCS: dict[str, str] = {
     "job's output (and waits for it).",
     "spec.budget.max_cost_usd": "Cancel a run whose cost so far exceeds this.",
     "spec.budget.max_duration": "Cancel a run older than this (`90m`, `2h`, `1h30m`).",
+    "spec.env": "Names of variables passed from trainops' environment to the job; nothing "
+    "else is inherited beyond a minimal base (PATH, HOME, LANG, ...).",
     "spec.estimate.duration": "Expected run time, for the worst-case cost when there is no "
     "`max_duration`.",
     "spec.retries": "Resubmissions after a failure (not after a cancel).",
