@@ -33,6 +33,7 @@ import yaml
 
 from tests.support import credentials
 from tests.support.gitrepo import GIT_ENV, HERMETIC_ENV, clone, git, make_repo
+from trainops.scrub import CREDENTIAL_ENV
 
 __all__ = [
     "TRAIN_SCRIPT",
@@ -80,20 +81,10 @@ with open(os.path.join(os.environ["TRAINOPS_OUTPUT_DIR"], "weights.bin"), "w") a
 print(f"trained {run_id}", flush=True)
 '''
 
-# Variables that would let a test reach a real service, or steer trainops from outside.
-_DROPPED_ENV = (
-    "REPLICATE_API_TOKEN",
-    "GITHUB_TOKEN",
-    "GH_TOKEN",
-    "HF_TOKEN",
-    "HUGGING_FACE_HUB_TOKEN",
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_SESSION_TOKEN",
-    "GITHUB_ACTIONS",
-    "GITHUB_EVENT_PATH",
-    "TRAINOPS_CRASHPOINT",
-)
+# Variables that would let a test reach a real service, or steer trainops from outside: every
+# credential trainops reads (the scrubber's list, so a new one is dropped here too) and the
+# Actions context.
+_DROPPED_ENV = (*CREDENTIAL_ENV, "GITHUB_ACTIONS", "GITHUB_EVENT_PATH", "TRAINOPS_CRASHPOINT")
 
 
 def cli_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
