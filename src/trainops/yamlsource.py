@@ -106,29 +106,36 @@ def load_bytes(raw: bytes, display: str) -> tuple[list[Document], list[Problem]]
     return load_text(text, display)
 
 
-# libyaml has a nesting limit of its own since PyYAML 6.0.4 (bundled libyaml 0.2.6: 1,000
-# levels), and its scanner reads up to 1,024 characters ahead of the events we check, so on a
-# deep flow list it would stop the file before MAX_DEPTH sees it, with its own message. Ours must
-# decide, on every version the dependency range admits: where PyYAML lets us, its cap is put
-# beyond what the scanner can reach before our limit fires (ours stays the bound on memory).
-_LIBYAML_NESTING = MAX_DEPTH + 4096
-_set_nesting = getattr(getattr(yaml, "_yaml", None), "_set_max_nest_level", None)
-if callable(_set_nesting):
-    _set_nesting(_LIBYAML_NESTING)
-
-
 def load_text(text: str, display: str) -> tuple[list[Document], list[Problem]]:
     docs, problems = _load_with(_Loader, text, display)
-    if _Loader is not yaml.SafeLoader and any(_NESTING_LIMIT in p.message for p in problems):
-        # A PyYAML whose libyaml cap cannot be moved: the pure-Python parser has none, and
-        # reaches our refusal (same message and position) instead. Only such a file pays for it.
+    if problems and _Loader is not yaml.SafeLoader and _flow_deeper_than(text, MAX_DEPTH):
+        # libyaml may stop a deep flow collection before our depth check sees it: PyYAML 6.0.4's
+        # bundled libyaml 0.2.6 caps nesting at 1,000 levels, and its scanner reads up to 1,024
+        # characters ahead of the events we check. Our refusal must be the answer on every
+        # version the range admits, without reading libyaml's message or moving its private
+        # limits: a failed file deep enough in brackets is re-read with the pure-Python parser,
+        # which has no cap of its own, and our refusal (message and position) wins there.
         again = _load_with(yaml.SafeLoader, text, display)
         if again[1] and not any(p.message.startswith("invalid YAML") for p in again[1]):
             return again
     return docs, problems
 
 
-_NESTING_LIMIT = "exceeded maximum nesting depth"  # libyaml's message for its own cap
+_BRACKETS = re.compile(r"[\[\]{}]")
+
+
+def _flow_deeper_than(text: str, limit: int) -> bool:
+    """Whether flow brackets nest deeper than `limit` somewhere in `text`. Brackets in quotes or
+    comments are counted too: a wrong guess only costs one more read of a file that failed."""
+    depth = 0
+    for match in _BRACKETS.finditer(text):
+        if match.group() in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        elif depth:
+            depth -= 1
+    return False
 
 
 def _load_with(loader: Any, text: str, display: str) -> tuple[list[Document], list[Problem]]:

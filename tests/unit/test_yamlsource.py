@@ -353,8 +353,9 @@ def test_plain_data_only(text: str, data: dict[str, object]) -> None:
 
 
 def test_our_depth_limit_wins_even_where_libyaml_keeps_its_own_cap(tmp_path: Path) -> None:
-    # A PyYAML whose libyaml cap (1,000 levels in 6.0.4) cannot be moved: the file is re-read
-    # with the pure-Python parser, and the refusal is still ours, at the same position.
+    # libyaml's own cap (1,000 levels in PyYAML 6.0.4, pinned here where it can be set) stops
+    # the file first: it is re-read with the pure-Python parser, and the refusal is still ours,
+    # at the same position.
     code = (
         "import yaml; from trainops.yamlsource import load_text\n"
         "setter = getattr(getattr(yaml, '_yaml', None), '_set_max_nest_level', None)\n"
