@@ -222,7 +222,7 @@ class Reconciler:
     def preview(self) -> Pass:
         """Plan without acting (`trainops plan`, `status`)."""
         snap = self.store.load()
-        recorded = parse_state(snap.files, check_run)
+        recorded = parse_state(snap.files, check_run, snap.unreadable)
         notes: list[str] = []
         here = self.here(recorded)
         unreachable: dict[str, str] = {}
@@ -245,7 +245,7 @@ class Reconciler:
         """One reconcile pass. Raises `StateConflict` only after `MAX_SWAPS` lost swaps."""
         for _ in range(MAX_SWAPS):
             snap = self.store.load()
-            recorded = parse_state(snap.files, check_run)
+            recorded = parse_state(snap.files, check_run, snap.unreadable)
             here = self.here(recorded)
             observed = self.observe(recorded, here=here, reap=True)
             state = refresh(recorded, observed, self.ws.config.prices_usd_per_second)
@@ -323,7 +323,7 @@ class Reconciler:
                 return
             except StateConflict:
                 snap = self.store.load()
-                newer = parse_state(snap.files, check_run)
+                newer = parse_state(snap.files, check_run, snap.unreadable)
                 result.version = snap.version
                 changes = {}
                 for name, ours in updates.items():

@@ -151,7 +151,8 @@ def run_logs(root: Path, job: str, tail: int, follow: bool, interval: float = 2.
     ws = Workspace.open(root)
     _refuse_bad_config(ws)
     store = open_store(ws)
-    state = parse_state(store.load().files, check_run)
+    snap = store.load()
+    state = parse_state(snap.files, check_run, snap.unreadable)
     if job in state and state[job].problem:
         raise InvalidInput(state_problems({job: state[job]}))
     runs = [r for r in state[job].runs if r.run_id] if job in state else []
@@ -230,7 +231,8 @@ def spend(root: Path, month: str | None, by: str) -> dict[str, Any]:
         raise UsageError(f"--month {month!r} is not a month", "write it as YYYY-MM, e.g. 2026-11")
     ws = Workspace.open(root)
     _refuse_bad_config(ws)
-    states = parse_state(open_store(ws).load().files, check_run)
+    snap = open_store(ws).load()
+    states = parse_state(snap.files, check_run, snap.unreadable)
     groups = cost.spend_by(states.values(), ws.config.prices_usd_per_second, month, by, now)
     rows = [{"group": k, "runs": n, "usd": round(v, 6)} for k, (n, v) in sorted(groups.items())]
     return {

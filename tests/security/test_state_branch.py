@@ -9,6 +9,7 @@ a delivery reads nothing else, whether the state branch or the job itself points
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,33 @@ def forge(repo: UserRepo, files: dict[str, str]) -> None:
     assert repo.remote is not None
     store = GitStateStore(repo.remote, branch=repo.branch, remote=None)
     store.save(store.load().version, files, "not trainops\n")
+
+
+def forge_bytes(repo: UserRepo, path: str, data: bytes) -> None:
+    """Push raw bytes (not text, as `forge` writes) onto the state branch with git plumbing."""
+    assert repo.remote is not None
+
+    def git(*args: str, stdin: bytes | None = None) -> str:
+        return (
+            subprocess.run(
+                ["git", "-C", str(repo.remote), *args], input=stdin, capture_output=True, check=True
+            )
+            .stdout.decode()
+            .strip()
+        )
+
+    ref = f"refs/heads/{repo.branch}"
+    parent = git("rev-parse", "--verify", "--quiet", ref)
+    entries = git("ls-tree", parent).splitlines()
+    state = next(e for e in entries if e.endswith("\tstate")).split()[2]
+    blob = git("hash-object", "-w", "--stdin", stdin=data)
+    kept = [e for e in git("ls-tree", state).splitlines() if not e.endswith(f"\t{path}")]
+    listing = [*kept, f"100644 blob {blob}\t{path}"]
+    state = git("mktree", stdin="\n".join(listing).encode() + b"\n")
+    others = [e for e in entries if not e.endswith("\tstate")]
+    root = git("mktree", stdin="\n".join([*others, f"040000 tree {state}\tstate"]).encode() + b"\n")
+    commit = git("commit-tree", root, "-p", parent, "-m", "not trainops")
+    git("update-ref", ref, commit, parent)
 
 
 def run_record(revision: str, run_id: str | None, **fields: Any) -> dict[str, Any]:
@@ -55,6 +83,7 @@ BAD: dict[str, Callable[[str], str]] = {
     "job-not-its-name": lambda rev: state_text("b", run_record(rev, f"b-{rev}-1")),
     "run-of-another-job": lambda rev: state_text("a", run_record(rev, f"b-{rev}-1")),
     "list-not-object": lambda rev: "[1, 2, 3]",
+    "nested-too-deep": lambda rev: "[" * 100_000 + "]" * 100_000,
 }
 
 
@@ -148,3 +177,32 @@ def test_an_output_symlinked_out_of_the_run_folder_uploads_nothing(tmp_path: Pat
     assert result.returncode == 3, explain(result)
     assert "output 'environ' of run pub-" in result.stderr
     assert "is not a file in the run's own output folder: nothing delivered" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b'{"format": 1, "job": "a", "runs": []}\xff\xfe',
+        # Valid, but never read into memory: a state file holds a few KiB.
+        state_text("a", pad="x" * (9 * 1024 * 1024)).encode(),
+    ],
+    ids=["not-utf8", "too-large"],
+)
+def test_an_unreadable_state_file_is_named_and_only_its_job_is_left_alone(
+    repo: UserRepo, data: bytes
+) -> None:
+    repo.apply_ok()  # a state branch to forge onto
+    revisions = repo.revisions()
+    repo.write_job("b", manifest("b", input={"n": 3}))
+    repo.commit("b changes")
+    forge_bytes(repo, "a.json", data)
+
+    for command in (["plan"], ["status"], ["cost"], ["logs", "a"]):
+        result = repo.trainops(*command)
+        assert result.returncode == 1, explain(result)
+        assert "state/a.json: " in result.stderr, explain(result)
+        assert "internal error" not in result.stderr + result.stdout
+    applied = repo.trainops("apply")
+    assert applied.returncode == 1 and "state/a.json: " in applied.stderr, explain(applied)
+    assert f"b-{repo.revisions()['b']}-1" in repo.run_ids()  # b trained anyway
+    assert f"a-{revisions['a']}-1" in repo.run_ids()

@@ -174,6 +174,7 @@ def _git(repo: Path, *args: str) -> str:
         cwd=repo,
         capture_output=True,
         text=True,
+        errors="replace",  # a forged state file need not be UTF-8; its credentials still show
         env={**os.environ, **HERMETIC_ENV},
         check=False,
     )

@@ -13,10 +13,13 @@ from typing import Protocol
 @dataclass(frozen=True)
 class StateSnapshot:
     """The state files as read at one version. `version` is opaque (a commit sha for git);
-    an empty string means the state has never been written."""
+    an empty string means the state has never been written. `unreadable` holds the files that
+    could not be read as text (path -> why: not UTF-8, too large): the state is input (DESIGN
+    §9), so one such file is that job's problem, not every job's."""
 
     version: str
     files: Mapping[str, str] = field(default_factory=dict)
+    unreadable: Mapping[str, str] = field(default_factory=dict)
 
 
 class StateStore(Protocol):

@@ -36,6 +36,9 @@ _ZERO_SHA = "0" * 40
 _PACK_TREE, _PACK_BLOB = 2, 3  # object type codes of the pack format
 _UNPACK_LIMIT = 100  # git's transfer.unpackLimit default
 _FETCH_ATTEMPTS = 3
+# A state file holds a job's current runs (DESIGN §9 retention): a few KiB. One pushed to the
+# branch far larger is not read, so it cannot exhaust memory.
+MAX_STATE_FILE_BYTES = 8 * 1024 * 1024
 # A push rejected by the client's own fast-forward check: the remote moved away from our base.
 _REJECTED = "[rejected]"
 
@@ -105,17 +108,24 @@ class GitStateStore:
         version = self._current_version()
         if not version:
             return StateSnapshot(version="", files={})
-        listing = self._git("ls-tree", "-r", "-z", "--full-tree", version).stdout
+        listing = self._git("ls-tree", "-r", "-l", "-z", "--full-tree", version).stdout
         paths: list[str] = []
         shas: list[bytes] = []
+        unreadable: dict[str, str] = {}
         for record in listing.split(b"\0"):
             if not record:
                 continue
             meta, raw_path = record.split(b"\t", 1)
-            _mode, kind, sha = meta.split(b" ")
+            _mode, kind, sha, size = meta.split()
             if kind != b"blob":
                 continue
-            paths.append(_decode(raw_path, "state path"))
+            path = _decode(raw_path, "state path")
+            if int(size) > MAX_STATE_FILE_BYTES:  # never read into memory
+                unreadable[path] = (
+                    f"{int(size):,} bytes, over the {MAX_STATE_FILE_BYTES:,} a state file may hold"
+                )
+                continue
+            paths.append(path)
             shas.append(sha)
         unique = list(dict.fromkeys(shas))
         objects = self._cat_batch([sha.decode() for sha in unique])
@@ -124,11 +134,13 @@ class GitStateStore:
             if obj is None:
                 raise StateError(f"state commit {version} is missing object {sha.decode()}")
             texts[sha] = obj[1]
-        files = {
-            path: _decode(texts[sha], f"state file {path}")
-            for path, sha in zip(paths, shas, strict=True)
-        }
-        return StateSnapshot(version=version, files=files)
+        files: dict[str, str] = {}
+        for path, sha in zip(paths, shas, strict=True):
+            try:
+                files[path] = texts[sha].decode()
+            except UnicodeDecodeError:
+                unreadable[path] = "not UTF-8 text"
+        return StateSnapshot(version=version, files=files, unreadable=unreadable)
 
     def save(self, base: str, changes: Mapping[str, str | None], message: str) -> str:
         # The state branch is pushed and readable by everyone with the repository: nothing is

@@ -126,6 +126,8 @@ class JobState:
             data = json.loads(text, parse_constant=_no_constant)
         except ValueError as exc:
             raise StateFileError(f"not valid JSON ({exc})") from None
+        except RecursionError:  # arrays or objects nested deeper than the decoder goes
+            raise StateFileError("not valid JSON (nested too deeply)") from None
         if not isinstance(data, dict):
             raise StateFileError(f"expected a JSON object, not {_kind(data)}")
         if data.get("format", FORMAT) != FORMAT:
@@ -222,11 +224,20 @@ def snapshot_path(job: str, revision: str) -> str:
 RunCheck = Callable[[str, Run], str]
 
 
-def parse_state(files: Mapping[str, str], check_run: RunCheck | None = None) -> dict[str, JobState]:
+def parse_state(
+    files: Mapping[str, str],
+    check_run: RunCheck | None = None,
+    unreadable: Mapping[str, str] | None = None,
+) -> dict[str, JobState]:
     """Every `state/<job>.json`, validated (DESIGN §9: the state branch is input). A file that
-    fails is returned as a `JobState` with only a `problem`, keyed by its file name, so the
-    caller reports it and leaves that job alone while every other job proceeds."""
+    fails, or that the store could not read as text (`unreadable`: path -> why), is returned as
+    a `JobState` with only a `problem`, keyed by its file name, so the caller reports it and
+    leaves that job alone while every other job proceeds."""
     jobs: dict[str, JobState] = {}
+    for path, why in sorted((unreadable or {}).items()):
+        if path.startswith(f"{STATE_DIR}/") and path.endswith(".json"):
+            name = path[len(STATE_DIR) + 1 : -len(".json")]
+            jobs[name] = JobState(name, problem=why)
     for path, text in sorted(files.items()):
         if not (path.startswith(f"{STATE_DIR}/") and path.endswith(".json")):
             continue
