@@ -86,3 +86,33 @@ def test_spec_env_takes_names_only(tmp_path: Path) -> None:
     assert result.returncode == 1, explain(result)
     assert "'HF_TOKEN=hf_abc' is not an environment variable name" in result.stderr + result.stdout
     assert "TRAINOPS_RUN_ID is set by trainops" in result.stderr + result.stdout
+
+
+def test_a_runs_log_is_masked_for_the_names_it_was_given_after_its_manifest_drops_them(
+    tmp_path: Path,
+) -> None:
+    """The names a run got are kept with it: once a later commit drops them from `spec.env` (or
+    removes the job), its log still never prints their values."""
+    printing = json.loads(dumping_job(tmp_path / "unused", ["DB_PASSPHRASE"]))
+    printing["spec"]["command"] = ["python", "-c", "import os; print(os.environ['DB_PASSPHRASE'])"]
+    repo = UserRepo.create(tmp_path, {"envdump": json.dumps(printing)})
+    env = {"DB_PASSPHRASE": "correct-horse-battery"}
+    try:
+        result = repo.trainops("apply", "--wait", "--timeout", "30", env=env)
+        assert result.returncode == 0, explain(result)
+        shown = repo.trainops("logs", "envdump", env=env)
+        assert shown.returncode == 0 and "***" in shown.stdout, explain(shown)
+
+        printing["spec"]["env"] = []
+        repo.write_job("envdump", json.dumps(printing))
+        repo.commit("no longer passes DB_PASSPHRASE")
+        for args in (["logs", "envdump"], ["logs", "envdump", "--follow"]):
+            shown = repo.trainops(*args, env=env)
+            assert shown.returncode == 0, explain(shown)
+            assert env["DB_PASSPHRASE"] not in shown.stdout + shown.stderr, explain(shown)
+        repo.remove_job("envdump")
+        repo.commit("removed")
+        shown = repo.trainops("logs", "envdump", env=env)
+        assert env["DB_PASSPHRASE"] not in shown.stdout + shown.stderr, explain(shown)
+    finally:
+        repo.cleanup()

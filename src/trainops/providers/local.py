@@ -303,16 +303,20 @@ class LocalProvider:
 
     def log_tail(self, run_id: str, tail: int) -> tuple[str, int]:
         """`logs()`, and the byte offset where it ends (to follow the log from there)."""
-        if self._record(run_id) is None:
+        record = self._record(run_id)
+        if record is None:
             return "", 0
+        _watch_run_env(record)
         return _runlog.tail(self._work_dir(run_id) / sv.LOG, tail)
 
     def log_after(self, run_id: str, offset: int, final: bool = False) -> tuple[str, int]:
         """What the log gained after byte `offset`: whole lines, at most `TAIL_BYTES` (a
         line longer than that comes in pieces; with `final`, an unterminated last line too),
         and the offset to ask from next."""
-        if self._record(run_id) is None:
+        record = self._record(run_id)
+        if record is None:
             return "", offset
+        _watch_run_env(record)
         return _runlog.after(self._work_dir(run_id) / sv.LOG, offset, final)
 
     def find(self, intent: Intent) -> RunRef | None:
@@ -520,3 +524,12 @@ def _outputs(out_dir: Path) -> dict[str, str]:
     for path in sorted(files, key=lambda p: (len(p.relative_to(out_dir).parts), p.as_posix())):
         found.setdefault(path.stem, str(path))
     return found
+
+
+def _watch_run_env(record: Path) -> None:
+    """Mask, wherever this run's log is printed or posted, the variables the run was given: the
+    names its record keeps (its `spec.env` then, and what trainops masked then), not only the
+    names today's manifests list, which may no longer name them (DESIGN §13)."""
+    meta = sv.read_json(record / sv.META) or {}
+    names = [*(meta.get("env") or ()), *(meta.get("scrub_env") or ())]
+    scrub.watch(n for n in names if isinstance(n, str))
