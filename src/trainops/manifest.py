@@ -168,6 +168,13 @@ class _SpecBase(CoreModel):
     deliver: list[DeliverTarget] = Field(default_factory=list)
 
 
+# The credentials a CI runner gives the workflow itself: its GitHub token (which can push the
+# state branch, the one writer its protection allows) and the Actions runtime and OIDC tokens. A
+# job given one could forge trainops' state or act as the workflow: no manifest may list them.
+_WORKFLOW_CREDENTIALS = frozenset({"GITHUB_TOKEN", "GH_TOKEN"})
+_WORKFLOW_CREDENTIAL_PREFIXES = ("ACTIONS_",)
+
+
 def _env_names(names: list[str]) -> list[str]:
     """spec.env names variables, never values (a value here would be a secret in git)."""
     for name in names:
@@ -175,6 +182,13 @@ def _env_names(names: list[str]) -> list[str]:
             raise ValueError(f"{name!r} is not an environment variable name (letters, digits, _)")
         if name.startswith("TRAINOPS_"):
             raise ValueError(f"{name} is set by trainops for every run; it cannot be passed")
+        if name.upper() in _WORKFLOW_CREDENTIALS or name.upper().startswith(
+            _WORKFLOW_CREDENTIAL_PREFIXES
+        ):
+            raise ValueError(
+                f"{name} is the workflow's own credential (it can push the state branch); "
+                "a job cannot be given it: pass a token of the job's own under another name"
+            )
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise ValueError(f"listed more than once: {', '.join(duplicates)}")

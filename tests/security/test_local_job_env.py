@@ -116,3 +116,21 @@ def test_a_runs_log_is_masked_for_the_names_it_was_given_after_its_manifest_drop
         assert env["DB_PASSPHRASE"] not in shown.stdout + shown.stderr, explain(shown)
     finally:
         repo.cleanup()
+
+
+def test_spec_env_cannot_pass_the_workflows_own_credentials(tmp_path: Path) -> None:
+    """The workflow's GitHub token can push the state branch (the one writer its protection
+    allows), the Actions runtime and OIDC tokens act as the workflow: a manifest that lists one
+    is an error at its line, and no run starts."""
+    out = tmp_path / "env.json"
+    for name in ("GITHUB_TOKEN", "GH_TOKEN", "ACTIONS_ID_TOKEN_REQUEST_TOKEN", "actions_runtime_x"):
+        repo = UserRepo.create(tmp_path / name, {"envdump": dumping_job(out, ["HF_TOKEN", name])})
+        try:
+            result = repo.trainops("validate")
+            assert result.returncode == 1, explain(result)
+            assert f"{name} is the workflow's own credential" in result.stdout + result.stderr
+            applied = repo.trainops("apply", "--wait", "--timeout", "30", env=SECRETS)
+            assert applied.returncode == 1, explain(applied)
+            assert not out.exists(), "the job ran"
+        finally:
+            repo.cleanup()
