@@ -206,3 +206,23 @@ def test_an_unreadable_state_file_is_named_and_only_its_job_is_left_alone(
     assert applied.returncode == 1 and "state/a.json: " in applied.stderr, explain(applied)
     assert f"b-{repo.revisions()['b']}-1" in repo.run_ids()  # b trained anyway
     assert f"a-{revisions['a']}-1" in repo.run_ids()
+
+
+@pytest.mark.parametrize(
+    "snapshot",
+    [
+        "spec:\n  a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n"
+        + "".join(f"  a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]\n" for i in range(1, 9)),
+        "spec: " + "[" * 5000 + "]" * 5000 + "\n",
+    ],
+    ids=["aliases", "nested"],
+)
+def test_a_forged_snapshot_cannot_stall_the_plan(repo: UserRepo, snapshot: str) -> None:
+    """The plan compares a job with the snapshot its last run names: a forged one is read with
+    the bounded loader, so a billion-laughs file is one more file that does not compare."""
+    rev = "0" * 12
+    record = run_record(rev, f"a-{rev}-1", health="Succeeded", snapshot="snapshots/a/forged.yaml")
+    forge(repo, {"state/a.json": state_text("a", record), "snapshots/a/forged.yaml": snapshot})
+    result = repo.trainops("plan", timeout=30)
+    assert result.returncode == 0, explain(result)
+    assert "internal error" not in result.stdout + result.stderr

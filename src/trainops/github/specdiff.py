@@ -9,9 +9,8 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 from trainops.manifest import OUTPUT_REF
+from trainops.yamlsource import load_bytes
 
 if TYPE_CHECKING:
     from trainops.plan import Desired
@@ -29,10 +28,12 @@ def spec_changes(snapshot_text: str, spec: Mapping[str, Any]) -> list[str]:
     Values holding an output reference (`${{ jobs.x.output.y }}`) are skipped: the snapshot holds
     what the reference resolved to at submit time, which the new spec cannot be compared with.
     """
-    try:
-        old = yaml.safe_load(snapshot_text)
-    except yaml.YAMLError:
+    # The state branch is input (DESIGN §9): its snapshots are read with the bounded loader
+    # manifests use, so aliases, nesting and size cannot make a plan hang or crash.
+    docs, problems = load_bytes(snapshot_text.encode(), "snapshot")
+    if problems or len(docs) != 1:
         return []
+    old = docs[0].data
     old_spec = old.get("spec") if isinstance(old, dict) else None
     if not isinstance(old_spec, dict):
         return []
