@@ -103,6 +103,9 @@ class Lock:
         except json.JSONDecodeError as exc:
             problem = Problem(display, exc.lineno, exc.colno, f"not valid JSON: {exc.msg}", hint)
             raise InvalidInput([problem]) from exc
+        except RecursionError:  # a pull request can write the lock: nested past the decoder
+            problem = Problem(display, message="not valid JSON: nested too deeply", hint=hint)
+            raise InvalidInput([problem]) from None
         errors = list(_validator(_FILE_SCHEMA).iter_errors(data))
         if errors:
             problems = [

@@ -92,3 +92,11 @@ def test_runs_dir_through_a_link_out_of_the_repository(tmp_path: Path) -> None:
     config = yaml.safe_dump({"providers": {"local": {"runs_dir": "out/runs"}}})
     [problem] = problems(tmp_path, yaml.safe_dump(JOB), config)
     assert "runs_dir 'out/runs' leads outside the repository through a symlink" in problem
+
+
+def test_a_lock_nested_too_deeply_is_an_input_error(tmp_path: Path) -> None:
+    """A pull request can write trainops.lock: one nested past the JSON decoder's recursion is
+    a problem naming the file, not an internal error."""
+    (tmp_path / "trainops.lock").write_text("[" * 100_000 + "]" * 100_000)
+    [problem] = problems(tmp_path, yaml.safe_dump(JOB))
+    assert problem.startswith("trainops.lock: not valid JSON: nested too deeply"), problem
