@@ -517,7 +517,7 @@ def main(argv: list[str] | None = None) -> int:
         if _Context.debug:
             _print_traceback()
         echo(
-            f"internal error: {type(exc).__name__}: {exc}\n"
+            f"internal error: {type(exc).__name__}: {escape.line(str(exc))}\n"
             "  hint: run again with --debug for a traceback, and report it",
             err=True,
         )
@@ -529,7 +529,7 @@ def _print_traceback() -> None:
     # --debug adds the traceback; the exit code stays the one DESIGN §12 gives the error.
     import traceback
 
-    echo(traceback.format_exc(), err=True, nl=False)
+    echo(escape.block(traceback.format_exc()), err=True, nl=False)  # it may quote any input
 
 
 if __name__ == "__main__":

@@ -6,6 +6,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.support.workspace import UserRepo, explain, manifest
 from trainops.errors import Problem
 from trainops.render import github_annotations, plan_markdown, problems_text
@@ -55,3 +57,24 @@ def test_a_jobs_output_is_shown_not_obeyed(tmp_path: Path) -> None:
     assert "\x1b" not in result.stdout and "\x07" not in result.stdout and "\r" not in result.stdout
     assert not [line for line in result.stdout.splitlines() if line.lstrip().startswith("::")]
     assert "add-mask::y" in result.stdout  # still readable
+
+
+def test_an_unexpected_error_quoting_input_is_escaped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The last boundary, an error trainops did not foresee, may quote anything it was reading
+    (a file name, a provider's text): its message and the --debug traceback are escaped too."""
+    import trainops.workspace
+    from trainops.cli import main
+
+    def broken(root: Path) -> None:
+        raise RuntimeError("quoting jobs/x\n::error file=x::INJECTED\x1b]0;title\x07")
+
+    monkeypatch.setattr(trainops.workspace, "validate_workspace", broken)
+    for argv in (["validate", "--dir", str(tmp_path)], ["--debug", "validate", "--dir", "."]):
+        monkeypatch.chdir(tmp_path)
+        assert main(argv) != 0
+        err = capsys.readouterr().err
+        assert "internal error: RuntimeError: quoting jobs/x\\n::error file=x::INJECTED" in err
+        assert "\x1b" not in err and "\x07" not in err
+        assert not [line for line in err.splitlines() if line.lstrip().startswith("::")], err
