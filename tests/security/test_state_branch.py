@@ -94,20 +94,24 @@ def repo(tmp_path: Path) -> Iterator[UserRepo]:
     user.cleanup()
 
 
+def assert_named_and_left_alone(repo: UserRepo, *commands: list[str]) -> None:
+    """Every read command, then apply, names the bad state file (exit 1, no internal error)."""
+    for command in [*commands, ["apply"]]:
+        result = repo.trainops(*command)
+        assert result.returncode == 1, explain(result)
+        assert "state/a.json: " in result.stderr, explain(result)
+        assert "internal error" not in result.stderr + result.stdout
+
+
 @pytest.mark.parametrize("make", BAD.values(), ids=BAD.keys())
 def test_a_bad_state_file_is_named_and_only_its_job_is_left_alone(
     repo: UserRepo, make: Callable[[str], str]
 ) -> None:
     revisions = repo.revisions()
     forge(repo, {"state/a.json": make(revisions["a"])})
-    for command in (["plan"], ["status"], ["status", "-o", "json"], ["cost"], ["logs", "a"]):
-        result = repo.trainops(*command)
-        assert result.returncode == 1, explain(result)
-        assert "state/a.json: " in result.stderr, explain(result)
-        assert "internal error" not in result.stderr + result.stdout
-
-    applied = repo.trainops("apply")
-    assert applied.returncode == 1 and "state/a.json: " in applied.stderr, explain(applied)
+    assert_named_and_left_alone(
+        repo, ["plan"], ["status"], ["status", "-o", "json"], ["cost"], ["logs", "a"]
+    )
     assert repo.run_ids() == [f"b-{revisions['b']}-1"]  # b trained, a was left alone
 
 
@@ -197,13 +201,7 @@ def test_an_unreadable_state_file_is_named_and_only_its_job_is_left_alone(
     repo.commit("b changes")
     forge_bytes(repo, "a.json", data)
 
-    for command in (["plan"], ["status"], ["cost"], ["logs", "a"]):
-        result = repo.trainops(*command)
-        assert result.returncode == 1, explain(result)
-        assert "state/a.json: " in result.stderr, explain(result)
-        assert "internal error" not in result.stderr + result.stdout
-    applied = repo.trainops("apply")
-    assert applied.returncode == 1 and "state/a.json: " in applied.stderr, explain(applied)
+    assert_named_and_left_alone(repo, ["plan"], ["status"], ["cost"], ["logs", "a"])
     assert f"b-{repo.revisions()['b']}-1" in repo.run_ids()  # b trained anyway
     assert f"a-{revisions['a']}-1" in repo.run_ids()
 

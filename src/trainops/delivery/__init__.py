@@ -17,7 +17,7 @@ from trainops.manifest import DeliverTarget
 from trainops.scrub import scrub
 from trainops.state.model import Run
 
-__all__ = ["MANIFEST", "DeliveryError", "Tally", "deliver", "redact"]
+__all__ = ["MANIFEST", "DeliveryError", "Tally", "deliver"]
 
 
 def _s3(target: DeliverTarget, bundle: Bundle) -> Tally:
@@ -52,15 +52,10 @@ def deliver(target: DeliverTarget, job: str, run: Run, folder: Path | None = Non
         with gather(job, run, folder) as bundle:
             return TARGETS[kind](target, bundle).summary()
     except DeliveryError as exc:
-        raise DeliveryError(redact(exc.message), redact(exc.hint)) from None
+        raise DeliveryError(scrub(exc.message), scrub(exc.hint)) from None
     except Exception as exc:
         # A client library failing in a way not mapped above must not wedge every later apply
         # (the delivery is retried each time): it becomes this target's recorded failure.
         raise DeliveryError(
-            redact(f"{job}: delivery to {target.key} failed: {type(exc).__name__}: {exc}")
+            scrub(f"{job}: delivery to {target.key} failed: {type(exc).__name__}: {exc}")
         ) from None
-
-
-def redact(text: str) -> str:
-    """`text` with every credential of the environment masked, whatever a library put there."""
-    return scrub(text)

@@ -5,8 +5,9 @@ clone's git directory, which `git clean` never reaches) forks once: the parent r
 the supervisor as `pending` and exits at once, so trainops never keeps a child to reap; the child
 leads a new session (its pid is the run's process group), starts the command, and writes
 `running`, then `succeeded` or `failed`. Its environment is the job's (trainops.jobenv), and its
-stdout is the run's log.txt, both set up by trainops. Standard library only: a run costs one bare
-interpreter.
+stdout is the run's log.txt, both set up by trainops. It imports only the standard library and
+two small trainops modules (`processes`, `scrub`), never pydantic, yaml or a client library: a run
+costs one bare interpreter.
 
 Every read-modify-write of status.json holds an flock on the run's `.lock`: a `canceled` or lost
 verdict written by trainops is final, and a supervisor that finds one never starts the command.
