@@ -385,7 +385,14 @@ class _LiveTable:
 @cli.command()
 @_dir_option
 @_output_option
-def status(root: Path, output: str) -> None:
+@click.option(
+    "--html",
+    "html_dir",
+    default=None,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Also write the status page (index.html, api/status.json) into this folder.",
+)
+def status(root: Path, output: str, html_dir: Path | None) -> None:
     """Sync and health of every job, with its run, age and cost."""
     import time
 
@@ -395,6 +402,11 @@ def status(root: Path, output: str) -> None:
     ws, result = plan_workspace(root)
     now = time.time()
     rows = render.plan_rows(result.plan, now)
+    if html_dir is not None:
+        from trainops.commands import write_status_page
+
+        for path in write_status_page(ws, result, html_dir, now):
+            echo(f"wrote {escape.line(str(path))}", err=True)
     if output == "json":
         from trainops.output import report
 
@@ -485,6 +497,36 @@ def lock(root: Path, check: bool) -> None:
     for line in lines:
         echo(f"  {line}")
     echo(f"wrote {path} ({len(lines)} trainer(s))")
+
+
+@cli.command()
+@_dir_option
+@click.option("--listen", default="127.0.0.1:8080", show_default=True, metavar="HOST:PORT")
+@click.option(
+    "--interval",
+    default="60s",
+    show_default=True,
+    help="Time between scheduled passes (90, 60s, 5m, 1h).",
+)
+@click.option(
+    "--github",
+    is_flag=True,
+    help="Report each run's health to GitHub (GITHUB_TOKEN, GITHUB_REPOSITORY).",
+)
+@click.option("--branch", default=None, help="Branch to reconcile (default: the remote's HEAD).")
+def serve(root: Path, listen: str, interval: str, github: bool, branch: str | None) -> None:
+    """Reconcile continuously: on an interval and at once on verified webhooks (needs the
+    `trainops[serve]` extra)."""
+    from trainops.commands import serve_controller
+
+    def log(message: str) -> None:
+        echo(escape.line(message), err=True)
+
+    raise SystemExit(
+        serve_controller(
+            root, listen=listen, interval=interval, github=github, branch=branch, log=log
+        )
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -301,3 +301,44 @@ def lock_workspace(
         ) from None
     lock.dump(path)
     return [f"{t} -> {lock.trainers[t].version[:12]}" for t in trainers], str(path)
+
+
+def write_status_page(ws: Workspace, result: Pass, directory: Path, now: float) -> list[Path]:
+    """`status --html DIR`: the page `trainops serve` shows, as static files."""
+    from trainops.output import report
+    from trainops.serve.status_page import build_view, write_static
+
+    problems = [*ws.validation.problems, *result.problems]
+    doc = report("status", result.plan, now, problems, notes=result.notes)
+    view = build_view(doc, result.state, ws.config.prices_usd_per_second, now)
+    return write_static(view, directory)
+
+
+def serve_controller(
+    root: Path,
+    *,
+    listen: str,
+    interval: str,
+    github: bool,
+    branch: str | None,
+    log: Callable[[str], None],
+) -> int:
+    """`trainops serve`, once its optional dependencies are known to be installed."""
+    seconds = _seconds(interval)
+    try:
+        from trainops.serve.app import serve
+    except ImportError as exc:
+        raise UsageError(
+            f"trainops serve needs its extra dependencies ({exc.name} is missing)",
+            "pip install 'trainops[serve]'",
+        ) from None
+    return serve(root, listen=listen, interval=seconds, github=github, branch=branch, log=log)
+
+
+def _seconds(text: str) -> float:
+    import re
+
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(s|m|h)?\s*", text)
+    if m is None or float(m.group(1)) <= 0:
+        raise UsageError(f"--interval {text!r} is not a duration", "e.g. 90, 60s, 5m or 1h")
+    return float(m.group(1)) * {"s": 1, "m": 60, "h": 3600}[m.group(2) or "s"]

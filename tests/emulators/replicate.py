@@ -216,6 +216,20 @@ class _Training:
     completed_at: float | None = None
     error: str | None = None
     output: dict[str, str] | None = None
+    webhook: str | None = None  # where the service POSTs signed events (Standard Webhooks)
+    webhook_events: frozenset[str] = frozenset({"start", "output", "logs", "completed"})
+
+
+@dataclass(frozen=True)
+class WebhookDelivery:
+    """One signed event the emulator sent, and what the receiver answered (0: unreachable)."""
+
+    training_id: str
+    event: str
+    url: str
+    msg_id: str
+    status: int
+    sent_at: float  # real time.time() when the answer came
 
 
 class _ApiError(Exception):
@@ -293,6 +307,9 @@ class ReplicateEmulator:
         self.server_errors: list[str] = []  # unexpected exceptions in handler threads
         key = hashlib.sha256(b"webhook-%d" % seed).digest()[:24]
         self._secret = "whsec_" + base64.b64encode(key).decode()
+        self._outbox: list[tuple[str, str, str, dict[str, Any]]] = []  # (id, event, url, body)
+        self.webhook_deliveries: list[WebhookDelivery] = []
+        self._webhook_threads: list[threading.Thread] = []
         self._host, self._port = host, port
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -345,8 +362,76 @@ class ReplicateEmulator:
     # -- time --
 
     def advance(self, seconds: float) -> float:
-        """Move simulated time forward; trainings progress accordingly. Returns the new now."""
-        return self.clock.advance(seconds)
+        """Move simulated time forward; trainings progress accordingly (and their webhooks are
+        sent, as the service does when a training changes). Returns the new now."""
+        now = self.clock.advance(seconds)
+        with self._lock:
+            self._settle()
+        self._flush_webhooks()
+        return now
+
+    # -- webhooks --
+
+    @property
+    def webhook_secret(self) -> str:
+        """What `GET /v1/webhooks/default/secret` answers (`whsec_...`)."""
+        return self._secret
+
+    def sign_webhook(
+        self, body: bytes, msg_id: str, timestamp: float | None = None, secret: str | None = None
+    ) -> dict[str, str]:
+        """The Standard Webhooks headers Replicate sends with `body` (signed with `secret`,
+        default the account's; `timestamp` default now, real time)."""
+        from standardwebhooks.webhooks import Webhook
+
+        at = datetime.fromtimestamp(time.time() if timestamp is None else timestamp, UTC)
+        signature = Webhook(secret or self._secret).sign(msg_id, at, body.decode())
+        return {
+            "webhook-id": msg_id,
+            "webhook-timestamp": str(int(at.timestamp())),
+            "webhook-signature": signature,
+            "content-type": "application/json",
+        }
+
+    def wait_webhooks(self, timeout: float = 30.0) -> list[WebhookDelivery]:
+        """Wait until every webhook sent so far has been answered; returns all deliveries."""
+        deadline = time.monotonic() + timeout
+        for thread in list(self._webhook_threads):
+            thread.join(max(0.0, deadline - time.monotonic()))
+        with self._lock:
+            return list(self.webhook_deliveries)
+
+    def _queue_webhook(self, t: _Training, event: str) -> None:
+        if t.webhook is None or event not in t.webhook_events:
+            return
+        msg_id = f"msg_{self._ids.getrandbits(96):024x}"
+        self._outbox.append((msg_id, event, t.webhook, self._training_json(t)))
+
+    def _flush_webhooks(self) -> None:
+        with self._lock:
+            batch, self._outbox = self._outbox, []
+        if not batch:
+            return
+        thread = threading.Thread(target=self._send_webhooks, args=(batch,), daemon=True)
+        self._webhook_threads.append(thread)
+        thread.start()
+
+    def _send_webhooks(self, batch: list[tuple[str, str, str, dict[str, Any]]]) -> None:
+        import httpx
+
+        with httpx.Client(timeout=10.0) as client:
+            for msg_id, event, url, payload in batch:
+                body = json.dumps(payload).encode()
+                try:
+                    status = client.post(
+                        url, content=body, headers=self.sign_webhook(body, msg_id)
+                    ).status_code
+                except httpx.HTTPError:
+                    status = 0
+                with self._lock:
+                    self.webhook_deliveries.append(
+                        WebhookDelivery(payload["id"], event, url, msg_id, status, time.time())
+                    )
 
     def now(self) -> float:
         return self.clock.now()
@@ -577,6 +662,7 @@ class ReplicateEmulator:
                     self._finish(t, "aborted", start)
                     continue
                 t.status, t.started_at = "processing", start
+                self._queue_webhook(t, "start")
             if t.status == "processing" and t.started_at is not None:
                 end = t.started_at + t.run_s
                 if now >= end:
@@ -599,6 +685,7 @@ class ReplicateEmulator:
         trainer = self._models.get((t.model.partition("/")[0], t.model.partition("/")[2]))
         if trainer is not None:
             trainer.run_count += 1
+        self._queue_webhook(t, "completed")
 
     def _logs(self, t: _Training) -> str:
         if t.started_at is None:
@@ -952,9 +1039,19 @@ def _create_training(
         raise _ApiError(422, detail, title="Input validation failed", invalid_fields=invalid)
     fault = emu._take_fault("create", method, path)
     outcome = {"abort": "aborted", "fail": "failed"}.get(fault.kind) if fault else None
+    webhook = body.get("webhook")
+    if webhook is not None and not (isinstance(webhook, str) and webhook.startswith("http")):
+        raise _ApiError(400, "webhook must be an HTTP(S) URL")
+    events = body.get("webhook_events_filter")
+    allowed = {"start", "output", "logs", "completed"}
+    if events is not None and not (isinstance(events, list) and set(events) <= allowed):
+        raise _ApiError(400, "webhook_events_filter must list start, output, logs, completed")
     t = emu._new_training(
         account, f"{model.owner}/{model.name}", version.id, destination, inp, "api", outcome
     )
+    t.webhook = webhook
+    if events is not None:
+        t.webhook_events = frozenset(events)
     created = emu._training_json(t, urls="predictions")
     # A fresh training has no started_at/completed_at/metrics/output (the API omits them).
     return 201, created
@@ -1293,6 +1390,7 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
         reply = self.server.emulator.handle(method, self.path, self.headers, raw)
+        self.server.emulator._flush_webhooks()  # a request may have moved a training on
         if reply.drop:
             self.close_connection = True
             with contextlib.suppress(OSError):

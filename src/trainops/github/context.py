@@ -27,11 +27,13 @@ ENV_WRITE_INTERVAL = "TRAINOPS_GITHUB_WRITE_INTERVAL"  # seconds between two wri
 ENV_MAX_ATTEMPTS = "TRAINOPS_GITHUB_MAX_ATTEMPTS"  # requests per API call, retries included
 
 
-def client_from_env(env: Mapping[str, str]) -> GitHubClient:
+def client_from_env(env: Mapping[str, str], transport: Any = None) -> GitHubClient:
     """A client for GITHUB_API_URL with GITHUB_TOKEN (UsageError without a token), retries tuned
-    by the TRAINOPS_GITHUB_* variables above."""
+    by the TRAINOPS_GITHUB_* variables above; `transport` (an httpx transport) lets `serve`
+    count its calls."""
     return GitHubClient(
         env=env,
+        transport=transport,
         backoff_base=_number(env, ENV_BACKOFF, 1.0),
         write_interval=_number(env, ENV_WRITE_INTERVAL, 1.0),
         max_attempts=int(_number(env, ENV_MAX_ATTEMPTS, 5, minimum=1)),

@@ -112,6 +112,18 @@ class Pacer:
 # ---- the provider ---------------------------------------------------------------------------
 
 
+def webhook_params(environ: Mapping[str, str]) -> dict[str, Any]:
+    """With `TRAINOPS_PUBLIC_URL` set (a `trainops serve` reachable there), a training asks
+    Replicate to POST its start and completion to the controller's webhook (DESIGN §17)."""
+    public = environ.get("TRAINOPS_PUBLIC_URL", "").strip().rstrip("/")
+    if not public.startswith(("http://", "https://")):  # `serve` refuses any other value
+        return {}
+    return {
+        "webhook": f"{public}/webhooks/replicate",
+        "webhook_events_filter": ["start", "completed"],
+    }
+
+
 def endpoint(environ: Mapping[str, str]) -> str:
     """Where the token goes: the environment's `REPLICATE_BASE_URL` (as the official client reads
     it), else Replicate itself. Never a file: a pull request could name its own host (§13)."""
@@ -398,6 +410,7 @@ class ReplicateProvider:
                     version=version,
                     input=dict(submission.input),
                     destination=destination,
+                    **webhook_params(self._environ),
                 )
             except ReplicateError as exc:
                 if exc.status == 429:

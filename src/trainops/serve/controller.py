@@ -1,0 +1,164 @@
+"""The controller loop: passes of the same `Reconciler` as `apply` on the remote default branch
+(fetched, never the working tree), on an interval and at once when a webhook asks.
+
+Passes never overlap: one thread runs them. A request made while a pass runs schedules exactly
+one more, so a burst of webhooks coalesces into at most two passes. `stop()` (SIGTERM) lets the
+pass in flight finish.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from trainops.errors import TrainopsError, UsageError
+from trainops.serve.metrics import ControllerMetrics, CountingTransport
+from trainops.serve.status_page import StatusView, build_view
+
+if TYPE_CHECKING:
+    from trainops.apply import RunReporter
+    from trainops.manifest import Config
+
+
+class Controller:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        interval: float,
+        github: bool = False,
+        remote: str = "origin",
+        branch: str | None = None,
+        log: Callable[[str], None] = lambda _m: None,
+        metrics: ControllerMetrics | None = None,
+    ) -> None:
+        self.root, self.interval, self.github, self.remote = root, interval, github, remote
+        self.log = log
+        self.metrics = metrics or ControllerMetrics()
+        self.branch = branch or default_branch(root, remote)
+        self.view: StatusView | None = None
+        self.passes = 0
+        self.last_error = ""
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._busy = threading.Lock()
+
+    @property
+    def ref(self) -> str:
+        return f"refs/remotes/{self.remote}/{self.branch}"
+
+    def request(self, why: str) -> None:
+        """Schedule a pass as soon as the current one (if any) ends; never runs one here."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    def run(self) -> None:
+        """Passes until `stop()`: one now, then one per interval or request."""
+        while not self._stopping.is_set():
+            self._wake.clear()
+            self.run_pass()
+            self._wake.wait(self.interval)
+
+    def run_pass(self) -> bool:
+        """One fetch + apply; errors are logged and counted, never raised (the next pass tries
+        again). True when the pass succeeded."""
+        with self._busy:
+            started = time.monotonic()
+            try:
+                self._pass()
+            except TrainopsError as exc:
+                self.last_error = exc.message
+                self.log(f"pass failed: {exc.message}" + (f" ({exc.hint})" if exc.hint else ""))
+                self.metrics.passes.labels("error").inc()
+                return False
+            except Exception as exc:  # a bug: keep serving, say what broke
+                self.last_error = f"internal error: {type(exc).__name__}"
+                self.log(f"pass failed: internal error: {type(exc).__name__}: {exc}")
+                self.metrics.passes.labels("error").inc()
+                return False
+            finally:
+                self.passes += 1
+                self.metrics.pass_duration.observe(time.monotonic() - started)
+            self.last_error = ""
+            self.metrics.passes.labels("ok").inc()
+            return True
+
+    def _pass(self) -> None:
+        from trainops.commands import apply_workspace
+        from trainops.output import report
+
+        fetch(self.root, self.remote, self.branch)
+        ws, rec = apply_workspace(self.root, ref=self.ref, allow_dirty=True, on_event=self.log)
+        reporter = self._reporter(ws.config) if self.github else None
+        rec.reporter = reporter
+        try:
+            result = rec.apply()
+            final = rec.preview() if result.plan.changes else result
+        finally:
+            close = getattr(reporter, "close", None)
+            if close is not None:
+                close()
+        now = time.time()
+        providers: dict[str, str] = {n: str(t.job.spec.provider) for n, t in rec.desired.targets.items()}
+        self.metrics.record_outcomes(result.outcomes, providers)
+        self.metrics.record_pass(final, providers, now)
+        for outcome in result.failed:
+            self.log(f"{outcome.action.job}: {outcome.action.op.value} failed: {outcome.detail}")
+        problems = [*ws.validation.problems, *final.problems]
+        doc = report("status", final.plan, now, problems, notes=final.notes)
+        self.view = build_view(doc, final.state, ws.config.prices_usd_per_second, now)
+
+    def _reporter(self, config: Config) -> RunReporter | None:
+        from trainops.github.context import client_from_env
+        from trainops.github.report import run_reporter
+
+        try:
+            client = client_from_env(os.environ, CountingTransport(self.metrics.github_calls))
+        except UsageError as exc:
+            self.log(f"run health is not reported to GitHub: {exc.message}")
+            return None
+        return run_reporter(config, on_note=self.log, client=client)
+
+
+def default_branch(root: Path, remote: str) -> str:
+    """The remote's default branch: what its HEAD points at, else the clone's record of it."""
+    from trainops.repo import git_run
+
+    out = git_run(["ls-remote", "--symref", remote, "HEAD"], root)
+    for line in out.stdout.decode(errors="replace").splitlines():
+        if line.startswith("ref: refs/heads/") and line.endswith("\tHEAD"):
+            return line[len("ref: refs/heads/") : -len("\tHEAD")]
+    out = git_run(["symbolic-ref", "--quiet", f"refs/remotes/{remote}/HEAD"], root)
+    name = out.stdout.decode(errors="replace").strip()
+    prefix = f"refs/remotes/{remote}/"
+    if out.returncode == 0 and name.startswith(prefix):
+        return name[len(prefix) :]
+    raise UsageError(
+        f"cannot tell the default branch of remote {remote!r}",
+        "check that the clone has that remote and it is reachable, or pass --branch",
+    )
+
+
+def fetch(root: Path, remote: str, branch: str) -> None:
+    from trainops.repo import git_run
+
+    spec = f"+refs/heads/{branch}:refs/remotes/{remote}/{branch}"
+    out = git_run(["fetch", "--quiet", "--no-tags", remote, spec], root)
+    if out.returncode != 0:
+        lines = out.stderr.decode(errors="replace").strip().splitlines()
+        raise UsageError(
+            f"could not fetch {branch!r} from remote {remote!r}"
+            + (f": {lines[-1]}" if lines else ""),
+            "check the network and that `git fetch` works in this clone",
+        )
