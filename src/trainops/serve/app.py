@@ -185,7 +185,9 @@ def serve(
     if gh is None:
         log(f"GitHub webhooks are off ({GITHUB_SECRET_ENV} is not set)")
     controller = Controller(ws.root, interval=interval, github=github, branch=branch, log=log)
-    app = create_app(controller, replicate=replicate, github=gh, token=token)
+    # On loopback the page is for this machine (or a reverse proxy that does its own auth).
+    page_token = None if is_loopback(host) else token
+    app = create_app(controller, replicate=replicate, github=gh, token=page_token)
     config = uvicorn.Config(
         app, host=host, port=port, log_level="warning", access_log=False, lifespan="off"
     )

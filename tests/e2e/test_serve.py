@@ -1,0 +1,236 @@
+"""`trainops serve` as a user runs it: a subprocess in a clone with a bare remote, against the
+Replicate emulator (which sends real signed webhooks) and the GitHub emulator. The interval is an
+hour, so everything these tests see after the first pass was caused by a webhook.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.e2e.test_replicate_cli import R8_TOKEN, job
+from tests.emulators.github import GitHubEmulator
+from tests.emulators.replicate import CREATE_PATH, ReplicateEmulator, SimClock
+from tests.support.gitrepo import git
+from tests.support.workspace import UserRepo, explain
+
+OWNER, NAME = "acme", "models"
+GH_TOKEN = "ghs_" + "ServeE2eGitHubT0ken" * 2
+HOOK_SECRET = "serve-github-hook-secret-5b1e"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def eventually(check: Any, timeout: float = 60.0, what: str = "") -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what or check}")
+        time.sleep(0.1)
+
+
+class Served:
+    """One `trainops serve` process and what it answers."""
+
+    def __init__(
+        self, repo: UserRepo, gh: GitHubEmulator, emu: ReplicateEmulator, wait: bool = True
+    ) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc = repo.start(
+            "serve",
+            "--listen",
+            f"127.0.0.1:{self.port}",
+            "--interval",
+            "1h",
+            "--github",
+            env={
+                **gh.env(),
+                "REPLICATE_API_TOKEN": R8_TOKEN,
+                "REPLICATE_BASE_URL": emu.base_url,
+                "TRAINOPS_PUBLIC_URL": self.url,
+                "TRAINOPS_GITHUB_WEBHOOK_SECRET": HOOK_SECRET,
+                "GITHUB_REPOSITORY": f"{OWNER}/{NAME}",
+                "TRAINOPS_GITHUB_WRITE_INTERVAL": "0",
+                "TRAINOPS_GITHUB_BACKOFF": "0",
+            },
+        )
+        if wait:
+            self.ready()
+
+    def ready(self) -> None:
+        eventually(self._first_pass, what="the first pass")
+
+    def _first_pass(self) -> bool:
+        assert self.proc.poll() is None, self.proc.communicate()
+        try:
+            return httpx.get(f"{self.url}/api/status", timeout=5).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def status(self) -> dict[str, Any]:
+        return dict(httpx.get(f"{self.url}/api/status", timeout=10).json())
+
+    def metric(self, name: str, **labels: str) -> float:
+        text = httpx.get(f"{self.url}/metrics", timeout=10).text
+        want = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+        for line in text.splitlines():
+            m = re.fullmatch(rf"{name}(?:\{{(.*)\}})? (\S+)", line)
+            if m and ",".join(sorted((m.group(1) or "").split(","))) == want:
+                return float(m.group(2))
+        return 0.0
+
+    def post(self, path: str, body: bytes, headers: dict[str, str]) -> httpx.Response:
+        return httpx.post(f"{self.url}{path}", content=body, headers=headers, timeout=10)
+
+    def stop(self) -> tuple[int, str]:
+        self.proc.send_signal(signal.SIGTERM)
+        _out, err = self.proc.communicate(timeout=60)
+        return self.proc.returncode, err
+
+
+@pytest.fixture
+def gh() -> Iterator[GitHubEmulator]:
+    with GitHubEmulator(token=GH_TOKEN) as emulator:
+        yield emulator
+        assert emulator.errors == []
+
+
+@pytest.fixture
+def emu() -> Iterator[ReplicateEmulator]:
+    with ReplicateEmulator(
+        token=R8_TOKEN, queue_seconds=5, run_seconds=100, clock=SimClock(time.time())
+    ) as emulator:
+        yield emulator
+        assert emulator.server_errors == []
+
+
+@pytest.fixture
+def repo(tmp_path: Path, emu: ReplicateEmulator) -> Iterator[UserRepo]:
+    user = UserRepo.create(tmp_path, {"portraits": job("portraits")})
+    user.env["REPLICATE_BASE_URL"] = emu.base_url
+    result = user.trainops("lock", env={"REPLICATE_API_TOKEN": R8_TOKEN})
+    assert result.returncode == 0, explain(result)
+    user.commit("trainops lock")
+    yield user
+    user.cleanup()
+
+
+def github_hook(
+    event: str, payload: dict[str, Any], secret: str = HOOK_SECRET
+) -> tuple[bytes, dict[str, str]]:
+    body = json.dumps(payload).encode()
+    sig = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return body, {
+        "X-GitHub-Event": event,
+        "X-Hub-Signature-256": sig,
+        "Content-Type": "application/json",
+    }
+
+
+def test_a_completed_training_is_reported_at_once_and_forged_webhooks_do_nothing(
+    repo: UserRepo, gh: GitHubEmulator, emu: ReplicateEmulator
+) -> None:
+    served = Served(repo, gh, emu)
+    try:
+        [created] = [r for r in emu.requests if re.search(CREATE_PATH, r.path)]
+        assert created.body["webhook"] == f"{served.url}/webhooks/replicate"
+        assert created.body["webhook_events_filter"] == ["start", "completed"]
+        source = git(repo.root, "rev-parse", "HEAD")
+
+        emu.advance(200)  # the training starts and completes; the emulator sends both webhooks
+        deliveries = emu.wait_webhooks()
+        assert [d.status for d in deliveries] == [202, 202]
+        statuses = eventually(
+            lambda: [s for s in gh.statuses(source) if s["state"] == "success"],
+            what="the success status",
+        )
+        assert statuses[0]["context"] == "trainops/portraits"
+        row = eventually(lambda: [j for j in served.status()["jobs"] if j["health"] == "Succeeded"])
+        assert row[0]["job"] == "portraits"
+
+        passes = served.metric("trainops_passes_total", outcome="ok")
+        body = json.dumps(emu.training_json(deliveries[-1].training_id)).encode()
+        forged = emu.sign_webhook(body, "msg_forged", secret="whsec_" + "QUJD" * 8)
+        stale = emu.sign_webhook(body, "msg_stale", timestamp=time.time() - 3600)
+        replayed = emu.sign_webhook(body, deliveries[-1].msg_id)
+        assert served.post("/webhooks/replicate", body, forged).status_code == 401
+        assert served.post("/webhooks/replicate", body, stale).status_code == 400
+        assert served.post("/webhooks/replicate", body, replayed).status_code == 400
+        hook, headers = github_hook("push", {"ref": "refs/heads/main"}, secret="wrong")
+        assert served.post("/webhooks/github", hook, headers).status_code == 401
+        time.sleep(1.0)  # a pass they had scheduled would have started by now
+        assert served.metric("trainops_passes_total", outcome="ok") == passes
+        assert (
+            served.metric("trainops_webhooks_total", source="replicate", outcome="refused-401") == 1
+        )
+
+        # A push webhook makes a new manifest run; another event is acknowledged and ignored.
+        hook, headers = github_hook("issues", {"action": "opened"})
+        assert served.post("/webhooks/github", hook, headers).status_code == 202
+        repo.write_job("sketches", job("sketches", destination="acme/sketches"))
+        repo.commit("add sketches")
+        hook, headers = github_hook("push", {"ref": "refs/heads/main"})
+        assert served.post("/webhooks/github", hook, headers).status_code == 202
+        eventually(lambda: len(emu.trainings) == 2, what="the new manifest's training")
+        assert emu.trainings[1].destination == "acme/sketches"
+        eventually(
+            lambda: 'data-job="sketches"' in httpx.get(served.url + "/", timeout=10).text,
+            what="the new job on the status page",
+        )
+    finally:
+        code, err = served.stop()
+    assert code == 0, err
+    assert R8_TOKEN not in err and GH_TOKEN not in err
+
+
+def test_two_controllers_and_a_racing_apply_start_each_training_once(
+    repo: UserRepo, gh: GitHubEmulator, emu: ReplicateEmulator, tmp_path: Path
+) -> None:
+    for name in ("a", "b", "c"):
+        repo.write_job(name, job(name, destination=f"acme/{name}"))
+    repo.commit("three jobs")
+    other = UserRepo.clone_of(repo, tmp_path / "second")
+    other.env.update(repo.env)
+    # Both controllers' first passes and an apply, started together: all three plan the same
+    # four submissions; the state branch's compare-and-swap lets one win each.
+    first = Served(repo, gh, emu, wait=False)
+    second = Served(other, gh, emu, wait=False)
+    racer = repo.start("apply", env={"REPLICATE_API_TOKEN": R8_TOKEN})
+    try:
+        out, err = racer.communicate(timeout=120)
+        assert racer.returncode == 0, out + err
+        first.ready()
+        second.ready()
+        emu.advance(10)  # all start: webhooks wake both controllers at once
+        emu.wait_webhooks()
+        for served in (first, second):
+            eventually(lambda s=served: len(s.status()["jobs"]) == 4)
+        hook, headers = github_hook("push", {"ref": "refs/heads/main"})
+        for served in (first, second):
+            assert served.post("/webhooks/github", hook, headers).status_code == 202
+        time.sleep(1.0)
+    finally:
+        codes = [first.stop()[0], second.stop()[0]]
+    assert codes == [0, 0]
+    counts = emu.training_counts()
+    assert len(emu.trainings) == 4 and set(counts.values()) == {1}, counts
