@@ -110,7 +110,8 @@ class Controller:
             if close is not None:
                 close()
         now = time.time()
-        providers: dict[str, str] = {n: str(t.job.spec.provider) for n, t in rec.desired.targets.items()}
+        targets = rec.desired.targets
+        providers: dict[str, str] = {n: str(t.job.spec.provider) for n, t in targets.items()}
         self.metrics.record_outcomes(result.outcomes, providers)
         self.metrics.record_pass(final, providers, now)
         for outcome in result.failed:

@@ -1,0 +1,57 @@
+"""The status page is built from values: every job's row, one chart point per run, a spend bar
+per month, a metric chart only when runs recorded metrics, and everything escaped."""
+
+from __future__ import annotations
+
+import json
+
+from trainops.serve.status_page import RunPoint, StatusView, render, write_static
+
+DOC = {
+    "summary": "2 jobs",
+    "money": {"month": "2026-12", "spent_usd": 1.5},
+    "jobs": [
+        {
+            "job": "a",
+            "sync": "Synced",
+            "health": "Succeeded",
+            "revision": "r1",
+            "run_id": "x",
+            "age_seconds": 5,
+            "cost_usd": 1.0,
+            "reason": "",
+        },
+        {
+            "job": "b",
+            "sync": "Synced",
+            "health": "Failed",
+            "revision": "r2",
+            "run_id": None,
+            "age_seconds": None,
+            "cost_usd": 0.5,
+            "reason": "<script>alert(1)</script>",
+        },
+    ],
+}
+RUNS = [
+    RunPoint("a", "x0", "r0", 1, "Succeeded", 100.0, 0.5),
+    RunPoint("a", "x", "r1", 1, "Succeeded", 200.0, 1.0),
+    RunPoint("b", "y", "r2", 1, "Failed", 300.0, 0.5),
+]
+
+
+def test_rows_points_and_bars() -> None:
+    page = render(StatusView(DOC, RUNS, {"2026-11": 0.5, "2026-12": 1.5}))
+    assert page.count('<tr class="job"') == 2
+    assert page.count('<circle class="point"') == 3
+    assert page.count('<rect class="bar"') == 2
+    assert 'data-chart="metric-' not in page
+    assert "<script>" not in page and "&lt;script&gt;" in page
+
+
+def test_a_metric_chart_when_runs_have_metrics(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    view = StatusView(DOC, RUNS, {}, {"a": [("r0", "eval_loss", 0.4), ("r1", "eval_loss", 0.3)]})
+    page = render(view)
+    assert 'data-chart="metric-a"' in page and "eval_loss" in page
+    index, api = write_static(view, tmp_path / "site")
+    assert index.read_text() == page and json.loads(api.read_text()) == DOC
