@@ -65,8 +65,8 @@ class ReplicateVerifier:
         if not any(hmac.compare_digest(want, sig) for sig in given if sig.startswith(b"v1,")):
             return Verdict(False, 401, "signature does not match")
         with self._lock:
-            for old, at in list(self._seen.items()):
-                if now - at <= TOLERANCE_SECONDS and len(self._seen) <= REPLAY_MEMORY:
+            for old, seen_at in list(self._seen.items()):
+                if now - seen_at <= TOLERANCE_SECONDS and len(self._seen) <= REPLAY_MEMORY:
                     break
                 del self._seen[old]
             if msg_id in self._seen:
