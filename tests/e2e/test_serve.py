@@ -1,6 +1,9 @@
 """`trainops serve` as a user runs it: a subprocess in a clone with a bare remote, against the
 Replicate emulator (which sends real signed webhooks) and the GitHub emulator. The interval is an
-hour, so everything these tests see after the first pass was caused by a webhook.
+hour, so everything these tests see after the first pass was caused by a webhook. The status
+page is also loaded in a real browser: headless Debian Chromium (`apt-get install chromium`;
+`.ci/run` installs it when missing), launched once, whose DOM must hold every job's row and a runs
+chart with one point per run; `status --html` writes the same page as files.
 """
 
 from __future__ import annotations
@@ -9,8 +12,10 @@ import hashlib
 import hmac
 import json
 import re
+import shutil
 import signal
 import socket
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -233,3 +238,74 @@ def test_two_controllers_and_a_racing_apply_start_each_training_once(
     assert codes == [0, 0]
     counts = emu.training_counts()
     assert len(emu.trainings) == 4 and set(counts.values()) == {1}, counts
+
+
+# ---- the status page in a browser ----------------------------------------------------------
+
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+)
+
+
+def chromium() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert found, "Debian's chromium is needed (apt-get install -y chromium; .ci/run does it)"
+    return found
+
+
+def dump_dom(url: str, profile: Path) -> str:
+    proc = subprocess.run(
+        [chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--dump-dom", url],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout
+
+
+def test_the_browser_finds_every_job_and_one_point_per_run(
+    repo: UserRepo, gh: GitHubEmulator, emu: ReplicateEmulator, tmp_path: Path
+) -> None:
+    repo.write_job("sketches", job("sketches", destination="acme/sketches"))
+    repo.commit("two jobs")
+    served = Served(repo, gh, emu)
+    try:
+        emu.advance(200)  # both succeed
+        emu.wait_webhooks()
+        repo.write_job("sketches", job("sketches", destination="acme/sketches", steps=1200))
+        repo.commit("more steps: a second run of sketches")
+        hook, headers = github_hook("push", {"ref": "refs/heads/main"})
+        assert served.post("/webhooks/github", hook, headers).status_code == 202
+        eventually(lambda: len(emu.trainings) == 3, what="the edited job's run")
+        eventually(
+            lambda: served.status()["jobs"][1]["run_id"] == emu.trainings[2].id,
+            what="the page to show it",
+        )
+        dom = dump_dom(served.url + "/", tmp_path / "profile")
+    finally:
+        code, err = served.stop()
+    assert code == 0, err
+    rows = re.findall(r'<tr class="job" data-job="([^"]+)"', dom)
+    assert rows == ["portraits", "sketches"]
+    runs_chart = re.search(r'data-chart="runs".*?</svg>', dom, re.S)
+    assert runs_chart is not None
+    points = re.findall(r'<circle class="point"[^>]*data-run="([^"]*)"', runs_chart.group(0))
+    assert sorted(points) == sorted(t.id for t in emu.trainings)
+
+    site = tmp_path / "site"
+    result = repo.trainops(
+        "status", "--html", str(site), env={"REPLICATE_API_TOKEN": R8_TOKEN}, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    static = (site / "index.html").read_text()
+    assert re.findall(r'<tr class="job" data-job="([^"]+)"', static) == rows
+    assert static.count('<circle class="point"') == 3
+    assert (site / "api" / "status.json").is_file()
