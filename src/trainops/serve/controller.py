@@ -53,6 +53,7 @@ class Controller:
 
     def request(self, why: str) -> None:
         """Schedule a pass as soon as the current one (if any) ends; never runs one here."""
+        self.metrics.pending.set(1)
         self._wake.set()
 
     def stop(self) -> None:
@@ -67,6 +68,8 @@ class Controller:
         """Passes until `stop()`: one now, then one per interval or request."""
         while not self._stopping.is_set():
             self._wake.clear()
+            self.metrics.in_progress.set(1)  # before pending drops: never both 0 in between
+            self.metrics.pending.set(0)
             self.run_pass()
             self._wake.wait(self.interval)
 
@@ -75,6 +78,7 @@ class Controller:
         again). True when the pass succeeded."""
         with self._busy:
             started = time.monotonic()
+            self.metrics.in_progress.set(1)
             try:
                 self._pass()
             except TrainopsError as exc:
@@ -88,6 +92,7 @@ class Controller:
                 self.metrics.passes.labels("error").inc()
                 return False
             finally:
+                self.metrics.in_progress.set(0)
                 self.passes += 1
                 self.metrics.pass_duration.observe(time.monotonic() - started)
             self.last_error = ""

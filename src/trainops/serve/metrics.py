@@ -34,6 +34,12 @@ class ControllerMetrics:
             buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300),
             registry=r,
         )
+        self.in_progress = Gauge(
+            "trainops_pass_in_progress", "1 while a reconcile pass runs", registry=r
+        )
+        self.pending = Gauge(
+            "trainops_pass_pending", "1 while a pass is scheduled and not yet started", registry=r
+        )
         self.passes = Counter(
             "trainops_passes", "Reconcile passes by outcome", ["outcome"], registry=r
         )
