@@ -220,6 +220,22 @@ def test_a_completed_training_is_reported_at_once_and_forged_webhooks_do_nothing
     assert R8_TOKEN not in err and GH_TOKEN not in err
 
 
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        pytest.param(("--listen", "0.0.0.0:8080"), "TRAINOPS_SERVE_TOKEN", id="off-loopback"),
+        pytest.param(("--listen", "nowhere"), "is not HOST:PORT", id="bad-listen"),
+        pytest.param(("--interval", "soon"), "is not a duration", id="bad-interval"),
+    ],
+)
+def test_serve_refuses_bad_options_before_serving(
+    repo: UserRepo, args: tuple[str, ...], needle: str
+) -> None:
+    result = repo.trainops("serve", *args, env={"REPLICATE_API_TOKEN": R8_TOKEN}, timeout=60)
+    assert result.returncode == 2, explain(result)
+    assert needle in result.stderr and "Traceback" not in result.stderr
+
+
 def test_two_controllers_and_a_racing_apply_start_each_training_once(
     repo: UserRepo, gh: GitHubEmulator, emu: ReplicateEmulator, tmp_path: Path
 ) -> None:

@@ -61,3 +61,14 @@ def test_github_signature_and_push_detection() -> None:
     assert not is_push_to("push", body, "develop")
     assert not is_push_to("issues", body, "main")
     assert not is_push_to("push", b"[not json", "main")
+
+
+def test_trainings_ask_for_webhooks_only_with_a_public_url() -> None:
+    from trainops.providers.replicate import webhook_params
+
+    assert webhook_params({}) == {}
+    assert webhook_params({"TRAINOPS_PUBLIC_URL": "ftp://x"}) == {}
+    assert webhook_params({"TRAINOPS_PUBLIC_URL": "https://ops.example.com/"}) == {
+        "webhook": "https://ops.example.com/webhooks/replicate",
+        "webhook_events_filter": ["start", "completed"],
+    }
