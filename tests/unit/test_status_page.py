@@ -55,3 +55,12 @@ def test_a_metric_chart_when_runs_have_metrics(tmp_path) -> None:  # type: ignor
     assert 'data-chart="metric-a"' in page and "eval_loss" in page
     index, api = write_static(view, tmp_path / "site")
     assert index.read_text() == page and json.loads(api.read_text()) == DOC
+
+
+def test_the_page_and_its_json_pass_the_scrubber(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from trainops.serve.status_page import build_view
+
+    monkeypatch.setenv("REPLICATE_API_TOKEN", "r8_" + "S3cretValue" * 3)
+    leaked = json.dumps({**DOC, "summary": "failed with r8_" + "S3cretValue" * 3})
+    view = build_view(leaked, {}, {}, 0.0)
+    assert "S3cretValue" not in json.dumps(dict(view.doc)) and "S3cretValue" not in render(view)

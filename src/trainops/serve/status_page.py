@@ -47,8 +47,12 @@ class StatusView:
 def build_view(
     doc_text: str, state: Mapping[str, JobState], prices: Mapping[str, float], now: float
 ) -> StatusView:
-    """The view of one status pass: its JSON document plus every recorded run."""
+    """The view of one status pass: its JSON document plus every recorded run. Everything on
+    the page passes the one scrubber first (a run's error or reason may quote a credential)."""
     from trainops import cost
+    from trainops.scrub import scrub_json, scrubber
+
+    clean = scrubber()
 
     runs: list[RunPoint] = []
     spend: dict[str, float] = {}
@@ -63,7 +67,7 @@ def build_view(
             runs.append(
                 RunPoint(
                     name,
-                    run.run_id or "",
+                    clean(run.run_id or ""),
                     run.revision,
                     run.attempt,
                     run.health.value,
@@ -74,7 +78,8 @@ def build_view(
             headline = _headline(getattr(run, "metrics", None))
             if headline is not None:
                 metrics.setdefault(name, []).append((run.revision, *headline))
-    return StatusView(json.loads(doc_text), runs, dict(sorted(spend.items())), metrics)
+    doc = scrub_json(json.loads(doc_text), clean)
+    return StatusView(doc, runs, dict(sorted(spend.items())), metrics)
 
 
 def _headline(values: object) -> tuple[str, float] | None:
