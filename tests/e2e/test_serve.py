@@ -56,7 +56,13 @@ class Served:
     """One `trainops serve` process and what it answers."""
 
     def __init__(
-        self, repo: UserRepo, gh: GitHubEmulator, emu: ReplicateEmulator, wait: bool = True
+        self,
+        repo: UserRepo,
+        gh: GitHubEmulator,
+        emu: ReplicateEmulator,
+        wait: bool = True,
+        interval: str = "1h",
+        public: bool = True,
     ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -65,13 +71,13 @@ class Served:
             "--listen",
             f"127.0.0.1:{self.port}",
             "--interval",
-            "1h",
+            interval,
             "--github",
             env={
                 **gh.env(),
                 "REPLICATE_API_TOKEN": R8_TOKEN,
                 "REPLICATE_BASE_URL": emu.base_url,
-                "TRAINOPS_PUBLIC_URL": self.url,
+                "TRAINOPS_PUBLIC_URL": self.url if public else "",
                 "TRAINOPS_GITHUB_WEBHOOK_SECRET": HOOK_SECRET,
                 "GITHUB_REPOSITORY": f"{OWNER}/{NAME}",
                 "TRAINOPS_GITHUB_WRITE_INTERVAL": "0",
@@ -181,6 +187,7 @@ def test_a_completed_training_is_reported_at_once_and_forged_webhooks_do_nothing
             what="the success status",
         )
         assert statuses[0]["context"] == "trainops/portraits"
+        assert served.metric("trainops_github_calls_total", outcome="2xx") > 0
         row = eventually(lambda: [j for j in served.status()["jobs"] if j["health"] == "Succeeded"])
         assert row[0]["job"] == "portraits"
 
@@ -218,6 +225,26 @@ def test_a_completed_training_is_reported_at_once_and_forged_webhooks_do_nothing
         code, err = served.stop()
     assert code == 0, err
     assert R8_TOKEN not in err and GH_TOKEN not in err
+
+
+def test_without_webhooks_the_interval_reconciles(
+    repo: UserRepo, gh: GitHubEmulator, emu: ReplicateEmulator
+) -> None:
+    served = Served(repo, gh, emu, interval="1s", public=False)
+    try:
+        [created] = [r for r in emu.requests if re.search(CREATE_PATH, r.path)]
+        assert "webhook" not in created.body
+        emu.advance(200)
+        source = git(repo.root, "rev-parse", "HEAD")
+        eventually(
+            lambda: [s for s in gh.statuses(source) if s["state"] == "success"],
+            what="the scheduled pass to report the success",
+        )
+        assert emu.webhook_deliveries == []
+        assert served.metric("trainops_last_successful_pass_timestamp_seconds") > 0
+    finally:
+        code, err = served.stop()
+    assert code == 0, err
 
 
 @pytest.mark.parametrize(
