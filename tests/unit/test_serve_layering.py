@@ -44,3 +44,22 @@ def test_the_status_page_module_and_the_cli_load_none_of_it() -> None:
         check=False,
     )
     assert (proc.stdout, proc.stderr) == ("[]\n", "")
+
+
+def test_without_the_extra_serve_says_what_to_install(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # A missing dependency, as on an install without `trainops[serve]`: the module is blocked.
+    code = (
+        "import sys\n"
+        "sys.modules['uvicorn'] = None\n"
+        "from trainops.cli import main\n"
+        "sys.exit(main(['serve', '--dir', sys.argv[1]]))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "pip install 'trainops[serve]'" in proc.stderr and "Traceback" not in proc.stderr

@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import standardwebhooks  # noqa: F401  (imported here: a missing extra fails before serving)
+import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
@@ -160,8 +162,6 @@ def serve(
     log: Callable[[str], None],
 ) -> int:
     """Run until SIGTERM/SIGINT; 0 after the pass in flight has finished."""
-    import uvicorn
-
     from trainops.workspace import Workspace
 
     host, port = parse_listen(listen)
