@@ -178,13 +178,21 @@ def serve(
             f"TRAINOPS_PUBLIC_URL {public!r} is not an http(s) URL",
             "set it to where Replicate can reach this server, e.g. https://trainops.example.com",
         )
-    ws = Workspace.open(root)
+    from trainops.serve.controller import fetch
+    from trainops.workspace import find_root
+
+    controller = Controller(
+        find_root(root), interval=interval, github=github, branch=branch, log=log
+    )
+    # The configuration (which variable holds the Replicate token) of the commit served, never
+    # of the working tree.
+    fetch(controller.root, controller.remote, controller.branch)
+    ws = Workspace.open(controller.root, ref=controller.ref)
     replicate = _replicate_verifier(ws.config.providers.replicate.token_env, log)
     gh_secret = os.environ.get(GITHUB_SECRET_ENV, "")
     gh = GitHubVerifier(gh_secret) if gh_secret else None
     if gh is None:
         log(f"GitHub webhooks are off ({GITHUB_SECRET_ENV} is not set)")
-    controller = Controller(ws.root, interval=interval, github=github, branch=branch, log=log)
     # On loopback the page is for this machine (or a reverse proxy that does its own auth).
     page_token = None if is_loopback(host) else token
     app = create_app(controller, replicate=replicate, github=gh, token=page_token)
