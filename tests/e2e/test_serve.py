@@ -26,7 +26,7 @@ import pytest
 
 from tests.e2e.test_replicate_cli import R8_TOKEN, job
 from tests.emulators.github import GitHubEmulator
-from tests.emulators.replicate import CREATE_PATH, ReplicateEmulator, SimClock
+from tests.emulators.replicate import CREATE_PATH, LIST_PATH, ReplicateEmulator, SimClock
 from tests.support.gitrepo import git
 from tests.support.workspace import UserRepo, explain
 
@@ -245,6 +245,21 @@ def test_without_webhooks_the_interval_reconciles(
     finally:
         code, err = served.stop()
     assert code == 0, err
+
+
+def test_sigterm_finishes_the_pass_in_flight_then_exits_0(
+    repo: UserRepo, gh: GitHubEmulator, emu: ReplicateEmulator
+) -> None:
+    served = Served(repo, gh, emu)
+    source = git(repo.root, "rev-parse", "HEAD")
+    emu.inject("delay", method="GET", path=LIST_PATH, delay=3.0)  # the next pass's observe
+    emu.advance(200)  # completes: the webhook starts that pass
+    eventually(lambda: served.metric("trainops_pass_in_progress") == 1, what="the pass")
+    code, err = served.stop()
+    assert code == 0, err
+    assert "stopping after the pass in flight" in err
+    # The pass SIGTERM arrived in went on to its end: the success was reported.
+    assert gh.statuses(source)[0]["state"] == "success"  # the newest
 
 
 @pytest.mark.parametrize(
