@@ -51,7 +51,7 @@ from trainops.providers.base import (
     input_hash,
 )
 from trainops.scrub import scrubber
-from trainops.snapshot import resolve_input, snapshot_text
+from trainops.snapshot import resolve_input, snapshot_text, stage_data
 from trainops.state.base import StateStore
 from trainops.state.model import (
     JobState,
@@ -466,11 +466,20 @@ class Reconciler:
             if (r.revision, r.attempt) == (action.revision, action.attempt)
         )
         job = self.desired.targets[action.job].job
-        submission = Submission(
-            job, action.revision, action.attempt, resolved, run.input_hash, run.snapshot
-        )
+        packages = self.desired.targets[action.job].packages
         try:
-            ref = self.providers[run.provider].submit(submission)
+            provider = self.providers[run.provider]
+            staged = stage_data(provider, packages)  # after the intent: one upload per digest
+            submission = Submission(
+                job,
+                action.revision,
+                action.attempt,
+                {**resolved, **staged},
+                run.input_hash,
+                run.snapshot,
+                packages,
+            )
+            ref = provider.submit(submission)
         except OutcomeUnknown as exc:
             result.outcomes.append(Outcome(action, False, f"{exc} (will adopt on next apply)"))
             return job_state

@@ -192,9 +192,11 @@ def plan(root: Path, output: str, detailed_exitcode: bool, github: bool) -> None
         text = report("plan", result.plan, now, problems, notes=result.notes, diffs=diffs)
         echo(text, nl=False)
     elif output == "markdown":
-        echo(render.plan_markdown(result.plan, now, problems))
+        echo(render.plan_markdown(result.plan, now, problems, packages=ws.packages))
     else:
         _echo_plan(result, now)
+        if ws.packages:
+            echo("\n" + render.data_text(ws.packages))
         if diffs:
             echo("\n" + render.spec_diffs_text(diffs))
         if problems:
@@ -205,7 +207,7 @@ def plan(root: Path, output: str, detailed_exitcode: bool, github: bool) -> None
 
         echo(render.github_annotations(problems))
         for note in publish_plan(
-            render.plan_markdown(result.plan, now, problems),
+            render.plan_markdown(result.plan, now, problems, packages=ws.packages),
             failed=bool(problems or refused),
             problems=problems,
             status_context=ws.config.github.status_context,

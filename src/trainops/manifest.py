@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -156,6 +157,20 @@ class DeliverTarget(CoreModel):
         return f"s3:{self.s3.uri}"
 
 
+def _data_path(path: str) -> str:
+    """A repository-relative path: never absolute, never `..`, never a URL."""
+    clean = path.replace("\\", "/")
+    parts = [p for p in clean.strip("/").split("/") if p not in ("", ".")]
+    if clean.startswith("/") or re.match(r"^[A-Za-z]:", clean) or "://" in clean:
+        raise ValueError(f"{path!r} must be a path relative to the repository root")
+    if not parts or ".." in parts:
+        raise ValueError(f"{path!r} must name a file or folder inside the repository")
+    return "/".join(parts) + ("/" if clean.endswith("/") else "")
+
+
+DataPath = Annotated[str, Field(min_length=1, max_length=1024), AfterValidator(_data_path)]
+
+
 class _SpecBase(CoreModel):
     hardware: str | None = None
     input: dict[str, Any] = Field(default_factory=dict)
@@ -166,6 +181,20 @@ class _SpecBase(CoreModel):
     suspend: bool = False
     rerun: Annotated[int, Field(ge=0)] = 0
     deliver: list[DeliverTarget] = Field(default_factory=list)
+    data: Annotated[
+        dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], DataPath],
+        Field(
+            description="Repository files or folders packaged and handed to the run, by input "
+            "key (DESIGN §18): the package's URL or local path becomes input.KEY."
+        ),
+    ] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _data_not_in_input(self) -> Any:
+        clash = sorted(set(self.data) & set(self.input))
+        if clash:
+            raise ValueError(f"{', '.join(clash)}: set both in spec.data and spec.input; keep one")
+        return self
 
 
 # The credentials a CI runner gives the workflow itself: its GitHub token (which can push the
@@ -412,7 +441,11 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def revision(spec: LocalSpec | ReplicateSpec, trainer: str | None = None) -> str:
+def revision(
+    spec: LocalSpec | ReplicateSpec,
+    trainer: str | None = None,
+    data_digests: Mapping[str, str] | None = None,
+) -> str:
     """DESIGN §3: 12 hex of sha256 over the canonical JSON of the normalized spec.
 
     Normalized: defaults filled, durations canonical, the trainer version resolved through the lock
@@ -422,6 +455,8 @@ def revision(spec: LocalSpec | ReplicateSpec, trainer: str | None = None) -> str
     data = spec.model_dump(mode="json", include=set(REVISION_FIELDS))
     if trainer is not None and "trainer" in data:
         data["trainer"] = trainer
+    if data_digests:  # only when the job has data: every other revision stays as it was
+        data["data"] = dict(data_digests)
     return hashlib.sha256(canonical_json(data).encode()).hexdigest()[:12]
 
 

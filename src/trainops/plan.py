@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from typing import Any
 
 from trainops import cost
 from trainops.manifest import DEFAULT_PRICES, Job, Policy, output_refs
@@ -87,6 +88,8 @@ class Target:
 
     job: Job
     revision: str
+    # spec.data packaged (DESIGN §18), by input key: their digests are in `revision`
+    packages: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     @property
     def name(self) -> str:

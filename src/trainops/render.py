@@ -106,6 +106,22 @@ def spec_diffs_text(diffs: Mapping[str, Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
+def data_lines(packages: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Each job's `spec.data` packages (DESIGN §18): file count, size and what was left out."""
+    return [
+        f"{job}: {pkg.summary()}"
+        for job, by_key in sorted(packages.items())
+        for _key, pkg in sorted(by_key.items())
+    ]
+
+
+def data_text(packages: Mapping[str, Mapping[str, Any]]) -> str:
+    lines = data_lines(packages)
+    if not lines:
+        return ""
+    return "Data packages:\n" + "\n".join(f"  {escape.line(line)}" for line in lines)
+
+
 def money_line(plan: Any) -> str:
     """Cost before it is spent: worst case of what starts, what runs, what was spent."""
     from trainops.cost import usd
@@ -192,9 +208,13 @@ def plan_markdown(
     problems: list[Problem],
     title: str = "trainops plan",
     limit: int = 60_000,
+    packages: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> str:
     """Markdown for a PR comment or job summary, kept under `limit` characters."""
     lines = [f"### {title}", "", f"**{summary_line(plan)}**", "", money_line(plan), ""]
+    data = data_lines(packages or {})
+    if data:
+        lines += ["#### Data packages", "", *(f"- {escape.md_text(d)}" for d in data), ""]
     rows = plan_rows(plan, now)
     if rows:
         lines += [

@@ -5,7 +5,7 @@ the fully resolved manifest that is committed to the state branch beside it (DES
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -13,6 +13,9 @@ from trainops.errors import TrainopsError
 from trainops.manifest import OUTPUT_REF, Job
 from trainops.plan import Desired, upstream_outputs
 from trainops.state.model import JobState, Run
+
+if TYPE_CHECKING:
+    from trainops.data import Package
 
 SNAPSHOT_SCHEMA = "trainops/v1"
 
@@ -46,7 +49,35 @@ def resolve_input(job: Job, state: Mapping[str, JobState], desired: Desired) -> 
             return [sub(v) for v in value]
         return value
 
-    return dict(sub(dict(job.spec.input)))
+    resolved = dict(sub(dict(job.spec.input)))
+    target = desired.targets.get(job.name)
+    packages = target.packages if target is not None else {}
+    # A data key holds its package's digest until the provider stages it (DESIGN §18): the
+    # intent's input hash and the snapshot are stable across passes and crashes.
+    resolved.update({key: placeholder(pkg) for key, pkg in sorted(packages.items())})
+    return resolved
+
+
+def placeholder(pkg: Package) -> str:
+    from trainops.data import placeholder as of
+
+    return of(pkg)
+
+
+def stage_data(provider: object, packages: Mapping[str, Package]) -> dict[str, str]:
+    """Each package staged by `provider` (DataInputs), by input key; {} when there is none."""
+    if not packages:
+        return {}
+    from trainops.errors import ProviderError
+    from trainops.providers.base import DataInputs
+
+    if not isinstance(provider, DataInputs):
+        refused = ProviderError(
+            f"provider {getattr(provider, 'name', '?')!r} cannot take spec.data"
+        )
+        refused.retryable = False  # type: ignore[attr-defined]
+        raise refused
+    return {key: provider.stage(pkg) for key, pkg in sorted(packages.items())}
 
 
 def snapshot_text(job: Job, revision: str, resolved: Mapping[str, Any], run: Run) -> str:

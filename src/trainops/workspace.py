@@ -8,6 +8,7 @@ exactly the same problems and revisions.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from dataclasses import field as _field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,6 +29,7 @@ from trainops.repo import (
 from trainops.validate import Validation, validate_source
 
 if TYPE_CHECKING:
+    from trainops.data import Package
     from trainops.lockfile import Lock
 
 
@@ -44,6 +46,7 @@ class Workspace:
     source: Source
     validation: Validation
     lock: Lock | None = None
+    packages: dict[str, dict[str, Package]] = _field(default_factory=dict)  # job -> key -> package
 
     @property
     def config(self) -> Config:
@@ -54,8 +57,8 @@ class Workspace:
         """The working tree (`ref=None`), or the manifests of commit `ref`."""
         root = find_root(root)
         source: Source = WorkingTree(root) if ref is None else Commit.resolve(root, ref)
-        validation, lock = _validate(source)
-        ws = cls(root, source, validation, lock)
+        validation, lock, packages = _validate(source)
+        ws = cls(root, source, validation, lock, packages)
         ws.watch_credentials()
         return ws
 
@@ -76,7 +79,15 @@ class Workspace:
     def desired(self) -> Desired:
         v = self.validation
         targets = {
-            name: Target(job, revision(job.spec, self.trainer(job.spec)))
+            name: Target(
+                job,
+                revision(
+                    job.spec,
+                    self.trainer(job.spec),
+                    {k: p.digest for k, p in self.packages.get(name, {}).items()},
+                ),
+                self.packages.get(name, {}),
+            )
             for name, job in v.jobs.items()
         }
         changed_at: dict[str, float] = {}
@@ -165,7 +176,41 @@ def load_lock(source: Source) -> tuple[Lock | None, list[Problem]]:
         return None, exc.problems
 
 
-def _validate(source: Source) -> tuple[Validation, Lock | None]:
+def _package_data(source: Source, validation: Validation) -> dict[str, dict[str, Package]]:
+    """Package every job's `spec.data` (DESIGN §18); a job whose data cannot be packaged, or is
+    over its provider's limit, is invalid: refused at validate/plan time, before any upload."""
+    from trainops.data import packages as package_all
+    from trainops.data import problem_for
+    from trainops.providers import DATA_LIMITS
+
+    done: dict[str, dict[str, Package]] = {}
+    bad: dict[str, list[Problem]] = {}
+    for name, job in sorted(validation.jobs.items()):
+        if not job.spec.data:
+            continue
+        provider = job.spec.provider
+        if provider not in DATA_LIMITS:
+            bad[name] = [
+                job.doc.problem(
+                    ("spec", "data"),
+                    f"provider {provider!r} cannot take spec.data yet",
+                    "upload the data yourself and put its URL in spec.input",
+                )
+            ]
+            continue
+        found, errors = package_all(source, job.spec.data, DATA_LIMITS[provider])
+        if errors:
+            bad[name] = [problem_for(job.doc, key, exc) for key, exc in errors]
+        else:
+            done[name] = found
+    for name, problems in bad.items():
+        validation.jobs.pop(name, None)
+        validation.invalid.add(name)
+        validation.problems = sorted([*validation.problems, *problems])
+    return done
+
+
+def _validate(source: Source) -> tuple[Validation, Lock | None, dict[str, dict[str, Package]]]:
     lock, lock_problems = load_lock(source)
 
     def check_input(job: Job) -> list[Problem]:
@@ -198,4 +243,4 @@ def _validate(source: Source) -> tuple[Validation, Lock | None]:
     if lock_problems:
         validation.problems = sorted([*validation.problems, *lock_problems])
         validation.complete = False
-    return validation, lock
+    return validation, lock, _package_data(source, validation)

@@ -35,6 +35,16 @@ REGISTRY: dict[str, Callable[[Path, Config, Lock | None], Provider]] = {
 }
 
 
+MIB = 1024 * 1024
+# The providers that take `spec.data` (DESIGN §18), with the largest package each accepts (None:
+# no limit). Checked offline by `validate`/`plan`, before anything is uploaded; a provider that
+# is not listed cannot take data. A provider joins by implementing `DataInputs` (base.py).
+DATA_LIMITS: dict[str, int | None] = {
+    "local": None,
+    "replicate": 100 * MIB,  # Replicate's files API
+}
+
+
 def _local_run(job: str, run: Run) -> str:
     from trainops.providers.local import check_run
 

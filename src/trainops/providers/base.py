@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from trainops.data import Package
     from trainops.errors import Problem
     from trainops.manifest import Job
 
@@ -74,6 +75,8 @@ class Submission:
     input: Mapping[str, Any]  # the resolved input (output references substituted)
     input_hash: str
     snapshot_path: str  # where the resolved manifest is kept on the state branch
+    # spec.data packaged (DESIGN §18), by input key; `input` holds each one's staged value
+    data: Mapping[str, Package] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -135,6 +138,22 @@ def input_hash(value: Mapping[str, Any]) -> str:
 
     text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@runtime_checkable
+class DataInputs(Protocol):
+    """Optional: a provider that takes `spec.data` packages (DESIGN §18); its largest package is
+    listed in `providers.DATA_LIMITS`, which `validate` checks offline.
+
+    Apply calls `stage` after the run's intent won the compare-and-swap (so racing reconcilers
+    never stage twice) and before `submit`, and puts the value into the run's input. Idempotent:
+    a package whose digest is already staged (and still available) is reused, never sent twice;
+    a crash between `stage` and `submit` stages nothing new on the next pass."""
+
+    def stage(self, package: Package) -> str:
+        """Make `package` available to runs; return what input[key] holds (a path or URL).
+        Raise `ProviderError` when it cannot be."""
+        ...
 
 
 @runtime_checkable

@@ -15,6 +15,7 @@ TRAINOPS_* variables (it set them), never a pid or group named by a file.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -107,6 +108,42 @@ class LocalProvider:
         """Where this clone's run records live (inside its git directory), if it has one."""
         state = self._state_dir()
         return state / "runs" if state is not None else None
+
+    # ---- DataInputs (DESIGN §18) ------------------------------------------------------------
+
+    def stage(self, package: Any) -> str:
+        """The package on this machine, once per digest: a folder unpacked (or a file copied)
+        under `.trainops/data/<sha256>/`, renamed into place whole, so a crash leaves either
+        nothing or all of it. Returns the absolute path the run's input holds."""
+        import zipfile
+
+        home = self.runs_dir.parent / "data"
+        final = home / package.sha256
+        where = final if package.folder else final / package.filename
+        if final.is_dir():
+            return str(where)
+        home.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".staging-", dir=home))
+        try:
+            if package.folder:
+                with zipfile.ZipFile(io.BytesIO(package.content)) as zf:
+                    for name in package.files:  # our own archive: names checked when packed
+                        out = tmp / name
+                        out.parent.mkdir(parents=True, exist_ok=True)
+                        out.write_bytes(zf.read(name))
+            else:
+                (tmp / package.filename).write_bytes(package.content)
+            try:
+                os.rename(tmp, final)
+            except OSError:
+                if not final.is_dir():  # not a racing stager that won: a real failure
+                    raise
+        except OSError as exc:
+            raise ProviderError(f"cannot stage {package.path} under {home}: {exc}") from exc
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+        return str(where)
 
     # ---- Provider protocol ------------------------------------------------------------------
 
