@@ -261,6 +261,9 @@ REVISION_FIELDS = (
     "workdir",
     "rerun",
 )
+# Fields that say what is trained through content, not text: `data` counts by the sha256 of each
+# package (`revision(data_digests=...)`), so renaming a folder with the same files trains nothing.
+CONTENT_FIELDS = ("data",)
 
 
 class TrainingJob(CoreModel):

@@ -9,6 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from trainops.manifest import (
+    CONTENT_FIELDS,
     REVISION_FIELDS,
     Config,
     LocalSpec,
@@ -52,8 +53,9 @@ def rev(spec: dict[str, Any], trainer: str | None = None) -> str:
 def test_every_spec_field_is_either_identity_or_operational() -> None:
     # A new spec field must be placed deliberately: does changing it start a new training?
     fields = set(LocalSpec.model_fields) | set(ReplicateSpec.model_fields)
-    assert fields == set(REVISION_FIELDS) | set(OPERATIONAL_FIELDS)
+    assert fields == set(REVISION_FIELDS) | set(OPERATIONAL_FIELDS) | set(CONTENT_FIELDS)
     assert not set(REVISION_FIELDS) & set(OPERATIONAL_FIELDS)
+    assert not set(CONTENT_FIELDS) & (set(REVISION_FIELDS) | set(OPERATIONAL_FIELDS))
 
 
 def test_revision_is_12_hex_and_ignores_labels() -> None:
