@@ -183,21 +183,23 @@ class Reconciler:
         provider that cannot be asked (no token on a fork's pull request) is skipped and noted
         instead of failing, and added to `unreachable` with the reason."""
         here = self.here(state) if here is None else here
-        by_provider: dict[str, list[str]] = {}
+        # run id -> when it was recorded: a provider that pages a shared list (Replicate) judges
+        # from it how far back its asked runs reach; others read it as the ids it is.
+        by_provider: dict[str, dict[str, float]] = {}
         for job_state in state.values():
             for run in job_state.runs:
                 if not (run.run_id and run.health.active):
                     continue
                 if run.location and here.get(run.provider) != run.location:
                     continue  # another clone's or machine's run: Unknown here (DESIGN §6)
-                by_provider.setdefault(run.provider, []).append(run.run_id)
+                by_provider.setdefault(run.provider, {})[run.run_id] = run.created_at
         observed: dict[str, Observation] = {}
         clean = scrubber()
         for name, ids in sorted(by_provider.items()):
             try:
                 provider = self.providers[name]
                 if reap and isinstance(provider, Reaper):
-                    provider.reap(ids)
+                    provider.reap(list(ids))
                 found = provider.observe(ids)
             except TrainopsError as exc:
                 if notes is None:

@@ -246,6 +246,65 @@ def test_observe_fetches_runs_older_than_the_pages_one_by_one(emu, provider) -> 
     assert (emu.count("GET", LIST_PATH), emu.count("GET", GET_PATH)) == (3, 2)
 
 
+def _interleaved(emu: ReplicateEmulator, ours: int, foreign_each: int) -> dict[str, float]:
+    """`ours` trainings, each after `foreign_each` of someone else's, one a second; returns
+    our run ids -> when they were recorded, as the reconciler asks."""
+    emu.add_model("acme", "portraits", visibility="private")
+    emu.add_model("acme", "theirs", visibility="private")
+    trainer = f"{TRAINER}:{FLUX_LORA_VERSION}"
+    ids: dict[str, float] = {}
+    for i in range(ours):
+        for j in range(foreign_each):
+            emu.create_training(trainer, "acme/theirs", {**INPUT, "steps": 10_000 + i * 10 + j})
+            emu.advance(1)
+        recorded = emu.now()
+        ids[emu.create_training(trainer, "acme/portraits", {**INPUT, "steps": 3 + i})] = recorded
+        emu.advance(1)
+    return ids
+
+
+def test_observe_on_a_shared_account_pages_through_foreign_trainings(emu, provider) -> None:
+    # 300 ours interleaved with 300 foreign: six pages reach them all, 300 GETs would not.
+    ids = _interleaved(emu, 300, 1)
+    emu.reset_requests()
+    seen = provider.observe(ids)
+    assert set(seen) == set(ids)
+    assert (emu.count("GET", LIST_PATH), emu.count("GET", GET_PATH)) == (6, 0)
+
+
+def test_observe_gets_singly_what_the_pages_would_reach_only_dearly(emu, provider) -> None:
+    # Five of ours, each behind 150 foreign trainings: paging to the oldest costs 8 pages, the
+    # first page shows that, and four GETs are cheaper.
+    ids = _interleaved(emu, 5, 150)
+    emu.reset_requests()
+    seen = provider.observe(ids)
+    assert set(seen) == set(ids)
+    lists, gets = emu.count("GET", LIST_PATH), emu.count("GET", GET_PATH)
+    assert lists + gets <= 5
+    assert lists >= 1 and gets >= 4
+
+
+def test_observe_never_misses_an_active_run_older_than_the_pages(emu, provider) -> None:
+    # One long-running training far back, then 250 newer of ours among 250 foreign: the pages
+    # are read for the many, the old one is fetched singly, and every run is observed.
+    emu.add_model("acme", "portraits", visibility="private")
+    trainer = f"{TRAINER}:{FLUX_LORA_VERSION}"
+    recorded = emu.now()
+    old = emu.create_training(trainer, "acme/portraits", {**INPUT, "steps": 1})
+    emu.advance(3600)
+    for i in range(2000):  # finished in between, ours and others'
+        emu.create_training(trainer, "acme/portraits", {**INPUT, "steps": -i}, outcome="failed")
+    emu.advance(3600)
+    ids = {old: recorded, **_interleaved(emu, 250, 1)}
+    emu.advance(30)
+    emu.reset_requests()
+    seen = provider.observe(ids)
+    assert set(seen) == set(ids)
+    assert seen[old].run_id == old
+    assert emu.count("GET", GET_PATH) == 1  # only the old one
+    assert emu.count("GET", LIST_PATH) <= 6
+
+
 def test_observe_maps_statuses_outputs_and_billed_seconds(emu, provider) -> None:
     ref = provider.submit(submission(job()))
     assert provider.observe([ref.run_id])[ref.run_id].health == Health.PENDING

@@ -230,18 +230,36 @@ class ReplicateProvider:
         return RunRef(run_id, _timestamp(created) or time.time())
 
     def observe(self, run_ids: Collection[str]) -> dict[str, Observation]:
-        """Walk the newest-first list until every asked run is seen (within a few pages more
-        than the runs asked need), then fetch only the rest one by one."""
+        """Walk the newest-first list while the pages still reach back to the asked runs more
+        cheaply than a GET each, then fetch only the rest one by one.
+
+        `run_ids` may be a mapping of run id -> when it was created (unix seconds; the
+        reconciler passes its records'): the choice is then made per page from how much time
+        the pages seen so far spanned, so a shared account whose list is full of other people's
+        trainings is still paged through when that is cheaper, and a run older than the pages
+        reached is fetched singly, never missed. Without times, as many pages are read as
+        the asked runs would fill, and `observe_extra_pages` more."""
         wanted = set(run_ids)
+        since: dict[str, float] = {}
+        if isinstance(run_ids, Mapping):
+            since = {
+                k: float(v)
+                for k, v in run_ids.items()
+                if isinstance(v, int | float) and math.isfinite(v)
+            }
         found: dict[str, Observation] = {}
-        max_pages = math.ceil(len(wanted) / PAGE_SIZE) + self.observe_extra_pages
+        walk = _Walk()
         url: str | None = "/v1/trainings"
-        pages = 0
-        # One GET costs what one page does: page on while a page may still find two or more.
-        while url and len(wanted - found.keys()) > (1 if pages else 0) and pages < max_pages:
+        # Never more pages than GETs would have cost, whatever the pages say.
+        cap = len(wanted) + self.observe_extra_pages
+        while url and walk.pages < cap:
+            missing = wanted - found.keys()
+            if not missing or (walk.pages and not self._page_on(missing, since, walk, found)):
+                break
             page = self._call("GET", url, "list trainings")
-            pages += 1
-            for item in _results(page, "list trainings"):
+            items = _results(page, "list trainings")
+            walk.read(items)
+            for item in items:
                 if item.get("id") in wanted:
                     found[item["id"]] = _observation(item)
             url = _next(page)
@@ -252,6 +270,32 @@ class ReplicateProvider:
                 continue
             found[run_id] = _observation(item, run_id)
         return found
+
+    def _page_on(
+        self,
+        missing: set[str],
+        since: Mapping[str, float],
+        walk: _Walk,
+        found: Mapping[str, Observation],
+    ) -> bool:
+        """Whether reading more pages is expected to cost fewer calls than a GET for each run
+        still missing. One page costs what one GET does."""
+        if len(missing) < 2:
+            return False
+        timed = sorted((since[r] for r in missing if r in since), reverse=True)
+        per_page = walk.seconds_per_page()
+        if timed and per_page is not None:
+            # Plan: page back far enough to reach the k newest missing runs, GET the others.
+            untimed = len(missing) - len(timed)
+            best = len(missing)  # stop now: a GET each
+            for k, created in enumerate(timed, start=1):
+                behind = walk.oldest - created + self.clock_skew  # type: ignore[operator]
+                pages = max(1, math.ceil(behind / per_page)) if behind > 0 else 1
+                best = min(best, pages + (len(timed) - k) + untimed)
+            return best < len(missing)
+        # No times to judge by: the pages the asked runs would fill, and a few more.
+        asked = len(found) + len(missing)
+        return walk.pages < math.ceil(asked / PAGE_SIZE) + self.observe_extra_pages
 
     def cancel(self, run_id: str) -> None:
         """Idempotent: a training already terminal is answered as it is; an unknown one is
@@ -557,6 +601,38 @@ def check_run(job: str, run: Any) -> str:
         if value.startswith("/") or (url and not value.startswith(("https://", "http://"))):
             return f"output {key!r} ({value}) is not a Replicate output"
     return ""
+
+
+class _Walk:
+    """What the list pages read so far showed: how many, and the span of creation times."""
+
+    __slots__ = ("items", "newest", "oldest", "pages")
+
+    def __init__(self) -> None:
+        self.pages = 0
+        self.items = 0
+        self.newest: float | None = None
+        self.oldest: float | None = None
+
+    def read(self, items: list[Mapping[str, Any]]) -> None:
+        self.pages += 1
+        self.items += len(items)
+        for item in items:
+            created = _timestamp(item.get("created_at"))
+            if created is None:
+                continue
+            self.newest = created if self.newest is None else max(self.newest, created)
+            self.oldest = created if self.oldest is None else min(self.oldest, created)
+
+    def seconds_per_page(self) -> float | None:
+        """Creation time one page of the list spans, judged from the pages read; None when they
+        show no span to judge by (a page of ties tells nothing of how far back the next goes)."""
+        if self.newest is None or self.oldest is None or self.items < 2:
+            return None
+        span = self.newest - self.oldest
+        if span <= 0:
+            return None
+        return span / (self.items - 1) * PAGE_SIZE
 
 
 def _training(run_id: str) -> str:
