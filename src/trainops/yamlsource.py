@@ -8,6 +8,7 @@ fails fast in bounded memory instead of crashing the interpreter. Only plain dat
 
 from __future__ import annotations
 
+import gc
 import math
 import re
 from collections.abc import Iterator
@@ -24,6 +25,11 @@ MAX_DEPTH = 64
 MAX_NODES = 100_000  # per file (all documents), counting every node an alias expands to
 
 Path_ = tuple[str | int, ...]
+
+# A position is kept as one int, line << _COL_BITS | column: no tuple per key for the cyclic
+# collector to track (a file is at most MAX_FILE_BYTES, so a column fits in the low bits).
+_COL_BITS = 21
+_COL_MASK = (1 << _COL_BITS) - 1
 
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _STD = "tag:yaml.org,2002:"
@@ -46,7 +52,7 @@ class Document:
     file: str
     index: int  # 0-based position of the document in its file
     data: Any
-    positions: dict[Path_, tuple[int, int]] = field(default_factory=dict)
+    positions: dict[Path_, int] = field(default_factory=dict)  # packed: see _pack
     secrets: list[Problem] = field(default_factory=list)  # token-looking values found in it
 
     def locate(self, path: Path_) -> tuple[int, int]:
@@ -54,7 +60,7 @@ class Document:
         while True:
             found = self.positions.get(path)
             if found is not None:
-                return found
+                return found >> _COL_BITS, found & _COL_MASK
             if not path:
                 return (1, 1)
             path = path[:-1]
@@ -62,6 +68,10 @@ class Document:
     def problem(self, path: Path_, message: str, hint: str = "") -> Problem:
         line, col = self.locate(path)
         return Problem(self.file, line, col, message, hint)
+
+
+def _pack(mark: Any) -> int:
+    return (mark.line + 1) << _COL_BITS | min(mark.column + 1, _COL_MASK)
 
 
 class _Refused(Exception):
@@ -107,6 +117,20 @@ def load_bytes(raw: bytes, display: str) -> tuple[list[Document], list[Problem]]
 
 
 def load_text(text: str, display: str) -> tuple[list[Document], list[Problem]]:
+    # Loading allocates many small containers and no cycles: the cyclic collector is paused
+    # while a file is read (it otherwise ran over every kept key path, again and again, as
+    # thousands of manifests were loaded), and resumed as it was.
+    paused = gc.isenabled()
+    if paused:
+        gc.disable()
+    try:
+        return _load_text(text, display)
+    finally:
+        if paused:
+            gc.enable()
+
+
+def _load_text(text: str, display: str) -> tuple[list[Document], list[Problem]]:
     docs, problems = _load_with(_Loader, text, display)
     if problems and _Loader is not yaml.SafeLoader and _flow_deeper_than(text, MAX_DEPTH):
         # libyaml may stop a deep flow collection before our depth check sees it: PyYAML 6.0.4's
@@ -268,14 +292,14 @@ def _document(loader: Any, file: str, index: int, spent: list[int]) -> Document:
             return
         if key in top.value:
             first = doc.positions.get((*top.path, key))
-            where = f" (first at line {first[0]})" if first else ""
+            where = f" (first at line {first >> _COL_BITS})" if first else ""
             raise _Refused(
                 top.key_mark,
                 f"duplicate key {key!r}{where}",
                 "each key may appear once in a mapping",
             )
         top.value[key] = value
-        doc.positions[(*top.path, key)] = (top.key_mark.line + 1, top.key_mark.column + 1)
+        doc.positions[(*top.path, key)] = _pack(top.key_mark)
 
     def child_path(mark: Any) -> Path_:
         if not stack:
@@ -283,7 +307,7 @@ def _document(loader: Any, file: str, index: int, spent: list[int]) -> Document:
         top = stack[-1]
         if isinstance(top.value, list):
             path = (*top.path, len(top.value))
-            doc.positions[path] = (mark.line + 1, mark.column + 1)
+            doc.positions[path] = _pack(mark)
             return path
         if top.key is _NO_KEY:
             return top.path  # a key is being read; keys are scalars
@@ -294,7 +318,7 @@ def _document(loader: Any, file: str, index: int, spent: list[int]) -> Document:
         if isinstance(event, yaml.DocumentEndEvent):
             doc.data = result
             if () not in doc.positions:
-                doc.positions[()] = (1, 1)
+                doc.positions[()] = 1 << _COL_BITS | 1
             return doc
         tag = getattr(event, "tag", None)
         if tag not in (None, "!") and tag not in _ALLOWED_TAGS and tag != _TIMESTAMP:

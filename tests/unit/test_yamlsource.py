@@ -370,3 +370,45 @@ def test_our_depth_limit_wins_even_where_libyaml_keeps_its_own_cap(tmp_path: Pat
         0,
         "['deep.yaml:1:67: nesting deeper than 64 levels']\n",
     )
+
+
+def test_no_cyclic_collection_runs_while_a_file_is_loaded() -> None:
+    import gc
+
+    text = "".join(f"key{i}: {{a: [1, 2, {{b: c}}], d: e}}\n" for i in range(5000))
+    started: list[int] = []
+
+    def record(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            started.append(info["generation"])
+
+    gc.collect()
+    gc.callbacks.append(record)
+    try:
+        docs, problems = load_text(text, "big.yaml")
+    finally:
+        gc.callbacks.remove(record)
+    assert not problems and len(docs[0].data) == 5000
+    # Tens of thousands of containers allocated: unpaused, dozens of collections ran over them;
+    # paused, at most the one the allocations owed runs once loading is done.
+    assert len(started) <= 1, started
+    assert gc.isenabled()
+    assert docs[0].locate(("key4999", "a", 2, "b")) == (5000, 22)
+
+
+def test_loading_leaves_a_paused_collector_paused() -> None:
+    import gc
+
+    gc.disable()
+    try:
+        load_text("a: 1\n", "a.yaml")
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_positions_past_any_column_width_stay_exact() -> None:
+    line = "{a: '" + "x" * 70_000 + "', b: [1, {k: v}]}\n"
+    docs, problems = load_text(line, "wide.yaml")
+    assert not problems
+    assert docs[0].locate(("b", 1, "k")) == (1, line.index("k: v") + 1)
