@@ -71,7 +71,7 @@ class Document:
 
 
 def _pack(mark: Any) -> int:
-    return (mark.line + 1) << _COL_BITS | min(mark.column + 1, _COL_MASK)
+    return (mark.line + 1) << _COL_BITS | (mark.column + 1)
 
 
 class _Refused(Exception):
@@ -315,7 +315,8 @@ def _document(loader: Any, file: str, index: int, spent: list[int]) -> Document:
 
     while True:
         event = loader.get_event()
-        if isinstance(event, yaml.DocumentEndEvent):
+        kind = type(event)
+        if kind is _DocumentEnd:
             doc.data = result
             if () not in doc.positions:
                 doc.positions[()] = 1 << _COL_BITS | 1
@@ -327,13 +328,7 @@ def _document(loader: Any, file: str, index: int, spent: list[int]) -> Document:
                 f"tag {_short(tag)} is not allowed",
                 "manifests are plain data: remove the tag",
             )
-        if isinstance(event, yaml.AliasEvent):
-            if event.anchor not in anchors:
-                raise _Refused(event.start_mark, f"unknown alias *{event.anchor}")
-            value, size = anchors[event.anchor]
-            child_path(event.start_mark)
-            place(value, event.start_mark, size, size)
-        elif isinstance(event, yaml.ScalarEvent):
+        if kind is _ScalarEvent:
             child_path(event.start_mark)
             value = _scalar(loader, event)
             if isinstance(value, float) and not math.isfinite(value):
@@ -358,7 +353,13 @@ def _document(loader: Any, file: str, index: int, spent: list[int]) -> Document:
             if reading_key and value == "<<" and event.tag in (None, _MERGE) and event.implicit[0]:
                 value = _MERGE_KEY
             place(value, event.start_mark, 1, 1)
-        elif isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+        elif kind is yaml.AliasEvent:
+            if event.anchor not in anchors:
+                raise _Refused(event.start_mark, f"unknown alias *{event.anchor}")
+            value, size = anchors[event.anchor]
+            child_path(event.start_mark)
+            place(value, event.start_mark, size, size)
+        elif kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
             if len(stack) >= MAX_DEPTH:
                 raise _Refused(
                     event.start_mark,
@@ -366,9 +367,9 @@ def _document(loader: Any, file: str, index: int, spent: list[int]) -> Document:
                     "manifests are shallow; this file is not a manifest",
                 )
             path = child_path(event.start_mark)
-            container: Any = {} if isinstance(event, yaml.MappingStartEvent) else []
+            container: Any = {} if kind is yaml.MappingStartEvent else []
             stack.append(_Container(container, path, event.start_mark, event.anchor))
-        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+        elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
             done = stack.pop()
             if done.merges:
                 # The mapping's own keys win, then earlier merged mappings over later ones.
@@ -388,7 +389,33 @@ class _MergeKey:
 _MERGE_KEY = _MergeKey()
 
 
+_DocumentEnd = yaml.DocumentEndEvent
+_ScalarEvent = yaml.ScalarEvent
+
+# Untagged scalars already read -> their value (str, int, float, bool or None: immutable), so
+# the thousandth `provider: local` is not resolved and constructed again. Short values only,
+# and forgotten wholesale when full: memory stays bounded whatever the files hold.
+_SEEN: dict[tuple[str, Any], Any] = {}
+_SEEN_MAX = 20_000
+_SEEN_LEN = 48
+
+
 def _scalar(loader: Any, event: Any) -> Any:
+    if event.tag is None and len(event.value) <= _SEEN_LEN:
+        key = (event.value, event.implicit)
+        try:
+            return _SEEN[key]
+        except KeyError:
+            pass
+        value = _construct(loader, event)
+        if len(_SEEN) >= _SEEN_MAX:
+            _SEEN.clear()
+        _SEEN[key] = value
+        return value
+    return _construct(loader, event)
+
+
+def _construct(loader: Any, event: Any) -> Any:
     tag = event.tag
     if tag in (None, "!"):
         tag = loader.resolve(yaml.ScalarNode, event.value, event.implicit)

@@ -412,3 +412,15 @@ def test_positions_past_any_column_width_stay_exact() -> None:
     docs, problems = load_text(line, "wide.yaml")
     assert not problems
     assert docs[0].locate(("b", 1, "k")) == (1, line.index("k: v") + 1)
+
+
+def test_the_scalar_memo_stays_bounded_and_never_changes_a_value() -> None:
+    from trainops import yamlsource
+
+    text = "".join(f"k{i}: {i}\n" for i in range(yamlsource._SEEN_MAX + 5000))
+    docs, problems = load_text(text, "many.yaml")
+    assert not problems and docs[0].data["k20004"] == 20004
+    assert len(yamlsource._SEEN) <= yamlsource._SEEN_MAX
+    # The same text, quoted or tagged, is still read as what it says.
+    docs, _ = load_text("a: 1\nb: '1'\nc: !!str 1\nd: 1.5\ne: yes\nf: null\n", "x.yaml")
+    assert docs[0].data == {"a": 1, "b": "1", "c": "1", "d": 1.5, "e": True, "f": None}
