@@ -540,7 +540,8 @@ class Reconciler:
         provider = self.providers[run.provider]
         folder = provider.output_dir(action.run_id) if isinstance(provider, OutputFolder) else None
         try:
-            summary = deliver(target, action.job, run, folder)
+            digests: dict[str, str] = {}
+            summary = deliver(target, action.job, run, folder, digests)
         except TrainopsError as exc:
             result.outcomes.append(Outcome(action, False, exc.message))
             self._failed_deliveries.add((action.job, action.run_id, action.target))
@@ -549,6 +550,7 @@ class Reconciler:
             result.outcomes.append(Outcome(action, True, summary))
             self.on_event(f"{action.job}: delivered to {action.target} ({summary})")
             status = "done"
+            run = replace(run, digests={**run.digests, **digests})
         deliveries = {**run.deliveries, action.target: status}
         return job_state.with_run(replace(run, deliveries=deliveries))
 

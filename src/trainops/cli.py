@@ -419,11 +419,10 @@ def status(root: Path, output: str, html_dir: Path | None) -> None:
             render.plan_markdown(result.plan, now, ws.validation.problems, title="trainops status")
         )
     else:
-        echo(
-            render.table(
-                rows, ["job", "sync", "health", "revision", "run_id", "age", "cost", "reason"]
-            )
-        )
+        columns = ["job", "sync", "health", "revision", "run_id", "age", "cost", "reason"]
+        if any(r["metrics"] for r in rows):  # headline metrics of each job's latest run
+            columns.insert(-1, "metrics")
+        echo(render.table(rows, columns))
         echo(render.money_line(result.plan))
     if result.problems:  # state files that do not validate: named on stderr, their jobs left alone
         echo("\n" + render.problems_text(result.problems), err=True)

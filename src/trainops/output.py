@@ -62,6 +62,9 @@ class JobDoc(_Shape):
     reason: str
     outputs: dict[str, str]
     deliveries: dict[str, str]
+    metrics: dict[str, float] = Field(
+        default_factory=dict, description="the final metrics of the job's latest run (§19)"
+    )
     spec_changes: list[str] = Field(
         default_factory=list,
         description="plan: spec fields changed since the last submitted run "
@@ -175,6 +178,7 @@ def _job(name: str, view: Any, action: str, now: float, changes: Sequence[str]) 
         reason=view.reason,
         outputs=dict(run.outputs) if run is not None else {},
         deliveries=dict(run.deliveries) if run is not None else {},
+        metrics=dict(run.metrics) if run is not None else {},
         spec_changes=list(changes),
     )
 

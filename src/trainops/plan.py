@@ -176,6 +176,7 @@ def refresh(
                 if obs.billed_seconds is not None
                 else run.billed_seconds,
                 outputs=dict(obs.outputs) or run.outputs,
+                metrics=dict(obs.metrics) or run.metrics,
                 error=obs.error or run.error,
                 retryable=obs.retryable,
             )

@@ -10,7 +10,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from trainops import escape
+from trainops import escape, metrics
 from trainops.errors import Problem, TrainopsError
 
 
@@ -161,6 +161,7 @@ def plan_rows(plan: Any, now: float) -> list[dict[str, Any]]:
                 "reason": view.reason,
                 "outputs": dict(run.outputs) if run else {},
                 "deliveries": dict(run.deliveries) if run else {},
+                "metrics": metrics.headline(run.metrics) if run else "",
             }
         )
     return rows
@@ -228,6 +229,12 @@ def plan_markdown(
                 f"{r['sync']} | {r['health']} | `{r['revision'] or '-'}` | {worst} | "
                 f"{escape.md_text(r['reason'])} |"
             )
+    replaced = [r for r in rows if r["action"] != "-" and r["metrics"]]
+    if replaced:  # reviewers see what a change replaces (DESIGN §19)
+        lines += ["", "#### Metrics of the run each changed job last produced", ""]
+        lines += [
+            f"- {escape.md_code(r['job'])}: {escape.md_code(r['metrics'])}" for r in replaced
+        ]
     if problems:
         lines += ["", f"#### {len(problems)} problem(s)", ""]
         lines += [

@@ -41,7 +41,13 @@ TARGETS: dict[str, Callable[[DeliverTarget, Bundle], Tally]] = {
 }
 
 
-def deliver(target: DeliverTarget, job: str, run: Run, folder: Path | None = None) -> str:
+def deliver(
+    target: DeliverTarget,
+    job: str,
+    run: Run,
+    folder: Path | None = None,
+    digests: dict[str, str] | None = None,
+) -> str:
     """Copy `run`'s outputs to `target`; return a one-line summary. Idempotent: files the target
     already holds with the same content are not written again. Local files are read only inside
     `folder`, the run's own output folder (None: its provider has none). Raises `DeliveryError`."""
@@ -50,6 +56,8 @@ def deliver(target: DeliverTarget, job: str, run: Run, folder: Path | None = Non
         raise DeliveryError(f"{job}: delivery target {target.key} has no known kind")
     try:
         with gather(job, run, folder) as bundle:
+            if digests is not None:  # what the delivery manifest records, for trace/checkout
+                digests.update({f.name: f.sha256 for f in bundle.files if f.name != MANIFEST})
             return TARGETS[kind](target, bundle).summary()
     except DeliveryError as exc:
         raise DeliveryError(scrub(exc.message), scrub(exc.hint)) from None

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from trainops import escape
+from trainops import escape, metrics
 from trainops.errors import Problem, UsageError
 from trainops.github.client import (
     COMMENT_MAX_CHARS,
@@ -277,6 +277,12 @@ def run_comment(
         lines += [
             f"- {escape.md_code(_one_line(k, 200))}: {escape.md_code(_one_line(v, 200))}"
             for k, v in outputs.items()
+        ]
+    if run.metrics:
+        lines += ["", "**Metrics**", ""]
+        lines += [
+            f"- {escape.md_code(k)}: {escape.md_code(metrics.fmt(v))}"
+            for k, v in sorted(run.metrics.items())
         ]
     tail = escape.block(_tail(log_tail))
     if tail:

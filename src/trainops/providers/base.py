@@ -61,6 +61,7 @@ class Observation:
     completed_at: float | None = None
     billed_seconds: float | None = None  # what the provider bills (Replicate: metrics.predict_time)
     outputs: Mapping[str, str] = field(default_factory=dict)  # named outputs (DESIGN §2)
+    metrics: Mapping[str, float] = field(default_factory=dict)  # final metrics (DESIGN §19)
     error: str = ""  # the provider's reason for a failure, one line
     retryable: bool = True  # False when a resubmission cannot help
 

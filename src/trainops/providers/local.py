@@ -29,7 +29,7 @@ from dataclasses import replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from trainops import scrub
+from trainops import metrics, scrub
 from trainops.errors import Problem, ProviderError
 from trainops.jobenv import job_environment
 from trainops.manifest import Job, LocalSpec
@@ -493,6 +493,9 @@ class LocalProvider:
             completed_at=completed,
             billed_seconds=billed,
             outputs=_outputs(self._work_dir(run_id) / sv.OUTPUTS),
+            metrics=metrics.read(self._work_dir(run_id) / sv.OUTPUTS / metrics.FILE)
+            if health.terminal
+            else {},
             error=error,
             retryable=bool(status.get("retryable", True)),
         )

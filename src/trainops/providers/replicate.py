@@ -688,9 +688,21 @@ def _observation(item: Mapping[str, Any], asked: str | None = None) -> Observati
         completed_at=_timestamp(item.get("completed_at")),
         billed_seconds=float(billed) if isinstance(billed, int | float) else None,
         outputs=outputs,
+        metrics=_metrics(metrics, output) if health is Health.SUCCEEDED else {},
         error=message[:500],
         retryable=True,
     )
+
+
+def _metrics(training: Mapping[str, Any], output: Any) -> dict[str, float]:
+    """DESIGN §19: the training's metrics beyond what it bills (predict_time), then any under
+    `metrics` in its output; numbers only, bounded (`trainops.metrics`)."""
+    from trainops import metrics
+
+    found = {k: v for k, v in training.items() if k != "predict_time"}
+    if isinstance(output, Mapping) and isinstance(output.get("metrics"), Mapping):
+        found.update(output["metrics"])
+    return metrics.clean(found)
 
 
 def _matches(item: Mapping[str, Any], model: str, version: str, intent: Intent) -> bool:

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from typing import Any
 
+from trainops import metrics as _metrics
 from trainops.errors import Problem
 from trainops.providers.base import Health
 
@@ -56,6 +57,10 @@ class Run:
     location: str = ""
     labels: Mapping[str, str] = field(default_factory=dict)  # the job's labels at submission
     snapshot: str = ""
+    metrics: Mapping[str, float] = field(default_factory=dict)  # final metrics (DESIGN §19)
+    # sha256 of each file a delivery copied (its name in the delivery manifest), for trace
+    # and checkout
+    digests: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def is_intent(self) -> bool:
@@ -77,6 +82,8 @@ class Run:
         data["outputs"] = dict(self.outputs)
         data["deliveries"] = dict(self.deliveries)
         data["labels"] = dict(self.labels)
+        data["metrics"] = dict(self.metrics)
+        data["digests"] = dict(self.digests)
         return data
 
     @classmethod
@@ -172,6 +179,7 @@ _FIELD_CHECKS: dict[str, tuple[str, Callable[[Any], bool]]] = {
         lambda v: v in {h.value for h in Health},
     ),
     "Mapping[str, str]": ("an object of strings", _is_text_map),
+    "Mapping[str, float]": ("an object of at most 64 named numbers", _metrics.valid),
 }
 assert {str(f.type) for f in fields(Run)} <= set(_FIELD_CHECKS), "a Run field has no check"
 _REVISION = re.compile(r"^[0-9a-f]{12}$")
@@ -191,7 +199,8 @@ def _run(index: int, data: Any) -> Run:
         value = data[f.name]
         if not check(value):
             raise StateFileError(f"{where}.{f.name} must be {what}, not {_kind(value)}")
-        values[f.name] = float(value) if "float" in str(f.type) and value is not None else value
+        number = str(f.type) in ("float", "float | None")
+        values[f.name] = float(value) if number and value is not None else value
     if not _REVISION.match(values["revision"]):
         raise StateFileError(f"{where}.revision {values['revision']!r} is not a revision")
     if values["attempt"] < 1:

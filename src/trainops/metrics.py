@@ -1,0 +1,70 @@
+"""A run's final metrics (DESIGN §19): numbers only, bounded in count and size.
+
+Metrics come from whatever a run wrote (a local run's `metrics.json` among its outputs, a
+Replicate training's `metrics` and output) or from the state branch, so they are hostile input:
+only finite numbers under short plain names survive, at most `MAX_COUNT` of them, and a file over
+`MAX_BYTES` is not read at all. Anything else is left out, never an error that stops a pass.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+FILE = "metrics.json"
+MAX_BYTES = 64 << 10
+MAX_COUNT = 64
+NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-/]{0,63}$")
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def clean(data: Any) -> dict[str, float]:
+    """The numeric metrics of a JSON object, in name order, at most `MAX_COUNT`."""
+    if not isinstance(data, Mapping):
+        return {}
+    kept = {k: float(v) for k, v in data.items() if isinstance(k, str) and NAME.match(k)
+            and is_number(v)}
+    return dict(sorted(kept.items())[:MAX_COUNT])
+
+
+def valid(data: Any) -> bool:
+    """`data` is a metrics map as trainops records it (for the state branch's reader)."""
+    return (
+        isinstance(data, dict)
+        and len(data) <= MAX_COUNT
+        and all(isinstance(k, str) and NAME.match(k) and is_number(v) for k, v in data.items())
+    )
+
+
+def read(path: Path) -> dict[str, float]:
+    """The metrics in the file at `path`; empty when it is missing, too large or not JSON."""
+    try:
+        if not path.is_file() or path.is_symlink() or path.stat().st_size > MAX_BYTES:
+            return {}
+        text = path.read_text(encoding="utf-8")
+        return clean(json.loads(text, parse_constant=_no_constant))
+    except (OSError, ValueError, RecursionError):
+        return {}
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON can carry")
+
+
+def headline(metrics: Mapping[str, float], count: int = 3) -> str:
+    """A few metrics on one line, for tables: `eval_loss=0.21 acc=0.93`."""
+    return " ".join(f"{k}={fmt(v)}" for k, v in list(metrics.items())[:count])
+
+
+def fmt(value: float) -> str:
+    return f"{value:.6g}"
+
+
+__all__ = ["FILE", "clean", "fmt", "headline", "read", "valid"]
