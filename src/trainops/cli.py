@@ -476,6 +476,44 @@ def cost(root: Path, output: str, month: str | None, by: str) -> None:
 
 
 @cli.command()
+@click.argument("ref")
+@_dir_option
+@_output_option
+def trace(ref: str, root: Path, output: str) -> None:
+    """Where a model came from: REF is a run id, a Replicate version (owner/name:id), a weights
+    URL or a local file (by sha256); prints job, revision, source commit, snapshot, cost,
+    metrics and deliveries."""
+    from trainops import provenance, render
+
+    found = provenance.trace(root, ref)
+    if output == "json":
+        echo(render.to_json({"ref": ref, "runs": [provenance.as_dict(f) for f in found]}))
+    elif output == "markdown":
+        echo(provenance.markdown(found))
+    else:
+        echo(provenance.text(found), nl=False)
+
+
+@cli.command()
+@click.argument("ref")
+@_dir_option
+@click.option(
+    "-o",
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(path_type=Path, file_okay=False),
+    help="A new (or empty) folder to write the run's outputs to.",
+)
+def checkout(ref: str, root: Path, out_dir: Path) -> None:
+    """Fetch the outputs of the run REF names, verified against the delivery manifest."""
+    from trainops import provenance
+
+    for line in provenance.checkout(root, ref, out_dir):
+        echo(line)
+
+
+@cli.command()
 @_dir_option
 @click.option(
     "--check", is_flag=True, help="Offline: fail when trainops.lock does not match the manifests."

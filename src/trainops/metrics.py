@@ -29,8 +29,11 @@ def clean(data: Any) -> dict[str, float]:
     """The numeric metrics of a JSON object, in name order, at most `MAX_COUNT`."""
     if not isinstance(data, Mapping):
         return {}
-    kept = {k: float(v) for k, v in data.items() if isinstance(k, str) and NAME.match(k)
-            and is_number(v)}
+    kept = {
+        k: float(v)
+        for k, v in data.items()
+        if isinstance(k, str) and NAME.match(k) and is_number(v)
+    }
     return dict(sorted(kept.items())[:MAX_COUNT])
 
 

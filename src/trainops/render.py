@@ -232,9 +232,7 @@ def plan_markdown(
     replaced = [r for r in rows if r["action"] != "-" and r["metrics"]]
     if replaced:  # reviewers see what a change replaces (DESIGN §19)
         lines += ["", "#### Metrics of the run each changed job last produced", ""]
-        lines += [
-            f"- {escape.md_code(r['job'])}: {escape.md_code(r['metrics'])}" for r in replaced
-        ]
+        lines += [f"- {escape.md_code(r['job'])}: {escape.md_code(r['metrics'])}" for r in replaced]
     if problems:
         lines += ["", f"#### {len(problems)} problem(s)", ""]
         lines += [

@@ -688,7 +688,7 @@ def _observation(item: Mapping[str, Any], asked: str | None = None) -> Observati
         completed_at=_timestamp(item.get("completed_at")),
         billed_seconds=float(billed) if isinstance(billed, int | float) else None,
         outputs=outputs,
-        metrics=_metrics(metrics, output) if health is Health.SUCCEEDED else {},
+        metrics=_metrics(metrics or {}, output) if health is Health.SUCCEEDED else {},
         error=message[:500],
         retryable=True,
     )

@@ -1,0 +1,275 @@
+"""`trainops trace REF` and `trainops checkout REF -o DIR` (DESIGN §19): from anything a user
+holds — a run id, a Replicate model version, a weights URL, a local file — back to the run that
+made it, and from a run to its output files, verified against the delivery manifest's sha256s.
+
+Read-only over the state branch, which is input (DESIGN §9): runs come through the validated
+reader, and files are read only inside a run's own output folder (`delivery.bundle.gather`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from trainops import escape, metrics
+from trainops.errors import InvalidInput, TrainopsError, UsageError
+from trainops.state.model import Run
+
+_HASH_LIMIT = 1 << 30  # bytes of one local output hashed while searching by content
+
+
+@dataclass(frozen=True)
+class Found:
+    job: str
+    run: Run
+    matched: str  # what REF matched: "run id", "model version", "weights URL", "file sha256"
+
+
+def recorded_runs(store: Any) -> Iterator[tuple[str, Run]]:
+    """Every run the state branch records, newest state first: the tip, then its history.
+    The one place that reads runs for trace; history is the state store's (the retention work,
+    DESIGN §9) when it offers one, else the tip alone."""
+    from trainops.providers import check_run
+    from trainops.state.model import parse_state, state_problems
+
+    snap = store.load()
+    states = parse_state(snap.files, check_run, snap.unreadable)
+    bad = {n: s for n, s in states.items() if s.problem}
+    if bad and len(bad) == len(states):
+        raise InvalidInput(state_problems(bad))
+    seen: set[tuple[str, str, int]] = set()
+    for name, state in sorted(states.items()):
+        for run in reversed(state.runs):
+            seen.add((name, run.revision, run.attempt))
+            yield name, run
+    history = getattr(store, "history_runs", None)
+    if callable(history):
+        for name, run in history():
+            if (name, run.revision, run.attempt) not in seen:
+                seen.add((name, run.revision, run.attempt))
+                yield name, run
+
+
+def trace(root: Path, ref: str) -> list[Found]:
+    """The runs `ref` names; `UsageError` when none does."""
+    from trainops.commands import _refuse_bad_config, open_store
+    from trainops.workspace import Workspace
+
+    ws = Workspace.open(root)
+    _refuse_bad_config(ws)
+    store = open_store(ws)
+    digest = _file_digest(ref)
+    folders = _Folders(ws)
+    found: list[Found] = []
+    for job, run in recorded_runs(store):
+        if not run.run_id:
+            continue
+        matched = _match(job, run, ref, digest, folders)
+        if matched:
+            found.append(Found(job, run, matched))
+    if not found:
+        raise UsageError(
+            f"no recorded run matches {ref!r}",
+            "give a run id, a Replicate version owner/name:id, a weights URL or an output file",
+        )
+    return found
+
+
+def _match(job: str, run: Run, ref: str, digest: str, folders: _Folders) -> str:
+    if ref == run.run_id:
+        return "run id"
+    if ref and ref == run.outputs.get("version"):
+        return "model version"
+    if ref.startswith(("http://", "https://")) and ref in run.outputs.values():
+        return "weights URL"
+    if digest:
+        if digest in run.digests.values():
+            return "file sha256 (delivery manifest)"
+        if digest in folders.digests(run):
+            return "file sha256 (recorded output)"
+    return ""
+
+
+class _Folders:
+    """sha256 of a run's local output files, read only inside its own output folder."""
+
+    def __init__(self, ws: Any) -> None:
+        from trainops.providers import Providers
+
+        self._providers = Providers(ws.root, ws.config, ws.lock)
+
+    def digests(self, run: Run) -> set[str]:
+        from trainops.providers.base import OutputFolder
+
+        if not run.run_id or not any(os.path.isabs(v) for v in run.outputs.values()):
+            return set()
+        try:
+            provider = self._providers[run.provider]
+        except (KeyError, TrainopsError):
+            return set()
+        folder = provider.output_dir(run.run_id) if isinstance(provider, OutputFolder) else None
+        if folder is None or not folder.is_dir():
+            return set()
+        root = folder.resolve()
+        out = set()
+        for value in run.outputs.values():
+            path = Path(os.path.normpath(value))
+            if not path.is_relative_to(folder) or path.is_symlink() or not path.is_file():
+                continue
+            if not path.resolve().is_relative_to(root) or path.stat().st_size > _HASH_LIMIT:
+                continue
+            out.add(_sha256(path))
+        return out
+
+
+def _file_digest(ref: str) -> str:
+    path = Path(ref)
+    try:
+        if ref.startswith(("http://", "https://")) or not path.is_file():
+            return ""
+        return _sha256(path)
+    except OSError:
+        return ""
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def as_dict(found: Found) -> dict[str, Any]:
+    run = found.run
+    return {
+        "job": found.job,
+        "matched": found.matched,
+        "revision": run.revision,
+        "attempt": run.attempt,
+        "provider": run.provider,
+        "run_id": run.run_id,
+        "health": run.health.value,
+        "source_commit": run.source_commit,
+        "snapshot": run.snapshot,
+        "trainer": run.trainer,
+        "cost_usd": run.cost_usd,
+        "metrics": dict(run.metrics),
+        "outputs": dict(run.outputs),
+        "deliveries": dict(run.deliveries),
+        "digests": dict(run.digests),
+    }
+
+
+def text(found: list[Found]) -> str:
+    blocks = []
+    for f in found:
+        d = as_dict(f)
+        lines = [f"{d['job']} (matched by {d['matched']})"]
+        for key in (
+            "revision",
+            "attempt",
+            "provider",
+            "run_id",
+            "health",
+            "source_commit",
+            "snapshot",
+            "trainer",
+        ):
+            if d[key] not in ("", None):
+                lines.append(f"  {key}: {escape.line(str(d[key]))}")
+        lines.append(
+            "  cost: " + ("unknown" if d["cost_usd"] is None else f"${d['cost_usd']:,.2f}")
+        )
+        if d["metrics"]:
+            lines.append(f"  metrics: {metrics.headline(d['metrics'], count=64)}")
+        for key in ("outputs", "deliveries"):
+            for k, v in sorted(d[key].items()):
+                lines.append(f"  {key[:-1]} {escape.line(k)}: {escape.line(v)}")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks) + "\n"
+
+
+def markdown(found: list[Found]) -> str:
+    code = escape.md_code
+    lines = ["### trainops trace", ""]
+    for f in found:
+        d = as_dict(f)
+        lines += [
+            f"#### {code(d['job'])} (matched by {escape.md_text(d['matched'])})",
+            "",
+            "| | |",
+            "|---|---|",
+        ]
+        for key in ("revision", "attempt", "provider", "run_id", "source_commit", "snapshot"):
+            if d[key] not in ("", None):
+                lines.append(f"| {key} | {code(str(d[key]), in_table=True)} |")
+        cost = "unknown" if d["cost_usd"] is None else f"${d['cost_usd']:,.2f}"
+        lines.append(f"| cost | {cost} |")
+        for k, v in sorted(d["metrics"].items()):
+            lines.append(f"| metric {code(k, in_table=True)} | {metrics.fmt(v)} |")
+        for k, v in sorted(d["deliveries"].items()):
+            lines.append(f"| delivery {code(k, in_table=True)} | {escape.md_text(v[:200])} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def checkout(root: Path, ref: str, out_dir: Path) -> list[str]:
+    """Copy the outputs of the run `ref` names into `out_dir`, each file verified against the
+    sha256 the delivery manifest recorded; nothing is left in `out_dir` when one does not match.
+    Returns one line per file written."""
+    from trainops.delivery.bundle import MANIFEST, gather
+    from trainops.providers.base import OutputFolder
+
+    found = trace(root, ref)
+    runs = {(f.job, f.run.run_id) for f in found}
+    if len(runs) > 1:
+        names = ", ".join(sorted(f"{j} run {r}" for j, r in runs))
+        raise UsageError(f"{ref!r} matches more than one run ({names})", "give the run id")
+    job, run = found[0].job, found[0].run
+    assert run.run_id is not None
+    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
+        raise UsageError(f"{out_dir} exists and is not an empty folder", "give a new folder")
+    provider = _Folders(_workspace(root))._providers[run.provider]
+    folder = provider.output_dir(run.run_id) if isinstance(provider, OutputFolder) else None
+    lines: list[str] = []
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    with gather(job, run, folder) as bundle:
+        tmp = Path(tempfile.mkdtemp(prefix=".trainops-checkout-", dir=out_dir.parent))
+        try:
+            for f in bundle.files:
+                expected = run.digests.get(f.name)
+                if f.name != MANIFEST and expected is not None and expected != f.sha256:
+                    raise UsageError(
+                        f"{job}: {f.name} of run {run.run_id} has sha256 {f.sha256}, but the "
+                        f"delivery manifest recorded {expected}: nothing checked out",
+                        "the output changed after it was delivered; fetch it from the delivery",
+                    )
+                shutil.copyfile(f.path, tmp / f.name)
+                how = "verified" if expected else "not delivered: unverified"
+                lines.append(
+                    f"{f.name}  sha256 {f.sha256}  ({how})"
+                    if f.name != MANIFEST
+                    else f"{f.name}  (manifest)"
+                )
+            if out_dir.exists():
+                out_dir.rmdir()
+            tmp.rename(out_dir)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return lines
+
+
+def _workspace(root: Path) -> Any:
+    from trainops.workspace import Workspace
+
+    return Workspace.open(root)
+
+
+__all__ = ["Found", "as_dict", "checkout", "markdown", "recorded_runs", "text", "trace"]

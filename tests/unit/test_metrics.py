@@ -1,0 +1,78 @@
+"""Metrics are hostile input (DESIGN §13, §19): numbers only, bounded, never an error."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from trainops import metrics
+from trainops.state.model import JobState, StateFileError
+
+
+@pytest.mark.parametrize(
+    ("data", "kept"),
+    [
+        ({"loss": 0.5, "acc": 1}, {"acc": 1.0, "loss": 0.5}),
+        ({"flag": True, "s": "1", "n": None, "nested": {"a": 1}}, {}),
+        ({"bad name": 1, "../x": 2, "a" * 65: 3, "ok/x.y-z": 4}, {"ok/x.y-z": 4.0}),
+        ({"big": 1e400}, {}),  # inf after parsing
+        ([1, 2], {}),
+    ],
+    ids=["numbers", "non-numbers", "names", "infinite", "not-an-object"],
+)
+def test_only_finite_numbers_under_plain_names_are_kept(data: object, kept: dict) -> None:
+    assert metrics.clean(data) == kept
+
+
+def test_count_is_bounded() -> None:
+    assert len(metrics.clean({f"m{i:03d}": i for i in range(500)})) == metrics.MAX_COUNT
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['{"loss": NaN}', "{" * 100_000, "not json", "\xff"],
+    ids=["nan", "deep", "garbage", "undecodable"],
+)
+def test_a_bad_file_gives_no_metrics(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "metrics.json"
+    path.write_bytes(text.encode("utf-8", "surrogateescape") if text != "\xff" else b"\xff")
+    assert metrics.read(path) == {}
+
+
+def test_an_oversized_file_is_not_read(tmp_path: Path) -> None:
+    path = tmp_path / "metrics.json"
+    path.write_text(json.dumps({"loss": 1.0, "pad": "x" * metrics.MAX_BYTES}))
+    assert metrics.read(path) == {}
+
+
+def test_a_symlinked_file_is_not_followed(tmp_path: Path) -> None:
+    (tmp_path / "real.json").write_text('{"loss": 1}')
+    (tmp_path / "metrics.json").symlink_to(tmp_path / "real.json")
+    assert metrics.read(tmp_path / "metrics.json") == {}
+
+
+def _state(run_metrics: object) -> str:
+    run = {
+        "revision": "0123456789ab",
+        "attempt": 1,
+        "provider": "local",
+        "input_hash": "x",
+        "created_at": 1.0,
+        "metrics": run_metrics,
+    }
+    return json.dumps({"format": 1, "job": "a", "runs": [run]})
+
+
+def test_the_state_reader_keeps_valid_metrics() -> None:
+    [run] = JobState.from_text(_state({"loss": 0.25})).runs
+    assert run.metrics == {"loss": 0.25}
+
+
+@pytest.mark.parametrize(
+    "bad", [{"loss": "0.2"}, {"loss": True}, {"x y": 1}, [1], {f"m{i}": 1 for i in range(65)}]
+)
+def test_the_state_reader_refuses_forged_metrics(bad: object) -> None:
+    with pytest.raises(StateFileError, match="metrics must be an object of at most 64"):
+        JobState.from_text(_state(bad))
