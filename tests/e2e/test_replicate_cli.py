@@ -172,6 +172,27 @@ def test_success_records_the_produced_version_in_state_and_status(make: Any) -> 
     assert row["cost_usd"] == pytest.approx(100 * 0.001525, abs=1e-4)
 
 
+def test_trace_of_the_produced_version_finds_the_job_and_its_commit(make: Any) -> None:
+    user = make({"portraits": job("portraits")})
+    source = git(user.repo.root, "rev-parse", "HEAD")
+    user.ok("apply")
+    user.emu.advance(200)
+    user.ok("apply")
+    [training] = user.emu.trainings
+    produced = user.emu.training_json(training.id)["output"]["version"]
+    [traced] = json.loads(user.ok("trace", produced, "-o", "json").stdout)["runs"]
+    assert (traced["job"], traced["run_id"], traced["matched"]) == (
+        "portraits",
+        training.id,
+        "model version",
+    )
+    assert traced["source_commit"] == source
+    assert traced["snapshot"] == f"snapshots/portraits/{traced['revision']}.yaml"
+    # The training's metrics beyond what it bills (the emulator reports total_time).
+    assert set(traced["metrics"]) == {"total_time"}
+    assert "| source_commit |" in user.ok("trace", produced, "-o", "markdown").stdout
+
+
 # ---- a create the service rejects --------------------------------------------------------------
 
 
