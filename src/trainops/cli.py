@@ -421,7 +421,7 @@ def status(root: Path, output: str, html_dir: Path | None) -> None:
     else:
         columns = ["job", "sync", "health", "revision", "run_id", "age", "cost", "reason"]
         if any(r["metrics"] for r in rows):  # headline metrics of each job's latest run
-            columns.insert(-1, "metrics")
+            columns.insert(columns.index("cost"), "metrics")
         echo(render.table(rows, columns))
         echo(render.money_line(result.plan))
     if result.problems:  # state files that do not validate: named on stderr, their jobs left alone
