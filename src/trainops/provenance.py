@@ -48,9 +48,15 @@ def recorded_runs(store: Any) -> Iterator[tuple[str, Run]]:
         for run in reversed(state.runs):
             seen.add((name, run.revision, run.attempt))
             yield name, run
-    history = getattr(store, "history_runs", None)
-    if callable(history):
-        for name, run in history():
+    # The state store's `history(job)` (runs retention dropped from the tip, oldest first),
+    # when this store has one.
+    history = getattr(store, "history", None)
+    if not callable(history):
+        return
+    for name, state in sorted(states.items()):
+        if state.problem:
+            continue
+        for run in reversed(history(name)):
             if (name, run.revision, run.attempt) not in seen:
                 seen.add((name, run.revision, run.attempt))
                 yield name, run
