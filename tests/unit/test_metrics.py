@@ -76,3 +76,29 @@ def test_the_state_reader_keeps_valid_metrics() -> None:
 def test_the_state_reader_refuses_forged_metrics(bad: object) -> None:
     with pytest.raises(StateFileError, match="metrics must be an object of at most 64"):
         JobState.from_text(_state(bad))
+
+
+def test_the_plan_comment_shows_what_a_changed_job_last_produced() -> None:
+    from trainops.plan import JobView, Plan, Submit, Sync
+    from trainops.providers.base import Health
+    from trainops.render import plan_markdown
+    from trainops.state.model import Run
+
+    old = Run(
+        "0123456789ab",
+        1,
+        "local",
+        "h",
+        1.0,
+        run_id="a-1",
+        health=Health.SUCCEEDED,
+        metrics={"eval_loss": 0.21},
+    )
+    views = {
+        "a": JobView("a", Sync.OUT_OF_SYNC, Health.SUCCEEDED, revision="ba9876543210", run=old),
+        "b": JobView("b", Sync.SYNCED, Health.SUCCEEDED, revision="0123456789ab", run=old),
+    }
+    text = plan_markdown(Plan((Submit("a", "ba9876543210", 1),), views), 0.0, [])
+    section = text.split("#### Metrics of the run each changed job last produced\n\n")[1]
+    assert section.splitlines()[0] == "- `a`: `eval_loss=0.21`"  # b is unchanged: not listed
+    assert "`b`" not in section
