@@ -58,9 +58,9 @@ from trainops.state.model import (
     Run,
     parse_state,
     snapshot_path,
-    state_path,
     state_problems,
 )
+from trainops.state.retention import state_changes
 from trainops.workspace import Workspace
 
 MAX_SWAPS = 5
@@ -238,8 +238,18 @@ class Reconciler:
             state,
             version=snap.version,
             notes=notes,
-            files=snap.files,
+            files={**snap.files, **self._snapshots_to_diff(recorded, snap.version)},
         )
+
+    def _snapshots_to_diff(self, recorded: Mapping[str, JobState], version: str) -> dict[str, str]:
+        """The snapshots a plan report diffs against (DESIGN §9: read only when a diff needs
+        one): each job's latest submitted one, for a job whose revision in git differs."""
+        wanted = []
+        for name, target in self.desired.targets.items():
+            runs = [r for r in recorded.get(name, JobState(name)).runs if r.snapshot]
+            if runs and runs[-1].revision != target.revision:
+                wanted.append(runs[-1].snapshot)
+        return self.store.read(version, wanted) if wanted else {}
 
     # ---- acting --------------------------------------------------------------------------
 
@@ -282,7 +292,7 @@ class Reconciler:
             for action in cancels:
                 state[action.job] = _with_reason(state[action.job], action)
             inputs, snapshots = self._intents(submits, state, now, result)
-            changes = {state_path(n): s.to_text() for n, s in _changed(state, recorded).items()}
+            changes = state_changes(_changed(state, recorded), recorded, result.version)
             changes.update(snapshots)
             result.version = self.store.save(
                 result.version, changes, _message("record intents", [*cancels, *submits])
@@ -312,13 +322,20 @@ class Reconciler:
         updates = _changed(state, recorded)
         if updates:
             done = [o.action for o in result.outcomes]
-            self._save_merging(result, updates, _message("reconcile", done, refreshed=len(updates)))
+            message = _message("reconcile", done, refreshed=len(updates))
+            self._save_merging(result, updates, recorded, message)
             crashpoint("after-save")
 
-    def _save_merging(self, result: Pass, updates: Mapping[str, JobState], message: str) -> None:
+    def _save_merging(
+        self,
+        result: Pass,
+        updates: Mapping[str, JobState],
+        recorded: Mapping[str, JobState],
+        message: str,
+    ) -> None:
         """Write run records; after provider calls a lost swap must not lose a run id, so
         this pass's runs are merged onto the newer state and written again."""
-        changes = {state_path(n): s.to_text() for n, s in updates.items()}
+        changes = state_changes(updates, recorded, result.version)
         for _ in range(MAX_SWAPS * 4):
             try:
                 result.version = self.store.save(result.version, changes, message)
@@ -327,7 +344,7 @@ class Reconciler:
                 snap = self.store.load()
                 newer = parse_state(snap.files, check_run, snap.unreadable)
                 result.version = snap.version
-                changes = {}
+                merged_updates: dict[str, JobState] = {}
                 for name, ours in updates.items():
                     merged = newer.get(name, JobState(name))
                     for run in ours.runs:
@@ -340,7 +357,8 @@ class Reconciler:
                             None,
                         )
                         merged = merged.with_run(_newest(run, theirs))
-                    changes[state_path(name)] = merged.to_text()
+                    merged_updates[name] = merged
+                changes = state_changes(merged_updates, newer, snap.version)
         raise StateConflict(
             "could not record this apply's runs: state keeps moving",
             "run apply again; the runs started are adopted, never duplicated",

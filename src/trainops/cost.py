@@ -98,4 +98,12 @@ def spend_by(
             key = job_state.job if by == "job" else run.labels.get(by, "(none)")
             count, total = groups.get(key, (0, 0.0))
             groups[key] = (count + 1, total + run_cost(run, prices, now))
+        # Runs retention dropped from the tip (DESIGN §9) count through their month's totals.
+        for t in job_state.totals:
+            if t.month != month:
+                continue
+            key = job_state.job if by == "job" else t.labels.get(by, "(none)")
+            per_second = price(prices, t.hardware or None, t.provider) or 0.0
+            count, total = groups.get(key, (0, 0.0))
+            groups[key] = (count + t.runs, total + t.billed_seconds * per_second + t.usd)
     return groups

@@ -27,6 +27,11 @@ class StateStore(Protocol):
         """Fetch (when there is a remote) and read every state file."""
         ...
 
+    def read(self, version: str, paths: list[str]) -> dict[str, str]:
+        """The text of each of `paths` at `version`, for files `load` does not read (the
+        snapshots, DESIGN §9); a path missing there is left out."""
+        ...
+
     def save(self, base: str, changes: Mapping[str, str | None], message: str) -> str:
         """Write `changes` (path -> new text, or None to delete) on top of version `base` as one
         atomic step and return the new version. Raise `StateConflict` when the state is no longer

@@ -24,6 +24,7 @@ from trainops.errors import StateConflict, StateError, StateSetupError
 from trainops.faults import crashpoint
 from trainops.scrub import scrub, scrubber
 from trainops.state.base import StateSnapshot
+from trainops.state.model import STATE_DIR, Run
 
 __all__ = ["DEFAULT_AUTHOR", "DEFAULT_BRANCH", "GitStateStore"]
 
@@ -105,10 +106,14 @@ class GitStateStore:
     # -- StateStore ---------------------------------------------------------------------------
 
     def load(self) -> StateSnapshot:
+        """Fetch and read the run records (`state/`); snapshots are read by `read` when a
+        diff or trace needs one (DESIGN §9)."""
         version = self._current_version()
         if not version:
             return StateSnapshot(version="", files={})
-        listing = self._git("ls-tree", "-r", "-l", "-z", "--full-tree", version).stdout
+        listing = self._git(
+            "ls-tree", "-r", "-l", "-z", "--full-tree", version, "--", f"{STATE_DIR}/"
+        ).stdout
         paths: list[str] = []
         shas: list[bytes] = []
         unreadable: dict[str, str] = {}
@@ -172,6 +177,35 @@ class GitStateStore:
         else:
             self._push(base, new)
         return new
+
+    def read(self, version: str, paths: Sequence[str]) -> dict[str, str]:
+        """The text of each of `paths` at `version` (one git process for all); a path that is
+        missing there, not a file, too large or not UTF-8 is left out."""
+        if not version or not paths:
+            return {}
+        if not re.fullmatch(r"[0-9a-f]{40}", version):
+            raise StateError(f"invalid state version {version!r}")
+        wanted = [p for p in dict.fromkeys(paths) if _valid_path(p)]
+        found = self._cat_batch([f"{version}:{p}" for p in wanted])
+        out: dict[str, str] = {}
+        for path, obj in zip(wanted, found, strict=True):
+            if obj is None or obj[0] != b"blob" or len(obj[1]) > MAX_STATE_FILE_BYTES:
+                continue
+            try:
+                out[path] = obj[1].decode()
+            except UnicodeDecodeError:
+                continue
+        return out
+
+    def tip(self) -> str:
+        """The version the state is at now (fetching first with a remote); "" if none."""
+        return self._current_version()
+
+    def history(self, job: str) -> list[Run]:
+        """Every run `job` ever had on this branch, oldest first (`trainops history`, `trace`)."""
+        from trainops.state.history import job_history
+
+        return job_history(self, job).runs
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -435,13 +469,17 @@ class GitStateStore:
         return result
 
 
-def _check_path(path: str) -> str:
+def _valid_path(path: str) -> bool:
     parts = path.split("/")
-    if (
+    return not (
         not path
         or any(part in {"", ".", "..", ".git"} for part in parts)
         or any(ch in path for ch in "\0\n\r\\")
-    ):
+    )
+
+
+def _check_path(path: str) -> str:
+    if not _valid_path(path):
         raise StateError(f"invalid state path {path!r}: use a relative path like 'state/job.json'")
     return path
 

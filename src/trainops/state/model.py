@@ -9,6 +9,7 @@ and a file that fails becomes a `JobState` with a `problem`: the planner leaves 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
@@ -94,12 +95,38 @@ class Run:
 
 
 @dataclass(frozen=True)
+class MonthTotal:
+    """What retired runs (dropped from the tip by retention, DESIGN §9) of one job cost in one
+    month, per provider, hardware and label set: `cost` prices `billed_seconds` with today's
+    prices as it prices a kept run, and adds `usd` (the cost of runs billed in dollars)."""
+
+    month: str
+    runs: int
+    provider: str = ""
+    hardware: str = ""
+    labels: Mapping[str, str] = field(default_factory=dict)
+    billed_seconds: float = 0.0
+    usd: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["labels"] = dict(self.labels)
+        return data
+
+
+@dataclass(frozen=True)
 class JobState:
     job: str
     runs: tuple[Run, ...] = ()
+    # The state commit whose copy of this file still holds the runs retention last dropped
+    # from it (DESIGN §9); that copy's own `archive` leads further back. `history` follows it.
+    archive: str = ""
+    totals: tuple[MonthTotal, ...] = ()
     # Why state/<job>.json could not be read. Such a job is left alone (no submit, cancel or
     # delivery) and its file is never rewritten by trainops.
     problem: str = ""
+    # The file the problem is in (a legacy flat `state/<job>.json` or the fanned-out path).
+    path: str = field(default="", compare=False)
     # Removed from git, its last run ended and was reported: no longer shown by plan and
     # status. The file stays (cost and history read it); the job is shown again if re-added.
     pruned: bool = False
@@ -124,6 +151,10 @@ class JobState:
         }
         if self.pruned:
             data["pruned"] = True
+        if self.archive:
+            data["archive"] = self.archive
+        if self.totals:
+            data["totals"] = [t.to_json() for t in self.totals]
         return json.dumps(data, indent=1, sort_keys=True) + "\n"
 
     @classmethod
@@ -150,7 +181,19 @@ class JobState:
         pruned = data.get("pruned", False)
         if not isinstance(pruned, bool):
             raise StateFileError(f"'pruned' must be true or false, not {_kind(pruned)}")
-        return cls(job=job, runs=tuple(_run(i, r) for i, r in enumerate(runs)), pruned=pruned)
+        archive = data.get("archive", "")
+        if not isinstance(archive, str) or not (archive == "" or _COMMIT.match(archive)):
+            raise StateFileError(f"'archive' must be a commit id, not {_kind(archive)}")
+        totals = data.get("totals", [])
+        if not isinstance(totals, list):
+            raise StateFileError(f"'totals' must be a list, not {_kind(totals)}")
+        return cls(
+            job=job,
+            runs=tuple(_run(i, r) for i, r in enumerate(runs)),
+            pruned=pruned,
+            archive=archive,
+            totals=tuple(_total(i, t) for i, t in enumerate(totals)),
+        )
 
 
 class StateFileError(ValueError):
@@ -183,6 +226,32 @@ _FIELD_CHECKS: dict[str, tuple[str, Callable[[Any], bool]]] = {
 }
 assert {str(f.type) for f in fields(Run)} <= set(_FIELD_CHECKS), "a Run field has no check"
 _REVISION = re.compile(r"^[0-9a-f]{12}$")
+_COMMIT = re.compile(r"^[0-9a-f]{40}$")
+_MONTH = re.compile(r"^[0-9]{4}-(0[1-9]|1[0-2])$")
+
+
+def _total(index: int, data: Any) -> MonthTotal:
+    where = f"totals[{index}]"
+    if not isinstance(data, dict):
+        raise StateFileError(f"{where} must be an object, not {_kind(data)}")
+    unknown = sorted(set(data) - {f.name for f in fields(MonthTotal)})
+    if unknown:
+        raise StateFileError(f"{where}.{unknown[0]} is not a field of a month's total")
+    values: dict[str, Any] = {}
+    for f in fields(MonthTotal):
+        if f.name not in data:
+            if f.default is MISSING and f.default_factory is MISSING:
+                raise StateFileError(f"{where}.{f.name} is missing")
+            continue
+        what, check = _FIELD_CHECKS[str(f.type)]
+        if not check(data[f.name]):
+            raise StateFileError(f"{where}.{f.name} must be {what}, not {_kind(data[f.name])}")
+        values[f.name] = float(data[f.name]) if f.type == "float" else data[f.name]
+    if not _MONTH.match(values["month"]):
+        raise StateFileError(f"{where}.month {values['month']!r} is not a month (YYYY-MM)")
+    if values["runs"] < 1 or values.get("billed_seconds", 0) < 0 or values.get("usd", 0) < 0:
+        raise StateFileError(f"{where}: runs, billed_seconds and usd cannot be negative")
+    return MonthTotal(**values)
 
 
 def _run(index: int, data: Any) -> Run:
@@ -220,12 +289,35 @@ def _kind(value: Any) -> str:
     ) + (f" ({value!r})" if isinstance(value, str | int | float) and len(repr(value)) < 40 else "")
 
 
+def fanout(job: str) -> str:
+    """The subdirectory a job's files live in: two hex digits of a hash of its name, so that
+    a commit touching a few jobs rewrites a few small trees, never one tree of every job."""
+    return hashlib.sha1(job.encode()).hexdigest()[:2]
+
+
 def state_path(job: str) -> str:
+    return f"{STATE_DIR}/{fanout(job)}/{job}.json"
+
+
+def legacy_state_path(job: str) -> str:
+    """Where trainops before the fan-out layout kept a job's file (read, and moved on write)."""
     return f"{STATE_DIR}/{job}.json"
 
 
 def snapshot_path(job: str, revision: str) -> str:
-    return f"{SNAPSHOT_DIR}/{job}/{revision}.yaml"
+    return f"{SNAPSHOT_DIR}/{fanout(job)}/{job}/{revision}.yaml"
+
+
+def job_of_path(path: str) -> str | None:
+    """The job a state file is for: `state/<xx>/<job>.json` (xx its fan-out) or the legacy
+    `state/<job>.json`; None for any other path."""
+    parts = path.split("/")
+    if parts[0] != STATE_DIR or not parts[-1].endswith(".json"):
+        return None
+    name = parts[-1][: -len(".json")]
+    if len(parts) == 2 or (len(parts) == 3 and parts[1] == fanout(name)):
+        return name
+    return None
 
 
 # (job, run) -> why the run cannot be that job's (empty when it can): each provider's rule for
@@ -243,16 +335,19 @@ def parse_state(
     a `JobState` with only a `problem`, keyed by its file name, so the caller reports it and
     leaves that job alone while every other job proceeds."""
     jobs: dict[str, JobState] = {}
+    seen: dict[str, list[str]] = {}
     for path, why in sorted((unreadable or {}).items()):
-        if path.startswith(f"{STATE_DIR}/") and path.endswith(".json"):
-            name = path[len(STATE_DIR) + 1 : -len(".json")]
-            jobs[name] = JobState(name, problem=why)
+        name = job_of_path(path)
+        if name is not None:
+            jobs[name] = JobState(name, problem=why, path=path)
+            seen.setdefault(name, []).append(path)
     for path, text in sorted(files.items()):
-        if not (path.startswith(f"{STATE_DIR}/") and path.endswith(".json")):
+        name = job_of_path(path)
+        if name is None:
             continue
-        name = path[len(STATE_DIR) + 1 : -len(".json")]
+        seen.setdefault(name, []).append(path)
         try:
-            state = JobState.from_text(text)
+            state = replace(JobState.from_text(text), path=path)
             if state.job != name:
                 raise StateFileError(f"it claims job {state.job!r}, but its name says {name!r}")
             for i, run in enumerate(state.runs):
@@ -260,8 +355,17 @@ def parse_state(
                 if why:
                     raise StateFileError(f"runs[{i}]: {why}")
         except StateFileError as exc:
-            state = JobState(name, problem=str(exc))
-        jobs[name] = state
+            state = JobState(name, problem=str(exc), path=path)
+        if name not in jobs or not jobs[name].problem:  # a bad copy keeps its problem
+            jobs[name] = state
+    # trainops moves a legacy flat file when it writes the fanned-out one, never keeps both:
+    # two records of one job mean a forged one, and which cannot be told.
+    for name, paths in seen.items():
+        if len(paths) > 1 and not jobs[name].problem:
+            legacy = legacy_state_path(name)
+            jobs[name] = JobState(
+                name, problem=f"a second record of this job beside {state_path(name)}", path=legacy
+            )
     _refuse_shared_run_ids(jobs)
     return jobs
 
@@ -278,14 +382,16 @@ def _refuse_shared_run_ids(jobs: dict[str, JobState]) -> None:
         if len(names) > 1:
             for name in names:
                 others = ", ".join(sorted(names - {name}))
-                jobs[name] = JobState(name, problem=f"run {run_id} is also claimed by {others}")
+                jobs[name] = JobState(
+                    name, problem=f"run {run_id} is also claimed by {others}", path=jobs[name].path
+                )
 
 
 def state_problems(jobs: Mapping[str, JobState]) -> list[Problem]:
     """The state files that failed validation, as problems naming each file."""
     return [
         Problem(
-            state_path(name),
+            state.path or state_path(name),
             message=state.problem,
             hint="the state branch is input: fix or delete this file on the state branch; "
             "until then this job is left alone",
