@@ -514,6 +514,93 @@ def checkout(ref: str, root: Path, out_dir: Path) -> None:
 
 
 @cli.command()
+@click.argument("job")
+@_dir_option
+@_output_option
+def history(job: str, root: Path, output: str) -> None:
+    """Every run JOB ever had, oldest first, from the state branch and its git history."""
+    from trainops import render, statecmd
+
+    rows, problem = statecmd.history(root, job)
+    if output == "json":
+        echo(render.to_json({"job": job, "runs": rows, "problem": problem}))
+    else:
+        columns = ["revision", "attempt", "run_id", "health", "created", "completed", "cost"]
+        echo(render.table(rows, [*columns, "note"]))
+    if problem:  # a copy of the job's file in history that does not validate: the walk stopped
+        echo(escape.line(f"error: history incomplete: {problem}"), err=True)
+        raise SystemExit(EXIT_INVALID)
+
+
+@cli.group()
+def state() -> None:
+    """Inspect the state branch (list, show), compact it, or forget a job's record."""
+
+
+@state.command("list")
+@_dir_option
+@_output_option
+def state_list(root: Path, output: str) -> None:
+    """One line per job record at the tip of the state branch."""
+    from trainops import render, statecmd
+
+    rows, problems = statecmd.state_list(root)
+    if output == "json":
+        echo(render.to_json({"jobs": rows, "problems": [render.problem_dict(p) for p in problems]}))
+    else:
+        columns = ["job", "runs", "retired", "revision", "run_id", "health", "file", "note"]
+        echo(render.table(rows, columns))
+    if problems:
+        echo("\n" + render.problems_text(problems), err=True)
+        raise SystemExit(EXIT_INVALID)
+
+
+@state.command("show")
+@click.argument("job")
+@_dir_option
+def state_show(job: str, root: Path) -> None:
+    """JOB's record at the tip, as JSON (read-only)."""
+    from trainops import render, statecmd
+
+    echo(escape.block(render.to_json(statecmd.show(root, job))))
+
+
+@state.command("compact")
+@_dir_option
+def state_compact(root: Path) -> None:
+    """Rewrite every record with retention applied (and in the current layout): what an
+    upgrade from an older trainops needs once. Dropped runs stay in `history`."""
+    from trainops import statecmd
+
+    done = statecmd.state_compact(root)
+    echo(f"{done['jobs']} record(s) rewritten, {done['runs_dropped']} run(s) moved to history")
+
+
+@state.command("forget")
+@click.argument("job")
+@_dir_option
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def state_forget(job: str, root: Path, yes: bool) -> None:
+    """Drop JOB's record (for a job removed by hand on its provider). Its runs stay in git
+    history; trainops no longer watches, cancels or reports them."""
+    from trainops import render, statecmd
+
+    store, version, record = statecmd.forget_target(root, job)
+    active = [r for r in record.runs if r.active]
+    echo(
+        render.table(
+            [{"job": job, "runs": len(record.runs), "active": len(active)}],
+            ["job", "runs", "active"],
+        )
+    )
+    if not yes and not click.confirm(f"Forget {job}'s record?", default=False, err=True):
+        echo("nothing forgotten", err=True)
+        raise SystemExit(EXIT_INVALID)
+    statecmd.forget(store, version, record)
+    echo(escape.line(f"forgot {job}"))
+
+
+@cli.command()
 @_dir_option
 @click.option(
     "--check", is_flag=True, help="Offline: fail when trainops.lock does not match the manifests."

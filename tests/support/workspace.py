@@ -99,7 +99,11 @@ def cli_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
 
 
 def run_cli(
-    cwd: Path, *args: str, env: Mapping[str, str] | None = None, timeout: float = 60
+    cwd: Path,
+    *args: str,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 60,
+    input: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """`trainops ARGS...` in `cwd`, as a user types it, with a fake value for every credential
     the test does not set (`tests.support.credentials`); its output joins the credential grep."""
@@ -112,6 +116,7 @@ def run_cli(
         text=True,
         timeout=timeout,
         check=False,
+        input=input,
     )
     recorder.output(result.stdout, result.stderr)
     return result
@@ -270,9 +275,15 @@ class UserRepo:
     # ---- running trainops ------------------------------------------------------------------
 
     def trainops(
-        self, *args: str, env: Mapping[str, str] | None = None, timeout: float = 60
+        self,
+        *args: str,
+        env: Mapping[str, str] | None = None,
+        timeout: float = 60,
+        input: str | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        return run_cli(self.root, *args, env={**self.env, **(env or {})}, timeout=timeout)
+        return run_cli(
+            self.root, *args, env={**self.env, **(env or {})}, timeout=timeout, input=input
+        )
 
     def start(self, *args: str, env: Mapping[str, str] | None = None) -> subprocess.Popen[str]:
         """`trainops ARGS...` started in the background (to be killed or raced)."""
