@@ -23,6 +23,7 @@ from tests.emulators.github import GitHubEmulator
 from tests.emulators.replicate import FLUX_LORA_VERSION, ReplicateEmulator
 from tests.support.gitrepo import git
 from tests.support.workspace import UserRepo, explain, manifest
+from trainops.state.model import snapshot_path
 
 OWNER, NAME = "acme", "models"
 GH_TOKEN = "ghs_" + "E2eGitHubT0ken" * 3
@@ -257,7 +258,7 @@ def test_merge_apply_reports_per_job_statuses_and_one_comment_each(
     revision = repo.revisions()["tiny"]
     body = succeeded["body"]
     assert body.startswith(f"<!-- trainops:run:tiny:{run_id}:Succeeded -->")
-    assert f"`snapshots/tiny/{revision}.yaml` on branch `trainops/state`" in body
+    assert f"`{snapshot_path('tiny', revision)}` on branch `trainops/state`" in body
     assert "leaked: *** ***" in body and "TRAINING_DATA_SECRET=***" in body
     assert f"trained {run_id}" in body
     assert repo.state()["tiny"].runs[-1].reported == "Succeeded"

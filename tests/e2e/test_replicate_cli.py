@@ -28,6 +28,7 @@ from tests.emulators.replicate import (
 )
 from tests.support.gitrepo import git
 from tests.support.workspace import UserRepo, explain
+from trainops.state.model import fanout, state_path
 
 R8_TOKEN = "r8_" + "E2eReplicateT0ken" * 2
 TRAINER = "ostris/flux-dev-lora-trainer"
@@ -84,7 +85,7 @@ class Replicated:
 
     def state_file(self, name: str) -> dict[str, Any]:
         assert self.repo.remote is not None
-        text = git(self.repo.remote, "show", f"trainops/state:state/{name}.json")
+        text = git(self.repo.remote, "show", f"trainops/state:{state_path(name)}")
         return dict(json.loads(text))
 
     def status_json(self) -> dict[str, dict[str, Any]]:
@@ -297,7 +298,7 @@ def test_the_token_appears_in_no_output_state_or_file(make: Any) -> None:
     texts = list(user.outputs)
     assert user.repo.remote is not None
     state_log = git(user.repo.remote, "log", "-p", "trainops/state")
-    assert training.id in state_log and "snapshots/portraits/" in state_log
+    assert training.id in state_log and f"snapshots/{fanout('portraits')}/portraits/" in state_log
     texts.append(state_log)
     for where in (user.repo.root, user.repo.remote):  # every commit of every branch, both sides
         texts.append(git(where, "log", "-p", "--all"))

@@ -254,27 +254,38 @@ def _total(index: int, data: Any) -> MonthTotal:
     return MonthTotal(**values)
 
 
+# (name, required, what, check, is float) per field of Run, worked out once: a pass parses every
+# kept run of every job, so this loop is on the hot path of every command.
+_RUN_FIELDS = [
+    (
+        f.name,
+        f.default is MISSING and f.default_factory is MISSING,
+        *_FIELD_CHECKS[str(f.type)],
+        str(f.type) in ("float", "float | None"),  # not Mapping[str, float]
+    )
+    for f in fields(Run)
+]
+
+
 def _run(index: int, data: Any) -> Run:
-    where = f"runs[{index}]"
     if not isinstance(data, dict):
-        raise StateFileError(f"{where} must be an object, not {_kind(data)}")
+        raise StateFileError(f"runs[{index}] must be an object, not {_kind(data)}")
     values: dict[str, Any] = {}
-    for f in fields(Run):
-        if f.name not in data:
-            if f.default is MISSING and f.default_factory is MISSING:
-                raise StateFileError(f"{where}.{f.name} is missing")
+    for name, required, what, check, is_float in _RUN_FIELDS:
+        if name not in data:
+            if required:
+                raise StateFileError(f"runs[{index}].{name} is missing")
             continue
-        what, check = _FIELD_CHECKS[str(f.type)]
-        value = data[f.name]
+        value = data[name]
         if not check(value):
-            raise StateFileError(f"{where}.{f.name} must be {what}, not {_kind(value)}")
-        number = str(f.type) in ("float", "float | None")
-        values[f.name] = float(value) if number and value is not None else value
+            raise StateFileError(f"runs[{index}].{name} must be {what}, not {_kind(value)}")
+        values[name] = float(value) if is_float and value is not None else value
     if not _REVISION.match(values["revision"]):
-        raise StateFileError(f"{where}.revision {values['revision']!r} is not a revision")
+        raise StateFileError(f"runs[{index}].revision {values['revision']!r} is not a revision")
     if values["attempt"] < 1:
-        raise StateFileError(f"{where}.attempt must be 1 or more")
-    return Run.from_json(values)
+        raise StateFileError(f"runs[{index}].attempt must be 1 or more")
+    values["health"] = Health(values.get("health", Health.PENDING.value))
+    return Run(**values)
 
 
 def _no_constant(name: str) -> Any:
