@@ -18,6 +18,7 @@ from tests.e2e.test_github_flow import GH_TOKEN, Actions
 from tests.emulators.github import GitHubEmulator
 from tests.emulators.s3 import MotoS3
 from tests.support.workspace import UserRepo, explain, manifest
+from trainops.state.model import snapshot_path
 
 TRAIN = """\
 import json, os
@@ -88,7 +89,7 @@ def test_metrics_are_shown_and_a_delivered_file_traces_back_to_its_commit(
     for field in ("job", "run_id", "source_commit", "snapshot", "revision"):
         assert traced[field] == named[field]
     assert traced["source_commit"] == source != ""
-    assert traced["snapshot"] == f"snapshots/m/{run.revision}.yaml"
+    assert traced["snapshot"] == snapshot_path("m", run.revision)
     assert traced["metrics"] == {"accuracy": 0.93, "eval_loss": 0.21}
     assert traced["deliveries"] == {"s3:s3://models/m/": "done"}
     text = repo.trainops("trace", run_id)
