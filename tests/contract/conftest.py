@@ -1,0 +1,167 @@
+"""The provider contract suite's fixtures: one harness per provider (DESIGN §10, conformance).
+
+A harness makes the submissions the suite needs (a long run, a quick success, a failure), the
+intent a submission records, a lost create response, a count of the runs the provider holds, and a
+way to wait for a run to end (real time for local, simulated time for the Replicate emulator).
+`provider` is parametrized over every harness here; a provider joins by adding one fixture and its
+name to PROVIDERS.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.emulators.replicate import CREATE_PATH, FLUX_LORA_VERSION, ReplicateEmulator
+from tests.support.gitrepo import git
+from trainops.manifest import Job, TrainingJob
+from trainops.providers.base import Intent, Observation, Provider, Submission, input_hash
+from trainops.providers.local import LocalProvider
+from trainops.providers.replicate import ReplicateProvider
+from trainops.yamlsource import Document
+
+REVISION = "0123456789ab"
+PROVIDERS = ["local", "replicate"]
+
+
+@dataclass
+class Harness:
+    name: str
+    provider: Provider
+    job: Callable[[str, str], Job]  # (name, kind: "long" | "ok" | "fail") -> Job
+    lose_next_response: Callable[[], None]  # the next submit creates its run, the answer is lost
+    runs: Callable[[], int]  # how many runs the provider holds
+    settle: Callable[[Provider, str], Observation]  # wait until a run is terminal
+    now: Callable[[], float]  # the provider's clock (unix seconds), for an intent's created_at
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def submission(self, job: Job, attempt: int = 1) -> Submission:
+        value = dict(job.spec.input)
+        return Submission(job, REVISION, attempt, value, input_hash(value), f"snap/{job.name}.yaml")
+
+    def intent(self, sub: Submission, created_at: float) -> Intent:
+        spec = sub.job.spec
+        return Intent(
+            sub.job.name,
+            sub.revision,
+            sub.attempt,
+            sub.input_hash,
+            created_at,
+            self.name,
+            getattr(spec, "trainer", "") or "",
+            getattr(spec, "destination", "") or "",
+        )
+
+
+def _job(data: dict[str, Any], name: str) -> Job:
+    return Job(TrainingJob.model_validate(data), Document(f"jobs/{name}.yaml", 0, data))
+
+
+@pytest.fixture
+def local_harness(tmp_path: Path) -> Iterator[Harness]:
+    git(tmp_path, "init", "--quiet")
+    commands = {
+        "long": ["python", "-c", "import time; print('ready', flush=True); time.sleep(60)"],
+        "ok": ["python", "-c", "print('line1'); print('line2'); print('done')"],
+        "fail": ["python", "-c", "import sys; print('boom', flush=True); sys.exit(3)"],
+    }
+
+    def job(name: str, kind: str) -> Job:
+        data = {
+            "apiVersion": "trainops/v1",
+            "kind": "TrainingJob",
+            "metadata": {"name": name},
+            "spec": {"provider": "local", "command": commands[kind], "workdir": ".", "input": {}},
+        }
+        (tmp_path / "jobs").mkdir(exist_ok=True)
+        (tmp_path / "jobs" / f"{name}.yaml").write_text(json.dumps(data))
+        return _job(data, name)
+
+    provider = LocalProvider(tmp_path)
+
+    def runs() -> int:
+        assert provider.records_dir is not None
+        return len(list(provider.records_dir.glob("*"))) if provider.records_dir.exists() else 0
+
+    def settle(p: Provider, run_id: str) -> Observation:
+        deadline = time.monotonic() + 60
+        while True:
+            obs = p.observe([run_id])[run_id]
+            if obs.health.terminal or time.monotonic() > deadline:
+                return obs
+            time.sleep(0.05)
+
+    lost: list[bool] = []
+    yield Harness("local", provider, job, lambda: lost.append(True), runs, settle, time.time)
+    provider.cancel_grace = 0.2
+    if provider.records_dir is not None and provider.records_dir.exists():
+        for run_dir in provider.records_dir.glob("*"):
+            provider.cancel(run_dir.name)
+
+
+@pytest.fixture
+def replicate_harness() -> Iterator[Harness]:
+    now = [100.0]
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    with ReplicateEmulator(queue_seconds=5, run_seconds=100, rate_clock=lambda: now[0]) as emu:
+        inputs = {
+            "long": {"input_images": "https://example.com/a.zip", "steps": 1000},
+            "ok": {"input_images": "https://example.com/b.zip", "steps": 10},
+            "fail": {"input_images": "https://example.com/c.zip", "trigger_word": "__fail__"},
+        }
+
+        def job(name: str, kind: str) -> Job:
+            data = {
+                "apiVersion": "trainops/v1",
+                "kind": "TrainingJob",
+                "metadata": {"name": name},
+                "spec": {
+                    "provider": "replicate",
+                    "trainer": f"ostris/flux-dev-lora-trainer:{FLUX_LORA_VERSION}",
+                    "destination": f"acme/{name}",
+                    "input": inputs[kind],
+                },
+            }
+            return _job(data, name)
+
+        provider = ReplicateProvider(
+            token_env="TEST_REPLICATE_TOKEN",
+            environ={"REPLICATE_BASE_URL": emu.base_url, "TEST_REPLICATE_TOKEN": emu.token},
+            timeout=5.0,
+            sleep=sleep,
+            clock=lambda: now[0],
+            rng=random.Random(0),
+        )
+
+        def settle(p: Provider, run_id: str) -> Observation:
+            emu.advance(500)
+            return p.observe([run_id])[run_id]
+
+        with provider:
+            yield Harness(
+                "replicate",
+                provider,
+                job,
+                lambda: emu.inject("lost_response", method="POST", path=CREATE_PATH),
+                lambda: len(emu.trainings),
+                settle,
+                emu.now,
+                {"emu": emu},
+            )
+        assert emu.server_errors == []
+
+
+@pytest.fixture(params=PROVIDERS)
+def provider(request: pytest.FixtureRequest) -> Harness:
+    harness: Harness = request.getfixturevalue(f"{request.param}_harness")
+    return harness
