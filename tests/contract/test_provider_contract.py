@@ -34,9 +34,6 @@ def test_a_lost_response_is_adopted_not_submitted_twice(provider: Harness) -> No
     assert found is not None
     assert provider.runs() == 1
     assert provider.provider.observe([found.run_id])[found.run_id].health.active
-    # another attempt is another run: never this intent's
-    other = provider.intent(provider.submission(sub.job, attempt=2), intent.created_at)
-    assert provider.provider.find(other) is None
 
 
 def test_observe_a_batch_with_an_unknown_id(provider: Harness) -> None:
