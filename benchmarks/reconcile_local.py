@@ -89,6 +89,7 @@ def build(base: Path, count: int) -> Path:
 def write_state(root: Path) -> None:
     """Every job's current revision succeeded, recorded as apply would have recorded it."""
     from trainops.providers.base import Health
+    from trainops.providers.local import run_id_for
     from trainops.state.git import GitStateStore
     from trainops.state.model import JobState, Run, snapshot_path, state_path
     from trainops.workspace import Workspace
@@ -99,6 +100,7 @@ def write_state(root: Path) -> None:
     now = time.time()
     changes: dict[str, str | None] = {}
     for name, target in desired.targets.items():
+        run_id = run_id_for(name, target.revision, 1)
         run = Run(
             revision=target.revision,
             attempt=1,
@@ -106,13 +108,13 @@ def write_state(root: Path) -> None:
             input_hash="0" * 16,
             created_at=now - 3600,
             source_commit=ws.commit,
-            run_id=f"{name}-{target.revision}-1",
+            run_id=run_id,
             health=Health.SUCCEEDED,
             started_at=now - 3590,
             completed_at=now - 3000,
             billed_seconds=590.0,
             cost_usd=0.0,
-            outputs={"weights": f"/runs/{name}/outputs/weights.bin"},
+            outputs={"weights": f"/runs/{run_id}/outputs/weights.bin"},
             owner="bench:1",
             snapshot=snapshot_path(name, target.revision),
         )

@@ -71,7 +71,9 @@ class Document:
 
 
 def _pack(mark: Any) -> int:
-    return (mark.line + 1) << _COL_BITS | (mark.column + 1)
+    line: int = mark.line + 1
+    col: int = mark.column + 1
+    return line << _COL_BITS | col
 
 
 class _Refused(Exception):

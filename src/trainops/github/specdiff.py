@@ -1,5 +1,5 @@
 """Which spec fields a change touches: a job's spec in git against the snapshot of its last
-submitted run on the state branch (`snapshots/<job>/<revision>.yaml`), for the plan on a pull
+submitted run on the state branch (`snapshots/<xx>/<job>/<revision>.yaml`), for the plan on a pull
 request (`input.steps: 1000 -> 2000`). Pure: text and values in, lines out.
 """
 

@@ -1,6 +1,6 @@
 """What the state files mean: per job, the runs trainops started and what became of them.
 
-`state/<job>.json` holds a `JobState`; these are plain frozen values with a JSON round trip, so the
+`state/<xx>/<job>.json` holds a `JobState`: plain frozen values with a JSON round trip, so the
 planner can read them without I/O and apply can write them back as text. The state branch is input
 (DESIGN §9): anyone who can push can write it, so `parse_state` validates every file strictly —
 its JSON, every field's type, the job it claims, run ids that belong to that job and provider —
