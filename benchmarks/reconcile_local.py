@@ -199,7 +199,7 @@ def main() -> int:
             wall, mb, done = measure(root, "apply", "--output", "json")
             assert done.returncode == 0, done.stderr[-2000:]
             report = json.loads(done.stdout)
-            assert not report["outcomes"], report["outcomes"][:3]
+            assert not report["actions"], report["actions"][:3]
             unsynced = [
                 r["job"]
                 for r in report["jobs"]

@@ -28,7 +28,7 @@ from tests.emulators.replicate import (
 )
 from tests.support.gitrepo import git
 from tests.support.workspace import UserRepo, explain
-from trainops.state.model import fanout, state_path
+from trainops.state.model import fanout, snapshot_path, state_path
 
 R8_TOKEN = "r8_" + "E2eReplicateT0ken" * 2
 TRAINER = "ostris/flux-dev-lora-trainer"
@@ -188,7 +188,7 @@ def test_trace_of_the_produced_version_finds_the_job_and_its_commit(make: Any) -
         "model version",
     )
     assert traced["source_commit"] == source
-    assert traced["snapshot"] == f"snapshots/portraits/{traced['revision']}.yaml"
+    assert traced["snapshot"] == snapshot_path("portraits", traced["revision"])
     # The training's metrics beyond what it bills (the emulator reports total_time).
     assert set(traced["metrics"]) == {"total_time"}
     assert "| source_commit |" in user.ok("trace", produced, "-o", "markdown").stdout

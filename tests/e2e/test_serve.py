@@ -378,5 +378,7 @@ def test_the_browser_finds_every_job_and_one_point_per_run(
     assert result.returncode == 0, result.stderr
     static = (site / "index.html").read_text()
     assert re.findall(r'<tr class="job" data-job="([^"]+)"', static) == rows
-    assert static.count('<circle class="point"') == 3
+    static_chart = re.search(r'data-chart="runs".*?</svg>', static, re.S)
+    assert static_chart is not None
+    assert static_chart.group(0).count('<circle class="point"') == 3
     assert (site / "api" / "status.json").is_file()
