@@ -11,10 +11,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from trainops.manifest import LocalSpec, ReplicateSpec
+from trainops.manifest import AnySpec as Spec
 from trainops.state.model import JobState, Run
-
-Spec = LocalSpec | ReplicateSpec
 
 
 @dataclass(frozen=True)

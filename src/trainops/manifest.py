@@ -29,7 +29,7 @@ from trainops.yamlsource import Document
 
 API_VERSION = "trainops/v1"
 KIND = "TrainingJob"
-PROVIDERS = ("local", "replicate")
+PROVIDERS = ("local", "replicate", "huggingface")
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 OUTPUT_REF = re.compile(r"\$\{\{\s*jobs\.([A-Za-z0-9-]+)\.output\.([A-Za-z0-9_.-]+)\s*\}\}")
@@ -247,7 +247,26 @@ class ReplicateSpec(_SpecBase):
     destination: Annotated[str, Field(pattern=r"^[\w.-]+/[\w.-]+$")]
 
 
-Spec = Annotated[LocalSpec | ReplicateSpec, Field(discriminator="provider")]
+HubRepoId = Annotated[
+    str,
+    Field(pattern=rf"^{_HUB_PART}/{_HUB_PART}$", max_length=193),
+    AfterValidator(_hub_repo_id),
+]
+
+
+class HuggingFaceSpec(_SpecBase):
+    """A Hugging Face Job: `image` (a Docker image, or `hf.co/spaces/owner/name`) runs `command`
+    on the flavor `hardware` names; the job pushes its outputs to `output_repo`."""
+
+    provider: Literal["huggingface"]
+    image: Annotated[str, Field(min_length=1, max_length=512, pattern=r"^[^\s]+$")]
+    command: Annotated[list[str], Field(min_length=1)]
+    output_repo: HubRepoId | None = None
+    env: EnvNames = Field(default_factory=list)
+
+
+AnySpec = LocalSpec | ReplicateSpec | HuggingFaceSpec
+Spec = Annotated[AnySpec, Field(discriminator="provider")]
 
 # Fields that say *what* is trained. Changing one makes a new revision (a new training); the
 # others (budget, retries, after, suspend, deliver, estimate) steer the current run in place.
@@ -260,6 +279,8 @@ REVISION_FIELDS = (
     "command",
     "workdir",
     "rerun",
+    "image",
+    "output_repo",
 )
 # Fields that say what is trained through content, not text: `data` counts by the sha256 of each
 # package (`revision(data_digests=...)`), so renaming a folder with the same files trains nothing.
@@ -341,8 +362,16 @@ class LocalConfig(CoreModel):
     )
 
 
+class HuggingFaceConfig(CoreModel):
+    """The endpoint and token are never configured here: `HF_ENDPOINT` and `HF_TOKEN` in the
+    environment (§13). `namespace` is the user or organization the jobs run under."""
+
+    namespace: Annotated[str, Field(pattern=rf"^{_HUB_PART}$")] | None = None
+
+
 class ProvidersConfig(CoreModel):
     replicate: ReplicateConfig = Field(default_factory=ReplicateConfig)
+    huggingface: HuggingFaceConfig = Field(default_factory=HuggingFaceConfig)
     local: LocalConfig = Field(default_factory=LocalConfig)
 
 
@@ -350,17 +379,27 @@ class Policy(CoreModel):
     prune: bool = True
     on_change: Literal["replace", "queue"] = "replace"
     allowed_hardware: list[str] | None = None
-    allowed_providers: list[Literal["local", "replicate"]] | None = None
+    allowed_providers: list[Literal["local", "replicate", "huggingface"]] | None = None
     max_cost_usd_per_job: Annotated[float, Field(gt=0)] | None = None
     monthly_budget_usd: Annotated[float, Field(gt=0)] | None = None
     max_concurrent_runs: Annotated[int, Field(ge=1)] | None = None
 
+
+# Hugging Face Jobs flavors, USD per second: the per-minute prices GET /api/jobs/hardware
+# answers (unitCostUSD, unitLabel "minute") divided by 60. Names do not collide with Replicate's.
+HF_FLAVOR_PRICES_PER_MINUTE = {
+    "cpu-basic": 0.0001, "cpu-upgrade": 0.0005, "t4-small": 0.0067, "t4-medium": 0.01,
+    "l4x1": 0.0133, "l4x4": 0.0633, "l40sx1": 0.03, "l40sx4": 0.1383, "l40sx8": 0.3917,
+    "a10g-small": 0.0167, "a10g-large": 0.025, "a10g-largex2": 0.05, "a10g-largex4": 0.0833,
+    "a100-large": 0.0417, "h200": 0.0833,
+}  # fmt: skip
 
 DEFAULT_PRICES = {
     "gpu-t4": 0.000225,
     "gpu-l40s": 0.000975,
     "gpu-a100-large": 0.0014,
     "gpu-h100": 0.001525,
+    **{name: round(usd / 60, 9) for name, usd in HF_FLAVOR_PRICES_PER_MINUTE.items()},
 }
 
 
@@ -410,7 +449,7 @@ class Job:
         return self.manifest.metadata.name
 
     @property
-    def spec(self) -> LocalSpec | ReplicateSpec:
+    def spec(self) -> AnySpec:
         return self.manifest.spec
 
     @property
@@ -445,7 +484,7 @@ def canonical_json(value: Any) -> str:
 
 
 def revision(
-    spec: LocalSpec | ReplicateSpec,
+    spec: AnySpec,
     trainer: str | None = None,
     data_digests: Mapping[str, str] | None = None,
 ) -> str:

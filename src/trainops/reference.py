@@ -24,7 +24,12 @@ DOCS: dict[str, str] = {
     "kind": "Always `TrainingJob`.",
     "metadata.name": "The job's name, unique in the repository (a DNS label).",
     "metadata.labels": "Free-form labels; `trainops cost --by LABEL` groups spend by them.",
-    "spec.provider": "Where the job trains: `local` (this machine) or `replicate`.",
+    "spec.provider": "Where the job trains: `local` (this machine), `replicate` or "
+    "`huggingface` (Hugging Face Jobs).",
+    "spec.image": "huggingface: the Docker image the job runs, or a Space "
+    "(`hf.co/spaces/owner/name`).",
+    "spec.output_repo": "huggingface: the Hub repo the job pushes its outputs to "
+    "(`$TRAINOPS_OUTPUT_REPO`); its revision after the run is the `weights` output.",
     "spec.command": "The command to run, as a list; `python` is trainops' interpreter.",
     "spec.workdir": "The command's folder, relative to the repository root "
     "(default: the manifest's folder).",
@@ -56,6 +61,8 @@ DOCS: dict[str, str] = {
     "state.uri": "s3 backend: `s3://bucket/prefix` (not available yet).",
     "state.remote": "The remote the state branch is pushed to (default: `origin` when present).",
     "providers.replicate.token_env": "The environment variable holding the Replicate token.",
+    "providers.huggingface.namespace": "The user or organization Hugging Face Jobs run under "
+    "(endpoint `HF_ENDPOINT` and token `HF_TOKEN` come from the environment).",
     "providers.local.runs_dir": "Where local runs live, relative to the repository root.",
     "policy.prune": "Cancel the active run of a job removed from git.",
     "policy.on_change": "`replace`: cancel the old revision's run and submit the new one; "

@@ -20,6 +20,7 @@ from trainops.manifest import (
     KIND,
     PROVIDERS,
     Config,
+    HuggingFaceSpec,
     Job,
     LocalSpec,
     ReplicateSpec,
@@ -30,7 +31,7 @@ from trainops.repo import CONFIG_FILE, Source, linked_problem, resolve_inside, s
 from trainops.yamlsource import Document, load_bytes
 
 # Output names a provider fixes (DESIGN §2); providers absent here name outputs at run time.
-FIXED_OUTPUTS = {"replicate": ("weights", "version")}
+FIXED_OUTPUTS = {"replicate": ("weights", "version"), "huggingface": ("weights",)}
 
 InputChecker = Callable[[Job], list[Problem]]
 
@@ -263,8 +264,10 @@ def _model_of(annotation: Any, value: Any) -> Any:
     for arg in typing.get_args(annotation):
         found = _model_of(arg, value)
         if found is not None:
-            if found in (LocalSpec, ReplicateSpec) and isinstance(value, dict):
-                return LocalSpec if value.get("provider") == "local" else ReplicateSpec
+            if found in (LocalSpec, ReplicateSpec, HuggingFaceSpec) and isinstance(value, dict):
+                return {"local": LocalSpec, "huggingface": HuggingFaceSpec}.get(
+                    str(value.get("provider")), ReplicateSpec
+                )
             return found
     return None
 

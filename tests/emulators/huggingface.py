@@ -8,6 +8,13 @@ uploads travel inside the commit and no LFS/Xet storage is needed; files at or a
 `lfs_from_size` are nevertheless *reported* as LFS files (pointer blob id plus `lfs.oid` sha256), as
 the Hub reports them. Every request is recorded; faults are injected per endpoint, optionally after
 the operation took effect (a lost response). Standalone: `python -m tests.emulators.huggingface`.
+
+It also serves the Jobs API as `huggingface_hub` 2.4 calls it (`_jobs_api.py`, `hf_api.py`): run,
+inspect, cancel, list (label and stage filters, pages linked by a `Link: <...>; rel="next"`
+header), logs as server-sent events and the hardware (flavor) list. Jobs advance SCHEDULING ->
+RUNNING -> COMPLETED (or ERROR) over simulated time (`advance`); a job whose environment names
+`TRAINOPS_OUTPUT_REPO` pushes a commit there when it completes, as a training job would.
+Faults on job endpoints add dropped connections (`status=DROP`).
 """
 
 from __future__ import annotations
@@ -16,19 +23,33 @@ import argparse
 import base64
 import contextlib
 import hashlib
+import itertools
 import json
 import re
 import threading
+import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 from tests.emulators._loopback import LoopbackEmulator
 
-__all__ = ["Fault", "HubEmulator", "Recorded", "git_blob_id"]
+__all__ = ["DROP", "FLAVORS", "Fault", "HubEmulator", "Recorded", "git_blob_id"]
 
-WRITE_ENDPOINTS = frozenset({"create", "preupload", "commit"})
+WRITE_ENDPOINTS = frozenset({"create", "preupload", "commit", "job-create", "job-cancel"})
+DROP = -1  # a fault status: close the connection without answering
+JOB_PAGE_SIZE = 100
+ACTIVE_STAGES = ("SCHEDULING", "RUNNING")
+# The hardware list as GET /api/jobs/hardware answers it (JobHardwareInfo's camelCase keys);
+# per-minute prices, as the service quotes them. trainops' default prices are these / 60.
+FLAVORS: dict[str, float] = {
+    "cpu-basic": 0.0001, "cpu-upgrade": 0.0005, "t4-small": 0.0067, "t4-medium": 0.01,
+    "l4x1": 0.0133, "l4x4": 0.0633, "l40sx1": 0.03, "l40sx4": 0.1383, "l40sx8": 0.3917,
+    "a10g-small": 0.0167, "a10g-large": 0.025, "a10g-largex2": 0.05, "a10g-largex4": 0.0833,
+    "a100-large": 0.0417, "h200": 0.0833,
+}  # fmt: skip
 GITATTRIBUTES = (
     b"*.bin filter=lfs diff=lfs merge=lfs -text\n"
     b"*.safetensors filter=lfs diff=lfs merge=lfs -text\n"
@@ -44,6 +65,12 @@ _ROUTES: list[tuple[str, str, re.Pattern[str]]] = [
         ("GET", "tree", _REPO + r"/tree/(?P<rev>[^/]+)(?:/(?P<path>.*))?"),
         ("GET", "info", _REPO + r"(?:/revision/(?P<rev>[^/]+))?"),
         ("GET", "whoami", r"/api/whoami-v2"),
+        ("GET", "hardware", r"/api/jobs/hardware"),
+        ("POST", "job-create", r"/api/jobs/(?P<ns>[^/]+)"),
+        ("GET", "job-list", r"/api/jobs/(?P<ns>[^/]+)"),
+        ("GET", "job-get", r"/api/jobs/(?P<ns>[^/]+)/(?P<id>[^/]+)"),
+        ("POST", "job-cancel", r"/api/jobs/(?P<ns>[^/]+)/(?P<id>[^/]+)/cancel"),
+        ("GET", "job-logs", r"/api/jobs/(?P<ns>[^/]+)/(?P<id>[^/]+)/logs"),
     ]
 ]
 
@@ -110,6 +137,34 @@ class Repo:
         return self.commits[-1].oid
 
 
+@dataclass
+class HFJob:
+    """One emulated job: its JSON as created, and when (simulated) it changes stage."""
+
+    spec: dict[str, Any]
+    namespace: str
+    job_id: str
+    created: float
+    schedule_s: float
+    run_s: float
+    outcome: str  # COMPLETED or ERROR, reached after run_s of RUNNING
+    canceled_at: float | None = None
+    pushed: bool = False
+
+    def stage(self, now: float) -> tuple[str, float | None, float | None]:
+        """(stage, startedAt, finishedAt) at simulated time `now`."""
+        start = self.created + self.schedule_s
+        end = start + self.run_s
+        if self.canceled_at is not None and self.canceled_at < end:
+            started = start if self.canceled_at >= start else None
+            return "CANCELED", started, self.canceled_at
+        if now < start:
+            return "SCHEDULING", None, None
+        if now < end:
+            return "RUNNING", start, None
+        return self.outcome, start, end
+
+
 class _Reply(Exception):
     def __init__(self, status: int, message: str, code: str = "") -> None:
         super().__init__(message)
@@ -142,12 +197,37 @@ class HubEmulator(LoopbackEmulator):
         self._faults: list[Fault] = []
         self._lock = threading.RLock()
         self._commits = 0
+        # Jobs API: simulated time starts at the real clock and moves only by `advance`.
+        self.jobs: dict[str, HFJob] = {}
+        self.now = time.time()
+        self.schedule_s, self.run_s = 5.0, 60.0
+        self.failing: set[str] = set()  # trainops job names whose HF jobs end in ERROR
+        self.list_lag = 0.0  # seconds after creation before a job shows in lists
+        self.page_size = JOB_PAGE_SIZE
+        # Random faults on job endpoints: (rate, rng). Each request fails with `rate`: 429, 500,
+        # a dropped connection, or (creates and cancels) a lost answer after the effect.
+        self.chaos: tuple[float, Any] | None = None
+        self._ids = itertools.count(1)
 
     # -- lifecycle ----------------------------------------------------------------------------
 
     def env(self) -> dict[str, str]:
         """The environment that points a trainops process at this emulator."""
         return {"HF_ENDPOINT": self.url, "HF_TOKEN": self.token, "HF_HUB_DISABLE_TELEMETRY": "1"}
+
+    def advance(self, seconds: float) -> None:
+        """Move simulated time on: jobs change stage as if `seconds` had passed."""
+        with self._lock:
+            self.now += seconds
+
+    def created_jobs(self, **labels: str) -> list[dict[str, Any]]:
+        """Every job ever created whose labels include `labels` (counted at the emulator)."""
+        with self._lock:
+            return [
+                self._job_json(j)
+                for j in self.jobs.values()
+                if labels.items() <= (j.spec.get("labels") or {}).items()
+            ]
 
     # -- faults and inspection ----------------------------------------------------------------
 
@@ -197,8 +277,15 @@ class HubEmulator(LoopbackEmulator):
             if not endpoint or match is None:
                 raise _Reply(404, f"no route for {method} {path}")
             args = {k: v for k, v in match.groupdict().items() if v is not None}
+            args["_query"] = urlsplit(raw_path).query
             with self._lock:
                 fault = next((f for f in self._faults if f.take(endpoint)), None)
+                if fault is None and self.chaos and endpoint.startswith("job-"):
+                    rate, rng = self.chaos
+                    if rng.random() < rate:
+                        status = rng.choice([429, 500, 503, DROP])
+                        lost = endpoint in WRITE_ENDPOINTS and rng.random() < 0.5
+                        fault = Fault(endpoint, status, after_apply=lost)
                 if fault is not None and not fault.after_apply:
                     raise _Reply(fault.status, f"injected fault on {endpoint}")
                 status, payload = getattr(self, "_" + endpoint.replace("-", "_"))(
@@ -209,6 +296,8 @@ class HubEmulator(LoopbackEmulator):
         except _Reply as reply:
             status, payload = reply.status, {"error": reply.message}
             extra = {"X-Error-Message": reply.message}
+            if reply.status == 429:
+                extra["Retry-After"] = "1"
             if reply.code:
                 extra["X-Error-Code"] = reply.code
         except Exception as exc:  # an emulator bug: answer 500 and keep it for the test to see
@@ -216,6 +305,8 @@ class HubEmulator(LoopbackEmulator):
             status, payload = 500, {"error": "emulator error"}
         with self._lock:
             self.requests.append(Recorded(method, path, endpoint, status, body, headers))
+        if isinstance(payload, _Extra):
+            payload, extra = payload.payload, {**extra, **payload.headers}
         return status, payload, extra
 
     def _auth(self, headers: dict[str, str]) -> bool:
@@ -358,6 +449,155 @@ class HubEmulator(LoopbackEmulator):
             "auth": {"type": "access_token", "accessToken": {"role": "write"}},
         }
 
+    # -- Jobs API (lock held) -----------------------------------------------------------------
+
+    def _hardware(self, args: dict[str, str], headers: dict[str, str], body: bytes) -> _Ok:
+        return 200, [
+            {
+                "name": name,
+                "prettyName": name,
+                "cpu": "8 vCPU",
+                "ram": "32 GB",
+                "ephemeralStorage": "100 GB",
+                "accelerator": None,
+                "unitCostMicroUSD": round(per_minute * 1e6),
+                "unitCostUSD": per_minute,
+                "unitLabel": "minute",
+            }
+            for name, per_minute in FLAVORS.items()
+        ]
+
+    def _jobs_auth(self, args: dict[str, str], headers: dict[str, str]) -> None:
+        if not self._auth(headers):
+            raise _Reply(401, "Invalid credentials in Authorization header")
+        if not self._may_write(args["ns"]):
+            raise _Reply(403, f"You don't have the rights to run jobs under {args['ns']}")
+
+    def _job(self, args: dict[str, str]) -> HFJob:
+        job = self.jobs.get(args["id"])
+        if job is None or job.namespace != args["ns"]:
+            raise _Reply(404, "Job not found")
+        return job
+
+    def _job_create(self, args: dict[str, str], headers: dict[str, str], body: bytes) -> _Ok:
+        self._jobs_auth(args, headers)
+        spec = json.loads(body)
+        if not isinstance(spec.get("command"), list) or not spec["command"]:
+            raise _Reply(400, "command must be a non-empty list")
+        if spec.get("flavor") not in FLAVORS:
+            raise _Reply(400, f"unknown flavor {spec.get('flavor')!r}")
+        if ("dockerImage" in spec) == ("spaceId" in spec):
+            raise _Reply(400, "exactly one of dockerImage or spaceId")
+        labels = spec.get("labels") or {}
+        if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
+            raise _Reply(400, "labels must map strings to strings")
+        job_id = hashlib.sha1(f"job-{next(self._ids)}".encode()).hexdigest()[:24]
+        run_s = self.run_s
+        if spec.get("timeoutSeconds"):
+            run_s = min(run_s, float(spec["timeoutSeconds"]))
+        outcome = "ERROR" if labels.get("trainops-job") in self.failing else "COMPLETED"
+        job = HFJob(spec, args["ns"], job_id, self.now, self.schedule_s, run_s, outcome)
+        self.jobs[job_id] = job
+        return 200, self._job_json(job)
+
+    def _job_get(self, args: dict[str, str], headers: dict[str, str], body: bytes) -> _Ok:
+        self._jobs_auth(args, headers)
+        return 200, self._job_json(self._job(args))
+
+    def _job_cancel(self, args: dict[str, str], headers: dict[str, str], body: bytes) -> _Ok:
+        self._jobs_auth(args, headers)
+        job = self._job(args)
+        if job.stage(self.now)[0] in ACTIVE_STAGES:
+            job.canceled_at = self.now
+        return 200, None
+
+    def _job_list(self, args: dict[str, str], headers: dict[str, str], body: bytes) -> _Ok:
+        self._jobs_auth(args, headers)
+        query = parse_qsl(args["_query"], keep_blank_values=True)
+        stages = {v for k, v in query if k == "stage"}
+        wanted = [tuple(v.split("=", 1)) for k, v in query if k == "label" and "=" in v]
+        cursor = int(next((v for k, v in query if k == "cursor"), "0") or 0)
+        matching = []
+        for job in sorted(self.jobs.values(), key=lambda j: j.created, reverse=True):
+            if job.namespace != args["ns"] or self.now < job.created + self.list_lag:
+                continue
+            labels = job.spec.get("labels") or {}
+            if any(labels.get(k) != v for k, v in wanted):
+                continue
+            if stages and job.stage(self.now)[0] not in stages:
+                continue
+            matching.append(job)
+        page = matching[cursor : cursor + self.page_size]
+        extra = {}
+        if cursor + self.page_size < len(matching):
+            rest = [(k, v) for k, v in query if k != "cursor"]
+            rest.append(("cursor", str(cursor + self.page_size)))
+            link = f"{self.url}/api/jobs/{args['ns']}?{urlencode(rest)}"
+            extra["Link"] = f'<{link}>; rel="next"'
+        return 200, _Extra([self._job_json(j) for j in page], extra)
+
+    def _job_logs(self, args: dict[str, str], headers: dict[str, str], body: bytes) -> _Ok:
+        self._jobs_auth(args, headers)
+        job = self._job(args)
+        stage, started, _finished = job.stage(self.now)
+        lines = ["===== Job started ====="] if started is not None else []
+        if started is not None:
+            name = (job.spec.get("labels") or {}).get("trainops-job", "job")
+            lines += [f"{name}: step {i}/3 loss={1.0 / i:.3f}" for i in (1, 2, 3)]
+        if stage == "COMPLETED":
+            lines.append(f"{name}: pushed outputs")
+        elif stage == "ERROR":
+            lines.append(f"{name}: RuntimeError: training diverged")
+        stamp = _iso(min(time.time(), self.now) - 1)
+        events = [json.dumps({"data": line, "timestamp": stamp}) for line in lines]
+        return 200, _Extra(_SSE("".join(f"data: {e}\n\n" for e in events)), {})
+
+    def _job_json(self, job: HFJob) -> dict[str, Any]:
+        stage, started, finished = job.stage(self.now)
+        if stage == "COMPLETED" and not job.pushed:
+            job.pushed = True
+            self._push_outputs(job)
+        spec = job.spec
+        out: dict[str, Any] = {
+            "id": job.job_id,
+            "createdAt": _iso(job.created),
+            "command": spec["command"],
+            "arguments": spec.get("arguments", []),
+            "environment": spec.get("environment", {}),
+            "secrets": sorted(spec.get("secrets") or {}),  # names only, never the values
+            "flavor": spec["flavor"],
+            "labels": spec.get("labels") or {},
+            "status": {
+                "stage": stage,
+                "message": "training diverged" if stage == "ERROR" else None,
+            },
+            "owner": {"id": _oid(job.namespace)[:24], "name": job.namespace, "type": "org"},
+        }
+        if started is not None:
+            out["startedAt"] = _iso(started)
+        if finished is not None:
+            out["finishedAt"] = _iso(finished)
+        if "dockerImage" in spec:
+            out["dockerImage"] = spec["dockerImage"]
+        else:
+            out["spaceId"] = spec["spaceId"]
+        return out
+
+    def _push_outputs(self, job: HFJob) -> None:
+        """What a training job does at its end: commit its weights to the output repo."""
+        repo_id = (job.spec.get("environment") or {}).get("TRAINOPS_OUTPUT_REPO")
+        if not repo_id or repo_id.count("/") != 1:
+            return
+        repo = self.repos.get(repo_id)
+        if repo is None:
+            repo = Repo(repo_id, True)
+            self._apply(repo, "initial commit", {".gitattributes": GITATTRIBUTES}, [])
+            self.repos[repo_id] = repo
+        weights = f"weights of {job.job_id} input {job.spec['environment'].get('TRAINOPS_INPUT')}"
+        self._apply(
+            repo, f"trainops: outputs of job {job.job_id}", {"weights.bin": weights.encode()}, []
+        )
+
     # -- storage ------------------------------------------------------------------------------
 
     def _apply(
@@ -390,6 +630,25 @@ class HubEmulator(LoopbackEmulator):
             entry["oid"] = git_blob_id(pointer)
             entry["lfs"] = {"oid": sha256, "size": len(data), "pointerSize": len(pointer)}
         return entry
+
+
+@dataclass(frozen=True)
+class _Extra:
+    """A payload with response headers of its own (a list page's Link)."""
+
+    payload: Any
+    headers: dict[str, str]
+
+
+@dataclass(frozen=True)
+class _SSE:
+    """A server-sent events body (not JSON)."""
+
+    text: str
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 _Ok = tuple[int, Any]
@@ -426,10 +685,19 @@ class _Handler(BaseHTTPRequestHandler):
         body = self._read_body()
         headers = {k.lower(): v for k, v in self.headers.items()}
         status, payload, extra = self.emu._handle(self.command, self.path, headers, body)
-        data = b"" if payload is None else json.dumps(payload).encode()
+        if status == DROP:
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(2)
+            return
+        kind = "application/json; charset=utf-8"
+        if isinstance(payload, _SSE):
+            data, kind = payload.text.encode(), "text/event-stream"
+        else:
+            data = b"" if payload is None else json.dumps(payload).encode()
         with contextlib.suppress(OSError):
             self.send_response(status)
-            self.send_header("content-type", "application/json; charset=utf-8")
+            self.send_header("content-type", kind)
             self.send_header("content-length", str(len(data)))
             for key, value in extra.items():
                 self.send_header(key, value)

@@ -12,6 +12,7 @@ from trainops.manifest import (
     CONTENT_FIELDS,
     REVISION_FIELDS,
     Config,
+    HuggingFaceSpec,
     LocalSpec,
     ReplicateSpec,
     TrainingJob,
@@ -46,6 +47,14 @@ def manifest(spec: dict[str, Any], labels: dict[str, str] | None = None) -> Trai
     )
 
 
+HF = {
+    "provider": "huggingface",
+    "image": "python:3.12",
+    "command": ["python", "train.py"],
+    "output_repo": "acme/out",
+}
+
+
 def rev(spec: dict[str, Any], trainer: str | None = None) -> str:
     return revision(manifest(spec).spec, trainer)
 
@@ -53,6 +62,7 @@ def rev(spec: dict[str, Any], trainer: str | None = None) -> str:
 def test_every_spec_field_is_either_identity_or_operational() -> None:
     # A new spec field must be placed deliberately: does changing it start a new training?
     fields = set(LocalSpec.model_fields) | set(ReplicateSpec.model_fields)
+    fields |= set(HuggingFaceSpec.model_fields)
     assert fields == set(REVISION_FIELDS) | set(OPERATIONAL_FIELDS) | set(CONTENT_FIELDS)
     assert not set(REVISION_FIELDS) & set(OPERATIONAL_FIELDS)
     assert not set(CONTENT_FIELDS) & (set(REVISION_FIELDS) | set(OPERATIONAL_FIELDS))
@@ -78,6 +88,8 @@ def test_revision_is_12_hex_and_ignores_labels() -> None:
         pytest.param(LOCAL, {"command": ["python", "train2.py"]}, id="command"),
         pytest.param(LOCAL, {"workdir": "train"}, id="workdir"),
         pytest.param(LOCAL, {**REPLICATE, "workdir": None, "command": None}, id="provider"),
+        pytest.param(HF, {"image": "python:3.13"}, id="image"),
+        pytest.param(HF, {"output_repo": "acme/other"}, id="output_repo"),
     ],
 )
 def test_each_revision_field_changes_the_revision(
@@ -89,6 +101,7 @@ def test_each_revision_field_changes_the_revision(
 
 def test_the_revision_table_covers_every_revision_field() -> None:
     ids = {"trainer", "destination", "hardware", "input", "rerun", "command", "workdir", "provider"}
+    ids |= {"image", "output_repo"}
     assert ids == set(REVISION_FIELDS)
 
 

@@ -361,12 +361,17 @@ def test_provider_fields(tmp_path: Path, text: str, expected: tuple[int, int, st
         ),
         pytest.param(
             local("a").replace("local", "sagemaker"),
-            (5, 3, "unknown provider 'sagemaker'", "providers: local, replicate"),
+            (5, 3, "unknown provider 'sagemaker'", "providers: local, replicate, huggingface"),
             id="provider-unknown",
         ),
         pytest.param(
             local("a").replace("  provider: local\n", ""),
-            (4, 1, "missing required key 'spec.provider'", "providers: local, replicate"),
+            (
+                4,
+                1,
+                "missing required key 'spec.provider'",
+                "providers: local, replicate, huggingface",
+            ),
             id="provider-missing",
         ),
         pytest.param(

@@ -29,9 +29,16 @@ def _replicate(root: Path, config: Config, lock: Lock | None) -> Provider:
     return ReplicateProvider.from_config(config.providers.replicate, lock=lock)
 
 
+def _huggingface(root: Path, config: Config, lock: Lock | None) -> Provider:
+    from trainops.providers.huggingface import HuggingFaceProvider
+
+    return HuggingFaceProvider.from_config(config.providers.huggingface)
+
+
 REGISTRY: dict[str, Callable[[Path, Config, Lock | None], Provider]] = {
     "local": _local,
     "replicate": _replicate,
+    "huggingface": _huggingface,
 }
 
 
@@ -60,9 +67,16 @@ def _replicate_run(job: str, run: Run) -> str:
 
 # Whether a recorded run can be a job's (its id and outputs, as the provider issues them): the
 # state branch is input, and a forged record must not make trainops act on another job's run.
+def _huggingface_run(job: str, run: Run) -> str:
+    from trainops.providers.huggingface import check_run
+
+    return check_run(job, run)
+
+
 RUN_CHECKS: dict[str, Callable[[str, Run], str]] = {
     "local": _local_run,
     "replicate": _replicate_run,
+    "huggingface": _huggingface_run,
 }
 
 

@@ -1,0 +1,426 @@
+"""The Hugging Face Jobs provider (DESIGN §10): jobs through the official `huggingface_hub` client.
+
+The Jobs API has no idempotency key, so every job carries labels naming its job, revision,
+attempt and intent; adoption (§8) lists jobs by those labels, server-side. A create that got 429
+is retried (the service said no); one whose answer was lost (5xx, dropped connection) raises
+`OutcomeUnknown` and is adopted later. `observe` lists the active jobs of the namespace (paged by
+the `Link` header) and inspects one by one only the asked jobs that left the active stages.
+Endpoint `HF_ENDPOINT` and token `HF_TOKEN` come from the environment, the namespace from
+`trainops.yaml`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import re
+import time
+from collections.abc import Callable, Collection, Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from trainops.errors import OutcomeUnknown, Problem, ProviderError
+from trainops.manifest import HF_FLAVOR_PRICES_PER_MINUTE, HuggingFaceSpec
+from trainops.providers.base import Health, Intent, Observation, RunRef, Submission
+
+if TYPE_CHECKING:
+    from trainops.manifest import HuggingFaceConfig, Job
+
+DEFAULT_ENDPOINT = "https://huggingface.co"
+ENDPOINT_ENV, TOKEN_ENV = "HF_ENDPOINT", "HF_TOKEN"  # the official client's own variables
+ACTIVE_STAGES = ("SCHEDULING", "RUNNING")
+LABEL = "trainops"  # every job trainops starts carries trainops=1
+_HEALTH = {
+    "SCHEDULING": Health.PENDING,
+    "RUNNING": Health.RUNNING,
+    "COMPLETED": Health.SUCCEEDED,
+    "ERROR": Health.FAILED,
+    "CANCELED": Health.CANCELED,
+    "DELETED": Health.CANCELED,
+}
+_JOB_ID = re.compile(r"[0-9a-f]{24}")
+
+
+class SubmissionRejected(ProviderError):
+    """The service refused the job for a reason a resubmission cannot fix (400, 403, 422)."""
+
+    retryable = False
+
+
+def endpoint(environ: Mapping[str, str]) -> str:
+    """Where the token goes: `HF_ENDPOINT` (as the official client reads it), else the Hub."""
+    return (environ.get(ENDPOINT_ENV) or DEFAULT_ENDPOINT).rstrip("/")
+
+
+def intent_id(job: str, revision: str, attempt: int, input_hash: str) -> str:
+    """The label that names one intent: what the reconciler decided to submit."""
+    text = f"{job}\0{revision}\0{attempt}\0{input_hash}"
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def labels_of(job: str, revision: str, attempt: int, input_hash: str) -> dict[str, str]:
+    return {
+        LABEL: "1",
+        "trainops-job": job,
+        "trainops-revision": revision,
+        "trainops-attempt": str(attempt),
+        "trainops-intent": intent_id(job, revision, attempt, input_hash),
+    }
+
+
+class HuggingFaceProvider:
+    """Jobs on Hugging Face. The token is read from `HF_TOKEN` on first use and never appears in
+    an error message."""
+
+    name = "huggingface"
+    # No documented bound on how soon a created job shows in the (label-filtered) list: a job
+    # whose create answer was lost may still surface later. DESIGN §8's 10 minutes covers the
+    # emulator's simulated list lag and leaves the service minutes of margin; a shorter grace
+    # risks a second job for one attempt, a longer one only delays a resubmission.
+    adoption_grace = 600.0
+
+    def __init__(
+        self,
+        *,
+        namespace: str | None = None,
+        environ: Mapping[str, str] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+        max_attempts: int = 6,
+        max_backoff: float = 8.0,
+        clock_skew: float = 60.0,
+    ) -> None:
+        self._environ = os.environ if environ is None else environ
+        self.endpoint = endpoint(self._environ)
+        self.namespace = namespace
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self.max_attempts = max_attempts
+        self.max_backoff = max_backoff
+        self.clock_skew = clock_skew
+        self._api: Any = None
+        self._token = ""
+        self.calls = 0  # HTTP requests made through the client (benchmarks)
+
+    @classmethod
+    def from_config(cls, config: HuggingFaceConfig, **kw: Any) -> HuggingFaceProvider:
+        return cls(namespace=config.namespace, **kw)
+
+    # ---- Provider protocol ------------------------------------------------------------------
+
+    def unavailable(self) -> str:
+        if not self._environ.get(TOKEN_ENV):
+            return f"{TOKEN_ENV} is not set"
+        if not self.namespace:
+            return "providers.huggingface.namespace is not set in trainops.yaml"
+        return ""
+
+    def check(self, job: Job, lock: Any) -> list[Problem]:
+        """Offline: the flavor must be one the service lists."""
+        spec = job.spec
+        if not isinstance(spec, HuggingFaceSpec) or spec.hardware is None:
+            return []
+        if spec.hardware in HF_FLAVOR_PRICES_PER_MINUTE:
+            return []
+        problem = job.doc.problem(
+            ("spec", "hardware"),
+            f"{spec.hardware!r} is not a Hugging Face Jobs flavor",
+            "one of: " + ", ".join(HF_FLAVOR_PRICES_PER_MINUTE),
+        )
+        from dataclasses import replace
+
+        return [replace(problem, job=job.name)]
+
+    def submit(self, submission: Submission) -> RunRef:
+        spec = submission.job.spec
+        if not isinstance(spec, HuggingFaceSpec):
+            raise ProviderError(f"job {submission.job.name!r} is not a Hugging Face job")
+        api, namespace = self._client(), self._namespace()
+        job, rev, attempt = submission.job.name, submission.revision, submission.attempt
+        environment = {
+            "TRAINOPS_JOB": job,
+            "TRAINOPS_REVISION": rev,
+            "TRAINOPS_ATTEMPT": str(attempt),
+            "TRAINOPS_INPUT": json.dumps(dict(submission.input), sort_keys=True),
+        }
+        if spec.output_repo:
+            environment["TRAINOPS_OUTPUT_REPO"] = spec.output_repo
+        # spec.env values travel as secrets: the service keeps them out of the job's JSON.
+        secrets = {n: self._environ[n] for n in spec.env if n in self._environ}
+        what = f"creating the HF job of {job} (attempt {attempt})"
+        for n in range(1, self.max_attempts + 1):
+            try:
+                self.calls += 1
+                info = api.run_job(
+                    image=spec.image,
+                    command=list(spec.command),
+                    env=environment,
+                    secrets=secrets or None,
+                    flavor=spec.hardware or "cpu-basic",
+                    timeout=spec.budget.max_duration,
+                    labels=labels_of(job, rev, attempt, submission.input_hash),
+                    namespace=namespace,
+                )
+            except Exception as exc:
+                status = _status(exc)
+                if status == 429 and n < self.max_attempts:
+                    self._sleep(self._wait(n))
+                    continue
+                if status == 429:
+                    raise self._error(f"{what}: still rate limited after {n} attempts") from None
+                if status in (400, 403, 404, 422):
+                    raise SubmissionRejected(
+                        self._redact(f"{what}: {status} {_detail(exc)}")
+                    ) from None
+                if status in (401,):
+                    raise self._error(f"{what}: 401 the token was refused") from None
+                if _never_sent(exc) and n < self.max_attempts:
+                    self._sleep(self._wait(n))
+                    continue  # nothing reached the service: trying again cannot make two jobs
+                raise self._unknown(what, f"{status or type(exc).__name__}") from None
+            if not _is_job_id(getattr(info, "id", None)):
+                raise self._unknown(what, "the answer has no valid job id")
+            created = info.created_at.timestamp() if info.created_at else time.time()
+            return RunRef(str(info.id), created)
+        raise self._error(f"{what}: gave up")  # pragma: no cover
+
+    def observe(self, run_ids: Collection[str]) -> dict[str, Observation]:
+        """One label-filtered list of the active stages (ceil(N / page) calls), then one inspect
+        per asked job that is no longer active (each job leaves the active stages once)."""
+        wanted = {r for r in run_ids if _is_job_id(r)}
+        found: dict[str, Observation] = {}
+        if not wanted:
+            return found
+        for item in self._list({LABEL: "1"}, ACTIVE_STAGES):
+            if item["id"] in wanted:
+                found[item["id"]] = self._observation(item)
+        for run_id in sorted(wanted - found.keys()):
+            one = self._get(run_id)
+            if one is not None:
+                found[run_id] = self._observation(one)
+        return found
+
+    def cancel(self, run_id: str) -> None:
+        """Idempotent: a finished job is left as it is; an unknown one is ignored."""
+        if not _is_job_id(run_id):
+            return
+        api, ns = self._client(), self._namespace()
+        self._retrying("cancel job", lambda: api.cancel_job(job_id=run_id, namespace=ns))
+
+    def logs(self, run_id: str, tail: int = 50) -> str:
+        if not _is_job_id(run_id) or tail <= 0:
+            return ""
+        api, ns = self._client(), self._namespace()
+
+        def fetch() -> list[str]:
+            return list(api.fetch_job_logs(job_id=run_id, namespace=ns, tail=tail))
+
+        lines = self._retrying("fetch job logs", fetch) or []
+        return "\n".join(str(line).rstrip("\n") for line in lines[-tail:])
+
+    def find(self, intent: Intent) -> RunRef | None:
+        """Adoption: the job carrying this intent's labels, created at or after the intent
+        (allowing `clock_skew`), not already bound to another run. The earliest wins."""
+        labels = labels_of(intent.job, intent.revision, intent.attempt, intent.input_hash)
+        picks: list[tuple[float, str]] = []
+        for item in self._list(labels, None):
+            created = item["created"]
+            if created is None or item["id"] in intent.taken:
+                continue
+            if any(item["labels"].get(k) != v for k, v in labels.items()):
+                continue  # a server that ignored the filter: check every label ourselves
+            if created >= intent.created_at - self.clock_skew:
+                picks.append((created, item["id"]))
+        if not picks:
+            return None
+        created, run_id = min(picks)
+        return RunRef(run_id, created)
+
+    # ---- reads ------------------------------------------------------------------------------
+
+    def _list(
+        self, labels: Mapping[str, str], stages: Collection[str] | None
+    ) -> list[dict[str, Any]]:
+        """Every job matching, filtered server-side and paged by the client through `Link`."""
+        api, ns = self._client(), self._namespace()
+
+        def walk() -> list[dict[str, Any]]:
+            return [
+                _plain(info)
+                for info in api.list_jobs(
+                    labels=dict(labels), status=list(stages) if stages else None, namespace=ns
+                )
+            ]
+
+        items = self._retrying("list jobs", walk) or []
+        return [i for i in items if _is_job_id(i.get("id"))]
+
+    def _get(self, run_id: str) -> dict[str, Any] | None:
+        api, ns = self._client(), self._namespace()
+        info = self._retrying(
+            "inspect job", lambda: api.inspect_job(job_id=run_id, namespace=ns), missing_ok=True
+        )
+        if info is None or getattr(info, "id", None) != run_id:
+            return None
+        return _plain(info)
+
+    def _observation(self, item: Mapping[str, Any]) -> Observation:
+        stage = str(getattr(item["stage"], "value", item["stage"]))
+        health = _HEALTH.get(stage, Health.PENDING)  # a stage we do not know: not finished
+        started, finished = item["started"], item["finished"]
+        billed = finished - started if started is not None and finished is not None else None
+        outputs: dict[str, str] = {}
+        repo = item["environment"].get("TRAINOPS_OUTPUT_REPO")
+        if health is Health.SUCCEEDED and isinstance(repo, str):
+            sha = self._repo_revision(repo)
+            if sha:
+                outputs["weights"] = f"{repo}@{sha}"
+        error = ""
+        if health is Health.FAILED:
+            lines = item["message"].strip().splitlines()
+            error = (lines[-1] if lines else f"the job ended in {stage}")[:500]
+        return Observation(
+            run_id=str(item["id"]),
+            health=health,
+            started_at=started,
+            completed_at=finished,
+            billed_seconds=max(0.0, billed) if billed is not None else None,
+            outputs=outputs,
+            error=error,
+        )
+
+    def _repo_revision(self, repo: str) -> str:
+        api = self._client()
+        info = self._retrying("read the output repo", lambda: api.model_info(repo), missing_ok=True)
+        sha = getattr(info, "sha", None)
+        return sha if isinstance(sha, str) and re.fullmatch(r"[0-9a-f]{40}", sha) else ""
+
+    # ---- HTTP -------------------------------------------------------------------------------
+
+    def _client(self) -> Any:
+        if self._api is not None:
+            return self._api
+        token = self._environ.get(TOKEN_ENV, "")
+        if not token:
+            raise ProviderError(
+                f"no Hugging Face token: {TOKEN_ENV} is not set",
+                f"export {TOKEN_ENV}=<token with the jobs permission>",
+            )
+        from huggingface_hub import HfApi
+
+        self._token = token
+        self._api = HfApi(endpoint=self.endpoint, token=token)
+        return self._api
+
+    def _namespace(self) -> str:
+        if not self.namespace:
+            # Without it the client asks the module-level whoami(), which ignores our endpoint.
+            raise ProviderError(
+                "providers.huggingface.namespace is not set",
+                "set providers: {huggingface: {namespace: <user or org>}} in trainops.yaml",
+            )
+        return self.namespace
+
+    def _retrying(self, what: str, call: Callable[[], Any], missing_ok: bool = True) -> Any:
+        """An idempotent request with capped, jittered backoff on 429, 5xx and transport errors.
+        A 404 (`JobNotFoundError`, a missing repo) answers None."""
+        for n in range(1, self.max_attempts + 1):
+            try:
+                self.calls += 1
+                return call()
+            except Exception as exc:
+                status = _status(exc)
+                if status == 404 and missing_ok:
+                    return None
+                if status is not None and status != 429 and status < 500:
+                    raise self._error(f"Hugging Face: {what}: {status} {_detail(exc)}") from None
+                if n == self.max_attempts:
+                    raise self._error(
+                        f"Hugging Face: {what}: {status or type(exc).__name__} after {n} attempts",
+                        "the service may be degraded; run again later",
+                    ) from None
+                self._sleep(self._wait(n))
+        return None  # pragma: no cover
+
+    def _wait(self, attempt: int) -> float:
+        return min(self.max_backoff, 0.05 * 2.0 ** (attempt - 1)) * (0.5 + self._rng.random() / 2)
+
+    def _redact(self, text: str) -> str:
+        from trainops.scrub import scrubber
+
+        return scrubber(extra=[self._token])(text)
+
+    def _error(self, message: str, hint: str = "") -> ProviderError:
+        return ProviderError(self._redact(message), self._redact(hint))
+
+    def _unknown(self, what: str, reason: str) -> OutcomeUnknown:
+        return OutcomeUnknown(
+            self._redact(f"{what}: outcome unknown ({reason})"),
+            "the next apply looks for the job by its labels (adoption) instead of submitting again",
+        )
+
+
+def check_run(job: str, run: Any) -> str:
+    """Why a recorded run cannot be an HF job of `job` (empty when it can)."""
+    if run.run_id and not _is_job_id(run.run_id):
+        return f"run id {run.run_id!r} is not a Hugging Face job id"
+    for key, value in sorted(run.outputs.items()):
+        if "://" in value or value.startswith("/"):
+            return f"output {key!r} ({value}) is not a Hub revision"
+    return ""
+
+
+def _plain(info: Any) -> dict[str, Any]:
+    """The fields of a `JobInfo` trainops reads, as plain values (the answer is input)."""
+
+    def ts(value: Any) -> float | None:
+        return value.timestamp() if isinstance(value, datetime) else None
+
+    status = getattr(info, "status", None)
+    env = getattr(info, "environment", None)
+    labels = getattr(info, "labels", None)
+    return {
+        "id": getattr(info, "id", None),
+        "created": ts(getattr(info, "created_at", None)),
+        "started": ts(getattr(info, "started_at", None)),
+        "finished": ts(getattr(info, "finished_at", None)),
+        "stage": str(getattr(status, "stage", "") or ""),
+        "message": str(getattr(status, "message", "") or ""),
+        "environment": env if isinstance(env, dict) else {},
+        "labels": labels if isinstance(labels, dict) else {},
+    }
+
+
+def _is_job_id(value: Any) -> bool:
+    return isinstance(value, str) and _JOB_ID.fullmatch(value) is not None
+
+
+def _status(exc: Exception) -> int | None:
+    response = getattr(exc, "response", None)
+    code = getattr(response, "status_code", None)
+    return code if isinstance(code, int) else None
+
+
+def _detail(exc: Exception) -> str:
+    response = getattr(exc, "response", None)
+    try:
+        text = str(response.headers.get("X-Error-Message") or "") if response is not None else ""
+    except Exception:
+        text = ""
+    return text[:200]
+
+
+def _never_sent(exc: Exception) -> bool:
+    """A connection that was never made: the request cannot have reached the service."""
+    names = {type(e).__name__ for e in _chain(exc)}
+    return bool(names & {"ConnectError", "ConnectTimeout", "PoolTimeout"})
+
+
+def _chain(exc: BaseException | None) -> list[BaseException]:
+    out: list[BaseException] = []
+    while exc is not None and len(out) < 10:
+        out.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    return out
