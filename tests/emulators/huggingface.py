@@ -201,11 +201,13 @@ class HubEmulator(LoopbackEmulator):
         self.jobs: dict[str, HFJob] = {}
         self.now = time.time()
         self.schedule_s, self.run_s = 5.0, 60.0
-        self.failing: set[str] = set()  # trainops job names whose HF jobs end in ERROR
+        # trainops job names whose first attempt ends in ERROR (later attempts complete)
+        self.failing: set[str] = set()
         self.list_lag = 0.0  # seconds after creation before a job shows in lists
         self.page_size = JOB_PAGE_SIZE
-        # Random faults on job endpoints: (rate, rng). Each request fails with `rate`: 429, 500,
-        # a dropped connection, or (creates and cancels) a lost answer after the effect.
+        # Random faults on job endpoints: (rate, rng). Each request fails with `rate`: 429 (the
+        # request refused), 500, 503 or a dropped connection, which on creates and cancels half
+        # the time strike after the effect (a lost answer).
         self.chaos: tuple[float, Any] | None = None
         self._ids = itertools.count(1)
 
@@ -284,7 +286,8 @@ class HubEmulator(LoopbackEmulator):
                     rate, rng = self.chaos
                     if rng.random() < rate:
                         status = rng.choice([429, 500, 503, DROP])
-                        lost = endpoint in WRITE_ENDPOINTS and rng.random() < 0.5
+                        # a 429 refuses the request; other faults may follow the effect
+                        lost = status != 429 and endpoint in WRITE_ENDPOINTS and rng.random() < 0.5
                         fault = Fault(endpoint, status, after_apply=lost)
                 if fault is not None and not fault.after_apply:
                     raise _Reply(fault.status, f"injected fault on {endpoint}")
@@ -495,7 +498,8 @@ class HubEmulator(LoopbackEmulator):
         run_s = self.run_s
         if spec.get("timeoutSeconds"):
             run_s = min(run_s, float(spec["timeoutSeconds"]))
-        outcome = "ERROR" if labels.get("trainops-job") in self.failing else "COMPLETED"
+        first = labels.get("trainops-attempt") == "1"
+        outcome = "ERROR" if first and labels.get("trainops-job") in self.failing else "COMPLETED"
         job = HFJob(spec, args["ns"], job_id, self.now, self.schedule_s, run_s, outcome)
         self.jobs[job_id] = job
         return 200, self._job_json(job)
