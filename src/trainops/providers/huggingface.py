@@ -21,8 +21,9 @@ from collections.abc import Callable, Collection, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from trainops.errors import OutcomeUnknown, Problem, ProviderError
+from trainops.errors import Problem, ProviderError
 from trainops.manifest import HF_FLAVOR_PRICES_PER_MINUTE, HuggingFaceSpec
+from trainops.providers._errors import TokenScrubbedErrors
 from trainops.providers.base import Health, Intent, Observation, RunRef, Submission
 
 if TYPE_CHECKING:
@@ -70,9 +71,13 @@ def labels_of(job: str, revision: str, attempt: int, input_hash: str) -> dict[st
     }
 
 
-class HuggingFaceProvider:
+class HuggingFaceProvider(TokenScrubbedErrors):
     """Jobs on Hugging Face. The token is read from `HF_TOKEN` on first use and never appears in
     an error message."""
+
+    adoption_hint = (
+        "the next apply looks for the job by its labels (adoption) instead of submitting again"
+    )
 
     name = "huggingface"
     # No documented bound on how soon a created job shows in the (label-filtered) list: a job
@@ -346,20 +351,6 @@ class HuggingFaceProvider:
 
     def _wait(self, attempt: int) -> float:
         return min(self.max_backoff, 0.05 * 2.0 ** (attempt - 1)) * (0.5 + self._rng.random() / 2)
-
-    def _redact(self, text: str) -> str:
-        from trainops.scrub import scrubber
-
-        return scrubber(extra=[self._token])(text)
-
-    def _error(self, message: str, hint: str = "") -> ProviderError:
-        return ProviderError(self._redact(message), self._redact(hint))
-
-    def _unknown(self, what: str, reason: str) -> OutcomeUnknown:
-        return OutcomeUnknown(
-            self._redact(f"{what}: outcome unknown ({reason})"),
-            "the next apply looks for the job by its labels (adoption) instead of submitting again",
-        )
 
 
 def check_run(job: str, run: Any) -> str:

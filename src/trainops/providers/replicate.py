@@ -22,9 +22,10 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from trainops.errors import OutcomeUnknown, Problem, ProviderError
+from trainops.errors import Problem, ProviderError
 from trainops.lockfile import Lock, check_input
 from trainops.manifest import ReplicateSpec, canonical_json
+from trainops.providers._errors import TokenScrubbedErrors
 from trainops.providers.base import Health, Intent, Observation, RunRef, Submission
 
 if TYPE_CHECKING:
@@ -130,9 +131,14 @@ def endpoint(environ: Mapping[str, str]) -> str:
     return (environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL).rstrip("/")
 
 
-class ReplicateProvider:
+class ReplicateProvider(TokenScrubbedErrors):
     """Trainings on Replicate. The token is read from the environment variable `token_env` on
     first use and never appears in an error message."""
+
+    adoption_hint = (
+        "the next apply looks for the training it may have created (adoption) instead of "
+        "submitting again"
+    )
 
     name = "replicate"
     adoption_grace = 600.0  # DESIGN §8: an intent with no visible run is lost after 10 minutes
@@ -571,21 +577,6 @@ class ReplicateProvider:
         if not parts.scheme or (parts.scheme, parts.netloc) == (base.scheme, base.netloc):
             return url
         return parts.path + (f"?{parts.query}" if parts.query else "")
-
-    def _redact(self, text: str) -> str:
-        from trainops.scrub import scrubber
-
-        return scrubber(extra=[self._token])(text)
-
-    def _error(self, message: str, hint: str = "") -> ProviderError:
-        return ProviderError(self._redact(message), self._redact(hint))
-
-    def _unknown(self, what: str, reason: str) -> OutcomeUnknown:
-        return OutcomeUnknown(
-            self._redact(f"{what}: outcome unknown ({reason})"),
-            "the next apply looks for the training it may have created (adoption) instead of "
-            "submitting again",
-        )
 
 
 # ---- JSON -> values ---------------------------------------------------------------------------
