@@ -498,6 +498,7 @@ class Reconciler:
                 run.input_hash,
                 run.snapshot,
                 packages,
+                run.source_commit,
             )
             ref = provider.submit(submission)
         except OutcomeUnknown as exc:

@@ -29,7 +29,7 @@ from trainops.yamlsource import Document
 
 API_VERSION = "trainops/v1"
 KIND = "TrainingJob"
-PROVIDERS = ("local", "replicate", "huggingface")
+PROVIDERS = ("local", "replicate", "huggingface", "ray")
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 OUTPUT_REF = re.compile(r"\$\{\{\s*jobs\.([A-Za-z0-9-]+)\.output\.([A-Za-z0-9_.-]+)\s*\}\}")
@@ -265,7 +265,19 @@ class HuggingFaceSpec(_SpecBase):
     env: EnvNames = Field(default_factory=list)
 
 
-AnySpec = LocalSpec | ReplicateSpec | HuggingFaceSpec
+class RaySpec(_SpecBase):
+    """A job on a Ray cluster (DESIGN §10): `command` and `workdir` as for `local`; the workdir
+    travels as the job's `runtime_env.working_dir`, `hardware` names an entry of the
+    `providers.ray.hardware` table in trainops.yaml, and outputs land under
+    `providers.ray.output_uri`."""
+
+    provider: Literal["ray"]
+    command: Annotated[list[str], Field(min_length=1)]
+    workdir: str | None = None
+    env: EnvNames = Field(default_factory=list)
+
+
+AnySpec = LocalSpec | ReplicateSpec | HuggingFaceSpec | RaySpec
 Spec = Annotated[AnySpec, Field(discriminator="provider")]
 
 # Fields that say *what* is trained. Changing one makes a new revision (a new training); the
@@ -369,17 +381,81 @@ class HuggingFaceConfig(CoreModel):
     namespace: Annotated[str, Field(pattern=rf"^{_HUB_PART}$")] | None = None
 
 
+class RayHardware(CoreModel):
+    """What one `hardware` name reserves for a Ray job's entrypoint, and what an hour of it
+    costs (on-prem GPUs cost money too)."""
+
+    num_cpus: Annotated[float, Field(ge=0)] | None = None
+    num_gpus: Annotated[float, Field(ge=0)] | None = None
+    memory: Annotated[int, Field(ge=0, description="bytes")] | None = None
+    resources: dict[
+        Annotated[str, Field(min_length=1, max_length=128)], Annotated[float, Field(gt=0)]
+    ] = Field(default_factory=dict, description="custom Ray resources, by name")
+    price_per_hour: Annotated[float, Field(ge=0, description="USD")] | None = None
+
+
+def _output_uri(uri: str) -> str:
+    if uri.startswith("s3://"):
+        bucket, _, _prefix = uri.removeprefix("s3://").partition("/")
+        if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", bucket):
+            raise ValueError(f"{uri!r}: not an S3 bucket name")
+        return uri.rstrip("/")
+    if "://" in uri or not uri.startswith("/"):
+        raise ValueError(
+            f"{uri!r} is neither an s3:// URI nor an absolute path every node of the cluster shares"
+        )
+    if ".." in uri.split("/"):
+        raise ValueError(f"{uri!r}: no '..' in the output path")
+    return uri.rstrip("/") or "/"
+
+
+class RayConfig(CoreModel):
+    """The cluster is never configured here: `RAY_ADDRESS` in the environment (§13)."""
+
+    output_uri: (
+        Annotated[
+            str,
+            AfterValidator(_output_uri),
+            Field(
+                description="Where Ray runs write their outputs: s3://bucket/prefix (boto3; "
+                "credentials from the cluster's or the job's environment) or an absolute path "
+                "every node of the cluster and this machine share. Each run writes under "
+                "<output_uri>/<run-id>/outputs/."
+            ),
+        ]
+        | None
+    ) = None
+    hardware: dict[
+        Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")], RayHardware
+    ] = Field(
+        default_factory=dict,
+        description="spec.hardware names -> entrypoint resources and price (e.g. "
+        "gpu-a100: {num_gpus: 1, price_per_hour: 2.5})",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_address(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "address" in data:
+            raise ValueError(
+                "address is not read from trainops.yaml (a pull request could point jobs at "
+                "its own cluster): set RAY_ADDRESS in the environment instead"
+            )
+        return data
+
+
 class ProvidersConfig(CoreModel):
     replicate: ReplicateConfig = Field(default_factory=ReplicateConfig)
     huggingface: HuggingFaceConfig = Field(default_factory=HuggingFaceConfig)
     local: LocalConfig = Field(default_factory=LocalConfig)
+    ray: RayConfig = Field(default_factory=RayConfig)
 
 
 class Policy(CoreModel):
     prune: bool = True
     on_change: Literal["replace", "queue"] = "replace"
     allowed_hardware: list[str] | None = None
-    allowed_providers: list[Literal["local", "replicate", "huggingface"]] | None = None
+    allowed_providers: list[Literal["local", "replicate", "huggingface", "ray"]] | None = None
     max_cost_usd_per_job: Annotated[float, Field(gt=0)] | None = None
     monthly_budget_usd: Annotated[float, Field(gt=0)] | None = None
     max_concurrent_runs: Annotated[int, Field(ge=1)] | None = None
@@ -432,6 +508,26 @@ class Config(CoreModel):
         dict[str, Annotated[float, Field(ge=0)]], AfterValidator(_over_default_prices)
     ] = Field(default_factory=lambda: dict(DEFAULT_PRICES))
     github: GitHubConfig = Field(default_factory=GitHubConfig)
+
+    @model_validator(mode="after")
+    def _ray_prices(self) -> Any:
+        """The Ray hardware table's prices join `prices_usd_per_second` (per hour / 3600), so
+        estimates, budgets and `cost` price Ray runs as any other. A name priced twice
+        differently is an error: one hardware name, one price."""
+        merged = dict(self.prices_usd_per_second)
+        for name, entry in sorted(self.providers.ray.hardware.items()):
+            if entry.price_per_hour is None:
+                continue
+            per_second = round(entry.price_per_hour / 3600, 12)
+            if name in merged and abs(merged[name] - per_second) > 1e-12:
+                raise ValueError(
+                    f"providers.ray.hardware.{name}: {name!r} already has a price "
+                    f"({merged[name]} USD/s in prices_usd_per_second or the built-in table); "
+                    "give the Ray hardware a name of its own (e.g. ray-" + name + ")"
+                )
+            merged[name] = per_second
+        object.__setattr__(self, "prices_usd_per_second", merged)  # frozen: set once, here
+        return self
 
 
 # ---- a manifest in its repository -----------------------------------------------------------

@@ -23,6 +23,7 @@ from trainops.manifest import (
     HuggingFaceSpec,
     Job,
     LocalSpec,
+    RaySpec,
     ReplicateSpec,
     TrainingJob,
     output_refs,
@@ -122,6 +123,7 @@ def validate_source(source: Source, check_input: InputChecker | None = None) -> 
     _check_names(by_name, result)
     _check_references(result)
     _check_workdirs(source, result)
+    _check_ray_hardware(config, result)
     if check_input is not None:
         for name, job in sorted(result.jobs.items()):
             found = check_input(job)
@@ -264,8 +266,10 @@ def _model_of(annotation: Any, value: Any) -> Any:
     for arg in typing.get_args(annotation):
         found = _model_of(arg, value)
         if found is not None:
-            if found in (LocalSpec, ReplicateSpec, HuggingFaceSpec) and isinstance(value, dict):
-                return {"local": LocalSpec, "huggingface": HuggingFaceSpec}.get(
+            if found in (LocalSpec, ReplicateSpec, HuggingFaceSpec, RaySpec) and isinstance(
+                value, dict
+            ):
+                return {"local": LocalSpec, "huggingface": HuggingFaceSpec, "ray": RaySpec}.get(
                     str(value.get("provider")), ReplicateSpec
                 )
             return found
@@ -342,7 +346,7 @@ def _check_workdirs(source: Source, result: Validation) -> None:
     link on the way is resolved (a link to `/` would run the command anywhere)."""
     for job in list(result.jobs.values()):
         spec = job.spec
-        if not isinstance(spec, LocalSpec) or spec.workdir is None:
+        if not isinstance(spec, LocalSpec | RaySpec) or spec.workdir is None:
             continue
         parts = spec.workdir.replace("\\", "/").split("/")
         if spec.workdir.startswith("/") or ".." in parts:
@@ -358,6 +362,26 @@ def _check_workdirs(source: Source, result: Validation) -> None:
         else:
             continue
         result.problems.append(job.doc.problem(("spec", "workdir"), message, hint))
+        result.invalid.add(job.name)
+
+
+def _check_ray_hardware(config: Config, result: Validation) -> None:
+    """A Ray job's `hardware` must be a name of the `providers.ray.hardware` table: it says what
+    the entrypoint reserves on the cluster (a typo must not run on whatever is free)."""
+    table = config.providers.ray.hardware
+    for job in list(result.jobs.values()):
+        spec = job.spec
+        if not isinstance(spec, RaySpec) or spec.hardware is None or spec.hardware in table:
+            continue
+        known = ", ".join(sorted(table)) or "none yet"
+        result.problems.append(
+            job.doc.problem(
+                ("spec", "hardware"),
+                f"hardware {spec.hardware!r} is not in the Ray hardware table (known: {known})",
+                "add it under providers.ray.hardware in trainops.yaml, e.g. "
+                f"{spec.hardware}: {{num_gpus: 1, price_per_hour: 2.5}}",
+            )
+        )
         result.invalid.add(job.name)
 
 

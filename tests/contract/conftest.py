@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import random
+import secrets
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -20,7 +21,10 @@ from typing import Any
 import pytest
 
 from tests.emulators.replicate import CREATE_PATH, FLUX_LORA_VERSION, ReplicateEmulator
+from tests.support import rayhead
 from tests.support.gitrepo import git
+from tests.support.httpproxy import CountingProxy
+from tests.support.rayhead import RayHead
 from trainops.manifest import Job, TrainingJob
 from trainops.providers.base import Intent, Observation, Provider, Submission, input_hash
 from trainops.providers.local import LocalProvider
@@ -28,7 +32,7 @@ from trainops.providers.replicate import ReplicateProvider
 from trainops.yamlsource import Document
 
 REVISION = "0123456789ab"
-PROVIDERS = ["local", "replicate"]
+PROVIDERS = ["local", "replicate", "ray"]
 
 
 @dataclass
@@ -41,10 +45,15 @@ class Harness:
     settle: Callable[[Provider, str], Observation]  # wait until a run is terminal
     now: Callable[[], float]  # the provider's clock (unix seconds), for an intent's created_at
     extra: dict[str, Any] = field(default_factory=dict)
+    # A shared engine (one Ray cluster for the session) keeps every test's runs: each test
+    # submits its own revision there, so run ids never meet.
+    revision: str = REVISION
 
     def submission(self, job: Job, attempt: int = 1) -> Submission:
         value = dict(job.spec.input)
-        return Submission(job, REVISION, attempt, value, input_hash(value), f"snap/{job.name}.yaml")
+        return Submission(
+            job, self.revision, attempt, value, input_hash(value), f"snap/{job.name}.yaml"
+        )
 
     def intent(self, sub: Submission, created_at: float) -> Intent:
         spec = sub.job.spec
@@ -159,6 +168,81 @@ def replicate_harness() -> Iterator[Harness]:
                 {"emu": emu},
             )
         assert emu.server_errors == []
+
+
+@pytest.fixture(scope="session")
+def ray_head() -> Iterator[RayHead]:
+    """One real Ray head on 127.0.0.1 for the whole session (tests/support/rayhead.py)."""
+    yield rayhead.shared()
+    rayhead.release()
+
+
+@pytest.fixture
+def ray_harness(
+    tmp_path: Path, ray_head: RayHead, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Harness]:
+    from ray.job_submission import JobSubmissionClient
+
+    from trainops.manifest import RayConfig
+    from trainops.providers.ray import RayProvider
+
+    # The client lets these override the address it is given: the provider's own must win.
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.delenv("RAY_API_SERVER_ADDRESS", raising=False)
+    git(tmp_path, "init", "--quiet")
+    commands = {
+        "long": ["python", "-c", "import time; print('ready', flush=True); time.sleep(120)"],
+        "ok": ["python", "-c", "print('line1'); print('line2'); print('done')"],
+        "fail": ["python", "-c", "import sys; print('boom', flush=True); sys.exit(3)"],
+    }
+
+    def job(name: str, kind: str) -> Job:
+        data = {
+            "apiVersion": "trainops/v1",
+            "kind": "TrainingJob",
+            "metadata": {"name": name},
+            "spec": {"provider": "ray", "command": commands[kind], "workdir": ".", "input": {}},
+        }
+        (tmp_path / "jobs").mkdir(exist_ok=True)
+        (tmp_path / "jobs" / f"{name}.yaml").write_text(json.dumps(data))
+        return _job(data, name)
+
+    revision = secrets.token_hex(6)
+    direct = JobSubmissionClient(ray_head.address)
+
+    def mine() -> list[Any]:
+        return [
+            j for j in direct.list_jobs() if (j.metadata or {}).get("trainops-revision") == revision
+        ]
+
+    def settle(p: Provider, run_id: str) -> Observation:
+        deadline = time.monotonic() + 120
+        while True:
+            obs = p.observe([run_id])[run_id]
+            if obs.health.terminal or time.monotonic() > deadline:
+                return obs
+            time.sleep(0.2)
+
+    with CountingProxy(ray_head.address) as proxy:
+        provider = RayProvider(
+            tmp_path,
+            RayConfig(output_uri=str(tmp_path / "outputs")),
+            environ={"RAY_ADDRESS": proxy.url},
+        )
+        yield Harness(
+            "ray",
+            provider,
+            job,
+            lambda: proxy.lose_next("POST", "/api/jobs/"),
+            lambda: len(mine()),
+            settle,
+            time.time,
+            {"proxy": proxy, "head": ray_head},
+            revision=revision,
+        )
+    for info in mine():
+        if not info.status.is_terminal():
+            direct.stop_job(info.submission_id)
 
 
 @pytest.fixture(params=PROVIDERS)

@@ -35,10 +35,17 @@ def _huggingface(root: Path, config: Config, lock: Lock | None) -> Provider:
     return HuggingFaceProvider.from_config(config.providers.huggingface)
 
 
+def _ray(root: Path, config: Config, lock: Lock | None) -> Provider:
+    from trainops.providers.ray import RayProvider
+
+    return RayProvider(root, config.providers.ray)
+
+
 REGISTRY: dict[str, Callable[[Path, Config, Lock | None], Provider]] = {
     "local": _local,
     "replicate": _replicate,
     "huggingface": _huggingface,
+    "ray": _ray,
 }
 
 
@@ -73,10 +80,17 @@ def _huggingface_run(job: str, run: Run) -> str:
     return check_run(job, run)
 
 
+def _ray_run(job: str, run: Run) -> str:
+    from trainops.providers.ray import check_run
+
+    return check_run(job, run)
+
+
 RUN_CHECKS: dict[str, Callable[[str, Run], str]] = {
     "local": _local_run,
     "replicate": _replicate_run,
     "huggingface": _huggingface_run,
+    "ray": _ray_run,
 }
 
 

@@ -78,6 +78,7 @@ class Submission:
     snapshot_path: str  # where the resolved manifest is kept on the state branch
     # spec.data packaged (DESIGN §18), by input key; `input` holds each one's staged value
     data: Mapping[str, Package] = field(default_factory=dict)
+    source_commit: str = ""  # the commit apply was applying (DESIGN §3), for the run's metadata
 
 
 @dataclass(frozen=True)
@@ -172,6 +173,17 @@ class OutputFolder(Protocol):
 
     def output_dir(self, run_id: str) -> Path | None:
         """The folder run `run_id` writes its outputs to (None: not an id of this provider)."""
+        ...
+
+
+@runtime_checkable
+class OutputPrefix(Protocol):
+    """Optional: a provider whose runs write their outputs to object storage (a Ray cluster's
+    s3:// output_uri). Delivery downloads only objects under a run's own prefix (DESIGN §13),
+    whatever the recorded outputs say."""
+
+    def output_prefix(self, run_id: str) -> str | None:
+        """`s3://bucket/prefix/<run-id>/outputs/` of run `run_id` (None: none here)."""
         ...
 
 
