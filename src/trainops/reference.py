@@ -24,19 +24,21 @@ DOCS: dict[str, str] = {
     "kind": "Always `TrainingJob`.",
     "metadata.name": "The job's name, unique in the repository (a DNS label).",
     "metadata.labels": "Free-form labels; `trainops cost --by LABEL` groups spend by them.",
-    "spec.provider": "Where the job trains: `local` (this machine), `replicate` or "
-    "`huggingface` (Hugging Face Jobs).",
+    "spec.provider": "Where the job trains: `local` (this machine), `replicate`, "
+    "`huggingface` (Hugging Face Jobs) or `ray` (a Ray cluster at `RAY_ADDRESS`).",
     "spec.image": "huggingface: the Docker image the job runs, or a Space "
     "(`hf.co/spaces/owner/name`).",
     "spec.output_repo": "huggingface: the Hub repo the job pushes its outputs to "
     "(`$TRAINOPS_OUTPUT_REPO`); its revision after the run is the `weights` output.",
-    "spec.command": "The command to run, as a list; `python` is trainops' interpreter.",
+    "spec.command": "The command to run, as a list; `python` is trainops' interpreter "
+    "(ray: the cluster's).",
     "spec.workdir": "The command's folder, relative to the repository root "
     "(default: the manifest's folder).",
     "spec.trainer": "`owner/name[:version]`; the version may be omitted when "
     "`trainops.lock` pins it.",
     "spec.destination": "The model that receives each new version (created private when missing).",
-    "spec.hardware": "Hardware name, for cost estimates and `policy.allowed_hardware`.",
+    "spec.hardware": "Hardware name, for cost estimates and `policy.allowed_hardware`; "
+    "ray: a name of `providers.ray.hardware`, which says what the entrypoint reserves.",
     "spec.input": "The training input. local: a JSON file at `$TRAINOPS_INPUT`; replicate: "
     "checked against the trainer's locked schema. `${{ jobs.NAME.output.KEY }}` takes another "
     "job's output (and waits for it).",
@@ -63,6 +65,12 @@ DOCS: dict[str, str] = {
     "providers.replicate.token_env": "The environment variable holding the Replicate token.",
     "providers.huggingface.namespace": "The user or organization Hugging Face Jobs run under "
     "(endpoint `HF_ENDPOINT` and token `HF_TOKEN` come from the environment).",
+    "providers.ray.output_uri": "Where Ray runs write their outputs: `s3://bucket/prefix` or "
+    "an absolute path the cluster and this machine share; each run writes under "
+    "`<output_uri>/<run-id>/outputs/` (the cluster comes from `RAY_ADDRESS`).",
+    "providers.ray.hardware": "Ray hardware names: what each reserves for the job's "
+    "entrypoint (`num_cpus`, `num_gpus`, `memory` in bytes, custom `resources`) and its "
+    "`price_per_hour` in USD, which prices Ray runs (wall seconds x price).",
     "providers.local.runs_dir": "Where local runs live, relative to the repository root.",
     "policy.prune": "Cancel the active run of a job removed from git.",
     "policy.on_change": "`replace`: cancel the old revision's run and submit the new one; "

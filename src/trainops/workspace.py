@@ -7,6 +7,7 @@ exactly the same problems and revisions.
 
 from __future__ import annotations
 
+import posixpath
 from dataclasses import dataclass
 from dataclasses import field as _field
 from pathlib import Path
@@ -210,6 +211,28 @@ def _package_data(source: Source, validation: Validation) -> dict[str, dict[str,
     return done
 
 
+def _check_shipped_workdirs(source: Source, validation: Validation) -> None:
+    """A Ray job's workdir travels to the cluster as one package (runtime_env.working_dir): one
+    over the provider's limit is refused here, at validate/plan time, before any intent."""
+    from trainops.providers import WORKDIR_LIMITS
+    from trainops.workdir import WorkdirError, check_size, files
+
+    for name, job in sorted(validation.jobs.items()):
+        limit = WORKDIR_LIMITS.get(job.spec.provider)
+        workdir = getattr(job.spec, "workdir", None)
+        if limit is None:
+            continue
+        path = workdir if workdir is not None else posixpath.dirname(job.file)
+        try:
+            check_size(path, files(source.root, path.strip("/")).size, limit)
+        except WorkdirError as exc:
+            validation.jobs.pop(name, None)
+            validation.invalid.add(name)
+            where = ("spec", "workdir") if workdir is not None else ("spec",)
+            problem = job.doc.problem(where, exc.message, exc.hint)
+            validation.problems = sorted([*validation.problems, problem])
+
+
 def _validate(source: Source) -> tuple[Validation, Lock | None, dict[str, dict[str, Package]]]:
     lock, lock_problems = load_lock(source)
 
@@ -240,6 +263,7 @@ def _validate(source: Source) -> tuple[Validation, Lock | None, dict[str, dict[s
         )
 
     validation = validate_source(source, check_input=check_input)
+    _check_shipped_workdirs(source, validation)
     if lock_problems:
         validation.problems = sorted([*validation.problems, *lock_problems])
         validation.complete = False

@@ -18,7 +18,7 @@ import pytest
 import trainops
 
 SRC = Path(trainops.__file__).resolve().parents[1]  # the package under test, wherever it lives
-HEAVY = {"git", "replicate", "boto3", "botocore", "huggingface_hub", "httpx", "rich"}
+HEAVY = {"git", "replicate", "boto3", "botocore", "huggingface_hub", "httpx", "rich", "ray"}
 
 
 @dataclass(frozen=True)

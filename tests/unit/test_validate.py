@@ -361,7 +361,7 @@ def test_provider_fields(tmp_path: Path, text: str, expected: tuple[int, int, st
         ),
         pytest.param(
             local("a").replace("local", "sagemaker"),
-            (5, 3, "unknown provider 'sagemaker'", "providers: local, replicate, huggingface"),
+            (5, 3, "unknown provider 'sagemaker'", "providers: local, replicate, huggingface, ray"),
             id="provider-unknown",
         ),
         pytest.param(
@@ -370,7 +370,7 @@ def test_provider_fields(tmp_path: Path, text: str, expected: tuple[int, int, st
                 4,
                 1,
                 "missing required key 'spec.provider'",
-                "providers: local, replicate, huggingface",
+                "providers: local, replicate, huggingface, ray",
             ),
             id="provider-missing",
         ),

@@ -60,6 +60,11 @@ DATA_LIMITS: dict[str, int | None] = {
 }
 
 
+# The providers that ship a job's workdir to where it runs, with the largest package each takes:
+# `validate` refuses a larger workdir before anything is recorded or sent.
+WORKDIR_LIMITS: dict[str, int] = {"ray": 100 * MIB}
+
+
 def _local_run(job: str, run: Run) -> str:
     from trainops.providers.local import check_run
 

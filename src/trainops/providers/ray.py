@@ -29,14 +29,15 @@ from typing import Any
 from trainops import metrics, scrub
 from trainops.errors import OutcomeUnknown, Problem, ProviderError
 from trainops.manifest import Job, RayConfig, RayHardware, RaySpec
+from trainops.providers import WORKDIR_LIMITS
 from trainops.providers._outputs import named
 from trainops.providers.base import Health, Intent, Observation, RunRef, Submission
 
 ADDRESS_ENV = "RAY_ADDRESS"  # as the official client and `ray job submit` read it
-MIB = 1024 * 1024
-# The largest workdir package trainops sends. Ray's own ceiling is its gRPC message size and
-# its docs advise keeping working_dir small; beyond this, data belongs in object storage.
-WORKDIR_LIMIT = 100 * MIB
+# The largest workdir package trainops sends (`providers.WORKDIR_LIMITS`). Ray's own ceiling is
+# its gRPC message size and its docs advise keeping working_dir small; beyond this, data belongs
+# in object storage.
+WORKDIR_LIMIT = WORKDIR_LIMITS["ray"]
 TIMEOUT = (10.0, 60.0)  # connect, read: a cluster that stopped answering must not hang apply
 RUNNER = "trainops_rayjob"  # the entrypoint package shipped with each job (py_modules)
 _RUNNER_DIR = Path(__file__).resolve().parent / RUNNER
@@ -474,6 +475,11 @@ def _resources(entry: RayHardware | None) -> dict[str, Any]:
 
 
 def _safe_address(address: str) -> str:
-    from trainops.delivery.bundle import safe_url
+    """The address fit for a message: scheme, host and port (no userinfo, path or query)."""
+    from urllib.parse import urlsplit
 
-    return safe_url(address) if "://" in address else address
+    if "://" not in address:
+        return address
+    parts = urlsplit(address)
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{parts.hostname or ''}{port}"
