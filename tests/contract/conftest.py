@@ -2,7 +2,8 @@
 
 A harness makes the submissions the suite needs (a long run, a quick success, a failure), the
 intent a submission records, a lost create response, a count of the runs the provider holds, and a
-way to wait for a run to end (real time for local, simulated time for the Replicate emulator).
+way to wait for a run to end (real time for local and Ray, simulated time for the Replicate and Hugging
+Face Jobs emulators).
 `provider` is parametrized over every harness here; a provider joins by adding one fixture and its
 name to PROVIDERS.
 """
@@ -20,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from tests.emulators.huggingface import HubEmulator
 from tests.emulators.replicate import CREATE_PATH, FLUX_LORA_VERSION, ReplicateEmulator
 from tests.support import rayhead
 from tests.support.gitrepo import git
@@ -27,12 +29,13 @@ from tests.support.httpproxy import CountingProxy
 from tests.support.rayhead import RayHead
 from trainops.manifest import Job, TrainingJob
 from trainops.providers.base import Intent, Observation, Provider, Submission, input_hash
+from trainops.providers.huggingface import HuggingFaceProvider
 from trainops.providers.local import LocalProvider
 from trainops.providers.replicate import ReplicateProvider
 from trainops.yamlsource import Document
 
 REVISION = "0123456789ab"
-PROVIDERS = ["local", "replicate", "ray"]
+PROVIDERS = ["local", "replicate", "ray", "huggingface"]
 
 
 @dataclass
@@ -243,6 +246,50 @@ def ray_harness(
     for info in mine():
         if not info.status.is_terminal():
             direct.stop_job(info.submission_id)
+
+
+@pytest.fixture
+def huggingface_harness() -> Iterator[Harness]:
+    """Hugging Face Jobs at the emulator: jobs advance over simulated time, a "fail" job's first
+    attempt ends in ERROR, a lost response is a create that took effect and answered 500."""
+    with HubEmulator(namespaces={"acme"}) as emu:
+
+        def job(name: str, kind: str) -> Job:
+            if kind == "fail":
+                emu.failing.add(name)
+            data = {
+                "apiVersion": "trainops/v1",
+                "kind": "TrainingJob",
+                "metadata": {"name": name},
+                "spec": {
+                    "provider": "huggingface",
+                    "image": "python:3.12",
+                    "command": ["python", "train.py"],
+                    "hardware": "a10g-small",
+                    "output_repo": f"acme/{name}",
+                    "input": {"steps": 3, "kind": kind},
+                },
+            }
+            return _job(data, name)
+
+        def settle(p: Provider, run_id: str) -> Observation:
+            emu.advance(3600)
+            return p.observe([run_id])[run_id]
+
+        provider = HuggingFaceProvider(
+            namespace="acme", environ=emu.env(), sleep=lambda _s: None, rng=random.Random(7)
+        )
+        yield Harness(
+            "huggingface",
+            provider,
+            job,
+            lambda: emu.fail("job-create", 500, after_apply=True) and None,
+            lambda: len(emu.created_jobs()),
+            settle,
+            lambda: emu.now,
+            {"emu": emu},
+        )
+        assert emu.errors == []
 
 
 @pytest.fixture(params=PROVIDERS)

@@ -1,6 +1,7 @@
 """One suite every provider passes (DESIGN §10, conformance): submit, adoption after a lost
-response, batched observe with an unknown id, cancel twice, cancel a finished run, logs, and a
-failing run with a reason. Providers come from the `provider` fixture in conftest.py."""
+response, no adoption without a run, batched observe with an unknown id, cancel twice, cancel a
+finished run, logs, and a failing run with a reason. Providers come from the `provider` fixture
+in conftest.py."""
 
 from __future__ import annotations
 
@@ -36,6 +37,14 @@ def test_a_lost_response_is_adopted_not_submitted_twice(provider: Harness) -> No
     assert found is not None
     assert provider.runs() == 1
     assert provider.provider.observe([found.run_id])[found.run_id].health.active
+
+
+def test_find_without_a_run_finds_nothing(provider: Harness) -> None:
+    # an intent whose create never reached the provider: nothing to adopt, the grace decides
+    provider.provider.submit(provider.submission(provider.job("other", "ok")))
+    sub = provider.submission(provider.job("never", "long"))
+    assert provider.provider.find(provider.intent(sub, provider.now() - 1)) is None
+    assert provider.runs() == 1
 
 
 def test_observe_a_batch_with_an_unknown_id(provider: Harness) -> None:
