@@ -4,7 +4,8 @@ The Jobs API has no idempotency key, so every job carries labels naming its job,
 attempt and intent; adoption (§8) lists jobs by those labels, server-side. A create that got 429
 is retried (the service said no); one whose answer was lost (5xx, dropped connection) raises
 `OutcomeUnknown` and is adopted later. `observe` lists the active jobs of the namespace (paged by
-the `Link` header) and inspects one by one only the asked jobs that left the active stages.
+the `Link` header), then the finished ones, newest first, only as far back as the asked jobs that
+left the active stages reach, and inspects one by one only what neither list told.
 Endpoint `HF_ENDPOINT` and token `HF_TOKEN` come from the environment, the namespace from
 `trainops.yaml`.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import random
 import re
@@ -32,6 +34,11 @@ if TYPE_CHECKING:
 DEFAULT_ENDPOINT = "https://huggingface.co"
 ENDPOINT_ENV, TOKEN_ENV = "HF_ENDPOINT", "HF_TOKEN"  # the official client's own variables
 ACTIVE_STAGES = ("SCHEDULING", "RUNNING")
+FINISHED_STAGES = ("COMPLETED", "ERROR", "CANCELED", "DELETED")
+# Jobs a list page holds, for judging how many pages a walk may cost (the emulator's, and the
+# Hub's usual page; the client hides page boundaries). Only the cost estimate uses it: another
+# real size changes how soon a walk gives up for single inspects, never what observe answers.
+LIST_PAGE = 100
 LABEL = "trainops"  # every job trainops starts carries trainops=1
 _HEALTH = {
     "SCHEDULING": Health.PENDING,
@@ -96,6 +103,7 @@ class HuggingFaceProvider(TokenScrubbedErrors):
         max_attempts: int = 6,
         max_backoff: float = 8.0,
         clock_skew: float = 60.0,
+        list_page: int = LIST_PAGE,
     ) -> None:
         self._environ = os.environ if environ is None else environ
         self.endpoint = endpoint(self._environ)
@@ -105,6 +113,7 @@ class HuggingFaceProvider(TokenScrubbedErrors):
         self.max_attempts = max_attempts
         self.max_backoff = max_backoff
         self.clock_skew = clock_skew
+        self.list_page = list_page
         self._api: Any = None
         self._token = ""
         self.calls = 0  # HTTP requests made through the client (benchmarks)
@@ -192,14 +201,25 @@ class HuggingFaceProvider(TokenScrubbedErrors):
         raise self._error(f"{what}: gave up")  # pragma: no cover
 
     def observe(self, run_ids: Collection[str]) -> dict[str, Observation]:
-        """One label-filtered list of the active stages (ceil(N / page) calls), then one inspect
-        per asked job that is no longer active (each job leaves the active stages once)."""
+        """One label-filtered list of the active stages (ceil(A / page) calls), then, when two or
+        more asked jobs left them, the finished jobs newest first until those are all seen (the
+        list's answer is what an inspect would say), and an inspect for any asked job neither
+        list showed. A pass costs ceil(N / page) + 2 when the finished are among the newest.
+
+        `run_ids` may map each id to when its job was created (unix seconds; the reconciler
+        passes its records'): the walk then stops once it is past the oldest of them, and it
+        never reads more pages than the inspects it saves."""
         wanted = {r for r in run_ids if _is_job_id(r)}
         found: dict[str, Observation] = {}
         if not wanted:
             return found
         for item in self._list({LABEL: "1"}, ACTIVE_STAGES):
             if item["id"] in wanted:
+                found[item["id"]] = self._observation(item)
+        missing = wanted - found.keys()
+        if len(missing) > 1:  # one inspect answers for one job: a page must answer for more
+            since = _created_times(run_ids, missing)
+            for item in self._finished(missing, since):
                 found[item["id"]] = self._observation(item)
         for run_id in sorted(wanted - found.keys()):
             one = self._get(run_id)
@@ -261,6 +281,49 @@ class HuggingFaceProvider(TokenScrubbedErrors):
 
         items = self._retrying("list jobs", walk) or []
         return [i for i in items if _is_job_id(i.get("id"))]
+
+    def _finished(
+        self, missing: Collection[str], since: Mapping[str, float]
+    ) -> list[dict[str, Any]]:
+        """The asked jobs among the finished ones, read newest first while that pays. It stops
+        when all are seen; past the oldest asked job's creation (less `clock_skew`), while the
+        list keeps newest-first order; after two pages in a row that held none of them (those
+        left are further back than the jobs that just finished); and after `len(missing) - 1`
+        pages (never more calls than an inspect each). A listing that fails leaves the rest to
+        the inspects."""
+        api, ns = self._client(), self._namespace()
+        left = set(missing)
+        budget = len(left) - 1
+        oldest = min(since.values()) - self.clock_skew if len(since) == len(left) else None
+        seen: list[dict[str, Any]] = []
+        page = max(1, self.list_page)
+        fruitless = hits = 0  # pages in a row without an asked job; asked jobs on this page
+        try:
+            self.calls += 1
+            jobs = api.list_jobs(labels={LABEL: "1"}, status=list(FINISHED_STAGES), namespace=ns)
+            previous: float | None = None
+            for read, info in enumerate(jobs, start=1):
+                item = _plain(info)
+                if item["id"] in left:
+                    left.discard(item["id"])
+                    seen.append(item)
+                    hits += 1
+                created = item["created"]
+                if created is None or (previous is not None and created > previous):
+                    oldest = None  # not newest first after all: the page counts bound the walk
+                previous = created if created is not None else previous
+                if not left or (oldest is not None and created is not None and created < oldest):
+                    break
+                if read % page == 0:  # a page ends here: is the next one worth a call?
+                    fruitless, hits = (0 if hits else fruitless + 1), 0
+                    if fruitless >= 2 or read // page >= budget:
+                        break
+        except Exception as exc:
+            if _status(exc) in (401, 403):
+                raise self._error(
+                    f"Hugging Face: list jobs: {_status(exc)} {_detail(exc)}"
+                ) from None
+        return [i for i in seen if _is_job_id(i.get("id"))]
 
     def _get(self, run_id: str) -> dict[str, Any] | None:
         api, ns = self._client(), self._namespace()
@@ -361,6 +424,18 @@ def check_run(job: str, run: Any) -> str:
         if "://" in value or value.startswith("/"):
             return f"output {key!r} ({value}) is not a Hub revision"
     return ""
+
+
+def _created_times(run_ids: Collection[str], ids: Collection[str]) -> dict[str, float]:
+    """When each of `ids` was created, where `run_ids` is a mapping that says (finite numbers)."""
+    if not isinstance(run_ids, Mapping):
+        return {}
+    times = {}
+    for run_id in ids:
+        value = run_ids.get(run_id)
+        if isinstance(value, int | float) and math.isfinite(value):
+            times[run_id] = float(value)
+    return times
 
 
 def _plain(info: Any) -> dict[str, Any]:
