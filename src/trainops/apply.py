@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import socket
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -32,6 +32,7 @@ from trainops.plan import (
     Deliver,
     Desired,
     Limits,
+    Op,
     Plan,
     Submit,
     plan,
@@ -233,21 +234,31 @@ class Reconciler:
             self.observe(recorded, notes, here, unreachable=unreachable),
             self.ws.config.prices_usd_per_second,
         )
+        the_plan = plan(self.desired, state, self.limits(unreachable), self.clock(), here)
+        submitting = {a.job for a in the_plan.actions if a.op is Op.SUBMIT}
         return Pass(
-            plan(self.desired, state, self.limits(unreachable), self.clock(), here),
+            the_plan,
             state,
             version=snap.version,
             notes=notes,
-            files={**snap.files, **self._snapshots_to_diff(recorded, snap.version)},
+            files={**snap.files, **self._snapshots_to_diff(recorded, snap.version, submitting)},
         )
 
-    def _snapshots_to_diff(self, recorded: Mapping[str, JobState], version: str) -> dict[str, str]:
+    def _snapshots_to_diff(
+        self, recorded: Mapping[str, JobState], version: str, submitting: Collection[str] = ()
+    ) -> dict[str, str]:
         """The snapshots a plan report diffs against (DESIGN §9: read only when a diff needs
-        one): each job's latest submitted one, for a job whose revision in git differs."""
+        one): each job's latest submitted one, for a job whose revision in git differs, that is
+        about to be submitted, or that passes variables (`spec.env`: the reviewer sees which
+        credentials it gets, DESIGN §13, even when the revision stays)."""
         wanted = []
         for name, target in self.desired.targets.items():
             runs = [r for r in recorded.get(name, JobState(name)).runs if r.snapshot]
-            if runs and runs[-1].revision != target.revision:
+            if runs and (
+                runs[-1].revision != target.revision
+                or name in submitting
+                or getattr(target.job.spec, "env", None)
+            ):
                 wanted.append(runs[-1].snapshot)
         return self.store.read(version, wanted) if wanted else {}
 

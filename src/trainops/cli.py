@@ -170,14 +170,22 @@ def plan(root: Path, output: str, detailed_exitcode: bool, github: bool) -> None
     from trainops.commands import plan_workspace
     from trainops.errors import EXIT_CHANGES
     from trainops.github.specdiff import spec_diffs
+    from trainops.plan import Op
 
     ws, result = plan_workspace(root)
     problems = [*ws.validation.problems, *result.problems]
     now = time.time()
     # What changed in each job's spec since the run it last submitted: the same lines the pull
-    # request comment shows (DESIGN §12); off GitHub, for the jobs that will train anew.
+    # request comment shows (DESIGN §12); off GitHub, for the jobs that will train anew (or
+    # start again: a retry passes today's `env`). Credentials passed in `spec.env` are marked.
     diffs = spec_diffs(
-        result.files, result.state, ws.desired(), trainer=ws.trainer, new_revisions_only=not github
+        result.files,
+        result.state,
+        ws.desired(),
+        trainer=ws.trainer,
+        new_revisions_only=not github,
+        submitting={a.job for a in result.plan.actions if a.op is Op.SUBMIT},
+        credentials=[ws.config.providers.replicate.token_env],
     )
     for note in result.notes:
         echo(f"note: {escape.line(note)}", err=True)

@@ -99,10 +99,15 @@ def spec_diffs_text(diffs: Mapping[str, Sequence[str]]) -> str:
     (`github.specdiff` computes them, as for the pull request comment)."""
     if not diffs:
         return ""
+    from trainops.github.specdiff import CREDENTIAL_NOTE
+
     lines = ["Changed spec fields (since the last submitted revision):"]
     for name, changes in sorted(diffs.items()):
-        lines.append(f"  {name}")
-        lines += [f"    ~ {change}" for change in changes]
+        lines.append(f"  {escape.line(name)}")
+        # `!`: the change hands a credential to the job (or takes one away): look twice
+        lines += [
+            f"    {'!' if CREDENTIAL_NOTE in c else '~'} {c}" for c in map(escape.line, changes)
+        ]
     return "\n".join(lines)
 
 

@@ -4,7 +4,8 @@ Every boundary passes its text through `scrub()`: the state store's save (files 
 message), the CLI's stdout/stderr, the job summary and every request body sent to GitHub. It masks
 the value of every credential variable trainops reads (`CREDENTIAL_ENV`, the configured Replicate
 `token_env`, the names manifests pass in `spec.env`: `watch()` adds those), of any variable named
-like a secret, token-shaped text (`r8_…`, `hf_…`, `AKIA…`, `ghp_…`, `github_pat_…`) and the
+like a secret, token-shaped text (`r8_…`, `hf_…`, `AKIA…`, `ghp_…`, `github_pat_…`, and the
+`whsec_…` webhook signing secret `serve` may fetch from Replicate, which no variable holds) and the
 userinfo of URLs. Values shorter than `MIN_SECRET_CHARS` are not masked: a 3-character "token"
 would otherwise shred every line it happens to occur in, and is no secret worth the name.
 """
@@ -22,6 +23,7 @@ __all__ = [
     "MIN_SECRET_CHARS",
     "REDACTED",
     "Scrubber",
+    "is_credential_name",
     "scrub",
     "scrub_json",
     "scrubber",
@@ -29,7 +31,8 @@ __all__ = [
     "watched",
 ]
 
-# Every credential variable trainops (or a client library it drives) reads.
+# Every credential variable trainops (or a client library it drives) reads; `serve`'s own
+# (trainops.serve.app, trainops.serve.webhooks) are named here too, not left to the name rule.
 CREDENTIAL_ENV = (
     "REPLICATE_API_TOKEN",
     "GITHUB_TOKEN",
@@ -39,6 +42,9 @@ CREDENTIAL_ENV = (
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
     "AWS_SESSION_TOKEN",
+    "TRAINOPS_SERVE_TOKEN",
+    "TRAINOPS_GITHUB_WEBHOOK_SECRET",
+    "TRAINOPS_REPLICATE_WEBHOOK_SECRET",
 )
 MIN_SECRET_CHARS = 8
 REDACTED = "***"
@@ -47,10 +53,17 @@ _SECRET_NAME = re.compile(r"TOKEN|SECRET|KEY|PASSWORD|CREDENTIAL", re.IGNORECASE
 # Shapes of well-known credentials (DESIGN §13), masked even when no variable holds them.
 _TOKEN_SHAPE = re.compile(
     r"\b(?:r8_[A-Za-z0-9]{20,}|hf_[A-Za-z0-9]{20,}|(?:AKIA|ASIA)[0-9A-Z]{16}"
-    r"|gh[opsur]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,})"
+    r"|gh[opsur]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,}|whsec_[A-Za-z0-9+/=]{20,})"
 )
 # https://user:token@host: git remotes and signed URLs carry credentials there.
 _URL_USERINFO = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s@]+@")
+
+
+def is_credential_name(name: str, also: Iterable[str] = ()) -> bool:
+    """Whether a variable of this name holds a credential as the scrubber sees it: one of
+    `CREDENTIAL_ENV` or `also` (a configured `token_env`), or named like a secret. The plan marks
+    such names when a manifest passes them to a job (`spec.env`), for the reviewer."""
+    return name in CREDENTIAL_ENV or name in set(also) or bool(_SECRET_NAME.search(name))
 
 
 class Scrubber:

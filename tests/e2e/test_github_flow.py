@@ -210,6 +210,35 @@ def test_pull_request_plan_is_one_sticky_comment_and_a_status_gate(
     actions.assert_no_secrets()
 
 
+def test_pull_request_plan_shows_the_credentials_a_change_passes_to_a_job(
+    repo: UserRepo, actions: Actions
+) -> None:
+    repo.write_job("tiny", tiny(repo))
+    commit_on(repo, "feature", "add tiny")
+    merge(repo)
+    assert actions.apply(event="push").returncode == 0
+    repo.release("tiny")
+    repo.wait_all_terminal()
+    assert actions.apply().returncode == 0
+    # The change only hands other variables to the job: same revision, nothing to run, yet the
+    # reviewer must see which credentials its next run would get.
+    doc = yaml.safe_load(tiny(repo))
+    doc["spec"]["env"] = ["HF_TOKEN", "WANDB_PROJECT"]
+    repo.write_job("tiny", yaml.safe_dump(doc, sort_keys=False))
+    head = commit_on(repo, "more-env", "pass HF_TOKEN to tiny")
+    result = actions.plan_pr(8, head)
+    assert result.returncode == 0, explain(result)
+    [comment] = actions.emu.issue_comments(OWNER, NAME, 8)
+    assert (
+        "- `tiny`\n"
+        "  - `env: + HF_TOKEN` ⚠️ **credential: passes HF_TOKEN to the job**\n"
+        "  - `env: - TRAINING_DATA_SECRET` ⚠️ **credential: no longer passes"
+        " TRAINING_DATA_SECRET to the job**\n"
+        "  - `env: + WANDB_PROJECT`\n"
+    ) in comment["body"]
+    actions.assert_no_secrets()
+
+
 # ---- after the merge: statuses and one comment on the source commit --------------------------
 
 

@@ -461,6 +461,27 @@ def test_terminal_plan_shows_each_changed_jobs_field_diff(make: MakeRepo) -> Non
     assert changes == {"a": ["input.steps: 500 -> 600", "retries: 0 -> 2"], "b": []}
 
 
+def test_terminal_plan_marks_the_credentials_a_changed_job_would_get(make: MakeRepo) -> None:
+    repo = make({"a": manifest("a", {"steps": 500})})
+    repo.apply_ok()
+    repo.wait_all_terminal()
+    repo.write_job("a", manifest("a", {"steps": 600}, env=["HF_TOKEN", "EPOCHS"]))
+    planned = repo.trainops("plan")
+    assert planned.returncode == 0, explain(planned)
+    assert (
+        "  a\n"
+        "    ~ input.steps: 500 -> 600\n"
+        "    ~ env: + EPOCHS\n"
+        "    ! env: + HF_TOKEN (credential: passes HF_TOKEN to the job)\n"
+    ) in planned.stdout + "\n"
+    doc = json.loads(repo.trainops("plan", "-o", "json").stdout)
+    [job] = doc["jobs"]
+    assert job["spec_changes"][1:] == [
+        "env: + EPOCHS",
+        "env: + HF_TOKEN (credential: passes HF_TOKEN to the job)",
+    ]
+
+
 def test_logs_of_a_job_without_runs_is_a_usage_error(make: MakeRepo) -> None:
     repo = make({"a": manifest("a")})
     result = repo.trainops("logs", "a")

@@ -15,6 +15,7 @@ import pytest
 
 from tests.support.credentials import FAKE_CREDENTIALS, FAKE_TOKEN_ENV, Recorder
 from tests.support.workspace import UserRepo, config, explain, manifest
+from trainops.scrub import CREDENTIAL_ENV, Scrubber
 
 # Fails after printing, on stderr, a secret: the variable its input names (passed to it through
 # spec.env), or else the content of the file its input names (a credential it got elsewhere).
@@ -71,10 +72,66 @@ def test_a_job_printing_a_credential_leaves_it_nowhere(
 
 def test_the_credential_grep_catches_a_leak(tmp_path: Path) -> None:
     recorder = Recorder()
-    recorder.credentials_for(tmp_path, {"GITHUB_TOKEN": "a-real-looking-emulator-token"})
+    given = {"GITHUB_TOKEN": "a-real-looking-emulator-token", "TRAINOPS_SERVE_TOKEN": "page-t0ken"}
+    recorder.credentials_for(tmp_path, given)
     recorder.output("all good", "posted with a-real-looking-emulator-token")
-    recorder.output(f"and {FAKE_CREDENTIALS['HF_TOKEN']}")
-    assert recorder.leaks() == ["output #1: GITHUB_TOKEN", "output #2: HF_TOKEN"]
+    recorder.output(f"and {FAKE_CREDENTIALS['HF_TOKEN']}", "Bearer page-t0ken")
+    assert recorder.leaks() == [
+        "output #1: GITHUB_TOKEN",
+        "output #2: HF_TOKEN",
+        "output #3: TRAINOPS_SERVE_TOKEN",
+    ]
+
+
+# serve's secrets (trainops.serve.app, trainops.serve.webhooks): the page token and the webhook
+# signing secrets. None is faked for every run (see tests/support/credentials.py).
+SERVE_SECRETS = {
+    "TRAINOPS_SERVE_TOKEN": "serve-page-token-3c9e01",
+    "TRAINOPS_GITHUB_WEBHOOK_SECRET": "github-hook-secret-77a2d4",
+    "TRAINOPS_REPLICATE_WEBHOOK_SECRET": "whsec_" + "c2VydmVTZWNyZXRWYWx1ZQ" * 2,
+}
+
+
+def test_serve_secrets_are_named_credentials() -> None:
+    from trainops.serve.app import GITHUB_SECRET_ENV, TOKEN_ENV
+
+    assert {TOKEN_ENV, GITHUB_SECRET_ENV} | set(SERVE_SECRETS) <= set(CREDENTIAL_ENV)
+
+
+@pytest.mark.parametrize("var", sorted(SERVE_SECRETS))
+def test_a_serve_secret_a_job_prints_leaves_it_nowhere(
+    leaky: tuple[UserRepo, Path], var: str, credential_grep: Recorder
+) -> None:
+    repo, leak = leaky
+    secret = SERVE_SECRETS[var]
+    leak.write_text(secret)  # the job reads it elsewhere: trainops passes it nothing
+    env = {var: secret}  # what a `serve` host's environment holds
+    job = manifest("leaks", input={"leak": str(leak)}, command=["python", "leak.py"])
+    repo.write_job("leaks", job)
+    repo.commit("a job that prints a serve secret")
+    for _ in range(2):  # submit, then record the failure and its error on the state branch
+        applied = repo.trainops("apply", env=env)
+        assert applied.returncode == 0, explain(applied)
+        repo.wait_all_terminal()
+    (run,) = repo.state()["leaks"].runs
+    assert run.error == "exit code 1: token is ***"
+    for args in (
+        ("status",),
+        ("status", "-o", "json"),
+        ("status", "-o", "markdown"),
+        ("logs", "leaks"),
+    ):
+        shown = repo.trainops(*args, env=env)
+        assert shown.returncode == 0 and "token is ***" in shown.stdout, explain(shown)
+    assert credential_grep.secrets.get(secret) == var  # the grep after this test looks for it
+
+
+def test_a_webhook_signing_secret_no_variable_holds_is_masked_by_its_shape() -> None:
+    # serve may fetch Replicate's signing secret (GET /v1/webhooks/default/secret): no variable
+    # holds that value, so only its `whsec_` shape can mask it
+    fetched = SERVE_SECRETS["TRAINOPS_REPLICATE_WEBHOOK_SECRET"]
+    assert Scrubber()(f"verifying with {fetched}.") == "verifying with ***."
+    assert Scrubber()("whsec_short") == "whsec_short"  # too short to be one
 
 
 def test_a_credential_cut_by_a_shortened_reason_is_still_masked(

@@ -4,8 +4,11 @@ Every CLI run of the e2e harness (`tests.support.workspace.run_cli`, `UserRepo.s
 distinct fake value for every credential variable trainops reads (`FAKE_CREDENTIALS`, plus the
 `token_env` a repository's trainops.yaml names) unless the test sets its own, and endpoints on a
 closed loopback port unless the test sets its own, so a fake token can never leave the machine.
+(`serve`'s own secrets are not faked: a value would switch its webhooks and page auth on; a test
+that sets one has it grepped like the others.)
 `credential_grep` (autouse in tests/e2e and tests/security) then greps, after each test, for
-every credential value any run had — fake or the test's own emulator tokens — in every captured
+every credential value any run had (of every variable in the scrubber's `CREDENTIAL_ENV`) — fake
+or the test's own emulator tokens — in every captured
 stdout/stderr, every file under each repository's `.trainops/`, the whole history of the state
 branch (local and remote) and every request body the GitHub emulators received: zero hits.
 
@@ -31,6 +34,7 @@ import pytest
 import yaml
 
 from tests.support.gitrepo import HERMETIC_ENV
+from trainops.scrub import CREDENTIAL_ENV
 
 __all__ = ["ENDPOINTS", "FAKE_CREDENTIALS", "RECORDER", "Recorder", "credential_grep"]
 
@@ -74,7 +78,7 @@ class Recorder:
         token_env = _configured_token_env(cwd)
         if token_env and token_env not in given:
             added[token_env] = FAKE_TOKEN_ENV
-        names = {*FAKE_CREDENTIALS, *([token_env] if token_env else [])}
+        names = {*FAKE_CREDENTIALS, *CREDENTIAL_ENV, *([token_env] if token_env else [])}
         for name in names:
             value = given.get(name, added.get(name, ""))
             if len(value) >= MIN_CHARS:

@@ -17,7 +17,7 @@ from trainops.errors import Problem
 from trainops.github.client import STATUS_DESCRIPTION_MAX_CHARS
 from trainops.github.context import ActionsContext
 from trainops.github.report import plan_comment, plan_description, run_comment, run_status
-from trainops.github.specdiff import diffs_markdown, spec_changes, spec_diffs
+from trainops.github.specdiff import diffs_markdown, env_changes, spec_changes, spec_diffs
 from trainops.providers.base import Health
 from trainops.scrub import Scrubber
 from trainops.state.model import Run
@@ -226,6 +226,75 @@ def test_spec_diffs_compare_each_job_with_its_latest_snapshot() -> None:
     assert diffs_markdown({"tiny": ["input.steps: 1000 -> 3000"]}) == (
         "\n#### Changed spec fields (since the last submitted revision)\n\n"
         "- `tiny`\n  - `input.steps: 1000 -> 3000`\n"
+    )
+
+
+def test_env_changes_name_each_variable_and_mark_credentials() -> None:
+    before = ["WANDB_PROJECT", "OLD_FLAG", "AWS_SECRET_ACCESS_KEY", 7, "bad name"]
+    after = ["WANDB_PROJECT", "HF_TOKEN", "GITHUB_TOKEN", "MY_R8", "EPOCHS"]
+    assert env_changes(before, after, credentials=["MY_R8"]) == [
+        "env: + EPOCHS",
+        "env: + GITHUB_TOKEN (credential: passes GITHUB_TOKEN to the job)",
+        "env: + HF_TOKEN (credential: passes HF_TOKEN to the job)",
+        "env: + MY_R8 (credential: passes MY_R8 to the job)",  # the configured token_env
+        "env: - AWS_SECRET_ACCESS_KEY"
+        " (credential: no longer passes AWS_SECRET_ACCESS_KEY to the job)",
+        "env: - OLD_FLAG",
+    ]
+    assert env_changes(["A_B"], ["A_B"]) == []
+
+
+def test_spec_changes_list_env_names_not_the_list() -> None:
+    snapshot = SNAPSHOT.replace("  budget:", "  env: [WANDB_PROJECT]\n  budget:")
+    new = {**yaml.safe_load(SNAPSHOT)["spec"], "env": ["WANDB_PROJECT", "REPLICATE_API_TOKEN"]}
+    assert spec_changes(snapshot, new) == [
+        "env: + REPLICATE_API_TOKEN (credential: passes REPLICATE_API_TOKEN to the job)"
+    ]
+
+
+def test_spec_diffs_show_env_of_new_jobs_and_of_jobs_about_to_start_again() -> None:
+    env = ["HF_TOKEN"]
+    target = f.target("tiny", input={"steps": 1000}, env=env)  # same revision, env added
+    old = f.run(target, Health.FAILED, snapshot="snapshots/tiny/a.yaml")
+    spec = {**target.job.manifest.model_dump(mode="json")["spec"], "env": []}
+    files = {"snapshots/tiny/a.yaml": yaml.safe_dump({"spec": spec})}
+    fresh = f.target("fresh", env=["WANDB_API_KEY", "EPOCHS"])
+    plain = f.target("plain")
+    desired = f.desired(target, fresh, plain)
+    marked = "env: + HF_TOKEN (credential: passes HF_TOKEN to the job)"
+    assert spec_diffs(files, f.state(tiny=[old]), desired) == {
+        "tiny": [marked],
+        "fresh": [
+            "env: + EPOCHS",
+            "env: + WANDB_API_KEY (credential: passes WANDB_API_KEY to the job)",
+        ],
+    }
+    cheap = spec_diffs(files, f.state(tiny=[old]), desired, new_revisions_only=True)
+    assert cheap["tiny"] == [marked] and "fresh" in cheap  # a job passing variables: compared
+    # the cheap path still compares a job with no env at the same revision only when it submits
+    bare = f.target("tiny", input={"steps": 1000})
+    spec["env"], spec["retries"] = [], 3
+    files["snapshots/tiny/a.yaml"] = yaml.safe_dump({"spec": spec})
+    state, only = f.state(tiny=[old]), f.desired(bare)
+    assert spec_diffs(files, state, only, new_revisions_only=True) == {}
+    retried = spec_diffs(files, state, only, new_revisions_only=True, submitting={"tiny"})
+    assert retried == {"tiny": ["retries: 3 -> 0"]}
+
+
+def test_diffs_markdown_marks_credentials_first() -> None:
+    diffs = {
+        "tiny": [
+            "input.steps: 1 -> 2",
+            "env: + EPOCHS",
+            "env: + HF_TOKEN (credential: passes HF_TOKEN to the job)",
+        ]
+    }
+    assert diffs_markdown(diffs, per_job=2) == (
+        "\n#### Changed spec fields (since the last submitted revision)\n\n"
+        "- `tiny`\n"
+        "  - `env: + HF_TOKEN` ⚠️ **credential: passes HF_TOKEN to the job**\n"
+        "  - `input.steps: 1 -> 2`\n"
+        "  - … and 1 more\n"
     )
 
 
