@@ -2,8 +2,8 @@
 
 A harness makes the submissions the suite needs (a long run, a quick success, a failure), the
 intent a submission records, a lost create response, a count of the runs the provider holds, and a
-way to wait for a run to end (real time for local and Ray, simulated time for the Replicate and Hugging
-Face Jobs emulators).
+way to wait for a run to end (real time for local and Ray, simulated time for the Replicate and
+Hugging Face Jobs emulators).
 `provider` is parametrized over every harness here; a provider joins by adding one fixture and its
 name to PROVIDERS.
 """
