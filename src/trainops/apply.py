@@ -47,6 +47,7 @@ from trainops.providers.base import (
     Located,
     Observation,
     OutputFolder,
+    OutputPrefix,
     Reaper,
     Submission,
     input_hash,
@@ -569,9 +570,12 @@ class Reconciler:
         target = next(t for t in spec.deliver if t.key == action.target)
         provider = self.providers[run.provider]
         folder = provider.output_dir(action.run_id) if isinstance(provider, OutputFolder) else None
+        prefix = (
+            provider.output_prefix(action.run_id) if isinstance(provider, OutputPrefix) else None
+        )
         try:
             digests: dict[str, str] = {}
-            summary = deliver(target, action.job, run, folder, digests)
+            summary = deliver(target, action.job, run, folder, digests, prefix)
         except TrainopsError as exc:
             result.outcomes.append(Outcome(action, False, exc.message))
             self._failed_deliveries.add((action.job, action.run_id, action.target))

@@ -23,10 +23,9 @@ import pytest
 
 from tests.emulators.huggingface import HubEmulator
 from tests.emulators.replicate import CREATE_PATH, FLUX_LORA_VERSION, ReplicateEmulator
-from tests.support import rayhead
 from tests.support.gitrepo import git
 from tests.support.httpproxy import CountingProxy
-from tests.support.rayhead import RayHead
+from tests.support.rayhead import RayHead, ray_head
 from trainops.manifest import Job, TrainingJob
 from trainops.providers.base import Intent, Observation, Provider, Submission, input_hash
 from trainops.providers.huggingface import HuggingFaceProvider
@@ -36,6 +35,7 @@ from trainops.yamlsource import Document
 
 REVISION = "0123456789ab"
 PROVIDERS = ["local", "replicate", "ray", "huggingface"]
+__all__ = ["PROVIDERS", "Harness", "ray_head"]
 
 
 @dataclass
@@ -171,13 +171,6 @@ def replicate_harness() -> Iterator[Harness]:
                 {"emu": emu},
             )
         assert emu.server_errors == []
-
-
-@pytest.fixture(scope="session")
-def ray_head() -> Iterator[RayHead]:
-    """One real Ray head on 127.0.0.1 for the whole session (tests/support/rayhead.py)."""
-    yield rayhead.shared()
-    rayhead.release()
 
 
 @pytest.fixture

@@ -8,8 +8,11 @@ from __future__ import annotations
 import contextlib
 
 from tests.contract.conftest import Harness
+from tests.support.rayhead import TIMEOUT
 from trainops.errors import OutcomeUnknown
 from trainops.providers.base import Health, Provider
+
+pytestmark = TIMEOUT  # the first ray case waits for the session's Ray head to start
 
 
 def test_is_a_provider(provider: Harness) -> None:

@@ -8,7 +8,8 @@ from __future__ import annotations
 import os
 
 from tests.support.credentials import credential_grep
+from tests.support.rayhead import ray_head
 
-__all__ = ["credential_grep"]
+__all__ = ["credential_grep", "ray_head"]
 
 collect_ignore = ["test_readme_fresh_clone.py"] if os.environ.get("TRAINOPS_README_E2E") else []

@@ -24,10 +24,15 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-START_TIMEOUT = 180.0  # a loaded 2-core machine starts a head in 5-30 s
+import pytest
+
+START_TIMEOUT = 120.0  # a loaded 2-core machine starts a head in 5-30 s
+# The first test to ask for the head waits for it: modules that use it allow for that.
+TIMEOUT = pytest.mark.timeout(600)
 
 
 def _free_port() -> int:
@@ -64,10 +69,25 @@ class RayHead:
         return f"http://127.0.0.1:{self.dashboard_port}"
 
     @classmethod
-    def start(cls, num_cpus: int = 2) -> RayHead:
+    def start(cls, num_cpus: int = 2, attempts: int = 3) -> RayHead:
+        """A head up and ready; ports picked free can be taken before the head binds them, so
+        a failed start is tried again on other ports."""
+        for attempt in range(1, attempts + 1):
+            try:
+                return cls._start(num_cpus)
+            except RuntimeError as exc:
+                print(f"ray head start {attempt} failed: {str(exc)[-2000:]}", file=sys.stderr)
+                if attempt == attempts:
+                    raise
+        raise AssertionError("unreachable")
+
+    @classmethod
+    def _start(cls, num_cpus: int) -> RayHead:
         temp_dir = Path(tempfile.mkdtemp(prefix="rayt-", dir="/tmp"))  # short: unix sockets
         head = cls(temp_dir, _free_port())
-        base = random.Random().randrange(30000, 60000, 500)
+        # Workers bind in a range below the kernel's ephemeral ports, where the free ports picked
+        # above come from (a port in both makes `ray start` refuse).
+        base = random.Random().randrange(20000, 30000, 500)
         args = [
             str(Path(sys.executable).parent / "ray"),
             "start",
@@ -204,3 +224,11 @@ def release() -> None:
     if _users <= 0 and _shared is not None:
         _shared.stop()
         _shared = None
+
+
+@pytest.fixture(scope="session")
+def ray_head() -> Iterator[RayHead]:
+    """One real Ray head on 127.0.0.1 for the whole session (imported by the conftests that
+    need it; every import hands out the same head)."""
+    yield shared()
+    release()

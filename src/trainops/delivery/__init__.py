@@ -47,15 +47,17 @@ def deliver(
     run: Run,
     folder: Path | None = None,
     digests: dict[str, str] | None = None,
+    prefix: str | None = None,
 ) -> str:
     """Copy `run`'s outputs to `target`; return a one-line summary. Idempotent: files the target
     already holds with the same content are not written again. Local files are read only inside
-    `folder`, the run's own output folder (None: its provider has none). Raises `DeliveryError`."""
+    `folder`, the run's own output folder (None: its provider has none), and s3:// outputs only
+    under `prefix`, the run's own output prefix. Raises `DeliveryError`."""
     kind = next((k for k in TARGETS if getattr(target, k, None) is not None), None)
     if kind is None:
         raise DeliveryError(f"{job}: delivery target {target.key} has no known kind")
     try:
-        with gather(job, run, folder) as bundle:
+        with gather(job, run, folder, prefix) as bundle:
             if digests is not None:  # what the delivery manifest records, for trace/checkout
                 digests.update({f.name: f.sha256 for f in bundle.files if f.name != MANIFEST})
             return TARGETS[kind](target, bundle).summary()

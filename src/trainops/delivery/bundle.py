@@ -87,15 +87,20 @@ def _file(name: str, path: Path) -> File:
 
 
 @contextmanager
-def gather(job: str, run: Run, folder: Path | None = None) -> Iterator[Bundle]:
+def gather(
+    job: str, run: Run, folder: Path | None = None, prefix: str | None = None
+) -> Iterator[Bundle]:
     """The run's outputs as local files (downloads live in a temporary folder removed on exit).
-    Files are read only inside `folder`, the run's own output folder; every output is checked
-    before anything is read, so a refused one means nothing is delivered."""
+    Files are read only inside `folder`, the run's own output folder, and s3:// objects only
+    under `prefix`, the run's own output prefix; every output is checked before anything is
+    read, so a refused one means nothing is delivered."""
     if not run.outputs:
         raise DeliveryError(f"{job}: run {run.run_id} recorded no outputs: nothing to deliver")
     for key, value in sorted(run.outputs.items()):
         if os.path.isabs(value):
             _own_file(job, key, value, run, folder)
+        elif value.startswith("s3://"):
+            _own_object(job, key, value, run, prefix)
     with tempfile.TemporaryDirectory(prefix="trainops-delivery-") as tmp:
         files: list[File] = []
         references: dict[str, str] = {}
@@ -103,6 +108,9 @@ def gather(job: str, run: Run, folder: Path | None = None) -> Iterator[Bundle]:
             if value.startswith(("http://", "https://")):
                 name = _url_name(value) or key
                 files.append(_download(job, key, value, Path(tmp) / "files" / name, name))
+            elif value.startswith("s3://"):
+                name = PurePosixPath(value).name
+                files.append(_fetch_object(job, key, value, Path(tmp) / "files" / name, name))
             elif os.path.isabs(value):
                 path = _own_file(job, key, value, run, folder)
                 files.append(_file(path.name, path))
@@ -146,6 +154,26 @@ def _own_file(job: str, key: str, value: str, run: Run, folder: Path | None) -> 
             "the run's output folder was removed; rerun the job (bump spec.rerun)",
         )
     return resolved
+
+
+def _own_object(job: str, key: str, value: str, run: Run, prefix: str | None) -> None:
+    """`value` must be an object under the run's own output prefix (state is input: an output
+    naming another bucket or run must not make trainops copy it anywhere)."""
+    rest = value[len(prefix) :] if prefix and value.startswith(prefix) else ""
+    if not rest or any(p in ("", ".", "..") for p in rest.split("/")):
+        raise DeliveryError(
+            f"{job}: output {key!r} of run {run.run_id} ({value}) is not an object under the "
+            "run's own output prefix: nothing delivered",
+            "outputs are read from the state branch; check who wrote it (DESIGN §9)",
+        )
+
+
+def _fetch_object(job: str, key: str, uri: str, dest: Path, name: str) -> File:
+    from trainops.delivery import s3
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    s3.fetch(uri, dest, f"{job}: output {key!r}")
+    return _file(name, dest)
 
 
 def _manifest_text(job: str, run: Run, files: list[File], references: Mapping[str, str]) -> str:

@@ -63,6 +63,23 @@ def deliver(target: S3Target, bundle: Bundle) -> Tally:
     return Tally(tuple(written), tuple(present))
 
 
+def fetch(uri: str, dest: Any, what: str) -> None:
+    """Download the object at `uri` (a run's output in S3) to the local file `dest`."""
+    from botocore.exceptions import ClientError
+
+    bucket, _, key = uri.removeprefix("s3://").partition("/")  # the key exactly as recorded
+    client = _client()
+    try:
+        _call(lambda: client.download_file(bucket, key, str(dest)), bucket, key)
+    except ClientError as exc:
+        if _code(exc) in _MISSING:
+            raise DeliveryError(
+                f"{what} is gone (s3://{bucket}/{key})",
+                "the run's outputs were removed; rerun the job (bump spec.rerun)",
+            ) from None
+        raise _error(exc, "reading", bucket, key) from None
+
+
 def _client() -> Any:
     import boto3
     from botocore.config import Config

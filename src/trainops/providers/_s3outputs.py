@@ -55,12 +55,6 @@ def read(prefix_uri: str) -> tuple[dict[str, str], dict[str, float]]:
     return outputs, found
 
 
-def download(uri: str, dest: Any) -> None:
-    """Copy the object at `uri` to the local file `dest` (streamed by boto3)."""
-    bucket, key = split(uri)
-    _client().download_file(bucket, key, str(dest))
-
-
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a number JSON can carry")
 
