@@ -51,6 +51,10 @@ def head_env() -> dict[str, str]:
             "RAY_USAGE_STATS_ENABLED": "0",
             "RAY_AUTH_MODE": "disabled",
             "PYTHONUNBUFFERED": "1",
+            # Jobs reach S3 only through what their spec.env names (moto's endpoint): without
+            # it boto3 on the cluster would go to AWS. This endpoint answers nothing, locally.
+            "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
+            "AWS_EC2_METADATA_DISABLED": "true",
         }
     )
     return env

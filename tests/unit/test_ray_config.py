@@ -163,3 +163,21 @@ def test_a_workdir_over_the_limit_is_refused_with_its_size_and_the_limit(tmp_pat
         pack(root, "w", 2048)
     assert "holds 2.9 KiB (3009 bytes) of files" in caught.value.message
     assert "limit of 2.0 KiB" in caught.value.message
+
+
+def test_validate_refuses_a_ray_workdir_over_the_limit_at_its_line(tmp_path: Path) -> None:
+    from trainops.workspace import validate_workspace
+
+    root = _repo(
+        tmp_path,
+        {
+            "trainops.yaml": b"jobs: ['jobs/*.yaml']\n",
+            "jobs/big.yaml": RAY_JOB.replace("  hardware: gpu-a10\n", "  workdir: w\n").encode(),
+            "w/train.py": b"print(1)\n",
+        },
+    )
+    with (root / "w" / "data.bin").open("wb") as f:
+        f.truncate(101 * 1024 * 1024)  # sparse: no disk spent
+    result = validate_workspace(root)
+    assert [(p.file, p.line, p.col) for p in result.problems] == [("jobs/big.yaml", 7, 3)]
+    assert "holds 101.0 MiB" in result.problems[0].message and "big" in result.invalid

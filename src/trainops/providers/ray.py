@@ -150,7 +150,10 @@ class RayProvider:
                 client.submit_job(**kwargs)
             except RuntimeError:
                 # The cluster answered with an error: a duplicate id (ours already), or a refusal.
-                found = self._get(run_id, what)
+                try:
+                    found = self._get(run_id, what)
+                except ProviderError:
+                    raise _unknown_outcome(what, "the cluster could not be asked again") from None
                 if found is not None and _is_ours(found, ours):
                     return RunRef(run_id, _seconds(found.start_time) or self._clock())
                 if found is not None:
@@ -163,13 +166,12 @@ class RayProvider:
                 try:
                     found = self._get(run_id, what)
                 except ProviderError:
-                    raise OutcomeUnknown(
-                        f"{what}: outcome unknown ({type(exc).__name__})",
-                        "the next apply asks the cluster for the job's id (adoption)",
-                    ) from None
+                    found = None
                 if found is not None and _is_ours(found, ours):
                     return RunRef(run_id, _seconds(found.start_time) or self._clock())
-                raise ProviderError(f"{what}: {type(exc).__name__} (no job was created)") from None
+                # Not there yet is no proof: a request the server is still handling may create
+                # it. Adoption looks again (one get_job_info) until the grace has passed.
+                raise _unknown_outcome(what, type(exc).__name__) from None
         return RunRef(run_id, self._clock())
 
     def observe(self, run_ids: Collection[str]) -> dict[str, Observation]:
@@ -262,7 +264,14 @@ class RayProvider:
         outputs: dict[str, str] = {}
         found_metrics: dict[str, float] = {}
         if health.terminal:
-            outputs, found_metrics = self._outputs(run_id)
+            try:
+                outputs, found_metrics = self._outputs(run_id)
+            except ProviderError:
+                if health is Health.SUCCEEDED:
+                    # A terminal run is never polled again: its outputs must be read first.
+                    # Until the storage answers it stays Running here, and is asked again.
+                    return Observation(run_id, Health.RUNNING, started_at=started)
+
         return Observation(
             run_id,
             health,
@@ -417,6 +426,13 @@ class RayProvider:
         except _Answered:
             jobs = self._call(what, lambda c: c.list_jobs()) or []
             return next((j for j in jobs if getattr(j, "submission_id", None) == run_id), None)
+
+
+def _unknown_outcome(what: str, reason: str) -> OutcomeUnknown:
+    return OutcomeUnknown(
+        f"{what}: outcome unknown ({reason})",
+        "the next apply asks the cluster for the job's id (adoption)",
+    )
 
 
 class _Answered(Exception):
