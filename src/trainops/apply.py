@@ -34,6 +34,7 @@ from trainops.plan import (
     Limits,
     Op,
     Plan,
+    Promote,
     Submit,
     plan,
     refresh,
@@ -147,6 +148,7 @@ class Reconciler:
         # Deliveries that failed in this process: `apply --wait` must not hammer a target that
         # is down on every pass; the next apply retries them.
         self._failed_deliveries: set[tuple[str, str, str]] = set()
+        self._failed_promotions: set[tuple[str, str, str]] = set()  # likewise for aliases
 
     # ---- reading -------------------------------------------------------------------------
 
@@ -326,6 +328,13 @@ class Reconciler:
                 (action.job, action.run_id, action.target) not in self._failed_deliveries
             ):
                 state[action.job] = self._deliver(state[action.job], action, result)
+
+        for action in result.plan.actions:
+            if isinstance(action, Promote) and (
+                (action.job, action.candidate, action.target) not in self._failed_promotions
+            ):
+                state[action.job] = self._promote(state[action.job], action, result)
+                crashpoint("after-promote")
 
         if self.reporter is not None:
             self._report(state, result)
@@ -575,7 +584,8 @@ class Reconciler:
         )
         try:
             digests: dict[str, str] = {}
-            summary = deliver(target, action.job, run, folder, digests, prefix)
+            where: dict[str, str] = {}
+            summary = deliver(target, action.job, run, folder, digests, prefix, where)
         except TrainopsError as exc:
             result.outcomes.append(Outcome(action, False, exc.message))
             self._failed_deliveries.add((action.job, action.run_id, action.target))
@@ -584,9 +594,57 @@ class Reconciler:
             result.outcomes.append(Outcome(action, True, summary))
             self.on_event(f"{action.job}: delivered to {action.target} ({summary})")
             status = "done"
-            run = replace(run, digests={**run.digests, **digests})
+            run = replace(
+                run, digests={**run.digests, **digests}, delivered={**run.delivered, **where}
+            )
         deliveries = {**run.deliveries, action.target: status}
         return job_state.with_run(replace(run, deliveries=deliveries))
+
+    def _promote(self, job_state: JobState, action: Promote, result: Pass) -> JobState:
+        """Carry out one alias decision (promotion.gate): once the candidate's deliveries are
+        done (this pass may just have made them), point the alias at the holder — the target is
+        read first, so a repeat moves nothing — then record the verdict on the candidate,
+        `done` on the holder and `superseded` on the run the alias left."""
+        from trainops.promotion import gate
+        from trainops.promotion.targets import PromotionError, move
+
+        spec = self.desired.targets[action.job].job.spec
+        target = next(
+            t for t in (spec.promote.to if spec.promote else ()) if t.key == action.target
+        )
+        candidate = next((r for r in job_state.runs if r.run_id == action.candidate), None)
+        if candidate is None:
+            return job_state
+        decision = next(
+            (d for d in gate.decide(spec, job_state.runs, candidate) if d.target == target.key),
+            None,
+        )
+        if decision is None or decision.waiting:
+            result.outcomes.append(Outcome(action, True, "waiting for the deliveries"))
+            return job_state
+        holder = decision.holder
+        if holder is not None:
+            try:
+                summary = move(target, spec, action.job, holder, self.providers[holder.provider])
+            except (PromotionError, TrainopsError) as exc:
+                result.outcomes.append(Outcome(action, False, exc.message))
+                self._failed_promotions.add((action.job, action.candidate, action.target))
+                status = f"{gate.FAILED}{exc.message}"[:500]
+                promotions = {**candidate.promotions, target.key: status}
+                return job_state.with_run(replace(candidate, promotions=promotions))
+            self.on_event(f"{action.job}: {summary}")
+        else:
+            summary = "no run passed: the alias is left as it was"
+        runs = list(job_state.runs)
+        for run in runs:
+            expected = decision.expected(run)
+            if run.run_id and expected is not None and run.promotions.get(target.key) != expected:
+                job_state = job_state.with_run(
+                    replace(run, promotions={**run.promotions, target.key: expected})
+                )
+        detail = summary if not decision.held else f"{decision.verdict} ({summary})"
+        result.outcomes.append(Outcome(action, True, detail))
+        return job_state
 
 
 def _unreported(job_state: JobState) -> bool:
@@ -643,6 +701,9 @@ def describe(action: Action) -> str:
         return f"cancel {action.job} run {action.run_id} ({action.reason})"
     if isinstance(action, Adopt):
         return f"adopt {action.job} revision {action.revision} attempt {action.attempt}"
+    if isinstance(action, Promote):
+        to = f"run {action.run_id}" if action.run_id else "nothing (held)"
+        return f"promote {action.job} {action.target} to {to}"
     return f"deliver {action.job} run {action.run_id} to {action.target}"
 
 

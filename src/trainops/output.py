@@ -16,7 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from trainops.errors import Problem
-from trainops.plan import Action, Adopt, Cancel, Deliver, Plan, Submit, Sync
+from trainops.plan import Action, Adopt, Cancel, Deliver, Plan, Promote, Submit, Sync
 from trainops.providers.base import Health
 
 SCHEMA_FILE = "output.v1.json"
@@ -34,7 +34,7 @@ class OutcomeDoc(_Shape):
 class ActionDoc(_Shape):
     """One action: planned (`outcome` null) or carried out by apply (`outcome` set)."""
 
-    op: Literal["adopt", "cancel", "submit", "deliver"]
+    op: Literal["adopt", "cancel", "submit", "deliver", "promote"]
     job: str
     revision: str | None = None
     attempt: int | None = None
@@ -62,6 +62,11 @@ class JobDoc(_Shape):
     reason: str
     outputs: dict[str, str]
     deliveries: dict[str, str]
+    promotions: dict[str, str] = Field(
+        default_factory=dict,
+        description="spec.promote: alias -> done, held (the failed conditions), superseded, "
+        "failed (§19), as the job's latest run records it",
+    )
     metrics: dict[str, float] = Field(
         default_factory=dict, description="the final metrics of the job's latest run (§19)"
     )
@@ -148,12 +153,14 @@ def _action(action: Action, outcome: OutcomeDoc | None) -> ActionDoc:
     fields: dict[str, Any] = {"op": action.op.value, "job": action.job, "outcome": outcome}
     if isinstance(action, (Submit, Adopt, Cancel)):
         fields.update(revision=action.revision, attempt=action.attempt)
-    if isinstance(action, (Cancel, Deliver)):
-        fields["run_id"] = action.run_id
+    if isinstance(action, (Cancel, Deliver, Promote)):
+        fields["run_id"] = action.run_id or None
     if isinstance(action, (Submit, Cancel)):
         fields["reason"] = action.reason
-    if isinstance(action, Deliver):
+    if isinstance(action, (Deliver, Promote)):
         fields["target"] = action.target
+    if isinstance(action, Promote):
+        fields["reason"] = action.verdict
     return ActionDoc(**fields)
 
 
@@ -178,6 +185,7 @@ def _job(name: str, view: Any, action: str, now: float, changes: Sequence[str]) 
         reason=view.reason,
         outputs=dict(run.outputs) if run is not None else {},
         deliveries=dict(run.deliveries) if run is not None else {},
+        promotions=dict(run.promotions) if run is not None else {},
         metrics=dict(run.metrics) if run is not None else {},
         spec_changes=list(changes),
     )

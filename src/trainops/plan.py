@@ -14,6 +14,7 @@ from typing import Any
 
 from trainops import cost
 from trainops.manifest import DEFAULT_PRICES, Job, Policy, output_refs
+from trainops.promotion import gate
 from trainops.providers.base import Health, Observation
 from trainops.state.model import JobState, Run
 
@@ -39,6 +40,7 @@ class Op(StrEnum):
     CANCEL = "cancel"
     SUBMIT = "submit"
     DELIVER = "deliver"
+    PROMOTE = "promote"
 
 
 @dataclass(frozen=True)
@@ -78,8 +80,22 @@ class Deliver:
     op: Op = field(default=Op.DELIVER, compare=False)
 
 
-Action = Adopt | Cancel | Submit | Deliver
-_PHASE = {Op.ADOPT: 0, Op.CANCEL: 1, Op.SUBMIT: 2, Op.DELIVER: 3}
+@dataclass(frozen=True)
+class Promote:
+    """Point one alias of `spec.promote` at run `run_id` ("": leave it where it is) and record
+    the gate's verdict on `candidate`, the current revision's succeeded run (DESIGN §19). Apply
+    carries it out after the deliveries, and only once the candidate's are done."""
+
+    job: str
+    target: str
+    run_id: str
+    candidate: str
+    verdict: str = ""
+    op: Op = field(default=Op.PROMOTE, compare=False)
+
+
+Action = Adopt | Cancel | Submit | Deliver | Promote
+_PHASE = {Op.ADOPT: 0, Op.CANCEL: 1, Op.SUBMIT: 2, Op.DELIVER: 3, Op.PROMOTE: 4}
 
 
 @dataclass(frozen=True)
@@ -346,8 +362,8 @@ def _available(
         provider: str
         if isinstance(action, Submit):
             provider = target.job.spec.provider
-        elif isinstance(action, Deliver):
-            provider = ""  # deliveries go to their targets, not to the provider
+        elif isinstance(action, (Deliver, Promote)):
+            provider = ""  # deliveries and aliases go to their targets, not to the provider
         else:
             provider = next(
                 (
@@ -485,6 +501,8 @@ def _present(
             for t in spec.deliver
             if latest.deliveries.get(t.key) != "done"
         ]
+        promotes = _promotions(name, spec, job_state, latest)
+        actions += promotes
         sync = Sync.OUT_OF_SYNC if actions else Sync.SYNCED
         failed = [
             f"{key} {status}"
@@ -495,8 +513,10 @@ def _present(
             "delivery to " + "; ".join(failed)
             if failed
             else "delivering outputs"
-            if actions
-            else ""
+            if len(actions) > len(promotes)
+            else "promoting: " + ", ".join(p.target for p in promotes)
+            if promotes
+            else _held(latest)
         )
         return actions, _view(name, sync, job_state, revision, why)
     if (
@@ -542,6 +562,29 @@ def _present(
     )
     actions.append(Submit(name, revision, attempt, why))
     return actions, _view(name, Sync.OUT_OF_SYNC, job_state, revision, why)
+
+
+def _promotions(name: str, spec: Any, job_state: JobState, candidate: Run) -> list[Promote]:
+    """A `Promote` for each alias whose recorded state differs from where the gate says it
+    belongs (promotion.gate); none once every record agrees."""
+    return [
+        Promote(
+            name,
+            d.target,
+            d.holder.run_id or "" if d.holder is not None else "",
+            candidate.run_id or "",
+            d.verdict,
+        )
+        for d in gate.decide(spec, job_state.runs, candidate)
+        if not d.settled(job_state.runs)
+    ]
+
+
+def _held(run: Run) -> str:
+    """Why an alias did not move to `run` (its failed conditions), for status and plan."""
+    held = [f"{k} {v}" for k, v in sorted(run.promotions.items()) if v.startswith(gate.HELD)]
+    failed = [f"{k} {v}" for k, v in sorted(run.promotions.items()) if v.startswith(gate.FAILED)]
+    return "; ".join(["promotion " + h for h in held] + ["promotion to " + f for f in failed])
 
 
 def _elsewhere(run: Run, here: Mapping[str, str]) -> bool:

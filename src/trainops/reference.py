@@ -56,6 +56,23 @@ DOCS: dict[str, str] = {
     "spec.deliver[].huggingface.repo": "Hugging Face Hub repository `owner/name`.",
     "spec.deliver[].huggingface.private": "Create the repository private when missing.",
     "spec.deliver[].s3.uri": "`s3://bucket/prefix/` that receives the outputs.",
+    "spec.promote": "After success and delivery, move aliases to the run only when its "
+    "metrics pass (DESIGN §19). A `git revert` moves them back to the previous run that passed.",
+    "spec.promote.when": "Metric name -> condition: an operator (`<`, `<=`, `>`, `>=`, `==`, "
+    '`!=`) and a number, quoted (`eval_loss: "< 0.25"`). All must hold; a metric the run did '
+    "not report fails.",
+    "spec.promote.to": "The aliases (each entry names one target).",
+    "spec.promote.to[].huggingface": "A branch or tag of a Hub repo the job delivers to, moved "
+    "to the commit that delivered the run.",
+    "spec.promote.to[].huggingface.repo": "The Hub repository (one of `spec.deliver`'s).",
+    "spec.promote.to[].huggingface.ref": "The branch or tag name, like `prod` (not `main`).",
+    "spec.promote.to[].huggingface.kind": "`branch` or `tag`.",
+    "spec.promote.to[].s3": "A prefix that receives a copy of the run's S3 delivery; its "
+    "`trainops.json`, copied last, names the run.",
+    "spec.promote.to[].s3.uri": "`s3://bucket/prefix/`, outside what the delivery writes.",
+    "spec.promote.to[].replicate": "A Replicate deployment (replicate jobs only).",
+    "spec.promote.to[].replicate.deployment": "`owner/name`; its release is moved to the run's "
+    "model version.",
     # trainops.yaml
     "jobs": "Globs (relative to the repository root) that select the manifests.",
     "state.backend": "Where runs are recorded: `git` (a branch of this repository).",

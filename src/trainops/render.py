@@ -57,7 +57,7 @@ def to_json(value: Any) -> str:
 
 
 def _action_cell(actions: list[Any]) -> str:
-    from trainops.plan import Adopt, Cancel, Deliver, Submit
+    from trainops.plan import Adopt, Cancel, Deliver, Promote, Submit
 
     cells = []
     for a in actions:
@@ -69,6 +69,8 @@ def _action_cell(actions: list[Any]) -> str:
             cells.append("adopt")
         elif isinstance(a, Deliver):
             cells.append(f"deliver {a.target}")
+        elif isinstance(a, Promote):
+            cells.append(f"promote {a.target}" if a.run_id else f"hold {a.target}")
     return ", ".join(cells) or "-"
 
 
@@ -90,7 +92,7 @@ def summary_line(plan: Any) -> str:
         counts[a.op.value] = counts.get(a.op.value, 0) + 1
     if not counts:
         return "No changes: the providers match git."
-    order = ["submit", "cancel", "adopt", "deliver"]
+    order = ["submit", "cancel", "adopt", "deliver", "promote"]
     return "Plan: " + ", ".join(f"{counts[k]} to {k}" for k in order if k in counts) + "."
 
 
@@ -166,6 +168,7 @@ def plan_rows(plan: Any, now: float) -> list[dict[str, Any]]:
                 "reason": view.reason,
                 "outputs": dict(run.outputs) if run else {},
                 "deliveries": dict(run.deliveries) if run else {},
+                "promotions": dict(run.promotions) if run else {},
                 "metrics": metrics.headline(run.metrics) if run else "",
             }
         )

@@ -124,6 +124,7 @@ def validate_source(source: Source, check_input: InputChecker | None = None) -> 
     _check_references(result)
     _check_workdirs(source, result)
     _check_ray_hardware(config, result)
+    _check_promote(result)
     if check_input is not None:
         for name, job in sorted(result.jobs.items()):
             found = check_input(job)
@@ -383,6 +384,53 @@ def _check_ray_hardware(config: Config, result: Validation) -> None:
             )
         )
         result.invalid.add(job.name)
+
+
+def _check_promote(result: Validation) -> None:
+    """spec.promote's targets are checked like deliver's (the models), and against the job: an
+    alias takes the promoted run's outputs from where the job delivers them (DESIGN §19)."""
+    for job in list(result.jobs.values()):
+        spec = job.spec
+        if spec.promote is None:
+            continue
+        hub_repos = {d.huggingface.repo for d in spec.deliver if d.huggingface is not None}
+        s3_uris = [d.s3.uri for d in spec.deliver if d.s3 is not None]
+        for i, target in enumerate(spec.promote.to):
+            where = ("spec", "promote", "to", i)
+            message = hint = ""
+            if target.huggingface is not None and target.huggingface.repo not in hub_repos:
+                message = (
+                    f"promote: the Hub repo {target.huggingface.repo} is not one this job "
+                    "delivers to"
+                )
+                hint = f"add {{huggingface: {{repo: {target.huggingface.repo}}}}} to spec.deliver"
+            elif target.s3 is not None and not s3_uris:
+                message = "promote: an s3 alias copies the run's S3 delivery, and this job has none"
+                hint = "add an s3 target to spec.deliver"
+            elif target.s3 is not None and _overlaps(target.s3.uri, s3_uris[0], job.name):
+                message = (
+                    f"promote: {target.s3.uri} overlaps where {s3_uris[0]} delivers each revision"
+                )
+                hint = "give the alias its own prefix, like s3://bucket/models/prod/"
+            elif target.replicate is not None and spec.provider != "replicate":
+                message = (
+                    "promote: a Replicate deployment serves model versions that Replicate "
+                    f"trainings produce; this job runs on {spec.provider}"
+                )
+                hint = "promote to a huggingface ref or an s3 prefix instead"
+            if message:
+                result.problems.append(job.doc.problem(where, message, hint))
+                result.invalid.add(job.name)
+
+
+def _overlaps(alias: str, delivery: str, job: str) -> bool:
+    """The alias prefix is the delivery's prefix, or inside what it writes (`<uri>/<job>/`)."""
+
+    def parts(uri: str) -> list[str]:
+        return [p for p in uri.removeprefix("s3://").split("/") if p]
+
+    a, d = parts(alias), parts(delivery)
+    return a == d or a[: len(d) + 1] == [*d, job] or d[: len(a)] == a
 
 
 def _refs_with_paths(value: Any, path: tuple[str | int, ...]) -> list[tuple[Any, str, str]]:

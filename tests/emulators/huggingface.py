@@ -15,6 +15,10 @@ header), logs as server-sent events and the hardware (flavor) list. Jobs advance
 RUNNING -> COMPLETED (or ERROR) over simulated time (`advance`); a job whose environment names
 `TRAINOPS_OUTPUT_REPO` pushes a commit there when it completes, as a training job would.
 Faults on job endpoints add dropped connections (`status=DROP`).
+
+Refs (a separate section below): branches and tags as `create_branch`, `delete_branch`,
+`create_tag`, `delete_tag` and `list_repo_refs` call them (`hf_api.py`), for promotion's aliases;
+`repo_info(revision=)` resolves a branch, tag or commit. Every ref change is kept in `ref_log`.
 """
 
 from __future__ import annotations
@@ -38,7 +42,19 @@ from tests.emulators._loopback import LoopbackEmulator
 
 __all__ = ["DROP", "FLAVORS", "Fault", "HubEmulator", "Recorded", "git_blob_id"]
 
-WRITE_ENDPOINTS = frozenset({"create", "preupload", "commit", "job-create", "job-cancel"})
+WRITE_ENDPOINTS = frozenset(
+    {
+        "create",
+        "preupload",
+        "commit",
+        "job-create",
+        "job-cancel",
+        "branch-create",
+        "branch-delete",
+        "tag-create",
+        "tag-delete",
+    }
+)
 DROP = -1  # a fault status: close the connection without answering
 JOB_PAGE_SIZE = 100
 ACTIVE_STAGES = ("SCHEDULING", "RUNNING")
@@ -63,6 +79,11 @@ _ROUTES: list[tuple[str, str, re.Pattern[str]]] = [
         ("POST", "preupload", _REPO + r"/preupload/(?P<rev>[^/]+)"),
         ("POST", "commit", _REPO + r"/commit/(?P<rev>[^/]+)"),
         ("GET", "tree", _REPO + r"/tree/(?P<rev>[^/]+)(?:/(?P<path>.*))?"),
+        ("GET", "refs", _REPO + r"/refs"),
+        ("POST", "branch-create", _REPO + r"/branch/(?P<ref>.+)"),
+        ("DELETE", "branch-delete", _REPO + r"/branch/(?P<ref>.+)"),
+        ("POST", "tag-create", _REPO + r"/tag/(?P<at>[^/]+)"),
+        ("DELETE", "tag-delete", _REPO + r"/tag/(?P<ref>.+)"),
         ("GET", "info", _REPO + r"(?:/revision/(?P<rev>[^/]+))?"),
         ("GET", "whoami", r"/api/whoami-v2"),
         ("GET", "hardware", r"/api/jobs/hardware"),
@@ -131,6 +152,7 @@ class Repo:
     private: bool
     files: dict[str, bytes] = field(default_factory=dict)
     commits: list[Commit] = field(default_factory=list)
+    refs: dict[tuple[str, str], str] = field(default_factory=dict)  # (branch|tag, name) -> oid
 
     @property
     def head(self) -> str:
@@ -210,6 +232,8 @@ class HubEmulator(LoopbackEmulator):
         # the time strike after the effect (a lost answer).
         self.chaos: tuple[float, Any] | None = None
         self._ids = itertools.count(1)
+        # Every ref change: (repo, "branch" | "tag", name, commit oid, or None for a delete)
+        self.ref_log: list[tuple[str, str, str, str | None]] = []
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -433,11 +457,13 @@ class HubEmulator(LoopbackEmulator):
         }
 
     def _info(self, args: dict[str, str], headers: dict[str, str], body: bytes) -> _Ok:
+        rev = args.pop("rev", "main")
         repo = self._repo(args, headers, write=False)
+        sha = repo.head if rev == "main" else self._resolve(repo, rev)
         return 200, {
             "id": repo.repo_id,
             "_id": _oid(repo.repo_id)[:24],
-            "sha": repo.head,
+            "sha": sha,
             "private": repo.private,
             "siblings": [{"rfilename": p} for p in sorted(repo.files)],
         }
@@ -451,6 +477,77 @@ class HubEmulator(LoopbackEmulator):
             "orgs": [],
             "auth": {"type": "access_token", "accessToken": {"role": "write"}},
         }
+
+    # -- refs: branches and tags (lock held) --------------------------------------------------
+
+    def ref(self, repo_id: str, name: str, kind: str = "branch") -> str | None:
+        """The commit a branch or tag points at (None: no such ref)."""
+        with self._lock:
+            return self.repos[repo_id].refs.get((kind, name))
+
+    def ref_moves(self, repo_id: str, name: str, kind: str = "branch") -> list[str]:
+        """The commits a ref was created at, in order (each move of an alias is one)."""
+        with self._lock:
+            return [
+                oid
+                for r, k, n, oid in self.ref_log
+                if (r, k, n) == (repo_id, kind, name) and oid is not None
+            ]
+
+    def _resolve(self, repo: Repo, rev: str) -> str:
+        if rev == "main":
+            return repo.head
+        for kind in ("branch", "tag"):
+            if (kind, rev) in repo.refs:
+                return repo.refs[(kind, rev)]
+        if any(c.oid == rev for c in repo.commits):
+            return rev
+        raise _Reply(404, f"Invalid rev id: {rev}", "RevisionNotFound")
+
+    def _refs(self, args: dict[str, str], headers: dict[str, str], body: bytes) -> _Ok:
+        repo = self._repo(args, headers, write=False)
+
+        def listed(kind: str, prefix: str) -> list[dict[str, str]]:
+            items = sorted((n, oid) for (k, n), oid in repo.refs.items() if k == kind)
+            if kind == "branch":
+                items = [("main", repo.head), *items]
+            return [{"name": n, "ref": f"{prefix}{n}", "targetCommit": oid} for n, oid in items]
+
+        return 200, {
+            "branches": listed("branch", "refs/heads/"),
+            "tags": listed("tag", "refs/tags/"),
+            "converts": [],
+        }
+
+    def _set_ref(self, repo: Repo, kind: str, name: str, at: str) -> _Ok:
+        if name == "main" or (kind, name) in repo.refs:
+            raise _Reply(409, f"{kind} {name} already exists")
+        oid = self._resolve(repo, at)
+        repo.refs[(kind, name)] = oid
+        self.ref_log.append((repo.repo_id, kind, name, oid))
+        return 200, None
+
+    def _drop_ref(self, repo: Repo, kind: str, name: str) -> _Ok:
+        if (kind, name) not in repo.refs:
+            raise _Reply(404, f"{kind} {name} not found", "RevisionNotFound")
+        del repo.refs[(kind, name)]
+        self.ref_log.append((repo.repo_id, kind, name, None))
+        return 200, None
+
+    def _branch_create(self, args: dict[str, str], headers: dict[str, str], body: bytes) -> _Ok:
+        repo = self._repo(args, headers, write=True)
+        data = json.loads(body or b"{}")
+        return self._set_ref(repo, "branch", args["ref"], data.get("startingPoint") or "main")
+
+    def _branch_delete(self, args: dict[str, str], headers: dict[str, str], body: bytes) -> _Ok:
+        return self._drop_ref(self._repo(args, headers, write=True), "branch", args["ref"])
+
+    def _tag_create(self, args: dict[str, str], headers: dict[str, str], body: bytes) -> _Ok:
+        repo = self._repo(args, headers, write=True)
+        return self._set_ref(repo, "tag", json.loads(body)["tag"], args["at"])
+
+    def _tag_delete(self, args: dict[str, str], headers: dict[str, str], body: bytes) -> _Ok:
+        return self._drop_ref(self._repo(args, headers, write=True), "tag", args["ref"])
 
     # -- Jobs API (lock held) -----------------------------------------------------------------
 
@@ -708,7 +805,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(data)
 
-    do_GET = do_POST = _serve
+    do_GET = do_POST = do_DELETE = _serve
 
     def log_message(self, format: str, *args: Any) -> None:
         pass

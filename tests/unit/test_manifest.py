@@ -24,7 +24,16 @@ from trainops.manifest import (
 )
 
 # Fields that steer a run in place: changing a budget must never restart a paid training.
-OPERATIONAL_FIELDS = ("budget", "retries", "after", "suspend", "deliver", "estimate", "env")
+OPERATIONAL_FIELDS = (
+    "budget",
+    "retries",
+    "after",
+    "suspend",
+    "deliver",
+    "promote",
+    "estimate",
+    "env",
+)
 
 REPLICATE: dict[str, Any] = {
     "provider": "replicate",

@@ -529,3 +529,51 @@ def test_input_checker_problems_make_the_job_invalid(tmp_path: Path) -> None:
     result = validate_source(WorkingTree(tmp_path), check_input=check)
     assert found(result) == [("jobs/b.yaml", 7, 11, "steps: must be an integer")]
     assert (list(result.jobs), result.invalid) == (["a"], {"b"})
+
+
+DELIVERS = "  deliver: [{huggingface: {repo: acme/m}}, {s3: {uri: 's3://models/m/'}}]\n  promote:\n"
+
+
+@pytest.mark.parametrize(
+    ("promote", "where", "message"),
+    [
+        ("    when: {eval_loss: '<< 0.25'}\n    to: [{s3: {uri: 's3://models/prod/'}}]\n",
+         (9, 11), "'<< 0.25' is not a condition: an operator (<=, >=, ==, !=, <, >) and a number"),
+        ("    when: {eval_loss: '< low'}\n    to: [{s3: {uri: 's3://models/prod/'}}]\n",
+         (9, 11), "the threshold 'low' is not a number"),
+        ("    when: {eval_loss: 0.25}\n    to: [{s3: {uri: 's3://models/prod/'}}]\n",
+         (9, 11), 'a condition is text like "< 0.25"'),
+        ("    to: [{huggingface: {repo: acme/other, ref: prod}}]\n",
+         (9, 10), "the Hub repo acme/other is not one this job delivers to"),
+        ("    to: [{s3: {uri: 's3://models/m/m/'}}]\n",
+         (9, 10), "overlaps where s3://models/m/ delivers each revision"),
+        ("    to: [{replicate: {deployment: acme/serve}}]\n",
+         (9, 10), "a Replicate deployment serves model versions"),
+        ("    to: [{huggingface: {repo: acme/m, ref: main}}]\n",
+         (9, 10), "main is where deliveries land"),
+        ("    to: [{s3: {uri: 's3://models/prod/'}, replicate: {deployment: a/b}}]\n",
+         (9, 10), "names exactly one target"),
+        ("    to: []\n", (9, 9), "at least 1 item"),
+    ],
+    ids=["operator", "threshold", "bare-number", "hub-repo", "s3-overlap", "replicate-local",
+         "main", "two-kinds", "no-targets"],
+)  # fmt: skip
+def test_promote_is_validated_with_file_line_and_column(
+    tmp_path: Path, promote: str, where: tuple[int, int], message: str
+) -> None:
+    result = validate(tmp_path, {"jobs/m.yaml": local("m", DELIVERS + promote)})
+    [problem] = result.problems
+    assert (problem.file, problem.line) == ("jobs/m.yaml", where[0])
+    assert message in problem.message, problem.message
+    assert result.invalid == {"m"}
+
+
+def test_a_promote_with_free_metric_names_and_every_operator_is_valid(tmp_path: Path) -> None:
+    promote = (
+        "    when: {eval/loss: '< 0.25', acc: '>= 0.9', f1: '> 0.5', n: '== 3', x: '!= 1',"
+        " y: '<= 2'}\n"
+        "    to: [{huggingface: {repo: acme/m, ref: prod}}, {huggingface: {repo: acme/m,"
+        " ref: v1, kind: tag}}, {s3: {uri: 's3://models/prod/'}}]\n"
+    )
+    result = validate(tmp_path, {"jobs/m.yaml": local("m", DELIVERS + promote)})
+    assert result.problems == []

@@ -20,22 +20,22 @@ from trainops.state.model import Run
 __all__ = ["MANIFEST", "DeliveryError", "Tally", "deliver"]
 
 
-def _s3(target: DeliverTarget, bundle: Bundle) -> Tally:
+def _s3(target: DeliverTarget, bundle: Bundle, locate: bool) -> Tally:
     from trainops.delivery import s3
 
     assert target.s3 is not None
     return s3.deliver(target.s3, bundle)
 
 
-def _huggingface(target: DeliverTarget, bundle: Bundle) -> Tally:
+def _huggingface(target: DeliverTarget, bundle: Bundle, locate: bool) -> Tally:
     from trainops.delivery import huggingface
 
     assert target.huggingface is not None
-    return huggingface.deliver(target.huggingface, bundle)
+    return huggingface.deliver(target.huggingface, bundle, locate=locate)
 
 
 # The kind of a target is the field of `DeliverTarget` that is set; its module loads on first use.
-TARGETS: dict[str, Callable[[DeliverTarget, Bundle], Tally]] = {
+TARGETS: dict[str, Callable[[DeliverTarget, Bundle, bool], Tally]] = {
     "huggingface": _huggingface,
     "s3": _s3,
 }
@@ -48,11 +48,14 @@ def deliver(
     folder: Path | None = None,
     digests: dict[str, str] | None = None,
     prefix: str | None = None,
+    where: dict[str, str] | None = None,
 ) -> str:
     """Copy `run`'s outputs to `target`; return a one-line summary. Idempotent: files the target
     already holds with the same content are not written again. Local files are read only inside
     `folder`, the run's own output folder (None: its provider has none), and s3:// outputs only
-    under `prefix`, the run's own output prefix. Raises `DeliveryError`."""
+    under `prefix`, the run's own output prefix. With `where`, records where the files now are
+    (the Hub commit, the S3 prefix) under the target's key, for promotion and trace. Raises
+    `DeliveryError`."""
     kind = next((k for k in TARGETS if getattr(target, k, None) is not None), None)
     if kind is None:
         raise DeliveryError(f"{job}: delivery target {target.key} has no known kind")
@@ -60,7 +63,10 @@ def deliver(
         with gather(job, run, folder, prefix) as bundle:
             if digests is not None:  # what the delivery manifest records, for trace/checkout
                 digests.update({f.name: f.sha256 for f in bundle.files if f.name != MANIFEST})
-            return TARGETS[kind](target, bundle).summary()
+            tally = TARGETS[kind](target, bundle, where is not None)
+            if where is not None and tally.where:
+                where[target.key] = tally.where
+            return tally.summary()
     except DeliveryError as exc:
         raise DeliveryError(scrub(exc.message), scrub(exc.hint)) from None
     except Exception as exc:

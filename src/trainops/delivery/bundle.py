@@ -62,6 +62,7 @@ class Tally:
 
     written: tuple[str, ...] = ()
     present: tuple[str, ...] = ()
+    where: str = ""  # where the files are now: the Hub commit, the S3 prefix ("" unknown)
 
     def summary(self) -> str:
         total = len(self.written) + len(self.present)

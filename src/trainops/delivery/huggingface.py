@@ -26,7 +26,10 @@ def endpoint() -> str:
     return (os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
 
 
-def deliver(target: HuggingFaceTarget, bundle: Bundle) -> Tally:
+def deliver(target: HuggingFaceTarget, bundle: Bundle, locate: bool = False) -> Tally:
+    """Commit the files the repository lacks. The tally's `where` is the commit that holds
+    the bundle: the new one, or with `locate` (promotion needs it) the head when nothing was
+    written (a delivery repeated after a crash); one more read only then."""
     from huggingface_hub import CommitOperationAdd, HfApi
 
     token = os.environ.get("HF_TOKEN") or os.environ.get("HUGGING_FACE_HUB_TOKEN")
@@ -46,15 +49,26 @@ def deliver(target: HuggingFaceTarget, bundle: Bundle) -> Tally:
             CommitOperationAdd(path_in_repo=f.name, path_or_fileobj=str(f.path)) for f in todo
         ]
         message = f"trainops: {bundle.job} revision {bundle.revision} (run {bundle.run_id})"
-        _guard(
+        info = _guard(
             lambda: api.create_commit(
                 target.repo, operations, commit_message=message, repo_type="model"
             ),
             f"uploading to the Hub repo {target.repo}",
         )
+        where = str(getattr(info, "oid", "") or "")
+    elif locate:
+        info = _guard(
+            lambda: api.repo_info(target.repo, repo_type="model"),
+            f"reading the Hub repo {target.repo}",
+        )
+        where = str(getattr(info, "sha", "") or "")
+    else:
+        where = ""
     names = {f.name for f in todo}
     return Tally(
-        tuple(f.name for f in todo), tuple(f.name for f in bundle.files if f.name not in names)
+        tuple(f.name for f in todo),
+        tuple(f.name for f in bundle.files if f.name not in names),
+        where,
     )
 
 

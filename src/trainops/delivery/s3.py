@@ -60,7 +60,8 @@ def deliver(target: S3Target, bundle: Bundle) -> Tally:
         else:
             _put(client, bucket, key, f)
             written.append(f.name)
-    return Tally(tuple(written), tuple(present))
+    base = keys[bundle.manifest.name].rsplit("/", 1)[0]
+    return Tally(tuple(written), tuple(present), f"s3://{bucket}/{base}/")
 
 
 def fetch(uri: str, dest: Any, what: str) -> None:

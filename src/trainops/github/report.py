@@ -211,6 +211,15 @@ def _fit(text: str, limit: int) -> str:
 # ---- run outcomes on their commit ----------------------------------------------------------
 
 
+def _promotion_line(status: str) -> str:
+    """A run's record for one alias as a sentence (promotion.gate's statuses)."""
+    if status == "done":
+        return "moved to this run"
+    if status.startswith("held: "):
+        return "held, the alias did not move: " + _one_line(status.removeprefix("held: "))
+    return _one_line(status)
+
+
 def run_marker(job: str, run: Run) -> str:
     return f"<!-- trainops:run:{job}:{run.run_id}:{run.health.value} -->"
 
@@ -236,6 +245,9 @@ def run_status(run: Run) -> tuple[str, str]:
     reason = run.error if health is Health.FAILED else run.reason
     if reason and health.terminal:
         parts.append(_one_line(reason))
+    held = [v for _k, v in sorted(run.promotions.items()) if v.startswith("held: ")]
+    if held:
+        parts.append("promotion " + _one_line(held[0]).split(";")[0])
     return STATUS_STATE.get(health, "pending"), truncate_description(" · ".join(parts))
 
 
@@ -283,6 +295,12 @@ def run_comment(
         lines += [
             f"- {escape.md_code(k)}: {escape.md_code(metrics.fmt(v))}"
             for k, v in sorted(run.metrics.items())
+        ]
+    if run.promotions:
+        lines += ["", "**Promotion**", ""]
+        lines += [
+            f"- {escape.md_code(_one_line(k, 200))}: {escape.md_text(_promotion_line(v))}"
+            for k, v in sorted(run.promotions.items())
         ]
     tail = escape.block(_tail(log_tail))
     if tail:

@@ -215,6 +215,18 @@ class Located(Protocol):
 
 
 @runtime_checkable
+class Deploys(Protocol):
+    """Optional: a provider whose model versions serve behind named deployments (Replicate).
+    Promotion (DESIGN §19) moves a deployment's release to a run's produced version."""
+
+    def deploy(self, deployment: str, version: str) -> str:
+        """Point `deployment` (`owner/name`) at model version `version` (`owner/name:id`);
+        return a one-line summary. Idempotent: a deployment already on that version is not
+        updated again. Raise `ProviderError` when it cannot be done."""
+        ...
+
+
+@runtime_checkable
 class Reaper(Protocol):
     """Optional: a provider that must itself record a run's end when the run's process vanished
     (nothing else will). Apply calls `reap` before `observe`; read-only commands never do, so

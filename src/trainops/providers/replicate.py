@@ -319,6 +319,52 @@ class ReplicateProvider(TokenScrubbedErrors):
         lines = str(data.get("logs") or "").splitlines()
         return "\n".join(lines[-tail:]) if tail > 0 else ""
 
+    def deploy(self, deployment: str, version: str) -> str:
+        """`Deploys`: read the deployment's current release; update it (the official client's
+        `deployments.update`) only when it serves another version. An update is safe to repeat,
+        so it is retried on 429, 5xx and transport errors like a read."""
+        import httpx
+        from replicate.exceptions import ReplicateError
+
+        owner, _, name = deployment.partition("/")
+        model, _, version_id = version.partition(":")
+        if not version_id:
+            raise self._error(f"no model version to deploy to {deployment} (got {version!r})")
+        try:
+            current = self._call("GET", f"/v1/deployments/{owner}/{name}", "get deployment")
+        except _NotFound:
+            raise self._error(
+                f"Replicate deployment {deployment} does not exist",
+                "create it on replicate.com (or with the API) first; trainops moves its "
+                "release, it does not create deployments",
+            ) from None
+        release = current.get("current_release")
+        if isinstance(release, dict) and release.get("version") == version_id:
+            return f"deployment {deployment} already serves {version}"
+        client = self._client()
+        for attempt in range(1, self.max_attempts + 1):
+            self.pacer.acquire("default")
+            try:
+                client.deployments.update(owner, name, version=version_id)
+                return f"deployment {deployment} now serves {version}"
+            except ReplicateError as exc:
+                if exc.status != 429 and (exc.status or 0) < 500:
+                    raise self._error(
+                        f"cannot update deployment {deployment} to {model}:{version_id}: "
+                        f"{_reason(exc)}",
+                        "the token's account must own the deployment, and the version must "
+                        "be of the deployment's model",
+                    ) from None
+                failure = _reason(exc)
+            except (httpx.HTTPError, ValueError) as exc:
+                failure = type(exc).__name__
+            if attempt == self.max_attempts:
+                raise self._error(
+                    f"cannot update deployment {deployment}: {failure} after {attempt} attempts"
+                )
+            self._sleep(self._wait(attempt))
+        raise self._error(f"cannot update deployment {deployment}")  # pragma: no cover
+
     def find(self, intent: Intent) -> RunRef | None:
         """Adoption: the training this intent created — same trainer (and version when known),
         same input hash, destination not contradicted, created at or after the intent (allowing

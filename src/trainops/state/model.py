@@ -62,6 +62,12 @@ class Run:
     # sha256 of each file a delivery copied (its name in the delivery manifest), for trace
     # and checkout
     digests: Mapping[str, str] = field(default_factory=dict)
+    # Where each delivery put the run's outputs (target key -> the Hub commit, the S3 prefix):
+    # what a promotion points an alias at, and what `trace repo@revision` matches
+    delivered: Mapping[str, str] = field(default_factory=dict)
+    # spec.promote (DESIGN §19), alias key -> "done" (the alias points here), "held: why",
+    # "superseded by run X" or "failed: why" (promotion.gate)
+    promotions: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def is_intent(self) -> bool:
@@ -85,6 +91,11 @@ class Run:
         data["labels"] = dict(self.labels)
         data["metrics"] = dict(self.metrics)
         data["digests"] = dict(self.digests)
+        # Written only when set: the records of jobs without promotion stay as they were.
+        for name in ("delivered", "promotions"):
+            data[name] = dict(getattr(self, name))
+            if not data[name]:
+                del data[name]
         return data
 
     @classmethod

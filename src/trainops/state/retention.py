@@ -28,6 +28,8 @@ def _needed(run: Run, last: bool, current: str) -> bool:
         return True
     if run.run_id and run.reported != run.health.value and (last or run.reported):
         return True  # still in the reporting outbox (the rule apply reports by)
+    if "done" in run.promotions.values():
+        return True  # an alias points at it: a revert may need it again (DESIGN §19)
     undelivered = any(v != "done" for v in run.deliveries.values())
     return run.health is Health.SUCCEEDED and undelivered
 
