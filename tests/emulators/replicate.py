@@ -300,6 +300,7 @@ class ReplicateEmulator:
         self._seq = 0
         self._models: dict[tuple[str, str], _Model] = {}
         self._trainings: dict[str, _Training] = {}
+        self._deployments: dict[tuple[str, str], dict[str, Any]] = {}
         self._order: list[_Training] = []  # creation order
         self._active: set[str] = set()
         self._faults: list[Fault] = []
@@ -478,6 +479,24 @@ class ReplicateEmulator:
         """`owner/name` -> a new trainer version id."""
         owner, name = ref.split("/", 1)
         return self.add_version(owner, name, training_input=training_input, **kw)
+
+    def add_deployment(self, deployment: str, model: str, version: str) -> None:
+        """A deployment `owner/name` of `model` serving `version` (a version id of it)."""
+        owner, _, name = deployment.partition("/")
+        with self._lock:
+            self._deployments[(owner, name)] = {
+                "owner": owner,
+                "name": name,
+                "model": model,
+                "configuration": {"hardware": "gpu-t4", "min_instances": 0, "max_instances": 1},
+                "releases": [{"version": version, "at": self.now()}],
+            }
+
+    def deployment_releases(self, deployment: str) -> list[str]:
+        """The version ids `deployment` served, one per release, oldest first."""
+        owner, _, name = deployment.partition("/")
+        with self._lock:
+            return [r["version"] for r in self._deployments[(owner, name)]["releases"]]
 
     def has_model(self, ref: str) -> bool:
         owner, _, name = ref.partition("/")
@@ -1085,6 +1104,66 @@ def _cancel_training(emu: ReplicateEmulator, account: str, p: Params, *_: Any) -
     return 200, emu._training_json(t)
 
 
+# ---- deployments (promotion's Replicate alias) ----------------------------------------------
+# GET/PATCH /v1/deployments/{owner}/{name} as the official client's `deployments.get` and
+# `deployments.update` call them; a deployment is seeded with `add_deployment`, and every release
+# (each PATCH that changes it) is kept in `deployment_releases`.
+
+
+def _deployment_json(emu: ReplicateEmulator, d: dict[str, Any]) -> dict[str, Any]:
+    release = d["releases"][-1]
+    return {
+        "owner": d["owner"],
+        "name": d["name"],
+        "current_release": {
+            "number": len(d["releases"]),
+            "model": d["model"],
+            "version": release["version"],
+            "created_at": _iso(release["at"]),
+            "created_by": {"type": "organization", "username": d["owner"], "name": d["owner"]},
+            "configuration": dict(d["configuration"]),
+        },
+    }
+
+
+def _deployment(emu: ReplicateEmulator, account: str, p: Params) -> dict[str, Any]:
+    d = emu._deployments.get((p["owner"], p["name"]))
+    if d is None or d["owner"] != account:
+        raise _ApiError(404, "Not found.")
+    return d
+
+
+def _get_deployment(emu: ReplicateEmulator, account: str, p: Params, *_: Any) -> tuple[int, Any]:
+    return 200, _deployment_json(emu, _deployment(emu, account, p))
+
+
+def _update_deployment(
+    emu: ReplicateEmulator, account: str, p: Params, q: Query, body: Any, *_: Any
+) -> tuple[int, Any]:
+    d = _deployment(emu, account, p)
+    if not isinstance(body, dict) or set(body) - {
+        "version",
+        "hardware",
+        "min_instances",
+        "max_instances",
+    }:
+        raise _ApiError(
+            400,
+            "The request body must be an object of version, hardware, min_instances, max_instances",
+        )
+    version = body.get("version")
+    if version is not None:
+        owner, name = d["model"].split("/", 1)
+        if version not in emu.versions(f"{owner}/{name}"):
+            raise _ApiError(400, f"Version {version} is not a version of {d['model']}")
+    configuration = {**d["configuration"], **{k: body[k] for k in body if k != "version"}}
+    current = d["releases"][-1]
+    if (version or current["version"], configuration) != (current["version"], d["configuration"]):
+        d["configuration"] = configuration
+        d["releases"].append({"version": version or current["version"], "at": emu.now()})
+    return 200, _deployment_json(emu, d)
+
+
 @dataclass(frozen=True)
 class _Route:
     method: str
@@ -1110,6 +1189,10 @@ _ROUTES = [
     _Route("GET", re.compile(r"/v1/trainings"), _list_trainings),
     _Route("GET", re.compile(r"/v1/trainings/(?P<id>[^/]+)"), _get_training),
     _Route("POST", re.compile(r"/v1/trainings/(?P<id>[^/]+)/cancel"), _cancel_training),
+    _Route("GET", re.compile(r"/v1/deployments/(?P<owner>[^/]+)/(?P<name>[^/]+)"), _get_deployment),
+    _Route(
+        "PATCH", re.compile(r"/v1/deployments/(?P<owner>[^/]+)/(?P<name>[^/]+)"), _update_deployment
+    ),
 ]
 
 
