@@ -328,6 +328,7 @@ class Reconciler:
                 (action.job, action.run_id, action.target) not in self._failed_deliveries
             ):
                 state[action.job] = self._deliver(state[action.job], action, result)
+                crashpoint("after-deliver")
 
         for action in result.plan.actions:
             if isinstance(action, Promote) and (
@@ -616,7 +617,11 @@ class Reconciler:
         if candidate is None:
             return job_state
         decision = next(
-            (d for d in gate.decide(spec, job_state.runs, candidate) if d.target == target.key),
+            (
+                d
+                for d in gate.decide(spec, job_state.runs, candidate, action.job)
+                if d.target == target.key
+            ),
             None,
         )
         if decision is None or decision.waiting:

@@ -575,7 +575,7 @@ def _promotions(name: str, spec: Any, job_state: JobState, candidate: Run) -> li
             candidate.run_id or "",
             d.verdict,
         )
-        for d in gate.decide(spec, job_state.runs, candidate)
+        for d in gate.decide(spec, job_state.runs, candidate, name)
         if not d.settled(job_state.runs)
     ]
 

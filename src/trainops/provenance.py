@@ -1,6 +1,7 @@
 """`trainops trace REF` and `trainops checkout REF -o DIR` (DESIGN §19): from anything a user
-holds — a run id, a Replicate model version, a weights URL, a local file — back to the run that
-made it, and from a run to its output files, verified against the delivery manifest's sha256s.
+holds — a run id, a Replicate model version, a weights URL, a Hub `repo@revision`, a local file —
+back to the run that made it, and from a run to its output files, verified against the delivery
+manifest's sha256s.
 
 Read-only over the state branch, which is input (DESIGN §9): runs come through the validated
 reader, and files are read only inside a run's own output folder (`delivery.bundle.gather`).
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -62,6 +64,37 @@ def recorded_runs(store: Any) -> Iterator[tuple[str, Run]]:
                 yield name, run
 
 
+_HEX = re.compile(r"^[0-9a-f]{7,40}$")
+
+
+def hub_ref(ref: str) -> tuple[str, str] | None:
+    """`owner/name@revision` -> (repo, revision); None for anything else."""
+    repo, at, revision = ref.rpartition("@")
+    if not at or not revision or repo.count("/") != 1 or "://" in ref:
+        return None
+    if not all(part and re.fullmatch(r"[A-Za-z0-9_.-]+", part) for part in repo.split("/")):
+        return None
+    return repo, revision
+
+
+def _hub_commit(repo: str, revision: str) -> str:
+    """The commit a branch or tag of a Hub repo points at (read-only: one `repo_info`)."""
+    from huggingface_hub import HfApi
+
+    from trainops.delivery.huggingface import _guard, endpoint
+
+    token = os.environ.get("HF_TOKEN") or os.environ.get("HUGGING_FACE_HUB_TOKEN") or None
+    api = HfApi(endpoint=endpoint(), token=token)
+    try:
+        info = _guard(
+            lambda: api.repo_info(repo, revision=revision, repo_type="model"),
+            f"resolving {repo}@{revision} on the Hub",
+        )
+    except TrainopsError as exc:
+        raise UsageError(f"{repo}@{revision}: {exc.message}", exc.hint) from None
+    return str(getattr(info, "sha", "") or "")
+
+
 def trace(root: Path, ref: str) -> list[Found]:
     """The runs `ref` names; `UsageError` when none does."""
     from trainops.commands import _refuse_bad_config, open_store
@@ -79,10 +112,23 @@ def trace(root: Path, ref: str) -> list[Found]:
         matched = _match(job, run, ref, digest, folders)
         if matched:
             found.append(Found(job, run, matched))
+    hub = hub_ref(ref) if not found else None
+    if hub is not None and not _HEX.match(hub[1]):
+        # A branch or tag (`acme/model@prod`): what it points at, asked of the Hub, then the
+        # recorded runs again by that commit.
+        commit = _hub_commit(*hub)
+        if commit:
+            resolved = f"{hub[0]}@{commit}"
+            found = [
+                Found(job, run, f"Hub revision ({hub[1]} -> {commit[:12]})")
+                for job, run in recorded_runs(store)
+                if run.run_id and _match(job, run, resolved, "", folders)
+            ]
     if not found:
         raise UsageError(
             f"no recorded run matches {ref!r}",
-            "give a run id, a Replicate version owner/name:id, a weights URL or an output file",
+            "give a run id, a Replicate version owner/name:id, a weights URL, a Hub "
+            "repo@revision or an output file",
         )
     return found
 
@@ -94,6 +140,16 @@ def _match(job: str, run: Run, ref: str, digest: str, folders: _Folders) -> str:
         return "model version"
     if ref.startswith(("http://", "https://")) and ref in run.outputs.values():
         return "weights URL"
+    hub = hub_ref(ref)
+    if hub is not None and _HEX.match(hub[1]):
+        repo, revision = hub
+        commit = run.delivered.get(f"huggingface:{repo}", "")
+        if commit.startswith(revision):
+            return "Hub revision (delivery)"
+        # a Hugging Face job's own `weights` output is `repo@commit`
+        weights = run.outputs.get("weights", "")
+        if weights.partition("@")[0] == repo and weights.partition("@")[2].startswith(revision):
+            return "Hub revision (output)"
     if digest:
         if digest in run.digests.values():
             return "file sha256 (delivery manifest)"
@@ -170,6 +226,8 @@ def as_dict(found: Found) -> dict[str, Any]:
         "outputs": dict(run.outputs),
         "deliveries": dict(run.deliveries),
         "digests": dict(run.digests),
+        "delivered": dict(run.delivered),
+        "promotions": dict(run.promotions),
     }
 
 
@@ -195,7 +253,7 @@ def text(found: list[Found]) -> str:
         )
         if d["metrics"]:
             lines.append(f"  metrics: {metrics.headline(d['metrics'], count=64)}")
-        for key in ("outputs", "deliveries"):
+        for key in ("outputs", "deliveries", "promotions"):
             for k, v in sorted(d[key].items()):
                 lines.append(f"  {key[:-1]} {escape.line(k)}: {escape.line(v)}")
         blocks.append("\n".join(lines))

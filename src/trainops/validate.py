@@ -394,6 +394,8 @@ def _check_promote(result: Validation) -> None:
         if spec.promote is None:
             continue
         hub_repos = {d.huggingface.repo for d in spec.deliver if d.huggingface is not None}
+        if isinstance(spec, HuggingFaceSpec) and spec.output_repo:
+            hub_repos.add(spec.output_repo)  # the job pushes there itself
         s3_uris = [d.s3.uri for d in spec.deliver if d.s3 is not None]
         for i, target in enumerate(spec.promote.to):
             where = ("spec", "promote", "to", i)
@@ -401,7 +403,7 @@ def _check_promote(result: Validation) -> None:
             if target.huggingface is not None and target.huggingface.repo not in hub_repos:
                 message = (
                     f"promote: the Hub repo {target.huggingface.repo} is not one this job "
-                    "delivers to"
+                    "delivers to (or pushes to as its output_repo)"
                 )
                 hint = f"add {{huggingface: {{repo: {target.huggingface.repo}}}}} to spec.deliver"
             elif target.s3 is not None and not s3_uris:

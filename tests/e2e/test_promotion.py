@@ -86,6 +86,13 @@ def hub_run(hub: HubEmulator, commit: str | None) -> str:
     return ""
 
 
+def traced(repo: UserRepo, ref: str) -> dict[str, Any]:
+    result = repo.trainops("trace", ref, "--output", "json")
+    assert result.returncode == 0, explain(result)
+    [found] = json.loads(result.stdout)["runs"]
+    return dict(found)
+
+
 def rows(repo: UserRepo) -> dict[str, Any]:
     status = repo.trainops("status", "--output", "json")
     assert status.returncode == 0, explain(status)
@@ -106,6 +113,17 @@ def test_aliases_move_only_to_runs_that_pass_and_a_revert_moves_them_back(
         f"huggingface:{HUB_REPO}@prod": "done",
         f"s3:{ALIAS}": "done",
     }
+    # trace of a Hub revision: by the commit the delivery made, and by the branch (resolved at
+    # the Hub, read-only)
+    commit = hub.ref(HUB_REPO, "prod") or ""
+    by_commit = traced(repo, f"{HUB_REPO}@{commit[:10]}")
+    assert (by_commit["run_id"], by_commit["matched"]) == (first, "Hub revision (delivery)")
+    assert by_commit["source_commit"] == repo.state()["m"].runs[-1].source_commit != ""
+    by_branch = traced(repo, f"{HUB_REPO}@prod")
+    assert by_branch["run_id"] == first
+    assert by_branch["matched"] == f"Hub revision (prod -> {commit[:12]})"
+    unknown = repo.trainops("trace", f"{HUB_REPO}@nope")
+    assert unknown.returncode == 2 and "Traceback" not in unknown.stderr, explain(unknown)
 
     # A worse second revision: trained and delivered, but neither alias moves.
     repo.write_job("m", job(0.31))
@@ -162,4 +180,5 @@ def test_aliases_move_only_to_runs_that_pass_and_a_revert_moves_them_back(
     again = actions.apply()
     assert again.returncode == 0, explain(again)
     assert len(hub.ref_moves(HUB_REPO, "prod")) == 3  # settled: nothing moves twice
+    assert traced(repo, f"{HUB_REPO}@prod")["run_id"] == first
     actions.assert_no_secrets()

@@ -11,7 +11,8 @@ import pytest
 
 from tests.support.factories import desired, run, state, target
 from trainops.plan import Limits, Promote, plan
-from trainops.promotion.gate import decide, failures
+from trainops.promotion.gate import decide, failures, source
+from trainops.provenance import hub_ref
 from trainops.providers.base import Health
 
 HUB = "huggingface:acme/m"
@@ -99,7 +100,7 @@ def test_a_revert_moves_the_alias_back_to_the_previous_run_that_passed_without_t
     assert [a for a in p.actions if not isinstance(a, Promote)] == []  # nothing trains
     [action] = [a for a in p.actions if isinstance(a, Promote)]
     assert (action.run_id, action.candidate) == ("r1", "r2")
-    [decision] = decide(two.job.spec, runs, runs[1])
+    [decision] = decide(two.job.spec, runs, runs[1], "m")
     assert decision.expected(runs[2]) == "superseded by run r1"
     assert decision.expected(runs[0]) == "done"
 
@@ -107,5 +108,54 @@ def test_a_revert_moves_the_alias_back_to_the_previous_run_that_passed_without_t
 def test_an_undelivered_run_waits_for_its_delivery() -> None:
     t = target("m", input={"loss": 1}, **PROMOTE)
     pending = run(t, Health.SUCCEEDED, run_id="r1", metrics={"eval_loss": 0.1})
-    [decision] = decide(t.job.spec, [pending], pending)
+    [decision] = decide(t.job.spec, [pending], pending, "m")
     assert decision.waiting
+
+
+def test_a_hugging_face_job_promotes_the_commit_it_pushed_itself() -> None:
+    spec: dict[str, Any] = {
+        "provider": "huggingface",
+        "image": "python:3.12",
+        "command": ["python", "train.py"],
+        "output_repo": "acme/m",
+        "promote": {"to": [{"huggingface": {"repo": "acme/m", "ref": "prod"}}]},
+    }
+    t = target("m", **spec)
+    pushed = run(t, Health.SUCCEEDED, run_id="j1", outputs={"weights": "acme/m@abc1234"})
+    [decision] = decide(t.job.spec, [pushed], pushed, "m")
+    assert (decision.holder, decision.waiting) == (pushed, False)
+    assert source(t.job.spec, t.job.spec.promote.to[0], pushed, "m") == "abc1234"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("ref", "parsed"),
+    [
+        ("acme/m@prod", ("acme/m", "prod")),
+        ("acme/m@0123abcd", ("acme/m", "0123abcd")),
+        ("acme/m", None),
+        ("https://example.com/a@b", None),
+        ("owner/name:version", None),
+        ("a/b/c@prod", None),
+    ],
+)
+def test_trace_reads_a_hub_revision_reference(ref: str, parsed: Any) -> None:
+    assert hub_ref(ref) == parsed
+
+
+def test_an_s3_alias_copies_only_from_where_the_jobs_delivery_writes() -> None:
+    # The state branch is input: a record naming another prefix as "delivered" is not copied.
+    spec: dict[str, Any] = {
+        "deliver": [{"s3": {"uri": "s3://models/m/"}}],
+        "promote": {"to": [{"s3": {"uri": "s3://models/prod/"}}]},
+    }
+    t = target("m", **spec)
+    alias = t.job.spec.promote.to[0]  # type: ignore[union-attr]
+    own = f"s3://models/m/m/{t.revision}/"
+    for where, expected in ((own, own), ("s3://secrets/keys/", "")):
+        r = run(
+            t,
+            Health.SUCCEEDED,
+            deliveries={"s3:s3://models/m/": "done"},
+            delivered={"s3:s3://models/m/": where},
+        )
+        assert source(t.job.spec, alias, r, "m") == expected

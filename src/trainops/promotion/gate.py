@@ -59,13 +59,41 @@ def source_key(spec: AnySpec, target: PromoteTarget) -> str:
     return ""
 
 
-def reached(run: Run, spec: AnySpec, target: PromoteTarget) -> bool:
+def own_commit(spec: AnySpec, target: PromoteTarget, run: Run) -> str:
+    """A Hugging Face job pushes to its `output_repo` itself: the commit its `weights` output
+    names (`repo@commit`), when the alias is a ref of that repository ("" otherwise)."""
+    repo = target.huggingface.repo if target.huggingface is not None else None
+    if repo is None or getattr(spec, "output_repo", None) != repo:
+        return ""
+    name, _, commit = run.outputs.get("weights", "").partition("@")
+    return commit if name == repo else ""
+
+
+def source(spec: AnySpec, target: PromoteTarget, run: Run, job: str) -> str:
+    """What the alias is pointed at for `run`: the Hub commit or S3 prefix its delivery
+    recorded (or the commit a Hugging Face job pushed), the model version for a deployment."""
+    if target.replicate is not None:
+        return run.outputs.get("version", "")
+    key = source_key(spec, target)
+    where = run.delivered.get(key, "") if run.deliveries.get(key) == DONE else ""
+    if target.s3 is not None:
+        # The state branch is input (DESIGN §9): copy only from where this job's delivery of
+        # this revision writes, never from a prefix a forged record names.
+        return where if where and where == delivered_prefix(key, job, run) else ""
+    return where or own_commit(spec, target, run)
+
+
+def delivered_prefix(key: str, job: str, run: Run) -> str:
+    """Where an S3 delivery (`s3:<uri>`) puts a run's files: `<uri>/<job>/<revision>/`."""
+    bucket, _, prefix = key.removeprefix("s3:").removeprefix("s3://").partition("/")
+    base = "/".join(p for p in (prefix.strip("/"), job, run.revision) if p)
+    return f"s3://{bucket}/{base}/"
+
+
+def reached(run: Run, spec: AnySpec, target: PromoteTarget, job: str) -> bool:
     """The run's outputs are where the alias takes them from (its delivery is done, or it
     produced a model version)."""
-    if target.replicate is not None:
-        return bool(run.outputs.get("version"))
-    key = source_key(spec, target)
-    return run.deliveries.get(key) == DONE and bool(run.delivered.get(key))
+    return bool(source(spec, target, run, job))
 
 
 @dataclass(frozen=True)
@@ -106,8 +134,9 @@ class Decision:
         return all(r.promotions.get(self.target) == self.expected(r) for r in runs if r.run_id)
 
 
-def decide(spec: AnySpec, runs: Sequence[Run], candidate: Run) -> list[Decision]:
-    """One decision per alias of `spec.promote` for `candidate` (see the module docstring)."""
+def decide(spec: AnySpec, runs: Sequence[Run], candidate: Run, job: str) -> list[Decision]:
+    """One decision per alias of `spec.promote` of job `job` for `candidate`, the latest
+    succeeded run of its current revision (see the module docstring)."""
     promote = spec.promote
     if promote is None or candidate.health is not Health.SUCCEEDED or not candidate.run_id:
         return []
@@ -134,7 +163,7 @@ def decide(spec: AnySpec, runs: Sequence[Run], candidate: Run) -> list[Decision]
                 (
                     r
                     for r in reversed(earlier)
-                    if reached(r, spec, target) and not failures(promote.when, r.metrics)
+                    if reached(r, spec, target, job) and not failures(promote.when, r.metrics)
                 ),
                 None,
             )
@@ -142,4 +171,14 @@ def decide(spec: AnySpec, runs: Sequence[Run], candidate: Run) -> list[Decision]
     return out
 
 
-__all__ = ["DONE", "FAILED", "HELD", "SUPERSEDED", "Decision", "decide", "failures", "reached"]
+__all__ = [
+    "DONE",
+    "FAILED",
+    "HELD",
+    "SUPERSEDED",
+    "Decision",
+    "decide",
+    "failures",
+    "reached",
+    "source",
+]

@@ -12,6 +12,7 @@ import os
 from typing import Any
 
 from trainops.delivery.huggingface import _guard, endpoint
+from trainops.faults import crashpoint
 from trainops.manifest import HuggingFaceAlias
 from trainops.promotion.targets import PromotionError
 from trainops.state.model import Run
@@ -53,6 +54,7 @@ def move(alias: HuggingFaceAlias, commit: str, job: str, run: Run) -> str:
     for _ in range(2):
         if current is not None:
             _guard(lambda: _delete(api, alias), f"moving the {what}")
+            crashpoint("promote-moving")
         if _guard(lambda: _create(api, alias, commit, message), f"moving the {what}"):
             return f"{what} moved to {commit[:12]}"
         # Created meanwhile (a racing reconciler): read it again, move it once more if needed.

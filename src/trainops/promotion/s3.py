@@ -14,6 +14,7 @@ from typing import Any
 
 from trainops.delivery.bundle import MANIFEST
 from trainops.delivery.s3 import SHA256_META, _call, _client, _code, _error, split_uri
+from trainops.faults import crashpoint
 from trainops.manifest import S3Alias
 from trainops.promotion.targets import PromotionError
 from trainops.state.model import Run
@@ -86,6 +87,8 @@ def move(alias: S3Alias, source: str, run: Run) -> str:
     copied = 0
     for name in order:
         key = f"{dst_prefix}/{name}" if dst_prefix else name
+        if name == MANIFEST:
+            crashpoint("promote-moving")
         held = _head(client, dst_bucket, key)
         if held is not None and held == _head(client, src_bucket, names[name]):
             continue

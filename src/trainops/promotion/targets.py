@@ -10,7 +10,7 @@ from typing import Any
 
 from trainops.errors import ProviderError
 from trainops.manifest import AnySpec, PromoteTarget
-from trainops.promotion.gate import source_key
+from trainops.promotion.gate import source
 from trainops.scrub import scrub
 from trainops.state.model import Run
 
@@ -26,12 +26,11 @@ def move(target: PromoteTarget, spec: AnySpec, job: str, run: Run, provider: Any
         if target.huggingface is not None:
             from trainops.promotion import hub
 
-            commit = run.delivered.get(source_key(spec, target), "")
-            return hub.move(target.huggingface, commit, job, run)
+            return hub.move(target.huggingface, source(spec, target, run, job), job, run)
         if target.s3 is not None:
             from trainops.promotion import s3
 
-            return s3.move(target.s3, run.delivered.get(source_key(spec, target), ""), run)
+            return s3.move(target.s3, source(spec, target, run, job), run)
         assert target.replicate is not None
         from trainops.providers.base import Deploys
 
@@ -39,7 +38,7 @@ def move(target: PromoteTarget, spec: AnySpec, job: str, run: Run, provider: Any
             raise PromotionError(
                 f"{job}: the {run.provider} provider has no deployments to promote to"
             )
-        return provider.deploy(target.replicate.deployment, run.outputs.get("version", ""))
+        return provider.deploy(target.replicate.deployment, source(spec, target, run, job))
     except PromotionError as exc:
         raise PromotionError(scrub(exc.message), scrub(exc.hint)) from None
     except ProviderError as exc:
