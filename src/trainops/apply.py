@@ -15,7 +15,7 @@ import socket
 import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from trainops.errors import (
     OutcomeUnknown,
@@ -126,6 +126,17 @@ class RunReporter(Protocol):
     def report(self, job: str, run: Run, log_tail: str) -> bool:
         """Report `run`'s current health; True once delivered. Must be safe to repeat (a crash
         after delivery and before the state write sends it again)."""
+        ...
+
+
+@runtime_checkable
+class PromotionReporter(Protocol):
+    """Optional, for a `RunReporter`: where a promotion decided after its run was reported (a
+    revert moving an alias back, a move retried after a failure) is told, on the commit being
+    applied. Must be safe to repeat."""
+
+    def report_promotion(self, job: str, sha: str, lines: list[str]) -> bool:
+        """Post `lines` (what each alias did and why) about `job` on commit `sha`."""
         ...
 
 
@@ -338,7 +349,14 @@ class Reconciler:
                 crashpoint("after-promote")
 
         if self.reporter is not None:
+            told = {
+                (name, r.run_id)
+                for name, s in state.items()
+                for r in s.runs
+                if r.run_id and r.reported == r.health.value
+            }
             self._report(state, result)
+            self._report_promotions(state, result, told)
         self._mark_pruned(state)
 
         updates = _changed(state, recorded)
@@ -600,6 +618,32 @@ class Reconciler:
             )
         deliveries = {**run.deliveries, action.target: status}
         return job_state.with_run(replace(run, deliveries=deliveries))
+
+    def _report_promotions(
+        self, state: dict[str, JobState], result: Pass, told: set[tuple[str, str]]
+    ) -> None:
+        """Promotions this pass carried out whose run's commit comment was posted before (or
+        belongs to another commit than the one applied: a revert) are told on the applied
+        commit; the others are in the run's own comment, posted just now."""
+        if not isinstance(self.reporter, PromotionReporter):
+            return
+        by_job: dict[str, list[str]] = {}
+        for outcome in result.outcomes:
+            action = outcome.action
+            if not (isinstance(action, Promote) and outcome.ok) or "waiting" in outcome.detail:
+                continue
+            run = next((r for r in state[action.job].runs if r.run_id == action.candidate), None)
+            if run is None:
+                continue
+            if (action.job, action.candidate) not in told and run.source_commit == self.ws.commit:
+                continue
+            by_job.setdefault(action.job, []).append(f"{action.target}: {outcome.detail}")
+        for job, lines in sorted(by_job.items()):
+            try:
+                self.reporter.report_promotion(job, self.ws.commit, lines)
+            except TrainopsError as exc:
+                self.on_event(f"promotion of {job} not reported ({exc.message})")
+                return
 
     def _promote(self, job_state: JobState, action: Promote, result: Pass) -> JobState:
         """Carry out one alias decision (promotion.gate): once the candidate's deliveries are

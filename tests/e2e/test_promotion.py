@@ -163,6 +163,11 @@ def test_aliases_move_only_to_runs_that_pass_and_a_revert_moves_them_back(
     assert f"promote huggingface:{HUB_REPO}@prod" in plan.stdout
     back = actions.apply(event="push")
     assert back.returncode == 0, explain(back)
+    revert = git(repo.root, "rev-parse", "HEAD")
+    [told] = actions.emu.commit_comments(revert)  # on the commit that moved them back
+    assert "`m` promotion" in told["body"]
+    assert f"huggingface:{HUB_REPO}@prod: held: eval_loss 0.31 is not \\< 0.25" in told["body"]
+    assert f"the alias stays on run {first}" in told["body"]
     assert len(repo.run_ids()) == 3  # no new training
     assert hub_run(hub, hub.ref(HUB_REPO, "prod")) == first
     assert alias_run(s3) == first

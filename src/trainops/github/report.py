@@ -44,6 +44,7 @@ __all__ = [
     "GitHubRunReporter",
     "plan_comment",
     "plan_description",
+    "promotion_comment",
     "publish_plan",
     "run_comment",
     "run_marker",
@@ -394,6 +395,36 @@ class GitHubRunReporter:
             return
         body = run_comment(job, run, self.scrub(log_tail), branch=self.branch, run_url=self.run_url)
         self.client.create_commit_comment(self.repository, sha, self.scrub(body))
+
+    def report_promotion(self, job: str, sha: str, lines: list[str]) -> bool:
+        """`PromotionReporter`: one commit comment on `sha` per distinct outcome (its marker
+        holds a digest of the text), so a repeat after a crash posts nothing twice."""
+        if not SHA.match(sha):
+            return True
+        body = promotion_comment(job, lines)
+        marker = body.split("\n", 1)[0]
+        try:
+            if _by_us(self.client, self.client.list_commit_comments(self.repository, sha), marker):
+                return True
+            self.client.create_commit_comment(self.repository, sha, self.scrub(body))
+        except GitHubError as exc:
+            self.on_note(f"GitHub: the promotion of {job} not reported ({exc.message})")
+            raise
+        return True
+
+
+def promotion_comment(job: str, lines: list[str]) -> str:
+    """A commit comment for aliases moved (or held) by applying this commit, one line each."""
+    import hashlib
+
+    digest = hashlib.sha256("\n".join([job, *lines]).encode()).hexdigest()[:16]
+    body = [
+        f"<!-- trainops:promote:{job}:{digest} -->",
+        f"### trainops: {escape.md_code(job)} promotion",
+        "",
+        *(f"- {escape.md_text(_one_line(line))}" for line in lines),
+    ]
+    return _fit("\n".join(body) + "\n", COMMENT_MAX_CHARS)
 
 
 def run_reporter(
