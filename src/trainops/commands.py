@@ -106,15 +106,22 @@ def follow(
 
 
 def settled(result: Pass) -> bool:
-    """Nothing left to do, and no run of a job in git still going. A delivery that just failed
-    does not hold `--wait`: the next apply retries it."""
-    from trainops.plan import Deliver, Sync
+    """Nothing left to do, and no run of a job in git still going. A delivery or promotion
+    that just failed (or a promotion waiting for a failed delivery) does not hold `--wait`: the
+    next apply retries it."""
+    from trainops.plan import Deliver, Promote, Sync
 
     for action in result.plan.actions:
-        if not isinstance(action, Deliver):
+        if not isinstance(action, (Deliver, Promote)):
             return False
         run = result.plan.jobs[action.job].run
-        if run is None or not run.deliveries.get(action.target, "").startswith("failed"):
+        if run is None:
+            return False
+        failed = [k for k, v in run.deliveries.items() if v.startswith("failed")]
+        if isinstance(action, Promote):
+            if not (failed or run.promotions.get(action.target, "").startswith("failed")):
+                return False
+        elif action.target not in failed:
             return False
     for view in result.plan.jobs.values():
         if view.sync is Sync.INVALID or view.revision == "":

@@ -514,9 +514,9 @@ def _present(
             if failed
             else "delivering outputs"
             if len(actions) > len(promotes)
-            else "promoting: " + ", ".join(p.target for p in promotes)
-            if promotes
             else _held(latest)
+            if not promotes or any(v.startswith(gate.FAILED) for v in latest.promotions.values())
+            else "promoting: " + ", ".join(p.target for p in promotes)
         )
         return actions, _view(name, sync, job_state, revision, why)
     if (

@@ -187,3 +187,20 @@ def test_aliases_move_only_to_runs_that_pass_and_a_revert_moves_them_back(
     assert len(hub.ref_moves(HUB_REPO, "prod")) == 3  # settled: nothing moves twice
     assert traced(repo, f"{HUB_REPO}@prod")["run_id"] == first
     actions.assert_no_secrets()
+
+
+def test_a_failing_alias_is_recorded_and_does_not_hold_apply_wait(
+    world: tuple[UserRepo, Actions, MotoS3, HubEmulator],
+) -> None:
+    repo, _actions, _s3, hub = world
+    repo.write_job("m", job(0.2))
+    repo.commit("m")
+    hub.fail("branch-create", 500, times=100)
+    waited = repo.trainops("apply", "--wait", "--interval", "0.2", "--timeout", "60")
+    assert waited.returncode == 3, explain(waited)  # the failed move, not a timeout
+    assert "gave up waiting" not in waited.stderr
+    row = rows(repo)["m"]
+    failed = row["promotions"][f"huggingface:{HUB_REPO}@prod"]
+    assert failed.startswith("failed: moving the branch prod of acme/m failed: HTTP 500")
+    assert row["promotions"][f"s3:{ALIAS}"] == "done"  # the other alias is not held back
+    assert "promotion to" in row["reason"]
