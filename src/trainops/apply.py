@@ -530,6 +530,8 @@ class Reconciler:
         try:
             provider = self.providers[run.provider]
             staged = stage_data(provider, packages)  # after the intent: one upload per digest
+            if packages:
+                crashpoint("after-stage")
             submission = Submission(
                 job,
                 action.revision,

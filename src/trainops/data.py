@@ -265,7 +265,11 @@ def packages(
 def placeholder(pkg: Package) -> str:
     """What the recorded input holds for a data key until the provider stages the package:
     stable across passes (an intent's input hash and adoption match it), never a URL."""
-    return f"trainops-data:{pkg.digest}"
+    return placeholder_of(pkg.digest)
+
+
+def placeholder_of(digest: str) -> str:
+    return f"trainops-data:{digest}"
 
 
 def problem_for(doc: Document, key: str, exc: DataError) -> Problem:

@@ -12,10 +12,10 @@ _hits: dict[str, int] = {}
 
 def crashpoint(name: str) -> None:
     """Points, in the order one apply meets them: after-observe, before-push#1 (intents built,
-    not yet published), after-intents, after-cancel, after-submit, after-deliver,
-    promote-moving (inside an alias move: a Hub ref deleted and not yet created, an S3 alias
-    copied but its manifest not), after-promote, before-push#2 (run ids recorded, not yet
-    published), after-save."""
+    not yet published), after-intents, after-cancel, after-stage (spec.data uploaded, not yet
+    submitted), after-submit, after-deliver, promote-moving (inside an alias move: a Hub ref
+    deleted and not yet created, an S3 alias copied but its manifest not), after-promote,
+    before-push#2 (run ids recorded, not yet published), after-save."""
     wanted = os.environ.get("TRAINOPS_CRASHPOINT")
     if not wanted:
         return

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -291,18 +291,30 @@ def check_input(
     *,
     job: str = "",
     trainer: str = "",
+    data: Collection[str] = (),
 ) -> list[Problem]:
     """Problems of a job's `input` against a locked TrainingInput schema, each at the line and
     column of the offending key: unknown keys (with a did-you-mean), wrong types, out-of-range
     values, missing required inputs. Values that reference another job's output are checked
-    once resolved, at submit time."""
+    once resolved, at submit time. `data` are the `spec.data` keys: inputs that will hold a
+    package's URL (DESIGN §18), so they must be inputs of the trainer, and count as given."""
     properties: Mapping[str, Any] = schema.get("properties") or {}
     whose = f" of {trainer}" if trainer else ""
     problems = []
 
-    def at(path: tuple[str | int, ...], message: str, hint: str = "") -> None:
-        line, col = locate(("spec", "input", *path))
+    def at(path: tuple[str | int, ...], message: str, hint: str = "", under: str = "input") -> None:
+        line, col = locate(("spec", under, *path))
         problems.append(Problem(file, line, col, message, hint, job=job))
+
+    for key in data:
+        if key not in properties:
+            close = difflib.get_close_matches(key, list(properties), n=1, cutoff=0.6)
+            hint = (
+                f"did you mean {close[0]!r}?"
+                if close
+                else f"known inputs: {', '.join(sorted(properties)) or '(none)'}"
+            )
+            at((key,), f"spec.data names {key!r}, not an input{whose}", hint, under="data")
 
     for key, value in input.items():
         if key not in properties:
@@ -321,7 +333,7 @@ def check_input(
             message, hint = _describe(key, err)
             at((key, *err.absolute_path), message, hint)
     for key in schema.get("required") or []:
-        if key not in input:
+        if key not in input and key not in data:
             hint = str(properties.get(key, {}).get("description") or "")
             at((), f"missing required input {key!r}{whose}", hint)
     return problems

@@ -260,6 +260,7 @@ def _validate(source: Source) -> tuple[Validation, Lock | None, dict[str, dict[s
             job.file,
             job=job.name,
             trainer=spec.trainer.partition(":")[0],
+            data=tuple(spec.data),
         )
 
     validation = validate_source(source, check_input=check_input)

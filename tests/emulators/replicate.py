@@ -5,7 +5,9 @@ It serves the endpoints trainops uses with the JSON shapes of Replicate's OpenAP
 trainings move starting -> processing -> succeeded on a simulated clock the test controls,
 errors are `application/problem+json`, lists are pages of 100 with absolute `next` links, rate
 limits are enforced per token, and faults (429, 5xx, slow or dropped responses, a response lost
-after the training was created, aborted trainings) are injected on demand. Every request is
+after the training was created, aborted trainings) are injected on demand. Files (`/v1/files`)
+are uploaded as multipart, listed newest first and expire `file_ttl` simulated seconds after
+their upload. Every request is
 recorded (never the Authorization header) so tests can count what reached the service.
 
     with ReplicateEmulator() as emu:
@@ -62,6 +64,11 @@ CREATE_PATH = r"/versions/[^/]+/trainings$"
 LIST_PATH = r"^/v1/trainings$"
 GET_PATH = r"^/v1/trainings/[^/]+$"
 CANCEL_PATH = r"^/v1/trainings/[^/]+/cancel$"
+FILES_PATH = r"^/v1/files$"  # POST: an upload; GET: the list
+FILE_PATH = r"^/v1/files/[^/]+$"
+
+FILE_TTL = 24 * 3600.0  # simulated seconds an uploaded file lives (the service's own choice)
+FILE_LIMIT = 100 * 1024 * 1024  # "Files must be less than 100MB in size"
 
 TERMINAL = frozenset({"succeeded", "failed", "canceled", "aborted"})
 FAULT_KINDS = frozenset(
@@ -175,6 +182,35 @@ class TrainingRecord:
     status: str
     created_at: float
     source: str
+
+
+@dataclass
+class _File:
+    id: str
+    seq: int
+    account: str
+    name: str
+    content_type: str
+    sha256: str
+    md5: str
+    size: int
+    metadata: dict[str, Any]
+    created_at: float
+    expires_at: float
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    """An uploaded file as tests see it, in upload order (`deleted` once removed)."""
+
+    id: str
+    name: str
+    sha256: str
+    size: int
+    metadata: Mapping[str, Any]
+    created_at: float
+    expires_at: float
+    deleted: bool
 
 
 @dataclass
@@ -303,6 +339,10 @@ class ReplicateEmulator:
         self._deployments: dict[tuple[str, str], dict[str, Any]] = {}
         self._order: list[_Training] = []  # creation order
         self._active: set[str] = set()
+        self._files: dict[str, _File] = {}
+        self._contents: dict[str, bytes] = {}
+        self._uploads: list[tuple[_File, bool]] = []  # every upload, and whether it was deleted
+        self.file_ttl = FILE_TTL
         self._faults: list[Fault] = []
         self._requests: list[RecordedRequest] = []
         self.server_errors: list[str] = []  # unexpected exceptions in handler threads
@@ -610,6 +650,35 @@ class ReplicateEmulator:
             self._settle()
             return self._training_json(self._training(training_id))
 
+    @property
+    def files(self) -> list[FileRecord]:
+        """Every file ever uploaded, in upload order (deleted ones too)."""
+        with self._lock:
+            return [
+                FileRecord(
+                    f.id,
+                    f.name,
+                    f.sha256,
+                    f.size,
+                    copy.deepcopy(f.metadata),
+                    f.created_at,
+                    f.expires_at,
+                    f.id not in self._files,
+                )
+                for f, _ in self._uploads
+            ]
+
+    def expire_file(self, file_id: str) -> None:
+        """Make a file expired now (as the service does once its time is up): still listed, its
+        `expires_at` in the past."""
+        with self._lock:
+            f = self._files[file_id]
+            f.expires_at = min(f.created_at, self.now()) - 1.0
+
+    def file_content(self, file_id: str) -> bytes:
+        with self._lock:
+            return self._contents[file_id]
+
     # -- internals: state --
 
     def _next_seq(self) -> int:
@@ -787,8 +856,12 @@ class ReplicateEmulator:
         path, query = url.path, parse_qs(url.query)
         if path.startswith("/_emulator/"):
             return self._admin(method, path, raw)
+        content_type = headers.get("Content-Type", "") or ""
         try:
-            body: Any = json.loads(raw) if raw else None
+            if content_type.lower().startswith("multipart/form-data"):
+                body: Any = _multipart(content_type, raw)
+            else:
+                body = json.loads(raw) if raw else None
             bad_json = False
         except ValueError:
             body, bad_json = None, True
@@ -808,7 +881,7 @@ class ReplicateEmulator:
                     method=method,
                     path=path,
                     query=query,
-                    body=body,
+                    body=_recorded_body(body),
                     status=0 if reply.drop else reply.status,
                     response=None if reply.drop else copy.deepcopy(reply.payload),
                     content_type="" if reply.drop else reply.content_type,
@@ -1164,6 +1237,91 @@ def _update_deployment(
     return 200, _deployment_json(emu, d)
 
 
+def _file_json(emu: ReplicateEmulator, f: _File) -> dict[str, Any]:
+    return {
+        "id": f.id,
+        "name": f.name,
+        "content_type": f.content_type,
+        "size": f.size,
+        "etag": f.md5,
+        "checksums": {"sha256": f.sha256, "md5": f.md5},
+        "metadata": copy.deepcopy(f.metadata),
+        "created_at": _iso(f.created_at),
+        "expires_at": _iso(f.expires_at),
+        "urls": {"get": f"{emu.base_url}/v1/files/{f.id}"},
+    }
+
+
+def _create_file(
+    emu: ReplicateEmulator, account: str, p: Params, q: Query, body: Any, *_: Any
+) -> tuple[int, Any]:
+    parts = body.get(_MULTIPART) if isinstance(body, dict) else None
+    if not isinstance(parts, dict) or "content" not in parts:
+        raise _ApiError(400, "The request must be multipart/form-data with a content part")
+    content = parts["content"]
+    data: bytes = content["data"]
+    if len(data) > FILE_LIMIT:
+        raise _ApiError(413, "Files must be less than 100MB in size")
+    filename = (parts.get("filename") or {}).get("data", b"").decode() or content["filename"]
+    if not filename or len(filename.encode()) > 255:
+        raise _ApiError(400, "filename is required and at most 255 bytes")
+    metadata: Any = {}
+    if "metadata" in parts:
+        try:
+            metadata = json.loads(parts["metadata"]["data"])
+        except ValueError:
+            raise _ApiError(400, "metadata must be valid JSON") from None
+        if not isinstance(metadata, dict):
+            raise _ApiError(400, "metadata must be a JSON object")
+    kind = (parts.get("type") or {}).get("data", b"").decode() or content["type"]
+    while True:
+        fid = emu._new_id()
+        if fid not in emu._contents:
+            break
+    now = emu.now()
+    f = _File(
+        fid,
+        emu._next_seq(),
+        account,
+        filename,
+        kind or "application/octet-stream",
+        hashlib.sha256(data).hexdigest(),
+        hashlib.md5(data, usedforsecurity=False).hexdigest(),
+        len(data),
+        metadata,
+        now,
+        now + emu.file_ttl,
+    )
+    emu._files[fid] = f
+    emu._contents[fid] = data
+    emu._uploads.append((f, False))
+    return 201, _file_json(emu, f)
+
+
+def _list_files(
+    emu: ReplicateEmulator, account: str, p: Params, q: Query, body: Any, method: str, path: str
+) -> tuple[int, Any]:
+    mine = sorted((f for f in emu._files.values() if f.account == account), key=lambda f: -f.seq)
+    page = emu._page(mine, q, path)
+    page["results"] = [_file_json(emu, f) for f in page["results"]]
+    return 200, page
+
+
+def _get_file(emu: ReplicateEmulator, account: str, p: Params, *_: Any) -> tuple[int, Any]:
+    f = emu._files.get(p["id"])
+    if f is None or f.account != account:
+        raise _ApiError(404, "File not found")
+    return 200, _file_json(emu, f)
+
+
+def _delete_file(emu: ReplicateEmulator, account: str, p: Params, *_: Any) -> tuple[int, Any]:
+    f = emu._files.get(p["id"])
+    if f is None or f.account != account:
+        raise _ApiError(404, "File not found")
+    del emu._files[p["id"]]
+    return 204, None
+
+
 @dataclass(frozen=True)
 class _Route:
     method: str
@@ -1193,6 +1351,10 @@ _ROUTES = [
     _Route(
         "PATCH", re.compile(r"/v1/deployments/(?P<owner>[^/]+)/(?P<name>[^/]+)"), _update_deployment
     ),
+    _Route("POST", re.compile(r"/v1/files"), _create_file),
+    _Route("GET", re.compile(r"/v1/files"), _list_files),
+    _Route("GET", re.compile(r"/v1/files/(?P<id>[^/]+)"), _get_file),
+    _Route("DELETE", re.compile(r"/v1/files/(?P<id>[^/]+)"), _delete_file),
 ]
 
 
@@ -1229,6 +1391,43 @@ _STATUS_DETAIL = {
     503: "Service unavailable",
     504: "Gateway timeout",
 }
+
+
+_MULTIPART = "__multipart__"
+
+
+def _multipart(content_type: str, raw: bytes) -> dict[str, Any]:
+    """A multipart/form-data body as {"__multipart__": {name: {filename, type, data}}}; raises
+    ValueError when it is not one."""
+    from email.parser import BytesParser
+    from email.policy import HTTP
+
+    head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode()
+    message = BytesParser(policy=HTTP).parsebytes(head + raw)
+    if not message.is_multipart():
+        raise ValueError("not multipart")
+    parts: dict[str, Any] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if not isinstance(name, str):
+            raise ValueError("a part without a name")
+        data = part.get_payload(decode=True)
+        parts[name] = {
+            "filename": part.get_filename() or "",
+            "type": part.get_content_type() if part.get("Content-Type") else "",
+            "data": data if isinstance(data, bytes) else b"",
+        }
+    return {_MULTIPART: parts}
+
+
+def _recorded_body(body: Any) -> Any:
+    """What a request records of its body: an upload's parts by name and size, never content."""
+    if isinstance(body, dict) and _MULTIPART in body:
+        return {
+            name: {"filename": part["filename"], "type": part["type"], "size": len(part["data"])}
+            for name, part in body[_MULTIPART].items()
+        }
+    return body
 
 
 def _problem(exc: _ApiError, fault: str = "") -> _Reply:
@@ -1482,6 +1681,8 @@ class _Handler(BaseHTTPRequestHandler):
         if reply.delay:
             time.sleep(reply.delay)
         body = reply.raw if reply.raw is not None else json.dumps(reply.payload).encode()
+        if reply.status == 204:
+            body = b""  # No Content: a body would be read as the next response
         try:
             self.send_response(reply.status)
             self.send_header("Content-Type", reply.content_type)

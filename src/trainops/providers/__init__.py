@@ -55,8 +55,7 @@ MIB = 1024 * 1024
 # is not listed cannot take data. A provider joins by implementing `DataInputs` (base.py).
 DATA_LIMITS: dict[str, int | None] = {
     "local": None,
-    # "replicate": 100 * MIB (its files API) joins with the upload through that API (issue 16):
-    # until then a Replicate job with data is refused by `validate`, never half-submitted.
+    "replicate": 100 * MIB,  # its files API (DESIGN §18); a package is one file there
 }
 
 

@@ -26,6 +26,7 @@ from trainops.errors import Problem, ProviderError
 from trainops.lockfile import Lock, check_input
 from trainops.manifest import ReplicateSpec, canonical_json
 from trainops.providers._errors import TokenScrubbedErrors
+from trainops.providers._replicate_files import ReplicateFiles
 from trainops.providers.base import Health, Intent, Observation, RunRef, Submission
 
 if TYPE_CHECKING:
@@ -131,7 +132,7 @@ def endpoint(environ: Mapping[str, str]) -> str:
     return (environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL).rstrip("/")
 
 
-class ReplicateProvider(TokenScrubbedErrors):
+class ReplicateProvider(TokenScrubbedErrors, ReplicateFiles):
     """Trainings on Replicate. The token is read from the environment variable `token_env` on
     first use and never appears in an error message."""
 
@@ -153,6 +154,7 @@ class ReplicateProvider(TokenScrubbedErrors):
         timeout: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
         pacer: Pacer | None = None,
         rng: random.Random | None = None,
         max_attempts: int = 5,
@@ -181,6 +183,8 @@ class ReplicateProvider(TokenScrubbedErrors):
         self._retry_after: float | None = None
         self._destinations: set[str] = set()
         self._versions: dict[str, str] = {}
+        self.wall = wall
+        self._staged: dict[str, str] = {}
 
     @classmethod
     def from_config(cls, config: ReplicateConfig, **kw: Any) -> ReplicateProvider:
@@ -222,7 +226,13 @@ class ReplicateProvider(TokenScrubbedErrors):
             return [replace(problem, job=job.name)]
         model = spec.trainer.partition(":")[0]
         return check_input(
-            spec.input, entry.schema, job.doc.locate, job.file, job=job.name, trainer=model
+            spec.input,
+            entry.schema,
+            job.doc.locate,
+            job.file,
+            job=job.name,
+            trainer=model,
+            data=tuple(spec.data),
         )
 
     def submit(self, submission: Submission) -> RunRef:
@@ -373,6 +383,15 @@ class ReplicateProvider(TokenScrubbedErrors):
         if version and len(version) < 64:
             version = self._known_version(intent.trainer) or version
         cutoff = intent.created_at - self.clock_skew
+        seen: list[dict[str, str]] = []
+
+        def files() -> Mapping[str, str]:
+            # A training's input holds its data's file URL where the intent recorded the
+            # package digest (DESIGN §18): the account's files map one to the other.
+            if not seen:
+                seen.append(self.file_digests())
+            return seen[0]
+
         after: list[tuple[float, str]] = []
         before: list[tuple[float, str]] = []
         url: str | None = "/v1/trainings"
@@ -388,7 +407,9 @@ class ReplicateProvider(TokenScrubbedErrors):
                 if created < cutoff:
                     reached = True
                     continue
-                if item.get("id") not in intent.taken and _matches(item, model, version, intent):
+                if item.get("id") not in intent.taken and _matches(
+                    item, model, version, intent, files
+                ):
                     (after if created >= intent.created_at else before).append(
                         (created, item["id"])
                     )
@@ -742,22 +763,44 @@ def _metrics(training: Mapping[str, Any], output: Any) -> dict[str, float]:
     return metrics.clean(found)
 
 
-def _matches(item: Mapping[str, Any], model: str, version: str, intent: Intent) -> bool:
+def _matches(
+    item: Mapping[str, Any],
+    model: str,
+    version: str,
+    intent: Intent,
+    files: Callable[[], Mapping[str, str]] | None = None,
+) -> bool:
     if model and item.get("model") != model:
         return False
     if version and not str(item.get("version", "")).startswith(version):
         return False
     if not intent.input_hash or not isinstance(item.get("input"), Mapping):
         return False
-    digest = hashlib.sha256(canonical_json(item["input"]).encode()).hexdigest()
-    if not digest.startswith(intent.input_hash):
-        return False
+    given = item["input"]
+    if not _same_input(given, intent.input_hash):
+        from trainops.data import placeholder_of
+
+        uploaded = files() if files and any(_is_url(v) for v in given.values()) else {}
+        staged = {
+            k: placeholder_of(uploaded[v]) if isinstance(v, str) and v in uploaded else v
+            for k, v in given.items()
+        }
+        if staged == given or not _same_input(staged, intent.input_hash):
+            return False
     output = item.get("output")
     produced = output.get("version") if isinstance(output, Mapping) else None
     destination = item.get("destination") or (
         str(produced).partition(":")[0] if isinstance(produced, str) else None
     )
     return not (intent.destination and destination and destination != intent.destination)
+
+
+def _same_input(given: Mapping[str, Any], input_hash: str) -> bool:
+    return hashlib.sha256(canonical_json(given).encode()).hexdigest().startswith(input_hash)
+
+
+def _is_url(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith(("https://", "http://"))
 
 
 def _timestamp(value: Any) -> float | None:
