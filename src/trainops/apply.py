@@ -25,6 +25,7 @@ from trainops.errors import (
     TrainopsError,
 )
 from trainops.faults import crashpoint
+from trainops.fingerprints import Checked, Observer
 from trainops.plan import (
     Action,
     Adopt,
@@ -91,6 +92,9 @@ class Pass:
     # The state files as a preview read them (run records and snapshots), so a plan report can
     # diff each job's spec against the snapshot it last submitted. Empty after apply.
     files: Mapping[str, str] = field(default_factory=dict)
+    # Per job, each input whose object changed behind its URL since the current revision's run
+    # saw it (DESIGN §18): `input drift: KEY changed behind its URL`. Only `preview(drift=True)`.
+    drift: Mapping[str, list[str]] = field(default_factory=dict)
 
     @property
     def failed(self) -> list[Outcome]:
@@ -151,8 +155,10 @@ class Reconciler:
         clock: Callable[[], float] = time.time,
         on_event: Callable[[str], None] | None = None,
         reporter: RunReporter | None = None,
+        inputs: Observer | None = None,
     ) -> None:
         self.ws, self.store, self.providers, self.clock = ws, store, providers, clock
+        self.inputs = inputs  # remote input fingerprints (DESIGN §18)
         self.desired: Desired = ws.desired()
         self.on_event = on_event or (lambda _msg: None)
         self.reporter = reporter
@@ -236,8 +242,9 @@ class Reconciler:
                     )
         return observed
 
-    def preview(self) -> Pass:
-        """Plan without acting (`trainops plan`, `status`)."""
+    def preview(self, drift: bool = False) -> Pass:
+        """Plan without acting (`trainops plan`, `status`); with `drift` (plan), the remote
+        inputs of each job's current run are observed again and compared."""
         snap = self.store.load()
         recorded = parse_state(snap.files, check_run, snap.unreadable)
         notes: list[str] = []
@@ -256,7 +263,47 @@ class Reconciler:
             version=snap.version,
             notes=notes,
             files={**snap.files, **self._snapshots_to_diff(recorded, snap.version, submitting)},
+            drift=self._drift(state, notes) if drift else {},
         )
+
+    def _drift(self, state: Mapping[str, JobState], notes: list[str]) -> dict[str, list[str]]:
+        """Input drift (DESIGN §18): for each job whose current revision has a run that recorded
+        fingerprints, the same URLs observed again in one batch; a changed fingerprint is drift
+        (nothing retrains by itself: `rerun` or a `spec.digests` pin decides), a URL that cannot
+        be observed now is a note."""
+        from trainops.fingerprints import Observer, drifted, remote_inputs
+
+        asked: dict[str, list[tuple[str, str, str]]] = {}
+        for name, target in sorted(self.desired.targets.items()):
+            job_state = state.get(name, JobState(name))
+            runs = [
+                r for r in job_state.of_revision(target.revision) if r.fingerprints and r.run_id
+            ]
+            if not runs or job_state.problem:
+                continue
+            try:
+                current = remote_inputs(resolve_input(target.job, state, self.desired))
+            except TrainopsError:
+                continue
+            asked[name] = [
+                (key, current[key], recorded)
+                for key, recorded in sorted(runs[-1].fingerprints.items())
+                if key in current
+            ]
+        if not any(asked.values()):
+            return {}
+        if self.inputs is None:
+            self.inputs = Observer(mode="named")
+        seen = self.inputs.observe({url for items in asked.values() for _, url, _ in items})
+        found: dict[str, list[str]] = {}
+        for name, items in asked.items():
+            for key, url, recorded in items:
+                got = seen[url]
+                if drifted(recorded, url, got.fingerprint):
+                    found.setdefault(name, []).append(f"input drift: {key} changed behind its URL")
+                elif not got.fingerprint and got.note and not got.skipped:
+                    notes.append(f"{name}: input {key} not checked for drift: {got.note}")
+        return found
 
     def _snapshots_to_diff(
         self, recorded: Mapping[str, JobState], version: str, submitting: Collection[str] = ()
@@ -480,13 +527,25 @@ class Reconciler:
         the snapshot files to commit with them."""
         inputs: dict[str, dict[str, Any]] = {}
         snapshots: dict[str, str] = {}
+        resolved_inputs: dict[str, dict[str, Any]] = {}
         for action in submits:
-            target = self.desired.targets[action.job]
-            job = target.job
             try:
-                resolved = resolve_input(job, state, self.desired)
+                job = self.desired.targets[action.job].job
+                resolved_inputs[action.job] = resolve_input(job, state, self.desired)
             except TrainopsError as exc:
                 result.outcomes.append(Outcome(action, False, str(exc)))
+        checked = self._check_inputs(resolved_inputs)
+        for action in submits:
+            if action.job not in resolved_inputs:
+                continue
+            target = self.desired.targets[action.job]
+            job = target.job
+            resolved = resolved_inputs[action.job]
+            remote = checked[action.job]
+            for note in remote.notes:
+                self.on_event(f"{action.job}: {scrubber()(note)}")
+            if remote.refused:  # a pin that does not hold: no intent, no upload, no run
+                result.outcomes.append(Outcome(action, False, remote.refused))
                 continue
             spec = job.spec
             try:
@@ -511,11 +570,28 @@ class Reconciler:
                 location=where,
                 labels=dict(job.manifest.metadata.labels),
                 snapshot=snapshot_path(action.job, action.revision),
+                fingerprints=remote.fingerprints,
             )
             state[action.job] = state.get(action.job, JobState(action.job)).with_run(run)
             snapshots[run.snapshot] = snapshot_text(job, action.revision, resolved, run)
             inputs[action.job] = resolved
         return inputs, snapshots
+
+    def _check_inputs(self, resolved: Mapping[str, Mapping[str, Any]]) -> dict[str, Checked]:
+        """What stands behind each remote URL of the inputs about to be submitted, observed in
+        one batch just before their intents (DESIGN §18), and each `spec.digests` pin checked."""
+        from trainops.fingerprints import Observer, check_inputs
+
+        if self.inputs is None:
+            # Embedded without an observer: only the hosts the environment names are asked.
+            self.inputs = Observer(mode="named")
+        targets = self.desired.targets
+        return check_inputs(
+            self.inputs,
+            resolved,
+            {job: targets[job].job.spec.digests for job in resolved},
+            {job: {k: p.digest for k, p in targets[job].packages.items()} for job in resolved},
+        )
 
     def _submit(
         self, job_state: JobState, action: Submit, resolved: dict[str, Any], result: Pass

@@ -197,14 +197,23 @@ def plan(root: Path, output: str, detailed_exitcode: bool, github: bool) -> None
     if output == "json":
         from trainops.output import report
 
-        text = report("plan", result.plan, now, problems, notes=result.notes, diffs=diffs)
+        drift = render.drift_lines(result.drift)
+        text = report(
+            "plan", result.plan, now, problems, notes=[*result.notes, *drift], diffs=diffs
+        )
         echo(text, nl=False)
     elif output == "markdown":
-        echo(render.plan_markdown(result.plan, now, problems, packages=ws.packages))
+        echo(
+            render.plan_markdown(
+                result.plan, now, problems, packages=ws.packages, drift=result.drift
+            )
+        )
     else:
         _echo_plan(result, now)
         if ws.packages:
             echo("\n" + render.data_text(ws.packages))
+        if result.drift:
+            echo("\n" + render.drift_text(result.drift))
         if diffs:
             echo("\n" + render.spec_diffs_text(diffs))
         if problems:
@@ -215,7 +224,9 @@ def plan(root: Path, output: str, detailed_exitcode: bool, github: bool) -> None
 
         echo(render.github_annotations(problems))
         for note in publish_plan(
-            render.plan_markdown(result.plan, now, problems, packages=ws.packages),
+            render.plan_markdown(
+                result.plan, now, problems, packages=ws.packages, drift=result.drift
+            ),
             failed=bool(problems or refused),
             problems=problems,
             status_context=ws.config.github.status_context,

@@ -41,7 +41,10 @@ def reconciler(
     if ws.validation.problems and not ws.validation.jobs and not ws.validation.invalid:
         raise InvalidInput(ws.validation.problems)
     _refuse_bad_config(ws)
-    return Reconciler(ws, open_store(ws), Providers(ws.root, ws.config, ws.lock), clock, on_event)
+    from trainops.fingerprints import Observer
+
+    providers = Providers(ws.root, ws.config, ws.lock)
+    return Reconciler(ws, open_store(ws), providers, clock, on_event, inputs=Observer())
 
 
 def _refuse_bad_config(ws: Workspace) -> None:
@@ -54,7 +57,7 @@ def _refuse_bad_config(ws: Workspace) -> None:
 
 def plan_workspace(root: Path) -> tuple[Workspace, Pass]:
     ws = Workspace.open(root)
-    return ws, reconciler(ws).preview()
+    return ws, reconciler(ws).preview(drift=True)
 
 
 def apply_workspace(

@@ -308,6 +308,10 @@ def _data_path(path: str) -> str:
     return "/".join(parts) + ("/" if clean.endswith("/") else "")
 
 
+# What `spec.digests` can pin: an object behind a URL that can be hashed (a Hub input is pinned
+# by the revision in its URL instead).
+_PINNABLE = ("http://", "https://", "s3://")
+
 DataPath = Annotated[str, Field(min_length=1, max_length=1024), AfterValidator(_data_path)]
 
 
@@ -329,12 +333,32 @@ class _SpecBase(CoreModel):
             "key (DESIGN §18): the package's URL or local path becomes input.KEY."
         ),
     ] = Field(default_factory=dict)
+    digests: Annotated[
+        dict[
+            Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")],
+            Annotated[str, Field(pattern=r"^sha256:[0-9a-f]{64}$")],
+        ],
+        Field(
+            description="Pins, by input key: the sha256 of the object behind a remote URL in "
+            "spec.input (or of a spec.data package). A different object is an error before "
+            "anything is submitted (DESIGN §18)."
+        ),
+    ] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _data_not_in_input(self) -> Any:
         clash = sorted(set(self.data) & set(self.input))
         if clash:
             raise ValueError(f"{', '.join(clash)}: set both in spec.data and spec.input; keep one")
+        for key in sorted(self.digests):
+            value = self.input.get(key)
+            if key in self.data or (isinstance(value, str) and OUTPUT_REF.search(value)):
+                continue
+            if not (isinstance(value, str) and value.startswith(_PINNABLE)):
+                raise ValueError(
+                    f"spec.digests.{key} pins an input that is not a remote URL "
+                    f"({', '.join(_PINNABLE)}) in spec.input nor a spec.data key"
+                )
         return self
 
 
@@ -437,7 +461,9 @@ REVISION_FIELDS = (
 )
 # Fields that say what is trained through content, not text: `data` counts by the sha256 of each
 # package (`revision(data_digests=...)`), so renaming a folder with the same files trains nothing.
-CONTENT_FIELDS = ("data",)
+# `digests` counts only when present, so that pinning (or re-pinning) an input trains again
+# while every job without pins keeps the revision it had.
+CONTENT_FIELDS = ("data", "digests")
 
 
 class TrainingJob(CoreModel):
@@ -736,6 +762,8 @@ def revision(
         data["trainer"] = trainer
     if data_digests:  # only when the job has data: every other revision stays as it was
         data["data"] = dict(data_digests)
+    if spec.digests:  # likewise for pins
+        data["digests"] = dict(spec.digests)
     return hashlib.sha256(canonical_json(data).encode()).hexdigest()[:12]
 
 

@@ -129,6 +129,19 @@ def data_text(packages: Mapping[str, Mapping[str, Any]]) -> str:
     return "Data packages:\n" + "\n".join(f"  {escape.line(line)}" for line in lines)
 
 
+def drift_lines(drift: Mapping[str, Sequence[str]]) -> list[str]:
+    """Each job's input drift (DESIGN §18): an object that changed behind its unchanged URL."""
+    return [f"{job}: {line}" for job, lines in sorted(drift.items()) for line in lines]
+
+
+def drift_text(drift: Mapping[str, Sequence[str]]) -> str:
+    lines = drift_lines(drift)
+    if not lines:
+        return ""
+    hint = "  (nothing retrains by itself: bump spec.rerun, or pin it with spec.digests)"
+    return "Input drift:\n" + "\n".join(f"  {escape.line(line)}" for line in lines) + "\n" + hint
+
+
 def money_line(plan: Any) -> str:
     """Cost before it is spent: worst case of what starts, what runs, what was spent."""
     from trainops.cost import usd
@@ -218,12 +231,16 @@ def plan_markdown(
     title: str = "trainops plan",
     limit: int = 60_000,
     packages: Mapping[str, Mapping[str, Any]] | None = None,
+    drift: Mapping[str, Sequence[str]] | None = None,
 ) -> str:
     """Markdown for a PR comment or job summary, kept under `limit` characters."""
     lines = [f"### {title}", "", f"**{summary_line(plan)}**", "", money_line(plan), ""]
     data = data_lines(packages or {})
     if data:
         lines += ["#### Data packages", "", *(f"- {escape.md_text(d)}" for d in data), ""]
+    drifted = drift_lines(drift or {})
+    if drifted:
+        lines += ["#### Input drift", "", *(f"- {escape.md_text(d)}" for d in drifted), ""]
     rows = plan_rows(plan, now)
     if rows:
         lines += [

@@ -94,6 +94,9 @@ def cli_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     env.update(HERMETIC_ENV)
     env.update({k: v for k, v in GIT_ENV.items() if not k.endswith("_DATE")})
     env["PYTHONUNBUFFERED"] = "1"
+    # Remote inputs (DESIGN §18) are observed only on the hosts a test names: a manifest's
+    # https://example.com/... is never looked up.
+    env["TRAINOPS_INPUT_FINGERPRINTS"] = "named"
     env.update(extra or {})
     return env
 

@@ -252,3 +252,29 @@ def test_json_schemas_are_generated_from_the_models() -> None:
         False,
         ["apiVersion", "kind", "metadata", "spec"],
     )
+
+
+PIN = "sha256:" + "a" * 64
+
+
+def test_a_digest_pin_is_a_new_revision_and_no_pin_keeps_the_old_one() -> None:
+    pinned = {**REPLICATE, "digests": {"images": PIN}}
+    repinned = {**REPLICATE, "digests": {"images": "sha256:" + "b" * 64}}
+    assert rev(pinned) != rev(REPLICATE) and rev(repinned) != rev(pinned)
+    assert rev({**REPLICATE, "digests": {}}) == rev(REPLICATE)
+
+
+@pytest.mark.parametrize(
+    ("digests", "error"),
+    [
+        pytest.param({"steps": PIN}, "not a remote URL", id="not-a-url"),
+        pytest.param({"missing": PIN}, "not a remote URL", id="no-such-input"),
+        pytest.param({"images": "sha256:abc"}, "sha256", id="not-a-digest"),
+        pytest.param({"images": "md5:" + "a" * 32}, "sha256", id="other-algorithm"),
+    ],
+)
+def test_a_digest_pin_must_name_a_remote_input_and_a_sha256(
+    digests: dict[str, str], error: str
+) -> None:
+    with pytest.raises(ValidationError, match=error):
+        manifest({**REPLICATE, "digests": digests})

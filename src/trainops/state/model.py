@@ -68,6 +68,9 @@ class Run:
     # spec.promote (DESIGN §19), alias key -> "done" (the alias points here), "held: why",
     # "superseded by run X" or "failed: why" (promotion.gate)
     promotions: Mapping[str, str] = field(default_factory=dict)
+    # What stood behind each remote URL of its input just before the submit (DESIGN §18), by
+    # input key: `fingerprints.record` text, compared by `plan` to show input drift.
+    fingerprints: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def is_intent(self) -> bool:
@@ -91,8 +94,9 @@ class Run:
         data["labels"] = dict(self.labels)
         data["metrics"] = dict(self.metrics)
         data["digests"] = dict(self.digests)
-        # Written only when set: the records of jobs without promotion stay as they were.
-        for name in ("delivered", "promotions"):
+        # Written only when set: the records of jobs without promotion, or without remote
+        # inputs, stay as they were.
+        for name in ("delivered", "promotions", "fingerprints"):
             data[name] = dict(getattr(self, name))
             if not data[name]:
                 del data[name]
