@@ -118,18 +118,27 @@ class Observer:
         wanted = sorted(set(urls) | set(hashed))
         if not wanted:
             return {}
+        import httpx
+
+        # One client for the batch (thread-safe, one TLS context). trust_env=False: no proxy and
+        # no netrc credentials from this machine's environment.
+        client = httpx.Client(
+            timeout=httpx.Timeout(self.timeout), follow_redirects=False, trust_env=False
+        )
         pool = ThreadPoolExecutor(max_workers=min(self.workers, len(wanted)))
+        futures = {u: pool.submit(self._safe, u, u in hashed, client) for u in wanted}
         try:
-            futures = {u: pool.submit(self._safe, u, u in hashed) for u in wanted}
             # A pinned object is downloaded whole: its deadline is its own timeouts'.
-            bound = None if hashed else self.deadline
-            wait(futures.values(), timeout=bound)
+            wait(futures.values(), timeout=None if hashed else self.deadline)
             return {
-                u: f.result() if f.done() else Seen(u, note=f"no answer within {self.deadline:g} s")
+                u: f.result()
+                if f.done() and not f.cancelled()
+                else Seen(u, note=f"no answer within {self.deadline:g} s")
                 for u, f in futures.items()
             }
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
+            _close_when_done(client, list(futures.values()))
 
     def allowed(self, host: str, port: int) -> str:
         """Why a request to host:port is refused ("" when it may be made)."""
@@ -160,7 +169,7 @@ class Observer:
                 )
         return ""
 
-    def _safe(self, url: str, hashed: bool) -> Seen:
+    def _safe(self, url: str, hashed: bool, client: Any) -> Seen:
         if self.mode == "off":
             return Seen(url, note=f"not asked ({MODE_ENV}=off)", skipped=True)
         try:
@@ -172,7 +181,7 @@ class Observer:
                 return self._s3_object(url, hashed)
             if url.startswith("hf://"):
                 return self._hub(url, hashed)
-            return self._http(url, hashed)
+            return self._http(url, hashed, client)
         except Exception as exc:  # a remote input is a note, never a failure
             return Seen(url, note=f"cannot observe it ({type(exc).__name__})")
 
@@ -186,38 +195,32 @@ class Observer:
 
     # ---- http(s) ----------------------------------------------------------------------------
 
-    def _http(self, url: str, hashed: bool) -> Seen:
-        import httpx
-
-        # trust_env=False: no proxy, no netrc credentials from this machine's environment.
-        with httpx.Client(
-            timeout=httpx.Timeout(self.timeout), follow_redirects=False, trust_env=False
-        ) as client:
-            at = url
-            for _ in range(MAX_REDIRECTS + 1):
-                parts = urlsplit(at)
-                if parts.scheme not in ("http", "https") or not parts.hostname:
-                    return Seen(url, note=f"redirected to a URL that is not http(s): {at[:200]}")
-                if parts.username or parts.password:
-                    return Seen(url, note="the URL carries credentials; they are never sent")
-                port = parts.port or (443 if parts.scheme == "https" else 80)
-                refused = self.allowed(parts.hostname, port)
-                if refused:
-                    skip = self.mode != "all" and MODE_ENV in refused
-                    return Seen(url, note=f"not asked: {refused}", skipped=skip)
-                if hashed:
-                    with client.stream("GET", at) as response:
-                        if response.is_redirect and "location" in response.headers:
-                            at = urljoin(at, response.headers["location"])
-                            continue
-                        return self._hashed(url, response)
-                response = client.head(at)
-                if response.is_redirect and "location" in response.headers:
-                    at = urljoin(at, response.headers["location"])
-                    continue
-                if response.status_code >= 400:
-                    return Seen(url, note=f"{parts.hostname} answered {response.status_code}")
-                return Seen(url, _http_fingerprint(response.headers))
+    def _http(self, url: str, hashed: bool, client: Any) -> Seen:
+        at = url
+        for _ in range(MAX_REDIRECTS + 1):
+            parts = urlsplit(at)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                return Seen(url, note=f"redirected to a URL that is not http(s): {at[:200]}")
+            if parts.username or parts.password:
+                return Seen(url, note="the URL carries credentials; they are never sent")
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+            refused = self.allowed(parts.hostname, port)
+            if refused:
+                skip = self.mode != "all" and MODE_ENV in refused
+                return Seen(url, note=f"not asked: {refused}", skipped=skip)
+            if hashed:
+                with client.stream("GET", at) as response:
+                    if response.is_redirect and "location" in response.headers:
+                        at = urljoin(at, response.headers["location"])
+                        continue
+                    return self._hashed(url, response)
+            response = client.head(at)
+            if response.is_redirect and "location" in response.headers:
+                at = urljoin(at, response.headers["location"])
+                continue
+            if response.status_code >= 400:
+                return Seen(url, note=f"{parts.hostname} answered {response.status_code}")
+            return Seen(url, _http_fingerprint(response.headers))
         return Seen(url, note=f"more than {MAX_REDIRECTS} redirects")
 
     def _hashed(self, url: str, response: Any) -> Seen:
@@ -304,6 +307,22 @@ class Observer:
         if not isinstance(sha, str) or not sha:
             return Seen(url, note="the Hub named no revision")
         return Seen(url, f"revision={sha[:64]}")
+
+
+def _close_when_done(client: Any, futures: list[Any]) -> None:
+    """Close the batch's client once its last request ended (at once when all have): a request
+    still running past the deadline ends by its own timeout, then the client is closed."""
+    lock, left = threading.Lock(), [len(futures)]
+
+    def one_done(_future: Any) -> None:
+        with lock:
+            left[0] -= 1
+            last = left[0] == 0
+        if last:
+            client.close()
+
+    for future in futures:
+        future.add_done_callback(one_done)  # runs at once for a future already done
 
 
 def _http_fingerprint(headers: Mapping[str, str]) -> str:

@@ -48,8 +48,7 @@ def age_intents(user: Any, seconds: float = 700.0) -> None:
             continue
         state = JobState.from_text(text)
         runs = tuple(
-            replace(r, created_at=r.created_at - seconds) if r.is_intent else r
-            for r in state.runs
+            replace(r, created_at=r.created_at - seconds) if r.is_intent else r for r in state.runs
         )
         if runs != state.runs:
             changes[path] = replace(state, runs=runs).to_text()
