@@ -11,7 +11,8 @@ computes) instead of running that many trainings, then measures in the same run:
   the same process (target: at most 1.5x).
 
 Usage: python benchmarks/reconcile_local.py [--count N] [--repeat R] [--keep DIR]
-Exits 1 when a target is missed.
+`--keep DIR` builds the repository there and keeps it; a later run with the same DIR and count
+reuses it instead of building again. Exits 1 when a target is missed.
 """
 
 from __future__ import annotations
@@ -67,8 +68,32 @@ def git(cwd: Path, *args: str) -> str:
     ).stdout.strip()
 
 
+def cached(base: Path, key: str) -> bool:
+    """Whether `base` holds a repository an earlier run built for `key` (`--keep`)."""
+    marker = base / "built"
+    return marker.exists() and marker.read_text() == key
+
+
+def mark_built(base: Path, key: str) -> None:
+    (base / "built").write_text(key)
+
+
+def fresh(base: Path) -> None:
+    """Empty `base` before building into it (a `--keep` folder from another count)."""
+    for name in ("built", "repo", "repo.git"):
+        path = base / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+
+
 def build(base: Path, count: int) -> Path:
     root, remote = base / "repo", base / "repo.git"
+    key = f"reconcile_local {count}"
+    if cached(base, key):
+        return root
+    fresh(base)
     (root / "jobs").mkdir(parents=True)
     (root / "trainops.yaml").write_text('jobs: ["jobs/**/*.yaml"]\n')
     (root / "train.py").write_text("print('never run by this benchmark')\n")
@@ -83,6 +108,7 @@ def build(base: Path, count: int) -> Path:
     git(root, "remote", "add", "origin", str(remote))
     git(root, "push", "--quiet", "origin", "main")
     write_state(root)
+    mark_built(base, key)
     return root
 
 

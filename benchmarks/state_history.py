@@ -10,7 +10,8 @@ validate, and what history costs: the tip's size against all runs ever recorded,
 `history` makes for one job. Targets: apply and plan <= 2x validate, peak RSS < 300 MB.
 
 Usage: python benchmarks/state_history.py [--count N] [--revisions R] [--repeat K] [--keep DIR]
-Exits 1 when a target is missed. Prints the ratios and RSS last.
+`--keep DIR` builds the repository there and keeps it; a later run with the same DIR, count and
+revisions reuses it. Exits 1 when a target is missed. Prints the ratios and RSS last.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from reconcile_local import ENV, MANIFEST, git, measure
+from reconcile_local import ENV, MANIFEST, cached, fresh, git, mark_built, measure
 
 TARGET_RATIO = 2.0
 TARGET_RSS_MB = 300.0
@@ -35,6 +36,10 @@ _ = ENV
 
 def build(base: Path, count: int, revisions: int) -> tuple[Path, int]:
     root, remote = base / "repo", base / "repo.git"
+    key = f"state_history {count} {revisions}"
+    if cached(base, key):
+        return root, count * revisions
+    fresh(base)
     (root / "jobs").mkdir(parents=True)
     (root / "trainops.yaml").write_text('jobs: ["jobs/**/*.yaml"]\n')
     (root / "train.py").write_text("print('never run by this benchmark')\n")
@@ -48,7 +53,9 @@ def build(base: Path, count: int, revisions: int) -> tuple[Path, int]:
     git(root, "commit", "--quiet", "-m", f"{count} jobs")
     git(root, "remote", "add", "origin", str(remote))
     git(root, "push", "--quiet", "origin", "main")
-    return root, write_history(root, revisions)
+    recorded = write_history(root, revisions)
+    mark_built(base, key)
+    return root, recorded
 
 
 def write_history(root: Path, revisions: int) -> int:
