@@ -148,21 +148,43 @@ def write_state(root: Path) -> None:
     GitStateStore(root, branch=BRANCH).save("", changes, "benchmark: every run succeeded\n")
 
 
+# Runs `python -m trainops ARGS` and writes its wall seconds and peak RSS (KiB) to argv[1]. A
+# child's ru_maxrss counts the memory of the process it was forked from (the fork, or the vfork
+# before exec, shares its pages): measured straight from this benchmark, which holds the whole
+# repository it built, every command would read as large as the benchmark itself. So the command
+# is started from this small process, and its figure read here.
+_SPAWN = """\
+import os, subprocess, sys, time
+began = time.perf_counter()
+proc = subprocess.Popen([sys.executable, "-m", "trainops", *sys.argv[2:]])
+_pid, status, usage = os.wait4(proc.pid, 0)
+wall = time.perf_counter() - began
+with open(sys.argv[1], "w") as out:
+    out.write(f"{wall} {usage.ru_maxrss}")
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
 def measure(root: Path, *args: str) -> tuple[float, float, subprocess.CompletedProcess[str]]:
     """Wall seconds and peak RSS (MB, the process and the children it waited for) of
-    `trainops ARGS` run as a user runs it."""
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        began = time.perf_counter()
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "trainops", *args], cwd=root, env=ENV, stdout=out, stderr=err
+    `trainops ARGS` run as a user runs it, started from a small process (see _SPAWN)."""
+    with (
+        tempfile.TemporaryFile("w+") as out,
+        tempfile.TemporaryFile("w+") as err,
+        tempfile.NamedTemporaryFile("r") as figures,
+    ):
+        proc = subprocess.run(
+            [sys.executable, "-c", _SPAWN, figures.name, *args],
+            cwd=root,
+            env=ENV,
+            stdout=out,
+            stderr=err,
         )
-        _pid, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - began
-        proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
         done = subprocess.CompletedProcess(proc.args, proc.returncode, out.read(), err.read())
-    return wall, usage.ru_maxrss / 1024, done
+        wall, rss_kib = (float(x) for x in Path(figures.name).read_text().split())
+    return wall, rss_kib / 1024, done
 
 
 def loader_ratio(root: Path) -> tuple[float, float]:

@@ -169,7 +169,9 @@ def _validate_document(doc: Document) -> tuple[Job | None, list[Problem]]:
         manifest = TrainingJob.model_validate(data)
     except ValidationError as exc:
         return None, _pydantic_problems(exc, doc, TrainingJob)
-    return Job(manifest, doc), []
+    # The model holds what the document said: the parsed data is not kept beside it for every
+    # job of the repository (a problem found later is still located, see Document.lean).
+    return Job(manifest, doc.lean()), []
 
 
 def _pydantic_problems(

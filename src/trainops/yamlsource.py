@@ -45,20 +45,30 @@ _TOKEN = re.compile(
 )
 
 
-@dataclass
+@dataclass(slots=True)
 class Document:
-    """One YAML document of a file: its data and where each key or item stands."""
+    """One YAML document of a file: its data and where each key or item stands.
+
+    Positions are worked out when first asked for (`locate`), by reading the file's `text`
+    again: a repository of 30,000 manifests keeps one string per file instead of a position per
+    key, and only a file with a problem to point at is read twice. A file that fails to load is
+    read with positions from the start (its problems are located as it is read).
+    """
 
     file: str
     index: int  # 0-based position of the document in its file
-    data: Any
-    positions: dict[Path_, int] = field(default_factory=dict)  # packed: see _pack
+    data: Any  # None once a validated model holds what it said (`Job`)
+    positions: dict[Path_, int] | None = None  # packed (see _pack); None: not worked out yet
     secrets: list[Problem] = field(default_factory=list)  # token-looking values found in it
+    text: str = ""  # the whole file, to work out positions from
 
     def locate(self, path: Path_) -> tuple[int, int]:
         """Line and column (1-based) of `path`, or of its nearest located ancestor."""
+        positions = self.positions
+        if positions is None:
+            positions = self.positions = _positions_of(self.text, self.file, self.index)
         while True:
-            found = self.positions.get(path)
+            found = positions.get(path)
             if found is not None:
                 return found >> _COL_BITS, found & _COL_MASK
             if not path:
@@ -68,6 +78,29 @@ class Document:
     def problem(self, path: Path_, message: str, hint: str = "") -> Problem:
         line, col = self.locate(path)
         return Problem(self.file, line, col, message, hint)
+
+    def lean(self) -> Document:
+        """This document without its data (a validated model holds it now): what a `Job`
+        keeps, so that a problem found later can still be located."""
+        return Document(self.file, self.index, None, self.positions, self.secrets, self.text)
+
+
+def _positions_of(text: str, file: str, index: int) -> dict[Path_, int]:
+    """The positions of document `index` of `text`, read again with positions kept."""
+    if not text:
+        return {}
+    paused = gc.isenabled()
+    if paused:
+        gc.disable()
+    try:
+        docs, _problems = _load_with(_Loader, text, file, track=True)
+    finally:
+        if paused:
+            gc.enable()
+    for doc in docs:
+        if doc.index == index and doc.positions is not None:
+            return doc.positions
+    return {}
 
 
 def _pack(mark: Any) -> int:
@@ -133,7 +166,14 @@ def load_text(text: str, display: str) -> tuple[list[Document], list[Problem]]:
 
 
 def _load_text(text: str, display: str) -> tuple[list[Document], list[Problem]]:
-    docs, problems = _load_with(_Loader, text, display)
+    # Most files load without a problem: they are read without positions (see Document). A file
+    # that fails is read again keeping them, so each problem says where it is.
+    docs, problems = _load_with(_Loader, text, display, track=False)
+    if not problems:
+        for doc in docs:
+            doc.text = text
+        return docs, problems
+    docs, problems = _load_with(_Loader, text, display, track=True)
     if problems and _Loader is not yaml.SafeLoader and _flow_deeper_than(text, MAX_DEPTH):
         # libyaml may stop a deep flow collection before our depth check sees it: PyYAML 6.0.4's
         # bundled libyaml 0.2.6 caps nesting at 1,000 levels, and its scanner reads up to 1,024
@@ -141,7 +181,7 @@ def _load_text(text: str, display: str) -> tuple[list[Document], list[Problem]]:
         # version the range admits, without reading libyaml's message or moving its private
         # limits: a failed file deep enough in brackets is re-read with the pure-Python parser,
         # which has no cap of its own, and our refusal (message and position) wins there.
-        again = _load_with(yaml.SafeLoader, text, display)
+        again = _load_with(yaml.SafeLoader, text, display, track=True)
         if again[1] and not any(p.message.startswith("invalid YAML") for p in again[1]):
             return again
     return docs, problems
@@ -164,11 +204,13 @@ def _flow_deeper_than(text: str, limit: int) -> bool:
     return False
 
 
-def _load_with(loader: Any, text: str, display: str) -> tuple[list[Document], list[Problem]]:
+def _load_with(
+    loader: Any, text: str, display: str, *, track: bool
+) -> tuple[list[Document], list[Problem]]:
     docs: list[Document] = []
     problems: list[Problem] = []
     try:
-        for doc in _documents(loader, text, display):
+        for doc in _documents(loader, text, display, track):
             docs.append(doc)
     except _Refused as exc:
         problems.append(_at(display, exc.mark, _redact(exc.message), exc.hint))
@@ -231,7 +273,7 @@ class _Container:
 _NO_KEY = object()
 
 
-def _documents(loader_class: Any, text: str, file: str) -> Iterator[Document]:
+def _documents(loader_class: Any, text: str, file: str, track: bool) -> Iterator[Document]:
     loader = loader_class(text)
     try:
         index = 0
@@ -241,7 +283,7 @@ def _documents(loader_class: Any, text: str, file: str) -> Iterator[Document]:
             if isinstance(event, yaml.StreamEndEvent):
                 return
             if isinstance(event, yaml.DocumentStartEvent):
-                doc = _document(loader, file, index, spent)
+                doc = _document(loader, file, index, spent, track)
                 if doc.data is not None:
                     yield doc
                 index += 1
@@ -249,8 +291,12 @@ def _documents(loader_class: Any, text: str, file: str) -> Iterator[Document]:
         loader.dispose()
 
 
-def _document(loader: Any, file: str, index: int, spent: list[int]) -> Document:
-    doc = Document(file, index, None)
+def _document(loader: Any, file: str, index: int, spent: list[int], track: bool) -> Document:
+    """One document from libyaml's events. With `track`, the position of every key and item
+    is kept (`Document.positions`); without, no path is even built: the fast path, for a file
+    that then loads without a problem (one that fails is read again with `track`)."""
+    positions: dict[Path_, int] = {}
+    doc = Document(file, index, None, positions if track else None)
     anchors: dict[str, tuple[Any, int]] = {}
     stack: list[_Container] = []
     result: Any = None
@@ -293,7 +339,7 @@ def _document(loader: Any, file: str, index: int, spent: list[int]) -> Document:
             top.merges.extend(merged)
             return
         if key in top.value:
-            first = doc.positions.get((*top.path, key))
+            first = positions.get((*top.path, key)) if track else None
             where = f" (first at line {first >> _COL_BITS})" if first else ""
             raise _Refused(
                 top.key_mark,
@@ -301,15 +347,16 @@ def _document(loader: Any, file: str, index: int, spent: list[int]) -> Document:
                 "each key may appear once in a mapping",
             )
         top.value[key] = value
-        doc.positions[(*top.path, key)] = _pack(top.key_mark)
+        if track:
+            positions[(*top.path, key)] = _pack(top.key_mark)
 
     def child_path(mark: Any) -> Path_:
-        if not stack:
+        if not track or not stack:
             return ()
         top = stack[-1]
         if isinstance(top.value, list):
             path = (*top.path, len(top.value))
-            doc.positions[path] = _pack(mark)
+            positions[path] = _pack(mark)
             return path
         if top.key is _NO_KEY:
             return top.path  # a key is being read; keys are scalars
@@ -320,8 +367,8 @@ def _document(loader: Any, file: str, index: int, spent: list[int]) -> Document:
         kind = type(event)
         if kind is _DocumentEnd:
             doc.data = result
-            if () not in doc.positions:
-                doc.positions[()] = 1 << _COL_BITS | 1
+            if track and () not in positions:
+                positions[()] = 1 << _COL_BITS | 1
             return doc
         tag = getattr(event, "tag", None)
         if tag not in (None, "!") and tag not in _ALLOWED_TAGS and tag != _TIMESTAMP:
@@ -331,7 +378,8 @@ def _document(loader: Any, file: str, index: int, spent: list[int]) -> Document:
                 "manifests are plain data: remove the tag",
             )
         if kind is _ScalarEvent:
-            child_path(event.start_mark)
+            if track:
+                child_path(event.start_mark)
             value = _scalar(loader, event)
             if isinstance(value, float) and not math.isfinite(value):
                 # JSON cannot carry it: input.json would hold NaN, which no other reader accepts
@@ -359,7 +407,8 @@ def _document(loader: Any, file: str, index: int, spent: list[int]) -> Document:
             if event.anchor not in anchors:
                 raise _Refused(event.start_mark, f"unknown alias *{event.anchor}")
             value, size = anchors[event.anchor]
-            child_path(event.start_mark)
+            if track:
+                child_path(event.start_mark)
             place(value, event.start_mark, size, size)
         elif kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
             if len(stack) >= MAX_DEPTH:
