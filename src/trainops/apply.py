@@ -89,8 +89,8 @@ class Pass:
     outcomes: list[Outcome] = field(default_factory=list)
     version: str = ""
     notes: list[str] = field(default_factory=list)  # what a preview could not see
-    # The state files as a preview read them (run records and snapshots), so a plan report can
-    # diff each job's spec against the snapshot it last submitted. Empty after apply.
+    # The snapshots a preview read (DESIGN §9: only those a diff needs), by path, so a plan
+    # report can diff each job's spec against the snapshot it last submitted. Empty after apply.
     files: Mapping[str, str] = field(default_factory=dict)
     # Per job, each input whose object changed behind its URL since the current revision's run
     # saw it (DESIGN §18): `input drift: KEY changed behind its URL`. Only `preview(drift=True)`.
@@ -245,8 +245,7 @@ class Reconciler:
     def preview(self, drift: bool = False) -> Pass:
         """Plan without acting (`trainops plan`, `status`); with `drift` (plan), the remote
         inputs of each job's current run are observed again and compared."""
-        snap = self.store.load()
-        recorded = parse_state(snap.files, check_run, snap.unreadable)
+        version, recorded = self._read()
         notes: list[str] = []
         here = self.here(recorded)
         unreachable: dict[str, str] = {}
@@ -260,9 +259,9 @@ class Reconciler:
         return Pass(
             the_plan,
             state,
-            version=snap.version,
+            version=version,
             notes=notes,
-            files={**snap.files, **self._snapshots_to_diff(recorded, snap.version, submitting)},
+            files=self._snapshots_to_diff(recorded, version, submitting),
             drift=self._drift(state, notes) if drift else {},
         )
 
@@ -305,6 +304,12 @@ class Reconciler:
                     notes.append(f"{name}: input {key} not checked for drift: {got.note}")
         return found
 
+    def _read(self) -> tuple[str, dict[str, JobState]]:
+        """The state version and every job's validated record. The files' text is not kept
+        beyond parsing (a pass over 30,000 jobs would hold every state file twice)."""
+        snap = self.store.load()
+        return snap.version, parse_state(snap.files, check_run, snap.unreadable)
+
     def _snapshots_to_diff(
         self, recorded: Mapping[str, JobState], version: str, submitting: Collection[str] = ()
     ) -> dict[str, str]:
@@ -328,14 +333,13 @@ class Reconciler:
     def apply(self) -> Pass:
         """One reconcile pass. Raises `StateConflict` only after `MAX_SWAPS` lost swaps."""
         for _ in range(MAX_SWAPS):
-            snap = self.store.load()
-            recorded = parse_state(snap.files, check_run, snap.unreadable)
+            version, recorded = self._read()
             here = self.here(recorded)
             observed = self.observe(recorded, here=here, reap=True)
             state = refresh(recorded, observed, self.ws.config.prices_usd_per_second)
             crashpoint("after-observe")
             the_plan = plan(self.desired, state, self.limits(), self.clock(), here)
-            result = Pass(the_plan, state, version=snap.version)
+            result = Pass(the_plan, state, version=version)
             try:
                 self._execute(result, recorded)
             except StateConflict:
@@ -428,9 +432,7 @@ class Reconciler:
                 result.version = self.store.save(result.version, changes, message)
                 return
             except StateConflict:
-                snap = self.store.load()
-                newer = parse_state(snap.files, check_run, snap.unreadable)
-                result.version = snap.version
+                result.version, newer = self._read()
                 merged_updates: dict[str, JobState] = {}
                 for name, ours in updates.items():
                     merged = newer.get(name, JobState(name))
@@ -445,7 +447,7 @@ class Reconciler:
                         )
                         merged = merged.with_run(_newest(run, theirs))
                     merged_updates[name] = merged
-                changes = state_changes(merged_updates, newer, snap.version)
+                changes = state_changes(merged_updates, newer, result.version)
         raise StateConflict(
             "could not record this apply's runs: state keeps moving",
             "run apply again; the runs started are adopted, never duplicated",

@@ -9,6 +9,7 @@ seconds figure beside them, and every action carries its outcome once apply has 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -139,14 +140,31 @@ def report(
         summary=render.summary_line(plan),
         money=_money(plan),
         actions=actions,
-        jobs=[
-            _job(n, view, cells.get(n, "-"), now, (diffs or {}).get(n, ()))
-            for n, view in sorted(plan.jobs.items())
-        ],
+        jobs=[],
         problems=[ProblemDoc(**render.problem_dict(p)) for p in problems],
         notes=list(notes),
     )
-    return doc.model_dump_json(indent=2) + "\n"
+    # The jobs are checked and printed one at a time and spliced in: the same text as dumping
+    # the whole document (a test holds them equal), without a model of every job of a 30,000-job
+    # repository alive at once beside the text.
+    text = doc.model_dump_json(indent=2)
+    if not plan.jobs:
+        return text + "\n"
+    head, empty, tail = text.partition(_NO_JOBS)
+    assert empty, "a report always has its jobs key"
+    parts = [head, '\n  "jobs": [\n']
+    for n, view in sorted(plan.jobs.items()):
+        job = _job(n, view, cells.get(n, "-"), now, (diffs or {}).get(n, ()))
+        parts += (_INDENT.sub("    ", job.model_dump_json(indent=2)), ",\n")
+    parts[-1] = "\n  ]"
+    parts += (tail, "\n")
+    return "".join(parts)
+
+
+# The top-level jobs key of an indented report without jobs: a string in the document cannot
+# hold a raw newline, so only the key itself matches.
+_NO_JOBS = '\n  "jobs": []'
+_INDENT = re.compile(r"^", re.MULTILINE)
 
 
 def _action(action: Action, outcome: OutcomeDoc | None) -> ActionDoc:

@@ -8,13 +8,15 @@ user's working tree, index and HEAD are never touched. The compare-and-swap of Â
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 import struct
 import subprocess
+import threading
 import time
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -133,18 +135,23 @@ class GitStateStore:
             paths.append(path)
             shas.append(sha)
         unique = list(dict.fromkeys(shas))
-        objects = self._cat_batch([sha.decode() for sha in unique])
-        texts: dict[bytes, bytes] = {}
-        for sha, obj in zip(unique, objects, strict=True):
+        # Decoded as git hands each file over: never every file's bytes beside its text.
+        texts: dict[bytes, str | None] = {}
+        names = [sha.decode() for sha in unique]
+        for sha, obj in zip(unique, self._cat_stream(names), strict=True):
             if obj is None:
                 raise StateError(f"state commit {version} is missing object {sha.decode()}")
-            texts[sha] = obj[1]
+            try:
+                texts[sha] = str(obj[1], "utf-8")
+            except UnicodeDecodeError:
+                texts[sha] = None
         files: dict[str, str] = {}
         for path, sha in zip(paths, shas, strict=True):
-            try:
-                files[path] = texts[sha].decode()
-            except UnicodeDecodeError:
+            text = texts[sha]
+            if text is None:
                 unreadable[path] = "not UTF-8 text"
+            else:
+                files[path] = text
         return StateSnapshot(version=version, files=files, unreadable=unreadable)
 
     def save(self, base: str, changes: Mapping[str, str | None], message: str) -> str:
@@ -244,23 +251,59 @@ class GitStateStore:
 
     def _cat_batch(self, names: Sequence[str]) -> list[tuple[bytes, bytes] | None]:
         """Read many objects with one `git cat-file --batch`: (type, data), or None if missing."""
+        return list(self._cat_stream(names))
+
+    def _cat_stream(self, names: Sequence[str]) -> Iterator[tuple[bytes, bytes] | None]:
+        """`_cat_batch`, each object handed over as git writes it: reading 30,000 state files
+        holds one file's bytes at a time, not git's whole answer (and a copy of it) at once."""
         if not names:
-            return []
+            return
         request = "".join(f"{name}\n" for name in names).encode()
-        data = self._git("cat-file", "--batch", "--buffer", input=request).stdout
-        objects: list[tuple[bytes, bytes] | None] = []
-        pos = 0
-        for _ in names:
-            end = data.index(b"\n", pos)
-            header = data[pos:end]
-            pos = end + 1
-            if header.endswith((b" missing", b" ambiguous")):
-                objects.append(None)
-                continue
-            _sha, kind, size = header.rsplit(b" ", 2)
-            objects.append((kind, data[pos : pos + int(size)]))
-            pos += int(size) + 1
-        return objects
+        command = [git.Git.GIT_PYTHON_GIT_EXECUTABLE or "git", "--git-dir", self._git_dir]
+        handle = self._repo.git.execute(
+            [*command, "cat-file", "--batch", "--buffer"],
+            istream=subprocess.PIPE,
+            as_process=True,
+            env={"GIT_TERMINAL_PROMPT": "0"},
+        )
+        proc = handle.proc
+        assert proc is not None and proc.stdin and proc.stdout and proc.stderr
+        stdin, stdout, stderr = proc.stdin, proc.stdout, proc.stderr
+        errors: list[bytes] = []
+        answered = 0
+
+        def feed() -> None:  # git answers while it reads: write from a thread, never deadlock
+            with contextlib.suppress(BrokenPipeError):
+                stdin.write(request)
+            with contextlib.suppress(BrokenPipeError):
+                stdin.close()
+
+        def drain() -> None:
+            errors.append(stderr.read())
+
+        threads = [threading.Thread(target=feed), threading.Thread(target=drain)]
+        for thread in threads:
+            thread.start()
+        try:
+            for _ in names:
+                header = stdout.readline().rstrip(b"\n")
+                if not header:
+                    break  # git stopped early: reported below
+                answered += 1
+                if header.endswith((b" missing", b" ambiguous")):
+                    yield None
+                    continue
+                _sha, kind, size = header.rsplit(b" ", 2)
+                data = stdout.read(int(size) + 1)[:-1]
+                yield kind, data
+        finally:
+            stdout.close()
+            for thread in threads:
+                thread.join()
+            proc.wait()
+        if proc.returncode != 0 or answered != len(names):
+            message = scrub(b"".join(errors).decode(errors="replace"))
+            raise StateError(f"git cat-file failed: {_last_line(message)}")
 
     # -- building the new tree ----------------------------------------------------------------
 

@@ -13,6 +13,7 @@ import hashlib
 import json
 import math
 import re
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from typing import Any
@@ -221,6 +222,14 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
 
 
+# Health by its value: a dict lookup per run, not an enum call (and its check a set lookup).
+_HEALTH: dict[Any, Health] = {h.value: h for h in Health}
+
+
+def _is_health(v: Any) -> bool:
+    return isinstance(v, str) and v in _HEALTH
+
+
 def _is_text_map(v: Any) -> bool:
     return isinstance(v, dict) and all(isinstance(x, str) for kv in v.items() for x in kv)
 
@@ -232,10 +241,7 @@ _FIELD_CHECKS: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "float": ("a number", _is_number),
     "float | None": ("a number or null", lambda v: v is None or _is_number(v)),
     "bool": ("true or false", lambda v: isinstance(v, bool)),
-    "Health": (
-        "one of " + ", ".join(h.value for h in Health),
-        lambda v: v in {h.value for h in Health},
-    ),
+    "Health": ("one of " + ", ".join(h.value for h in Health), _is_health),
     "Mapping[str, str]": ("an object of strings", _is_text_map),
     "Mapping[str, float]": ("an object of at most 64 named numbers", _metrics.valid),
 }
@@ -245,23 +251,36 @@ _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 _MONTH = re.compile(r"^[0-9]{4}-(0[1-9]|1[0-2])$")
 
 
+# (name, required, what, check, is float) per field of MonthTotal, worked out once as for Run.
+_TOTAL_FIELDS = [
+    (
+        f.name,
+        f.default is MISSING and f.default_factory is MISSING,
+        *_FIELD_CHECKS[str(f.type)],
+        f.type == "float",
+    )
+    for f in fields(MonthTotal)
+]
+_TOTAL_NAMES = frozenset(f.name for f in fields(MonthTotal))
+
+
 def _total(index: int, data: Any) -> MonthTotal:
     where = f"totals[{index}]"
     if not isinstance(data, dict):
         raise StateFileError(f"{where} must be an object, not {_kind(data)}")
-    unknown = sorted(set(data) - {f.name for f in fields(MonthTotal)})
-    if unknown:
+    if not data.keys() <= _TOTAL_NAMES:
+        unknown = sorted(set(data) - _TOTAL_NAMES)
         raise StateFileError(f"{where}.{unknown[0]} is not a field of a month's total")
     values: dict[str, Any] = {}
-    for f in fields(MonthTotal):
-        if f.name not in data:
-            if f.default is MISSING and f.default_factory is MISSING:
-                raise StateFileError(f"{where}.{f.name} is missing")
+    for name, required, what, check, is_float in _TOTAL_FIELDS:
+        if name not in data:
+            if required:
+                raise StateFileError(f"{where}.{name} is missing")
             continue
-        what, check = _FIELD_CHECKS[str(f.type)]
-        if not check(data[f.name]):
-            raise StateFileError(f"{where}.{f.name} must be {what}, not {_kind(data[f.name])}")
-        values[f.name] = float(data[f.name]) if f.type == "float" else data[f.name]
+        value = data[name]
+        if not check(value):
+            raise StateFileError(f"{where}.{name} must be {what}, not {_kind(value)}")
+        values[name] = float(value) if is_float else value
     if not _MONTH.match(values["month"]):
         raise StateFileError(f"{where}.month {values['month']!r} is not a month (YYYY-MM)")
     if values["runs"] < 1 or values.get("billed_seconds", 0) < 0 or values.get("usd", 0) < 0:
@@ -269,24 +288,32 @@ def _total(index: int, data: Any) -> MonthTotal:
     return MonthTotal(**values)
 
 
-# (name, required, what, check, is float) per field of Run, worked out once: a pass parses every
-# kept run of every job, so this loop is on the hot path of every command.
+# Text most runs share (the same provider, commit, owner, ...): one string for all of them, not
+# one per run of every state file read.
+_SHARED_TEXT = frozenset(
+    {"provider", "input_hash", "source_commit", "trainer", "destination", "hardware", "owner"}
+    | {"location", "reported"}
+)
+# (name, required, what, check, is float, shared) per field of Run, worked out once: a pass
+# parses every kept run of every job, so this loop is on the hot path of every command.
 _RUN_FIELDS = [
     (
         f.name,
         f.default is MISSING and f.default_factory is MISSING,
         *_FIELD_CHECKS[str(f.type)],
         str(f.type) in ("float", "float | None"),  # not Mapping[str, float]
+        f.name in _SHARED_TEXT,
     )
     for f in fields(Run)
 ]
+assert {f.name for f in fields(Run) if f.type == "str"} >= _SHARED_TEXT
 
 
 def _run(index: int, data: Any) -> Run:
     if not isinstance(data, dict):
         raise StateFileError(f"runs[{index}] must be an object, not {_kind(data)}")
     values: dict[str, Any] = {}
-    for name, required, what, check, is_float in _RUN_FIELDS:
+    for name, required, what, check, is_float, shared in _RUN_FIELDS:
         if name not in data:
             if required:
                 raise StateFileError(f"runs[{index}].{name} is missing")
@@ -294,12 +321,16 @@ def _run(index: int, data: Any) -> Run:
         value = data[name]
         if not check(value):
             raise StateFileError(f"runs[{index}].{name} must be {what}, not {_kind(value)}")
-        values[name] = float(value) if is_float and value is not None else value
+        if shared:
+            value = sys.intern(value)
+        elif is_float and value is not None:
+            value = float(value)
+        values[name] = value
     if not _REVISION.match(values["revision"]):
         raise StateFileError(f"runs[{index}].revision {values['revision']!r} is not a revision")
     if values["attempt"] < 1:
         raise StateFileError(f"runs[{index}].attempt must be 1 or more")
-    values["health"] = Health(values.get("health", Health.PENDING.value))
+    values["health"] = _HEALTH[values.get("health", Health.PENDING.value)]
     return Run(**values)
 
 
