@@ -22,6 +22,7 @@ from pydantic import (
     Field,
     PlainSerializer,
     WithJsonSchema,
+    field_validator,
     model_validator,
 )
 
@@ -315,6 +316,11 @@ _PINNABLE = ("http://", "https://", "s3://")
 DataPath = Annotated[str, Field(min_length=1, max_length=1024), AfterValidator(_data_path)]
 
 
+# Budget and Estimate values already read, for _SpecBase to share (bounded: forgotten when full).
+_SHARED: dict[CoreModel, CoreModel] = {}
+_SHARED_MAX = 4096
+
+
 class _SpecBase(CoreModel):
     hardware: str | None = None
     input: dict[str, Any] = Field(default_factory=dict)
@@ -344,6 +350,17 @@ class _SpecBase(CoreModel):
             "anything is submitted (DESIGN §18)."
         ),
     ] = Field(default_factory=dict)
+
+    @field_validator("budget", "estimate", mode="after")
+    @classmethod
+    def _one_of_equals(cls, value: Any) -> Any:
+        # Frozen and usually the same in every manifest (`budget: {max_duration: 10m}`): equal
+        # ones are one instance, not one model per job of a 30,000-job repository.
+        if value is None:
+            return value
+        if len(_SHARED) >= _SHARED_MAX:
+            _SHARED.clear()
+        return _SHARED.setdefault(value, value)
 
     @model_validator(mode="after")
     def _data_not_in_input(self) -> Any:

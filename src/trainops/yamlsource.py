@@ -365,6 +365,33 @@ def _document(loader: Any, file: str, index: int, spent: list[int], track: bool)
     while True:
         event = loader.get_event()
         kind = type(event)
+        if kind is _ScalarEvent and event.tag is None and not track and not event.anchor:
+            # The common case, inline: an untagged plain value read before and clean (no
+            # token, a finite number), placed as an item, a key, or the value after its key.
+            value = _CLEAN.get((event.value, event.implicit), _MISS)
+            if value is not _MISS and stack and spent[0] < MAX_NODES:
+                top = stack[-1]
+                into = top.value
+                if type(into) is list:
+                    spent[0] += 1
+                    top.nodes += 1
+                    into.append(value)
+                    continue
+                key = top.key
+                if key is _NO_KEY:
+                    if value != "<<":  # a merge key is read below
+                        spent[0] += 1
+                        top.nodes += 1
+                        top.key, top.key_mark = value, event.start_mark
+                        continue
+                elif key is not _MERGE_KEY:
+                    if key in into:
+                        place(value, event.start_mark, 1, 1)  # refused there, as always
+                    spent[0] += 1
+                    top.nodes += 1
+                    top.key = _NO_KEY
+                    into[key] = value
+                    continue
         if kind is _DocumentEnd:
             doc.data = result
             if track and () not in positions:
@@ -451,6 +478,12 @@ _SEEN_MAX = 20_000
 _SEEN_LEN = 48
 
 
+# The subset of _SEEN that needs no check once read (every value but a token-looking string or
+# a number JSON cannot carry): the loop places those without looking at them again.
+_CLEAN: dict[tuple[str, Any], Any] = {}
+_MISS = object()
+
+
 def _scalar(loader: Any, event: Any) -> Any:
     if event.tag is None and len(event.value) <= _SEEN_LEN:
         key = (event.value, event.implicit)
@@ -461,7 +494,13 @@ def _scalar(loader: Any, event: Any) -> Any:
         value = _construct(loader, event)
         if len(_SEEN) >= _SEEN_MAX:
             _SEEN.clear()
+            _CLEAN.clear()
         _SEEN[key] = value
+        if not (
+            (isinstance(value, float) and not math.isfinite(value))
+            or (isinstance(value, str) and _TOKEN.search(value))
+        ):
+            _CLEAN[key] = value
         return value
     return _construct(loader, event)
 

@@ -278,3 +278,12 @@ def test_a_digest_pin_must_name_a_remote_input_and_a_sha256(
 ) -> None:
     with pytest.raises(ValidationError, match=error):
         manifest({**REPLICATE, "digests": digests})
+
+
+def test_equal_budgets_and_estimates_are_one_instance() -> None:
+    # Frozen values most manifests repeat: one model for all of them, not one per job (issue 13).
+    a = manifest({**LOCAL, "budget": {"max_duration": "10m"}, "estimate": {"duration": "5m"}})
+    b = manifest({**LOCAL, "budget": {"max_duration": 600}, "estimate": {"duration": 300}})
+    other = manifest({**LOCAL, "budget": {"max_duration": "11m"}})
+    assert a.spec.budget is b.spec.budget and a.spec.estimate is b.spec.estimate
+    assert other.spec.budget.max_duration == 660 and a.spec.budget.max_duration == 600

@@ -123,3 +123,23 @@ def test_totals_round_trip_and_are_validated() -> None:
     forged = kept.to_text().replace('"runs": 3', '"runs": -3')
     with pytest.raises(ValueError, match="totals"):
         JobState.from_text(forged)
+
+
+def test_a_parsed_state_shares_repeated_text_and_refuses_a_health_that_is_not_text() -> None:
+    import json
+
+    from trainops.state.model import StateFileError, parse_state
+
+    runs = {
+        name: run("0123456789ab", Health.SUCCEEDED, run_id=f"{name}-1", owner="host:1")
+        for name in ("a", "b")
+    }
+    files = {f"state/{n}.json": JobState(n, (r,)).to_text() for n, r in runs.items()}
+    jobs = parse_state(files)
+    a, b = jobs["a"].runs[0], jobs["b"].runs[0]
+    assert a.provider is b.provider and a.owner is b.owner  # one string, not one per run
+    assert a == runs["a"] and dict(a.labels) == {}
+    bad = json.loads(files["state/a.json"])
+    bad["runs"][0]["health"] = ["Succeeded"]
+    with pytest.raises(StateFileError, match="health must be one of"):
+        JobState.from_text(json.dumps(bad))

@@ -424,3 +424,47 @@ def test_the_scalar_memo_stays_bounded_and_never_changes_a_value() -> None:
     # The same text, quoted or tagged, is still read as what it says.
     docs, _ = load_text("a: 1\nb: '1'\nc: !!str 1\nd: 1.5\ne: yes\nf: null\n", "x.yaml")
     assert docs[0].data == {"a": 1, "b": "1", "c": "1", "d": 1.5, "e": True, "f": None}
+
+
+def test_a_file_that_loads_keeps_its_text_and_works_positions_out_when_asked() -> None:
+    docs, problems = load_text(NESTED + "---\nb:\n  - x\n  - y\n", "f.yaml")
+    assert not problems
+    assert [d.positions for d in docs] == [None, None]  # none kept per key while loading
+    assert docs[1].locate(("b", 1)) == (11, 5)
+    assert docs[0].locate(("spec", "deliver", 1, "huggingface", "repo")) == (7, 9)
+    # A document without its data (what a validated Job keeps) still locates.
+    lean = docs[0].lean()
+    assert lean.data is None and lean.locate(("spec", "command", 1)) == (3, 21)
+
+
+def test_a_validated_job_keeps_neither_the_parsed_data_nor_positions(tmp_path: Path) -> None:
+    from trainops.repo import WorkingTree
+    from trainops.validate import validate_source
+
+    (tmp_path / "jobs").mkdir()
+    (tmp_path / "jobs" / "a.yaml").write_text(
+        "apiVersion: trainops/v1\nkind: TrainingJob\nmetadata: {name: a}\n"
+        "spec:\n  provider: local\n  command: [python, train.py]\n  after: [nobody]\n"
+    )
+    (tmp_path / "jobs" / "b.yaml").write_text(
+        "apiVersion: trainops/v1\nkind: TrainingJob\nmetadata: {name: b}\n"
+        "spec: {provider: local, command: [python, train.py]}\n"
+    )
+    result = validate_source(WorkingTree(tmp_path))
+    job = result.jobs["b"]
+    assert job.doc.data is None and job.doc.positions is None
+    # A problem found after loading (an unknown upstream) still points at its line and column.
+    assert [p.location() for p in result.problems] == ["jobs/a.yaml:7:11"]
+
+
+def test_values_read_before_are_still_checked_where_they_are_keys() -> None:
+    # The loader places values it has read before without looking at them again: a repeated
+    # key, a merge key and a token are still refused or reported wherever they stand.
+    load_text("a: 1\nb: 2\n<<: {c: 3}\n", "warm.yaml")
+    assert refusal("a: 1\nb: 2\na: 2\n") == (3, 1, "duplicate key 'a' (first at line 1)")
+    docs, problems = load_text("x: {a: 1}\ny:\n  <<: {a: 2}\n  b: 2\n", "f.yaml")
+    assert not problems and docs[0].data == {"x": {"a": 1}, "y": {"a": 2, "b": 2}}
+    token = "hf_" + "a" * 30
+    for _ in range(2):
+        docs, _ = load_text(f"a: {token}\nb: [{token}]\n", "t.yaml")
+        assert [p.line for p in docs[0].secrets] == [1, 2]

@@ -27,7 +27,7 @@ SNAPSHOT_DIR = "snapshots"
 FORMAT = 1
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Run:
     """One submission of one revision, from its intent (DESIGN §8) to its end."""
 
@@ -110,7 +110,7 @@ class Run:
         return cls(**known)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MonthTotal:
     """What retired runs (dropped from the tip by retention, DESIGN §9) of one job cost in one
     month, per provider, hardware and label set: `cost` prices `billed_seconds` with today's
@@ -130,7 +130,7 @@ class MonthTotal:
         return data
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class JobState:
     job: str
     runs: tuple[Run, ...] = ()
@@ -309,6 +309,12 @@ _RUN_FIELDS = [
 assert {f.name for f in fields(Run) if f.type == "str"} >= _SHARED_TEXT
 
 
+# The one empty mapping every parsed run's empty outputs, deliveries, labels, metrics and digests
+# are (most runs have four of the five empty). Never written to: Run's fields are read-only
+# Mappings, and every change makes a new Run with a new dict.
+_NO_ENTRIES: Mapping[str, Any] = {}
+
+
 def _run(index: int, data: Any) -> Run:
     if not isinstance(data, dict):
         raise StateFileError(f"runs[{index}] must be an object, not {_kind(data)}")
@@ -325,6 +331,8 @@ def _run(index: int, data: Any) -> Run:
             value = sys.intern(value)
         elif is_float and value is not None:
             value = float(value)
+        elif type(value) is dict and not value:
+            value = _NO_ENTRIES
         values[name] = value
     if not _REVISION.match(values["revision"]):
         raise StateFileError(f"runs[{index}].revision {values['revision']!r} is not a revision")
