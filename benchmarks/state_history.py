@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from reconcile_local import ENV, MANIFEST, cached, fresh, git, mark_built, measure
+from reconcile_local import ENV, MANIFEST, cached, fresh, git, mark_built, measure, packed
 
 TARGET_RATIO = 2.0
 TARGET_RSS_MB = 300.0
@@ -54,6 +54,7 @@ def build(base: Path, count: int, revisions: int) -> tuple[Path, int]:
     git(root, "remote", "add", "origin", str(remote))
     git(root, "push", "--quiet", "origin", "main")
     recorded = write_history(root, revisions)
+    packed(root)
     mark_built(base, key)
     return root, recorded
 
