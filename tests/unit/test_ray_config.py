@@ -108,6 +108,16 @@ def run(run_id: str | None, outputs: dict[str, str] | None = None) -> Run:
             "own output folder",
         ),
         (run("trainops-a-0123456789ab-1", {"w": "https://evil.example/w"}), "own output folder"),
+        # the folder itself, or a name merely containing the run id, is not a file inside it
+        (
+            run("trainops-a-0123456789ab-1", {"w": "s3://b/trainops-a-0123456789ab-1/outputs/"}),
+            "own",
+        ),
+        (run("trainops-a-0123456789ab-1", {"w": "/x/trainops-a-0123456789ab-1/outputsx/w"}), "own"),
+        (
+            run("trainops-a-0123456789ab-1", {"w": "s3:/b/trainops-a-0123456789ab-1/outputs/w"}),
+            "own",
+        ),
     ],
 )
 def test_a_recorded_run_must_be_the_jobs_own(record: Run, why: str) -> None:

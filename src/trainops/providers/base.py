@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
@@ -143,6 +144,27 @@ def input_hash(value: Mapping[str, Any]) -> str:
 
 
 @runtime_checkable
+def check_own_run(job: str, run: Any, expected_id: str, *, s3: bool = False) -> str:
+    """Why a recorded run cannot be the one its id names (empty when it can), for providers
+    whose run id is a function of (job, revision, attempt) and whose outputs lie in the run's
+    own `<run-id>/outputs/` folder: an absolute path, or with `s3` an `s3://` key. A state
+    branch is anyone's to write, so an output elsewhere is refused rather than delivered."""
+    if run.run_id and run.run_id != expected_id:
+        return f"run id {run.run_id!r} is not {job}'s (its run would be {expected_id!r})"
+    for key, value in sorted(run.outputs.items()):
+        if s3 and value.startswith("s3://"):
+            path = "/" + value.removeprefix("s3://")
+        elif value.startswith("/"):
+            path = value
+        else:
+            path = ""
+        parts = PurePosixPath(path).parts if path else ()
+        inside = [i for i in range(len(parts) - 1) if parts[i : i + 2] == (run.run_id, "outputs")]
+        if not run.run_id or not inside or ".." in parts or len(parts) <= inside[-1] + 2:
+            return f"output {key!r} ({value}) is not in the run's own output folder"
+    return ""
+
+
 class DataInputs(Protocol):
     """Optional: a provider that takes `spec.data` packages (DESIGN §18); its largest package is
     listed in `providers.DATA_LIMITS`, which `validate` checks offline.

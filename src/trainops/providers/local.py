@@ -26,7 +26,7 @@ import tempfile
 import time
 from collections.abc import Callable, Collection
 from dataclasses import replace
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from trainops import metrics, scrub
@@ -38,7 +38,14 @@ from trainops.providers import _claims, _runlog
 from trainops.providers import _location as loc
 from trainops.providers import _supervisor as sv
 from trainops.providers._claims import NEVER_STARTED, VANISHED
-from trainops.providers.base import Health, Intent, Observation, RunRef, Submission
+from trainops.providers.base import (
+    Health,
+    Intent,
+    Observation,
+    RunRef,
+    Submission,
+    check_own_run,
+)
 
 _HEALTH = {
     "pending": Health.PENDING,
@@ -67,16 +74,7 @@ def run_id_for(job: str, revision: str, attempt: int) -> str:
 def check_run(job: str, run: Any) -> str:
     """Why a recorded run cannot be `job`'s (empty when it can): a local run id is a function
     of (job, revision, attempt), and its outputs lie in its own `<run-id>/outputs/` folder."""
-    if run.run_id:
-        expected = run_id_for(job, run.revision, run.attempt)
-        if run.run_id != expected:
-            return f"run id {run.run_id!r} is not {job}'s (its run would be {expected!r})"
-    for key, value in sorted(run.outputs.items()):
-        parts = PurePosixPath(value).parts if os.path.isabs(value) else ()
-        inside = [i for i in range(len(parts) - 1) if parts[i : i + 2] == (run.run_id, "outputs")]
-        if not run.run_id or not inside or ".." in parts or len(parts) <= inside[-1] + 2:
-            return f"output {key!r} ({value}) is not in the run's own output folder"
-    return ""
+    return check_own_run(job, run, run_id_for(job, run.revision, run.attempt))
 
 
 GITHUB_HOSTED = (

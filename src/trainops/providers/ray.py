@@ -23,7 +23,7 @@ import tempfile
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from trainops import metrics, scrub
@@ -31,7 +31,14 @@ from trainops.errors import OutcomeUnknown, Problem, ProviderError
 from trainops.manifest import Job, RayConfig, RayHardware, RaySpec
 from trainops.providers import WORKDIR_LIMITS
 from trainops.providers._outputs import named
-from trainops.providers.base import Health, Intent, Observation, RunRef, Submission
+from trainops.providers.base import (
+    Health,
+    Intent,
+    Observation,
+    RunRef,
+    Submission,
+    check_own_run,
+)
 
 ADDRESS_ENV = "RAY_ADDRESS"  # as the official client and `ray job submit` read it
 # The largest workdir package trainops sends (`providers.WORKDIR_LIMITS`). Ray's own ceiling is
@@ -62,18 +69,7 @@ def submission_id(job: str, revision: str, attempt: int) -> str:
 def check_run(job: str, run: Any) -> str:
     """Why a recorded run cannot be a Ray run of `job` (empty when it can): its id is a function
     of (job, revision, attempt), and its outputs lie in its own `<run-id>/outputs/` folder."""
-    if run.run_id:
-        expected = submission_id(job, run.revision, run.attempt)
-        if run.run_id != expected:
-            return f"run id {run.run_id!r} is not {job}'s (its run would be {expected!r})"
-    for key, value in sorted(run.outputs.items()):
-        where = value.removeprefix("s3://") if value.startswith("s3://") else value
-        parts = PurePosixPath(where).parts
-        if not (value.startswith("s3://") or os.path.isabs(value)) or ".." in parts:
-            return f"output {key!r} ({value}) is not in the run's own output folder"
-        if not run.run_id or f"/{run.run_id}/outputs/" not in value:
-            return f"output {key!r} ({value}) is not in the run's own output folder"
-    return ""
+    return check_own_run(job, run, submission_id(job, run.revision, run.attempt), s3=True)
 
 
 class RayProvider:
