@@ -143,7 +143,6 @@ def input_hash(value: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-@runtime_checkable
 def check_own_run(job: str, run: Any, expected_id: str, *, s3: bool = False) -> str:
     """Why a recorded run cannot be the one its id names (empty when it can), for providers
     whose run id is a function of (job, revision, attempt) and whose outputs lie in the run's
@@ -165,6 +164,7 @@ def check_own_run(job: str, run: Any, expected_id: str, *, s3: bool = False) -> 
     return ""
 
 
+@runtime_checkable
 class DataInputs(Protocol):
     """Optional: a provider that takes `spec.data` packages (DESIGN §18); its largest package is
     listed in `providers.DATA_LIMITS`, which `validate` checks offline.
