@@ -19,6 +19,7 @@ import pytest
 from tests.e2e import test_replicate_cli as replicate_cli
 from tests.e2e.test_data_replicate import data_job
 from tests.emulators.replicate import CREATE_PATH, FILES_PATH
+from tests.support import sweep
 from tests.support.workspace import explain
 
 emu, make = replicate_cli.emu, replicate_cli.make  # the fixtures: a user's repo on the emulator
@@ -56,7 +57,11 @@ def age_intents(user: Any, seconds: float = 700.0) -> None:
         store.save(snap.version, changes, "test: eleven minutes later")
 
 
-@pytest.mark.parametrize("point", CRASHPOINTS)
+# TRAINOPS_SWEEP=full: every point; by default the ones where a crash loses the most
+@pytest.mark.parametrize(
+    "point",
+    sweep.points(CRASHPOINTS, ["after-intents", "after-stage", "after-submit", "before-push#2"]),
+)
 def test_kill_while_uploading_and_submitting_then_apply_again(make: Any, point: str) -> None:
     user = make({name: data_job(name, trigger_word=name.upper()) for name in JOBS})
     user.repo.write("data/portraits/a.jpg", "portrait a")

@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from tests.emulators.huggingface import HubEmulator
+from tests.support import sweep
 from tests.support.workspace import UserRepo, config, explain
 
 CRASHPOINTS = [
@@ -48,7 +49,10 @@ def hub() -> Iterator[HubEmulator]:
         assert emu.errors == []
 
 
-@pytest.mark.parametrize("point", CRASHPOINTS)
+# TRAINOPS_SWEEP=full: every point; by default the ones where a crash loses the most
+@pytest.mark.parametrize(
+    "point", sweep.points(CRASHPOINTS, ["after-intents", "after-submit", "before-push#2"])
+)
 def test_kill_at_each_step_boundary_then_apply_again(
     tmp_path: Path, hub: HubEmulator, point: str
 ) -> None:

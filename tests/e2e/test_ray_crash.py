@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.support import sweep
 from tests.support.rayhead import TIMEOUT, RayHead
 from tests.support.workspace import UserRepo, config, explain
 
@@ -101,7 +102,10 @@ def apply_ok(repo: UserRepo) -> subprocess.CompletedProcess[str]:
     return result
 
 
-@pytest.mark.parametrize("point", CRASHPOINTS)
+# TRAINOPS_SWEEP=full: every point; by default the ones where a crash loses the most
+@pytest.mark.parametrize(
+    "point", sweep.points(CRASHPOINTS, ["after-intents", "after-submit", "before-push#2"])
+)
 def test_kill_at_each_step_boundary_then_apply_again(
     tmp_path: Path, ray_head: RayHead, point: str
 ) -> None:
