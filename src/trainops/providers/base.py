@@ -143,6 +143,22 @@ def input_hash(value: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def job_cwd(repo_root: Path, job: Job, workdir: str | None) -> Path:
+    """Where a job's command runs (local, ray): `workdir` from the repository root, by default
+    the manifest's own folder."""
+    if workdir is not None:
+        return (repo_root / workdir).resolve()
+    return (repo_root / job.file).parent.resolve()
+
+
+def display_path(repo_root: Path, path: Path) -> str:
+    """`path` as a message shows it: relative to the repository root when it lies inside."""
+    try:
+        return path.relative_to(repo_root).as_posix() or "."
+    except ValueError:
+        return str(path)
+
+
 def check_own_run(job: str, run: Any, expected_id: str, *, s3: bool = False) -> str:
     """Why a recorded run cannot be the one its id names (empty when it can), for providers
     whose run id is a function of (job, revision, attempt) and whose outputs lie in the run's

@@ -45,6 +45,8 @@ from trainops.providers.base import (
     RunRef,
     Submission,
     check_own_run,
+    display_path,
+    job_cwd,
 )
 
 _HEALTH = {
@@ -410,15 +412,10 @@ class LocalProvider:
         return self.runs_dir / run_id
 
     def _cwd(self, job: Job, spec: LocalSpec) -> Path:
-        if spec.workdir is not None:
-            return (self.repo_root / spec.workdir).resolve()
-        return (self.repo_root / job.file).parent.resolve()
+        return job_cwd(self.repo_root, job, spec.workdir)
 
     def _display(self, path: Path) -> str:
-        try:
-            return path.relative_to(self.repo_root).as_posix() or "."
-        except ValueError:
-            return str(path)
+        return display_path(self.repo_root, path)
 
     def _ref(self, run_id: str, record: Path, here: str) -> RunRef:
         # A racing submit may have claimed the run a moment ago and not written meta.json yet:

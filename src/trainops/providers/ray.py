@@ -38,6 +38,8 @@ from trainops.providers.base import (
     RunRef,
     Submission,
     check_own_run,
+    display_path,
+    job_cwd,
 )
 
 ADDRESS_ENV = "RAY_ADDRESS"  # as the official client and `ray job submit` read it
@@ -354,15 +356,10 @@ class RayProvider:
             yield path
 
     def _cwd(self, job: Job, spec: RaySpec) -> Path:
-        if spec.workdir is not None:
-            return (self.repo_root / spec.workdir).resolve()
-        return (self.repo_root / job.file).parent.resolve()
+        return job_cwd(self.repo_root, job, spec.workdir)
 
     def _display(self, path: Path) -> str:
-        try:
-            return path.relative_to(self.repo_root).as_posix() or "."
-        except ValueError:
-            return str(path)
+        return display_path(self.repo_root, path)
 
     def _connect(self) -> Any:
         """The client, made once (it checks the cluster's version: two requests)."""
