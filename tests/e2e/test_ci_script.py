@@ -1,6 +1,7 @@
-"""`.ci/run` as CI runs it: a fresh virtual environment on every run, the project installed into
-it with its `[test]` extras, the README's test command with that interpreter, and pytest's exit 5
-(no tests collected) as a failure. Run on a stub project so it takes seconds, not the suite."""
+"""`.ci/run` as CI runs it: a fresh virtual environment on every run, the README's second shell
+block (the test command, read from README.md) run in it as written, and pytest's exit 5 (no tests
+collected) as a failure. Run on a stub project so it takes seconds, not the suite; the suite
+itself runs the real README's block through `.ci/run` in CI."""
 
 from __future__ import annotations
 
@@ -36,10 +37,25 @@ def test_probe() -> None:
 """
 
 
+# The stub's README: its second block is its test command, and notes which interpreter ran it.
+README = """\
+# stub
+
+```sh
+echo "the first block is the newcomer's run, not the tests" > first.txt
+```
+
+```sh
+pip install -e '.[test]' && python -c "import sys; print(sys.prefix)" >>prefixes.txt && pytest -q
+```
+"""
+
+
 def stub(root: Path, with_tests: bool) -> Path:
     (root / ".ci").mkdir(parents=True)
     shutil.copy(PROJECT / ".ci" / "run", root / ".ci" / "run")
     (root / "pyproject.toml").write_text(PYPROJECT)
+    (root / "README.md").write_text(README)
     (root / "tests").mkdir()
     if with_tests:
         (root / "tests" / "test_probe.py").write_text(PROBE)
@@ -58,20 +74,29 @@ def ci(root: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_each_run_tests_in_a_fresh_virtual_environment(tmp_path: Path) -> None:
+def test_each_run_runs_the_readmes_test_command_in_a_fresh_virtual_environment(
+    tmp_path: Path,
+) -> None:
     root = stub(tmp_path / "p", with_tests=True)
-    prefixes = []
-    for _ in range(2):
-        result = ci(root)
-        assert result.returncode == 0, result.stdout + result.stderr
-        prefix, pytest_file = (root / "probe.txt").read_text().splitlines()
-        assert pytest_file.startswith(prefix)  # pytest installed into that environment
-        assert not Path(prefix).exists()  # and the environment removed afterwards
-        prefixes.append(prefix)
-    assert prefixes[0] != prefixes[1] and sys.prefix not in prefixes
+    passed = ci(root)
+    assert passed.returncode == 0, passed.stdout + passed.stderr
+    assert not (root / "first.txt").exists()  # only the second block is the test command
+    prefix, pytest_file = (root / "probe.txt").read_text().splitlines()
+    assert pytest_file.startswith(prefix)  # pytest installed into that environment
+    assert prefix != sys.prefix and not Path(prefix).exists()  # and removed afterwards
+    assert "ci: pytest==" in passed.stdout  # what the run resolved is in the log
+
+    (root / "tests" / "test_probe.py").unlink()
+    empty = ci(root)  # pytest's exit 5 is a failure
+    assert empty.returncode == 1, empty.stdout + empty.stderr
+    assert "pytest collected no tests: failing" in empty.stderr
+    first, second = (root / "prefixes.txt").read_text().splitlines()
+    assert first == prefix and second != first  # a new environment for each run
 
 
-def test_no_tests_collected_fails(tmp_path: Path) -> None:
-    result = ci(stub(tmp_path / "p", with_tests=False))
+def test_a_readme_without_the_test_command_fails(tmp_path: Path) -> None:
+    root = stub(tmp_path / "p", with_tests=True)
+    (root / "README.md").write_text("# stub\n\n```sh\npip install -e .\n```\n")
+    result = ci(root)
     assert result.returncode == 1
-    assert "pytest collected no tests: failing" in result.stderr
+    assert "no second ```sh block" in result.stderr

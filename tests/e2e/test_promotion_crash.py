@@ -1,7 +1,8 @@
 """Promotion survives a power cut (DESIGN §8, §19): `trainops apply` SIGKILLed around the
 promotion step — before the alias is touched, between the Hub's delete and create of the `prod`
 branch (the Hub has no move), in the middle of the S3 copy, after the move but before it was
-recorded, after the state was saved — then applied again. Each time the Hub branch and the S3
+recorded, after the state was saved — then applied again (three of the five by default,
+every one with TRAINOPS_SWEEP=full). Each time the Hub branch and the S3
 alias end on the newest passing run, and the branch was created there exactly once.
 """
 
@@ -15,15 +16,19 @@ import pytest
 from tests.e2e.test_promotion import ALIAS, HUB_REPO, TRAIN, alias_run, hub_run, job
 from tests.emulators.huggingface import HubEmulator
 from tests.emulators.s3 import MotoS3
+from tests.support import sweep
 from tests.support.workspace import UserRepo, explain
 
-POINTS = [
+EVERY = [
     "after-deliver",  # delivered, nothing promoted
     "promote-moving#1",  # the Hub branch deleted, not yet created again
     "promote-moving#2",  # the S3 alias has the new files, not yet its manifest
     "after-promote#1",  # the Hub branch moved, nothing recorded
     "after-save",
 ]
+# By default the points where a crash loses the most: mid-move on each target, and a move made
+# but not recorded; TRAINOPS_SWEEP=full runs every point (tests/support/sweep.py).
+POINTS = sweep.points(EVERY, ["promote-moving#1", "promote-moving#2", "after-promote#1"])
 
 
 @pytest.fixture
