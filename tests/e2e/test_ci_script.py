@@ -11,20 +11,7 @@ import sys
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parents[2]
-PYPROJECT = """\
-[build-system]
-requires = ["setuptools>=68"]
-build-backend = "setuptools.build_meta"
-
-[project]
-name = "stub"
-version = "0"
-[project.optional-dependencies]
-test = ["pytest>=8"]
-[tool.setuptools]
-py-modules = []
-"""
-# The test the stub runs reports which interpreter ran it, and from where pytest came.
+# The test the stub project runs reports which interpreter ran it, and from where pytest came.
 PROBE = """\
 import sys
 from pathlib import Path
@@ -46,7 +33,7 @@ echo "the first block is the newcomer's run, not the tests" > first.txt
 ```
 
 ```sh
-pip install -e '.[test]' && python -c "import sys; print(sys.prefix)" >>prefixes.txt && pytest -q
+pip install pytest && python -c "import sys; print(sys.prefix)" >>prefixes.txt && pytest -q
 ```
 """
 
@@ -54,7 +41,6 @@ pip install -e '.[test]' && python -c "import sys; print(sys.prefix)" >>prefixes
 def stub(root: Path, with_tests: bool) -> Path:
     (root / ".ci").mkdir(parents=True)
     shutil.copy(PROJECT / ".ci" / "run", root / ".ci" / "run")
-    (root / "pyproject.toml").write_text(PYPROJECT)
     (root / "README.md").write_text(README)
     (root / "tests").mkdir()
     if with_tests:

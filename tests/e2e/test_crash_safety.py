@@ -8,7 +8,8 @@ Succeeded with its run id; every run directory is the claim of one (job, revisio
 so in its meta.json, and is recorded in state; an attempt 2 exists only after an attempt 1 whose
 intent never reached the provider (no run directory: nothing trained).
 
-`TRAINOPS_TRIALS` (default 10) sets the number of random kills; `TRAINOPS_SEED` the RNG seed.
+`TRAINOPS_TRIALS` (default 6) sets the number of random kills (a third of it, at least 2, the
+two-clone and `git clean` trials); `TRAINOPS_SEED` the RNG seed.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ CRASHPOINTS = [
     "before-push#2",  # run ids recorded in a commit, not published
     "after-save",
 ]
-TRIALS = int(os.environ.get("TRAINOPS_TRIALS", "10"))
+TRIALS = int(os.environ.get("TRAINOPS_TRIALS", "6"))
 SEED = int(os.environ.get("TRAINOPS_SEED", "20240601"))
 MakeRepo = Callable[..., UserRepo]
 
