@@ -39,7 +39,7 @@ BASE = (
 )
 BASE_PREFIXES = ("LC_",)
 RESERVED_PREFIX = "TRAINOPS_"  # set by trainops for the run; a manifest cannot pass its own
-NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
 def job_environment(

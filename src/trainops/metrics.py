@@ -18,11 +18,18 @@ from typing import Any
 FILE = "metrics.json"
 MAX_BYTES = 64 << 10
 MAX_COUNT = 64
-NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-/]{0,63}$")
+NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-/]{0,63}\Z")
 
 
 def is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    """A finite number, not a bool. An integer too large for a float is not one: JSON may
+    spell a thousand digits, and every reader here works in floats."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def clean(data: Any) -> dict[str, float]:

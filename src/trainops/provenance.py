@@ -64,7 +64,7 @@ def recorded_runs(store: Any) -> Iterator[tuple[str, Run]]:
                 yield name, run
 
 
-_HEX = re.compile(r"^[0-9a-f]{7,40}$")
+_HEX = re.compile(r"^[0-9a-f]{7,40}\Z")
 
 
 def hub_ref(ref: str) -> tuple[str, str] | None:

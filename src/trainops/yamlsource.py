@@ -8,7 +8,6 @@ fails fast in bounded memory instead of crashing the interpreter. Only plain dat
 
 from __future__ import annotations
 
-import gc
 import math
 import re
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from trainops import gcpause
 from trainops.errors import Problem
 
 MAX_FILE_BYTES = 1024 * 1024
@@ -89,14 +89,8 @@ def _positions_of(text: str, file: str, index: int) -> dict[Path_, int]:
     """The positions of document `index` of `text`, read again with positions kept."""
     if not text:
         return {}
-    paused = gc.isenabled()
-    if paused:
-        gc.disable()
-    try:
+    with gcpause.paused():
         docs, _problems = _load_with(_Loader, text, file, track=True)
-    finally:
-        if paused:
-            gc.enable()
     for doc in docs:
         if doc.index == index and doc.positions is not None:
             return doc.positions
@@ -155,14 +149,8 @@ def load_text(text: str, display: str) -> tuple[list[Document], list[Problem]]:
     # Loading allocates many small containers and no cycles: the cyclic collector is paused
     # while a file is read (it otherwise ran over every kept key path, again and again, as
     # thousands of manifests were loaded), and resumed as it was.
-    paused = gc.isenabled()
-    if paused:
-        gc.disable()
-    try:
+    with gcpause.paused():
         return _load_text(text, display)
-    finally:
-        if paused:
-            gc.enable()
 
 
 def _load_text(text: str, display: str) -> tuple[list[Document], list[Problem]]:

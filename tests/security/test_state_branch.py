@@ -80,6 +80,10 @@ BAD: dict[str, Callable[[str], str]] = {
     "string-time": lambda rev: state_text(
         "a", run_record(rev, f"a-{rev}-1", created_at="yesterday")
     ),
+    # a finite number, but no date: every month and age computed from it would crash
+    "time-past-year-9999": lambda rev: state_text(
+        "a", run_record(rev, f"a-{rev}-1", created_at=1e12)
+    ),
     "job-not-its-name": lambda rev: state_text("b", run_record(rev, f"b-{rev}-1")),
     "run-of-another-job": lambda rev: state_text("a", run_record(rev, f"b-{rev}-1")),
     "list-not-object": lambda rev: "[1, 2, 3]",

@@ -221,6 +221,7 @@ def test_validation_loads_no_heavy_library(module: str) -> None:
 FOUNDATION = {
     "trainops",
     "trainops.errors",
+    "trainops.gcpause",
     "trainops.yamlsource",
     "trainops.manifest",
     "trainops.validate",

@@ -19,7 +19,7 @@ from trainops.github.client import GitHubClient
 __all__ = ["PULL_REQUEST_EVENTS", "SHA", "ActionsContext", "client_from_env"]
 
 PULL_REQUEST_EVENTS = ("pull_request", "pull_request_target")
-SHA = re.compile(r"^[0-9a-f]{40}$")
+SHA = re.compile(r"^[0-9a-f]{40}\Z")
 
 # Retry tuning, for tests and self-hosted GHES; the defaults follow GitHub.com's advice.
 ENV_BACKOFF = "TRAINOPS_GITHUB_BACKOFF"  # seconds before the first retry (doubles, capped at 30)

@@ -41,7 +41,10 @@ class Health(StrEnum):
 
     @property
     def active(self) -> bool:
-        return self in (Health.PENDING, Health.RUNNING)
+        return self in ACTIVE_HEALTH
+
+
+ACTIVE_HEALTH = frozenset({Health.PENDING, Health.RUNNING})  # `Health.active`
 
 
 @dataclass(frozen=True)

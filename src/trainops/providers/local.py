@@ -56,7 +56,7 @@ _HEALTH = {
     "failed": Health.FAILED,
     "canceled": Health.CANCELED,
 }
-_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
 _PYTHONS = ("python", "python3")  # run with trainops' own interpreter, so venvs just work
 # The supervisor runs from the very trainops that is running now, however it was installed.
 _PACKAGE_ROOT = Path(__file__).resolve().parents[2]

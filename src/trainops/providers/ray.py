@@ -57,7 +57,7 @@ _HEALTH = {
     "FAILED": Health.FAILED,
     "STOPPED": Health.CANCELED,
 }
-_RUN_ID = re.compile(r"^trainops-[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?-[0-9a-f]{12}-[1-9][0-9]{0,3}$")
+_RUN_ID = re.compile(r"^trainops-[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?-[0-9a-f]{12}-[1-9][0-9]{0,3}\Z")
 META = ("trainops-job", "trainops-revision", "trainops-attempt")
 
 __all__ = ["WORKDIR_LIMIT", "RayProvider", "check_run", "submission_id"]

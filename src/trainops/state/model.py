@@ -9,18 +9,29 @@ and a file that fails becomes a `JobState` with a `problem`: the planner leaves 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
-import math
 import re
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import MISSING, asdict, dataclass, field, fields, replace
-from typing import Any
+from typing import Any, ClassVar
 
+from trainops import gcpause
 from trainops import metrics as _metrics
 from trainops.errors import Problem
-from trainops.providers.base import Health
+from trainops.providers.base import ACTIVE_HEALTH, Health
+
+# Strict types and finite numbers (pydantic's ConfigDict, spelled as the plain dict it is, so
+# that this module does not import pydantic until a state file is read).
+_READER_CONFIG: dict[str, Any] = {"strict": True, "allow_inf_nan": False}
+
+# The times and amounts a state file may hold: a time is seconds since 1970 up to the end of year
+# 9999 (what dates can show: a forged 1e20 would crash every month and date computed from it),
+# an amount (seconds billed, dollars) at most 10^15.
+MAX_TIME = 253_402_300_799.0
+MAX_AMOUNT = 1e15
 
 STATE_DIR = "state"
 SNAPSHOT_DIR = "snapshots"
@@ -72,6 +83,8 @@ class Run:
     # What stood behind each remote URL of its input just before the submit (DESIGN §18), by
     # input key: `fingerprints.record` text, compared by `plan` to show input drift.
     fingerprints: Mapping[str, str] = field(default_factory=dict)
+    # How the state file's compiled reader (`_typed_reader`) reads a run: as `_run` does.
+    __pydantic_config__: ClassVar[dict[str, Any]] = _READER_CONFIG | {"extra": "ignore"}
 
     @property
     def is_intent(self) -> bool:
@@ -85,7 +98,9 @@ class Run:
     @property
     def active(self) -> bool:
         """Might be using (or about to use) the provider's resources."""
-        return self.is_intent or (self.run_id is not None and self.health.active)
+        if self.run_id is None:
+            return not self.lost  # an intent
+        return self.health in ACTIVE_HEALTH
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -123,6 +138,8 @@ class MonthTotal:
     labels: Mapping[str, str] = field(default_factory=dict)
     billed_seconds: float = 0.0
     usd: float = 0.0
+    # How the state file's compiled reader (`_typed_reader`) reads a total: as `_total` does.
+    __pydantic_config__: ClassVar[dict[str, Any]] = _READER_CONFIG | {"extra": "forbid"}
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -174,8 +191,21 @@ class JobState:
         return json.dumps(data, indent=1, sort_keys=True) + "\n"
 
     @classmethod
-    def from_text(cls, text: str) -> JobState:
-        """Parse a state file's text; `StateFileError` when it is not a valid one."""
+    def from_text(cls, text: str, path: str = "") -> JobState:
+        """Parse a state file's text (read from `path`); `StateFileError` when it is not a
+        valid one.
+
+        Every command reads every job's file, so the types are checked in one compiled pass
+        (`_typed_reader`); only a file that fails it, or one that spells NaN or Infinity, is
+        read again field by field here, to say exactly what is wrong (or, where the compiled
+        check was stricter than this one, to accept it after all). Both paths end in the same
+        value checks (`_checked_run`, `_checked_total`), so they accept the same files."""
+        typed = _read_typed(text)
+        if typed is not None:
+            try:
+                return cls._from_data(typed, _checked_run, _checked_total, path)
+            except StateFileError:
+                pass  # said precisely below
         try:
             data = json.loads(text, parse_constant=_no_constant)
         except ValueError as exc:
@@ -184,6 +214,16 @@ class JobState:
             raise StateFileError("not valid JSON (nested too deeply)") from None
         if not isinstance(data, dict):
             raise StateFileError(f"expected a JSON object, not {_kind(data)}")
+        return cls._from_data(data, _run, _total, path)
+
+    @classmethod
+    def _from_data(
+        cls,
+        data: dict[str, Any],
+        run: Callable[[int, Any], Run],
+        total: Callable[[int, Any], MonthTotal],
+        path: str,
+    ) -> JobState:
         if data.get("format", FORMAT) != FORMAT:
             raise StateFileError(
                 f"format {data.get('format')!r} is not {FORMAT}: written by another trainops"
@@ -204,11 +244,12 @@ class JobState:
         if not isinstance(totals, list):
             raise StateFileError(f"'totals' must be a list, not {_kind(totals)}")
         return cls(
-            job=job,
-            runs=tuple(_run(i, r) for i, r in enumerate(runs)),
+            job=sys.intern(job),
+            runs=tuple(run(i, r) for i, r in enumerate(runs)),
             pruned=pruned,
             archive=archive,
-            totals=tuple(_total(i, t) for i, t in enumerate(totals)),
+            totals=tuple(total(i, t) for i, t in enumerate(totals)),
+            path=path,
         )
 
 
@@ -218,8 +259,7 @@ class StateFileError(ValueError):
 
 # How each field of `Run` is checked, by its annotation. JSON has no NaN or infinities, and a
 # bool is not a number here.
-def _is_number(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+_is_number = _metrics.is_number
 
 
 # Health by its value: a dict lookup per run, not an enum call (and its check a set lookup).
@@ -246,9 +286,10 @@ _FIELD_CHECKS: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "Mapping[str, float]": ("an object of at most 64 named numbers", _metrics.valid),
 }
 assert {str(f.type) for f in fields(Run)} <= set(_FIELD_CHECKS), "a Run field has no check"
-_REVISION = re.compile(r"^[0-9a-f]{12}$")
-_COMMIT = re.compile(r"^[0-9a-f]{40}$")
-_MONTH = re.compile(r"^[0-9]{4}-(0[1-9]|1[0-2])$")
+# \Z, not $: "$" also matches before a final newline, and a revision ends up in paths.
+_REVISION = re.compile(r"[0-9a-f]{12}\Z")
+_COMMIT = re.compile(r"[0-9a-f]{40}\Z")
+_MONTH = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])\Z")
 
 
 # (name, required, what, check, is float) per field of MonthTotal, worked out once as for Run.
@@ -281,32 +322,43 @@ def _total(index: int, data: Any) -> MonthTotal:
         if not check(value):
             raise StateFileError(f"{where}.{name} must be {what}, not {_kind(value)}")
         values[name] = float(value) if is_float else value
-    if not _MONTH.match(values["month"]):
-        raise StateFileError(f"{where}.month {values['month']!r} is not a month (YYYY-MM)")
-    if values["runs"] < 1 or values.get("billed_seconds", 0) < 0 or values.get("usd", 0) < 0:
-        raise StateFileError(f"{where}: runs, billed_seconds and usd cannot be negative")
-    return MonthTotal(**values)
+    return _checked_total(index, MonthTotal(**values))
+
+
+def _checked_total(index: int, total: MonthTotal) -> MonthTotal:
+    """A month's total whose fields have their types: the checks of its values (both readers)."""
+    where = f"totals[{index}]"
+    if not _MONTH.match(total.month):
+        raise StateFileError(f"{where}.month {total.month!r} is not a month (YYYY-MM)")
+    if total.runs < 1 or not (
+        0 <= total.billed_seconds <= MAX_AMOUNT and 0 <= total.usd <= MAX_AMOUNT
+    ):
+        raise StateFileError(f"{where}: runs, billed_seconds and usd cannot be negative or huge")
+    if not total.labels:
+        object.__setattr__(total, "labels", _NO_ENTRIES)  # still ours alone: see _shared
+    return total
 
 
 # Text most runs share (the same provider, commit, owner, ...): one string for all of them, not
 # one per run of every state file read.
-_SHARED_TEXT = frozenset(
-    {"provider", "input_hash", "source_commit", "trainer", "destination", "hardware", "owner"}
-    | {"location", "reported"}
+_SHARED_TEXT = tuple(
+    sorted(
+        {"provider", "input_hash", "source_commit", "trainer", "destination", "hardware"}
+        | {"owner", "location", "reported"}
+    )
 )
-# (name, required, what, check, is float, shared) per field of Run, worked out once: a pass
-# parses every kept run of every job, so this loop is on the hot path of every command.
+# (name, required, what, check, is float) per field of Run, worked out once, for `_run`.
 _RUN_FIELDS = [
     (
         f.name,
         f.default is MISSING and f.default_factory is MISSING,
         *_FIELD_CHECKS[str(f.type)],
         str(f.type) in ("float", "float | None"),  # not Mapping[str, float]
-        f.name in _SHARED_TEXT,
     )
     for f in fields(Run)
 ]
-assert {f.name for f in fields(Run) if f.type == "str"} >= _SHARED_TEXT
+assert {f.name for f in fields(Run) if f.type == "str"} >= set(_SHARED_TEXT)
+_MAPPINGS = tuple(f.name for f in fields(Run) if str(f.type).startswith("Mapping["))
 
 
 # The one empty mapping every parsed run's empty outputs, deliveries, labels, metrics and digests
@@ -319,7 +371,7 @@ def _run(index: int, data: Any) -> Run:
     if not isinstance(data, dict):
         raise StateFileError(f"runs[{index}] must be an object, not {_kind(data)}")
     values: dict[str, Any] = {}
-    for name, required, what, check, is_float, shared in _RUN_FIELDS:
+    for name, required, what, check, is_float in _RUN_FIELDS:
         if name not in data:
             if required:
                 raise StateFileError(f"runs[{index}].{name} is missing")
@@ -327,19 +379,100 @@ def _run(index: int, data: Any) -> Run:
         value = data[name]
         if not check(value):
             raise StateFileError(f"runs[{index}].{name} must be {what}, not {_kind(value)}")
-        if shared:
-            value = sys.intern(value)
-        elif is_float and value is not None:
-            value = float(value)
-        elif type(value) is dict and not value:
-            value = _NO_ENTRIES
-        values[name] = value
-    if not _REVISION.match(values["revision"]):
-        raise StateFileError(f"runs[{index}].revision {values['revision']!r} is not a revision")
-    if values["attempt"] < 1:
-        raise StateFileError(f"runs[{index}].attempt must be 1 or more")
+        values[name] = float(value) if is_float and value is not None else value
     values["health"] = _HEALTH[values.get("health", Health.PENDING.value)]
-    return Run(**values)
+    return _checked_run(index, Run(**values))
+
+
+def _checked_run(index: int, run: Run) -> Run:
+    """A run whose fields have their types: the checks of its values (both readers), then
+    `_shared`."""
+    if not _REVISION.match(run.revision):
+        raise StateFileError(f"runs[{index}].revision {run.revision!r} is not a revision")
+    if run.attempt < 1:
+        raise StateFileError(f"runs[{index}].attempt must be 1 or more")
+    for name in ("created_at", "started_at", "completed_at"):
+        at = getattr(run, name)
+        if at is not None and not 0 <= at <= MAX_TIME:
+            raise StateFileError(f"runs[{index}].{name} {at!r} is not a time trainops records")
+    for name in ("billed_seconds", "cost_usd"):
+        amount = getattr(run, name)
+        if amount is not None and not 0 <= amount <= MAX_AMOUNT:
+            raise StateFileError(f"runs[{index}].{name} {amount!r} is out of range")
+    if run.metrics and not _metrics.valid(run.metrics):
+        what = _FIELD_CHECKS["Mapping[str, float]"][0]
+        raise StateFileError(f"runs[{index}].metrics must be {what}")
+    return _shared(run)
+
+
+def _shared(run: Run) -> Run:
+    """`run` (just read, not yet handed out, so still free to change) with the text most runs
+    share made one string for all of them and each empty mapping the one `_NO_ENTRIES`: a pass
+    over 30,000 jobs keeps every run in memory at once. Spelled out field by field, as this
+    runs for every run of every pass (`_SHARED_TEXT` and `_MAPPINGS` list the same fields)."""
+    put, intern = object.__setattr__, sys.intern
+    put(run, "destination", intern(run.destination))
+    put(run, "hardware", intern(run.hardware))
+    put(run, "input_hash", intern(run.input_hash))
+    put(run, "location", intern(run.location))
+    put(run, "owner", intern(run.owner))
+    put(run, "provider", intern(run.provider))
+    put(run, "reported", intern(run.reported))
+    put(run, "source_commit", intern(run.source_commit))
+    put(run, "trainer", intern(run.trainer))
+    if not run.outputs:
+        put(run, "outputs", _NO_ENTRIES)
+    if not run.deliveries:
+        put(run, "deliveries", _NO_ENTRIES)
+    if not run.labels:
+        put(run, "labels", _NO_ENTRIES)
+    if not run.metrics:
+        put(run, "metrics", _NO_ENTRIES)
+    if not run.digests:
+        put(run, "digests", _NO_ENTRIES)
+    if not run.delivered:
+        put(run, "delivered", _NO_ENTRIES)
+    if not run.promotions:
+        put(run, "promotions", _NO_ENTRIES)
+    if not run.fingerprints:
+        put(run, "fingerprints", _NO_ENTRIES)
+    return run
+
+
+@functools.cache
+def _typed_reader() -> Any:
+    """The state file's shape (`JobState.to_text`) as one strict pydantic validator over
+    `Run`'s and `MonthTotal`'s own fields: JSON in, the records built in one compiled pass.
+    Strict: a string is never a number, a bool never an integer; numbers are finite. Unknown
+    fields of a run or the file are dropped, as `_run` drops them; a total's are refused, as
+    `_total` refuses them (`MonthTotal.__pydantic_config__`)."""
+    from pydantic import ConfigDict, TypeAdapter, with_config
+    from typing_extensions import TypedDict  # pydantic needs its TypedDict before Python 3.12
+
+    @with_config(ConfigDict(strict=True, extra="ignore", allow_inf_nan=False))  # as `from_text`
+    class StateFile(TypedDict, total=False):
+        format: int
+        job: str
+        runs: list[Run]
+        pruned: bool
+        archive: str
+        totals: list[MonthTotal]
+
+    return TypeAdapter(StateFile)
+
+
+def _read_typed(text: str) -> dict[str, Any] | None:
+    """`text` read by `_typed_reader`, or None when it does not pass (or names a constant
+    JSON has not, which `json.loads` refuses everywhere and pydantic only in numbers)."""
+    from pydantic import ValidationError
+
+    if "NaN" in text or "Infinity" in text:
+        return None
+    try:
+        data: dict[str, Any] = _typed_reader().validate_json(text)
+    except ValidationError:
+        return None
+    return data
 
 
 def _no_constant(name: str) -> Any:
@@ -399,6 +532,15 @@ def parse_state(
     fails, or that the store could not read as text (`unreadable`: path -> why), is returned as
     a `JobState` with only a `problem`, keyed by its file name, so the caller reports it and
     leaves that job alone while every other job proceeds."""
+    with gcpause.paused():  # thousands of small records and no cycles (trainops.gcpause)
+        return _parse_state(files, check_run, unreadable)
+
+
+def _parse_state(
+    files: Mapping[str, str],
+    check_run: RunCheck | None,
+    unreadable: Mapping[str, str] | None,
+) -> dict[str, JobState]:
     jobs: dict[str, JobState] = {}
     seen: dict[str, list[str]] = {}
     for path, why in sorted((unreadable or {}).items()):
@@ -412,7 +554,7 @@ def parse_state(
             continue
         seen.setdefault(name, []).append(path)
         try:
-            state = replace(JobState.from_text(text), path=path)
+            state = JobState.from_text(text, path)
             if state.job != name:
                 raise StateFileError(f"it claims job {state.job!r}, but its name says {name!r}")
             for i, run in enumerate(state.runs):
