@@ -10,15 +10,20 @@ from pathlib import Path
 from typing import Any
 
 from trainops.apply import Pass, Reconciler
-from trainops.errors import InvalidInput, ProviderError, UsageError
+from trainops.errors import InvalidInput, ProviderError, TrainopsError, UsageError
+from trainops.manifest import Config
 from trainops.providers import Providers
 from trainops.providers.base import Health, Located, LogFollower, Provider
-from trainops.state.base import StateStore
+from trainops.state.base import ReadsAhead, StateStore
 from trainops.workspace import Workspace
 
 
 def open_store(ws: Workspace) -> StateStore:
-    cfg = ws.config.state
+    return _store(ws.root, ws.config)
+
+
+def _store(root: Path, config: Config) -> StateStore:
+    cfg = config.state
     if cfg.backend != "git":
         raise UsageError(
             f"state backend {cfg.backend!r} is not available yet",
@@ -30,13 +35,32 @@ def open_store(ws: Workspace) -> StateStore:
     from trainops.state.git import GitStateStore
 
     remote = cfg.remote if cfg.remote is not None else "origin"
-    return GitStateStore(ws.root, branch=cfg.branch, remote=remote)
+    return GitStateStore(root, branch=cfg.branch, remote=remote)
+
+
+class _EarlyStore:
+    """`Workspace.open`'s `on_config` for plan and apply: the state store, opened as soon as
+    the config names it, reading the state branch ahead (`GitStateStore.read_ahead`: fetch,
+    list and read are git's work) while the manifests are validated, rather than after."""
+
+    def __init__(self) -> None:
+        self.store: StateStore | None = None
+
+    def __call__(self, root: Path, config: Config) -> None:
+        try:
+            store = _store(root, config)
+        except TrainopsError:
+            return  # said by `reconciler`, in its place among the checks
+        if isinstance(store, ReadsAhead):
+            store.read_ahead()
+        self.store = store
 
 
 def reconciler(
     ws: Workspace,
     on_event: Callable[[str], None] | None = None,
     clock: Callable[[], float] = time.time,
+    store: StateStore | None = None,
 ) -> Reconciler:
     if ws.validation.problems and not ws.validation.jobs and not ws.validation.invalid:
         raise InvalidInput(ws.validation.problems)
@@ -44,7 +68,8 @@ def reconciler(
     from trainops.fingerprints import Observer
 
     providers = Providers(ws.root, ws.config, ws.lock)
-    return Reconciler(ws, open_store(ws), providers, clock, on_event, inputs=Observer())
+    store = store if store is not None else open_store(ws)
+    return Reconciler(ws, store, providers, clock, on_event, inputs=Observer())
 
 
 def _refuse_bad_config(ws: Workspace) -> None:
@@ -56,8 +81,9 @@ def _refuse_bad_config(ws: Workspace) -> None:
 
 
 def plan_workspace(root: Path) -> tuple[Workspace, Pass]:
-    ws = Workspace.open(root)
-    return ws, reconciler(ws).preview(drift=True)
+    early = _EarlyStore()
+    ws = Workspace.open(root, on_config=early)
+    return ws, reconciler(ws, store=early.store).preview(drift=True)
 
 
 def apply_workspace(
@@ -68,7 +94,8 @@ def apply_workspace(
     on_event: Callable[[str], None] | None = None,
 ) -> tuple[Workspace, Reconciler]:
     """Open HEAD's manifests for apply, refusing a dirty working tree (DESIGN §3)."""
-    ws = Workspace.open(root, ref=ref)
+    early = _EarlyStore()
+    ws = Workspace.open(root, ref=ref, on_config=early)
     if not allow_dirty:
         dirty = ws.dirty_manifests()
         if dirty:
@@ -79,7 +106,7 @@ def apply_workspace(
                 "commit them (apply reads desired state from git), or pass --allow-dirty "
                 "to apply the commit anyway",
             )
-    return ws, reconciler(ws, on_event)
+    return ws, reconciler(ws, on_event, store=early.store)
 
 
 def follow(

@@ -55,6 +55,9 @@ _TOKEN_SHAPE = re.compile(
     r"\b(?:r8_[A-Za-z0-9]{20,}|hf_[A-Za-z0-9]{20,}|(?:AKIA|ASIA)[0-9A-Z]{16}"
     r"|gh[opsur]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,}|whsec_[A-Za-z0-9+/=]{20,})"
 )
+# What every match of _TOKEN_SHAPE contains (kept beside it: a new shape needs its prefix here).
+_TOKEN_PREFIXES: tuple[str, ...] = ("r8_", "hf_", "AKIA", "ASIA", "github_pat_", "whsec_")
+_TOKEN_PREFIXES += tuple(f"gh{kind}_" for kind in "opsur")
 # https://user:token@host: git remotes and signed URLs carry credentials there.
 _URL_USERINFO = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s@]+@")
 
@@ -96,11 +99,18 @@ class Scrubber:
         for secret in self._secrets:
             if secret in text:
                 text = text.replace(secret, REDACTED)
-        text = _TOKEN_SHAPE.sub(REDACTED, text)
-        return _URL_USERINFO.sub(rf"\1{REDACTED}@", text)
+        # Each pattern can only match where its literal part is: the plain substring tests
+        # skip a scan of the whole text (megabytes, for a plan of thousands of jobs).
+        if any(prefix in text for prefix in _TOKEN_PREFIXES):
+            text = _TOKEN_SHAPE.sub(REDACTED, text)
+        if "://" in text and "@" in text:
+            text = _URL_USERINFO.sub(rf"\1{REDACTED}@", text)
+        return text
 
 
-_watched: set[str] = set()
+# Replaced, never changed in place: a thread reading the state branch ahead may build a
+# scrubber while the main thread adds names.
+_watched: frozenset[str] = frozenset()
 # A job's base environment (DESIGN §13) names no secret: masking HOME or PATH would shred every
 # path trainops prints or stores, so `watch` skips them even when a manifest lists them.
 _NOT_SECRET = frozenset(
@@ -112,12 +122,15 @@ def watch(names: Iterable[str]) -> None:
     """Also mask the values of these variables from now on: the Replicate `token_env` a config
     names, the variables manifests pass to jobs (`spec.env`). A value passed to jobs is treated
     as a secret wherever it appears, so it should not equal a job name or a path."""
-    _watched.update(n for n in names if n and n not in _NOT_SECRET and not n.startswith("LC_"))
+    global _watched
+    _watched = _watched | {
+        n for n in names if n and n not in _NOT_SECRET and not n.startswith("LC_")
+    }
 
 
 def watched() -> frozenset[str]:
     """The names `watch()` added (handed to a local run's supervisor, a process of its own)."""
-    return frozenset(_watched)
+    return _watched
 
 
 def scrubber(env: Mapping[str, str] | None = None, extra: Iterable[str] = ()) -> Scrubber:

@@ -87,13 +87,21 @@ def load_config(source: Source) -> tuple[Config, list[Problem]]:
     return config, []
 
 
-def validate_source(source: Source, check_input: InputChecker | None = None) -> Validation:
-    """Validate every manifest the config selects. Never raises for user error."""
+def validate_source(
+    source: Source,
+    check_input: InputChecker | None = None,
+    on_config: Callable[[Config], None] | None = None,
+) -> Validation:
+    """Validate every manifest the config selects. Never raises for user error. `on_config`
+    is called with a valid config before the manifests are read (to start work that needs
+    only the config, such as reading the state branch)."""
     config, problems = load_config(source)
     result = Validation(config=config, problems=problems)
     if problems:
         result.complete = False
         return result
+    if on_config is not None:
+        on_config(config)
     selection = select(source, config.jobs)
     result.files = selection.files
     if selection.links:  # never followed: what they stand for is unknown, so nothing is pruned

@@ -7,7 +7,9 @@ exactly the same problems and revisions.
 
 from __future__ import annotations
 
+import functools
 import posixpath
+from collections.abc import Callable
 from dataclasses import dataclass
 from dataclasses import field as _field
 from pathlib import Path
@@ -48,17 +50,27 @@ class Workspace:
     validation: Validation
     lock: Lock | None = None
     packages: dict[str, dict[str, Package]] = _field(default_factory=dict)  # job -> key -> package
+    _desired: Desired | None = _field(default=None, init=False, repr=False, compare=False)
 
     @property
     def config(self) -> Config:
         return self.validation.config
 
     @classmethod
-    def open(cls, root: Path, *, ref: str | None = None) -> Workspace:
-        """The working tree (`ref=None`), or the manifests of commit `ref`."""
+    def open(
+        cls,
+        root: Path,
+        *,
+        ref: str | None = None,
+        on_config: Callable[[Path, Config], None] | None = None,
+    ) -> Workspace:
+        """The working tree (`ref=None`), or the manifests of commit `ref`. `on_config` is
+        called with the repository root and its config once the config is valid, before the
+        manifests are read."""
         root = find_root(root)
         source: Source = WorkingTree(root) if ref is None else Commit.resolve(root, ref)
-        validation, lock, packages = _validate(source)
+        early = None if on_config is None else functools.partial(on_config, root)
+        validation, lock, packages = _validate(source, early)
         ws = cls(root, source, validation, lock, packages)
         ws.watch_credentials()
         return ws
@@ -78,6 +90,12 @@ class Workspace:
         return self.source.sha if isinstance(self.source, Commit) else ""
 
     def desired(self) -> Desired:
+        """Each valid job's target (its revision hashed once: the workspace does not change)."""
+        if self._desired is None:
+            self._desired = self._compute_desired()
+        return self._desired
+
+    def _compute_desired(self) -> Desired:
         v = self.validation
         targets = {
             name: Target(
@@ -233,7 +251,9 @@ def _check_shipped_workdirs(source: Source, validation: Validation) -> None:
             validation.problems = sorted([*validation.problems, problem])
 
 
-def _validate(source: Source) -> tuple[Validation, Lock | None, dict[str, dict[str, Package]]]:
+def _validate(
+    source: Source, on_config: Callable[[Config], None] | None = None
+) -> tuple[Validation, Lock | None, dict[str, dict[str, Package]]]:
     lock, lock_problems = load_lock(source)
 
     def check_input(job: Job) -> list[Problem]:
@@ -263,7 +283,7 @@ def _validate(source: Source) -> tuple[Validation, Lock | None, dict[str, dict[s
             data=tuple(spec.data),
         )
 
-    validation = validate_source(source, check_input=check_input)
+    validation = validate_source(source, check_input=check_input, on_config=on_config)
     _check_shipped_workdirs(source, validation)
     if lock_problems:
         validation.problems = sorted([*validation.problems, *lock_problems])

@@ -314,6 +314,44 @@ def test_an_unreachable_remote_is_an_error_that_leaks_no_credentials(remote: Pat
         assert "origin" in raised.value.message
 
 
+def test_a_load_read_ahead_is_the_load_and_reads_only_once(remote: Path) -> None:
+    work = remote.parent / "a"
+    files = {f"state/{i:02x}/job-{i}.json": f'{{"job": "job-{i}"}}\n' for i in range(150)}
+    files["state/big.json"] = "x" * 300_000
+    files["state/bad.json"] = "caf\xe9"  # written as UTF-8: read back as it was
+    version = GitStateStore(work).save("", files, "write")
+    plain = GitStateStore(work).load()
+
+    ahead = GitStateStore(work)
+    ahead.read_ahead()
+    ahead.read_ahead()  # a second call while the first is under way starts nothing more
+    assert ahead.load() == plain and plain.version == version and plain.files == files
+    # The next load reads again, and sees what another clone saved meanwhile.
+    other = remote.parent / "b"
+    theirs = GitStateStore(other)
+    theirs.save(theirs.load().version, {"state/new.json": "{}\n"}, "more")
+    assert "state/new.json" in ahead.load().files
+
+
+def test_a_read_ahead_that_fails_raises_from_load_and_leaks_no_credentials(remote: Path) -> None:
+    work = remote.parent / "a"
+    git(work, "remote", "set-url", "origin", "http://trainops:s3cret-token@127.0.0.1:9/state.git")
+    store = GitStateStore(work)
+    store.read_ahead()
+    with pytest.raises(StateError) as raised:
+        store.load()
+    assert "s3cret-token" not in str(raised.value) and "origin" in raised.value.message
+
+
+def test_a_state_too_large_to_read_ahead_into_a_file_is_streamed(remote: Path) -> None:
+    work = remote.parent / "a"
+    files = {f"state/job-{i}.json": "y" * 1000 for i in range(20)}
+    GitStateStore(work).save("", files, "write")
+    store = GitStateStore(work, read_ahead_bytes=5000)
+    store.read_ahead()
+    assert store.load().files == files
+
+
 @pytest.mark.parametrize(
     "path", ["", "/abs.json", "a/../b", "a//b", "./a", ".git/config", "a\nb", "a\\b"]
 )

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -37,3 +37,11 @@ class StateStore(Protocol):
         atomic step and return the new version. Raise `StateConflict` when the state is no longer
         at `base` (another reconciler won the swap): the caller re-reads and re-plans."""
         ...
+
+
+@runtime_checkable
+class ReadsAhead(Protocol):
+    """Optional, for a `StateStore`: start the slow part of the next `load` (fetching, reading
+    files) in the background; `load` then waits for it and raises what it raised."""
+
+    def read_ahead(self) -> None: ...

@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import re
 import struct
 import subprocess
+import tempfile
 import threading
 import time
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import git
 
@@ -42,6 +45,9 @@ _FETCH_ATTEMPTS = 3
 # A state file holds a job's current runs (DESIGN §9 retention): a few KiB. One pushed to the
 # branch far larger is not read, so it cannot exhaust memory.
 MAX_STATE_FILE_BYTES = 8 * 1024 * 1024
+# The most `read_ahead` writes to a temporary file by default; a larger state (only a forged
+# one comes near: 30,000 jobs' records are about 100 MB) is streamed by `load` as it is read.
+READ_AHEAD_BYTES = 512 * 1024 * 1024
 # A push rejected by the client's own fast-forward check: the remote moved away from our base.
 _REJECTED = "[rejected]"
 
@@ -75,6 +81,7 @@ class GitStateStore:
         branch: str = DEFAULT_BRANCH,
         remote: str | None = "origin",
         author: str = DEFAULT_AUTHOR,
+        read_ahead_bytes: int = READ_AHEAD_BYTES,
     ) -> None:
         try:
             self._repo = git.Repo(repo_dir)
@@ -86,6 +93,8 @@ class GitStateStore:
             ) from exc
         self._git_dir = str(self._repo.git_dir)
         self.branch = branch
+        self._ahead: _ReadAhead | None = None
+        self.read_ahead_bytes = read_ahead_bytes
         self.ref = f"refs/heads/{branch}"
         if self._git("check-ref-format", self.ref, check=False).returncode != 0:
             raise StateError(f"invalid state branch name: {branch!r}")
@@ -109,17 +118,40 @@ class GitStateStore:
 
     def load(self) -> StateSnapshot:
         """Fetch and read the run records (`state/`); snapshots are read by `read` when a
-        diff or trace needs one (DESIGN §9)."""
+        diff or trace needs one (DESIGN §9). The first load after `read_ahead` takes what git
+        read meanwhile."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:
+            ahead.join()
+            if ahead.error is not None:
+                raise ahead.error
+            assert ahead.listing is not None
+            listing = ahead.listing
+            if ahead.answer is not None:
+                with ahead.answer:
+                    return self._decode(listing, _batch_answers(ahead.answer, listing.unique))
+        else:
+            listing = self._list()
+        return self._decode(listing, self._cat_stream(listing.unique))
+
+    def read_ahead(self) -> None:
+        """Start the git side of the next `load` (fetch, list, read every state file into a
+        temporary file) in the background, so that it runs while the caller does other work
+        (validating manifests) rather than after it. Errors surface from `load`. The thread is
+        joined at interpreter exit at the latest, so no git process outlives the command."""
+        if self._ahead is None:
+            self._ahead = _ReadAhead(self)
+
+    def _list(self) -> _Listing:
+        """The state branch's version and its `state/` files (path, blob), fetching first."""
         version = self._current_version()
+        listing = _Listing(version)
         if not version:
-            return StateSnapshot(version="", files={})
-        listing = self._git(
+            return listing
+        out = self._git(
             "ls-tree", "-r", "-l", "-z", "--full-tree", version, "--", f"{STATE_DIR}/"
         ).stdout
-        paths: list[str] = []
-        shas: list[bytes] = []
-        unreadable: dict[str, str] = {}
-        for record in listing.split(b"\0"):
+        for record in out.split(b"\0"):
             if not record:
                 continue
             meta, raw_path = record.split(b"\t", 1)
@@ -128,31 +160,39 @@ class GitStateStore:
                 continue
             path = _decode(raw_path, "state path")
             if int(size) > MAX_STATE_FILE_BYTES:  # never read into memory
-                unreadable[path] = (
+                listing.unreadable[path] = (
                     f"{int(size):,} bytes, over the {MAX_STATE_FILE_BYTES:,} a state file may hold"
                 )
                 continue
-            paths.append(path)
-            shas.append(sha)
-        unique = list(dict.fromkeys(shas))
+            listing.paths.append(path)
+            listing.shas.append(sha)
+            listing.size += int(size)
+        listing.unique = [sha.decode() for sha in dict.fromkeys(listing.shas)]
+        return listing
+
+    def _decode(
+        self, listing: _Listing, objects: Iterator[tuple[bytes, bytes] | None]
+    ) -> StateSnapshot:
+        if not listing.version:
+            return StateSnapshot(version="", files={})
         # Decoded as git hands each file over: never every file's bytes beside its text.
         texts: dict[bytes, str | None] = {}
-        names = [sha.decode() for sha in unique]
-        for sha, obj in zip(unique, self._cat_stream(names), strict=True):
+        for sha, obj in zip(listing.unique, objects, strict=True):
             if obj is None:
-                raise StateError(f"state commit {version} is missing object {sha.decode()}")
+                raise StateError(f"state commit {listing.version} is missing object {sha}")
             try:
-                texts[sha] = str(obj[1], "utf-8")
+                texts[sha.encode()] = str(obj[1], "utf-8")
             except UnicodeDecodeError:
-                texts[sha] = None
+                texts[sha.encode()] = None
         files: dict[str, str] = {}
-        for path, sha in zip(paths, shas, strict=True):
-            text = texts[sha]
+        unreadable = dict(listing.unreadable)
+        for path, blob in zip(listing.paths, listing.shas, strict=True):
+            text = texts[blob]
             if text is None:
                 unreadable[path] = "not UTF-8 text"
             else:
                 files[path] = text
-        return StateSnapshot(version=version, files=files, unreadable=unreadable)
+        return StateSnapshot(version=listing.version, files=files, unreadable=unreadable)
 
     def save(self, base: str, changes: Mapping[str, str | None], message: str) -> str:
         # The state branch is pushed and readable by everyone with the repository: nothing is
@@ -285,17 +325,9 @@ class GitStateStore:
         for thread in threads:
             thread.start()
         try:
-            for _ in names:
-                header = stdout.readline().rstrip(b"\n")
-                if not header:
-                    break  # git stopped early: reported below
+            for obj in _batch_answers(stdout, names, strict=False):
                 answered += 1
-                if header.endswith((b" missing", b" ambiguous")):
-                    yield None
-                    continue
-                _sha, kind, size = header.rsplit(b" ", 2)
-                data = stdout.read(int(size) + 1)[:-1]
-                yield kind, data
+                yield obj
         finally:
             stdout.close()
             for thread in threads:
@@ -510,6 +542,80 @@ class GitStateStore:
         if check and result.returncode != 0:
             raise StateError(f"git {args[0]} failed: {_last_line(result.stderr)}")
         return result
+
+    def _git_into(self, out: IO[bytes], *args: str, input: bytes) -> None:
+        """`_git` with git's output written straight to the file `out`, never through this
+        process (GitPython copies a redirected output itself, holding the interpreter)."""
+        command = [git.Git.GIT_PYTHON_GIT_EXECUTABLE or "git", "--git-dir", self._git_dir, *args]
+        env = {**os.environ, "LANGUAGE": "C", "LC_ALL": "C", "GIT_TERMINAL_PROMPT": "0"}
+        done = subprocess.run(command, input=input, stdout=out, stderr=subprocess.PIPE, env=env)
+        if done.returncode != 0:
+            message = scrub(done.stderr.decode(errors="replace"))
+            raise StateError(f"git {args[0]} failed: {_last_line(message)}")
+
+
+@dataclass
+class _Listing:
+    """What `load` reads: the state version, each `state/` file's path and blob, and the files
+    too large to read."""
+
+    version: str
+    paths: list[str] = field(default_factory=list)
+    shas: list[bytes] = field(default_factory=list)
+    unreadable: dict[str, str] = field(default_factory=dict)
+    unique: list[str] = field(default_factory=list)  # the blobs to read, each once
+    size: int = 0  # their bytes, at most (a blob listed twice is counted twice)
+
+
+class _ReadAhead(threading.Thread):
+    """`GitStateStore.read_ahead`: fetch and list, then `git cat-file --batch` of every state
+    file into a temporary file, all of it git's work; the Python side only waits."""
+
+    def __init__(self, store: GitStateStore) -> None:
+        super().__init__(name="trainops-state-read-ahead")  # not a daemon: joined at exit
+        self.store = store
+        self.listing: _Listing | None = None
+        self.answer: IO[bytes] | None = None
+        self.error: BaseException | None = None
+        self.start()
+
+    def run(self) -> None:
+        answer = tempfile.TemporaryFile()  # noqa: SIM115 (handed to `load`, which closes it)
+        try:
+            listing = self.store._list()
+            if (
+                listing.size > self.store.read_ahead_bytes
+            ):  # `load` streams it instead of a file this big
+                answer.close()
+                self.listing = listing
+                return
+            if listing.unique:
+                request = "".join(f"{name}\n" for name in listing.unique).encode()
+                self.store._git_into(answer, "cat-file", "--batch", input=request)
+                answer.seek(0)
+            self.listing, self.answer = listing, answer
+        except BaseException as exc:  # handed to `load`, in the caller's thread
+            answer.close()
+            self.error = exc
+
+
+def _batch_answers(
+    stream: IO[bytes], names: Sequence[str], strict: bool = True
+) -> Iterator[tuple[bytes, bytes] | None]:
+    """The objects of a `git cat-file --batch` answer to `names`, one at a time: (type, data),
+    or None for a missing one. With `strict`, an answer that ends early is an error (without,
+    the caller counts and reports it)."""
+    for _ in names:
+        header = stream.readline().rstrip(b"\n")
+        if not header:
+            if strict:
+                raise StateError("git cat-file stopped before answering every object")
+            return
+        if header.endswith((b" missing", b" ambiguous")):
+            yield None
+            continue
+        _sha, kind, size = header.rsplit(b" ", 2)
+        yield kind, stream.read(int(size) + 1)[:-1]
 
 
 def _valid_path(path: str) -> bool:
