@@ -7,6 +7,7 @@ cost is what the provider billed (Replicate: `metrics.predict_time`) x price.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -64,7 +65,14 @@ def run_cost(run: Run, prices: Mapping[str, float], now: float) -> float:
 
 
 def month_of(timestamp: float) -> str:
-    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m")
+    """`YYYY-MM` of a time (UTC). Months begin at a UTC midnight, so the day decides: a plan
+    asks this of every run of every job, and a run's day has usually been seen before."""
+    return _month_of_day(int(timestamp // 86400))
+
+
+@functools.lru_cache(maxsize=4096)
+def _month_of_day(day: int) -> str:
+    return datetime.fromtimestamp(day * 86400, UTC).strftime("%Y-%m")
 
 
 def month_spend(

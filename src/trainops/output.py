@@ -9,7 +9,6 @@ seconds figure beside them, and every action carries its outcome once apply has 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -155,7 +154,8 @@ def report(
     parts = [head, '\n  "jobs": [\n']
     for n, view in sorted(plan.jobs.items()):
         job = _job(n, view, cells.get(n, "-"), now, (diffs or {}).get(n, ()))
-        parts += (_INDENT.sub("    ", job.model_dump_json(indent=2)), ",\n")
+        # one level deeper: JSON text holds no raw newline but between its lines
+        parts += ("    ", job.model_dump_json(indent=2).replace("\n", "\n    "), ",\n")
     parts[-1] = "\n  ]"
     parts += (tail, "\n")
     return "".join(parts)
@@ -164,7 +164,6 @@ def report(
 # The top-level jobs key of an indented report without jobs: a string in the document cannot
 # hold a raw newline, so only the key itself matches.
 _NO_JOBS = '\n  "jobs": []'
-_INDENT = re.compile(r"^", re.MULTILINE)
 
 
 def _action(action: Action, outcome: OutcomeDoc | None) -> ActionDoc:

@@ -250,11 +250,12 @@ def plan(
             if why:
                 job_actions = [a for a in job_actions if not isinstance(a, Submit)]
                 view = replace(view, sync=Sync.BLOCKED, reason=why, refused=refused)
-            view = replace(view, estimate=cost.estimate(target.job.spec, limits.prices))
-        view = replace(
-            view,
-            spent_usd=sum(cost.run_cost(r, limits.prices, now) for r in job_state.runs if r.run_id),
-        )
+        spent = sum(cost.run_cost(r, limits.prices, now) for r in job_state.runs if r.run_id)
+        if target is None:
+            view = replace(view, spent_usd=spent)
+        else:
+            estimate = cost.estimate(target.job.spec, limits.prices)
+            view = replace(view, estimate=estimate, spent_usd=spent)
         if view.run is not None and view.run.active and _elsewhere(view.run, here):
             view = replace(view, health=Health.UNKNOWN)
         actions.extend(job_actions)
