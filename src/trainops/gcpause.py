@@ -1,9 +1,12 @@
-"""Pausing Python's cyclic garbage collector around bulk reads.
+"""Pausing Python's cyclic garbage collector around a bulk read.
 
-Reading thousands of manifests or state files allocates many small containers and no reference
-cycles. Each collection the allocations trigger walks every container already alive, so with the
-collector running, a pass over 5,000 jobs spent about a third of its reading time collecting
-nothing. `paused()` turns it off for such a block and back on after it, as it was.
+The YAML loader reads each manifest with the collector paused: loading allocates many small
+containers and no reference cycles, and collections triggered mid-file walked every container
+already alive (issue 13 measured a 10,000-job pass at 2.95 s with it running, 2.07 s without,
+when the loader kept key positions). `paused()` turns it off for a block and back on after it,
+as it was. It defers collections rather than removing them, so it pays only where the block's
+own objects are what would be walked; around the state reader it measured no gain and is not
+used there.
 """
 
 from __future__ import annotations

@@ -18,7 +18,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from typing import Any, ClassVar
 
-from trainops import gcpause
 from trainops import metrics as _metrics
 from trainops.errors import Problem
 from trainops.providers.base import ACTIVE_HEALTH, Health
@@ -532,15 +531,6 @@ def parse_state(
     fails, or that the store could not read as text (`unreadable`: path -> why), is returned as
     a `JobState` with only a `problem`, keyed by its file name, so the caller reports it and
     leaves that job alone while every other job proceeds."""
-    with gcpause.paused():  # thousands of small records and no cycles (trainops.gcpause)
-        return _parse_state(files, check_run, unreadable)
-
-
-def _parse_state(
-    files: Mapping[str, str],
-    check_run: RunCheck | None,
-    unreadable: Mapping[str, str] | None,
-) -> dict[str, JobState]:
     jobs: dict[str, JobState] = {}
     seen: dict[str, list[str]] = {}
     for path, why in sorted((unreadable or {}).items()):
