@@ -339,7 +339,8 @@ def _checked_total(index: int, total: MonthTotal) -> MonthTotal:
 
 
 # Text most runs share (the same provider, commit, owner, ...): one string for all of them, not
-# one per run of every state file read.
+# one per run of every state file read. `_shared` spells these fields (and `_MAPPINGS`) out;
+# tests/unit/test_state_reader.py holds it to both lists.
 _SHARED_TEXT = tuple(
     sorted(
         {"provider", "input_hash", "source_commit", "trainer", "destination", "hardware"}
@@ -360,9 +361,9 @@ assert {f.name for f in fields(Run) if f.type == "str"} >= set(_SHARED_TEXT)
 _MAPPINGS = tuple(f.name for f in fields(Run) if str(f.type).startswith("Mapping["))
 
 
-# The one empty mapping every parsed run's empty outputs, deliveries, labels, metrics and digests
-# are (most runs have four of the five empty). Never written to: Run's fields are read-only
-# Mappings, and every change makes a new Run with a new dict.
+# The one empty mapping each empty mapping field of a parsed run (`_MAPPINGS`: most are empty in
+# most runs) and of a month's total is made (`_shared`, `_checked_total`). Never written to:
+# Run's fields are read-only Mappings, and every change makes a new Run with a new dict.
 _NO_ENTRIES: Mapping[str, Any] = {}
 
 
