@@ -6,8 +6,9 @@ job, each round recording one succeeded run per job (with its snapshot) through
 `state_changes`, the path apply writes by (retention, fan-out layout, cost totals, archive
 chain). The last round is each job's current revision, so the no-op apply has nothing to do.
 Then, in the same run: `validate`, a no-op `apply`, `plan` (wall time, peak RSS), their ratios to
-validate (each the fastest of `--repeat` runs, see `best`), and what history costs: the tip's size against all runs ever recorded, and the hops
-`history` makes for one job. Targets: apply and plan <= 2x validate, peak RSS < 300 MB.
+validate (each the fastest of `--repeat` runs, see `best`), and what history costs: the tip's
+size against all runs ever recorded, and the hops `history` makes for one job. Targets: apply
+and plan <= 2x validate, peak RSS < 300 MB.
 
 Usage: python benchmarks/state_history.py [--count N] [--revisions R] [--repeat K] [--keep DIR]
 `--keep DIR` builds the repository there and keeps it; a later run with the same DIR, count and

@@ -676,6 +676,9 @@ def serve(root: Path, listen: str, interval: str, github: bool, branch: str | No
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI and map errors to exit codes in one place."""
+    from trainops import gcpause
+
+    gcpause.tune()
     try:
         cli.main(args=argv, prog_name="trainops", standalone_mode=False)
     except click.exceptions.Abort:
