@@ -16,15 +16,11 @@ import re
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import MISSING, asdict, dataclass, field, fields, replace
-from typing import Any, ClassVar
+from typing import Any, Literal
 
 from trainops import metrics as _metrics
 from trainops.errors import Problem
 from trainops.providers.base import ACTIVE_HEALTH, Health
-
-# Strict types and finite numbers (pydantic's ConfigDict, spelled as the plain dict it is, so
-# that this module does not import pydantic until a state file is read).
-_READER_CONFIG: dict[str, Any] = {"strict": True, "allow_inf_nan": False}
 
 # The times and amounts a state file may hold: a time is seconds since 1970 up to the end of year
 # 9999 (what dates can show: a forged 1e20 would crash every month and date computed from it),
@@ -82,8 +78,6 @@ class Run:
     # What stood behind each remote URL of its input just before the submit (DESIGN §18), by
     # input key: `fingerprints.record` text, compared by `plan` to show input drift.
     fingerprints: Mapping[str, str] = field(default_factory=dict)
-    # How the state file's compiled reader (`_typed_reader`) reads a run: as `_run` does.
-    __pydantic_config__: ClassVar[dict[str, Any]] = _READER_CONFIG | {"extra": "ignore"}
 
     @property
     def is_intent(self) -> bool:
@@ -137,8 +131,6 @@ class MonthTotal:
     labels: Mapping[str, str] = field(default_factory=dict)
     billed_seconds: float = 0.0
     usd: float = 0.0
-    # How the state file's compiled reader (`_typed_reader`) reads a total: as `_total` does.
-    __pydantic_config__: ClassVar[dict[str, Any]] = _READER_CONFIG | {"extra": "forbid"}
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -444,27 +436,67 @@ def _typed_reader() -> Any:
     """The state file's shape (`JobState.to_text`) as one strict pydantic validator over
     `Run`'s and `MonthTotal`'s own fields: JSON in, the records built in one compiled pass.
     Strict: a string is never a number, a bool never an integer; numbers are finite. Unknown
-    fields of a run or the file are dropped, as `_run` drops them; a total's are refused, as
-    `_total` refuses them (`MonthTotal.__pydantic_config__`)."""
-    from pydantic import ConfigDict, TypeAdapter, with_config
-    from typing_extensions import TypedDict  # pydantic needs its TypedDict before Python 3.12
+    fields of a run or of the file are dropped, as `_run` drops them; a total's are refused, as
+    `_total` refuses them.
 
-    @with_config(ConfigDict(strict=True, extra="ignore", allow_inf_nan=False))  # as `from_text`
-    class StateFile(TypedDict, total=False):
-        format: int
-        job: str
-        runs: list[Run]
-        pruned: bool
-        archive: str
-        totals: list[MonthTotal]
+    The schema is pydantic-core's, built here from the dataclasses' fields (`_CORE`, by the
+    annotation `_FIELD_CHECKS` is keyed by): what a `TypeAdapter` would generate, without the
+    0.1 s that generating it costs every command that reads state."""
+    from pydantic_core import SchemaValidator
+    from pydantic_core import core_schema as cs
 
-    return TypeAdapter(StateFile)
+    config = cs.CoreConfig(strict=True, allow_inf_nan=False)
+    number = cs.float_schema(allow_inf_nan=False)
+    core = {
+        "str": cs.str_schema(),
+        "str | None": cs.nullable_schema(cs.str_schema()),
+        "int": cs.int_schema(),
+        "float": number,
+        "float | None": cs.nullable_schema(number),
+        "bool": cs.bool_schema(),
+        "Health": cs.enum_schema(Health, list(Health), sub_type="str"),
+        "Mapping[str, str]": cs.dict_schema(cs.str_schema(), cs.str_schema()),
+        "Mapping[str, float]": cs.dict_schema(cs.str_schema(), number),
+    }
+
+    def record(cls: type, extra: Literal["ignore", "forbid"]) -> cs.CoreSchema:
+        args = []
+        for f in fields(cls):
+            schema = core[str(f.type)]
+            if f.default is not MISSING:
+                schema = cs.with_default_schema(schema, default=f.default)
+            elif f.default_factory is not MISSING:
+                schema = cs.with_default_schema(schema, default_factory=f.default_factory)
+            args.append(cs.dataclass_field(f.name, schema))
+        return cs.dataclass_schema(
+            cls,
+            cs.dataclass_args_schema(cls.__name__, args, extra_behavior=extra),
+            [f.name for f in fields(cls)],
+            slots=True,
+            config=config | {"extra_fields_behavior": extra},
+        )
+
+    def optional(schema: cs.CoreSchema) -> cs.TypedDictField:
+        return cs.typed_dict_field(schema, required=False)
+
+    state_file = cs.typed_dict_schema(
+        {
+            "format": optional(cs.int_schema()),
+            "job": optional(cs.str_schema()),
+            "runs": optional(cs.list_schema(record(Run, "ignore"))),
+            "pruned": optional(cs.bool_schema()),
+            "archive": optional(cs.str_schema()),
+            "totals": optional(cs.list_schema(record(MonthTotal, "forbid"))),
+        },
+        extra_behavior="ignore",
+    )
+    return SchemaValidator(state_file, config)
 
 
 def _read_typed(text: str) -> dict[str, Any] | None:
     """`text` read by `_typed_reader`, or None when it does not pass (or names a constant
     JSON has not, which `json.loads` refuses everywhere and pydantic only in numbers)."""
-    from pydantic import ValidationError
+    from pydantic_core import ValidationError
 
     if "NaN" in text or "Infinity" in text:
         return None
