@@ -229,7 +229,8 @@ def iso(timestamp: float | None) -> str | None:
     """Unix seconds as ISO 8601 UTC to the second (`2026-12-01T18:00:00Z`)."""
     if timestamp is None:
         return None
-    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # isoformat ends in "+00:00" for UTC; it takes half strftime's time, three times per job
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")[:-6] + "Z"
 
 
 __all__ = ["ReportDoc", "iso", "output_schemas", "report"]

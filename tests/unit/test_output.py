@@ -86,3 +86,17 @@ def test_a_report_printed_job_by_job_is_the_whole_documents_text(jobs: int) -> N
     text = output.report("plan", plan, NOW, problems, notes=["a note"], diffs=diffs)
     assert text == _whole(plan, diffs, problems)
     assert [j["job"] for j in json.loads(text)["jobs"]] == sorted(plan.jobs)
+
+
+@pytest.mark.parametrize(
+    ("timestamp", "text"),
+    [
+        (0, "1970-01-01T00:00:00Z"),
+        (1.9999994, "1970-01-01T00:00:01Z"),  # to the second, never rounded up
+        (1795147919.592436, "2026-11-20T04:11:59Z"),
+        (253_402_300_799.0, "9999-12-31T23:59:59Z"),  # the latest time a state file may hold
+    ],
+)
+def test_times_are_iso_utc_to_the_second(timestamp: float, text: str) -> None:
+    assert output.iso(timestamp) == text
+    assert output.iso(None) is None

@@ -64,45 +64,54 @@ DATA_LIMITS: dict[str, int | None] = {
 WORKDIR_LIMITS: dict[str, int] = {"ray": 100 * MIB}
 
 
-def _local_run(job: str, run: Run) -> str:
-    from trainops.providers.local import check_run
-
-    return check_run(job, run)
-
-
-def _replicate_run(job: str, run: Run) -> str:
-    from trainops.providers.replicate import check_run
-
-    return check_run(job, run)
+RunCheck = Callable[[str, "Run"], str]
 
 
 # Whether a recorded run can be a job's (its id and outputs, as the provider issues them): the
 # state branch is input, and a forged record must not make trainops act on another job's run.
-def _huggingface_run(job: str, run: Run) -> str:
+# Each provider's check, imported when a run of that provider is first read.
+def _local_run() -> RunCheck:
+    from trainops.providers.local import check_run
+
+    return check_run
+
+
+def _replicate_run() -> RunCheck:
+    from trainops.providers.replicate import check_run
+
+    return check_run
+
+
+def _huggingface_run() -> RunCheck:
     from trainops.providers.huggingface import check_run
 
-    return check_run(job, run)
+    return check_run
 
 
-def _ray_run(job: str, run: Run) -> str:
+def _ray_run() -> RunCheck:
     from trainops.providers.ray import check_run
 
-    return check_run(job, run)
+    return check_run
 
 
-RUN_CHECKS: dict[str, Callable[[str, Run], str]] = {
+RUN_CHECKS: dict[str, Callable[[], RunCheck]] = {
     "local": _local_run,
     "replicate": _replicate_run,
     "huggingface": _huggingface_run,
     "ray": _ray_run,
 }
+_RUN_CHECKED: dict[str, RunCheck] = {}  # each provider's check once imported
 
 
 def check_run(job: str, run: Run) -> str:
-    """Why `run` cannot be a run of `job` (empty when it can). For `parse_state`."""
-    if run.provider not in RUN_CHECKS:
-        return f"provider {run.provider!r} is not one trainops knows"
-    return RUN_CHECKS[run.provider](job, run)
+    """Why `run` cannot be a run of `job` (empty when it can). For `parse_state`, once per run
+    of every state file read."""
+    check = _RUN_CHECKED.get(run.provider)
+    if check is None:
+        if run.provider not in RUN_CHECKS:
+            return f"provider {run.provider!r} is not one trainops knows"
+        check = _RUN_CHECKED[run.provider] = RUN_CHECKS[run.provider]()
+    return check(job, run)
 
 
 class Providers:
