@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from trainops.lockfile import Lock
     from trainops.manifest import Config
     from trainops.providers.base import Provider
-    from trainops.state.model import Run
+    from trainops.state.model import Run, RunCheck
 
 
 def _local(root: Path, config: Config, lock: Lock | None) -> Provider:
@@ -62,9 +62,6 @@ DATA_LIMITS: dict[str, int | None] = {
 # The providers that ship a job's workdir to where it runs, with the largest package each takes:
 # `validate` refuses a larger workdir before anything is recorded or sent.
 WORKDIR_LIMITS: dict[str, int] = {"ray": 100 * MIB}
-
-
-RunCheck = Callable[[str, "Run"], str]
 
 
 # Whether a recorded run can be a job's (its id and outputs, as the provider issues them): the

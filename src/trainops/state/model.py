@@ -439,9 +439,9 @@ def _typed_reader() -> Any:
     fields of a run or of the file are dropped, as `_run` drops them; a total's are refused, as
     `_total` refuses them.
 
-    The schema is pydantic-core's, built here from the dataclasses' fields (`_CORE`, by the
-    annotation `_FIELD_CHECKS` is keyed by): what a `TypeAdapter` would generate, without the
-    0.1 s that generating it costs every command that reads state."""
+    The schema is pydantic-core's, built here from the dataclasses' fields (`core`, by the
+    annotation `_FIELD_CHECKS` is keyed by too): what a `TypeAdapter` would generate, without
+    the 0.1 s that generating it costs every command that reads state."""
     from pydantic_core import SchemaValidator
     from pydantic_core import core_schema as cs
 
