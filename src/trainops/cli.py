@@ -322,7 +322,7 @@ def apply(
         if live is not None:
             live.update(
                 render.table(
-                    render.plan_rows(result.plan, time.time()),
+                    render.iter_plan_rows(result.plan, time.time()),
                     ["job", "sync", "health", "revision", "age", "reason"],
                 )
             )
@@ -347,7 +347,7 @@ def apply(
         echo("")
         echo(
             render.table(
-                render.plan_rows(final.plan, now),
+                render.iter_plan_rows(final.plan, now),
                 ["job", "sync", "health", "revision", "run_id", "age", "reason"],
             )
         )

@@ -78,3 +78,21 @@ def test_an_unexpected_error_quoting_input_is_escaped(
         assert "internal error: RuntimeError: quoting jobs/x\\n::error file=x::INJECTED" in err
         assert "\x1b" not in err and "\x07" not in err
         assert not [line for line in err.splitlines() if line.lstrip().startswith("::")], err
+
+
+def test_every_control_and_reordering_character_is_shown_escaped() -> None:
+    """`line` escapes exactly the C0/C1 controls (Unicode category Cc) and the invisible
+    separators and bidirectional controls, over every code point; `block` keeps newline and tab."""
+    import unicodedata
+
+    from trainops import escape
+
+    invisible = {0x2028, 0x2029, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)}
+    for code in range(0x110000):
+        ch = chr(code)
+        if unicodedata.category(ch) == "Cs":
+            continue  # a lone surrogate is not text a str from a file or an answer can hold
+        unsafe = unicodedata.category(ch) == "Cc" or code in invisible
+        assert (escape.line(ch) != ch) is unsafe, hex(code)
+        assert (escape.block(ch) != ch) is (unsafe and ch not in "\n\t"), hex(code)
+    assert escape.line("a\x1b[31m\u202eb\n") == "a\\x1b[31m\\u202eb\\n"
