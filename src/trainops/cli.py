@@ -242,11 +242,11 @@ def plan(root: Path, output: str, detailed_exitcode: bool, github: bool) -> None
 def _echo_plan(result: Any, now: float) -> None:
     from trainops import render
 
-    rows = render.plan_rows(result.plan, now)
-    if rows:
+    if result.plan.jobs:
         echo(
             render.table(
-                rows, ["job", "action", "sync", "health", "revision", "worst_case", "reason"]
+                render.iter_plan_rows(result.plan, now),
+                ["job", "action", "sync", "health", "revision", "worst_case", "reason"],
             )
         )
         echo("")
@@ -422,7 +422,6 @@ def status(root: Path, output: str, html_dir: Path | None) -> None:
 
     ws, result = plan_workspace(root)
     now = time.time()
-    rows = render.plan_rows(result.plan, now)
     if html_dir is not None:
         from trainops.commands import write_status_page
 
@@ -439,9 +438,9 @@ def status(root: Path, output: str, html_dir: Path | None) -> None:
         )
     else:
         columns = ["job", "sync", "health", "revision", "run_id", "age", "cost", "reason"]
-        if any(r["metrics"] for r in rows):  # headline metrics of each job's latest run
-            columns.insert(columns.index("cost"), "metrics")
-        echo(render.table(rows, columns))
+        if any(v.run and v.run.metrics for v in result.plan.jobs.values()):
+            columns.insert(columns.index("cost"), "metrics")  # each job's latest run's headline
+        echo(render.table(render.iter_plan_rows(result.plan, now), columns))
         echo(render.money_line(result.plan))
     if result.problems:  # state files that do not validate: named on stderr, their jobs left alone
         echo("\n" + render.problems_text(result.problems), err=True)
