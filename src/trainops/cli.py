@@ -195,13 +195,12 @@ def plan(root: Path, output: str, detailed_exitcode: bool, github: bool) -> None
             err=True,
         )
     if output == "json":
-        from trainops.output import report
+        from trainops.output import report_parts
 
         drift = render.drift_lines(result.drift)
-        text = report(
-            "plan", result.plan, now, problems, notes=[*result.notes, *drift], diffs=diffs
-        )
-        echo(text, nl=False)
+        notes = [*result.notes, *drift]
+        for part in report_parts("plan", result.plan, now, problems, notes=notes, diffs=diffs):
+            echo(part, nl=False)
     elif output == "markdown":
         echo(
             render.plan_markdown(
@@ -337,10 +336,12 @@ def apply(
     now = time.time()
     problems = [*ws.validation.problems, *final.problems]
     if output == "json":
-        from trainops.output import report
+        from trainops.output import report_parts
 
-        text = report("apply", final.plan, now, problems, outcomes=outcomes, notes=final.notes)
-        echo(text, nl=False)
+        for part in report_parts(
+            "apply", final.plan, now, problems, outcomes=outcomes, notes=final.notes
+        ):
+            echo(part, nl=False)
     elif output == "markdown":
         echo(render.plan_markdown(final.plan, now, problems, title="trainops apply"))
     else:
@@ -428,10 +429,11 @@ def status(root: Path, output: str, html_dir: Path | None) -> None:
         for path in write_status_page(ws, result, html_dir, now):
             echo(f"wrote {escape.line(str(path))}", err=True)
     if output == "json":
-        from trainops.output import report
+        from trainops.output import report_parts
 
         problems = [*ws.validation.problems, *result.problems]
-        echo(report("status", result.plan, now, problems, notes=result.notes), nl=False)
+        for part in report_parts("status", result.plan, now, problems, notes=result.notes):
+            echo(part, nl=False)
     elif output == "markdown":
         echo(
             render.plan_markdown(result.plan, now, ws.validation.problems, title="trainops status")

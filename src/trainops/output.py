@@ -9,7 +9,7 @@ seconds figure beside them, and every action carries its outcome once apply has 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -126,6 +126,22 @@ def report(
 ) -> str:
     """The JSON text. `outcomes` (apply's, of every pass) replace the plan's actions; without
     them the plan's actions are listed, not yet carried out."""
+    return "".join(report_parts(command, plan, now, problems, outcomes, notes, diffs))
+
+
+def report_parts(
+    command: Literal["plan", "apply", "status"],
+    plan: Plan,
+    now: float,
+    problems: Iterable[Problem] = (),
+    outcomes: Iterable[Any] | None = None,
+    notes: Iterable[str] = (),
+    diffs: Mapping[str, Sequence[str]] | None = None,
+    jobs_per_part: int = 200,
+) -> Iterator[str]:
+    """`report`'s text in parts, made as they are read, each ending between two JSON values
+    (never inside a string): the CLI prints each as it comes, so a 30,000-job report is never
+    held whole, nor beside its encoded bytes."""
     from trainops import render
 
     if outcomes is None:
@@ -148,17 +164,21 @@ def report(
     # repository alive at once beside the text.
     text = doc.model_dump_json(indent=2)
     if not plan.jobs:
-        return text + "\n"
+        yield text + "\n"
+        return
     head, empty, tail = text.partition(_NO_JOBS)
     assert empty, "a report always has its jobs key"
-    parts = [head, '\n  "jobs": [\n']
-    for n, view in sorted(plan.jobs.items()):
+    part = [head, '\n  "jobs": [\n']
+    for i, (n, view) in enumerate(sorted(plan.jobs.items())):
+        if i:
+            part.append(",\n")
+            if i % jobs_per_part == 0:
+                yield "".join(part)
+                part = []
         job = _job(n, view, cells.get(n, "-"), now, (diffs or {}).get(n, ()))
         # one level deeper: JSON text holds no raw newline but between its lines
-        parts += ("    ", job.model_dump_json(indent=2).replace("\n", "\n    "), ",\n")
-    parts[-1] = "\n  ]"
-    parts += (tail, "\n")
-    return "".join(parts)
+        part += ("    ", job.model_dump_json(indent=2).replace("\n", "\n    "))
+    yield "".join([*part, "\n  ]", tail, "\n"])
 
 
 # The top-level jobs key of an indented report without jobs: a string in the document cannot
@@ -233,4 +253,4 @@ def iso(timestamp: float | None) -> str | None:
     return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")[:-6] + "Z"
 
 
-__all__ = ["ReportDoc", "iso", "output_schemas", "report"]
+__all__ = ["ReportDoc", "iso", "output_schemas", "report", "report_parts"]

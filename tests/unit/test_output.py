@@ -88,6 +88,22 @@ def test_a_report_printed_job_by_job_is_the_whole_documents_text(jobs: int) -> N
     assert [j["job"] for j in json.loads(text)["jobs"]] == sorted(plan.jobs)
 
 
+@pytest.mark.parametrize("per_part", [1, 2, 200])
+def test_a_report_in_parts_breaks_only_between_jobs(per_part: int) -> None:
+    """The CLI prints a report part by part (scrubbed part by part): joined they are the whole
+    text, and each ends after a whole job, so no string is ever cut in two."""
+    plan, diffs = _plan(), {"a": ["input.steps: 500 -> 600"]}
+    parts = list(
+        output.report_parts(
+            "plan", plan, NOW, notes=["a note"], diffs=diffs, jobs_per_part=per_part
+        )
+    )
+    assert "".join(parts) == _whole(plan, diffs, [])
+    assert len(parts) == -(-len(plan.jobs) // per_part)
+    for part in parts[:-1]:
+        assert part.endswith("},\n")
+
+
 @pytest.mark.parametrize(
     ("timestamp", "text"),
     [
