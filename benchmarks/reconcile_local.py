@@ -216,34 +216,37 @@ def measure(root: Path, *args: str) -> tuple[float, float, subprocess.CompletedP
     return wall, rss_kib / 1024, done
 
 
-def loader_ratio(root: Path) -> tuple[float, float]:
+def loader_ratio(root: Path, rounds: int = 5, chunk: int = 100) -> tuple[float, float]:
     """Seconds to read every manifest with trainops' loader (values, positions, refusals) and
-    with libyaml's compose (node graph only) of the same texts, best of three each, in this
-    process: the floor a loader built on libyaml's events can approach."""
+    with libyaml's compose (node graph only) of the same texts, in this process: the floor a
+    loader built on libyaml's events can approach. Each `chunk` of files is read by one, then
+    at once by the other, `rounds` times; each side keeps its fastest time per chunk, summed.
+    This machine's speed drifts by a third within minutes: timed side by side at this grain,
+    both see the same machine (three whole passes of one, then three of the other, did not)."""
     import yaml
 
     from trainops.yamlsource import load_text
 
     texts = [p.read_text() for p in sorted((root / "jobs").glob("*.yaml"))]
+    chunks = [texts[i : i + chunk] for i in range(0, len(texts), chunk)]
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
-    def ours() -> None:
-        for text in texts:
+    def ours(part: list[str]) -> None:
+        for text in part:
             load_text(text, "x.yaml")
 
-    def compose() -> None:
-        for text in texts:
+    def compose(part: list[str]) -> None:
+        for text in part:
             list(yaml.compose_all(text, Loader=loader))
 
-    best = {}
-    for name, fn in (("ours", ours), ("compose", compose)):
-        runs = []
-        for _ in range(3):
-            began = time.perf_counter()
-            fn()
-            runs.append(time.perf_counter() - began)
-        best[name] = min(runs)
-    return best["ours"], best["compose"]
+    fastest = {"ours": [float("inf")] * len(chunks), "compose": [float("inf")] * len(chunks)}
+    for _ in range(rounds):
+        for i, part in enumerate(chunks):
+            for name, fn in (("ours", ours), ("compose", compose)):
+                began = time.perf_counter()
+                fn(part)
+                fastest[name][i] = min(fastest[name][i], time.perf_counter() - began)
+    return sum(fastest["ours"]), sum(fastest["compose"])
 
 
 def state_commits(root: Path) -> int:

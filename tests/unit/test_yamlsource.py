@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import math
+import random
 import subprocess
 import sys
 import tracemalloc
@@ -10,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from trainops import yamlsource
 from trainops.yamlsource import MAX_FILE_BYTES, MAX_NODES, load_file, load_text
 
 
@@ -468,3 +471,61 @@ def test_values_read_before_are_still_checked_where_they_are_keys() -> None:
     for _ in range(2):
         docs, _ = load_text(f"a: {token}\nb: [{token}]\n", "t.yaml")
         assert [p.line for p in docs[0].secrets] == [1, 2]
+
+
+def _plain_shapes() -> list[str]:
+    alphabet = "019-+_:.xbeoEyn~ "
+    shapes = ["".join(p) for n in range(1, 4) for p in itertools.product(alphabet, repeat=n)]
+    rng = random.Random(13)
+    shapes += ["".join(rng.choice(alphabet) for _ in range(rng.randint(4, 8))) for _ in range(3000)]
+    shapes += ["0", "-0", "+0", "007", "08", "1_000", "0x1F", "0b101", "0o17", "1:20", "190:20:30"]
+    shapes += ["12e3", "1.5", ".5", "1.", ".inf", "-.inf", ".nan", "yes", "No", "on", "OFF", "~"]
+    shapes += ["null", "Null", "2001-12-14", "2001-12-14t21:59:43.10-05:00", "<<", "=", "job-1"]
+    shapes += ["local", "python", "10m", "-5", "+12", "123456789012345678901234567890", "é1"]
+    return shapes
+
+
+def test_plain_scalars_resolve_as_the_yaml_resolver_says() -> None:
+    """Each plain scalar is the value PyYAML's own resolver and constructor make of it (pure
+    Python, `SafeLoader`), whatever shortcut the reader takes (timestamps stay text)."""
+    import yaml
+
+    constructor = yaml.constructor.SafeConstructor()
+    text_tags = {"tag:yaml.org,2002:str", "tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:merge"}
+    compared = 0
+    for shape in _plain_shapes():
+        text = f"v: {shape}\n"
+        try:
+            node = yaml.compose(text, Loader=yaml.SafeLoader)
+        except yaml.YAMLError:
+            continue
+        if not isinstance(node, yaml.MappingNode) or len(node.value) != 1:
+            continue
+        scalar = node.value[0][1]
+        if not isinstance(scalar, yaml.ScalarNode) or scalar.style is not None:
+            continue
+        if scalar.tag in text_tags:
+            want: object = scalar.value
+        else:
+            try:
+                want = constructor.construct_object(scalar)
+            except (ValueError, yaml.constructor.ConstructorError):
+                # 0x_ (a number's shape without its digits), = (YAML's "value" key): refused,
+                # with a position, never an exception
+                [problem] = load_text(text, "x.yaml")[1]
+                assert (problem.line, problem.col) == (1, 4), shape
+                continue
+        loader = yamlsource._Loader(text)
+        try:
+            events = [loader.get_event() for _ in range(5)]
+        finally:
+            loader.dispose()
+        event = events[-1]  # stream, document, mapping start, key, then the value
+        assert isinstance(event, yaml.ScalarEvent) and event.value == scalar.value, shape
+        got = yamlsource._construct(loader, event)
+        if isinstance(want, float) and math.isnan(want):
+            assert isinstance(got, float) and math.isnan(got), shape
+        else:
+            assert (type(got), got) == (type(want), want), shape
+        compared += 1
+    assert compared > 4000
