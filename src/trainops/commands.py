@@ -342,11 +342,11 @@ def lock_workspace(
 
 def write_status_page(ws: Workspace, result: Pass, directory: Path, now: float) -> list[Path]:
     """`status --html DIR`: the page `trainops serve` shows, as static files."""
-    from trainops.output import report
+    from trainops.output import report_parts
     from trainops.serve.status_page import build_view, write_static
 
     problems = [*ws.validation.problems, *result.problems]
-    doc = report("status", result.plan, now, problems, notes=result.notes)
+    doc = "".join(report_parts("status", result.plan, now, problems, notes=result.notes))
     view = build_view(doc, result.state, ws.config.prices_usd_per_second, now)
     return write_static(view, directory)
 

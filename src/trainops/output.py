@@ -115,20 +115,6 @@ def output_schemas() -> dict[str, str]:
     return {SCHEMA_FILE: json.dumps(schema, indent=2, sort_keys=True) + "\n"}
 
 
-def report(
-    command: Literal["plan", "apply", "status"],
-    plan: Plan,
-    now: float,
-    problems: Iterable[Problem] = (),
-    outcomes: Iterable[Any] | None = None,
-    notes: Iterable[str] = (),
-    diffs: Mapping[str, Sequence[str]] | None = None,
-) -> str:
-    """The JSON text. `outcomes` (apply's, of every pass) replace the plan's actions; without
-    them the plan's actions are listed, not yet carried out."""
-    return "".join(report_parts(command, plan, now, problems, outcomes, notes, diffs))
-
-
 def report_parts(
     command: Literal["plan", "apply", "status"],
     plan: Plan,
@@ -139,9 +125,11 @@ def report_parts(
     diffs: Mapping[str, Sequence[str]] | None = None,
     jobs_per_part: int = 200,
 ) -> Iterator[str]:
-    """`report`'s text in parts, made as they are read, each ending between two JSON values
-    (never inside a string): the CLI prints each as it comes, so a 30,000-job report is never
-    held whole, nor beside its encoded bytes."""
+    """The JSON report's text in parts, made as they are read, each ending between two JSON
+    values (never inside a string): the CLI prints each as it comes, so a 30,000-job report is
+    never held whole, nor beside its encoded bytes; joined, they are the document. `outcomes`
+    (apply's, of every pass) replace the plan's actions; without them the plan's actions are
+    listed, not yet carried out."""
     from trainops import render
 
     if outcomes is None:
@@ -253,4 +241,4 @@ def iso(timestamp: float | None) -> str | None:
     return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")[:-6] + "Z"
 
 
-__all__ = ["ReportDoc", "iso", "output_schemas", "report", "report_parts"]
+__all__ = ["ReportDoc", "iso", "output_schemas", "report_parts"]

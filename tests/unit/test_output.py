@@ -83,7 +83,8 @@ def test_a_report_printed_job_by_job_is_the_whole_documents_text(jobs: int) -> N
     plan = Plan(full.actions, dict(list(full.jobs.items())[:jobs]), full.money)
     diffs = {"a": ["input.steps: 500 -> 600", 'name: "x" -> "y"']}
     problems = [Problem("jobs/a.yaml", 3, 5, 'unknown key "spec.x"', "did you mean 'input'?")]
-    text = output.report("plan", plan, NOW, problems, notes=["a note"], diffs=diffs)
+    parts = output.report_parts("plan", plan, NOW, problems, notes=["a note"], diffs=diffs)
+    text = "".join(parts)
     assert text == _whole(plan, diffs, problems)
     assert [j["job"] for j in json.loads(text)["jobs"]] == sorted(plan.jobs)
 

@@ -101,7 +101,7 @@ class Controller:
 
     def _pass(self) -> None:
         from trainops.commands import apply_workspace
-        from trainops.output import report
+        from trainops.output import report_parts
 
         fetch(self.root, self.remote, self.branch)
         ws, rec = apply_workspace(self.root, ref=self.ref, allow_dirty=True, on_event=self.log)
@@ -122,7 +122,7 @@ class Controller:
         for outcome in result.failed:
             self.log(f"{outcome.action.job}: {outcome.action.op.value} failed: {outcome.detail}")
         problems = [*ws.validation.problems, *final.problems]
-        doc = report("status", final.plan, now, problems, notes=final.notes)
+        doc = "".join(report_parts("status", final.plan, now, problems, notes=final.notes))
         self.view = build_view(doc, final.state, ws.config.prices_usd_per_second, now)
 
     def _reporter(self, config: Config) -> RunReporter | None:
