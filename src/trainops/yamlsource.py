@@ -510,12 +510,15 @@ def _construct(loader: Any, event: Any) -> Any:
         # walk over its patterns (a name, a seed: read once each, 30,000 files read 60,000).
         # A first character no implicit pattern starts with is text; a decimal without leading
         # zeros, separators or colons is an int in YAML 1.1 as in Python (a test compares both
-        # with the resolver over every such shape).
+        # with the resolver over thousands of shapes).
         value: str = event.value
         if value and value[0] not in _PATTERNED and None not in _PATTERNED:
             return value
         if _DECIMAL.match(value):
-            return int(value)
+            try:
+                return int(value)
+            except ValueError:  # more digits than int() reads: refused below, as PyYAML fails
+                pass
     if tag in (None, "!"):
         tag = loader.resolve(yaml.ScalarNode, event.value, event.implicit)
     if tag in (f"{_STD}str", _TIMESTAMP, _MERGE):
@@ -526,10 +529,11 @@ def _construct(loader: Any, event: Any) -> Any:
         raise _Refused(event.start_mark, f"tag {_short(tag)} is not allowed")
     try:
         return constructor(_constructor, node)
-    except ValueError:  # a shape YAML 1.1 resolves as a number but holds none: 0x_, 0b_, ._
+    except ValueError:  # a number's shape without its digits (0x_, 0b_), or too many of them
+        shown = _redact(event.value) if len(event.value) <= 40 else "this value"
         raise _Refused(
             event.start_mark,
-            f"{_redact(event.value)} reads as {_short(tag)[2:]} in YAML but holds no number",
+            f"{shown} reads as {_short(tag)[2:]} in YAML but is not a number trainops can read",
             "write the number out, or quote it to pass the text",
         ) from None
 

@@ -529,3 +529,13 @@ def test_plain_scalars_resolve_as_the_yaml_resolver_says() -> None:
             assert (type(got), got) == (type(want), want), shape
         compared += 1
     assert compared > 4000
+
+
+@pytest.mark.parametrize("value", ["0x_", "+0b__", "9" * 5000])
+def test_a_number_no_int_can_hold_is_a_problem_not_an_exception(value: str) -> None:
+    docs, problems = load_text(f"a: 1\nv: {value}\n", "x.yaml")
+    assert not docs
+    [problem] = problems
+    assert (problem.line, problem.col) == (2, 4)
+    assert "is not a number trainops can read" in problem.message and problem.hint
+    assert len(problem.message) < 120
