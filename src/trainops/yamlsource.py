@@ -477,8 +477,10 @@ _CLEAN: dict[tuple[str, Any], Any] = {}
 _MISS = object()
 
 # The first characters of a plain scalar the loader resolves by pattern (bool, int, float, null,
-# merge, timestamp, value), from its own table; a None key would be a pattern for any character.
+# merge, timestamp, value), from its own table; a None key would be a pattern for any character,
+# and then no first character would tell text.
 _PATTERNED: frozenset[str | None] = frozenset(_Loader.yaml_implicit_resolvers)
+_TEXT_BY_FIRST = None not in _PATTERNED
 _DECIMAL = re.compile(r"[-+]?(?:0|[1-9][0-9]*)\Z")
 
 
@@ -512,7 +514,7 @@ def _construct(loader: Any, event: Any) -> Any:
         # zeros, separators or colons is an int in YAML 1.1 as in Python (a test compares both
         # with the resolver over thousands of shapes).
         value: str = event.value
-        if value and value[0] not in _PATTERNED and None not in _PATTERNED:
+        if _TEXT_BY_FIRST and value and value[0] not in _PATTERNED:
             return value
         if _DECIMAL.match(value):
             try:
