@@ -255,37 +255,68 @@ def _validate(
     source: Source, on_config: Callable[[Config], None] | None = None
 ) -> tuple[Validation, Lock | None, dict[str, dict[str, Package]]]:
     lock, lock_problems = load_lock(source)
+    seen: dict[str, Config] = {}
+
+    def remember(config: Config) -> None:
+        seen["config"] = config
+        if on_config is not None:
+            on_config(config)
 
     def check_input(job: Job) -> list[Problem]:
-        spec = job.spec
-        if not isinstance(spec, ReplicateSpec):
-            return []
-        entry = lock.entry(spec.trainer) if lock is not None else None
-        if entry is None:
-            if ":" in spec.trainer:
-                return []  # pinned in the manifest and not locked: the service checks input
-            return [
-                job.doc.problem(
-                    ("spec", "trainer"),
-                    f"trainer {spec.trainer} has no version and trainops.lock does not pin it",
-                    "run `trainops lock` and commit trainops.lock, or write owner/name:version",
-                )
-            ]
-        from trainops.lockfile import check_input as against_schema
+        if isinstance(source, WorkingTree):
+            # `validate` reads the working tree, which is what each provider's own offline
+            # `check()` looks at (workdirs, commands on disk): every provider says its word.
+            return provider_problems(source.root, seen["config"], lock, job)
+        return _schema_problems(lock, job)
 
-        return against_schema(
-            spec.input,
-            entry.schema,
-            job.doc.locate,
-            job.file,
-            job=job.name,
-            trainer=spec.trainer.partition(":")[0],
-            data=tuple(spec.data),
-        )
-
-    validation = validate_source(source, check_input=check_input, on_config=on_config)
+    validation = validate_source(source, check_input=check_input, on_config=remember)
     _check_shipped_workdirs(source, validation)
     if lock_problems:
         validation.problems = sorted([*validation.problems, *lock_problems])
         validation.complete = False
     return validation, lock, _package_data(source, validation)
+
+
+def provider_problems(root: Path, config: Config, lock: Lock | None, job: Job) -> list[Problem]:
+    """The offline `check()` of the job's provider (providers/base.py), each problem located
+    in the job's manifest and naming the job. No network: a check only reads the lock and disk."""
+    from dataclasses import replace
+
+    from trainops.providers import REGISTRY
+
+    factory = REGISTRY.get(str(job.spec.provider))
+    if factory is None:
+        return []
+    found = factory(root, config, lock).check(job, lock)
+    return [p if p.job else replace(p, job=job.name) for p in found]
+
+
+def _schema_problems(lock: Lock | None, job: Job) -> list[Problem]:
+    """A commit's manifests (plan, apply, serve): a Replicate job's input against its locked
+    schema, which needs nothing of the working tree (a provider's disk checks would read the
+    working tree, not the commit)."""
+    spec = job.spec
+    if not isinstance(spec, ReplicateSpec):
+        return []
+    entry = lock.entry(spec.trainer) if lock is not None else None
+    if entry is None:
+        if ":" in spec.trainer:
+            return []  # pinned in the manifest and not locked: the service checks input
+        return [
+            job.doc.problem(
+                ("spec", "trainer"),
+                f"trainer {spec.trainer} has no version and trainops.lock does not pin it",
+                "run `trainops lock` and commit trainops.lock, or write owner/name:version",
+            )
+        ]
+    from trainops.lockfile import check_input as against_schema
+
+    return against_schema(
+        spec.input,
+        entry.schema,
+        job.doc.locate,
+        job.file,
+        job=job.name,
+        trainer=spec.trainer.partition(":")[0],
+        data=tuple(spec.data),
+    )
