@@ -53,9 +53,9 @@ def test_validate_reports_the_problems_of_each_providers_check(tmp_path: Path) -
     assert any(
         line.startswith("jobs/typo.yaml:6:") and "train/trian.sh" in line for line in lines
     ), result.stderr
-    assert any(
-        line.startswith("jobs/flavor.yaml:8:") and "a100-huge" in line for line in lines
-    ), result.stderr
+    assert any(line.startswith("jobs/flavor.yaml:8:") and "a100-huge" in line for line in lines), (
+        result.stderr
+    )
 
     # The same files once fixed are valid: the checks do not refuse a good job.
     (tmp_path / "jobs/typo.yaml").write_text(LOCAL.replace("trian", "train"))

@@ -17,7 +17,7 @@ from pathlib import Path
 import standardwebhooks  # noqa: F401  (imported here: a missing extra fails before serving)
 import uvicorn
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
@@ -128,11 +128,14 @@ async def _body(request: Request) -> bytes | None:
     if declared.isdigit() and int(declared) > MAX_BODY:
         return None
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY:
-            return None
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > MAX_BODY:
+                return None
+            chunks.append(chunk)
+    except ClientDisconnect:  # the peer left, or its body deadline dropped it (serve/http.py)
+        return None
     return b"".join(chunks)
 
 
@@ -196,8 +199,18 @@ def serve(
     # On loopback the page is for this machine (or a reverse proxy that does its own auth).
     page_token = None if is_loopback(host) else token
     app = create_app(controller, replicate=replicate, github=gh, token=page_token)
+    from trainops.serve.http import KEEP_ALIVE, GuardedH11
+
     config = uvicorn.Config(
-        app, host=host, port=port, log_level="warning", access_log=False, lifespan="off"
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        http=GuardedH11,  # header/body deadlines and the connection cap (serve/http.py)
+        ws="none",  # no route upgrades; an upgrade must not leave the guarded protocol
+        timeout_keep_alive=KEEP_ALIVE,
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="trainops-http", daemon=True)
