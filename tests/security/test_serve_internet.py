@@ -14,12 +14,13 @@ import httpx
 import pytest
 
 from tests.e2e.test_replicate_cli import R8_TOKEN, job
-from tests.e2e.test_serve import GH_TOKEN, Served
+from tests.e2e.test_serve import GH_TOKEN, Served, github_hook
 from tests.emulators.github import GitHubEmulator
 from tests.emulators.replicate import ReplicateEmulator, SimClock
 from tests.support.halfopen import close_wait, descriptors, sweep
 from tests.support.workspace import UserRepo, explain
 
+SERVE_TOKEN = "serve-token-" + "7c1d" * 8
 SWEEP = 2000  # half-open connections (issue 26: 1,100 exhausted the 1,024-descriptor limit)
 MAX_FDS = 100
 
@@ -82,6 +83,99 @@ def test_2000_half_open_connections_leave_serve_answering_with_few_descriptors(
             done.close()
         assert held < MAX_FDS, (before, held)
         assert stuck == 0
+    finally:
+        code, err = served.stop()
+    assert code == 0, err
+
+
+def test_a_replayed_signed_github_push_gets_2xx_and_schedules_nothing(
+    repo: UserRepo, gh: GitHubEmulator, emu: ReplicateEmulator
+) -> None:
+    served = Served(repo, gh, emu)
+    try:
+        now = int(time.time())
+        push = {"ref": "refs/heads/main", "after": "1" * 40, "repository": {"pushed_at": now}}
+        body, headers = github_hook("push", push)
+        first = served.post("/webhooks/github", body, {**headers, "X-GitHub-Delivery": "d-1"})
+        assert first.status_code == 202
+        passes = served.idle()
+        # The same delivery again, and with a fresh delivery id (the header is not signed).
+        again = served.post("/webhooks/github", body, {**headers, "X-GitHub-Delivery": "d-1"})
+        renamed = served.post("/webhooks/github", body, {**headers, "X-GitHub-Delivery": "d-2"})
+        assert (again.status_code, renamed.status_code) == (200, 200)
+        # A push signed long ago (its signed pushed_at), never seen: stale, no pass.
+        old = {"ref": "refs/heads/main", "repository": {"pushed_at": int(time.time()) - 2 * 86400}}
+        body, headers = github_hook("push", old)
+        assert served.post("/webhooks/github", body, headers).status_code == 400
+        time.sleep(1.0)  # a pass they had scheduled would have started by now
+        assert served.idle() == passes
+        assert served.metric("trainops_webhooks_total", source="github", outcome="repeat") == 2
+        assert served.metric("trainops_webhooks_total", source="github", outcome="accepted") == 1
+    finally:
+        code, err = served.stop()
+    assert code == 0, err
+
+
+def test_a_replicate_webhook_repeated_after_a_restart_schedules_nothing(
+    repo: UserRepo, gh: GitHubEmulator, emu: ReplicateEmulator
+) -> None:
+    served = Served(repo, gh, emu)
+    try:
+        body, headers = signed_replicate(emu, "msg_across_restart")
+        assert served.post("/webhooks/replicate", body, headers).status_code == 202
+    finally:
+        code, err = served.stop()
+    assert code == 0, err
+    again = Served(repo, gh, emu)
+    try:
+        passes = again.idle()
+        # Replicate's retry: the same webhook-id, a fresh timestamp and signature.
+        body, headers = signed_replicate(emu, "msg_across_restart")
+        answer = again.post("/webhooks/replicate", body, headers)
+        assert answer.status_code == 200, answer.text
+        time.sleep(1.0)
+        assert again.idle() == passes
+        assert again.metric("trainops_webhooks_total", source="replicate", outcome="repeat") == 1
+        fresh_body, fresh = signed_replicate(emu, "msg_new")
+        assert again.post("/webhooks/replicate", fresh_body, fresh).status_code == 202
+    finally:
+        code, err = again.stop()
+    assert code == 0, err
+    assert not (repo.root / "trainops").exists()  # kept in the git directory, not the tree
+
+
+def test_the_token_is_required_from_loopback_when_set(
+    repo: UserRepo, gh: GitHubEmulator, emu: ReplicateEmulator
+) -> None:
+    served = Served(repo, gh, emu, token=SERVE_TOKEN)
+    try:
+        for path in ("/", "/api/status", "/metrics"):
+            bare = httpx.get(served.url + path, timeout=10)
+            wrong = httpx.get(served.url + path, headers={"Authorization": "Bearer no"}, timeout=10)
+            right = httpx.get(served.url + path, headers=served.auth, timeout=10)
+            assert (bare.status_code, wrong.status_code, right.status_code) == (401, 401, 200)
+        assert httpx.get(served.url + "/healthz", timeout=10).status_code == 200
+        body, headers = signed_replicate(emu, "msg_no_token_needed")
+        assert served.post("/webhooks/replicate", body, headers).status_code == 202
+    finally:
+        code, err = served.stop()
+    assert code == 0, err
+    assert SERVE_TOKEN not in err
+
+
+def test_without_a_token_only_loopback_host_names_see_the_page(
+    repo: UserRepo, gh: GitHubEmulator, emu: ReplicateEmulator
+) -> None:
+    """DNS rebinding: a page at evil.example whose name now resolves to 127.0.0.1 makes the
+    browser on this machine send `Host: evil.example` to serve's port."""
+    served = Served(repo, gh, emu)
+    try:
+        for path in ("/", "/api/status", "/metrics"):
+            rebound = httpx.get(served.url + path, headers={"Host": "evil.example"}, timeout=10)
+            assert rebound.status_code == 403, path
+            assert httpx.get(served.url + path, timeout=10).status_code == 200
+        local = httpx.get(served.url + "/", headers={"Host": f"localhost:{served.port}"})
+        assert local.status_code == 200
     finally:
         code, err = served.stop()
     assert code == 0, err

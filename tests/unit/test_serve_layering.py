@@ -14,6 +14,7 @@ SERVE_STACK = {"starlette", "uvicorn", "standardwebhooks", "prometheus_client"}
 SERVE_MODULES = {
     "trainops.serve.app",
     "trainops.serve.controller",
+    "trainops.serve.http",
     "trainops.serve.metrics",
     "trainops.serve.webhooks",
 }

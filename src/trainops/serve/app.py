@@ -23,6 +23,7 @@ from starlette.routing import Route
 
 from trainops.errors import UsageError
 from trainops.serve.controller import Controller
+from trainops.serve.replay import ReplayMemory
 from trainops.serve.status_page import render
 from trainops.serve.webhooks import GitHubVerifier, ReplicateVerifier, Verdict, is_push_to
 
@@ -41,12 +42,20 @@ def create_app(
     metrics = controller.metrics
 
     def authorized(request: Request) -> bool:
+        """With a token, every page needs it, whatever the peer's address: a reverse proxy on
+        the same host makes every request loopback. Without one (serve listens on loopback
+        only), the page is this machine's, asked for by a loopback name: a web page that
+        rebinds its own DNS name to 127.0.0.1 cannot read it from a browser here."""
         if token is None:
-            return True
+            return _loopback_host(request.headers.get("host", ""))
         given = request.headers.get("authorization", "")
         return hmac.compare_digest(given.encode(), f"Bearer {token}".encode())
 
     def denied() -> Response:
+        if token is None:
+            return PlainTextResponse(
+                "not a loopback Host: set TRAINOPS_SERVE_TOKEN to serve other names\n", 403
+            )
         return PlainTextResponse(
             "a bearer token is required\n", 401, {"WWW-Authenticate": "Bearer"}
         )
@@ -104,9 +113,8 @@ def create_app(
         return _answer("github", verdict, "push to the default branch")
 
     def _answer(source: str, verdict: Verdict, why: str) -> Response:
-        metrics.webhooks.labels(
-            source, "accepted" if verdict.ok else f"refused-{verdict.status}"
-        ).inc()
+        outcome = "accepted" if verdict.ok else "repeat" if verdict.status < 300 else None
+        metrics.webhooks.labels(source, outcome or f"refused-{verdict.status}").inc()
         if verdict.ok:
             controller.request(why)
         return JSONResponse({"detail": verdict.reason}, verdict.status)
@@ -144,6 +152,16 @@ def parse_listen(listen: str) -> tuple[str, int]:
     if not sep or not port.isdigit() or not host or int(port) > 65535:
         raise UsageError(f"--listen {listen!r} is not HOST:PORT", "e.g. --listen 127.0.0.1:8080")
     return host.strip("[]"), int(port)
+
+
+def _loopback_host(header: str) -> bool:
+    """Whether a Host header names this machine's loopback: localhost, 127.0.0.0/8, [::1]."""
+    name = header.strip().lower()
+    if name.startswith("["):
+        name = name[1 : name.find("]")] if "]" in name else ""
+    else:
+        name = name.rpartition(":")[0] if ":" in name else name
+    return is_loopback(name)
 
 
 def is_loopback(host: str) -> bool:
@@ -191,14 +209,16 @@ def serve(
     # of the working tree.
     fetch(controller.root, controller.remote, controller.branch)
     ws = Workspace.open(controller.root, ref=controller.ref)
-    replicate = _replicate_verifier(ws.config.providers.replicate.token_env, log)
+    from trainops.serve.replay import memory_of
+
+    memory = memory_of(controller.root)  # both kinds, kept with the clone across restarts
+    replicate = _replicate_verifier(ws.config.providers.replicate.token_env, log, memory)
     gh_secret = os.environ.get(GITHUB_SECRET_ENV, "")
-    gh = GitHubVerifier(gh_secret) if gh_secret else None
+    gh = GitHubVerifier(gh_secret, memory) if gh_secret else None
     if gh is None:
         log(f"GitHub webhooks are off ({GITHUB_SECRET_ENV} is not set)")
-    # On loopback the page is for this machine (or a reverse proxy that does its own auth).
-    page_token = None if is_loopback(host) else token
-    app = create_app(controller, replicate=replicate, github=gh, token=page_token)
+    # The token, when set, is asked for from every address (DESIGN §13b).
+    app = create_app(controller, replicate=replicate, github=gh, token=token)
     from trainops.serve.http import KEEP_ALIVE, GuardedH11
 
     config = uvicorn.Config(
@@ -235,10 +255,12 @@ def _stop(controller: Controller, log: Callable[[str], None]) -> None:
     controller.stop()
 
 
-def _replicate_verifier(token_env: str, log: Callable[[str], None]) -> ReplicateVerifier | None:
+def _replicate_verifier(
+    token_env: str, log: Callable[[str], None], memory: ReplayMemory
+) -> ReplicateVerifier | None:
     from trainops.serve.webhooks import replicate_secret
 
     if not (os.environ.get("TRAINOPS_REPLICATE_WEBHOOK_SECRET") or os.environ.get(token_env)):
         log("Replicate webhooks are off (no signing secret and no token to ask for it)")
         return None
-    return ReplicateVerifier(replicate_secret(os.environ, token_env))
+    return ReplicateVerifier(replicate_secret(os.environ, token_env), memory=memory)

@@ -1,21 +1,23 @@
-"""Webhook verification (DESIGN §13): Standard Webhooks for Replicate, `X-Hub-Signature-256`
-for GitHub. A verified webhook only schedules a pass that re-reads the provider; nothing in its
-payload is acted on. Stale timestamps and replayed message ids are refused.
+"""Webhook verification (DESIGN §13, §13b): Standard Webhooks for Replicate,
+`X-Hub-Signature-256` for GitHub. A verified webhook only schedules a pass that re-reads the
+provider; nothing in its payload is acted on. Stale timestamps are refused; a delivery already
+accepted (the replay memory, serve/replay.py, which survives a restart) is answered 200 and
+schedules nothing: Replicate retries with the same `webhook-id`, and a captured delivery replayed
+must not buy a pass.
 """
 
 from __future__ import annotations
 
-import collections
 import hashlib
 import hmac
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from trainops.serve.replay import RETENTION, ReplayMemory
+
 TOLERANCE_SECONDS = 300  # Standard Webhooks' recommended window
-REPLAY_MEMORY = 10_000  # message ids remembered (they expire with the window anyway)
 
 
 @dataclass(frozen=True)
@@ -28,20 +30,25 @@ class Verdict:
 
 
 ACCEPTED = Verdict(True, 202, "accepted")
+REPEAT = Verdict(False, 200, "already delivered; nothing to do")
 
 
 class ReplicateVerifier:
     """Checks `webhook-id`, `webhook-timestamp`, `webhook-signature` against the signing secret
     (`whsec_...`). A timestamp outside the window is a 400 (checked before the signature, by our
-    clock); a bad signature a 401; a replayed id (already accepted inside the window) a 400."""
+    clock); a bad signature a 401; an id already accepted is `REPEAT` (200, no pass)."""
 
-    def __init__(self, secret: str, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        secret: str,
+        clock: Callable[[], float] = time.time,
+        memory: ReplayMemory | None = None,
+    ) -> None:
         from standardwebhooks.webhooks import Webhook
 
         self._webhook = Webhook(secret)
         self._clock = clock
-        self._seen: collections.OrderedDict[str, float] = collections.OrderedDict()
-        self._lock = threading.Lock()
+        self._memory = memory if memory is not None else ReplayMemory(clock=clock)
 
     def verify(self, body: bytes, headers: Mapping[str, str]) -> Verdict:
         msg_id = headers.get("webhook-id", "")
@@ -64,31 +71,55 @@ class ReplicateVerifier:
         given = [s.encode() for s in headers.get("webhook-signature", "").split()]
         if not any(hmac.compare_digest(want, sig) for sig in given if sig.startswith(b"v1,")):
             return Verdict(False, 401, "signature does not match")
-        with self._lock:
-            for old, seen_at in list(self._seen.items()):
-                if now - seen_at <= TOLERANCE_SECONDS and len(self._seen) <= REPLAY_MEMORY:
-                    break
-                del self._seen[old]
-            if msg_id in self._seen:
-                return Verdict(False, 400, "webhook-id was already delivered (replay)")
-            self._seen[msg_id] = now
-        return ACCEPTED
+        # Remembered only once signed: without the secret nobody grows the memory.
+        return ACCEPTED if self._memory.first_time([f"replicate:{msg_id[:200]}"]) else REPEAT
 
 
 class GitHubVerifier:
     """`X-Hub-Signature-256: sha256=<hex HMAC of the body>` with the secret from the environment.
     A push to the default branch schedules a fetch and a pass; every other event is acknowledged
-    and ignored."""
+    and ignored. The signature covers the body only, not `X-GitHub-Delivery`: a replay is known
+    by either its delivery id or the digest of its signed body (a replayer can change the id,
+    never the body), and a push whose signed `repository.pushed_at` is older than the memory's
+    retention is stale (it could no longer be told from a replay)."""
 
-    def __init__(self, secret: str) -> None:
+    def __init__(
+        self,
+        secret: str,
+        memory: ReplayMemory | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._key = secret.encode()
+        self._clock = clock
+        self._memory = memory if memory is not None else ReplayMemory(clock=clock)
 
     def verify(self, body: bytes, headers: Mapping[str, str]) -> Verdict:
         given = headers.get("x-hub-signature-256", "")
         want = "sha256=" + hmac.new(self._key, body, hashlib.sha256).hexdigest()
         if not hmac.compare_digest(given.encode(), want.encode()):
             return Verdict(False, 401, "X-Hub-Signature-256 does not match")
-        return ACCEPTED
+        pushed = _pushed_at(body)
+        if pushed is not None and self._clock() - pushed > RETENTION:
+            return Verdict(False, 400, "the push is older than the replay memory (stale)")
+        keys = ["github-body:" + hashlib.sha256(body).hexdigest()]
+        delivery = headers.get("x-github-delivery", "")
+        if delivery:
+            keys.append(f"github:{delivery[:200]}")
+        return ACCEPTED if self._memory.first_time(keys) else REPEAT
+
+
+def _pushed_at(body: bytes) -> float | None:
+    """A push payload's `repository.pushed_at` (Unix seconds; other events carry a date text,
+    which is not read)."""
+    import json
+
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return None
+    repository = payload.get("repository") if isinstance(payload, dict) else None
+    at = repository.get("pushed_at") if isinstance(repository, dict) else None
+    return float(at) if isinstance(at, int) and not isinstance(at, bool) else None
 
 
 def is_push_to(event: str, body: bytes, branch: str) -> bool:
