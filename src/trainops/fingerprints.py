@@ -3,48 +3,32 @@ input, observed cheaply (a HEAD, S3 `head_object`, the Hub's revision sha) and r
 just before its submit, so that `plan` can say when the object behind an unchanged URL changed.
 
 URLs come from manifests, so from pull requests: they are hostile. Only HEAD (a GET only to hash
-an object that `spec.digests` pins), never a credential over http(s) (no auth header, no netrc,
-no proxy from the environment), at most `MAX_REDIRECTS` redirects, each hop checked again, and
-never to a loopback, private, link-local or metadata address unless the environment names that
-host: an endpoint variable trainops' clients already trust (`HF_ENDPOINT`, `AWS_ENDPOINT_URL`,
-...) or `TRAINOPS_INPUT_HOSTS` (comma-separated `host` or `host:port`). trainops.yaml cannot
-allow one: a pull request could change it. S3 and Hub credentials go only to the endpoints their
-clients read from the environment. Everything is batched (one call per distinct URL, `WORKERS`
-at a time) and bounded in time; an input that cannot be observed is a note, never a failure.
+an object that `spec.digests` pins), through the one egress policy (`egress.py`, DESIGN §13a):
+http(s) only, no credential of this machine, bounded redirects each judged again, and no
+loopback, private, link-local, carrier-grade NAT or metadata address, in any spelling, unless
+the environment names that host. trainops.yaml cannot allow one: a pull request could change it.
+S3 and Hub credentials go only to the endpoints their clients read from the environment.
+Everything is batched (one call per distinct URL, `WORKERS` at a time) and bounded in time; an
+input that cannot be observed is a note, never a failure.
 """
 
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import os
-import socket
 import threading
 from collections.abc import Callable, Collection, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+
+from trainops.egress import Policy, Refused
 
 SCHEMES = ("http://", "https://", "s3://", "hf://")
-HOSTS_ENV = "TRAINOPS_INPUT_HOSTS"
 # `all` (the default): any public host, and the hosts the environment names; `named`: only the
 # hosts the environment names (a closed network, the test suite); `off`: nothing is asked.
 MODE_ENV = "TRAINOPS_INPUT_FINGERPRINTS"
 MODES = ("all", "named", "off")
-# Endpoints trainops' own clients already send requests (and credentials) to.
-ENDPOINT_ENVS = (
-    "REPLICATE_BASE_URL",
-    "HF_ENDPOINT",
-    "AWS_ENDPOINT_URL",
-    "AWS_ENDPOINT_URL_S3",
-    "GITHUB_API_URL",
-    "RAY_ADDRESS",
-)
-METADATA_HOSTS = frozenset(
-    {"169.254.169.254", "fd00:ec2::254", "metadata.google.internal", "metadata", "100.100.100.200"}
-)
-MAX_REDIRECTS = 3
 TIMEOUT = 5.0  # seconds for one request
 DEADLINE = 20.0  # seconds for a whole batch
 WORKERS = 8
@@ -107,8 +91,12 @@ class Observer:
         self.timeout, self.deadline, self.workers = timeout, deadline, workers
         chosen = mode or self.environ.get(MODE_ENV, "").strip().lower() or "all"
         self.mode = chosen if chosen in MODES else "named"  # an unknown word: the careful one
-        self._resolve = resolve or _resolve
-        self._named = _named_hosts(self.environ)
+        self.policy = Policy(
+            self.environ,
+            only_named=self.mode != "all",
+            resolve=resolve,
+            only_named_why=f" ({MODE_ENV}={self.mode})",
+        )
         self._s3_client: Any = None
         self._s3_lock = threading.Lock()
 
@@ -118,13 +106,9 @@ class Observer:
         wanted = sorted(set(urls) | set(hashed))
         if not wanted:
             return {}
-        import httpx
-
-        # One client for the batch (thread-safe, one TLS context). trust_env=False: no proxy and
-        # no netrc credentials from this machine's environment.
-        client = httpx.Client(
-            timeout=httpx.Timeout(self.timeout), follow_redirects=False, trust_env=False
-        )
+        # One client for the batch (thread-safe, one TLS context), connecting only where the
+        # egress policy allows.
+        client = self.policy.client(self.timeout)
         pool = ThreadPoolExecutor(max_workers=min(self.workers, len(wanted)))
         futures = {u: pool.submit(self._safe, u, u in hashed, client) for u in wanted}
         try:
@@ -142,31 +126,10 @@ class Observer:
 
     def allowed(self, host: str, port: int) -> str:
         """Why a request to host:port is refused ("" when it may be made)."""
-        host = host.lower().strip("[]")
-        if (host, port) in self._named or (host, 0) in self._named:
-            return ""
-        if self.mode != "all":
-            return f"{host} is not named in the environment ({MODE_ENV}={self.mode})"
-        if host in METADATA_HOSTS:
-            return f"{host} is a cloud metadata address"
         try:
-            addresses = self._resolve(host, port)
-        except OSError:
-            return f"{host} does not resolve"
-        for text in addresses:
-            ip = ipaddress.ip_address(text.split("%")[0])
-            if (
-                ip.is_loopback
-                or ip.is_link_local
-                or ip.is_private
-                or ip.is_reserved
-                or ip.is_multicast
-                or ip.is_unspecified
-            ):
-                return (
-                    f"{host} is a local or private address ({ip}); name it in {HOSTS_ENV} "
-                    "to allow it"
-                )
+            self.policy.addresses(host, port)
+        except Refused as exc:
+            return exc.reason
         return ""
 
     def _safe(self, url: str, hashed: bool, client: Any) -> Seen:
@@ -196,32 +159,17 @@ class Observer:
     # ---- http(s) ----------------------------------------------------------------------------
 
     def _http(self, url: str, hashed: bool, client: Any) -> Seen:
-        at = url
-        for _ in range(MAX_REDIRECTS + 1):
-            parts = urlsplit(at)
-            if parts.scheme not in ("http", "https") or not parts.hostname:
-                return Seen(url, note=f"redirected to a URL that is not http(s): {at[:200]}")
-            if parts.username or parts.password:
-                return Seen(url, note="the URL carries credentials; they are never sent")
-            port = parts.port or (443 if parts.scheme == "https" else 80)
-            refused = self.allowed(parts.hostname, port)
-            if refused:
-                skip = self.mode != "all" and MODE_ENV in refused
-                return Seen(url, note=f"not asked: {refused}", skipped=skip)
-            if hashed:
-                with client.stream("GET", at) as response:
-                    if response.is_redirect and "location" in response.headers:
-                        at = urljoin(at, response.headers["location"])
-                        continue
+        try:
+            with self.policy.stream(client, "GET" if hashed else "HEAD", url) as response:
+                if hashed:
                     return self._hashed(url, response)
-            response = client.head(at)
-            if response.is_redirect and "location" in response.headers:
-                at = urljoin(at, response.headers["location"])
-                continue
-            if response.status_code >= 400:
-                return Seen(url, note=f"{parts.hostname} answered {response.status_code}")
-            return Seen(url, _http_fingerprint(response.headers))
-        return Seen(url, note=f"more than {MAX_REDIRECTS} redirects")
+                if response.status_code >= 400:
+                    host = response.request.url.host
+                    return Seen(url, note=f"{host} answered {response.status_code}")
+                return Seen(url, _http_fingerprint(response.headers))
+        except Refused as exc:
+            skip = self.policy.only_named and MODE_ENV in exc.reason
+            return Seen(url, note=f"not asked: {exc.reason}", skipped=skip)
 
     def _hashed(self, url: str, response: Any) -> Seen:
         if response.status_code >= 400:
@@ -332,36 +280,6 @@ def _http_fingerprint(headers: Mapping[str, str]) -> str:
         if value:
             parts.append(f"{name}={value[:200]}")
     return " ".join(parts)
-
-
-def _named_hosts(environ: Mapping[str, str]) -> set[tuple[str, int]]:
-    """(host, port) of every endpoint the environment names; port 0: any port."""
-    named: set[tuple[str, int]] = set()
-    for var in ENDPOINT_ENVS:
-        value = environ.get(var, "").strip()
-        if not value:
-            continue
-        parts = urlsplit(value if "://" in value else f"http://{value}")
-        if parts.hostname:
-            default = 443 if parts.scheme == "https" else 80
-            try:
-                named.add((parts.hostname.lower(), parts.port or default))
-            except ValueError:
-                continue
-    for item in environ.get(HOSTS_ENV, "").split(","):
-        item = item.strip().lower()
-        if not item:
-            continue
-        host, sep, port = item.rpartition(":") if not item.startswith("[") else item.partition("]:")
-        if sep and port.isdigit():
-            named.add((host.strip("[]"), int(port)))
-        else:
-            named.add((item.strip("[]"), 0))
-    return named
-
-
-def _resolve(host: str, port: int) -> list[str]:
-    return sorted({str(info[4][0]) for info in socket.getaddrinfo(host, port)})
 
 
 @dataclass(frozen=True)

@@ -50,7 +50,7 @@ def test_a_pinned_object_is_hashed_with_one_get(web) -> None:
 def test_local_and_metadata_addresses_are_never_asked_unless_named(web) -> None:
     url = f"{web.url}/portraits.zip"
     seen = Observer({}).observe([url])[url]
-    assert "local or private address" in seen.note and "TRAINOPS_INPUT_HOSTS" in seen.note
+    assert "loopback address" in seen.note and "TRAINOPS_EGRESS_HOSTS" in seen.note
     meta = "http://169.254.169.254/latest/meta-data/iam/"
     assert "metadata" in Observer({}).observe([meta])[meta].note
     # A named host that redirects to a private address: the redirect is not followed.
