@@ -254,7 +254,7 @@ class Policy:
             return f"{shown} is not named in the environment{self.only_named_why}"
         ip = parse_address(key)
         if ip is None:
-            if key in METADATA_NAMES or key.endswith(".internal") or key == "localhost":
+            if key in METADATA_NAMES or key.endswith(".internal"):
                 why = "a cloud metadata or internal name"
                 return f"{shown} is {why}; name it in {HOSTS_ENV} to allow it"
             return ""
@@ -323,7 +323,12 @@ class Policy:
             if why:
                 raise Refused(host, why if at == url else f"redirected to {host[:100]}: {why}")
             request = client.build_request(method, at)
-            response = client.send(request, stream=True)
+            try:
+                response = client.send(request, stream=True)
+            except Refused as exc:
+                if at == url:
+                    raise
+                raise Refused(exc.host, f"redirected to {exc.host[:100]}: {exc.reason}") from None
             try:
                 if response.is_redirect and "location" in response.headers:
                     at = urljoin(at, response.headers["location"])

@@ -330,6 +330,10 @@ class ReplicateEmulator:
             {"create": 600, "default": 3000, **(rate_limits or {})}, clock=rate_clock
         )
         self.log_interval = 5.0  # simulated seconds between progress lines
+        # What a succeeded training answers as its `output.weights` (training id -> URL): the
+        # service's own file URL by default; a test sets a hostile one (a provider's answer is
+        # untrusted input, DESIGN §13a).
+        self.weights_url: Callable[[str], str] | None = None
         self._lock = threading.RLock()
         self._ids = random.Random(seed)
         self._fault_rng = random.Random(seed + 1)
@@ -768,7 +772,9 @@ class ReplicateEmulator:
             model.versions.append(version)
             t.output = {
                 "version": f"{t.destination}:{version.id}",
-                "weights": f"{self.base_url}/delivery/{t.id}/trained_model.tar",
+                "weights": self.weights_url(t.id)
+                if self.weights_url is not None
+                else f"{self.base_url}/delivery/{t.id}/trained_model.tar",
             }
         trainer = self._models.get((t.model.partition("/")[0], t.model.partition("/")[2]))
         if trainer is not None:

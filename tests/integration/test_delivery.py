@@ -308,8 +308,9 @@ def test_an_unexpected_client_failure_becomes_a_recorded_delivery_error(
 
 
 @pytest.fixture
-def weights_server() -> Iterator[dict[str, Any]]:
-    """A loopback file server standing in for Replicate's weights URL."""
+def weights_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+    """A loopback file server standing in for Replicate's weights URL (named in the
+    environment: the egress policy asks no loopback host otherwise)."""
     served: dict[str, Any] = {"body": b"replicate-weights" * 1000, "hits": 0}
 
     class Handler(BaseHTTPRequestHandler):
@@ -330,6 +331,7 @@ def weights_server() -> Iterator[dict[str, Any]]:
     thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
     thread.start()
     served["url"] = f"http://127.0.0.1:{server.server_address[1]}"
+    monkeypatch.setenv("TRAINOPS_EGRESS_HOSTS", f"127.0.0.1:{server.server_address[1]}")
     yield served
     server.shutdown()
     server.server_close()

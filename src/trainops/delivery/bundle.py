@@ -4,8 +4,11 @@ An output value is read by its shape, not by provider: an absolute path is a fil
 provider), an http(s) URL is a file to download (Replicate's `weights`), anything else is a
 reference recorded in the manifest only (Replicate's `version`, `owner/name:id`). A file is read
 only when it lies in the run's own output folder, reached without a symlink: outputs come from the
-state branch, which anyone who can push may write (`/etc/passwd`, `/proc/self/environ`). The
-manifest is deterministic (no clock), so delivering the same run twice produces the same bytes.
+state branch, which anyone who can push may write (`/etc/passwd`, `/proc/self/environ`), and from
+a provider's answer. A URL is downloaded only through the egress policy (`egress.py`, DESIGN
+§13a): an output on an internal or metadata host the environment does not name is never
+requested, and the delivery fails naming that host. The manifest is deterministic (no clock),
+so delivering the same run twice produces the same bytes.
 """
 
 from __future__ import annotations
@@ -102,13 +105,16 @@ def gather(
             _own_file(job, key, value, run, folder)
         elif value.startswith("s3://"):
             _own_object(job, key, value, run, prefix)
+        elif value.startswith(("http://", "https://")):
+            _allowed_url(job, key, value, run)
     with tempfile.TemporaryDirectory(prefix="trainops-delivery-") as tmp:
         files: list[File] = []
         references: dict[str, str] = {}
         for key, value in sorted(run.outputs.items()):
             if value.startswith(("http://", "https://")):
                 name = _url_name(value) or key
-                files.append(_download(job, key, value, Path(tmp) / "files" / name, name))
+                dest = Path(tmp) / "files" / name
+                files.append(_download(job, key, value, dest, name, run.run_id or ""))
             elif value.startswith("s3://"):
                 name = PurePosixPath(value).name
                 files.append(_fetch_object(job, key, value, Path(tmp) / "files" / name, name))
@@ -169,6 +175,25 @@ def _own_object(job: str, key: str, value: str, run: Run, prefix: str | None) ->
         )
 
 
+def _allowed_url(job: str, key: str, url: str, run: Run) -> None:
+    """`url` must be one the egress policy asks, by its text and its addresses now (the
+    download judges each connection and redirect again)."""
+    from trainops.egress import Policy
+
+    host, why = Policy().check(url)
+    if why:
+        raise _refused_url(job, key, run.run_id or "", host, why)
+
+
+def _refused_url(job: str, key: str, run_id: str, host: str, why: str) -> DeliveryError:
+    return DeliveryError(
+        f"{job}: output {key!r} of run {run_id} is on {host[:100] or 'no host'}, which trainops "
+        f"does not fetch from ({why}): nothing delivered",
+        "an output URL comes from the provider's answer or the state branch, both untrusted "
+        "(DESIGN §13a); if that host is yours, name it in TRAINOPS_EGRESS_HOSTS",
+    )
+
+
 def _fetch_object(job: str, key: str, uri: str, dest: Path, name: str) -> File:
     from trainops.delivery import s3
 
@@ -223,14 +248,18 @@ def safe_url(url: str) -> str:
     )
 
 
-def _download(job: str, key: str, url: str, dest: Path, name: str) -> File:
-    """Stream `url` to `dest` (never held in memory whole), then hash it."""
+def _download(job: str, key: str, url: str, dest: Path, name: str, run_id: str) -> File:
+    """Stream `url` to `dest` (never held in memory whole), then hash it; every connection and
+    redirect judged by the egress policy, nothing of this machine's environment sent."""
     import httpx
+
+    from trainops.egress import Policy, Refused
 
     dest.parent.mkdir(parents=True, exist_ok=True)
     shown = safe_url(url)
+    policy = Policy()
     try:
-        with httpx.stream("GET", url, follow_redirects=True, timeout=DOWNLOAD_TIMEOUT) as resp:
+        with policy.client(DOWNLOAD_TIMEOUT) as client, policy.stream(client, "GET", url) as resp:
             if resp.status_code != 200:
                 raise DeliveryError(
                     f"{job}: downloading output {key!r} from {shown} failed: "
@@ -239,6 +268,8 @@ def _download(job: str, key: str, url: str, dest: Path, name: str) -> File:
             with dest.open("wb") as f:
                 for chunk in resp.iter_bytes(_CHUNK):
                     f.write(chunk)
+    except Refused as exc:
+        raise _refused_url(job, key, run_id, exc.host, exc.reason) from None
     except httpx.HTTPError as exc:
         raise DeliveryError(
             f"{job}: downloading output {key!r} from {shown} failed: {type(exc).__name__}"
