@@ -37,13 +37,51 @@ OUTPUT_REF = re.compile(r"\$\{\{\s*jobs\.([A-Za-z0-9-]+)\.output\.([A-Za-z0-9_.-
 
 
 class CoreModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    # strict: a string is never a bool or a number, a bool never a number (`suspend: "no"`
+    # must not un-suspend a job, `retries: true` must not mean one retry) -- what the JSON
+    # Schema says, `validate` says (tests/security/test_schema_parity.py).
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, strict=True)
+
+
+def _integral(value: Any) -> Any:
+    """A float with an integral value (`600.0`) is the integer it equals: the JSON Schema's
+    `integer` accepts it (JSON has one number type), so the models do too. Anything else is
+    left for strict validation to refuse (a bool, a string, 600.5)."""
+    if type(value) is float and value.is_integer():
+        return int(value)
+    return value
+
+
+# On an integer field: strict, except that an integral float is its integer (see _integral).
+_INTEGRAL = BeforeValidator(_integral)
+
+NAME_MAX = 255  # bytes of one path component on Linux and macOS (and 255 UTF-16 units on NTFS)
+PATH_MAX = 1024  # characters of a path from a file: bounded before any system call sees it
+
+
+def bounded_path(path: str) -> str:
+    """A path from a file the system can be asked about: no component longer than NAME_MAX
+    bytes (an OSError 'File name too long' otherwise, for the whole repository)."""
+    for part in path.replace("\\", "/").split("/"):
+        if len(part.encode("utf-8", "surrogatepass")) > NAME_MAX:
+            raise ValueError(
+                f"{part[:40]!r}... is {len(part.encode('utf-8', 'surrogatepass'))} bytes long; "
+                f"a file or folder name is at most {NAME_MAX}"
+            )
+    return path
+
+
+# JSON Schema (ECMA-262) patterns for what the models check in code: the Rust regex engine
+# pydantic validates `pattern` with has no lookahead, so these are given to the schema only.
+_SCHEMA_COMPONENTS = r"(?!.*[^/\\]{256})"  # no name over 255 characters
+_SCHEMA_RELATIVE = r"^(?![/\\])(?![A-Za-z]:)(?!(?:.*[/\\])?\.\.(?:[/\\]|$))" + _SCHEMA_COMPONENTS
 
 
 def parse_duration(value: Any) -> int:
     """`90m`, `2h`, `1h30m`, `45s` -> seconds. A bare integer is taken as seconds."""
     if isinstance(value, bool):
         raise ValueError("a duration is text like 90m, 2h or 1h30m")
+    value = _integral(value)
     if isinstance(value, int):
         if value <= 0:
             raise ValueError("a duration must be positive")
@@ -313,7 +351,38 @@ def _data_path(path: str) -> str:
 # by the revision in its URL instead).
 _PINNABLE = ("http://", "https://", "s3://")
 
-DataPath = Annotated[str, Field(min_length=1, max_length=1024), AfterValidator(_data_path)]
+DataPath = Annotated[
+    str,
+    Field(min_length=1, max_length=PATH_MAX),
+    AfterValidator(_data_path),
+    AfterValidator(bounded_path),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": PATH_MAX,
+            "pattern": _SCHEMA_RELATIVE + r"(?!.*://)(?=.*[^/\\.])",
+        }
+    ),
+]
+
+
+def _workdir(path: str) -> str:
+    parts = path.replace("\\", "/").split("/")
+    if path.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", path) or ".." in parts:
+        raise ValueError(
+            f"{path!r} leaves the repository: a workdir is relative to its root, without '..'"
+        )
+    return bounded_path(path)
+
+
+# A local or Ray job's folder: relative, inside the repository, every name one the OS can hold.
+Workdir = Annotated[
+    str,
+    Field(max_length=PATH_MAX),
+    AfterValidator(_workdir),
+    WithJsonSchema({"type": "string", "maxLength": PATH_MAX, "pattern": _SCHEMA_RELATIVE}),
+]
 
 
 # Budget and Estimate values already read, for _SpecBase to share (bounded: forgotten when full).
@@ -326,10 +395,10 @@ class _SpecBase(CoreModel):
     input: dict[str, Any] = Field(default_factory=dict)
     budget: Budget = Field(default_factory=Budget)
     estimate: Estimate | None = None
-    retries: Annotated[int, Field(ge=0, le=10)] = 0
+    retries: Annotated[int, Field(ge=0, le=10), _INTEGRAL] = 0
     after: list[JobName] = Field(default_factory=list)
     suspend: bool = False
-    rerun: Annotated[int, Field(ge=0)] = 0
+    rerun: Annotated[int, Field(ge=0), _INTEGRAL] = 0
     deliver: list[DeliverTarget] = Field(default_factory=list)
     promote: Promote | None = None
     data: Annotated[
@@ -406,12 +475,26 @@ def _env_names(names: list[str]) -> list[str]:
     return names
 
 
+def _any_case(word: str) -> str:
+    return "".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else c for c in word)
+
+
+# What _env_names refuses, as the schema's pattern (names only; duplicates are uniqueItems).
+_SCHEMA_ENV_NAME = (
+    r"^(?!TRAINOPS_)(?!"
+    + "|".join(_any_case(n) + "$" for n in sorted(_WORKFLOW_CREDENTIALS))
+    + "|"
+    + "|".join(_any_case(p) for p in _WORKFLOW_CREDENTIAL_PREFIXES)
+    + r")[A-Za-z_][A-Za-z0-9_]*$"
+)
+
 EnvNames = Annotated[
-    list[Annotated[str, Field(max_length=255)]],
+    list[Annotated[str, Field(max_length=255, json_schema_extra={"pattern": _SCHEMA_ENV_NAME})]],
     AfterValidator(_env_names),
     Field(
         description="Variables passed from trainops' environment to the command, by name. "
-        "Nothing else is inherited beyond a minimal base (PATH, HOME, LANG, ...)."
+        "Nothing else is inherited beyond a minimal base (PATH, HOME, LANG, ...).",
+        json_schema_extra={"uniqueItems": True},
     ),
 ]
 
@@ -419,7 +502,7 @@ EnvNames = Annotated[
 class LocalSpec(_SpecBase):
     provider: Literal["local"]
     command: Annotated[list[str], Field(min_length=1)]
-    workdir: str | None = None
+    workdir: Workdir | None = None
     env: EnvNames = Field(default_factory=list)
 
 
@@ -455,7 +538,7 @@ class RaySpec(_SpecBase):
 
     provider: Literal["ray"]
     command: Annotated[list[str], Field(min_length=1)]
-    workdir: str | None = None
+    workdir: Workdir | None = None
     env: EnvNames = Field(default_factory=list)
 
 
@@ -571,7 +654,7 @@ class RayHardware(CoreModel):
 
     num_cpus: Annotated[float, Field(ge=0)] | None = None
     num_gpus: Annotated[float, Field(ge=0)] | None = None
-    memory: Annotated[int, Field(ge=0, description="bytes")] | None = None
+    memory: Annotated[int, Field(ge=0, description="bytes"), _INTEGRAL] | None = None
     resources: dict[
         Annotated[str, Field(min_length=1, max_length=128)], Annotated[float, Field(gt=0)]
     ] = Field(default_factory=dict, description="custom Ray resources, by name")
@@ -642,7 +725,7 @@ class Policy(CoreModel):
     allowed_providers: list[Literal["local", "replicate", "huggingface", "ray"]] | None = None
     max_cost_usd_per_job: Annotated[float, Field(gt=0)] | None = None
     monthly_budget_usd: Annotated[float, Field(gt=0)] | None = None
-    max_concurrent_runs: Annotated[int, Field(ge=1)] | None = None
+    max_concurrent_runs: Annotated[int, Field(ge=1), _INTEGRAL] | None = None
 
 
 # Hugging Face Jobs flavors, USD per second: the per-minute prices GET /api/jobs/hardware

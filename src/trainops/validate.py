@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from trainops import wrongtype
 from trainops.errors import Problem
 from trainops.manifest import (
     API_VERSION,
@@ -215,6 +216,8 @@ def _pydantic_problems(
                     f"providers: {', '.join(PROVIDERS)}",
                 )
             )
+        elif (wrong := wrongtype.message(kind, err.get("input"))) is not None:
+            problems.append(doc.problem(loc, f"{where}: {wrong}", _hint_for(loc)))
         else:
             message = err["msg"].removeprefix("Value error, ")
             problems.append(doc.problem(loc, f"{where}: {message}", _hint_for(loc)))

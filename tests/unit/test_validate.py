@@ -340,7 +340,12 @@ def test_output_reference_adds_an_implicit_after(tmp_path: Path) -> None:
         ),
         pytest.param(
             local("a", "  workdir: ../elsewhere\n"),
-            (7, 3, "workdir must stay inside the repository"),
+            (
+                7,
+                3,
+                "spec.workdir: '../elsewhere' leaves the repository: a workdir is relative to "
+                "its root, without '..'",
+            ),
             id="workdir-escapes",
         ),
     ],
