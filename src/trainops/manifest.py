@@ -628,7 +628,7 @@ def _inside(rule: str, path: str) -> str:
     parts = path.replace("\\", "/").split("/")
     if path.startswith(("/", "\\")) or ".." in parts or (parts[0][1:2] == ":"):
         raise ValueError(f"{path!r} leaves the repository: {rule}")
-    return path
+    return bounded_path(path)
 
 
 _JOBS_RULE = "patterns are relative to its root and never contain '..'"
@@ -636,9 +636,9 @@ _RUNS_RULE = "runs_dir is a folder relative to its root, without '..'"
 
 
 class LocalConfig(CoreModel):
-    runs_dir: Annotated[str, AfterValidator(lambda path: _inside(_RUNS_RULE, path))] = (
-        ".trainops/runs"
-    )
+    runs_dir: Annotated[
+        str, Field(max_length=PATH_MAX), AfterValidator(lambda path: _inside(_RUNS_RULE, path))
+    ] = ".trainops/runs"
 
 
 class HuggingFaceConfig(CoreModel):
@@ -755,7 +755,9 @@ class GitHubConfig(CoreModel):
     status_context: str = "trainops"
 
 
-JobsPattern = Annotated[str, AfterValidator(lambda p: _inside(_JOBS_RULE, p))]
+JobsPattern = Annotated[
+    str, Field(max_length=PATH_MAX), AfterValidator(lambda p: _inside(_JOBS_RULE, p))
+]
 DEFAULT_JOBS = ("jobs/**/*.yaml", "jobs/**/*.yml")  # DESIGN §1: both extensions count
 
 

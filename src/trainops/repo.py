@@ -129,7 +129,10 @@ class WorkingTree:
 
     def link_target(self, path: str) -> str | None:
         full = self.root / path
-        return os.readlink(full) if full.is_symlink() else None
+        try:
+            return os.readlink(full) if full.is_symlink() else None
+        except OSError:  # a name too long for the system (ENAMETOOLONG): no link stands there
+            return None
 
     def read(self, path: str) -> bytes | None:
         if _crosses_link(self, path):

@@ -67,6 +67,8 @@ def load_config(source: Source) -> tuple[Config, list[Problem]]:
     doc = docs[0]
     if doc.secrets:
         return Config(), list(doc.secrets)
+    if len(docs) == 1 and doc.data is None:
+        return Config(), []  # `---` or `~` alone: every field has its default, as with no file
     if len(docs) > 1:
         return Config(), [doc.problem((), f"{CONFIG_FILE} holds one document, not {len(docs)}")]
     if not isinstance(doc.data, dict):
@@ -159,6 +161,15 @@ def _validate_document(doc: Document) -> tuple[Job | None, list[Problem]]:
     data = doc.data
     if doc.secrets:
         return None, list(doc.secrets)
+    if data is None:
+        # Never skipped in silence: an emptied document would read as a job deleted (pruned).
+        return None, [
+            doc.problem(
+                (),
+                f"document {doc.index + 1} of this file is empty (null)",
+                "remove it (and the --- before it), or write the manifest it was meant to hold",
+            )
+        ]
     if not isinstance(data, dict):
         return None, [
             doc.problem((), "a manifest must be a mapping with apiVersion, kind, metadata and spec")

@@ -33,9 +33,18 @@ _COL_MASK = (1 << _COL_BITS) - 1
 
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _STD = "tag:yaml.org,2002:"
-_ALLOWED_TAGS = {f"{_STD}{t}" for t in ("str", "int", "float", "bool", "null", "map", "seq")}
 _TIMESTAMP = f"{_STD}timestamp"
 _MERGE = f"{_STD}merge"
+_VALUE = f"{_STD}value"
+# The tags a manifest may carry, by the kind of node each may stand on ("!" is the non-specific
+# tag: the node's kind decides). A tag on another kind of node is refused, as PyYAML's
+# constructor fails on it (`!!map foo` made a generator of a scalar; `!!str [1]` was a list).
+_SCALAR_TAGS = frozenset(
+    {"!", _TIMESTAMP, *(f"{_STD}{t}" for t in ("str", "int", "float", "bool", "null"))}
+)
+_MAP_TAGS = frozenset({"!", f"{_STD}map"})
+_SEQ_TAGS = frozenset({"!", f"{_STD}seq"})
+_KNOWN_TAGS = _SCALAR_TAGS | _MAP_TAGS | _SEQ_TAGS
 _constructor = yaml.constructor.SafeConstructor()
 
 # Values that look like credentials (DESIGN §13). Matched anywhere in a string.
@@ -271,9 +280,9 @@ def _documents(loader_class: Any, text: str, file: str, track: bool) -> Iterator
             if isinstance(event, yaml.StreamEndEvent):
                 return
             if isinstance(event, yaml.DocumentStartEvent):
-                doc = _document(loader, file, index, spent, track)
-                if doc.data is not None:
-                    yield doc
+                # A null or empty document (`--- ~`, a bare `---`) is yielded too: what it means
+                # (an error in a manifest file, the defaults in trainops.yaml) is the caller's.
+                yield _document(loader, file, index, spent, track)
                 index += 1
     finally:
         loader.dispose()
@@ -286,13 +295,26 @@ def _document(loader: Any, file: str, index: int, spent: list[int], track: bool)
     positions: dict[Path_, int] = {}
     doc = Document(file, index, None, positions if track else None)
     anchors: dict[str, tuple[Any, int]] = {}
+    opened: set[str] = set()  # every anchor of the document, from its node's start on
     stack: list[_Container] = []
     result: Any = None
+    root_mark: Any = None
+
+    def anchor(name: str, mark: Any) -> None:
+        # PyYAML's composer refuses an anchor defined twice in a document (the later one would
+        # silently win): so do we, at the second one.
+        if name in opened:
+            raise _Refused(
+                mark,
+                f"anchor &{name} is defined twice in this document",
+                "give each anchor its own name",
+            )
+        opened.add(name)
 
     def place(value: Any, mark: Any, new_nodes: int, size: int) -> None:
         # new_nodes: nodes this adds to the document (an alias adds its whole expansion);
         # size: the nodes `value` stands for, which its parent container now holds.
-        nonlocal result
+        nonlocal result, root_mark
         spent[0] += new_nodes
         if spent[0] > MAX_NODES:
             raise _Refused(
@@ -301,7 +323,7 @@ def _document(loader: Any, file: str, index: int, spent: list[int], track: bool)
                 "manifests are small; an alias (*name) counts every node it repeats",
             )
         if not stack:
-            result = value
+            result, root_mark = value, mark
             return
         top = stack[-1]
         top.nodes += size
@@ -388,15 +410,13 @@ def _document(loader: Any, file: str, index: int, spent: list[int], track: bool)
         if kind is _DocumentEnd:
             doc.data = result
             if track and () not in positions:
-                positions[()] = 1 << _COL_BITS | 1
+                # the document itself stands where its root node does (a later document of
+                # the file is not at 1:1)
+                positions[()] = _pack(root_mark or event.start_mark)
             return doc
         tag = getattr(event, "tag", None)
-        if tag not in (None, "!") and tag not in _ALLOWED_TAGS and tag != _TIMESTAMP:
-            raise _Refused(
-                event.start_mark,
-                f"tag {_short(tag)} is not allowed",
-                "manifests are plain data: remove the tag",
-            )
+        if tag is not None:
+            _check_tag(tag, kind, event.start_mark)
         if kind is _ScalarEvent:
             if track:
                 child_path(event.start_mark)
@@ -418,9 +438,12 @@ def _document(loader: Any, file: str, index: int, spent: list[int], track: bool)
                     )
                 )
             if event.anchor:
+                anchor(event.anchor, event.start_mark)
                 anchors[event.anchor] = (value, 1)
             reading_key = stack and isinstance(stack[-1].value, dict) and stack[-1].key is _NO_KEY
-            if reading_key and value == "<<" and event.tag in (None, _MERGE) and event.implicit[0]:
+            if reading_key and value == "<<" and event.tag in (None, "!") and event.implicit[0]:
+                # `! <<` too: PyYAML resolves a plain scalar with the non-specific tag as if it
+                # had none (its parser gives it implicit (True, False)), so it merges
                 value = _MERGE_KEY
             place(value, event.start_mark, 1, 1)
         elif kind is yaml.AliasEvent:
@@ -437,6 +460,8 @@ def _document(loader: Any, file: str, index: int, spent: list[int], track: bool)
                     f"nesting deeper than {MAX_DEPTH} levels",
                     "manifests are shallow; this file is not a manifest",
                 )
+            if event.anchor:
+                anchor(event.anchor, event.start_mark)
             path = child_path(event.start_mark)
             container: Any = {} if kind is yaml.MappingStartEvent else []
             stack.append(_Container(container, path, event.start_mark, event.anchor))
@@ -523,21 +548,78 @@ def _construct(loader: Any, event: Any) -> Any:
                 pass
     if tag in (None, "!"):
         tag = loader.resolve(yaml.ScalarNode, event.value, event.implicit)
-    if tag in (f"{_STD}str", _TIMESTAMP, _MERGE):
-        return event.value  # timestamps stay text: manifests are JSON-shaped
+    if tag in (f"{_STD}str", _MERGE):
+        return event.value
+    shown = _redact(event.value) if len(event.value) <= 40 else "this value"
+    if tag == _VALUE:  # a plain `=`: YAML 1.1's value key, which PyYAML cannot construct
+        raise _Refused(
+            event.start_mark,
+            f"{shown} reads as YAML's !!value tag, which no manifest can hold",
+            f'quote it to pass the text: "{shown}"',
+        )
     node = yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark, event.style)
     constructor = _constructor.yaml_constructors.get(tag)
     if constructor is None:
         raise _Refused(event.start_mark, f"tag {_short(tag)} is not allowed")
     try:
-        return constructor(_constructor, node)
-    except ValueError:  # a number's shape without its digits (0x_, 0b_), or too many of them
-        shown = _redact(event.value) if len(event.value) <= 40 else "this value"
+        value = constructor(_constructor, node)
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError, OverflowError):
+        # What PyYAML's constructor fails on, as the error it raises for it: a number's shape
+        # without its digits (0x_, 0b_) or with too many, `!!bool foo` (KeyError), `!!int ""`
+        # (IndexError), `!!timestamp foo` (AttributeError), an impossible date (ValueError).
+        what = _short(tag)[2:]
+        if tag in _NUMBER_TAGS:
+            raise _Refused(
+                event.start_mark,
+                f"{shown or '(empty)'} reads as {what} in YAML but is not a number trainops "
+                "can read",
+                "write the number out, or quote it to pass the text",
+            ) from None
         raise _Refused(
             event.start_mark,
-            f"{shown} reads as {_short(tag)[2:]} in YAML but is not a number trainops can read",
-            "write the number out, or quote it to pass the text",
+            f"{shown or '(empty)'} is not a valid {what} ({_short(tag)})",
+            _FIX.get(tag, "write the value out, or quote it to pass the text"),
         ) from None
+    if tag == _TIMESTAMP:
+        return event.value  # a valid date or time, kept as text: manifests are JSON-shaped
+    return value
+
+
+_NUMBER_TAGS = frozenset({f"{_STD}int", f"{_STD}float"})
+_FIX = {
+    f"{_STD}bool": "write true or false",
+    f"{_STD}timestamp": "write a real date like 2024-05-17 (or 2024-05-17T10:30:00Z), or quote "
+    "it to pass the text",
+    f"{_STD}null": "write null or ~, or leave the value empty",
+}
+
+
+def _check_tag(tag: str, kind: Any, mark: Any) -> None:
+    """Refuse a tag no manifest may hold, or one on the wrong kind of node."""
+    if tag not in _KNOWN_TAGS:
+        raise _Refused(
+            mark, f"tag {_short(tag)} is not allowed", "manifests are plain data: remove the tag"
+        )
+    allowed = (
+        _SCALAR_TAGS
+        if kind is _ScalarEvent
+        else _MAP_TAGS
+        if kind is yaml.MappingStartEvent
+        else _SEQ_TAGS
+    )
+    if tag not in allowed:
+        node = (
+            "a scalar"
+            if kind is _ScalarEvent
+            else "a mapping"
+            if kind is yaml.MappingStartEvent
+            else "a list"
+        )
+        raise _Refused(
+            mark,
+            f"tag {_short(tag)} stands on {node}, which it cannot be",
+            "remove the tag, or write the value the tag names",
+        )
 
 
 def _short(tag: str) -> str:

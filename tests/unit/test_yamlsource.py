@@ -57,9 +57,15 @@ def test_multi_document_file_keeps_indexes_and_positions() -> None:
     text = "a: 1\n---\n---\n# only a comment\n---\nb:\n  - x\n  - y\n"
     docs, problems = load_text(text, "f.yaml")
     assert problems == []
-    assert [(d.index, d.data) for d in docs] == [(0, {"a": 1}), (3, {"b": ["x", "y"]})]
-    assert docs[1].locate(("b", 1)) == (8, 5)
-    assert docs[1].problem(("b", 1), "m").location() == "f.yaml:8:5"
+    # empty documents are kept (issue 32): what they mean is the caller's to say, never silence
+    assert [(d.index, d.data) for d in docs] == [
+        (0, {"a": 1}),
+        (1, None),
+        (2, None),
+        (3, {"b": ["x", "y"]}),
+    ]
+    assert docs[3].locate(("b", 1)) == (8, 5)
+    assert docs[3].problem(("b", 1), "m").location() == "f.yaml:8:5"
 
 
 def test_a_bad_document_keeps_the_good_ones_before_it() -> None:
