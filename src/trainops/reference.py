@@ -124,7 +124,7 @@ def manifest_reference() -> str:
         "- **An integer may be written as an integral float**: `600.0` is `600` wherever an",
         "  integer is meant, as JSON Schema counts it; `600.5` is an error there.",
         "- **Dates and times stay text.** A plain `2024-05-17` (or `2024-05-17T10:30:00Z`) is",
-        "  passed to the job as the string `\"2024-05-17\"`, as JSON carries it; an impossible one",
+        '  passed to the job as the string `"2024-05-17"`, as JSON carries it; an impossible one',
         "  (`2024-13-45`, `!!timestamp foo`) is an error, as it is for PyYAML.",
         "- **Tags**: only YAML's own `!!str`, `!!int`, `!!float`, `!!bool`, `!!null`,",
         "  `!!timestamp` on a value, `!!map` on a mapping and `!!seq` on a list; any other tag, or",
