@@ -321,7 +321,8 @@ class Policy:
         for _ in range(MAX_REDIRECTS + 1):
             host, why = self.judge_url(at)
             if why:
-                raise Refused(host, why if at == url else f"redirected to {host[:100]}: {why}")
+                shown = host[:100] or f"a {urlsplit(at).scheme or 'schemeless'} URL"
+                raise Refused(host, why if at == url else f"redirected to {shown}: {why}")
             request = client.build_request(method, at)
             try:
                 response = client.send(request, stream=True)

@@ -79,6 +79,7 @@ FORMS = {
     "[::ffff:127.0.0.1]": "::ffff:7f00:1",
     "[::ffff:a9fe:a9fe]": "::ffff:a9fe:a9fe",
     "[::127.0.0.1]": "::7f00:1",  # IPv4-compatible (deprecated, still routed by some stacks)
+    "[::ffff:0:127.0.0.1]": "::ffff:0:7f00:1",  # IPv4-translated (SIIT)
     "[2002:a9fe:a9fe::1]": "2002:a9fe:a9fe::1",  # 6to4 of 169.254.169.254
     "[2001:0:4136:e378:8000:63bf:56ff:5601]": "2001:0:4136:e378:8000:63bf:56ff:5601",  # Teredo
     "[64:ff9b::a9fe:a9fe]": "64:ff9b::a9fe:a9fe",  # NAT64 of 169.254.169.254
@@ -135,6 +136,24 @@ def test_a_name_resolving_to_an_internal_address_is_never_asked(
     seen = observer.observe([url], hashed={url})[url]
     assert web.count() == 0, web.requests
     assert seen.sha256 == "" and address in seen.note
+
+
+def test_the_address_judged_is_the_address_connected_to(web: WebServer) -> None:
+    """No second resolution between the check and the connection (DNS rebinding): a name only
+    the policy's resolver knows is reached at the address it answered, and only because the
+    environment names it; the same answer for an unnamed name is refused."""
+    port = port_of(web)
+    answers = {"weights.invalid": ["127.0.0.1"], "rebind.invalid": ["127.0.0.1"]}
+    observer = Observer(
+        {"TRAINOPS_INPUT_HOSTS": f"weights.invalid:{port}"},  # the older name, still read
+        resolve=lambda host, p: answers[host],
+    )
+    good = f"http://weights.invalid:{port}{TOKEN_PATH}"
+    bad = f"http://rebind.invalid:{port}{TOKEN_PATH}"
+    seen = observer.observe([good, bad])
+    assert seen[good].fingerprint and not seen[good].note, seen[good]
+    assert "rebind.invalid resolves to a loopback address" in seen[bad].note
+    assert web.count() == 1  # the named one's HEAD, nothing else
 
 
 def test_odd_spellings_of_the_emulators_address_reach_nothing_through_fingerprints(
