@@ -11,6 +11,7 @@ import selectors
 import socket
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,7 +65,14 @@ class Sweep:
         self.hanging.clear()
 
 
-def sweep(port: int, count: int, *, batch: int = 200, hang_every: int = 5) -> Sweep:
+def sweep(
+    port: int,
+    count: int,
+    *,
+    batch: int = 200,
+    hang_every: int = 5,
+    on_batch: Callable[[], None] | None = None,
+) -> Sweep:
     """Open `count` connections to 127.0.0.1:port in batches of `batch`; every `hang_every`-th
     one is kept open (hangs), the others are closed after their partial request, some with a
     reset (SO_LINGER 0), some after a half-close (shutdown of the write side)."""
@@ -99,6 +107,8 @@ def sweep(port: int, count: int, *, batch: int = 200, hang_every: int = 5) -> Sw
                 with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_WR)  # half-close: the server sees EOF first
             sock.close()
+        if on_batch is not None:
+            on_batch()
     return done
 
 

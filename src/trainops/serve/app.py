@@ -219,7 +219,7 @@ def serve(
         log(f"GitHub webhooks are off ({GITHUB_SECRET_ENV} is not set)")
     # The token, when set, is asked for from every address (DESIGN §13b).
     app = create_app(controller, replicate=replicate, github=gh, token=token)
-    from trainops.serve.http import KEEP_ALIVE, GuardedH11
+    from trainops.serve.http import BACKLOG, KEEP_ALIVE, GuardedH11
 
     config = uvicorn.Config(
         app,
@@ -231,6 +231,7 @@ def serve(
         http=GuardedH11,  # header/body deadlines and the connection cap (serve/http.py)
         ws="none",  # no route upgrades; an upgrade must not leave the guarded protocol
         timeout_keep_alive=KEEP_ALIVE,
+        backlog=BACKLOG,
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="trainops-http", daemon=True)

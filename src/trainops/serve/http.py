@@ -15,7 +15,9 @@ given to uvicorn through its `http=` protocol-class setting, adds what the serve
   one refused while slow ones hold the cap); only when every connection is a request being
   answered is the newcomer dropped.
 
-A dropped connection is aborted (RST, no lingering), so its descriptor is released at once.
+A dropped connection is aborted (RST, no lingering), so its descriptor is released at once. The
+listen `BACKLOG` (uvicorn's `backlog` setting) bounds how many are accepted before the cap sees
+them.
 """
 
 from __future__ import annotations
@@ -30,6 +32,10 @@ HEADER_TIMEOUT = 5.0  # seconds for the request line and headers (a webhook's fi
 BODY_TIMEOUT = 10.0  # seconds for a body of at most 1 MiB (app.MAX_BODY): >= 100 KiB/s
 KEEP_ALIVE = 5  # seconds an idle keep-alive connection is kept (uvicorn's own timer)
 MAX_CONNECTIONS = 64  # open connections; a burst of Replicate webhooks is answered in ms each
+# The listen queue, and with it how many connections asyncio accepts in one go before any of them
+# is seen by the protocol (uvicorn's default of 2,048 let a sweep hold ~2,900 descriptors at
+# once, past systemd's 1,024): the peak stays near MAX_CONNECTIONS + 2 * BACKLOG.
+BACKLOG = 128
 
 
 class GuardedH11(H11Protocol):
