@@ -6,6 +6,7 @@ process on loopback, the Replicate and GitHub emulators, counts of what it did."
 from __future__ import annotations
 
 import json
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -64,7 +65,12 @@ def test_2000_half_open_connections_leave_serve_answering_with_few_descriptors(
     pid = served.proc.pid
     try:
         before = descriptors(pid)
-        done = sweep(served.port, SWEEP)
+        peak = [before]
+
+        def sample() -> None:
+            peak[0] = max(peak[0], descriptors(pid))
+
+        done = sweep(served.port, SWEEP, on_batch=sample)
         try:
             assert sum(done.opened.values()) + done.refused == SWEEP
             # Every connection that was left hanging is dropped by the server (its header or
@@ -82,6 +88,7 @@ def test_2000_half_open_connections_leave_serve_answering_with_few_descriptors(
         finally:
             done.close()
         assert held < MAX_FDS, (before, held)
+        assert peak[0] < 1024, peak  # systemd's default limit, never reached on the way
         assert stuck == 0
     finally:
         code, err = served.stop()
@@ -176,6 +183,67 @@ def test_without_a_token_only_loopback_host_names_see_the_page(
             assert httpx.get(served.url + path, timeout=10).status_code == 200
         local = httpx.get(served.url + "/", headers={"Host": f"localhost:{served.port}"})
         assert local.status_code == 200
+    finally:
+        code, err = served.stop()
+    assert code == 0, err
+
+
+def test_slow_bodies_huge_bodies_unsigned_floods_and_old_timestamps_do_nothing(
+    repo: UserRepo, gh: GitHubEmulator, emu: ReplicateEmulator
+) -> None:
+    """The second round of attacks (issue 26): a webhook body trickled a byte at a time, bodies
+    far over 1 MiB (declared, or chunked with no length), 300 distinct unsigned webhook-ids, and
+    a validly signed delivery with an old timestamp."""
+    served = Served(repo, gh, emu)
+    memory = repo.root / ".git" / "trainops" / "webhooks-seen.jsonl"
+    try:
+        passes = served.idle()
+        # Trickled body: one byte every 0.2 s does not extend the body deadline.
+        with socket.create_connection(("127.0.0.1", served.port), timeout=30) as sock:
+            sock.sendall(
+                b"POST /webhooks/replicate HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n"
+            )
+            sent = 0
+            try:
+                for _ in range(150):  # the client's bound: 30 s
+                    sock.sendall(b"x")
+                    sent += 1
+                    time.sleep(0.2)
+            except OSError:
+                pass
+        assert sent < 150, "the server kept a trickled body open"
+
+        huge = {"Content-Length": str(1 << 40), "Content-Type": "application/json"}
+        with socket.create_connection(("127.0.0.1", served.port), timeout=10) as sock:
+            head = "".join(f"{k}: {v}\r\n" for k, v in huge.items())
+            sock.sendall(f"POST /webhooks/replicate HTTP/1.1\r\nHost: x\r\n{head}\r\n".encode())
+            assert sock.recv(4096).startswith(b"HTTP/1.1 413")
+
+        def chunks() -> Iterator[bytes]:
+            for _ in range(3):
+                yield b"x" * (1 << 20)
+
+        chunked = httpx.post(f"{served.url}/webhooks/replicate", content=chunks(), timeout=10)
+        assert chunked.status_code == 413
+
+        body, _ = signed_replicate(emu, "unused")
+        with httpx.Client(timeout=10) as client:
+            for i in range(300):
+                headers = emu.sign_webhook(body, f"msg_flood_{i}", secret="whsec_" + "QUJD" * 8)
+                answer = client.post(
+                    f"{served.url}/webhooks/replicate", content=body, headers=headers
+                )
+                assert answer.status_code == 401
+        old = emu.sign_webhook(body, "msg_old", timestamp=time.time() - 301)
+        assert served.post("/webhooks/replicate", body, old).status_code == 400
+        time.sleep(1.0)
+        assert served.idle() == passes
+        assert not memory.exists() or "msg_flood" not in memory.read_text()
+        assert "msg_old" not in (memory.read_text() if memory.exists() else "")
+        # serve still answers a real delivery.
+        body, headers = signed_replicate(emu, "msg_real")
+        assert served.post("/webhooks/replicate", body, headers).status_code == 202
+        assert "replicate:msg_real" in memory.read_text()
     finally:
         code, err = served.stop()
     assert code == 0, err

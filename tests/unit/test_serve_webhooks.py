@@ -73,3 +73,46 @@ def test_trainings_ask_for_webhooks_only_with_a_public_url() -> None:
         "webhook": "https://ops.example.com/webhooks/replicate",
         "webhook_events_filter": ["start", "completed"],
     }
+
+
+def test_the_replay_memory_survives_a_restart_and_stays_bounded(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from trainops.serve.replay import MAX_ENTRIES, RETENTION, ReplayMemory
+
+    path = tmp_path / "git" / "trainops" / "webhooks-seen.jsonl"
+    now = [NOW]
+    memory = ReplayMemory(path, clock=lambda: now[0])
+    assert ReplicateVerifier(SECRET, clock=lambda: NOW, memory=memory).verify(BODY, signed()).ok
+    again = ReplicateVerifier(SECRET, clock=lambda: NOW, memory=ReplayMemory(path, lambda: NOW))
+    assert again.verify(BODY, signed()).status == 200  # a restart remembers
+
+    # A flood of distinct, validly signed ids: at most MAX_ENTRIES are kept, the oldest go first.
+    for i in range(MAX_ENTRIES + 500):
+        assert memory.first_time([f"replicate:flood-{i}"])
+    assert len(memory) == MAX_ENTRIES
+    assert path.stat().st_size < 2 << 20  # bounded whatever the flood: stale lines compacted
+    assert not memory.first_time([f"replicate:flood-{MAX_ENTRIES + 499}"])
+    assert memory.first_time(["replicate:flood-0"])  # dropped by the cap, accepted again
+    # Past the retention everything is pruned; a reload keeps only what is young.
+    now[0] += RETENTION + 1
+    assert memory.first_time(["replicate:late"])
+    assert len(ReplayMemory(path, clock=lambda: now[0])) == 1
+
+
+def test_an_unreadable_replay_memory_starts_empty(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from trainops.serve.replay import ReplayMemory
+
+    path = tmp_path / "webhooks-seen.jsonl"
+    for text in ("{not json", '{"seen": [["k", "soon"], 5, ["k2"]]}', "[]"):
+        path.write_text(text)
+        memory = ReplayMemory(path, clock=lambda: NOW)
+        assert len(memory) == 0 and memory.first_time(["k"])
+
+
+def test_a_github_delivery_is_known_by_its_id_or_its_signed_body() -> None:
+    verifier = GitHubVerifier("hook-secret", clock=lambda: NOW)
+    body = b'{"ref": "refs/heads/main", "repository": {"pushed_at": %d}}' % int(NOW)
+    sig = {"x-hub-signature-256": "sha256=" + hmac.new(b"hook-secret", body, "sha256").hexdigest()}
+    assert verifier.verify(body, {**sig, "x-github-delivery": "a"}).ok
+    assert verifier.verify(body, {**sig, "x-github-delivery": "b"}).status == 200
+    stale = GitHubVerifier("hook-secret", clock=lambda: NOW + 2 * 86400)
+    assert stale.verify(body, sig).status == 400

@@ -6,6 +6,8 @@ A key is remembered only after its delivery's signature was verified, so nobody 
 signing secret can grow the memory. It is bounded twice: entries older than `RETENTION` are
 pruned (far past Standard Webhooks' 5-minute timestamp tolerance, to cover Replicate's retries,
 which reuse the `webhook-id`), and at most `MAX_ENTRIES` are kept, the oldest dropped first.
+Each accepted key is one line appended to the file; the file is rewritten with the live keys
+only once most of its lines are stale, so an accept costs a line, not the whole memory.
 """
 
 from __future__ import annotations
@@ -22,8 +24,8 @@ from pathlib import Path
 
 RETENTION = 24 * 3600.0  # seconds an accepted delivery is remembered
 MAX_ENTRIES = 10_000  # keys kept at most (about 1 MB on disk)
-FILE = "trainops/webhooks-seen.json"  # under the clone's git directory
-MAX_FILE = 4 << 20  # bytes read back at most (MAX_ENTRIES take about 1 MB)
+FILE = "trainops/webhooks-seen.jsonl"  # under the clone's git directory, one key a line
+MAX_FILE = 8 << 20  # bytes read back at most (the file holds at most ~3 x MAX_ENTRIES lines)
 
 
 class ReplayMemory:
@@ -34,6 +36,7 @@ class ReplayMemory:
         self._path, self._clock = path, clock
         self._seen: collections.OrderedDict[str, float] = collections.OrderedDict()
         self._lock = threading.Lock()
+        self._lines = 0  # lines in the file, stale ones included
         if path is not None:
             self._load(path)
 
@@ -52,7 +55,7 @@ class ReplayMemory:
             for key in keys:
                 self._seen[key] = now
             self._prune(now)
-            self._save()
+            self._append([(k, now) for k in keys])
         return True
 
     def _prune(self, now: float) -> None:
@@ -62,36 +65,58 @@ class ReplayMemory:
                 break
             del self._seen[key]
 
+    # ---- the file: one JSON line per key, appended; rewritten when mostly stale --------------
+
     def _load(self, path: Path) -> None:
         try:
-            raw = path.read_bytes() if path.stat().st_size <= MAX_FILE else b""
-            doc = json.loads(raw) if raw else {}
-        except (OSError, ValueError):
-            doc = {}  # missing or unreadable: start empty (the timestamp window still holds)
-        entries = doc.get("seen") if isinstance(doc, dict) else None
-        pairs = [
-            (k, float(at))
-            for k, at in (e for e in entries or [] if isinstance(e, list) and len(e) == 2)
-            if isinstance(k, str) and len(k) <= 300 and isinstance(at, int | float)
-        ]
+            with path.open("rb") as f:
+                raw = f.read(MAX_FILE)  # a longer file is read in part: its oldest lines
+        except OSError:
+            raw = b""  # missing or unreadable: start empty (the timestamp window still holds)
+        pairs: list[tuple[str, float]] = []
+        for line in raw.splitlines():
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue  # a line torn by a crash, or not ours
+            if (
+                isinstance(entry, list)
+                and len(entry) == 2
+                and isinstance(entry[0], str)
+                and len(entry[0]) <= 300
+                and isinstance(entry[1], int | float)
+                and not isinstance(entry[1], bool)
+            ):
+                pairs.append((entry[0], float(entry[1])))
+        self._lines = len(pairs)
         for key, at in sorted(pairs, key=lambda p: p[1])[-MAX_ENTRIES:]:
             self._seen[key] = at
         self._prune(self._clock())
 
-    def _save(self) -> None:
+    def _append(self, entries: list[tuple[str, float]]) -> None:
         if self._path is None:
             return
+        if self._lines + len(entries) > 2 * len(self._seen) + 1000:
+            self._rewrite()
+            return
         self._path.parent.mkdir(parents=True, exist_ok=True)
-        doc = {"version": 1, "seen": [[k, at] for k, at in self._seen.items()]}
+        with self._path.open("a") as out:
+            out.write("".join(json.dumps([k, at]) + "\n" for k, at in entries))
+        self._lines += len(entries)
+
+    def _rewrite(self) -> None:
+        assert self._path is not None
+        self._path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".webhooks-", dir=self._path.parent)
         try:
             with os.fdopen(fd, "w") as out:
-                json.dump(doc, out, separators=(",", ":"))
+                out.write("".join(json.dumps([k, at]) + "\n" for k, at in self._seen.items()))
             os.replace(tmp, self._path)  # a reader sees the old file or the new, never half
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
+        self._lines = len(self._seen)
 
 
 def memory_of(root: Path) -> ReplayMemory:
