@@ -50,6 +50,7 @@ from trainops.providers.base import (
     Observation,
     OutputFolder,
     OutputPrefix,
+    Owned,
     Reaper,
     Submission,
     input_hash,
@@ -62,6 +63,7 @@ from trainops.state.model import (
     Run,
     parse_state,
     snapshot_path,
+    state_path,
     state_problems,
 )
 from trainops.state.retention import state_changes
@@ -166,6 +168,33 @@ class Reconciler:
         # is down on every pass; the next apply retries them.
         self._failed_deliveries: set[tuple[str, str, str]] = set()
         self._failed_promotions: set[tuple[str, str, str]] = set()  # likewise for aliases
+        self._repository = ""
+
+    @property
+    def repository(self) -> str:
+        """This repository's id (`trainops.repoid`): the mark each submission carries, and
+        that a recorded run's provider record must carry before it is acted on (DESIGN §9)."""
+        if not self._repository:
+            from trainops.repoid import repository_id
+
+            self._repository = repository_id(self.ws.root)
+        return self._repository
+
+    def intent_of(self, job: str, run: Run, taken: frozenset[str] = frozenset()) -> Intent:
+        """What `run`'s record claims it was submitted as: the marks its provider record must
+        carry (`Owned.owns`), and what adoption looks for."""
+        return Intent(
+            job,
+            run.revision,
+            run.attempt,
+            run.input_hash,
+            run.created_at,
+            run.provider,
+            run.trainer,
+            run.destination,
+            taken,
+            self.repository,
+        )
 
     # ---- reading -------------------------------------------------------------------------
 
@@ -196,14 +225,18 @@ class Reconciler:
         here: Mapping[str, str] | None = None,
         reap: bool = False,
         unreachable: dict[str, str] | None = None,
+        foreign: dict[str, str] | None = None,
     ) -> dict[str, Observation]:
         """Ask each provider, in one batch, about every active run that has a run id and lives
         where this reconciler can see it (`here`: a run of another clone is not asked about,
         and stays as recorded). Terminal runs are never polled again. With `reap` (apply only),
         providers that record vanished runs themselves (`Reaper`) do so first. With `notes`, a
         provider that cannot be asked (no token on a fork's pull request) is skipped and noted
-        instead of failing, and added to `unreachable` with the reason."""
+        instead of failing, and added to `unreachable` with the reason. A run whose provider
+        record is not the run its state record claims (`Owned`) is left out of the answer and
+        its job named in `foreign` (job -> why): see `left_alone`."""
         here = self.here(state) if here is None else here
+        claims: dict[str, dict[str, tuple[str, Run]]] = {}
         # run id -> when it was recorded: a provider that pages a shared list (Replicate) judges
         # from it how far back its asked runs reach; others read it as the ids it is.
         by_provider: dict[str, dict[str, float]] = {}
@@ -214,6 +247,7 @@ class Reconciler:
                 if run.location and here.get(run.provider) != run.location:
                     continue  # another clone's or machine's run: Unknown here (DESIGN §6)
                 by_provider.setdefault(run.provider, {})[run.run_id] = run.created_at
+                claims.setdefault(run.provider, {})[run.run_id] = (job_state.job, run)
         observed: dict[str, Observation] = {}
         clean = scrubber()
         for name, ids in sorted(by_provider.items()):
@@ -232,15 +266,69 @@ class Reconciler:
                 if unreachable is not None:
                     unreachable[name] = f"{name} cannot be reached: {exc.message}"
                 continue
+            found = self._judge(provider, claims[name], found, foreign)
             # A run's error is its job's or provider's text: scrubbed here, before anything
             # shortens it (a secret cut in half would no longer be recognised).
             observed.update({k: replace(o, error=clean(o.error)) for k, o in found.items()})
             for run_id in ids:
-                if run_id not in found:
+                if run_id not in found and not _named(foreign, claims[name][run_id][0]):
                     observed[run_id] = Observation(
                         run_id, Health.FAILED, error="the provider no longer knows this run"
                     )
         return observed
+
+    def _judge(
+        self,
+        provider: Any,
+        claims: Mapping[str, tuple[str, Run]],
+        found: Mapping[str, Observation],
+        foreign: dict[str, str] | None,
+    ) -> dict[str, Observation]:
+        """The one place ownership is decided (DESIGN §9): each answer of an `Owned` provider
+        is judged against the state record that named its run; one that is not that record's
+        run is dropped, and its job named in `foreign` with why."""
+        if not isinstance(provider, Owned):
+            return dict(found)
+        kept: dict[str, Observation] = {}
+        for run_id, seen in found.items():
+            if run_id not in claims:
+                continue  # not asked about: nothing of ours says what it should be
+            job, run = claims[run_id]
+            why = provider.owns(self.intent_of(job, run), seen)
+            if not why:
+                kept[run_id] = seen
+            elif foreign is not None:
+                foreign.setdefault(job, f"run {run_id} is not this job's run: left alone ({why})")
+            else:
+                raise ProviderError(f"{job}: run {run_id} is not this job's run ({why})")
+        return kept
+
+    def confirm(self, runs: Collection[tuple[str, Run]], foreign: dict[str, str]) -> dict[str, str]:
+        """Ownership of runs about to be acted on that this pass did not observe (a terminal
+        run's delivery or promotion): one `observe` per provider, judged like any other. A run
+        its provider has no record of cannot be proven ours: returned (run id -> why) so the
+        actions on it are skipped; a run that is another's names its job in `foreign`."""
+        claims: dict[str, dict[str, tuple[str, Run]]] = {}
+        for job, run in runs:
+            if run.run_id:
+                claims.setdefault(run.provider, {})[run.run_id] = (job, run)
+        unproven: dict[str, str] = {}
+        for name, asked in sorted(claims.items()):
+            provider = self.providers[name]
+            if not isinstance(provider, Owned):
+                continue
+            try:
+                found = self._judge(provider, asked, provider.observe(list(asked)), foreign)
+            except TrainopsError as exc:
+                for run_id in asked:
+                    unproven[run_id] = f"could not ask {name} whose run it is: {exc.message}"
+                continue
+            for run_id, (job, _run) in asked.items():
+                if run_id not in found and not _named(foreign, job):
+                    unproven[run_id] = (
+                        f"{name} has no record of run {run_id} to prove it is {job}'s (DESIGN §9)"
+                    )
+        return unproven
 
     def preview(self, drift: bool = False) -> Pass:
         """Plan without acting (`trainops plan`, `status`); with `drift` (plan), the remote
@@ -249,11 +337,10 @@ class Reconciler:
         notes: list[str] = []
         here = self.here(recorded)
         unreachable: dict[str, str] = {}
-        state = refresh(
-            recorded,
-            self.observe(recorded, notes, here, unreachable=unreachable),
-            self.ws.config.prices_usd_per_second,
-        )
+        foreign: dict[str, str] = {}
+        observed = self.observe(recorded, notes, here, unreachable=unreachable, foreign=foreign)
+        recorded = left_alone(recorded, foreign)
+        state = refresh(recorded, observed, self.ws.config.prices_usd_per_second)
         the_plan = plan(self.desired, state, self.limits(unreachable), self.clock(), here)
         submitting = {a.job for a in the_plan.actions if a.op is Op.SUBMIT}
         return Pass(
@@ -335,11 +422,29 @@ class Reconciler:
         for _ in range(MAX_SWAPS):
             version, recorded = self._read()
             here = self.here(recorded)
-            observed = self.observe(recorded, here=here, reap=True)
+            foreign: dict[str, str] = {}
+            observed = self.observe(recorded, here=here, reap=True, foreign=foreign)
+            recorded = left_alone(recorded, foreign)
             state = refresh(recorded, observed, self.ws.config.prices_usd_per_second)
             crashpoint("after-observe")
             the_plan = plan(self.desired, state, self.limits(), self.clock(), here)
+            # Runs an action would touch that this pass did not observe (a terminal run's
+            # delivery or promotion) are proven this job's first, in one batch.
+            acted = _acted_on(the_plan, state, observed)
+            unproven = self.confirm(acted, foreign) if acted else {}
+            if foreign.keys() - {n for n, s in recorded.items() if s.problem}:
+                recorded = left_alone(recorded, foreign)
+                state = left_alone(state, foreign)
+                the_plan = plan(self.desired, state, self.limits(), self.clock(), here)
+            skipped = [a for a in the_plan.actions if getattr(a, "run_id", "") in unproven]
+            if skipped:
+                the_plan = replace(
+                    the_plan, actions=tuple(a for a in the_plan.actions if a not in skipped)
+                )
             result = Pass(the_plan, state, version=version)
+            result.outcomes += [
+                Outcome(a, False, unproven[getattr(a, "run_id", "")]) for a in skipped
+            ]
             try:
                 self._execute(result, recorded)
             except StateConflict:
@@ -481,17 +586,7 @@ class Reconciler:
         # A search by input and time also sees the runs already bound (an earlier attempt that
         # failed seconds before this intent, a job with the same input): never adopt those.
         taken = frozenset(r.run_id for s in result.state.values() for r in s.runs if r.run_id)
-        intent = Intent(
-            action.job,
-            run.revision,
-            run.attempt,
-            run.input_hash,
-            run.created_at,
-            run.provider,
-            run.trainer,
-            run.destination,
-            taken,
-        )
+        intent = self.intent_of(action.job, run, taken)
         try:
             ref = provider.find(intent)
         except ProviderError as exc:
@@ -619,6 +714,7 @@ class Reconciler:
                 run.snapshot,
                 packages,
                 run.source_commit,
+                self.repository,
             )
             ref = provider.submit(submission)
         except OutcomeUnknown as exc:
@@ -788,7 +884,42 @@ def _unreported(job_state: JobState) -> bool:
 def _changed(
     state: Mapping[str, JobState], recorded: Mapping[str, JobState]
 ) -> dict[str, JobState]:
-    return {name: s for name, s in state.items() if s != recorded.get(name)}
+    """The records to write: an invalid one never is (DESIGN §9)."""
+    return {name: s for name, s in state.items() if s != recorded.get(name) and not s.problem}
+
+
+def left_alone(state: Mapping[str, JobState], foreign: Mapping[str, str]) -> dict[str, JobState]:
+    """`state` with each job in `foreign` made invalid with its reason: the planner leaves it
+    alone (no cancel, submit, delivery, promotion or report), its file is never rewritten,
+    and the problem names the file, as for a state file that fails validation."""
+    out = dict(state)
+    for name, why in foreign.items():
+        old = out.get(name, JobState(name))
+        if not old.problem:
+            out[name] = JobState(name, problem=why, path=old.path or state_path(name))
+    return out
+
+
+def _named(foreign: Mapping[str, str] | None, job: str) -> bool:
+    return foreign is not None and job in foreign
+
+
+def _acted_on(
+    the_plan: Plan, state: Mapping[str, JobState], observed: Mapping[str, Observation]
+) -> list[tuple[str, Run]]:
+    """The recorded runs a delivery or promotion of `the_plan` acts on that were not observed
+    (and so not judged) in this pass."""
+    ids: dict[str, set[str]] = {}
+    for action in the_plan.actions:
+        if isinstance(action, Deliver | Promote):
+            named = {action.run_id, getattr(action, "candidate", "")} - {""}
+            ids.setdefault(action.job, set()).update(named - observed.keys())
+    return [
+        (job, run)
+        for job, wanted in sorted(ids.items())
+        for run in state[job].runs
+        if run.run_id in wanted
+    ]
 
 
 def _with_reason(job_state: JobState, action: Cancel) -> JobState:

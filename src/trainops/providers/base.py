@@ -68,6 +68,9 @@ class Observation:
     metrics: Mapping[str, float] = field(default_factory=dict)  # final metrics (DESIGN §19)
     error: str = ""  # the provider's reason for a failure, one line
     retryable: bool = True  # False when a resubmission cannot help
+    # What the provider's own record says of whose run this is (HF labels, Ray metadata,
+    # Replicate's trainer and input): what `Owned.owns` judges, never shown or recorded.
+    marks: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,7 @@ class Submission:
     # spec.data packaged (DESIGN §18), by input key; `input` holds each one's staged value
     data: Mapping[str, Package] = field(default_factory=dict)
     source_commit: str = ""  # the commit apply was applying (DESIGN §3), for the run's metadata
+    repository: str = ""  # `trainops.repoid`: the ownership mark every submission carries (§9)
 
 
 @dataclass(frozen=True)
@@ -100,6 +104,7 @@ class Intent:
     # Run ids already bound to other runs (an earlier attempt with the same input, another job):
     # never this intent's, however well they match.
     taken: frozenset[str] = frozenset()
+    repository: str = ""  # `trainops.repoid` of the repository applying it
 
 
 @runtime_checkable
@@ -181,6 +186,20 @@ def check_own_run(job: str, run: Any, expected_id: str, *, s3: bool = False) -> 
         if not run.run_id or not inside or ".." in parts or len(parts) <= inside[-1] + 2:
             return f"output {key!r} ({value}) is not in the run's own output folder"
     return ""
+
+
+@runtime_checkable
+class Owned(Protocol):
+    """Optional: a provider whose records carry trainops' ownership marks (DESIGN §9). Before
+    a recorded run is canceled, adopted, delivered or promoted, the reconciler asks whether
+    the provider's record of it is the run its state record claims. A state file can name any
+    run id; only this answer proves a run is this job's."""
+
+    def owns(self, intent: Intent, seen: Observation) -> str:
+        """Why `seen` (this provider's `observe` answer, with its `marks`) is not the run that
+        `intent` (the state record: job, revision, attempt, input hash, time, repository)
+        describes; "" when it is. Offline: judged from what `observe` returned."""
+        ...
 
 
 @runtime_checkable

@@ -27,6 +27,7 @@ from trainops.errors import Problem, ProviderError
 from trainops.manifest import HF_FLAVOR_PRICES_PER_MINUTE, HuggingFaceSpec
 from trainops.providers._errors import TokenScrubbedErrors
 from trainops.providers.base import Health, Intent, Observation, RunRef, Submission
+from trainops.repoid import scope
 
 if TYPE_CHECKING:
     from trainops.manifest import HuggingFaceConfig, Job
@@ -68,14 +69,51 @@ def intent_id(job: str, revision: str, attempt: int, input_hash: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def labels_of(job: str, revision: str, attempt: int, input_hash: str) -> dict[str, str]:
-    return {
+# `trainops.repoid.scope` of the repository that submitted it: hex digits, a value any label
+# rule accepts (the service's rules for label values are not documented).
+REPOSITORY_LABEL = "trainops-repository"
+
+
+def labels_of(
+    job: str, revision: str, attempt: int, input_hash: str, repository: str = ""
+) -> dict[str, str]:
+    """The labels a job carries: its ownership marks (DESIGN §9). Adoption filters by all but
+    the repository (a job started before trainops labelled it must still be found)."""
+    labels = {
         LABEL: "1",
         "trainops-job": job,
         "trainops-revision": revision,
         "trainops-attempt": str(attempt),
         "trainops-intent": intent_id(job, revision, attempt, input_hash),
     }
+    if repository:
+        labels[REPOSITORY_LABEL] = scope(repository)
+    return labels
+
+
+def not_owned(labels: Mapping[str, Any], intent: Intent) -> str:
+    """Why a job carrying `labels` is not `intent`'s run ("" when it is): every trainops label
+    must say this job, revision, attempt and intent, and the repository label this
+    repository. A job with no repository label was started by a trainops that did not write
+    it yet: its other labels must match (a job of another repository that old cannot be told
+    apart, and is as much this job's as its state file says)."""
+    want = labels_of(intent.job, intent.revision, intent.attempt, intent.input_hash)
+    if not intent.input_hash:
+        want.pop("trainops-intent")  # a record without one (never written by apply)
+    if not any(k.startswith("trainops") for k in labels):
+        return "it carries no trainops labels (someone else's job)"
+    for key, value in want.items():
+        if labels.get(key) != value:
+            got = labels.get(key)
+            return f"its label {key} is {str(got)[:80]!r}, not {value!r}"
+    theirs = labels.get(REPOSITORY_LABEL)
+    ours = scope(intent.repository)
+    if theirs is not None and theirs != ours:
+        return (
+            f"it was started for another repository ({REPOSITORY_LABEL}={str(theirs)[:40]!r}; "
+            f"{intent.repository!r} is {ours!r})"
+        )
+    return ""
 
 
 class HuggingFaceProvider(TokenScrubbedErrors):
@@ -174,7 +212,9 @@ class HuggingFaceProvider(TokenScrubbedErrors):
                     secrets=secrets or None,
                     flavor=spec.hardware or "cpu-basic",
                     timeout=spec.budget.max_duration,
-                    labels=labels_of(job, rev, attempt, submission.input_hash),
+                    labels=labels_of(
+                        job, rev, attempt, submission.input_hash, submission.repository
+                    ),
                     namespace=namespace,
                 )
             except Exception as exc:
@@ -245,17 +285,23 @@ class HuggingFaceProvider(TokenScrubbedErrors):
         lines = self._retrying("fetch job logs", fetch) or []
         return "\n".join(str(line).rstrip("\n") for line in lines[-tail:])
 
+    def owns(self, intent: Intent, seen: Observation) -> str:
+        """`Owned`: the job's labels, as observe read them, are this record's marks."""
+        labels = seen.marks.get("labels")
+        return not_owned(labels if isinstance(labels, Mapping) else {}, intent)
+
     def find(self, intent: Intent) -> RunRef | None:
-        """Adoption: the job carrying this intent's labels, created at or after the intent
-        (allowing `clock_skew`), not already bound to another run. The earliest wins."""
+        """Adoption: the job carrying this intent's labels (and this repository's, or none:
+        `not_owned`), created at or after the intent (allowing `clock_skew`), not already bound
+        to another run. The earliest wins."""
         labels = labels_of(intent.job, intent.revision, intent.attempt, intent.input_hash)
         picks: list[tuple[float, str]] = []
         for item in self._list(labels, None):
             created = item["created"]
             if created is None or item["id"] in intent.taken:
                 continue
-            if any(item["labels"].get(k) != v for k, v in labels.items()):
-                continue  # a server that ignored the filter: check every label ourselves
+            if not_owned(item["labels"], intent):
+                continue  # a server that ignored the filter, or another repository's job
             if created >= intent.created_at - self.clock_skew:
                 picks.append((created, item["id"]))
         if not picks:
@@ -357,6 +403,7 @@ class HuggingFaceProvider(TokenScrubbedErrors):
             billed_seconds=max(0.0, billed) if billed is not None else None,
             outputs=outputs,
             error=error,
+            marks={"labels": dict(item["labels"])},
         )
 
     def _repo_revision(self, repo: str) -> str:

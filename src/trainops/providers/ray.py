@@ -2,9 +2,12 @@
 `ray.job_submission.JobSubmissionClient` (the `trainops[ray]` extra, imported on first use).
 
 The cluster is `RAY_ADDRESS` in the environment, never a repository file. Each run's
-`submission_id` is a function of (job, revision, attempt), and the cluster refuses a second job
-with one id atomically: a crashed or racing submit can never start a second copy, and adoption
-(`find`) is one `get_job_info`. `observe` is one `list_jobs` however many runs are active.
+`submission_id` is a function of (job, revision, attempt) and the repository id (a shared cluster
+serves many repositories, whose jobs may share a name: DESIGN §9), and the cluster refuses a
+second job with one id atomically: a crashed or racing submit can never start a second copy, and
+adoption (`find`) is one `get_job_info`. Runs recorded with the id trainops used before the
+repository was part of it (`trainops-<job>-<revision>-<attempt>`) are still followed. `observe`
+is one `list_jobs` however many runs are active.
 
 The client raises `RuntimeError` for every answer but 200, and says why only in text: trainops
 never reads that text; it asks the cluster again (`get_job_info`, or `list_jobs`) what exists.
@@ -41,6 +44,7 @@ from trainops.providers.base import (
     display_path,
     job_cwd,
 )
+from trainops.repoid import scope
 
 ADDRESS_ENV = "RAY_ADDRESS"  # as the official client and `ray job submit` read it
 # The largest workdir package trainops sends (`providers.WORKDIR_LIMITS`). Ray's own ceiling is
@@ -57,21 +61,61 @@ _HEALTH = {
     "FAILED": Health.FAILED,
     "STOPPED": Health.CANCELED,
 }
-_RUN_ID = re.compile(r"^trainops-[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?-[0-9a-f]{12}-[1-9][0-9]{0,3}\Z")
+_RUN_ID = re.compile(
+    r"^trainops-[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?-[0-9a-f]{12}-[1-9][0-9]{0,3}(-r[0-9a-f]{10})?\Z"
+)
 META = ("trainops-job", "trainops-revision", "trainops-attempt")
+REPOSITORY_META = "trainops-repository"  # the full repository id (`trainops.repoid`)
 
 __all__ = ["WORKDIR_LIMIT", "RayProvider", "check_run", "submission_id"]
 
 
-def submission_id(job: str, revision: str, attempt: int) -> str:
-    """The run id of one attempt: the cluster refuses a second job with it (DESIGN §8)."""
-    return f"trainops-{job}-{revision}-{attempt}"
+def submission_id(job: str, revision: str, attempt: int, repository: str = "") -> str:
+    """The run id of one attempt of one repository's job: the cluster refuses a second job
+    with it (DESIGN §8). Without `repository`, the id trainops gave runs before it was scoped
+    (still followed, never given to a new run)."""
+    legacy = f"trainops-{job}-{revision}-{attempt}"
+    return f"{legacy}-r{scope(repository)}" if repository else legacy
 
 
 def check_run(job: str, run: Any) -> str:
     """Why a recorded run cannot be a Ray run of `job` (empty when it can): its id is a function
-    of (job, revision, attempt), and its outputs lie in its own `<run-id>/outputs/` folder."""
-    return check_own_run(job, run, submission_id(job, run.revision, run.attempt), s3=True)
+    of (job, revision, attempt), scoped to some repository (which one, only the cluster's record
+    can tell: `owns`) or of the unscoped form, and its outputs lie in its own
+    `<run-id>/outputs/` folder."""
+    expected = submission_id(job, run.revision, run.attempt)
+    rest = (run.run_id or "").removeprefix(expected)
+    if rest != run.run_id and re.fullmatch(r"-r[0-9a-f]{10}", rest):
+        expected = run.run_id
+    return check_own_run(job, run, expected, s3=True)
+
+
+def not_owned(run_id: str, metadata: Mapping[str, Any], intent: Intent) -> str:
+    """Why the Ray job `run_id` with `metadata` is not `intent`'s run ("" when it is): its id
+    must be this repository's id of that attempt (or the unscoped id, for a job submitted
+    before ids were scoped, whose metadata then names no repository), and its metadata must
+    say this job, revision, attempt, input hash and repository."""
+    scoped = submission_id(intent.job, intent.revision, intent.attempt, intent.repository)
+    legacy = submission_id(intent.job, intent.revision, intent.attempt)
+    theirs = metadata.get(REPOSITORY_META)
+    if run_id == legacy:
+        if theirs:
+            return "it names a repository but has the unscoped id trainops no longer gives"
+    elif run_id != scoped:
+        return f"its id is not this repository's ({intent.repository!r}) id for the attempt"
+    elif theirs != intent.repository:
+        return f"it was submitted for repository {str(theirs)[:120]!r}, not {intent.repository!r}"
+    wanted = {
+        "trainops-job": intent.job,
+        "trainops-revision": intent.revision,
+        "trainops-attempt": str(intent.attempt),
+    }
+    if not metadata or not all(metadata.get(k) == wanted[k] for k in META):
+        return "its metadata does not name this job, revision and attempt"
+    given = metadata.get("trainops-input-hash")
+    if intent.input_hash and given is not None and given != intent.input_hash:
+        return "its metadata names another input"
+    return ""
 
 
 class RayProvider:
@@ -128,7 +172,9 @@ class RayProvider:
         spec = job.spec
         if not isinstance(spec, RaySpec):
             raise ProviderError(f"job {job.name!r} is not a Ray job (provider: {spec.provider})")
-        run_id = submission_id(job.name, submission.revision, submission.attempt)
+        run_id = submission_id(
+            job.name, submission.revision, submission.attempt, submission.repository
+        )
         ours = _metadata(submission)
         what = f"submitting Ray job {run_id}"
         with self._workdir_zip(job, spec) as zip_path:
@@ -216,21 +262,31 @@ class RayProvider:
         lines = str(text or "").splitlines()
         return "\n".join(lines[-tail:])
 
+    def owns(self, intent: Intent, seen: Observation) -> str:
+        """`Owned`: the submission id and metadata the cluster returned (`not_owned`)."""
+        meta = seen.marks.get("metadata")
+        return not_owned(seen.run_id, meta if isinstance(meta, Mapping) else {}, intent)
+
     def find(self, intent: Intent) -> RunRef | None:
-        """Adoption: the job with this intent's id, if the cluster has it and it carries this
-        intent's job, revision and attempt. One `get_job_info`."""
-        run_id = submission_id(intent.job, intent.revision, intent.attempt)
-        if run_id in intent.taken:
-            return None
-        info = self._get(run_id, f"looking up Ray job {run_id}")
-        wanted = {
-            "trainops-job": intent.job,
-            "trainops-revision": intent.revision,
-            "trainops-attempt": str(intent.attempt),
-        }
-        if info is None or not _is_ours(info, wanted):
-            return None
-        return RunRef(run_id, _seconds(info.start_time) or intent.created_at)
+        """Adoption: the job with this intent's id, if the cluster has it and its metadata makes
+        it this intent's (`not_owned`). One `get_job_info`; a second, for the unscoped id, only
+        when the first finds nothing (an intent recorded by a trainops before ids were scoped
+        must not be submitted a second time)."""
+        ids = [
+            submission_id(intent.job, intent.revision, intent.attempt, intent.repository),
+            submission_id(intent.job, intent.revision, intent.attempt),
+        ]
+        for run_id in dict.fromkeys(ids):
+            if run_id in intent.taken:
+                continue
+            info = self._get(run_id, f"looking up Ray job {run_id}")
+            if info is None:
+                continue
+            meta = getattr(info, "metadata", None) or {}
+            if not_owned(run_id, meta if isinstance(meta, Mapping) else {}, intent):
+                return None
+            return RunRef(run_id, _seconds(info.start_time) or intent.created_at)
+        return None
 
     def output_dir(self, run_id: str) -> Path | None:
         """`OutputFolder`, when outputs go to a shared folder: `<output_uri>/<run-id>/outputs`."""
@@ -268,7 +324,9 @@ class RayProvider:
                 if health is Health.SUCCEEDED:
                     # A terminal run is never polled again: its outputs must be read first.
                     # Until the storage answers it stays Running here, and is asked again.
-                    return Observation(run_id, Health.RUNNING, started_at=started)
+                    return Observation(
+                        run_id, Health.RUNNING, started_at=started, marks=self._marks(info)
+                    )
 
         return Observation(
             run_id,
@@ -280,7 +338,12 @@ class RayProvider:
             metrics=found_metrics,
             error=error,
             retryable=health is not Health.CANCELED,
+            marks=self._marks(info),
         )
+
+    def _marks(self, info: Any) -> dict[str, Any]:
+        meta = getattr(info, "metadata", None)
+        return {"metadata": dict(meta) if isinstance(meta, Mapping) else {}}
 
     def _outputs(self, run_id: str) -> tuple[dict[str, str], dict[str, float]]:
         """DESIGN §2 names, as for local: every file under the run's outputs, by file name
@@ -445,6 +508,7 @@ def _metadata(submission: Submission) -> dict[str, str]:
         "trainops-attempt": str(submission.attempt),
         "trainops-input-hash": submission.input_hash,
         "trainops-source-commit": submission.source_commit,
+        **({REPOSITORY_META: submission.repository} if submission.repository else {}),
     }
 
 

@@ -375,6 +375,42 @@ class ReplicateProvider(TokenScrubbedErrors, ReplicateFiles):
             self._sleep(self._wait(attempt))
         raise self._error(f"cannot update deployment {deployment}")  # pragma: no cover
 
+    def owns(self, intent: Intent, seen: Observation) -> str:
+        """`Owned`: Replicate keeps no labels, so a training is this record's when it was made
+        with the recorded trainer (model, and version when known), through the API (not the
+        website), no earlier than the intent (allowing `clock_skew`), towards the recorded
+        destination when its output names one, and with the recorded input hash while its
+        input is still kept (the API removes a training's input after a while: then the
+        other marks decide)."""
+        item = seen.marks
+        model, _, version = intent.trainer.partition(":")
+        if not model:
+            return "its record names no trainer to compare the training with"
+        if item.get("model") != model:
+            return f"it was made with {str(item.get('model'))[:80]!r}, not {model!r}"
+        if version and len(version) < 64:
+            version = self._known_version(intent.trainer) or version
+        if version and not str(item.get("version", "")).startswith(version):
+            return f"it was made with another version of {model}"
+        if item.get("source") == "web":
+            return "it was started on the website, not by trainops"
+        created = _timestamp(item.get("created_at"))
+        if created is None or created < intent.created_at - self.clock_skew:
+            return "it was created before this job's intent"
+        output = item.get("output")
+        produced = output.get("version") if isinstance(output, Mapping) else None
+        went = produced.partition(":")[0] if isinstance(produced, str) else ""
+        if went and intent.destination and went != intent.destination:
+            return f"its output goes to {went[:80]!r}"
+        given = item.get("input")
+        if isinstance(given, Mapping) and given and intent.input_hash:
+            probe = Intent(
+                intent.job, intent.revision, intent.attempt, intent.input_hash, 0.0, self.name
+            )
+            if not _matches({"input": given}, "", "", probe, self.file_digests):
+                return "its input is not the one this job's record says it was given"
+        return ""
+
     def find(self, intent: Intent) -> RunRef | None:
         """Adoption: the training this intent created — same trainer (and version when known),
         same input hash, destination not contradicted, created at or after the intent (allowing
@@ -693,6 +729,10 @@ class _Walk:
         return span / (self.items - 1) * PAGE_SIZE
 
 
+# What `owns` reads of a training (the API returns no destination field: see the ref notes).
+_MARKS = ("model", "version", "input", "created_at", "source", "output")
+
+
 def _training(run_id: str) -> str:
     if not _TRAINING_ID.fullmatch(run_id):
         raise _NotFound(run_id)  # not an id Replicate could have issued
@@ -749,6 +789,7 @@ def _observation(item: Mapping[str, Any], asked: str | None = None) -> Observati
         metrics=_metrics(metrics or {}, output) if health is Health.SUCCEEDED else {},
         error=message[:500],
         retryable=True,
+        marks={k: item.get(k) for k in _MARKS},
     )
 
 
