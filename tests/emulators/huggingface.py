@@ -19,6 +19,8 @@ Faults on job endpoints add dropped connections (`status=DROP`).
 Refs (a separate section below): branches and tags as `create_branch`, `delete_branch`,
 `create_tag`, `delete_tag` and `list_repo_refs` call them (`hf_api.py`), for promotion's aliases;
 `repo_info(revision=)` resolves a branch, tag or commit. Every ref change is kept in `ref_log`.
+`list_repo_commits(revision=)` (`GET /api/models/{repo}/commits/{rev}`, hf_api.py: items with
+`id`, `title`, `message`, `authors[].user`, `date`, newest first) lists a revision's history.
 """
 
 from __future__ import annotations
@@ -80,6 +82,7 @@ _ROUTES: list[tuple[str, str, re.Pattern[str]]] = [
         ("POST", "commit", _REPO + r"/commit/(?P<rev>[^/]+)"),
         ("GET", "tree", _REPO + r"/tree/(?P<rev>[^/]+)(?:/(?P<path>.*))?"),
         ("GET", "refs", _REPO + r"/refs"),
+        ("GET", "commit-list", _REPO + r"/commits/(?P<rev>[^/]+)"),
         ("POST", "branch-create", _REPO + r"/branch/(?P<ref>.+)"),
         ("DELETE", "branch-delete", _REPO + r"/branch/(?P<ref>.+)"),
         ("POST", "tag-create", _REPO + r"/tag/(?P<at>[^/]+)"),
@@ -503,6 +506,25 @@ class HubEmulator(LoopbackEmulator):
         if any(c.oid == rev for c in repo.commits):
             return rev
         raise _Reply(404, f"Invalid rev id: {rev}", "RevisionNotFound")
+
+    def _commit_list(self, args: dict[str, str], headers: dict[str, str], body: bytes) -> _Ok:
+        """The history of `rev`, newest first, in one page (the client follows `Link` when a
+        page has one; the Hub's pages are not needed to tell one commit's title)."""
+        rev = args.pop("rev")
+        repo = self._repo(args, headers, write=False)
+        at = self._resolve(repo, rev)
+        oids = [c.oid for c in repo.commits]
+        history = repo.commits[: oids.index(at) + 1]
+        return 200, [
+            {
+                "id": c.oid,
+                "title": c.summary,
+                "message": "",
+                "authors": [{"user": self.user}],
+                "date": _iso(self.now),
+            }
+            for c in reversed(history)
+        ]
 
     def _refs(self, args: dict[str, str], headers: dict[str, str], body: bytes) -> _Ok:
         repo = self._repo(args, headers, write=False)

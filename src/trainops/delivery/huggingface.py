@@ -48,6 +48,7 @@ def deliver(target: HuggingFaceTarget, bundle: Bundle, locate: bool = False) -> 
         operations = [
             CommitOperationAdd(path_in_repo=f.name, path_or_fileobj=str(f.path)) for f in todo
         ]
+        # Promotion reads this title back (promotion.hub.written_for): keep the two in step.
         message = f"trainops: {bundle.job} revision {bundle.revision} (run {bundle.run_id})"
         info = _guard(
             lambda: api.create_commit(

@@ -39,7 +39,35 @@ def pointed(api: Any, alias: HuggingFaceAlias) -> str | None:
     return next((str(r.target_commit) for r in found if r.name == alias.ref), None)
 
 
-def move(alias: HuggingFaceAlias, commit: str, job: str, run: Run) -> str:
+def delivery_title(job: str, revision: str, run_id: str) -> str:
+    """The title of the commit trainops' Hub delivery of a run writes (delivery/huggingface)."""
+    return f"trainops: {job} revision {revision} (run {run_id})"
+
+
+def written_for(api: Any, repo: str, commit: str, job: str, run: Run) -> str:
+    """Why `commit` is not the one trainops' delivery of `run` wrote to `repo` ("" when it
+    is): a state record names the commit, and the state branch is input (DESIGN §9), so a
+    forged one could point an alias at any commit of the repository. One read of its history
+    (`list_repo_commits`, whose first entry is the commit itself)."""
+    commits = _guard(
+        lambda: api.list_repo_commits(repo, revision=commit, repo_type="model"),
+        f"reading commit {commit[:12]} of the Hub repo {repo}",
+    )
+    first = commits[0] if commits else None
+    if first is None or getattr(first, "commit_id", None) != commit:
+        return f"the Hub repo {repo} has no commit {commit[:12]}"
+    title = str(getattr(first, "title", "") or "").strip()
+    if title != delivery_title(job, run.revision, run.run_id or ""):
+        return (
+            f"commit {commit[:12]} of {repo} is not the one trainops delivered run "
+            f"{run.run_id} in (its title is {title[:80]!r})"
+        )
+    return ""
+
+
+def move(alias: HuggingFaceAlias, commit: str, job: str, run: Run, delivered: bool = True) -> str:
+    """Point the alias at `commit`. With `delivered` (the commit is the one the run's delivery
+    recorded) it must be a commit that delivery wrote for this run (`written_for`)."""
     what = f"{alias.kind} {alias.ref} of {alias.repo}"
     if not commit:
         raise PromotionError(
@@ -50,6 +78,12 @@ def move(alias: HuggingFaceAlias, commit: str, job: str, run: Run) -> str:
     current = pointed(api, alias)
     if current == commit:
         return f"{what} already at {commit[:12]}"
+    why = written_for(api, alias.repo, commit, job, run) if delivered else ""
+    if why:
+        raise PromotionError(
+            f"{job}: {why}: the {what} is left where it is",
+            "the state branch is input: fix the run's record there (or bump spec.rerun)",
+        )
     message = f"trainops: {job} run {run.run_id}"
     for _ in range(2):
         if current is not None:

@@ -68,6 +68,24 @@ def _listed(client: Any, bucket: str, key: str) -> set[str]:
     return {n for n in files if isinstance(n, str) and n and "/" not in n and n not in ("..",)}
 
 
+def _manifest_run(client: Any, bucket: str, key: str) -> tuple[str, str]:
+    """(run id, revision) the delivery manifest at `key` names; ("", "") when unreadable."""
+    import json
+
+    from botocore.exceptions import ClientError
+
+    try:
+        body = _call(lambda: client.get_object(Bucket=bucket, Key=key), bucket, key)["Body"]
+        data = json.loads(body.read(1 << 20))
+    except ClientError as exc:
+        raise _error(exc, "reading", bucket, key) from None
+    except ValueError:
+        return "", ""
+    if not isinstance(data, dict):
+        return "", ""
+    return str(data.get("run_id") or ""), str(data.get("revision") or "")
+
+
 def move(alias: S3Alias, source: str, run: Run) -> str:
     if not source.startswith("s3://"):
         raise PromotionError(
@@ -82,6 +100,15 @@ def move(alias: S3Alias, source: str, run: Run) -> str:
     names = {k[len(src_prefix) + 1 :]: k for k in _keys(client, src_bucket, src_prefix + "/")}
     if MANIFEST not in names:
         raise PromotionError(f"{source} holds no {MANIFEST}: the delivery is not complete")
+    # The prefix is the revision's, shared by its attempts: its manifest must name this run,
+    # or the alias would get another run's files on the word of a state record (DESIGN §9).
+    named = _manifest_run(client, src_bucket, names[MANIFEST])
+    if named != (run.run_id, run.revision):
+        raise PromotionError(
+            f"{source} holds the delivery of run {named[0] or '(none)'}, not of run "
+            f"{run.run_id}: {alias.uri} is left as it is",
+            "the state branch is input: fix the run's record there (or bump spec.rerun)",
+        )
     order = [*sorted(n for n in names if n != MANIFEST), MANIFEST]
     before = _listed(client, dst_bucket, f"{dst_prefix}/{MANIFEST}" if dst_prefix else MANIFEST)
     copied = 0

@@ -10,7 +10,7 @@ from typing import Any
 
 from trainops.errors import ProviderError
 from trainops.manifest import AnySpec, PromoteTarget
-from trainops.promotion.gate import source
+from trainops.promotion.gate import DONE, source, source_key
 from trainops.scrub import scrub
 from trainops.state.model import Run
 
@@ -26,7 +26,12 @@ def move(target: PromoteTarget, spec: AnySpec, job: str, run: Run, provider: Any
         if target.huggingface is not None:
             from trainops.promotion import hub
 
-            return hub.move(target.huggingface, source(spec, target, run, job), job, run)
+            # A commit the run's delivery recorded must be one it wrote for this run; a Hugging
+            # Face job's own push (gate.own_commit) comes from the observed run instead.
+            key = source_key(spec, target)
+            delivered = run.deliveries.get(key) == DONE and bool(run.delivered.get(key))
+            commit = source(spec, target, run, job)
+            return hub.move(target.huggingface, commit, job, run, delivered)
         if target.s3 is not None:
             from trainops.promotion import s3
 
