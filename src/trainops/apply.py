@@ -314,10 +314,10 @@ class Reconciler:
                 claims.setdefault(run.provider, {})[run.run_id] = (job, run)
         unproven: dict[str, str] = {}
         for name, asked in sorted(claims.items()):
-            provider = self.providers[name]
-            if not isinstance(provider, Owned):
-                continue
             try:
+                provider = self.providers[name]
+                if not isinstance(provider, Owned):
+                    continue
                 found = self._judge(provider, asked, provider.observe(list(asked)), foreign)
             except TrainopsError as exc:
                 for run_id in asked:

@@ -160,6 +160,53 @@ def test_an_hf_job_carries_this_repositorys_mark_and_is_followed(
     repo.cleanup()
 
 
+def test_a_forged_succeeded_record_never_delivers_a_colleagues_weights(
+    tmp_path: Path, hub: HubEmulator
+) -> None:
+    """A record of a job in git claims a colleague's finished job (which pushed to their private
+    repository) as its succeeded run: its delivery would copy their weights into this job's
+    target. The terminal run was not observed this pass, so it is observed before delivery."""
+    from huggingface_hub import HfApi
+
+    job = {
+        "apiVersion": "trainops/v1",
+        "kind": "TrainingJob",
+        "metadata": {"name": "a"},
+        "spec": {
+            "provider": "huggingface",
+            "image": "python:3.12",
+            "command": ["python", "train.py"],
+            "hardware": "a10g-small",
+            "budget": {"max_duration": "1h"},
+            "deliver": [{"huggingface": {"repo": "acme/a-delivered"}}],
+        },
+    }
+    repo = hf_repo(tmp_path, hub, {"a": yaml.safe_dump(job, sort_keys=False)})
+    api = HfApi(endpoint=hub.url, token=hub.token)
+    info = api.run_job(
+        image="python:3.12",
+        command=["python", "finetune.py"],
+        flavor="cpu-basic",
+        env={"TRAINOPS_OUTPUT_REPO": "acme/private-out"},
+        namespace="acme",
+    )
+    hub.advance(3600)
+    api.inspect_job(job_id=info.id, namespace="acme")  # completed: it pushed its weights
+    sha = hub.commits("acme/private-out")[-1].oid
+    record = ghost("huggingface", str(info.id), health="Succeeded")
+    run = json.loads(record.pop(state_path("ghost")))["runs"][0]
+    run.update(revision=repo.revisions()["a"], outputs={"weights": f"acme/private-out@{sha}"})
+    forge(repo, {state_path("a"): json.dumps({"format": 1, "job": "a", "runs": [run]})})
+
+    result = repo.trainops("apply")
+
+    assert result.returncode == 1, explain(result)
+    assert f"{state_path('a')}: run {info.id} is not this job's run: left alone" in result.stderr
+    assert "acme/a-delivered" not in hub.repos
+    assert hub.created_jobs(**{"trainops-job": "a"}) == []  # nor started on that record's word
+    repo.cleanup()
+
+
 # ---- Replicate: a training started on the website with another trainer ----------------------
 
 
