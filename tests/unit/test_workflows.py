@@ -8,6 +8,7 @@ never overlap and are never canceled, apply only from the default branch.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -135,23 +136,74 @@ def test_writers_say_why_local_jobs_are_blocked_on_github_hosted_runners(name: s
     assert GITHUB_HOSTED in comments
 
 
+CHECKOUT = "actions/checkout@11d5960a326750d5838078e36cf38b85af677262"  # v4.4.0
+SETUP_PYTHON = "actions/setup-python@a26af69be951a213d495a4c3e4e4022e16d87065"  # v5.6.0
+
+
 @pytest.mark.parametrize("name", ["plan.yml", *WRITERS])
 def test_templates_check_out_full_history_before_the_action(name: str) -> None:
     checkout, action = steps(TEMPLATES / name)
 
-    assert checkout == {"uses": "actions/checkout@v4", "with": {"fetch-depth": 0}}
+    # Only the writers keep the token in .git/config: they push the state branch with it.
+    pushes = name in WRITERS
+    assert checkout == {
+        "uses": CHECKOUT,
+        "with": {"fetch-depth": 0, "persist-credentials": pushes},
+    }
     assert action["uses"] == "trainops/trainops@v1"
 
 
-def test_ci_runs_the_project_script_on_python_311() -> None:
-    checkout, python, run = steps(CI)
+def test_ci_runs_the_project_script_on_python_311_then_audits_the_workflows() -> None:
+    checkout, python, run, audit = steps(CI)
 
-    assert checkout["uses"].startswith("actions/checkout@")
-    assert (python["uses"], python["with"]) == (
-        "actions/setup-python@v5",
-        {"python-version": "3.11"},
-    )
+    assert checkout == {"uses": CHECKOUT, "with": {"persist-credentials": False}}
+    assert (python["uses"], python["with"]) == (SETUP_PYTHON, {"python-version": "3.11"})
     assert run == {"run": "bash .ci/run"}
+    assert "zizmor --offline .github action.yml src/trainops/templates/workflows" in audit["run"]
+
+
+def test_every_action_is_pinned_to_a_commit_with_its_version_beside_it() -> None:
+    for path in [*WORKFLOWS, ACTION]:
+        for line in path.read_text().splitlines():
+            if not re.match(r"\s*(?:-\s+)?uses:", line):
+                continue
+            ref = line.split("uses:", 1)[1].split("#", 1)[0].strip()
+            comment = line.split("#", 1)[1].strip() if "#" in line else ""
+            if ref == "trainops/trainops@v1":  # our own action: the release's major tag
+                assert comment == "zizmor: ignore[unpinned-uses]", f"{path.name}: {line}"
+                continue
+            assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", ref), f"{path.name}: {line}"
+            assert re.fullmatch(r"v\d+\.\d+\.\d+", comment), f"{path.name}: {line}"
+
+
+def test_zizmor_finds_nothing_in_the_workflows_or_the_action() -> None:
+    zizmor = Path(sys.executable).with_name("zizmor")
+    files = [".github", "action.yml", *(str(p) for p in sorted(TEMPLATES.glob("*.yml")))]
+    result = subprocess.run(
+        [str(zizmor), "--offline", "--no-progress", *files],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_zizmor_would_flag_an_unpinned_checkout(tmp_path: Path) -> None:
+    bad = tmp_path / ".github/workflows/bad.yml"
+    bad.parent.mkdir(parents=True)
+    text = CI.read_text().replace(CHECKOUT, "actions/checkout@v4")
+    bad.write_text(text.replace("persist-credentials: false", "fetch-depth: 1"))
+    zizmor = Path(sys.executable).with_name("zizmor")
+    result = subprocess.run(
+        [str(zizmor), "--offline", "--no-progress", str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode != 0 and "unpinned-uses" in result.stdout + result.stderr
 
 
 def test_action_is_composite_and_installs_from_its_own_path() -> None:
