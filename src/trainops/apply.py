@@ -670,7 +670,9 @@ class Reconciler:
                 fingerprints=remote.fingerprints,
             )
             state[action.job] = state.get(action.job, JobState(action.job)).with_run(run)
-            snapshots[run.snapshot] = snapshot_text(job, action.revision, resolved, run)
+            snapshots[run.snapshot] = snapshot_text(
+                job, action.revision, resolved, run, tree=self.ws.tree
+            )
             inputs[action.job] = resolved
         return inputs, snapshots
 

@@ -204,13 +204,20 @@ def plan(root: Path, output: str, detailed_exitcode: bool, github: bool) -> None
     elif output == "markdown":
         echo(
             render.plan_markdown(
-                result.plan, now, problems, packages=ws.packages, drift=result.drift
+                result.plan,
+                now,
+                problems,
+                packages=ws.packages,
+                drift=result.drift,
+                workdirs=ws.workdirs,
             )
         )
     else:
         _echo_plan(result, now)
         if ws.packages:
             echo("\n" + render.data_text(ws.packages))
+        if ws.workdirs:
+            echo("\n" + render.workdir_text(ws.workdirs))
         if result.drift:
             echo("\n" + render.drift_text(result.drift))
         if diffs:
@@ -224,7 +231,12 @@ def plan(root: Path, output: str, detailed_exitcode: bool, github: bool) -> None
         echo(render.github_annotations(problems))
         for note in publish_plan(
             render.plan_markdown(
-                result.plan, now, problems, packages=ws.packages, drift=result.drift
+                result.plan,
+                now,
+                problems,
+                packages=ws.packages,
+                drift=result.drift,
+                workdirs=ws.workdirs,
             ),
             failed=bool(problems or refused),
             problems=problems,

@@ -1,9 +1,12 @@
 """Data in (DESIGN §18): repository files and folders packaged for a run.
 
-`package` reads a `spec.data` path from a `Source` (the working tree for `plan`, the applied commit
-for `apply`, enumerated by the same `Source.entries` as manifests), leaves out what must never
-leave the machine (credentials, `.git`, what `.gitignore` excludes, links), and builds one
-deterministic archive: same content, same bytes, same sha256, which joins the revision (§3).
+`package` reads a `spec.data` path from a `Source` (the index's files in the working tree for
+`plan`, the applied commit for `apply`), lets through only what the one packaging rule allows
+(`trainops.packaging`: what git holds, minus credential-shaped names and contents, links,
+submodules and what `.gitignore` excludes), and builds one deterministic archive: same content,
+same bytes, same sha256, which joins the revision (§3). The archive is streamed to a temporary
+file to be hashed and is built again, from the same commit, when a provider stages it: memory
+stays bounded whatever the data's size.
 """
 
 from __future__ import annotations
@@ -11,57 +14,55 @@ from __future__ import annotations
 import hashlib
 import io
 import posixpath
-import zipfile
-from collections.abc import Iterable, Mapping
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import IO
 
 from trainops.errors import Problem
-from trainops.repo import Commit, Source, git_run
+from trainops.packaging import (
+    Bounded,
+    Item,
+    OverLimit,
+    PackagingError,
+    Refused,
+    Scanner,
+    credential_in,
+    inside,
+    listing,
+    refusal_by_name,
+    stream,
+    write_zip,
+)
+from trainops.repo import Commit, Source
 from trainops.yamlsource import Document
 
 MIB = 1024 * 1024
-# A fixed time for every zip entry (zip cannot say 1970): no clock or mtime reaches the bytes.
-_EPOCH = (1980, 1, 1, 0, 0, 0)
-_KEY_NAMES = frozenset(
-    {"id_rsa", "id_dsa", "id_ecdsa", "id_ed25519", "id_ecdsa_sk", "id_ed25519_sk"}
-)
-_KEY_SUFFIXES = (".pem", ".key", ".p12", ".pfx", ".ppk", ".jks", ".keystore", ".gpg", ".asc")
-_CREDENTIAL_NAMES = frozenset(
-    {
-        ".netrc",
-        ".pypirc",
-        ".npmrc",
-        ".git-credentials",
-        ".boto",
-        ".s3cfg",
-        ".htpasswd",
-        "application_default_credentials.json",
-        "credentials.db",
-        "access_tokens.db",
-        "kubeconfig",
-    }
-)
-# Folders whose every file is a credential store: ~/.aws, ~/.ssh, gcloud, kube, docker config.
-_CREDENTIAL_DIRS = frozenset(
-    {".git", ".aws", ".ssh", ".gnupg", "gcloud", ".kube", ".docker", ".azure"}
-)
 
 
 @dataclass(frozen=True)
 class Package:
-    """One `spec.data` entry, packaged: a zip of a folder, or a single file as it is."""
+    """One `spec.data` entry, packaged: a zip of a folder, or a single file as it is. Its bytes
+    are not kept: `open()` builds them again (the same bytes, checked by digest)."""
 
     key: str
     path: str  # repository-relative, as the manifest names it (no trailing `/`)
     folder: bool
     files: tuple[str, ...]  # packaged, relative to `path`
     left_out: tuple[tuple[str, str], ...]  # (relative path, why)
-    content: bytes = field(repr=False)
+    stored: bytes | None = field(default=None, repr=False)  # the bytes, when made in memory
+    built_sha256: str = ""
+    built_size: int = 0
+    writer: Callable[[IO[bytes]], None] | None = field(default=None, repr=False, compare=False)
 
     @property
     def sha256(self) -> str:
-        return hashlib.sha256(self.content).hexdigest()
+        return (
+            hashlib.sha256(self.stored).hexdigest()
+            if self.stored is not None
+            else (self.built_sha256)
+        )
 
     @property
     def digest(self) -> str:
@@ -69,7 +70,31 @@ class Package:
 
     @property
     def size(self) -> int:
-        return len(self.content)
+        return len(self.stored) if self.stored is not None else self.built_size
+
+    @property
+    def content(self) -> bytes:
+        """The package's bytes in memory (a provider whose limit bounds them: Replicate)."""
+        with self.open() as f:
+            return f.read()
+
+    @contextmanager
+    def open(self) -> Iterator[IO[bytes]]:
+        """The package's bytes in a temporary file, at its start: built again and checked
+        against the digest the revision holds."""
+        if self.stored is not None:
+            yield io.BytesIO(self.stored)
+            return
+        assert self.writer is not None
+        with tempfile.TemporaryFile(prefix="trainops-data-") as tmp:
+            self.writer(tmp)
+            if _sha256_of(tmp) != self.built_sha256:
+                raise DataError(
+                    f"spec.data.{self.key}: {self.path} changed since it was packaged",
+                    "run again: the package is built from the applied commit",
+                )
+            tmp.seek(0)
+            yield tmp
 
     @property
     def filename(self) -> str:
@@ -98,26 +123,8 @@ def human_size(n: int) -> str:
 
 
 def never_packaged(rel: str) -> str:
-    """Why a file must never leave the machine ("" when it may): credentials and keys."""
-    parts = rel.split("/")
-    name = parts[-1]
-    lower = name.lower()
-    if any(p in _CREDENTIAL_DIRS for p in parts[:-1]) or name == ".git":
-        return "credentials or git metadata"
-    if lower.startswith(".env"):
-        return "environment file"
-    if lower in _KEY_NAMES or lower.endswith(_KEY_SUFFIXES):
-        return "private key"
-    if lower in _CREDENTIAL_NAMES or (
-        lower.startswith("credentials") and len(parts) > 1 and parts[-2].lower() in (".aws", "aws")
-    ):
-        return "cloud credentials"
-    return ""
-
-
-def _looks_like_key(content: bytes) -> bool:
-    head = content[:4096]
-    return b"-----BEGIN" in head and b"PRIVATE KEY" in head
+    """Why a file must never leave the machine ("" when it may): the packaging rule's names."""
+    return refusal_by_name(rel)
 
 
 class DataError(Exception):
@@ -129,123 +136,117 @@ class DataError(Exception):
 def package(source: Source, key: str, path: str, limit: int | None = None) -> Package:
     """Package `path` of `source` for input `key`. Raises DataError (what is wrong + hint)."""
     path = path.strip("/")
-    entries = list(source.entries(path))
-    prefix = f"{path}/"
-    exact = [e for e in entries if e.path == path]
-    if exact and exact[0].link:
+    parts = path.split("/")
+    if source.link_target(path) is not None:
         raise DataError(
             f"spec.data.{key}: {path} is a symlink; it is not followed",
             "put the files themselves in the repository",
         )
-    if any(e.link and prefix.startswith(f"{e.path}/") for e in entries):
+    if any(source.link_target("/".join(parts[:i])) is not None for i in range(1, len(parts))):
         raise DataError(
             f"spec.data.{key}: {path} lies behind a symlink; it is not followed",
             "put the files themselves in the repository",
         )
-    folder = not exact
-    inside = [e for e in entries if e.path.startswith(prefix)] if folder else exact
-    if not inside:
+    try:
+        found = listing(source, path)
+    except PackagingError as exc:
+        raise DataError(f"spec.data.{key}: {exc.message}", exc.hint) from None
+    named = [*(i.path for i in found.items), *(p for p, _ in found.left_out)]
+    folder = path not in named
+
+    def rel(p: str) -> str:
+        return inside(p, path) if folder else posixpath.basename(p)
+
+    left_out = [(rel(p), why) for p, why in found.left_out]
+    if not found.items and not left_out:
         raise DataError(
             f"spec.data.{key}: {path} is not a file or folder of the repository"
             + (" at this commit" if isinstance(source, Commit) else ""),
             "the path is relative to the repository root; commit the data with the manifest",
         )
-    left_out: list[tuple[str, str]] = []
-    candidates: list[str] = []
-    for entry in inside:
-        rel = entry.path[len(prefix) :] if folder else posixpath.basename(entry.path)
-        why = "symlink (not followed)" if entry.link else never_packaged(entry.path)
-        if why:
-            left_out.append((rel, why))
-        else:
-            candidates.append(entry.path)
-    ignored = _gitignored(source.root, candidates)
-    kept = []
-    for p in candidates:
-        if p in ignored:
-            left_out.append((p[len(prefix) :] if folder else posixpath.basename(p), ".gitignore"))
-        else:
-            kept.append(p)
-    contents = _read_all(source, kept)
-    files: list[tuple[str, bytes]] = []
-    for p in sorted(kept):
-        rel = p[len(prefix) :] if folder else posixpath.basename(p)
-        content = contents.get(p)
-        if content is None:
-            left_out.append((rel, "unreadable"))
-        elif _looks_like_key(content):
-            left_out.append((rel, "private key"))
-        else:
-            files.append((rel, content))
-    if not files:
+    items = list(found.items)
+    try:
+        try:
+            built = _build(source, key, path, folder, items, limit, scan=True)
+        except Refused:
+            refused = credential_in(source, items)
+            left_out += [(rel(p), why) for p, why in refused.items()]
+            items = [i for i in items if i.path not in refused]
+            built = _build(source, key, path, folder, items, limit, scan=False) if items else None
+    except PackagingError as exc:
+        raise DataError(f"spec.data.{key}: {exc.message}", exc.hint) from None
+    if built is None:
         raise DataError(
             f"spec.data.{key}: {path} holds nothing that can be packaged"
-            + (f" (left out: {', '.join(p for p, _ in left_out[:5])})" if left_out else ""),
-            "add the data files to the repository",
+            + (f" (left out: {', '.join(f'{p} ({w})' for p, w in sorted(left_out)[:5])})"),
+            "add the data files to the repository (committed, and not credential-shaped)",
         )
-    content = _zip(files) if folder else files[0][1]
-    pkg = Package(key, path, folder, tuple(r for r, _ in files), tuple(sorted(left_out)), content)
-    if limit is not None and pkg.size > limit:
-        raise DataError(
-            f"spec.data.{key}: {path} packages to {human_size(pkg.size)} "
-            f"({pkg.size} bytes), over the provider's limit of {human_size(limit)}",
-            "make the data smaller, or upload it elsewhere and put its URL in spec.input",
-        )
-    return pkg
+    sha, size, writer = built
+    files = tuple(sorted(rel(i.path) for i in items))
+    return Package(key, path, folder, files, tuple(sorted(left_out)), None, sha, size, writer)
 
 
-def _zip(files: Iterable[tuple[str, bytes]]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
-        for rel, content in sorted(files):
-            info = zipfile.ZipInfo(rel, date_time=_EPOCH)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.external_attr = 0o100644 << 16
-            info.create_system = 3  # unix, whatever the machine
-            zf.writestr(info, content, compresslevel=6)
-    return buf.getvalue()
+def _build(
+    source: Source,
+    key: str,
+    path: str,
+    folder: bool,
+    items: list[Item],
+    limit: int | None,
+    scan: bool,
+) -> tuple[str, int, Callable[[IO[bytes]], None]] | None:
+    """(sha256, size, writer) of the package of `items`; None when there are none."""
+    if not items:
+        return None
+    if not folder:
+        item = items[0]
+        if limit is not None and item.size > limit:
+            raise _over(key, path, item.size, limit)
+
+        def write_file(out: IO[bytes], scan: bool = False) -> None:
+            for one, chunks in stream(source, [item]):
+                scanner = Scanner()
+                for chunk in chunks:
+                    if scan and scanner.feed(chunk):
+                        raise Refused(one.path, scanner.why)
+                    out.write(chunk)
+
+        with tempfile.TemporaryFile(prefix="trainops-data-") as tmp:
+            write_file(tmp, scan)
+            return _sha256_of(tmp), tmp.tell(), write_file
+
+    entries = [(inside(i.path, path), i) for i in items]
+
+    def write_folder(out: IO[bytes], scan: bool = False) -> None:
+        write_zip(Bounded(out, limit), source, entries, modes=False, scan=scan)  # type: ignore[arg-type]
+
+    with tempfile.TemporaryFile(prefix="trainops-data-") as tmp:
+        try:
+            write_folder(tmp, scan)
+        except OverLimit:
+            raise _over(key, path, None, limit or 0) from None
+        return _sha256_of(tmp), tmp.seek(0, 2), write_folder
 
 
-def _gitignored(root: Path, paths: list[str]) -> set[str]:
-    """The paths `.gitignore` excludes (as git sees them; `--no-index`: tracked ones too)."""
-    if not paths:
-        return set()
-    proc = git_run(
-        ["check-ignore", "--no-index", "-z", "--stdin"],
-        root,
-        input=b"\0".join(p.encode() for p in paths) + b"\0",
+def _over(key: str, path: str, size: int | None, limit: int) -> DataError:
+    what = (
+        f"{human_size(size)} ({size} bytes)"
+        if size is not None
+        else f"more than {human_size(limit)}"
     )
-    return {p.decode() for p in proc.stdout.split(b"\0") if p}
+    return DataError(
+        f"spec.data.{key}: {path} packages to {what}, over the provider's limit of "
+        f"{human_size(limit)}",
+        "make the data smaller, or upload it elsewhere and put its URL in spec.input",
+    )
 
 
-def _read_all(source: Source, paths: list[str]) -> dict[str, bytes | None]:
-    """Whole files (data is not bound by the manifest size limit of `Source.read`)."""
-    if not paths:
-        return {}
-    if isinstance(source, Commit):
-        proc = git_run(
-            ["cat-file", "--batch"],
-            source.root,
-            input=b"".join(f"{source.sha}:{p}\n".encode() for p in paths),
-        )
-        out: dict[str, bytes | None] = {}
-        data, pos = proc.stdout, 0
-        for p in paths:
-            end = data.index(b"\n", pos)
-            header = data[pos:end].split()
-            pos = end + 1
-            if len(header) != 3 or header[1] != b"blob":
-                out[p] = None
-                continue
-            size = int(header[2])
-            out[p] = data[pos : pos + size]
-            pos += size + 1
-        return out
-    result: dict[str, bytes | None] = {}
-    for p in paths:
-        full = source.root / p
-        result[p] = full.read_bytes() if full.is_file() and not full.is_symlink() else None
-    return result
+def _sha256_of(f: IO[bytes]) -> str:
+    f.seek(0)
+    digest = hashlib.sha256()
+    while chunk := f.read(1 << 20):
+        digest.update(chunk)
+    return digest.hexdigest()
 
 
 def packages(

@@ -129,6 +129,18 @@ def data_text(packages: Mapping[str, Mapping[str, Any]]) -> str:
     return "Data packages:\n" + "\n".join(f"  {escape.line(line)}" for line in lines)
 
 
+def workdir_lines(workdirs: Mapping[str, Any]) -> list[str]:
+    """Each shipped workdir that leaves files out (DESIGN §13b): what stays on the machine."""
+    return [f"{job}: {wd.summary()}" for job, wd in sorted(workdirs.items())]
+
+
+def workdir_text(workdirs: Mapping[str, Any]) -> str:
+    lines = workdir_lines(workdirs)
+    if not lines:
+        return ""
+    return "Workdir packages:\n" + "\n".join(f"  {escape.line(line)}" for line in lines)
+
+
 def drift_lines(drift: Mapping[str, Sequence[str]]) -> list[str]:
     """Each job's input drift (DESIGN §18): an object that changed behind its unchanged URL."""
     return [f"{job}: {line}" for job, lines in sorted(drift.items()) for line in lines]
@@ -244,12 +256,16 @@ def plan_markdown(
     limit: int = 60_000,
     packages: Mapping[str, Mapping[str, Any]] | None = None,
     drift: Mapping[str, Sequence[str]] | None = None,
+    workdirs: Mapping[str, Any] | None = None,
 ) -> str:
     """Markdown for a PR comment or job summary, kept under `limit` characters."""
     lines = [f"### {title}", "", f"**{summary_line(plan)}**", "", money_line(plan), ""]
     data = data_lines(packages or {})
     if data:
         lines += ["#### Data packages", "", *(f"- {escape.md_text(d)}" for d in data), ""]
+    shipped = workdir_lines(workdirs or {})
+    if shipped:
+        lines += ["#### Workdir packages", "", *(f"- {escape.md_text(w)}" for w in shipped), ""]
     drifted = drift_lines(drift or {})
     if drifted:
         lines += ["#### Input drift", "", *(f"- {escape.md_text(d)}" for d in drifted), ""]

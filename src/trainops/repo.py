@@ -229,6 +229,12 @@ class Commit:
         return out
 
 
+@lru_cache(maxsize=64)
+def tree_of(root: Path, commit: str) -> str:
+    """The tree id of `commit` (what a run of it executes, DESIGN §13b)."""
+    return git_run(["rev-parse", f"{commit}^{{tree}}"], root, check=True).stdout.decode().strip()
+
+
 def _max_bytes() -> int:
     from trainops.yamlsource import MAX_FILE_BYTES
 

@@ -80,8 +80,11 @@ def stage_data(provider: object, packages: Mapping[str, Package]) -> dict[str, s
     return {key: provider.stage(pkg) for key, pkg in sorted(packages.items())}
 
 
-def snapshot_text(job: Job, revision: str, resolved: Mapping[str, Any], run: Run) -> str:
-    """The fully resolved manifest that was submitted, with where it came from (§9)."""
+def snapshot_text(
+    job: Job, revision: str, resolved: Mapping[str, Any], run: Run, tree: str = ""
+) -> str:
+    """The fully resolved manifest that was submitted, with where it came from (§9): the source
+    commit and its tree, the files a local or Ray run executes (§13b)."""
     manifest = job.manifest.model_dump(mode="json", exclude_defaults=False)
     manifest["spec"]["input"] = dict(resolved)
     if run.trainer:
@@ -89,6 +92,7 @@ def snapshot_text(job: Job, revision: str, resolved: Mapping[str, Any], run: Run
     header = [
         f"# trainops snapshot of {job.name} revision {revision}",
         f"# source commit: {run.source_commit or '(working tree)'}",
+        *([f"# source tree: {tree}"] if tree else []),
         f"# source file: {job.file}",
         f"# trainer: {run.trainer or '(local command)'}",
         f"# schema: {SNAPSHOT_SCHEMA}",

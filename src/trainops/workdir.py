@@ -1,24 +1,31 @@
 """A job's workdir as one deterministic zip, for providers that ship it to a cluster (ray).
 
-The files are those git would keep (tracked, or untracked and not ignored by `.gitignore`), minus
-what must never leave the machine (credentials, keys: `data.never_packaged`), links (never
-followed) and trainops' own folders. Same files, same bytes: the cluster caches a package by its
-hash, so an unchanged workdir is uploaded once. Over `limit`, nothing is built: the error says the
-size and the limit, before any provider is asked.
+The files are those the one packaging rule lets through (`trainops.packaging`): what git holds
+at the applied commit (the index's files, read from disk, for `plan`/`validate`), never an
+untracked file, minus credential-shaped names and contents, links (never followed), submodules,
+what `.gitignore` excludes and trainops' own folders. Same files, same bytes: the cluster caches
+a package by its hash, so an unchanged workdir is uploaded once. Over `limit`, nothing is built:
+the error says the size and the limit, before any provider is asked. Files are streamed into
+the zip, never read whole.
 """
 
 from __future__ import annotations
 
 import io
-import os
-import zipfile
 from dataclasses import dataclass
-from pathlib import Path
+from typing import IO
 
-from trainops.data import human_size, never_packaged
-from trainops.repo import SKIP_DIRS, git_run
-
-_EPOCH = (1980, 1, 1, 0, 0, 0)  # zip cannot say 1970; no mtime reaches the bytes
+from trainops.data import human_size
+from trainops.packaging import (
+    Item,
+    PackagingError,
+    Refused,
+    credential_in,
+    inside,
+    listing,
+    write_zip,
+)
+from trainops.repo import Commit, Source
 
 
 class WorkdirError(Exception):
@@ -29,60 +36,72 @@ class WorkdirError(Exception):
 
 @dataclass(frozen=True)
 class Workdir:
-    files: tuple[tuple[str, Path], ...]  # (path inside the workdir, file on disk)
-    left_out: tuple[tuple[str, str], ...]  # (path, why)
+    path: str  # repository-relative ("" for the root)
+    files: tuple[tuple[str, Item], ...]  # (path inside the workdir, the file)
+    left_out: tuple[tuple[str, str], ...]  # (path inside the workdir, why)
 
     @property
     def size(self) -> int:
-        return sum(p.stat().st_size for _, p in self.files)
+        return sum(item.size for _, item in self.files)
+
+    def summary(self) -> str:
+        """`workdir train/ -> 3 files, 1.2 KiB (left out: .env (environment file))`."""
+        n = len(self.files)
+        text = f"workdir {self.path or '.'}/ -> {n} file{'s' if n != 1 else ''}, "
+        text += human_size(self.size)
+        if self.left_out:
+            shown = ", ".join(f"{p} ({why})" for p, why in self.left_out[:10])
+            more = f", and {len(self.left_out) - 10} more" if len(self.left_out) > 10 else ""
+            text += f" (left out: {shown}{more})"
+        return text
 
 
-def files(root: Path, path: str) -> Workdir:
-    """What `pack` would put in the zip of `path` (repository-relative, "" for the root)."""
-    folder = (root / path) if path else root
-    if not folder.is_dir():
-        raise WorkdirError(f"workdir {path or '.'} is not a folder of the repository")
-    proc = git_run(
-        ["ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", path or "."],
-        root,
-    )
-    if proc.returncode != 0:
-        raise WorkdirError(
-            f"cannot list the files of workdir {path or '.'}",
-            "the workdir must be a folder of a git repository",
-        )
-    prefix = f"{path.strip('/')}/" if path else ""
-    kept: list[tuple[str, Path]] = []
-    left_out: list[tuple[str, str]] = []
-    for raw in sorted(set(proc.stdout.split(b"\0")) - {b""}):
-        rel = raw.decode("utf-8", errors="surrogateescape")
-        inner = rel[len(prefix) :] if rel.startswith(prefix) else rel
-        full = root / rel
-        why = never_packaged(rel)
-        if not why and any(part in SKIP_DIRS for part in rel.split("/")[:-1]):
-            why = "trainops, git or tool folder"
-        if not why and (full.is_symlink() or _crosses_link(root, rel)):
-            why = "symlink (not followed)"
-        if why:
-            left_out.append((inner, why))
-        elif full.is_file():
-            kept.append((inner, full))
-    return Workdir(tuple(kept), tuple(left_out))
+def files(source: Source, path: str, scan: bool = False) -> Workdir:
+    """What `pack` would put in the zip of `path` (repository-relative, "" for the root); with
+    `scan`, the files whose content looks like a credential are read and left out too."""
+    path = path.strip("/")
+    exists = _in_tree(source, path) if isinstance(source, Commit) else (source.root / path).is_dir()
+    if path and not exists:
+        raise WorkdirError(f"workdir {path} is not a folder of the repository")
+    try:
+        found = listing(source, path)
+    except PackagingError as exc:
+        raise WorkdirError(f"workdir {path or '.'}: {exc.message}", exc.hint) from None
+    kept = [(inside(item.path, path), item) for item in found.items]
+    left_out = [(inside(p, path), why) for p, why in found.left_out]
+    if scan:
+        refused = credential_in(source, [item for _, item in kept])
+        kept = [(name, item) for name, item in kept if item.path not in refused]
+        left_out += [(inside(p, path), why) for p, why in refused.items()]
+    return Workdir(path, tuple(kept), tuple(sorted(left_out)))
 
 
-def pack(root: Path, path: str, limit: int) -> bytes:
-    """The workdir's zip; `WorkdirError` when it would hold more than `limit` bytes of files."""
-    found = files(root, path)
+def pack_into(out: IO[bytes], source: Source, path: str, limit: int) -> Workdir:
+    """Stream the workdir's zip into `out` (a seekable file at its start); `WorkdirError` when
+    it would hold more than `limit` bytes of files. Returns what went in and what stayed."""
+    found = files(source, path)
     check_size(path, found.size, limit)
+    try:
+        write_zip(out, source, found.files, modes=True, scan=True)
+        return found
+    except Refused:
+        pass
+    except PackagingError as exc:
+        raise WorkdirError(f"workdir {path or '.'}: {exc.message}", exc.hint) from None
+    found = files(source, path, scan=True)  # rare: read once more to find every such file
+    out.seek(0)
+    out.truncate()
+    try:
+        write_zip(out, source, found.files, modes=True, scan=False)
+    except PackagingError as exc:
+        raise WorkdirError(f"workdir {path or '.'}: {exc.message}", exc.hint) from None
+    return found
+
+
+def pack(source: Source, path: str, limit: int) -> bytes:
+    """The workdir's zip in memory (at most `limit` bytes of files)."""
     buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
-        for rel, full in found.files:
-            info = zipfile.ZipInfo(rel, date_time=_EPOCH)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            mode = 0o755 if os.access(full, os.X_OK) else 0o644
-            info.external_attr = (0o100000 | mode) << 16
-            info.create_system = 3
-            zf.writestr(info, full.read_bytes(), compresslevel=6)
+    pack_into(buf, source, path, limit)
     return buf.getvalue()
 
 
@@ -96,6 +115,5 @@ def check_size(path: str, size: int, limit: int) -> None:
         )
 
 
-def _crosses_link(root: Path, rel: str) -> bool:
-    parts = rel.split("/")
-    return any((root / "/".join(parts[:i])).is_symlink() for i in range(1, len(parts)))
+def _in_tree(source: Source, path: str) -> bool:
+    return any(True for _ in source.entries(path))

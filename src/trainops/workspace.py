@@ -28,12 +28,14 @@ from trainops.repo import (
     linked_problem,
     pathspecs,
     selects,
+    tree_of,
 )
 from trainops.validate import Validation, validate_source
 
 if TYPE_CHECKING:
     from trainops.data import Package
     from trainops.lockfile import Lock
+    from trainops.workdir import Workdir
 
 
 def find_root(root: Path) -> Path:
@@ -50,6 +52,8 @@ class Workspace:
     validation: Validation
     lock: Lock | None = None
     packages: dict[str, dict[str, Package]] = _field(default_factory=dict)  # job -> key -> package
+    # job -> its shipped workdir, when the packaging rule leaves files of it out (for the plan)
+    workdirs: dict[str, Workdir] = _field(default_factory=dict)
     _desired: Desired | None = _field(default=None, init=False, repr=False, compare=False)
 
     @property
@@ -70,8 +74,8 @@ class Workspace:
         root = find_root(root)
         source: Source = WorkingTree(root) if ref is None else Commit.resolve(root, ref)
         early = None if on_config is None else functools.partial(on_config, root)
-        validation, lock, packages = _validate(source, early)
-        ws = cls(root, source, validation, lock, packages)
+        validation, lock, packages, workdirs = _validate(source, early)
+        ws = cls(root, source, validation, lock, packages, workdirs)
         ws.watch_credentials()
         return ws
 
@@ -88,6 +92,11 @@ class Workspace:
     @property
     def commit(self) -> str:
         return self.source.sha if isinstance(self.source, Commit) else ""
+
+    @property
+    def tree(self) -> str:
+        """The applied commit's tree id ("" for the working tree): what a run executes."""
+        return tree_of(self.root, self.commit) if self.commit else ""
 
     def desired(self) -> Desired:
         """Each valid job's target (its revision hashed once: the workspace does not change)."""
@@ -229,31 +238,42 @@ def _package_data(source: Source, validation: Validation) -> dict[str, dict[str,
     return done
 
 
-def _check_shipped_workdirs(source: Source, validation: Validation) -> None:
+def _check_shipped_workdirs(source: Source, validation: Validation) -> dict[str, Workdir]:
     """A Ray job's workdir travels to the cluster as one package (runtime_env.working_dir): one
-    over the provider's limit is refused here, at validate/plan time, before any intent."""
+    over the provider's limit is refused here, at validate/plan time, before any intent. Returns
+    each shipped workdir that leaves files out (the plan lists them, DESIGN §13b)."""
     from trainops.providers import WORKDIR_LIMITS
     from trainops.workdir import WorkdirError, check_size, files
 
+    seen: dict[str, Workdir | WorkdirError] = {}  # jobs often share one workdir: read it once
+    shown: dict[str, Workdir] = {}
     for name, job in sorted(validation.jobs.items()):
         limit = WORKDIR_LIMITS.get(job.spec.provider)
         workdir = getattr(job.spec, "workdir", None)
         if limit is None:
             continue
-        path = workdir if workdir is not None else posixpath.dirname(job.file)
-        try:
-            check_size(path, files(source.root, path.strip("/")).size, limit)
-        except WorkdirError as exc:
+        path = (workdir if workdir is not None else posixpath.dirname(job.file)).strip("/")
+        if path not in seen:
+            try:
+                check_size(path, files(source, path).size, limit)
+                seen[path] = files(source, path, scan=True)
+            except WorkdirError as exc:
+                seen[path] = exc
+        found = seen[path]
+        if isinstance(found, WorkdirError):
             validation.jobs.pop(name, None)
             validation.invalid.add(name)
             where = ("spec", "workdir") if workdir is not None else ("spec",)
-            problem = job.doc.problem(where, exc.message, exc.hint)
+            problem = job.doc.problem(where, found.message, found.hint)
             validation.problems = sorted([*validation.problems, problem])
+        elif found.left_out:
+            shown[name] = found
+    return shown
 
 
 def _validate(
     source: Source, on_config: Callable[[Config], None] | None = None
-) -> tuple[Validation, Lock | None, dict[str, dict[str, Package]]]:
+) -> tuple[Validation, Lock | None, dict[str, dict[str, Package]], dict[str, Workdir]]:
     lock, lock_problems = load_lock(source)
     seen: dict[str, Config] = {}
 
@@ -270,11 +290,11 @@ def _validate(
         return _schema_problems(lock, job)
 
     validation = validate_source(source, check_input=check_input, on_config=remember)
-    _check_shipped_workdirs(source, validation)
+    workdirs = _check_shipped_workdirs(source, validation)
     if lock_problems:
         validation.problems = sorted([*validation.problems, *lock_problems])
         validation.complete = False
-    return validation, lock, _package_data(source, validation)
+    return validation, lock, _package_data(source, validation), workdirs
 
 
 def provider_problems(root: Path, config: Config, lock: Lock | None, job: Job) -> list[Problem]:

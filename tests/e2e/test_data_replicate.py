@@ -16,6 +16,7 @@ import yaml
 
 from tests.e2e import test_replicate_cli as replicate_cli
 from tests.emulators.replicate import CREATE_PATH, FILES_PATH
+from tests.support.gitrepo import git
 from tests.support.workspace import explain
 
 TRAINER = replicate_cli.TRAINER
@@ -117,6 +118,7 @@ def test_a_folder_over_100_mib_is_refused_by_plan_before_any_upload(
     try:
         for i in range(2):
             (big / f"part-{i}.bin").write_bytes(rng.randbytes(50 * MIB + MIB // 2))
+        git(user.repo.root, "add", "data/big")  # only what git holds is ever packaged
         result = user.run("plan")
         assert result.returncode == 1, explain(result)
         text = result.stdout + result.stderr
@@ -125,6 +127,7 @@ def test_a_folder_over_100_mib_is_refused_by_plan_before_any_upload(
         assert user.emu.count("POST", FILES_PATH) == 0
         assert user.emu.count("POST", CREATE_PATH) == 0
     finally:
+        git(user.repo.root, "rm", "-q", "-r", "--cached", "data/big")
         for f in big.iterdir():
             f.unlink()
         big.rmdir()

@@ -17,6 +17,7 @@ from trainops.manifest import Config
 from trainops.providers._outputs import named
 from trainops.providers.ray import check_run, submission_id
 from trainops.state.model import Run
+from trainops.repo import WorkingTree
 from trainops.workdir import WorkdirError, files, pack
 
 
@@ -141,6 +142,7 @@ def _repo(root: Path, tree: dict[str, bytes]) -> Path:
     for name, content in tree.items():
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_bytes(content)
+    git(root, "add", "-A")  # only what git holds is packaged (DESIGN §13b)
     return root
 
 
@@ -159,18 +161,20 @@ def test_the_workdir_zip_holds_code_never_credentials_links_or_ignored_files(
         },
     )
     (root / "train" / "link").symlink_to("/etc/passwd")
-    content = pack(root, "train", 10**6)
+    git(root, "add", "train/link")
+    content = pack(WorkingTree(root), "train", 10**6)
     names = zipfile.ZipFile(BytesIO(content)).namelist()
     assert names == ["lib/util.py", "train.py"]
-    assert pack(root, "train", 10**6) == content  # deterministic: the cluster caches by hash
-    left = dict(files(root, "train").left_out)
-    assert set(left) == {".env", "id_rsa", "link"}
+    assert pack(WorkingTree(root), "train", 10**6) == content  # the cluster caches by hash
+    left = dict(files(WorkingTree(root), "train").left_out)
+    assert set(left) == {".env", "id_rsa", "link", "big.ckpt"}
+    assert left["big.ckpt"] == ".gitignore" and left["link"] == "symlink (not followed)"
 
 
 def test_a_workdir_over_the_limit_is_refused_with_its_size_and_the_limit(tmp_path: Path) -> None:
     root = _repo(tmp_path, {"w/data.bin": b"x" * 3000, "w/t.py": b"print(1)\n"})
     with pytest.raises(WorkdirError) as caught:
-        pack(root, "w", 2048)
+        pack(WorkingTree(root), "w", 2048)
     assert "holds 2.9 KiB (3009 bytes) of files" in caught.value.message
     assert "limit of 2.0 KiB" in caught.value.message
 
@@ -188,6 +192,7 @@ def test_validate_refuses_a_ray_workdir_over_the_limit_at_its_line(tmp_path: Pat
     )
     with (root / "w" / "data.bin").open("wb") as f:
         f.truncate(101 * 1024 * 1024)  # sparse: no disk spent
+    git(root, "add", "--intent-to-add", "w/data.bin")  # in the index: it would be packaged
     result = validate_workspace(root)
     assert [(p.file, p.line, p.col) for p in result.problems] == [("jobs/big.yaml", 7, 3)]
     assert "holds 101.0 MiB" in result.problems[0].message and "big" in result.invalid

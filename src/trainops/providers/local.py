@@ -15,7 +15,6 @@ TRAINOPS_* variables (it set them), never a pid or group named by a file.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import re
@@ -34,7 +33,7 @@ from trainops.errors import Problem, ProviderError
 from trainops.jobenv import job_environment
 from trainops.manifest import Job, LocalSpec
 from trainops.processes import identity, running_with, stop_marked
-from trainops.providers import _claims, _runlog
+from trainops.providers import _checkout, _claims, _runlog
 from trainops.providers import _location as loc
 from trainops.providers import _supervisor as sv
 from trainops.providers._claims import NEVER_STARTED, VANISHED
@@ -125,14 +124,19 @@ class LocalProvider:
         home.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=".staging-", dir=home))
         try:
-            if package.folder:
-                with zipfile.ZipFile(io.BytesIO(package.content)) as zf:
-                    for name in package.files:  # our own archive: names checked when packed
-                        out = tmp / name
-                        out.parent.mkdir(parents=True, exist_ok=True)
-                        out.write_bytes(zf.read(name))
-            else:
-                (tmp / package.filename).write_bytes(package.content)
+            # Streamed from the package, built again from the applied commit: memory stays
+            # bounded whatever the data's size.
+            with package.open() as src:
+                if package.folder:
+                    with zipfile.ZipFile(src) as zf:
+                        for name in package.files:  # our own archive: names checked when packed
+                            out = tmp / name
+                            out.parent.mkdir(parents=True, exist_ok=True)
+                            with zf.open(name) as one, open(out, "wb") as dst:
+                                shutil.copyfileobj(one, dst, 1 << 20)
+                else:
+                    with open(tmp / package.filename, "wb") as dst:
+                        shutil.copyfileobj(src, dst, 1 << 20)
             try:
                 os.rename(tmp, final)
             except OSError:
@@ -234,7 +238,7 @@ class LocalProvider:
             return self._ref(run_id, record, here)
 
         created_at = self._clock()
-        cwd = self._cwd(job, spec)
+        cwd, tree = self._run_cwd(submission, spec)
         argv = [
             sys.executable if spec.command[0] in _PYTHONS else spec.command[0],
             *spec.command[1:],
@@ -252,8 +256,11 @@ class LocalProvider:
                 "command": list(spec.command),
                 "argv": argv,
                 "env": list(spec.env),  # names only: the values never touch the disk
-                "workdir": self._display(cwd),
+                "workdir": self._display(cwd) if not tree else self._workdir(job, spec),
                 "cwd": str(cwd),
+                # The commit and tree the run executes (a private checkout, DESIGN §13b).
+                "source_commit": submission.source_commit,
+                "tree": tree,
                 "work_dir": str(work),
                 "location": here,
                 "created_at": created_at,
@@ -281,6 +288,37 @@ class LocalProvider:
             raise
         self._launch(record, work, self._job_env(run_id, work, spec))
         return RunRef(run_id, created_at)
+
+    def _run_cwd(self, submission: Submission, spec: LocalSpec) -> tuple[Path, str]:
+        """Where the run's command starts, and the tree id it executes: the workdir inside a
+        private checkout of the applied commit (DESIGN §13b), never the live working tree.
+        Without a commit (a caller outside apply) the working tree's workdir, tree ''."""
+        job = submission.job
+        if not submission.source_commit:
+            return self._cwd(job, spec), ""
+        state = self._state_dir()
+        if state is None:
+            raise ProviderError(
+                f"{self.repo_root} is not in a git repository",
+                "local runs execute a checkout of the applied commit: run trainops in a clone",
+            )
+        tree, root = _checkout.checkout(self.repo_root, state, submission.source_commit)
+        cwd = _checkout.workdir_in(root, self._workdir(job, spec))
+        if cwd is None or not cwd.is_dir():
+            refused = ProviderError(
+                f"job {job.name!r}: workdir {self._workdir(job, spec)} is not a folder of "
+                f"commit {submission.source_commit[:12]}",
+                "workdir is relative to the repository root; commit it with the manifest",
+            )
+            refused.retryable = False  # type: ignore[attr-defined]
+            raise refused
+        return cwd, tree
+
+    @staticmethod
+    def _workdir(job: Job, spec: LocalSpec) -> str:
+        import posixpath
+
+        return spec.workdir if spec.workdir is not None else posixpath.dirname(job.file) or "."
 
     def _job_env(self, run_id: str, work: Path, spec: LocalSpec) -> dict[str, str]:
         return job_environment(spec.env, os.environ, _marker(run_id, work))

@@ -177,7 +177,7 @@ class RayProvider:
         )
         ours = _metadata(submission)
         what = f"submitting Ray job {run_id}"
-        with self._workdir_zip(job, spec) as zip_path:
+        with self._workdir_zip(job, spec, submission.source_commit) as zip_path:
             client = self._connect()
             kwargs = {
                 "entrypoint": shlex.join(["python", "-m", RUNNER, "--", *spec.command]),
@@ -399,23 +399,25 @@ class RayProvider:
         return env
 
     @contextmanager
-    def _workdir_zip(self, job: Job, spec: RaySpec) -> Iterator[Path]:
-        """The workdir as one deterministic zip (credentials, `.git`, links and what
-        .gitignore excludes left out), refused over `WORKDIR_LIMIT` before the cluster is asked."""
-        from trainops.workdir import WorkdirError, pack
+    def _workdir_zip(self, job: Job, spec: RaySpec, commit: str = "") -> Iterator[Path]:
+        """The workdir as one deterministic zip, by the one packaging rule (DESIGN §13b): the
+        files of `commit`'s tree (the commit apply is applying; without one, the index's files
+        in the working tree), never an untracked file, streamed into the zip; refused over
+        `WORKDIR_LIMIT` before the cluster is asked."""
+        from trainops.repo import Commit, Source, WorkingTree
+        from trainops.workdir import WorkdirError, pack_into
 
-        cwd = self._cwd(job, spec)
-        try:
-            rel = cwd.relative_to(self.repo_root).as_posix()
-        except ValueError:
-            raise _refused(f"workdir {cwd} is outside the repository") from None
-        try:
-            content = pack(self.repo_root, "" if rel == "." else rel, WORKDIR_LIMIT)
-        except WorkdirError as exc:
-            raise _refused(f"{job.name}: {exc.message}", exc.hint) from None
+        rel = _workdir_path(job, spec)
+        if rel is None:
+            raise _refused(f"{job.name}: workdir {spec.workdir} is outside the repository")
+        source: Source = Commit(self.repo_root, commit) if commit else WorkingTree(self.repo_root)
         with tempfile.TemporaryDirectory(prefix="trainops-ray-") as tmp:
             path = Path(tmp) / "workdir.zip"
-            path.write_bytes(content)
+            try:
+                with open(path, "w+b") as out:
+                    pack_into(out, source, rel, WORKDIR_LIMIT)
+            except WorkdirError as exc:
+                raise _refused(f"{job.name}: {exc.message}", exc.hint) from None
             yield path
 
     def _cwd(self, job: Job, spec: RaySpec) -> Path:
@@ -482,6 +484,20 @@ class RayProvider:
         except _Answered:
             jobs = self._call(what, lambda c: c.list_jobs()) or []
             return next((j for j in jobs if getattr(j, "submission_id", None) == run_id), None)
+
+
+def _workdir_path(job: Job, spec: RaySpec) -> str | None:
+    """The workdir, repository-relative ("" for the root), decided on the path alone (the
+    commit's tree holds it, not the disk); None when it leads outside the repository."""
+    import posixpath
+
+    raw = spec.workdir if spec.workdir is not None else posixpath.dirname(job.file)
+    if raw.startswith("/"):
+        return None
+    rel = posixpath.normpath(raw or ".")
+    if rel == ".." or rel.startswith("../"):
+        return None
+    return "" if rel == "." else rel
 
 
 def _unknown_outcome(what: str, reason: str) -> OutcomeUnknown:
