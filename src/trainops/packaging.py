@@ -65,9 +65,9 @@ _CREDENTIAL_DIRS = frozenset(
 # What a credential looks like inside a file. The token shapes are the scrubber's own (one list
 # for what is masked in output and what never leaves in a package).
 _CONTENT = (
-    (re.compile(_TOKEN_SHAPE.pattern.encode()), "content looks like a token"),
-    (re.compile(rb"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----"), "private key (content)"),
     (re.compile(rb'"private_key"\s*:\s*"'), "service account key (content)"),
+    (re.compile(rb"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----"), "private key (content)"),
+    (re.compile(_TOKEN_SHAPE.pattern.encode()), "content looks like a token"),
 )
 _OVERLAP = 512  # bytes kept from one chunk to the next: a credential cut in two is still seen
 

@@ -106,6 +106,7 @@ def test_a_foreign_job_on_our_id_is_never_adopted(cluster: Cluster) -> None:
 def test_a_workdir_over_the_limit_is_refused_before_anything_is_sent(cluster: Cluster) -> None:
     with (cluster.root / "big.bin").open("wb") as f:
         f.truncate(101 * 1024 * 1024)  # sparse: 101 MiB of files, no disk spent
+    git(cluster.root, "add", "--intent-to-add", "big.bin")  # only what git holds is packaged
     with pytest.raises(ProviderError, match=r"holds 101\.0 MiB .* limit of 100\.0 MiB") as refused:
         cluster.provider().submit(cluster.submission("big", ["python", "-c", "pass"]))
     assert getattr(refused.value, "retryable", True) is False

@@ -16,8 +16,8 @@ from tests.unit.test_validate import validate
 from trainops.manifest import Config
 from trainops.providers._outputs import named
 from trainops.providers.ray import check_run, submission_id
-from trainops.state.model import Run
 from trainops.repo import WorkingTree
+from trainops.state.model import Run
 from trainops.workdir import WorkdirError, files, pack
 
 
