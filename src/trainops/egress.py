@@ -94,6 +94,11 @@ class Refused(Exception):
         self.host, self.reason = host, reason
 
 
+class Unresolved(OSError):
+    """A host that resolves to no address now: nothing was sent, and nothing was judged (a
+    failure of the network, retried like one, not a refusal)."""
+
+
 # ---- normalising ---------------------------------------------------------------------------
 
 
@@ -273,9 +278,9 @@ class Policy:
         try:
             found = self._resolve(canonical_host(host), port)
         except OSError:
-            raise Refused(host, f"{canonical_host(host)[:100]} does not resolve") from None
-        if not found:
-            raise Refused(host, f"{canonical_host(host)[:100]} does not resolve")
+            found = []
+        if not found:  # not a refusal: nothing to judge, nothing to connect to (maybe later)
+            raise Unresolved(f"{canonical_host(host)[:100]} does not resolve")
         if self.named(host, port):
             return found
         for text in found:
@@ -299,6 +304,8 @@ class Policy:
             self.addresses(host, parts.port or (443 if parts.scheme == "https" else 80))
         except Refused as exc:
             return host, exc.reason
+        except Unresolved:
+            pass  # judged again when connecting, where it fails as a connection does
         return host, ""
 
     def client(self, timeout: float) -> Any:
@@ -411,7 +418,10 @@ class _JudgingBackend:
     ) -> Any:
         import httpcore
 
-        addresses = self.policy.addresses(host, port)  # Refused: nothing is sent
+        try:
+            addresses = self.policy.addresses(host, port)  # Refused: nothing is sent
+        except Unresolved as exc:
+            raise httpcore.ConnectError(str(exc)) from None
         failure: Exception | None = None
         for address in addresses:
             try:

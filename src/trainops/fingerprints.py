@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
-from trainops.egress import Policy, Refused
+from trainops.egress import Policy, Refused, Unresolved
 
 SCHEMES = ("http://", "https://", "s3://", "hf://")
 # `all` (the default): any public host, and the hosts the environment names; `named`: only the
@@ -130,6 +130,8 @@ class Observer:
             self.policy.addresses(host, port)
         except Refused as exc:
             return exc.reason
+        except Unresolved as exc:
+            return str(exc)
         return ""
 
     def _safe(self, url: str, hashed: bool, client: Any) -> Seen:
