@@ -1,7 +1,8 @@
 """Money, computed before and after it is spent (pure functions, no I/O).
 
 Prices are USD per second per hardware (`trainops.yaml` `prices_usd_per_second`). A job's worst
-case is price x max_duration (or the `estimate.duration` hint) x (1 + retries); a run's actual
+case is price x max_duration (or the `estimate.duration` hint, or the provider's timeout) x
+(1 + retries); hardware without a price has no estimate (never a guess). A run's actual
 cost is what the provider billed (Replicate: `metrics.predict_time`) x price.
 """
 
@@ -23,6 +24,7 @@ class Estimate:
     price_per_second: float
     attempt_usd: float | None
     worst_usd: float | None
+    unpriced: str = ""  # the hardware a paid provider runs on that has no price (no estimate)
 
     @property
     def bounded(self) -> bool:
@@ -39,13 +41,15 @@ def price(prices: Mapping[str, float], hardware: str | None, provider: str) -> f
     return None
 
 
-def estimate(spec: Spec, prices: Mapping[str, float]) -> Estimate:
+def estimate(spec: Spec, prices: Mapping[str, float], timeout: int | None = None) -> Estimate:
+    """`timeout`: how long the provider lets a run go when the manifest sets no
+    `budget.max_duration` (Hugging Face always sends one), the duration of the worst case then."""
     per_second = price(prices, spec.hardware, spec.provider)
     if per_second is None:
-        return Estimate(0.0, None, None)
+        return Estimate(0.0, None, None, unpriced=spec.hardware or "(default hardware)")
     if per_second == 0:
         return Estimate(0.0, 0.0, 0.0)
-    seconds = spec.estimate.duration if spec.estimate else spec.budget.max_duration
+    seconds = spec.estimate.duration if spec.estimate else (spec.budget.max_duration or timeout)
     if seconds is None:
         return Estimate(per_second, None, None)
     attempt = per_second * seconds

@@ -11,7 +11,7 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -26,6 +26,7 @@ from pydantic import (
     model_validator,
 )
 
+from trainops.errors import Problem
 from trainops.yamlsource import Document
 
 API_VERSION = "trainops/v1"
@@ -641,11 +642,23 @@ class LocalConfig(CoreModel):
     ] = ".trainops/runs"
 
 
+HF_DEFAULT_TIMEOUT = 24 * 3600  # providers.huggingface.default_timeout when unset
+
+
 class HuggingFaceConfig(CoreModel):
     """The endpoint and token are never configured here: `HF_ENDPOINT` and `HF_TOKEN` in the
     environment (§13). `namespace` is the user or organization the jobs run under."""
 
     namespace: Annotated[str, Field(pattern=rf"^{_HUB_PART}$")] | None = None
+    # The service stops a job it was sent no timeout for after 30 minutes (huggingface_hub
+    # docs/source/en/guides/jobs.md), so trainops always sends one: this, unless the manifest
+    # sets budget.max_duration.
+    default_timeout: Duration = Field(
+        default=HF_DEFAULT_TIMEOUT,
+        description="How long a Hugging Face job may run when its manifest sets no "
+        "budget.max_duration (the service's own default, sent nothing, is 30 minutes). "
+        "Also its duration in worst-case cost estimates.",
+    )
 
 
 class RayHardware(CoreModel):
@@ -728,6 +741,19 @@ class Policy(CoreModel):
     max_concurrent_runs: Annotated[int, Field(ge=1), _INTEGRAL] | None = None
 
 
+# The flavors a job may name: huggingface_hub's own `JobHardware` (`_jobs_api.py`, 2.4), which
+# its maintainers keep in sync with the service (`utils/check_hardware_flavors.py`). Copied, not
+# imported: importing `_jobs_api` costs ~0.3 s, about what `validate` spends on a small repo;
+# tests/unit/test_hf_flavors.py fails when the installed client lists other values. A flavor
+# without a price in trainops.yaml's `prices_usd_per_second` runs, but has no cost estimate.
+HF_FLAVORS = (
+    "cpu-basic", "cpu-upgrade", "cpu-performance", "cpu-xl",
+    "t4-small", "t4-medium", "l4x1", "l4x4", "l40sx1", "l40sx4", "l40sx8",
+    "a10g-small", "a10g-large", "a10g-largex2", "a10g-largex4",
+    "a100-large", "a100x4", "a100x8", "h200", "h200x2", "h200x4", "h200x8",
+    "rtx-pro-6000", "rtx-pro-6000x2", "rtx-pro-6000x4", "rtx-pro-6000x8",
+)  # fmt: skip
+
 # Hugging Face Jobs flavors, USD per second: the per-minute prices GET /api/jobs/hardware
 # answers (unitCostUSD, unitLabel "minute") divided by 60. Names do not collide with Replicate's.
 HF_FLAVOR_PRICES_PER_MINUTE = {
@@ -744,6 +770,16 @@ DEFAULT_PRICES = {
     "gpu-h100": 0.001525,
     **{name: round(usd / 60, 9) for name, usd in HF_FLAVOR_PRICES_PER_MINUTE.items()},
 }
+
+
+def flavor_problem(job: Job) -> Problem:
+    """A Hugging Face job's `hardware` that is not a flavor of HF_FLAVORS, at its position."""
+    problem = job.doc.problem(
+        ("spec", "hardware"),
+        f"{job.spec.hardware!r} is not a Hugging Face Jobs flavor",
+        "one of: " + ", ".join(HF_FLAVORS),
+    )
+    return replace(problem, job=job.name)
 
 
 def _over_default_prices(prices: dict[str, float]) -> dict[str, float]:

@@ -13,7 +13,7 @@ from enum import StrEnum
 from typing import Any
 
 from trainops import cost
-from trainops.manifest import DEFAULT_PRICES, Job, Policy, output_refs
+from trainops.manifest import DEFAULT_PRICES, AnySpec, Job, Policy, output_refs
 from trainops.promotion import gate
 from trainops.providers.base import Health, Observation
 from trainops.state.model import JobState, Run
@@ -132,6 +132,18 @@ class Limits:
     # machine that cannot keep a local run): their jobs wait, Blocked with that reason. Not a
     # refusal: the manifests are fine, and no intent or attempt is spent on a call never sent.
     unavailable: Mapping[str, str] = field(default_factory=dict)
+    # Providers that stop every run at a timeout trainops sends: the seconds a job without
+    # `budget.max_duration` gets there (trainops.yaml), which its worst case is priced at.
+    timeouts: Mapping[str, int] = field(default_factory=dict)
+
+    def estimate(self, spec: AnySpec) -> cost.Estimate:
+        return cost.estimate(spec, self.prices, self.timeouts.get(spec.provider))
+
+    def timeout(self, spec: AnySpec) -> int | None:
+        """How long the provider lets a run of `spec` go, when it enforces a timeout."""
+        if spec.provider not in self.timeouts:
+            return None
+        return spec.budget.max_duration or self.timeouts[spec.provider]
 
 
 @dataclass(frozen=True)
@@ -145,6 +157,7 @@ class JobView:
     revision: str = ""
     run: Run | None = None
     estimate: cost.Estimate | None = None  # worst case of the current revision, when in git
+    timeout: int | None = None  # seconds the provider stops a run at (Limits.timeouts)
     refused: bool = False  # Blocked by policy or budget (exit 1), not merely waiting
     spent_usd: float = 0.0  # what this job's runs cost so far, all months
 
@@ -254,8 +267,10 @@ def plan(
         if target is None:
             view = replace(view, spent_usd=spent)
         else:
-            estimate = cost.estimate(target.job.spec, limits.prices)
-            view = replace(view, estimate=estimate, spent_usd=spent)
+            spec = target.job.spec
+            view = replace(
+                view, estimate=limits.estimate(spec), timeout=limits.timeout(spec), spent_usd=spent
+            )
         if view.run is not None and view.run.active and _elsewhere(view.run, here):
             view = replace(view, health=Health.UNKNOWN)
         actions.extend(job_actions)
@@ -282,7 +297,7 @@ class _Admission:
                 if not run.active:
                     continue
                 attempt = (
-                    cost.estimate(target.job.spec, limits.prices).attempt_usd
+                    limits.estimate(target.job.spec).attempt_usd
                     if target and target.revision == run.revision
                     else None
                 )
@@ -307,7 +322,7 @@ class _Admission:
         slots = self.policy.max_concurrent_runs
         if slots is not None and self.running - freed + len(submits) > slots:
             return f"max_concurrent_runs ({slots}) reached; waiting for a slot", False
-        est = cost.estimate(target.job.spec, self.limits.prices)
+        est = self.limits.estimate(target.job.spec)
         self.running += len(submits) - freed
         self.new = None if self.new is None or est.worst_usd is None else self.new + est.worst_usd
         return "", False
@@ -323,8 +338,14 @@ class _Admission:
             and (spec.hardware not in policy.allowed_hardware)
         ):
             return f"hardware {spec.hardware} is not in policy.allowed_hardware"
-        est = cost.estimate(spec, self.limits.prices)
+        est = self.limits.estimate(spec)
         cap = policy.max_cost_usd_per_job
+        if cap is not None and est.unpriced:  # refuse rather than guess what it may cost
+            return (
+                f"hardware {est.unpriced} has no price, so max_cost_usd_per_job "
+                f"{cost.usd(cap)} cannot be checked: set prices_usd_per_second.{est.unpriced} "
+                "in trainops.yaml"
+            )
         if cap is not None and (est.worst_usd is None or est.worst_usd > cap):
             return (
                 f"worst case {cost.usd(est.worst_usd)} is over max_cost_usd_per_job "
@@ -539,7 +560,9 @@ def _present(
             Sync.SYNCED,
             job_state,
             revision,
-            latest.reason or "canceled outside trainops: not resubmitted",
+            latest.reason
+            or "canceled outside trainops: not resubmitted"
+            + (f" ({latest.error.splitlines()[0][:200]})" if latest.error else ""),
         )
 
     blocked = _waiting(target, desired, state)

@@ -38,7 +38,9 @@ DOCS: dict[str, str] = {
     "`trainops.lock` pins it.",
     "spec.destination": "The model that receives each new version (created private when missing).",
     "spec.hardware": "Hardware name, for cost estimates and `policy.allowed_hardware`; "
-    "ray: a name of `providers.ray.hardware`, which says what the entrypoint reserves.",
+    "ray: a name of `providers.ray.hardware`, which says what the entrypoint reserves; "
+    "huggingface: a flavor of `huggingface_hub`'s `JobHardware` (`a10g-small`, `a100x8`, ...; "
+    "one without a price has no cost estimate).",
     "spec.input": "The training input. local: a JSON file at `$TRAINOPS_INPUT`; replicate: "
     "checked against the trainer's locked schema. `${{ jobs.NAME.output.KEY }}` takes another "
     "job's output (and waits for it).",
@@ -82,6 +84,9 @@ DOCS: dict[str, str] = {
     "providers.replicate.token_env": "The environment variable holding the Replicate token.",
     "providers.huggingface.namespace": "The user or organization Hugging Face Jobs run under "
     "(endpoint `HF_ENDPOINT` and token `HF_TOKEN` come from the environment).",
+    "providers.huggingface.default_timeout": "How long a Hugging Face job may run when its "
+    "manifest sets no `budget.max_duration` (default 24h, `86400` seconds). trainops always sends a timeout: sent "
+    "none, the service stops a job after 30 minutes. Also the duration of its worst-case cost.",
     "providers.ray.output_uri": "Where Ray runs write their outputs: `s3://bucket/prefix` or "
     "an absolute path the cluster and this machine share; each run writes under "
     "`<output_uri>/<run-id>/outputs/` (the cluster comes from `RAY_ADDRESS`).",

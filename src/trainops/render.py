@@ -56,12 +56,16 @@ def to_json(value: Any) -> str:
 # ---- plans and status ----------------------------------------------------------------------
 
 
-def _action_cell(actions: list[Any]) -> str:
+def _action_cell(actions: list[Any], timeout: int | None = None) -> str:
+    """`timeout`: what the provider stops the run at, shown with a submission."""
+    from trainops.manifest import format_duration
     from trainops.plan import Adopt, Cancel, Deliver, Promote, Submit
 
     cells = []
     for a in actions:
-        if isinstance(a, Submit):
+        if isinstance(a, Submit) and timeout:
+            cells.append(f"submit (attempt {a.attempt}, timeout {format_duration(timeout)})")
+        elif isinstance(a, Submit):
             cells.append(f"submit (attempt {a.attempt})")
         elif isinstance(a, Cancel):
             cells.append(f"cancel {a.run_id}")
@@ -186,12 +190,12 @@ def iter_plan_rows(plan: Any, now: float) -> Iterator[dict[str, Any]]:
                 "sync": view.sync.value,
                 "health": view.health.value,
                 "revision": view.revision,
-                "action": _action_cell(actions.get(name, [])),
+                "action": _action_cell(actions.get(name, []), view.timeout),
                 "run_id": (run.run_id or "") if run else "",
                 "age": _age(now - run.created_at) if run else "",
                 "cost_usd": round(view.spent_usd, 4),
                 "cost": f"${view.spent_usd:,.2f}",
-                "worst_case": "" if view.estimate is None else _usd(view.estimate.worst_usd),
+                "worst_case": _worst(view.estimate),
                 "estimate_usd": None
                 if view.estimate is None or view.estimate.worst_usd is None
                 else round(view.estimate.worst_usd, 2),
@@ -202,6 +206,14 @@ def iter_plan_rows(plan: Any, now: float) -> Iterator[dict[str, Any]]:
                 "metrics": metrics.headline(run.metrics) if run else "",
             }
         )
+
+
+def _worst(estimate: Any) -> str:
+    if estimate is None:
+        return ""
+    if estimate.unpriced:
+        return f"no price for {estimate.unpriced}"
+    return _usd(estimate.worst_usd)
 
 
 def _usd(value: float | None) -> str:
@@ -277,6 +289,8 @@ def plan_markdown(
         ]
         for r in rows:
             worst = "-" if r["estimate_usd"] is None else f"${r['estimate_usd']:,.2f}"
+            if r["worst_case"].startswith("no price"):
+                worst = escape.md_text(r["worst_case"])
             lines.append(
                 f"| {escape.md_code(r['job'], in_table=True)} | {escape.md_text(r['action'])} | "
                 f"{r['sync']} | {r['health']} | `{r['revision'] or '-'}` | {worst} | "

@@ -18,6 +18,7 @@ from trainops import wrongtype
 from trainops.errors import Problem
 from trainops.manifest import (
     API_VERSION,
+    HF_FLAVORS,
     KIND,
     PROVIDERS,
     Config,
@@ -27,6 +28,7 @@ from trainops.manifest import (
     RaySpec,
     ReplicateSpec,
     TrainingJob,
+    flavor_problem,
     output_refs,
 )
 from trainops.repo import CONFIG_FILE, Source, linked_problem, resolve_inside, select
@@ -135,6 +137,7 @@ def validate_source(
     _check_references(result)
     _check_workdirs(source, result)
     _check_ray_hardware(config, result)
+    _check_hf_flavors(result)
     _check_promote(result)
     if check_input is not None:
         for name, job in sorted(result.jobs.items()):
@@ -408,6 +411,16 @@ def _check_ray_hardware(config: Config, result: Validation) -> None:
             )
         )
         result.invalid.add(job.name)
+
+
+def _check_hf_flavors(result: Validation) -> None:
+    """A Hugging Face job's `hardware` must be a flavor the service runs: a typo is a problem at
+    its position, not a 400 at submit after the merge."""
+    for job in list(result.jobs.values()):
+        spec = job.spec
+        if isinstance(spec, HuggingFaceSpec) and spec.hardware not in (None, *HF_FLAVORS):
+            result.problems.append(flavor_problem(job))
+            result.invalid.add(job.name)
 
 
 def _check_promote(result: Validation) -> None:

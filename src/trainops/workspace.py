@@ -137,7 +137,13 @@ class Workspace:
         return resolved or spec.trainer
 
     def limits(self) -> Limits:
-        return Limits(self.config.policy, dict(self.config.prices_usd_per_second))
+        providers = self.config.providers
+        return Limits(
+            self.config.policy,
+            dict(self.config.prices_usd_per_second),
+            # the services that stop a run at the timeout trainops sends (DESIGN §10)
+            timeouts={"huggingface": providers.huggingface.default_timeout},
+        )
 
     def dirty_manifests(self) -> list[str]:
         """Manifest, config and lock files whose working-tree content differs from HEAD:

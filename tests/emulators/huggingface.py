@@ -11,8 +11,10 @@ the operation took effect (a lost response). Standalone: `python -m tests.emulat
 
 It also serves the Jobs API as `huggingface_hub` 2.4 calls it (`_jobs_api.py`, `hf_api.py`): run,
 inspect, cancel, list (label and stage filters, pages linked by a `Link: <...>; rel="next"`
-header), logs as server-sent events and the hardware (flavor) list. Jobs advance SCHEDULING ->
-RUNNING -> COMPLETED (or ERROR) over simulated time (`advance`); a job whose environment names
+header; an unknown `stage` value is a 400), logs as server-sent events and the hardware (flavor)
+list. Jobs advance SCHEDULING -> RUNNING -> COMPLETED (or ERROR) over simulated time (`advance`);
+one still running at its `timeoutSeconds` (30 minutes when none was sent, as the service does)
+ends in ERROR; `delete_job` puts a job in stage DELETED. A job whose environment names
 `TRAINOPS_OUTPUT_REPO` pushes a commit there when it completes, as a training job would.
 Faults on job endpoints add dropped connections (`status=DROP`).
 
@@ -40,6 +42,8 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
+from huggingface_hub._jobs_api import JobHardware
+
 from tests.emulators._loopback import LoopbackEmulator
 
 __all__ = ["DROP", "FLAVORS", "Fault", "HubEmulator", "Recorded", "git_blob_id"]
@@ -60,6 +64,17 @@ WRITE_ENDPOINTS = frozenset(
 DROP = -1  # a fault status: close the connection without answering
 JOB_PAGE_SIZE = 100
 ACTIVE_STAGES = ("SCHEDULING", "RUNNING")
+# Every stage a job has (huggingface_hub `JobStage`, `_jobs_api.py`): a list filtered by any
+# other `stage` value is refused with 400 (shared/ref/README.md, "HF list filters").
+STAGES = frozenset({"COMPLETED", "CANCELED", "ERROR", "DELETED", "SCHEDULING", "RUNNING"})
+# A job created without `timeoutSeconds` is stopped by the service after 30 minutes
+# (huggingface_hub docs/source/en/guides/jobs.md; huggingface/huggingface_hub#3665, #3386).
+# `JobStage` has no stage of its own for a timeout: the job ends in ERROR (never COMPLETED).
+DEFAULT_TIMEOUT_S = 30 * 60
+TIMED_OUT = "Job timeout exceeded"
+# Every flavor the service runs: huggingface_hub's `JobHardware` (kept in sync with the Hub by
+# its maintainers); only those in FLAVORS below have a price here.
+JOB_FLAVORS = frozenset(h.value for h in JobHardware)
 # The hardware list as GET /api/jobs/hardware answers it (JobHardwareInfo's camelCase keys);
 # per-minute prices, as the service quotes them. trainops' default prices are these / 60.
 FLAVORS: dict[str, float] = {
@@ -174,10 +189,20 @@ class HFJob:
     run_s: float
     outcome: str  # COMPLETED or ERROR, reached after run_s of RUNNING
     canceled_at: float | None = None
+    deleted_at: float | None = None
     pushed: bool = False
+    message: str | None = None  # status.message once it ended in ERROR
 
     def stage(self, now: float) -> tuple[str, float | None, float | None]:
         """(stage, startedAt, finishedAt) at simulated time `now`."""
+        if self.deleted_at is not None and self.deleted_at <= now:
+            # A deleted job stays listed, in stage DELETED (JobStage); one deleted while it ran
+            # stopped then.
+            was, started, finished = self._stage(self.deleted_at)
+            return "DELETED", started, self.deleted_at if was in ACTIVE_STAGES else finished
+        return self._stage(now)
+
+    def _stage(self, now: float) -> tuple[str, float | None, float | None]:
         start = self.created + self.schedule_s
         end = start + self.run_s
         if self.canceled_at is not None and self.canceled_at < end:
@@ -248,6 +273,11 @@ class HubEmulator(LoopbackEmulator):
         """Move simulated time on: jobs change stage as if `seconds` had passed."""
         with self._lock:
             self.now += seconds
+
+    def delete_job(self, job_id: str) -> None:
+        """Someone deleted the job (the Hub's UI): from now on it answers stage DELETED."""
+        with self._lock:
+            self.jobs[job_id].deleted_at = self.now
 
     def created_jobs(self, **labels: str) -> list[dict[str, Any]]:
         """Every job ever created whose labels include `labels` (counted at the emulator)."""
@@ -606,7 +636,7 @@ class HubEmulator(LoopbackEmulator):
         spec = json.loads(body)
         if not isinstance(spec.get("command"), list) or not spec["command"]:
             raise _Reply(400, "command must be a non-empty list")
-        if spec.get("flavor") not in FLAVORS:
+        if spec.get("flavor") not in JOB_FLAVORS:
             raise _Reply(400, f"unknown flavor {spec.get('flavor')!r}")
         if ("dockerImage" in spec) == ("spaceId" in spec):
             raise _Reply(400, "exactly one of dockerImage or spaceId")
@@ -614,12 +644,15 @@ class HubEmulator(LoopbackEmulator):
         if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
             raise _Reply(400, "labels must map strings to strings")
         job_id = hashlib.sha1(f"job-{next(self._ids)}".encode()).hexdigest()[:24]
-        run_s = self.run_s
-        if spec.get("timeoutSeconds"):
-            run_s = min(run_s, float(spec["timeoutSeconds"]))
+        limit = float(spec.get("timeoutSeconds") or DEFAULT_TIMEOUT_S)
         first = labels.get("trainops-attempt") == "1"
         outcome = "ERROR" if first and labels.get("trainops-job") in self.failing else "COMPLETED"
+        message = "training diverged" if outcome == "ERROR" else None
+        if self.run_s > limit:  # the service stops it at its timeout: never COMPLETED
+            outcome, message = "ERROR", TIMED_OUT
+        run_s = min(self.run_s, limit)
         job = HFJob(spec, args["ns"], job_id, self.now, self.schedule_s, run_s, outcome)
+        job.message = message
         self.jobs[job_id] = job
         return 200, self._job_json(job)
 
@@ -638,6 +671,8 @@ class HubEmulator(LoopbackEmulator):
         self._jobs_auth(args, headers)
         query = parse_qsl(args["_query"], keep_blank_values=True)
         stages = {v for k, v in query if k == "stage"}
+        if stages - STAGES:
+            raise _Reply(400, f"Invalid stage: {sorted(stages - STAGES)[0]}")
         wanted = [tuple(v.split("=", 1)) for k, v in query if k == "label" and "=" in v]
         cursor = int(next((v for k, v in query if k == "cursor"), "0") or 0)
         matching = []
@@ -669,6 +704,8 @@ class HubEmulator(LoopbackEmulator):
             lines += [f"{name}: step {i}/3 loss={1.0 / i:.3f}" for i in (1, 2, 3)]
         if stage == "COMPLETED":
             lines.append(f"{name}: pushed outputs")
+        elif stage == "ERROR" and job.message == TIMED_OUT:
+            lines.append(TIMED_OUT)
         elif stage == "ERROR":
             lines.append(f"{name}: RuntimeError: training diverged")
         stamp = _iso(min(time.time(), self.now) - 1)
@@ -692,7 +729,7 @@ class HubEmulator(LoopbackEmulator):
             "labels": spec.get("labels") or {},
             "status": {
                 "stage": stage,
-                "message": "training diverged" if stage == "ERROR" else None,
+                "message": job.message if stage == "ERROR" else None,
             },
             "owner": {"id": _oid(job.namespace)[:24], "name": job.namespace, "type": "org"},
         }

@@ -24,7 +24,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from trainops.errors import Problem, ProviderError
-from trainops.manifest import HF_FLAVOR_PRICES_PER_MINUTE, HuggingFaceSpec
+from trainops.manifest import HF_DEFAULT_TIMEOUT, HF_FLAVORS, HuggingFaceSpec, flavor_problem
 from trainops.providers._errors import TokenScrubbedErrors
 from trainops.providers.base import Health, Intent, Observation, RunRef, Submission
 from trainops.repoid import scope
@@ -142,6 +142,7 @@ class HuggingFaceProvider(TokenScrubbedErrors):
         max_backoff: float = 8.0,
         clock_skew: float = 60.0,
         list_page: int = LIST_PAGE,
+        default_timeout: int = HF_DEFAULT_TIMEOUT,
     ) -> None:
         self._environ = os.environ if environ is None else environ
         self.endpoint = endpoint(self._environ)
@@ -152,12 +153,14 @@ class HuggingFaceProvider(TokenScrubbedErrors):
         self.max_backoff = max_backoff
         self.clock_skew = clock_skew
         self.list_page = list_page
+        self.default_timeout = default_timeout
         self._api: Any = None
         self._token = ""
         self.calls = 0  # HTTP requests made through the client (benchmarks)
 
     @classmethod
     def from_config(cls, config: HuggingFaceConfig, **kw: Any) -> HuggingFaceProvider:
+        kw.setdefault("default_timeout", config.default_timeout)
         return cls(namespace=config.namespace, **kw)
 
     # ---- Provider protocol ------------------------------------------------------------------
@@ -170,20 +173,11 @@ class HuggingFaceProvider(TokenScrubbedErrors):
         return ""
 
     def check(self, job: Job, lock: Any) -> list[Problem]:
-        """Offline: the flavor must be one the service lists."""
+        """Offline: the flavor must be one the service runs (`validate` checks the same)."""
         spec = job.spec
-        if not isinstance(spec, HuggingFaceSpec) or spec.hardware is None:
+        if not isinstance(spec, HuggingFaceSpec) or spec.hardware in (None, *HF_FLAVORS):
             return []
-        if spec.hardware in HF_FLAVOR_PRICES_PER_MINUTE:
-            return []
-        problem = job.doc.problem(
-            ("spec", "hardware"),
-            f"{spec.hardware!r} is not a Hugging Face Jobs flavor",
-            "one of: " + ", ".join(HF_FLAVOR_PRICES_PER_MINUTE),
-        )
-        from dataclasses import replace
-
-        return [replace(problem, job=job.name)]
+        return [flavor_problem(job)]
 
     def submit(self, submission: Submission) -> RunRef:
         spec = submission.job.spec
@@ -211,7 +205,8 @@ class HuggingFaceProvider(TokenScrubbedErrors):
                     env=environment,
                     secrets=secrets or None,
                     flavor=spec.hardware or "cpu-basic",
-                    timeout=spec.budget.max_duration,
+                    # Always a timeout: sent none, the service stops the job at 30 minutes.
+                    timeout=job_timeout(spec, self.default_timeout),
                     labels=labels_of(
                         job, rev, attempt, submission.input_hash, submission.repository
                     ),
@@ -395,6 +390,8 @@ class HuggingFaceProvider(TokenScrubbedErrors):
         if health is Health.FAILED:
             lines = item["message"].strip().splitlines()
             error = (lines[-1] if lines else f"the job ended in {stage}")[:500]
+        elif stage == "DELETED":  # someone deleted it on the Hub: canceled, never resubmitted
+            error = "the job was deleted on Hugging Face"
         return Observation(
             run_id=str(item["id"]),
             health=health,
@@ -461,6 +458,11 @@ class HuggingFaceProvider(TokenScrubbedErrors):
 
     def _wait(self, attempt: int) -> float:
         return min(self.max_backoff, 0.05 * 2.0 ** (attempt - 1)) * (0.5 + self._rng.random() / 2)
+
+
+def job_timeout(spec: HuggingFaceSpec, default: int) -> int:
+    """The seconds a job may run on the service: its `budget.max_duration`, else `default`."""
+    return spec.budget.max_duration or default
 
 
 def check_run(job: str, run: Any) -> str:
