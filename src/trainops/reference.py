@@ -85,8 +85,9 @@ DOCS: dict[str, str] = {
     "providers.huggingface.namespace": "The user or organization Hugging Face Jobs run under "
     "(endpoint `HF_ENDPOINT` and token `HF_TOKEN` come from the environment).",
     "providers.huggingface.default_timeout": "How long a Hugging Face job may run when its "
-    "manifest sets no `budget.max_duration` (default 24h, `86400` seconds). trainops always sends a timeout: sent "
-    "none, the service stops a job after 30 minutes. Also the duration of its worst-case cost.",
+    "manifest sets no `budget.max_duration` (default 24h, `86400` seconds). trainops always "
+    "sends a timeout: sent none, the service stops a job after 30 minutes. Also the duration of "
+    "its worst-case cost.",
     "providers.ray.output_uri": "Where Ray runs write their outputs: `s3://bucket/prefix` or "
     "an absolute path the cluster and this machine share; each run writes under "
     "`<output_uri>/<run-id>/outputs/` (the cluster comes from `RAY_ADDRESS`).",

@@ -41,8 +41,11 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def head_env() -> dict[str, str]:
-    """The environment of the head and its jobs: this interpreter's `python` first on PATH."""
+def head_env(auth_token: str | None = None) -> dict[str, str]:
+    """The environment of the head and its jobs: this interpreter's `python` first on PATH.
+    With `auth_token`, token authentication (`RAY_AUTH_MODE=token`, the token in
+    `RAY_AUTH_TOKEN`, as Ray reads them: `ray/_private/authentication/`), and HOME is the
+    head's own so nothing is read from or written to the user's ~/.ray."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_", "TRAINOPS_"))}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env.update(
@@ -57,6 +60,8 @@ def head_env() -> dict[str, str]:
             "AWS_EC2_METADATA_DISABLED": "true",
         }
     )
+    if auth_token is not None:
+        env.update({"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": auth_token})
     return env
 
 
@@ -66,6 +71,11 @@ class RayHead:
     dashboard_port: int
     proc: subprocess.Popen[bytes] | None = None
     log: Path = field(default=Path())
+    auth_token: str | None = None  # token authentication on, with this token
+
+    def auth_headers(self) -> dict[str, str]:
+        """What a client of this head sends (none without token authentication)."""
+        return {"Authorization": f"Bearer {self.auth_token}"} if self.auth_token else {}
 
     @property
     def address(self) -> str:
@@ -73,12 +83,12 @@ class RayHead:
         return f"http://127.0.0.1:{self.dashboard_port}"
 
     @classmethod
-    def start(cls, num_cpus: int = 2, attempts: int = 3) -> RayHead:
+    def start(cls, num_cpus: int = 2, attempts: int = 3, auth_token: str | None = None) -> RayHead:
         """A head up and ready; ports picked free can be taken before the head binds them, so
         a failed start is tried again on other ports."""
         for attempt in range(1, attempts + 1):
             try:
-                return cls._start(num_cpus)
+                return cls._start(num_cpus, auth_token)
             except RuntimeError as exc:
                 print(f"ray head start {attempt} failed: {str(exc)[-2000:]}", file=sys.stderr)
                 if attempt == attempts:
@@ -86,9 +96,9 @@ class RayHead:
         raise AssertionError("unreachable")
 
     @classmethod
-    def _start(cls, num_cpus: int) -> RayHead:
+    def _start(cls, num_cpus: int, auth_token: str | None = None) -> RayHead:
         temp_dir = Path(tempfile.mkdtemp(prefix="rayt-", dir="/tmp"))  # short: unix sockets
-        head = cls(temp_dir, _free_port())
+        head = cls(temp_dir, _free_port(), auth_token=auth_token)
         # Workers bind in a range below the kernel's ephemeral ports, where the free ports picked
         # above come from (a port in both makes `ray start` refuse).
         base = random.Random().randrange(20000, 30000, 500)
@@ -122,7 +132,7 @@ class RayHead:
             head.proc = subprocess.Popen(
                 args,
                 cwd=temp_dir,
-                env=head_env(),
+                env={**head_env(auth_token), **({"HOME": str(temp_dir)} if auth_token else {})},
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -143,7 +153,10 @@ class RayHead:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"ray start exited: {self.log.read_text(errors='replace')}")
             try:
-                with urllib.request.urlopen(f"{self.address}/api/jobs/", timeout=5) as resp:
+                ready = urllib.request.Request(
+                    f"{self.address}/api/jobs/", headers=self.auth_headers()
+                )
+                with urllib.request.urlopen(ready, timeout=5) as resp:
                     if resp.status == 200:
                         break
             except OSError:
@@ -157,7 +170,7 @@ class RayHead:
         """One trivial job to the end: the job agent is up and `python` runs entrypoints."""
         from ray.job_submission import JobSubmissionClient
 
-        client = JobSubmissionClient(self.address)
+        client = JobSubmissionClient(self.address, headers=self.auth_headers())
         while True:
             try:
                 job = client.submit_job(entrypoint="python -c pass")

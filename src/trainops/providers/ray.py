@@ -216,6 +216,11 @@ class RayProvider:
                 # Not there yet is no proof: a request the server is still handling may create
                 # it. Adoption looks again (one get_job_info) until the grace has passed.
                 raise _unknown_outcome(what, type(exc).__name__) from None
+            except Exception as exc:
+                error = _ray_error(what, exc)  # re-raises what is not Ray's own
+                if _is_auth_error(exc):
+                    raise error from None  # the cluster refused the request: nothing started
+                raise _unknown_outcome(what, type(exc).__name__) from None
         return RunRef(run_id, self._clock())
 
     def observe(self, run_ids: Collection[str]) -> dict[str, Observation]:
@@ -458,6 +463,8 @@ class RayProvider:
                 f"cannot reach the Ray cluster at {shown} ({type(exc).__name__})",
                 f"is {ADDRESS_ENV} the address of the cluster's job API (http://<head>:8265)?",
             ) from None
+        except Exception as exc:
+            raise _ray_error(f"connecting to the Ray cluster at {shown}", exc) from None
         return self._client
 
     def _call(self, what: str, call: Callable[[Any], Any], answered: bool = False) -> Any:
@@ -475,6 +482,8 @@ class RayProvider:
                 f"{what}: cannot reach the Ray cluster ({type(exc).__name__})",
                 "the cluster may be down or busy; run again later",
             ) from None
+        except Exception as exc:
+            raise _ray_error(what, exc) from None
 
     def _get(self, run_id: str, what: str) -> Any:
         """The job with this id, or None. An error answer (what an unknown id gets, and also a
@@ -498,6 +507,32 @@ def _workdir_path(job: Job, spec: RaySpec) -> str | None:
     if rel == ".." or rel.startswith("../"):
         return None
     return "" if rel == "." else rel
+
+
+def _is_auth_error(exc: BaseException) -> bool:
+    from ray.exceptions import AuthenticationError
+
+    return isinstance(exc, AuthenticationError)
+
+
+def _ray_error(what: str, exc: Exception) -> ProviderError:
+    """Ray's own errors (`ray.exceptions.RayError`: neither a RuntimeError nor an OSError) as a
+    `ProviderError`; anything else is raised again. The client's text is never shown: it holds
+    the cluster's answer. `AuthenticationError` is any 401 or 403 of the job API
+    (`dashboard_sdk.SubmissionClient._do_request`): the client sends a token only with
+    `RAY_AUTH_MODE=token`, from `RAY_AUTH_TOKEN` or the file `RAY_AUTH_TOKEN_PATH` names."""
+    from ray.exceptions import RayError
+
+    if _is_auth_error(exc):
+        return ProviderError(
+            f"{what}: the Ray cluster refused the request (401/403: it uses token "
+            "authentication, and no token or a wrong one was sent)",
+            "set RAY_AUTH_MODE=token and RAY_AUTH_TOKEN=<the cluster's token> (Ray's own "
+            "variables; RAY_AUTH_TOKEN_PATH may name a file holding it instead)",
+        )
+    if isinstance(exc, RayError):
+        return ProviderError(f"{what}: the Ray client failed ({type(exc).__name__})")
+    raise exc
 
 
 def _unknown_outcome(what: str, reason: str) -> OutcomeUnknown:
