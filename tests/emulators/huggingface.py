@@ -3,11 +3,13 @@
 It serves exactly what `huggingface_hub` (2.x, read from its source: `hf_api.py`, `_commit_api.py`)
 sends for `create_repo`, `get_paths_info`, `list_repo_tree`, `create_commit` (preupload, then an
 NDJSON commit), `repo_info` and `whoami`, with the JSON shapes and `X-Error-Code` headers the client
-parses. Model repositories live in memory with their commits. Preupload answers "regular", so
-uploads travel inside the commit and no LFS/Xet storage is needed; files at or above
-`lfs_from_size` are nevertheless *reported* as LFS files (pointer blob id plus `lfs.oid` sha256), as
-the Hub reports them. Every request is recorded; faults are injected per endpoint, optionally after
-the operation took effect (a lost response). Standalone: `python -m tests.emulators.huggingface`.
+parses. Model repositories live in memory with their commits. Preupload answers "regular" (the
+content travels inside the commit) below `lfs_from_size` bytes and "lfs" from there on: the client
+then asks the LFS batch endpoint, PUTs the content to the storage URL it answers, verifies it and
+commits an `lfsFile` (`_commit_api.py`, `lfs.py`; Xet is disabled in `env()`). Such files are
+reported as LFS files (pointer blob id plus `lfs.oid` sha256), as the Hub reports them. Every
+request is recorded; faults are injected per endpoint, optionally after the operation took effect
+(a lost response). Standalone: `python -m tests.emulators.huggingface`.
 
 It also serves the Jobs API as `huggingface_hub` 2.4 calls it (`_jobs_api.py`, `hf_api.py`): run,
 inspect, cancel, list (label and stage filters, pages linked by a `Link: <...>; rel="next"`
@@ -59,6 +61,9 @@ WRITE_ENDPOINTS = frozenset(
         "branch-delete",
         "tag-create",
         "tag-delete",
+        "lfs-batch",
+        "lfs-upload",
+        "lfs-verify",
     }
 )
 DROP = -1  # a fault status: close the connection without answering
@@ -104,6 +109,9 @@ _ROUTES: list[tuple[str, str, re.Pattern[str]]] = [
         ("DELETE", "tag-delete", _REPO + r"/tag/(?P<ref>.+)"),
         ("GET", "info", _REPO + r"(?:/revision/(?P<rev>[^/]+))?"),
         ("GET", "whoami", r"/api/whoami-v2"),
+        ("POST", "lfs-batch", r"/(?P<repo>[^/]+/[^/]+)\.git/info/lfs/objects/batch"),
+        ("POST", "lfs-verify", r"/(?P<repo>[^/]+/[^/]+)\.git/info/lfs/objects/verify"),
+        ("PUT", "lfs-upload", r"/lfs-storage/(?P<oid>[0-9a-f]{64})"),
         ("GET", "hardware", r"/api/jobs/hardware"),
         ("POST", "job-create", r"/api/jobs/(?P<ns>[^/]+)"),
         ("GET", "job-list", r"/api/jobs/(?P<ns>[^/]+)"),
@@ -260,6 +268,8 @@ class HubEmulator(LoopbackEmulator):
         # the time strike after the effect (a lost answer).
         self.chaos: tuple[float, Any] | None = None
         self._ids = itertools.count(1)
+        # LFS storage: sha256 -> content, filled by PUTs to the batch answer's upload hrefs
+        self.lfs_objects: dict[str, bytes] = {}
         # Every ref change: (repo, "branch" | "tag", name, commit oid, or None for a delete)
         self.ref_log: list[tuple[str, str, str, str | None]] = []
 
@@ -267,7 +277,14 @@ class HubEmulator(LoopbackEmulator):
 
     def env(self) -> dict[str, str]:
         """The environment that points a trainops process at this emulator."""
-        return {"HF_ENDPOINT": self.url, "HF_TOKEN": self.token, "HF_HUB_DISABLE_TELEMETRY": "1"}
+        return {
+            "HF_ENDPOINT": self.url,
+            "HF_TOKEN": self.token,
+            "HF_HUB_DISABLE_TELEMETRY": "1",
+            # The emulator speaks LFS, not Xet: a client with hf_xet installed would take Xet
+            # for every LFS-mode file (`_commit_api._upload_files`).
+            "HF_HUB_DISABLE_XET": "1",
+        }
 
     def advance(self, seconds: float) -> None:
         """Move simulated time on: jobs change stage as if `seconds` had passed."""
@@ -448,7 +465,7 @@ class HubEmulator(LoopbackEmulator):
             "files": [
                 {
                     "path": f["path"],
-                    "uploadMode": "regular",
+                    "uploadMode": self._upload_mode(f),
                     "shouldIgnore": False,
                     "oid": git_blob_id(repo.files[f["path"]]) if f["path"] in repo.files else None,
                 }
@@ -456,6 +473,59 @@ class HubEmulator(LoopbackEmulator):
             ],
             "commitOid": repo.head,
         }
+
+    def _upload_mode(self, f: dict[str, Any]) -> str:
+        """What the Hub answers a preupload entry: `lfs` from `lfs_from_size` bytes on (the Hub
+        decides by size and content; `_commit_api._fetch_upload_modes` takes its word)."""
+        size = f.get("size")
+        big = self.lfs_from_size is not None and isinstance(size, int)
+        return "lfs" if big and size >= self.lfs_from_size else "regular"
+
+    # -- LFS (lock held): the batch API as `lfs.post_lfs_batch_info` calls it, "basic" transfer,
+    # uploads to a presigned storage URL (no Authorization: S3 refuses a second auth mechanism,
+    # and `lfs._upload_single_part` sends none), and the verify step. --------------------------
+
+    def _lfs_batch(self, args: dict[str, str], headers: dict[str, str], body: bytes) -> _Ok:
+        repo = self._repo(args, headers, write=True)
+        data = json.loads(body)
+        if data.get("operation") != "upload" or data.get("hash_algo") != "sha256":
+            raise _Reply(400, "only sha256 uploads are emulated")
+        if "basic" not in (data.get("transfers") or ["basic"]):
+            raise _Reply(400, "the emulator offers the basic transfer only")
+        objects = []
+        for obj in data.get("objects") or []:
+            oid, size = obj.get("oid"), obj.get("size")
+            if not isinstance(oid, str) or not re.fullmatch(r"[0-9a-f]{64}", oid):
+                objects.append(
+                    {"oid": str(oid), "size": 0, "error": {"code": 422, "message": "bad oid"}}
+                )
+                continue
+            answer: dict[str, Any] = {"oid": oid, "size": size, "authenticated": True}
+            stored = self.lfs_objects.get(oid)
+            if stored is None or len(stored) != size:  # already stored: no actions, no upload
+                verify = f"{self.url}/{repo.repo_id}.git/info/lfs/objects/verify"
+                answer["actions"] = {
+                    "upload": {"href": f"{self.url}/lfs-storage/{oid}", "expires_in": 3600},
+                    "verify": {"href": verify, "header": {}},
+                }
+            objects.append(answer)
+        return 200, {"transfer": "basic", "objects": objects}
+
+    def _lfs_upload(self, args: dict[str, str], headers: dict[str, str], body: bytes) -> _Ok:
+        if "authorization" in headers:
+            raise _Reply(400, "Only one auth mechanism allowed")  # a presigned URL, as S3
+        if hashlib.sha256(body).hexdigest() != args["oid"]:
+            raise _Reply(400, "the content does not match its sha256")
+        self.lfs_objects[args["oid"]] = body
+        return 200, None
+
+    def _lfs_verify(self, args: dict[str, str], headers: dict[str, str], body: bytes) -> _Ok:
+        self._repo(args, headers, write=True)
+        data = json.loads(body)
+        stored = self.lfs_objects.get(data.get("oid"))
+        if stored is None or len(stored) != data.get("size"):
+            raise _Reply(404, "object not found")
+        return 200, {"success": True}
 
     def _commit(self, args: dict[str, str], headers: dict[str, str], body: bytes) -> _Ok:
         repo = self._repo(args, headers, write=True)
@@ -477,7 +547,12 @@ class HubEmulator(LoopbackEmulator):
             elif key in ("deletedFile", "deletedFolder"):
                 deleted.append(value["path"])
             elif key == "lfsFile":
-                raise _Reply(400, "this emulator answered 'regular': LFS files cannot be committed")
+                stored = self.lfs_objects.get(value.get("oid"))
+                if value.get("algo") != "sha256" or stored is None:
+                    raise _Reply(422, f"LFS object of {value.get('path')} was not uploaded")
+                if len(stored) != value.get("size"):
+                    raise _Reply(422, f"LFS object of {value.get('path')} has another size")
+                added[value["path"]] = stored
             else:
                 raise _Reply(400, f"unknown commit operation {key!r}")
         commit = self._apply(repo, header.get("summary", ""), added, deleted)
@@ -864,7 +939,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(data)
 
-    do_GET = do_POST = do_DELETE = _serve
+    do_GET = do_POST = do_PUT = do_DELETE = _serve
 
     def log_message(self, format: str, *args: Any) -> None:
         pass

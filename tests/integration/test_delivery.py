@@ -54,6 +54,15 @@ def hub(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[HubEmulator
     assert emulator.errors == []
 
 
+def no_xet(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`HF_HUB_DISABLE_XET=1` (in `HubEmulator.env()`) as the client reads it, at import: set
+    after the import, so in this process the constant it fills is set too. The emulator serves
+    LFS, not Xet, which `hf_xet` (installed) would take for every LFS-mode file."""
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)
+
+
 def local_run(tmp_path: Path, files: dict[str, bytes]) -> Run:
     out = tmp_path / "outputs"
     out.mkdir(exist_ok=True)
@@ -225,19 +234,61 @@ def test_hub_lfs_files_are_compared_by_sha256(
     with HubEmulator(lfs_from_size=1024) as emulator:
         for key, value in emulator.env().items():
             monkeypatch.setenv(key, value)
+        no_xet(monkeypatch)
         run = local_run(tmp_path, FILES)
         deliver(HUB_TARGET, "job-a", run, tmp_path / "outputs")
         assert (
             deliver(HUB_TARGET, "job-a", run, tmp_path / "outputs")
             == "3 files: 0 written, 3 already present"
         )
-        assert len(emulator.writes()) == 3
+        # create, preupload, then weights.bin through LFS (batch, upload, verify), commit
+        assert [w.endpoint for w in emulator.writes()] == [
+            "create",
+            "preupload",
+            "lfs-batch",
+            "lfs-upload",
+            "lfs-verify",
+            "commit",
+        ]
 
         from huggingface_hub import HfApi
 
         api = HfApi(endpoint=emulator.url, token=emulator.token)
         (weights,) = api.get_paths_info("acme/portraits", ["weights.bin"])
         assert weights.lfs is not None and weights.blob_id != git_blob_id(FILES["weights.bin"])
+
+
+def test_a_large_hub_delivery_takes_the_lfs_path(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The Hub answers a preupload of a large file with `uploadMode: lfs` (`_commit_api.py`
+    `_fetch_upload_modes`): the client asks the LFS batch endpoint, PUTs the content to the
+    storage URL it gets (without the token: `lfs._upload_single_part`), verifies, and commits
+    an `lfsFile`. The threshold is lowered to 1 KiB here; on the Hub it is about 10 MB."""
+    with HubEmulator(namespaces={"acme"}, lfs_from_size=1024) as emulator:
+        for key, value in emulator.env().items():
+            monkeypatch.setenv(key, value)
+        no_xet(monkeypatch)
+        monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+        run = local_run(tmp_path, FILES)
+        assert deliver(HUB_TARGET, "job-a", run, tmp_path / "outputs").startswith("3 files: 3")
+        (upload,) = emulator.calls("lfs-upload")
+        assert upload.status == 200 and "authorization" not in upload.headers
+        assert upload.body == FILES["weights.bin"]
+        (commit,) = [c for c in emulator.calls("commit") if c.status == 200]
+        ops = [json.loads(line) for line in commit.body.decode().splitlines()]
+        assert {o["value"]["path"]: o["key"] for o in ops[1:]} == {
+            "weights.bin": "lfsFile",
+            "config.json": "file",
+            "trainops.json": "file",
+        }
+        assert emulator.files("acme/portraits")["weights.bin"] == FILES["weights.bin"]
+        # the same content again (another job's delivery): stored already, no second upload
+        other = DeliverTarget.model_validate({"huggingface": {"repo": "acme/other"}})
+        deliver(other, "job-a", run, tmp_path / "outputs")
+        assert len(emulator.calls("lfs-upload")) == 1
+        assert emulator.files("acme/other")["weights.bin"] == FILES["weights.bin"]
+    assert emulator.errors == []
 
 
 @pytest.mark.parametrize("after_apply", [False, True], ids=["commit-refused", "answer-lost"])
