@@ -24,7 +24,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from trainops.errors import Problem, ProviderError
-from trainops.manifest import HF_DEFAULT_TIMEOUT, HF_FLAVORS, HuggingFaceSpec, flavor_problem
+from trainops.manifest import HF_DEFAULT_TIMEOUT, HuggingFaceSpec
 from trainops.providers._errors import TokenScrubbedErrors
 from trainops.providers.base import Health, Intent, Observation, RunRef, Submission
 from trainops.repoid import scope
@@ -173,11 +173,9 @@ class HuggingFaceProvider(TokenScrubbedErrors):
         return ""
 
     def check(self, job: Job, lock: Any) -> list[Problem]:
-        """Offline: the flavor must be one the service runs (`validate` checks the same)."""
-        spec = job.spec
-        if not isinstance(spec, HuggingFaceSpec) or spec.hardware in (None, *HF_FLAVORS):
-            return []
-        return [flavor_problem(job)]
+        """Nothing of its own: the flavor (HF_FLAVORS) needs no disk, so `validate.py` checks it
+        for every source, a commit's manifests too (this check runs on the working tree only)."""
+        return []
 
     def submit(self, submission: Submission) -> RunRef:
         spec = submission.job.spec
