@@ -9,18 +9,25 @@ was planned from: a private checkout of its tree, whatever the clone's working t
 from __future__ import annotations
 
 import json
+import secrets
 import subprocess
 import sys
 import textwrap
+import time
 import zipfile
 from io import BytesIO
 from pathlib import Path
 
+from pytest import MonkeyPatch
+
 from tests.support.gitrepo import git, make_repo
+from tests.support.rayhead import RayHead, ray_head
 from tests.support.workspace import UserRepo, explain, manifest
 from trainops.data import package
 from trainops.repo import Commit, WorkingTree
 from trainops.workdir import files, pack
+
+__all__ = ["ray_head"]  # the session's Ray head (tests/support/rayhead.py), as a fixture here
 
 PEM = "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA7\n-----END RSA PRIVATE KEY-----\n"
 SA_JSON = json.dumps(
@@ -263,5 +270,96 @@ def test_editing_the_working_tree_during_a_local_run_changes_nothing_it_runs(
         repo.wait_status(run_id, {"succeeded", "failed"})
         assert repo.status(run_id)["status"] == "succeeded", repo.status(run_id)
         assert _result(repo, run_id) == "v1 committed"
+    finally:
+        repo.cleanup()
+
+
+def test_a_ray_run_ships_the_applied_commit_not_the_checked_out_working_tree(
+    tmp_path: Path, ray_head: RayHead, monkeypatch: MonkeyPatch
+) -> None:
+    """The zip a Ray run gets is the submitted commit's workdir (serve's case: the clone is at
+    an older commit, with an untracked credential file lying around)."""
+    from trainops.manifest import Job, RayConfig, TrainingJob
+    from trainops.providers.base import Health, Submission, input_hash
+    from trainops.providers.ray import RayProvider
+    from trainops.yamlsource import Document
+
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    show = "import os; print('version', open('version.txt').read().strip(), os.listdir('.'))"
+    root = make_repo(tmp_path / "r", {"w/version.txt": "v1\n", "w/show.py": show})
+    old = git(root, "rev-parse", "HEAD")
+    (root / "w" / "version.txt").write_text("v2\n")
+    git(root, "commit", "-qam", "v2")
+    new = git(root, "rev-parse", "HEAD")
+    git(root, "checkout", "-q", old)  # the clone's files stay at v1
+    (root / "w" / "gha-creds-abc.json").write_text(SA_JSON)
+    data = {
+        "apiVersion": "trainops/v1",
+        "kind": "TrainingJob",
+        "metadata": {"name": "shows"},
+        "spec": {"provider": "ray", "command": ["python", "show.py"], "workdir": "w"},
+    }
+    job = Job(TrainingJob.model_validate(data), Document("jobs/shows.yaml", 0, data))
+    revision = secrets.token_hex(6)
+    sub = Submission(job, revision, 1, {}, input_hash({}), "s.yaml", source_commit=new)
+    provider = RayProvider(
+        root, RayConfig(output_uri=str(tmp_path / "out")), environ={"RAY_ADDRESS": ray_head.address}
+    )
+    ref = provider.submit(sub)
+    deadline = time.monotonic() + 120
+    while not (seen := provider.observe([ref.run_id])[ref.run_id]).health.terminal:
+        assert time.monotonic() < deadline, seen
+        time.sleep(0.2)
+    assert seen.health is Health.SUCCEEDED, provider.logs(ref.run_id, 50)
+    printed = provider.logs(ref.run_id, 100)
+    assert "version v2" in printed
+    assert "gha-creds-abc.json" not in printed
+
+
+# ---- once more, as an attacker: links, submodules ------------------------------------------
+
+
+def test_a_committed_link_out_of_the_tree_and_a_submodule_are_left_out_never_read(
+    tmp_path: Path,
+) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("db password hunter2\n")
+    root = make_repo(tmp_path / "r", {"d/a.txt": "one", "w/train.py": "print(1)\n"})
+    for folder in ("d", "w"):
+        (root / folder / "leak").symlink_to(secret)
+        (root / folder / "up").symlink_to("../../secret.txt")
+        head = git(root, "rev-parse", "HEAD")
+        git(root, "update-index", "--add", "--cacheinfo", f"160000,{head},{folder}/sub")
+        git(root, "add", f"{folder}/leak", f"{folder}/up")
+    git(root, "commit", "-qm", "links and a submodule")
+    commit = Commit.resolve(root)
+    pkg = package(commit, "d", "d")
+    assert pkg.files == ("a.txt",) and b"hunter2" not in pkg.content
+    left = dict(pkg.left_out)
+    assert left == {
+        "leak": "symlink (not followed)",
+        "up": "symlink (not followed)",
+        "sub": "submodule (not packaged)",
+    }
+    content = pack(commit, "w", 10**6)
+    assert _zip_names(content) == ["train.py"] and b"hunter2" not in content
+
+
+def test_a_local_workdir_that_is_a_committed_link_out_of_the_tree_is_refused_before_a_claim(
+    tmp_path: Path,
+) -> None:
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "train.py").write_text("open('/dev/null')\n")
+    repo = UserRepo.create(tmp_path, {"t": manifest("t", {}, workdir="w")})
+    try:
+        (repo.root / "w").symlink_to(outside)
+        repo.commit("workdir is a link")
+        (repo.root / "w").unlink()  # the working tree no longer shows it: the commit does
+        (repo.root / "w").mkdir()
+        (repo.root / "w" / "train.py").write_text("print(1)\n")
+        result = repo.trainops("apply", "--allow-dirty")
+        assert repo.run_ids() == [], explain(result)
+        assert result.returncode != 0  # validate refuses the commit's link; the provider too
     finally:
         repo.cleanup()

@@ -4,7 +4,9 @@ A run belongs to the clone that started it (its location: `location.py`). What p
 alive — the claim, its status and lock, the supervisor's pid and start time — lives in the
 clone's git directory (`<git-dir>/trainops/runs/<run-id>/`), where `git clean -xfd` and a pull
 request never reach; what users look at — `input.json`, `log.txt`, `outputs/` — lives under
-`<runs_dir>/<run-id>/` in the working tree. The run id is deterministic and the record is
+`<runs_dir>/<run-id>/` in the working tree. The command runs in a private checkout of the
+applied commit's tree (`_checkout.py`, also in the git directory), never the live working tree
+(DESIGN §13b). The run id is deterministic and the record is
 claimed by renaming a fully prepared one into place (atomic), so a repeated or racing submit of
 the same attempt finds the claim and starts nothing: one training per (job, revision, attempt).
 
