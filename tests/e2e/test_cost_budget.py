@@ -7,14 +7,11 @@ the Replicate emulator (trainer versions pinned by `trainops lock`) and the GitH
 - `trainops cost` reports what the emulator billed: predict_time x price, run by run.
 
 Two clocks meet here. trainops measures a run's age with its own wall clock (`time.time()` in the
-CLI process) against the provider's `started_at`, while the emulator's trainings move on a
-simulated clock that only `advance()` moves. These tests start the emulator's clock in the past,
-at the wall clock minus a lag L, and submit there; `advance(L)` then brings the provider's time
-back to the wall clock. From then on the two clocks agree (to the seconds the test itself takes),
-so a training that started at wall-clock-minus-L+queue has, for trainops and for the emulator
-alike, been running for L - queue seconds, and its `completed_at` falls in the current month.
-The emulator is never advanced beyond the wall clock: a provider timestamp from the future would
-make every elapsed time zero.
+CLI process) against the provider's `started_at`, and proves a training is its own by a creation
+time no earlier than its intent (DESIGN §9). The emulator's clock therefore starts at the wall
+clock, as Replicate's does. Where a run must be old, the emulator's clock runs at real speed and
+the limit is a few seconds (`max_duration: 4s`); where only the provider's outcome matters (what
+was billed), `advance()` moves the emulator ahead, which trainops only reads as finished runs.
 """
 
 from __future__ import annotations
@@ -120,10 +117,10 @@ def month_of(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m")
 
 
-def lagging_emulator(lag: float, **kw: Any) -> ReplicateEmulator:
-    """A Replicate emulator whose simulated clock stands `lag` seconds behind the wall clock."""
+def realtime_emulator(queue: float, **kw: Any) -> ReplicateEmulator:
+    """A Replicate emulator whose clock is the wall clock, moving at real speed."""
     return ReplicateEmulator(
-        token=R8_TOKEN, queue_seconds=QUEUE, clock=SimClock(start=time.time() - lag), **kw
+        token=R8_TOKEN, queue_seconds=queue, clock=SimClock(time.time(), speed=1.0), **kw
     )
 
 
@@ -238,28 +235,29 @@ def test_plan_over_budget_is_refused_with_figures_and_apply_starts_only_what_fit
 
 # ---- runtime: a run past max_duration is canceled, and GitHub hears why ---------------------
 
-LAG = 11 * 60.0  # the trainings start 10m55s before the wall clock
+LIMIT = 4  # seconds: capped's max_duration; roomy's is an hour
 
 
 def test_run_past_max_duration_is_canceled_and_the_commit_comment_says_why(
     tmp_path: Path, gh: GitHubEmulator
 ) -> None:
     # Two trainings that start together and run for 2h: only the one whose limit they pass is
-    # canceled, so the limit itself is what decides (roomy would be canceled too at 12m).
-    with lagging_emulator(LAG, run_seconds=7200) as replicate:
+    # canceled, so the limit itself is what decides.
+    with realtime_emulator(1.0, run_seconds=7200) as replicate:
         repo = locked_repo(
             tmp_path,
             replicate,
             {
-                "capped": job("capped", "gpu-h100", budget={"max_duration": "10m"}),
-                "roomy": job("roomy", "gpu-h100", budget={"max_duration": "12m"}),
+                "capped": job("capped", "gpu-h100", budget={"max_duration": f"{LIMIT}s"}),
+                "roomy": job("roomy", "gpu-h100", budget={"max_duration": "1h"}),
             },
         )
         source = git(repo.root, "rev-parse", "HEAD")
         actions_apply(repo, gh, "push")
         assert len(replicate.trainings) == 2
 
-        replicate.advance(LAG)  # provider time catches up with the wall clock
+        started = max(t.created_at for t in replicate.trainings) + 1.0
+        time.sleep(max(0.0, started + LIMIT + 1.0 - time.time()))  # capped is past its limit
         ids = {t.destination.split("/")[1]: t.id for t in replicate.trainings}
         assert {t.status for t in replicate.trainings} == {"processing"}
         actions_apply(repo, gh, "schedule")  # cancels capped
@@ -279,7 +277,7 @@ def test_run_past_max_duration_is_canceled_and_the_commit_comment_says_why(
         assert roomy_row[1:3] == ["Synced", "Running"] and "exceeded" not in " ".join(roomy_row)
 
         billed = replicate.training_json(ids["capped"])["metrics"]["predict_time"]
-        assert LAG - QUEUE <= billed < LAG  # the emulator agrees: it ran about 10m55s
+        assert LIMIT < billed < 120  # the emulator agrees: it ran past the limit, not for 2h
         [comment] = gh.commit_comments(source)
         body = comment["body"]
         assert body.startswith(f"<!-- trainops:run:capped:{ids['capped']}:Canceled -->")
@@ -295,7 +293,8 @@ RUN_SECONDS = {1000: 100.0, 2000: 250.0, 1500: 400.0}  # by input steps
 
 
 def test_cost_equals_predict_time_times_price_of_the_emulators_trainings(tmp_path: Path) -> None:
-    with lagging_emulator(1800, durations=lambda i: (QUEUE, RUN_SECONDS[i["steps"]])) as replicate:
+    durations = lambda i: (QUEUE, RUN_SECONDS[i["steps"]])  # noqa: E731
+    with ReplicateEmulator(token=R8_TOKEN, durations=durations) as replicate:
         hardware = {"portraits": "gpu-h100", "captions": "gpu-l40s", "styles": "gpu-h100"}
         repo = locked_repo(
             tmp_path,

@@ -46,7 +46,6 @@ import jsonschema
 
 DEFAULT_TOKEN = "r8_emulatorTestToken0000000000000000000"
 DEFAULT_ACCOUNT = "acme"
-DEFAULT_START = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 PAGE_SIZE = 100
 FAIL_MARKER = "__fail__"  # a training whose input holds this in any string fails
 ABORT_MARKER = "__abort__"  # ... is aborted before it starts
@@ -80,11 +79,15 @@ FAULT_KINDS = frozenset(
 
 
 class SimClock:
-    """Unix time that moves only when told (`advance`), or at `speed` x real time for demos."""
+    """Unix time that moves only when told (`advance`), or at `speed` x real time. It starts at
+    the wall clock unless told otherwise: Replicate stamps `created_at` with real time, and
+    trainops proves a training is its own by a creation time no earlier than its intent (DESIGN
+    §9), so an emulator whose clock trails the caller's by more than the tolerated skew answers
+    like a provider whose trainings predate the intent (see tests/security/test_ownership.py)."""
 
-    def __init__(self, start: float = DEFAULT_START, speed: float = 0.0) -> None:
+    def __init__(self, start: float | None = None, speed: float = 0.0) -> None:
         self._lock = threading.Lock()
-        self._base = start
+        self._base = time.time() if start is None else start
         self._speed = speed
         self._real0 = time.monotonic()
 
