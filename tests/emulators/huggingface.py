@@ -267,6 +267,10 @@ class HubEmulator(LoopbackEmulator):
         # request refused), 500, 503 or a dropped connection, which on creates and cancels half
         # the time strike after the effect (a lost answer).
         self.chaos: tuple[float, Any] | None = None
+        # Seconds a 429 says the window resets in (`RateLimit ...;t=`, `Retry-After`).
+        self.rate_limit_reset = 1
+        # Seeded 429s only, at a rate, on job endpoints: (rate, rng) (the benchmarks' mode).
+        self.throttle: tuple[float, Any] | None = None
         self._ids = itertools.count(1)
         # LFS storage: sha256 -> content, filled by PUTs to the batch answer's upload hrefs
         self.lfs_objects: dict[str, bytes] = {}
@@ -363,6 +367,10 @@ class HubEmulator(LoopbackEmulator):
                         # a 429 refuses the request; other faults may follow the effect
                         lost = status != 429 and endpoint in WRITE_ENDPOINTS and rng.random() < 0.5
                         fault = Fault(endpoint, status, after_apply=lost)
+                if fault is None and self.throttle and endpoint.startswith("job-"):
+                    rate, rng = self.throttle
+                    if rng.random() < rate:
+                        fault = Fault(endpoint, 429)
                 if fault is not None and not fault.after_apply:
                     raise _Reply(fault.status, f"injected fault on {endpoint}")
                 status, payload = getattr(self, "_" + endpoint.replace("-", "_"))(
@@ -374,7 +382,13 @@ class HubEmulator(LoopbackEmulator):
             status, payload = reply.status, {"error": reply.message}
             extra = {"X-Error-Message": reply.message}
             if reply.status == 429:
-                extra["Retry-After"] = "1"
+                # The Hub's 429: 5-minute windows, the reset in `RateLimit: "api";r=0;t=N` and
+                # `Retry-After` (shared/ref/README.md "HF rate limits"; docs: hub/rate-limits;
+                # huggingface_hub utils/_http.py parse_ratelimit_headers reads the same header).
+                reset = str(self.rate_limit_reset)
+                extra["RateLimit"] = f'"api";r=0;t={reset}'
+                extra["RateLimit-Policy"] = '"fixed window";"api";q=1000;w=300'
+                extra["Retry-After"] = reset
             if reply.code:
                 extra["X-Error-Code"] = reply.code
         except Exception as exc:  # an emulator bug: answer 500 and keep it for the test to see

@@ -140,7 +140,9 @@ class RateLimiter:
 @dataclass
 class Fault:
     """One injected fault. `path` is a regex searched in the request path; `count` None means
-    forever. Kinds: rate_limit (429 + Retry-After), error (`status`; with `after`, the request
+    forever. Kinds: rate_limit (429 with `ratelimit-reset`
+    and a `~Ns` detail, no Retry-After, as Replicate answers; with `probability`, a seeded rate),
+    error (`status`; with `after`, the request
     is handled first), delay (handle, then wait `delay` real seconds before answering), drop
     (close the socket, request not handled), lost_response (handle, then close the socket),
     abort / fail (the created training ends aborted / failed), no_id (handle, then answer
@@ -1444,11 +1446,13 @@ def _problem(exc: _ApiError, fault: str = "") -> _Reply:
 
 
 def _throttled(retry_after: int, fault: str = "") -> _Reply:
+    """Replicate's 429: the reset in the body (`~30s`-style detail) and in `ratelimit-reset`,
+    no `Retry-After` (not promised; shared/ref/README.md, "Checked against the real clients",
+    "Replicate 429"; docs: replicate.com/docs/topics/predictions/rate-limits)."""
     return _Reply(
         429,
         {"detail": f"Request was throttled. Your rate limit resets in ~{retry_after}s."},
         headers={
-            "Retry-After": str(retry_after),
             "ratelimit-remaining": "0",
             "ratelimit-reset": str(retry_after),
         },

@@ -139,10 +139,10 @@ class ReplicateFiles:
                 found = self.find_file(package)
                 if found:
                     return found
-            if attempt < self.max_attempts:
-                self._sleep(self._wait(attempt))
+            if not self._pause(attempt):
+                break
         raise self._error(
-            f"{what}: {failure} after {self.max_attempts} attempts",
+            f"{what}: {failure} after {attempt} attempts",
             "the service may be degraded; run apply again later (nothing is uploaded twice)",
         )
 
@@ -160,7 +160,7 @@ class ReplicateFiles:
     def _client(self) -> Any:
         raise NotImplementedError
 
-    def _wait(self, attempt: int) -> float:
+    def _pause(self, attempt: int) -> bool:
         raise NotImplementedError
 
     def _redact(self, text: str) -> str:

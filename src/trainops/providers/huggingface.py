@@ -28,6 +28,7 @@ from trainops.manifest import HF_DEFAULT_TIMEOUT, HuggingFaceSpec
 from trainops.providers._errors import TokenScrubbedErrors
 from trainops.providers.base import Health, Intent, Observation, RunRef, Submission
 from trainops.repoid import scope
+from trainops.retry import Budget, Policy, hint
 
 if TYPE_CHECKING:
     from trainops.manifest import HuggingFaceConfig, Job
@@ -140,6 +141,7 @@ class HuggingFaceProvider(TokenScrubbedErrors):
         rng: random.Random | None = None,
         max_attempts: int = 6,
         max_backoff: float = 8.0,
+        budget: Budget | None = None,
         clock_skew: float = 60.0,
         list_page: int = LIST_PAGE,
         default_timeout: int = HF_DEFAULT_TIMEOUT,
@@ -151,6 +153,15 @@ class HuggingFaceProvider(TokenScrubbedErrors):
         self._rng = rng or random.Random()
         self.max_attempts = max_attempts
         self.max_backoff = max_backoff
+        # The one retry layer (trainops.retry), honouring the Hub's `RateLimit: ...;t=N` and
+        # `Retry-After`; waits are charged to the pass's budget.
+        self.retry = Policy(
+            budget=budget or Budget(sleep=sleep),
+            max_attempts=max_attempts,
+            base=0.5,
+            cap=max_backoff,
+            rng=self._rng,
+        )
         self.clock_skew = clock_skew
         self.list_page = list_page
         self.default_timeout = default_timeout
@@ -212,8 +223,7 @@ class HuggingFaceProvider(TokenScrubbedErrors):
                 )
             except Exception as exc:
                 status = _status(exc)
-                if status == 429 and n < self.max_attempts:
-                    self._sleep(self._wait(n))
+                if status == 429 and self._pause(n, exc):
                     continue
                 if status == 429:
                     raise self._error(f"{what}: still rate limited after {n} attempts") from None
@@ -223,8 +233,7 @@ class HuggingFaceProvider(TokenScrubbedErrors):
                     ) from None
                 if status in (401,):
                     raise self._error(f"{what}: 401 the token was refused") from None
-                if _never_sent(exc) and n < self.max_attempts:
-                    self._sleep(self._wait(n))
+                if _never_sent(exc) and self._pause(n, exc):
                     continue  # nothing reached the service: trying again cannot make two jobs
                 raise self._unknown(what, f"{status or type(exc).__name__}") from None
             if not _is_job_id(getattr(info, "id", None)):
@@ -318,7 +327,7 @@ class HuggingFaceProvider(TokenScrubbedErrors):
                 )
             ]
 
-        items = self._retrying("list jobs", walk) or []
+        items = self._retrying("list jobs", walk, client_retries=True) or []
         return [i for i in items if _is_job_id(i.get("id"))]
 
     def _finished(
@@ -433,9 +442,18 @@ class HuggingFaceProvider(TokenScrubbedErrors):
             )
         return self.namespace
 
-    def _retrying(self, what: str, call: Callable[[], Any], missing_ok: bool = True) -> Any:
-        """An idempotent request with capped, jittered backoff on 429, 5xx and transport errors.
-        A 404 (`JobNotFoundError`, a missing repo) answers None."""
+    def _retrying(
+        self,
+        what: str,
+        call: Callable[[], Any],
+        missing_ok: bool = True,
+        client_retries: bool = False,
+    ) -> Any:
+        """An idempotent request, retried on 429, 5xx and transport errors by `trainops.retry`
+        (the service's wait, else backoff). A 404 (`JobNotFoundError`, a missing repo) answers
+        None. With `client_retries` (`list_jobs`: the client's `paginate` goes through its own
+        `http_backoff`, which honours `RateLimit` and `Retry-After`) trainops adds no second
+        loop: one layer retries."""
         for n in range(1, self.max_attempts + 1):
             try:
                 self.calls += 1
@@ -446,16 +464,19 @@ class HuggingFaceProvider(TokenScrubbedErrors):
                     return None
                 if status is not None and status != 429 and status < 500:
                     raise self._error(f"Hugging Face: {what}: {status} {_detail(exc)}") from None
-                if n == self.max_attempts:
+                if client_retries or not self._pause(n, exc):
                     raise self._error(
                         f"Hugging Face: {what}: {status or type(exc).__name__} after {n} attempts",
                         "the service may be degraded; run again later",
                     ) from None
-                self._sleep(self._wait(n))
         return None  # pragma: no cover
 
-    def _wait(self, attempt: int) -> float:
-        return min(self.max_backoff, 0.05 * 2.0 ** (attempt - 1)) * (0.5 + self._rng.random() / 2)
+    def _pause(self, attempt: int, exc: Exception) -> bool:
+        """Wait what the Hub said (`Retry-After`, `RateLimit: "api";r=0;t=N`), else back off;
+        False when the attempts or the pass's wait budget are spent."""
+        response = getattr(exc, "response", None)
+        headers = getattr(response, "headers", None)
+        return self.retry.pause(attempt, hint(headers) if headers is not None else None)
 
 
 def job_timeout(spec: HuggingFaceSpec, default: int) -> int:

@@ -28,6 +28,7 @@ from trainops.manifest import ReplicateSpec, canonical_json
 from trainops.providers._errors import TokenScrubbedErrors
 from trainops.providers._replicate_files import ReplicateFiles
 from trainops.providers.base import Health, Intent, Observation, RunRef, Submission
+from trainops.retry import Budget, Policy, hint
 
 if TYPE_CHECKING:
     import httpx
@@ -159,6 +160,7 @@ class ReplicateProvider(TokenScrubbedErrors, ReplicateFiles):
         rng: random.Random | None = None,
         max_attempts: int = 5,
         max_backoff: float = 30.0,
+        budget: Budget | None = None,
         clock_skew: float = 60.0,
         observe_extra_pages: int = 2,
         find_max_pages: int = 50,
@@ -177,6 +179,15 @@ class ReplicateProvider(TokenScrubbedErrors, ReplicateFiles):
         self.pacer = pacer or Pacer(clock=clock, sleep=sleep)
         self._sleep = sleep
         self._rng = rng or random.Random()
+        # The one retry layer (trainops.retry): the client's own RetryTransport is switched off.
+        self.retry = Policy(
+            budget=budget or Budget(sleep=sleep),
+            max_attempts=max_attempts,
+            base=1.0,
+            cap=max_backoff,
+            rng=self._rng,
+            wall=wall,
+        )
         self._client_obj: Any = None
         self._transport: httpx.HTTPTransport | None = None
         self._token = ""
@@ -368,11 +379,10 @@ class ReplicateProvider(TokenScrubbedErrors, ReplicateFiles):
                 failure = _reason(exc)
             except (httpx.HTTPError, ValueError) as exc:
                 failure = type(exc).__name__
-            if attempt == self.max_attempts:
+            if not self._pause(attempt):
                 raise self._error(
                     f"cannot update deployment {deployment}: {failure} after {attempt} attempts"
                 )
-            self._sleep(self._wait(attempt))
         raise self._error(f"cannot update deployment {deployment}")  # pragma: no cover
 
     def owns(self, intent: Intent, seen: Observation) -> str:
@@ -539,12 +549,11 @@ class ReplicateProvider(TokenScrubbedErrors, ReplicateFiles):
                 failure = _reason(exc)
             except httpx.HTTPError as exc:
                 failure = type(exc).__name__
-            if attempt == self.max_attempts:
+            if not self._pause(attempt):
                 raise self._error(
                     f"cannot create destination model {owner}/{name}: {failure} "
                     f"after {attempt} attempts"
                 )
-            self._sleep(self._wait(attempt))
 
     def _create(
         self, model: str, version: str, submission: Submission, destination: str
@@ -568,12 +577,11 @@ class ReplicateProvider(TokenScrubbedErrors, ReplicateFiles):
             except ReplicateError as exc:
                 if exc.status == 429:
                     self.pacer.drain("create")
-                    if attempt == self.max_attempts:
+                    if not self._pause(attempt):
                         raise self._error(
                             f"{what}: still rate limited after {attempt} attempts",
                             "run apply again later",
                         ) from None
-                    self._sleep(self._wait(attempt))
                     continue
                 if (exc.status or 0) >= 500:
                     raise self._unknown(what, f"Replicate answered {exc.status}") from None
@@ -584,11 +592,10 @@ class ReplicateProvider(TokenScrubbedErrors, ReplicateFiles):
                 raise cls(self._redact(f"{what}: {_reason(exc)}")) from None
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
                 # Nothing was sent: trying again cannot make a second training.
-                if attempt == self.max_attempts:
+                if not self._pause(attempt):
                     raise self._error(
                         f"{what}: cannot reach Replicate at {self.base_url} ({type(exc).__name__})"
                     ) from None
-                self._sleep(self._wait(attempt))
             except httpx.HTTPError as exc:
                 raise self._unknown(what, type(exc).__name__) from None
             except Exception as exc:  # an answer the client could not read: it was created
@@ -624,11 +631,20 @@ class ReplicateProvider(TokenScrubbedErrors, ReplicateFiles):
             transport=self._transport,
             event_hooks={"response": [self._remember]},
         )
+        # One retry layer only: the client wraps every transport in its RetryTransport (10 tries
+        # of GET/PUT/DELETE on 429/503/504, numeric Retry-After uncapped, real sleeps; replicate
+        # 1.0.7 client.py). trainops's loop is the layer, so the client's makes one try.
+        from replicate.client import RetryTransport
+
+        outer = getattr(self._client_obj._client, "_transport", None)
+        if isinstance(outer, RetryTransport):
+            outer.max_attempts = 1
         return self._client_obj
 
     def _remember(self, response: httpx.Response) -> None:
         if response.status_code == 429:
-            self._retry_after = _retry_after(response.headers.get("Retry-After"))
+            response.read()
+            self._retry_after = hint(response.headers, response.text, wall=self.wall)
 
     def _call(self, method: str, url: str, what: str) -> Any:
         """An idempotent request (GETs, cancel) as raw JSON, with capped exponential backoff and
@@ -658,19 +674,17 @@ class ReplicateProvider(TokenScrubbedErrors, ReplicateFiles):
                         "object"
                     )
                 return answer
-            if attempt == self.max_attempts:
+            if not self._pause(attempt):
                 raise self._error(
                     f"Replicate: {what}: {failure} after {attempt} attempts",
                     "the service may be degraded; run again later",
                 )
-            self._sleep(self._wait(attempt))
         raise self._error(f"Replicate: {what}: gave up")  # pragma: no cover
 
-    def _wait(self, attempt: int) -> float:
-        """Retry-After when the service gave one, else capped exponential backoff, jittered."""
-        if self._retry_after is not None:
-            return self._retry_after
-        return min(self.max_backoff, 2.0 ** (attempt - 1)) * (0.5 + self._rng.random() / 2)
+    def _pause(self, attempt: int) -> bool:
+        """Wait before another try: what the last 429 said (Retry-After, `ratelimit-reset`, the
+        body's `~30s`), else backoff; False when the attempts or the pass's budget are spent."""
+        return self.retry.pause(attempt, self._retry_after)
 
     def _same_origin(self, url: str) -> str:
         """Follow absolute `next` links only to the configured host: the client would send the
@@ -859,10 +873,6 @@ def _timestamp(value: Any) -> float | None:
     except ValueError:
         return None
 
-
-def _retry_after(value: str | None) -> float | None:
-    if value is None:
-        return None
     try:
         return min(max(float(value.strip()), 0.0), 300.0)
     except ValueError:
