@@ -36,40 +36,46 @@ def _header(headers: Mapping[str, str] | None, name: str) -> str | None:
 
 
 def hint(
-    headers: Mapping[str, str] | None, body: str = "", *, wall: Callable[[], float] = time.time
+    headers: Mapping[str, str] | None,
+    body: str = "",
+    *,
+    wall: Callable[[], float] = time.time,
+    cap: float = MAX_HINT,
 ) -> float | None:
-    """Seconds the service asked us to wait, or None when it said nothing usable."""
+    """Seconds the service asked us to wait (at most `cap`), or None when it said nothing
+    usable. GitHub's primary limit resets hourly: its client passes no cap and refuses a wait
+    longer than it allows instead."""
     value = _header(headers, "Retry-After")
     if value:
         try:
-            return _clamp(float(value))
+            return _clamp(cap, float(value))
         except ValueError:
             try:
-                return _clamp(parsedate_to_datetime(value).timestamp() - wall())
+                return _clamp(cap, parsedate_to_datetime(value).timestamp() - wall())
             except (TypeError, ValueError, IndexError, OverflowError):
                 pass
     value = _header(headers, "RateLimit")
     if value and (m := _RATELIMIT_T.search(value)):
-        return _clamp(float(m.group(1)))
+        return _clamp(cap, float(m.group(1)))
     value = _header(headers, "ratelimit-reset")
     if value:
         try:
-            return _clamp(float(value))
+            return _clamp(cap, float(value))
         except ValueError:
             pass
     value = _header(headers, "x-ratelimit-reset")
     if value and _header(headers, "x-ratelimit-remaining") == "0":
         try:
-            return _clamp(float(value) - wall())
+            return _clamp(cap, float(value) - wall())
         except ValueError:
             pass
     if body and (m := _TILDE.search(body)):
-        return _clamp(float(m.group(1)))
+        return _clamp(cap, float(m.group(1)))
     return None
 
 
-def _clamp(seconds: float) -> float:
-    return min(max(seconds, 0.0), MAX_HINT)
+def _clamp(cap: float, seconds: float) -> float:
+    return min(max(seconds, 0.0), cap)
 
 
 class Budget:

@@ -8,7 +8,7 @@ body goes through `trainops.scrub` before it is sent, and every message this mod
 
 from __future__ import annotations
 
-import email.utils
+import math
 import os
 import random
 import re
@@ -21,6 +21,7 @@ import httpx
 
 from trainops import __version__
 from trainops.errors import ProviderError, UsageError
+from trainops.retry import hint
 from trainops.scrub import scrub_json, scrubber
 
 __all__ = [
@@ -308,16 +309,12 @@ class GitHubClient:
         status = response.status_code
         headers = response.headers
         if status in (403, 429):
-            retry_after = _parse_retry_after(headers.get("retry-after"), self._clock())
-            if retry_after is not None:
-                return retry_after
-            if headers.get("x-ratelimit-remaining") == "0" and headers.get("x-ratelimit-reset"):
-                try:
-                    reset = float(headers["x-ratelimit-reset"])
-                except ValueError:
-                    reset = self._clock() + _SECONDARY_LIMIT_FALLBACK_S
-                # One second of slack: the reset is a whole second and clocks drift.
-                return max(0.0, reset - self._clock()) + 1.0
+            # trainops.retry reads `retry-after` (seconds or a date), then `x-ratelimit-reset`
+            # (epoch seconds, with `x-ratelimit-remaining: 0`): one parser for every service.
+            said = hint(headers, wall=self._clock, cap=math.inf)
+            if said is not None:
+                # One second of slack on a reset: it is a whole second and clocks drift.
+                return said if headers.get("retry-after") else said + 1.0
             if status == 429 or "rate limit" in _message(response).lower():
                 return max(_SECONDARY_LIMIT_FALLBACK_S, self._backoff(attempt))
             return None  # a plain 403: permissions, not load
@@ -379,20 +376,6 @@ def _origin(url: str) -> tuple[str, str]:
 def _next_link(link_header: str) -> str | None:
     match = _LINK_NEXT.search(link_header)
     return match.group(1) if match else None
-
-
-def _parse_retry_after(value: str | None, now: float) -> float | None:
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - now)
 
 
 def _object(response: httpx.Response) -> dict[str, Any]:
