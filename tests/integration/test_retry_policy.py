@@ -94,6 +94,44 @@ def test_hf_waits_the_ratelimit_window_instead_of_giving_up(hub) -> None:
     assert len(hub.calls("job-cancel")) == 3
 
 
+def _hf_submission(name: str = "portraits"):
+    from tests.contract.conftest import _job
+    from trainops.providers.base import Submission
+
+    data = {
+        "apiVersion": "trainops/v1",
+        "kind": "TrainingJob",
+        "metadata": {"name": name},
+        "spec": {
+            "provider": "huggingface",
+            "image": "python:3.12",
+            "command": ["python", "train.py"],
+            "hardware": "a10g-small",
+            "input": {"steps": 3},
+        },
+    }
+    return Submission(_job(data, name), "0123456789ab", 1, {"steps": 3}, "h", "snap/p.yaml")
+
+
+def test_hf_create_refused_by_429_waits_the_window_and_creates_once(hub) -> None:
+    hub.rate_limit_reset = 45
+    hub.fail("job-create", 429, times=2)
+    sleeps: list[float] = []
+    provider = HuggingFaceProvider(namespace="acme", environ=hub.env(), sleep=sleeps.append)
+    provider.submit(_hf_submission())
+    assert sleeps == [45.0, 45.0]
+    assert len(hub.calls("job-create")) == 3 and len(hub.created_jobs()) == 1
+
+
+def test_hf_create_with_a_lost_answer_is_not_sent_again(hub) -> None:
+    hub.fail("job-create", 500, after_apply=True)
+    sleeps: list[float] = []
+    provider = HuggingFaceProvider(namespace="acme", environ=hub.env(), sleep=sleeps.append)
+    with pytest.raises(OutcomeUnknown):
+        provider.submit(_hf_submission())
+    assert len(hub.calls("job-create")) == 1 and len(hub.created_jobs()) == 1 and sleeps == []
+
+
 @pytest.mark.parametrize(
     ("headers", "body", "seconds"),
     [
