@@ -21,6 +21,9 @@ from collections.abc import Callable, Mapping
 from email.utils import parsedate_to_datetime
 
 MAX_HINT = 300.0  # no service window is longer than 5 minutes (the Hub's)
+# Seconds of waiting one pass may spend: three of the Hub's 5-minute windows. A pass that
+# needs more (creates far over an account's limit) stops there; the next pass goes on.
+PASS_BUDGET = 900.0
 _TILDE = re.compile(r"~\s*(\d+(?:\.\d+)?)\s*s\b")
 _RATELIMIT_T = re.compile(r";\s*t\s*=\s*(\d+(?:\.\d+)?)")
 
@@ -81,7 +84,9 @@ def _clamp(cap: float, seconds: float) -> float:
 class Budget:
     """The seconds of waiting one pass may spend, shared by every call of the pass."""
 
-    def __init__(self, seconds: float = 120.0, *, sleep: Callable[[float], None] = time.sleep):
+    def __init__(
+        self, seconds: float = PASS_BUDGET, *, sleep: Callable[[float], None] = time.sleep
+    ):
         self.seconds = seconds
         self.spent = 0.0
         self._sleep = sleep

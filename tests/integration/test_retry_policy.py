@@ -155,3 +155,12 @@ def test_backoff_is_jittered_and_capped() -> None:
     policy = Policy(base=1.0, cap=4.0, rng=random.Random(0), budget=Budget(1e9))
     assert all(0.5 * min(4.0, 2.0 ** (n - 1)) <= policy.delay(n, None) <= 4.0 for n in range(1, 9))
     assert policy.delay(3, 17.0) == 17.0
+
+
+def test_the_providers_of_one_pass_share_one_wait_budget(tmp_path) -> None:
+    from trainops.manifest import Config
+    from trainops.providers import Providers
+
+    providers = Providers(tmp_path, Config.model_validate({}))
+    replicate, huggingface = providers["replicate"], providers["huggingface"]
+    assert replicate.retry.budget is huggingface.retry.budget is providers.budget

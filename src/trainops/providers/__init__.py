@@ -112,15 +112,23 @@ def check_run(job: str, run: Run) -> str:
 
 
 class Providers:
-    """The providers one command uses, each built on first use."""
+    """The providers one command (one pass) uses, each built on first use. They share one wait
+    budget (`trainops.retry.Budget`): a pass waits at most `PASS_BUDGET` seconds in all."""
 
     def __init__(self, root: Path, config: Config, lock: Lock | None = None) -> None:
+        from trainops.retry import Budget
+
         self._root, self._config, self._lock = root, config, lock
         self._made: dict[str, Provider] = {}
+        self.budget = Budget()
 
     def __getitem__(self, name: str) -> Provider:
         if name not in self._made:
-            self._made[name] = REGISTRY[name](self._root, self._config, self._lock)
+            made = REGISTRY[name](self._root, self._config, self._lock)
+            policy = getattr(made, "retry", None)
+            if policy is not None:
+                policy.budget = self.budget  # providers built here sleep for real
+            self._made[name] = made
         return self._made[name]
 
     def unavailable(self, names: Iterable[str]) -> dict[str, str]:
