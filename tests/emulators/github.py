@@ -13,6 +13,7 @@ import base64
 import contextlib
 import http
 import json
+import random
 import re
 import threading
 import time
@@ -126,6 +127,8 @@ class GitHubEmulator(LoopbackEmulator):
         self.requests: list[Recorded] = []
         self.errors: list[str] = []  # exceptions raised inside the emulator (should stay empty)
         self._faults: list[Fault] = []
+        # Seeded secondary-limit 429s at a rate: (rate, rng, retry-after seconds); see throttle.
+        self._throttle: tuple[float, random.Random, int] | None = None
         self._lock = threading.RLock()
         self._next_id = 1
         self._issue_comments: dict[int, dict[str, Any]] = {}  # id -> comment (+ private keys)
@@ -173,6 +176,12 @@ class GitHubEmulator(LoopbackEmulator):
         with self._lock:
             self._faults.append(fault)
         return fault
+
+    def throttle(self, rate: float, *, seed: int = 0, retry_after: int = 0) -> None:
+        """Answer a seeded `rate` of requests with GitHub's secondary-limit 429: a `retry-after`
+        header (docs.github.com/rest/using-the-rest-api/rate-limits-for-the-rest-api, "Exceeding
+        the rate limit"; shared/ref/README.md). `rate` 0 turns it off."""
+        self._throttle = (rate, random.Random(seed), retry_after) if rate else None
 
     def fail_next(
         self, n: int = 1, status: int = 503, *, method: str = "*", path: str = ""
@@ -366,6 +375,9 @@ class GitHubEmulator(LoopbackEmulator):
                 if fault is not None:
                     fault.hits += 1
                     raise _Reply(fault.status, fault.body, fault.headers)
+                if self._throttle and self._throttle[1].random() < self._throttle[0]:
+                    body = {"message": SECONDARY_LIMIT_MESSAGE, "documentation_url": DOCS}
+                    raise _Reply(429, body, {"retry-after": str(self._throttle[2])})
             self._authenticate(headers)
             if (method, path) == ("GET", "/user"):
                 raise self._authenticated_user()

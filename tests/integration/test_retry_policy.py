@@ -164,3 +164,20 @@ def test_the_providers_of_one_pass_share_one_wait_budget(tmp_path) -> None:
     providers = Providers(tmp_path, Config.model_validate({}))
     replicate, huggingface = providers["replicate"], providers["huggingface"]
     assert replicate.retry.budget is huggingface.retry.budget is providers.budget
+
+
+def test_github_reads_under_a_20_percent_429_rate_succeed_in_few_requests() -> None:
+    from tests.emulators.github import GitHubEmulator
+    from trainops.github.client import GitHubClient
+
+    sleeps: list[float] = []
+    with GitHubEmulator() as gh_emu:
+        gh_emu.throttle(0.2, seed=4, retry_after=3)
+        with GitHubClient(
+            gh_emu.token, api_url=gh_emu.url, sleep=sleeps.append, clock=lambda: 0.0
+        ) as client:
+            for _ in range(100):
+                client.list_commit_statuses("acme/models", "a" * 40)
+        throttled = [r for r in gh_emu.requests if r.status == 429]
+        assert throttled and len(gh_emu.requests) <= 200
+        assert sleeps == [3.0] * len(throttled)
