@@ -19,6 +19,7 @@ import os
 import posixpath
 import re
 import subprocess
+import tempfile
 import zipfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -176,7 +177,7 @@ def listing(source: Source, path: str) -> Listing:
         else:
             executable = mode == "100755"
         candidates.append(Item(rel, size, executable, blob))
-    ignored = _gitignored(source.root, [i.path for i in candidates])
+    ignored = _gitignored(source, [i.path for i in candidates])
     items = []
     for item in candidates:
         if item.path in ignored:
@@ -339,16 +340,54 @@ def _untracked(root: Path, path: str, ignored: bool) -> list[str]:
     )
 
 
-def _gitignored(root: Path, paths: list[str]) -> set[str]:
-    """The paths `.gitignore` excludes (as git sees them; `--no-index`: tracked ones too)."""
+def _gitignored(source: Source, paths: list[str]) -> set[str]:
+    """The paths the source's own `.gitignore` files exclude: the commit's blobs for a commit,
+    the index's (staged) blobs for the working tree, never the files on disk nor this machine's
+    `info/exclude` or global excludes. What a package of commit X holds depends on X alone: an
+    edited, unstaged or uncommitted `.gitignore` changes nothing (issue 26)."""
     if not paths:
         return set()
-    proc = git_run(
-        ["check-ignore", "--no-index", "-z", "--stdin"],
-        root,
-        input=b"\0".join(p.encode("utf-8", errors="surrogateescape") for p in paths) + b"\0",
-    )
+    rules = _ignore_files(source)
+    if not rules:
+        return set()
+    with tempfile.TemporaryDirectory(prefix="trainops-ignore-") as tmp:
+        scratch = Path(tmp)
+        git_run(["init", "-q", "."], scratch, check=True)
+        for rel, blob in rules:
+            content = git_run(["cat-file", "blob", blob], source.root).stdout
+            target = scratch / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(content)
+        no_machine_rules = ["-c", f"core.excludesFile={os.devnull}"]
+        proc = git_run(
+            [*no_machine_rules, "check-ignore", "--no-index", "-z", "--stdin"],
+            scratch,
+            input=b"\0".join(p.encode("utf-8", errors="surrogateescape") for p in paths) + b"\0",
+        )
     return {p.decode("utf-8", errors="surrogateescape") for p in proc.stdout.split(b"\0") if p}
+
+
+def _ignore_files(source: Source) -> list[tuple[str, str]]:
+    """(path, blob) of every regular `.gitignore` file git holds for the source (git itself
+    never reads a `.gitignore` that is a link)."""
+    if isinstance(source, Commit):
+        raw = _tree_entries(source, "")
+    else:
+        proc = git_run(["ls-files", "-z", "--stage", "--", ":(glob)**/.gitignore"], source.root)
+        raw = []
+        for record in proc.stdout.split(b"\0"):
+            meta, _, name = record.partition(b"\t")
+            fields = meta.split()
+            if len(fields) == 3 and fields[2] == b"0":  # stage 0: not a conflict's side
+                rel = name.decode("utf-8", errors="surrogateescape")
+                raw.append((fields[0].decode(), fields[1].decode(), 0, rel))
+    return [
+        (rel, blob)
+        for mode, blob, _, rel in raw
+        if posixpath.basename(rel) == ".gitignore"
+        and mode in ("100644", "100755")
+        and ".." not in rel.split("/")
+    ]
 
 
 class _LinkCheck:

@@ -141,13 +141,15 @@ def validate_source(
     _check_promote(result)
     if check_input is not None:
         for name, job in sorted(result.jobs.items()):
+            if name in result.invalid:
+                continue  # refused already (its workdir may lead out): no second word, no look
             found = check_input(job)
             if found:
                 result.problems.extend(found)
                 result.invalid.add(name)
     for name in result.invalid:
         result.jobs.pop(name, None)
-    result.problems.sort()
+    result.problems = sorted(dict.fromkeys(result.problems))  # each problem is reported once
     return result
 
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from dataclasses import field as _field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from trainops.errors import InvalidInput, Problem, UsageError
 from trainops.manifest import Config, Job, ReplicateSpec, revision
@@ -282,6 +282,7 @@ def _validate(
 ) -> tuple[Validation, Lock | None, dict[str, dict[str, Package]], dict[str, Workdir]]:
     lock, lock_problems = load_lock(source)
     seen: dict[str, Config] = {}
+    providers: dict[str, Any] = {}  # one instance per provider name, however many jobs use it
 
     def remember(config: Config) -> None:
         seen["config"] = config
@@ -292,7 +293,7 @@ def _validate(
         if isinstance(source, WorkingTree):
             # `validate` reads the working tree, which is what each provider's own offline
             # `check()` looks at (workdirs, commands on disk): every provider says its word.
-            return provider_problems(source.root, seen["config"], lock, job)
+            return provider_problems(source.root, seen["config"], lock, job, providers)
         return _schema_problems(lock, job)
 
     validation = validate_source(source, check_input=check_input, on_config=remember)
@@ -303,17 +304,24 @@ def _validate(
     return validation, lock, _package_data(source, validation), workdirs
 
 
-def provider_problems(root: Path, config: Config, lock: Lock | None, job: Job) -> list[Problem]:
+def provider_problems(
+    root: Path, config: Config, lock: Lock | None, job: Job, built: dict[str, Any] | None = None
+) -> list[Problem]:
     """The offline `check()` of the job's provider (providers/base.py), each problem located
-    in the job's manifest and naming the job. No network: a check only reads the lock and disk."""
+    in the job's manifest and naming the job. No network: a check only reads the lock and disk.
+    `built` keeps the provider instances already made (one per name for a whole validation)."""
     from dataclasses import replace
 
     from trainops.providers import REGISTRY
 
-    factory = REGISTRY.get(str(job.spec.provider))
-    if factory is None:
-        return []
-    found = factory(root, config, lock).check(job, lock)
+    name = str(job.spec.provider)
+    built = {} if built is None else built
+    if name not in built:
+        factory = REGISTRY.get(name)
+        if factory is None:
+            return []
+        built[name] = factory(root, config, lock)
+    found = built[name].check(job, lock)
     return [p if p.job else replace(p, job=job.name) for p in found]
 
 

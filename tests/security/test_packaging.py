@@ -363,3 +363,43 @@ def test_a_local_workdir_that_is_a_committed_link_out_of_the_tree_is_refused_bef
         assert result.returncode != 0  # validate refuses the commit's link; the provider too
     finally:
         repo.cleanup()
+
+
+# ---- the `.gitignore` rules come from what is packaged, not from the disk ------------------
+
+
+def test_a_working_tree_gitignore_edit_changes_nothing_in_a_package_of_the_commit(
+    tmp_path: Path,
+) -> None:
+    root = make_repo(tmp_path / "r", {"data/p/a.txt": "a", "data/p/b.txt": "b"})
+    (root / "data/p/.gitignore").write_text("a.txt\n")  # a.txt stays tracked: the rule holds
+    git(root, "add", "data/p/.gitignore")
+    git(root, "commit", "-qm", "ignore a")
+    commit = Commit.resolve(root)
+    assert package(commit, "imgs", "data/p").files == (".gitignore", "b.txt")
+    # A pull request's checkout (or a CI step) rewrites .gitignore on disk, staged or not.
+    (root / "data/p/.gitignore").write_text("b.txt\n")
+    (root / ".gitignore").write_text("*.txt\n")
+    pkg = package(commit, "imgs", "data/p")
+    assert pkg.files == (".gitignore", "b.txt")
+    assert ("a.txt", ".gitignore") in pkg.left_out
+    # plan's view is the index's: an unstaged edit does not change it either, a staged one does
+    assert package(WorkingTree(root), "imgs", "data/p").files == (".gitignore", "b.txt")
+    git(root, "add", "data/p/.gitignore")
+    assert package(WorkingTree(root), "imgs", "data/p").files == (".gitignore", "a.txt")
+    assert package(commit, "imgs", "data/p").files == (".gitignore", "b.txt")
+
+
+def test_a_gitignore_only_in_the_commit_applies_though_the_working_tree_lost_it(
+    tmp_path: Path,
+) -> None:
+    root = make_repo(tmp_path / "r", {"data/p/a.txt": "a", "data/p/b.txt": "b"})
+    (root / ".gitignore").write_text("data/p/a.txt\n")
+    git(root, "add", ".gitignore")
+    git(root, "add", "-f", "data/p/a.txt")
+    git(root, "commit", "-qm", "ignore a")
+    (root / ".gitignore").unlink()
+    git(root, "rm", "-q", "--cached", ".gitignore")
+    commit = Commit.resolve(root)
+    assert package(commit, "imgs", "data/p").files == ("b.txt",)
+    assert package(WorkingTree(root), "imgs", "data/p").files == ("a.txt", "b.txt")

@@ -62,3 +62,34 @@ def test_validate_reports_the_problems_of_each_providers_check(tmp_path: Path) -
     (tmp_path / "jobs/flavor.yaml").write_text(HF.replace("a100-huge", "a100-large"))
     fixed = validate(tmp_path)
     assert fixed.returncode == 0, fixed.stderr
+
+
+WORKDIR_OUT = """\
+apiVersion: trainops/v1
+kind: TrainingJob
+metadata: {name: out}
+spec:
+  provider: local
+  workdir: real/out
+  command: [./run.sh]
+"""
+
+
+def test_a_job_refused_already_is_not_checked_again_nor_looked_for_outside(
+    tmp_path: Path,
+) -> None:
+    """A workdir that leads out through a link is refused by validate's own check; the
+    provider's check must not then look for the command in the folder outside (an existence
+    probe of the CI machine's disk, printed with its absolute path) nor add a second problem."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (tmp_path / "r/jobs").mkdir(parents=True)
+    (tmp_path / "r/real").mkdir()
+    (tmp_path / "r/real/out").symlink_to(outside)
+    (tmp_path / "r/jobs/out.yaml").write_text(WORKDIR_OUT)
+    result = validate(tmp_path / "r")
+    assert result.returncode == 1, result.stdout + result.stderr
+    problems = [line for line in result.stderr.splitlines() if line.startswith("jobs/")]
+    assert len(problems) == 1, result.stderr
+    assert "through a symlink" in problems[0]
+    assert str(outside) not in result.stderr

@@ -247,3 +247,46 @@ def test_slow_bodies_huge_bodies_unsigned_floods_and_old_timestamps_do_nothing(
     finally:
         code, err = served.stop()
     assert code == 0, err
+
+
+def test_a_body_cut_off_before_its_length_is_answered_400_not_413(
+    repo: UserRepo, gh: GitHubEmulator, emu: ReplicateEmulator
+) -> None:
+    """413 is for a body over the limit; a client that sends less than its Content-Length and
+    then closes (or half-closes) has sent a bad request: 400, answered while it can be read."""
+    served = Served(repo, gh, emu)
+    try:
+        served.idle()
+        for path in ("/webhooks/replicate", "/webhooks/github"):
+            with socket.create_connection(("127.0.0.1", served.port), timeout=10) as sock:
+                sock.sendall(
+                    f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n".encode()
+                    + b'{"id": "t'
+                )
+                time.sleep(0.3)  # the app is waiting for the rest
+                sock.shutdown(socket.SHUT_WR)
+                answer = b""
+                while chunk := sock.recv(4096):
+                    answer += chunk
+            assert answer.startswith(b"HTTP/1.1 400"), answer
+            with socket.create_connection(("127.0.0.1", served.port), timeout=10) as sock:
+                sock.sendall(
+                    f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n".encode()
+                    + b'{"id": "t'
+                )
+                time.sleep(0.3)
+            # closed outright: nobody to answer, but it is counted as the bad request it is
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and (
+            served.metric("trainops_webhooks_total", source="github", outcome="refused-400") < 2
+        ):
+            time.sleep(0.1)
+        for source in ("replicate", "github"):
+            counts = {
+                outcome: served.metric("trainops_webhooks_total", source=source, outcome=outcome)
+                for outcome in ("refused-400", "refused-413")
+            }
+            assert counts == {"refused-400": 2, "refused-413": 0}, source
+    finally:
+        code, err = served.stop()
+    assert code == 0, err

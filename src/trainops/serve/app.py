@@ -89,23 +89,15 @@ def create_app(
         if replicate is None:
             return JSONResponse({"detail": "Replicate webhooks are not configured"}, 404)
         body = await _body(request)
-        verdict = (
-            Verdict(False, 413, "body too large")
-            if body is None
-            else replicate.verify(body, request.headers)
-        )
+        verdict = body if isinstance(body, Verdict) else replicate.verify(body, request.headers)
         return _answer("replicate", verdict, "replicate webhook")
 
     async def github_hook(request: Request) -> Response:
         if github is None:
             return JSONResponse({"detail": "GitHub webhooks are not configured"}, 404)
         body = await _body(request)
-        verdict = (
-            Verdict(False, 413, "body too large")
-            if body is None
-            else github.verify(body, request.headers)
-        )
-        if verdict.ok and body is not None:
+        verdict = body if isinstance(body, Verdict) else github.verify(body, request.headers)
+        if verdict.ok and isinstance(body, bytes):
             event = request.headers.get("x-github-event", "")
             if not is_push_to(event, body, controller.branch):
                 metrics.webhooks.labels("github", "ignored").inc()
@@ -131,19 +123,23 @@ def create_app(
     )
 
 
-async def _body(request: Request) -> bytes | None:
+async def _body(request: Request) -> bytes | Verdict:
+    """The request's body, or the refusal: 413 only for a body over `MAX_BODY` (declared or
+    counted), 400 for one the client cut off (it closed, or its body deadline dropped it,
+    serve/http.py) before its Content-Length: a short body is not a large one."""
+    too_large = Verdict(False, 413, "body too large")
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_BODY:
-        return None
+        return too_large
     chunks, size = [], 0
     try:
         async for chunk in request.stream():
             size += len(chunk)
             if size > MAX_BODY:
-                return None
+                return too_large
             chunks.append(chunk)
-    except ClientDisconnect:  # the peer left, or its body deadline dropped it (serve/http.py)
-        return None
+    except ClientDisconnect:
+        return Verdict(False, 400, "request body cut off before its end")
     return b"".join(chunks)
 
 

@@ -9,7 +9,8 @@ given to uvicorn through its `http=` protocol-class setting, adds what the serve
 
 - a header deadline: the request line and headers must arrive within `HEADER_TIMEOUT` of the
   connection being opened (or of the previous response): trickling bytes does not extend it;
-- a body deadline: the body must be complete within `BODY_TIMEOUT` of its headers;
+- a body deadline: the body must be complete within `BODY_TIMEOUT` of its headers; a peer that
+  half-closes before its body is complete gets a 400 (a cut-off body is not a large one);
 - a cap of `MAX_CONNECTIONS` open connections: past it, the connection that has waited longest
   for its request is dropped first (a fresh client sending a whole request at once is never the
   one refused while slow ones hold the cap); only when every connection is a request being
@@ -58,6 +59,16 @@ class GuardedH11(H11Protocol):
     def on_response_complete(self) -> None:
         super().on_response_complete()
         self._watch()
+
+    def eof_received(self) -> bool | None:
+        """The peer half-closed. If it still owes part of a request body, none is coming: answer
+        400 now, while the answer can still reach it (uvicorn would close without a word and
+        the app would see only a disconnect, answered to nobody)."""
+        if self.conn.their_state is h11.SEND_BODY and self.conn.our_state is h11.SEND_RESPONSE:
+            self._cancel()
+            self._phase = None
+            self.send_400_response("request body cut off before its Content-Length")
+        return None  # as uvicorn's: the transport closes (after writing what is buffered)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel()
