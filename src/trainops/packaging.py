@@ -158,6 +158,9 @@ def listing(source: Source, path: str) -> Listing:
             why = "submodule (not packaged)"
         elif mode == "120000" or links.crosses(rel):
             why = "symlink (not followed)"
+        elif _too_long(rel):
+            why = "name too long to unpack (a path over 4,096 bytes or a part over 255)"
+            rel = rel[:120] + "…"  # shown, not the whole of it
         else:
             why = refusal_by_name(rel)
         if not why and any(part in SKIP_DIRS for part in rel.split("/")[:-1]):
@@ -194,6 +197,13 @@ def listing(source: Source, path: str) -> Listing:
             )
             left_out.append((rel, why))
     return Listing(tuple(sorted(items, key=lambda i: i.path)), tuple(sorted(left_out)))
+
+
+def _too_long(rel: str) -> bool:
+    """A name no machine unpacks (Linux's PATH_MAX and NAME_MAX) and a zip header cannot hold
+    past 65,535 bytes: a commit can carry one (git's trees have no such limit)."""
+    raw = rel.encode("utf-8", errors="surrogateescape")
+    return len(raw) > 4096 or any(len(part) > 255 for part in raw.split(b"/"))
 
 
 def credential_in(source: Source, items: Sequence[Item]) -> dict[str, str]:
@@ -354,10 +364,16 @@ def _gitignored(source: Source, paths: list[str]) -> set[str]:
         scratch = Path(tmp)
         git_run(["init", "-q", "."], scratch, check=True)
         for rel, blob in rules:
-            content = git_run(["cat-file", "blob", blob], source.root).stdout
             target = scratch / rel
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(content)
+            with target.open("wb") as out:  # streamed: a huge .gitignore is git's to refuse
+                subprocess.run(
+                    ["git", "cat-file", "blob", blob],
+                    cwd=source.root,
+                    stdout=out,
+                    stderr=subprocess.DEVNULL,
+                    check=False,
+                )
         no_machine_rules = ["-c", f"core.excludesFile={os.devnull}"]
         proc = git_run(
             [*no_machine_rules, "check-ignore", "--no-index", "-z", "--stdin"],

@@ -403,3 +403,25 @@ def test_a_gitignore_only_in_the_commit_applies_though_the_working_tree_lost_it(
     commit = Commit.resolve(root)
     assert package(commit, "imgs", "data/p").files == ("b.txt",)
     assert package(WorkingTree(root), "imgs", "data/p").files == ("a.txt", "b.txt")
+
+
+def test_a_committed_path_too_long_to_unpack_is_left_out_not_a_crash(tmp_path: Path) -> None:
+    """git's trees hold names of any length; a zip header holds at most 65,535 bytes (struct
+    error, a traceback) and no machine unpacks a path over PATH_MAX. Built with `git mktree`,
+    as a pushed commit can be: no file system is involved."""
+    root = make_repo(tmp_path / "r", {"data/p/ok.txt": "ok"})
+    blob = git(root, "hash-object", "-w", "--stdin", input="deep")
+    tree = git(root, "mktree", input=f"100644 blob {blob}\tf.txt\n")
+    for i in range(300):
+        tree = git(root, "mktree", input=f"040000 tree {tree}\td{i:03d}{'x' * 246}\n")
+    ok = git(root, "rev-parse", "HEAD:data/p/ok.txt")
+    p = git(root, "mktree", input=f"100644 blob {ok}\tok.txt\n040000 tree {tree}\tdeep\n")
+    data = git(root, "mktree", input=f"040000 tree {p}\tp\n")
+    top = git(root, "mktree", input=f"040000 tree {data}\tdata\n")
+    commit = git(root, "commit-tree", top, "-p", "HEAD", "-m", "long", input="")
+    pkg = package(Commit(root, commit), "imgs", "data/p")
+    assert _zip_names(pkg.content) == ["ok.txt"]
+    assert [why for _, why in pkg.left_out] == [
+        "name too long to unpack (a path over 4,096 bytes or a part over 255)"
+    ]
+    assert all(len(path) < 200 for path, _ in pkg.left_out)
