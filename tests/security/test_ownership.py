@@ -409,3 +409,23 @@ def test_the_repository_id_never_comes_from_the_tree_and_drops_credentials(tmp_p
     actions = {"GITHUB_ACTIONS": "true", "GITHUB_REPOSITORY": "Acme/Models"}
     assert repository_id(root, actions) == "github.com/acme/models"  # the same in CI
     assert repository_id(root, {"TRAINOPS_REPOSITORY_ID": "models"}) == "models"
+
+
+def test_a_colleague_copying_a_jobs_labels_without_the_repository_is_never_adopted(
+    hub: HubEmulator,
+) -> None:
+    """Labels are visible to everyone in the namespace. A colleague who starts a job with this
+    job's labels but no repository label (or another's) is not found by adoption: an intent of
+    this trainops is always submitted with the repository label."""
+    from trainops.providers.huggingface import HuggingFaceProvider, labels_of
+
+    ours = "github.com/acme/models"
+    provider = HuggingFaceProvider(namespace="acme", environ=hub.env())
+    intent = Intent("portraits", REV, 1, "0" * 16, 0.0, "huggingface", repository=ours)
+    copied = labels_of("portraits", REV, 1, "0" * 16)
+    colleague_job(hub, copied)
+    colleague_job(hub, labels_of("portraits", REV, 1, "0" * 16, "github.com/other/repo"))
+    assert provider.find(intent) is None
+    mine = colleague_job(hub, labels_of("portraits", REV, 1, "0" * 16, ours))
+    found = provider.find(intent)
+    assert found is not None and found.run_id == mine

@@ -92,12 +92,14 @@ def labels_of(
     return labels
 
 
-def not_owned(labels: Mapping[str, Any], intent: Intent) -> str:
+def not_owned(labels: Mapping[str, Any], intent: Intent, *, adopting: bool = False) -> str:
     """Why a job carrying `labels` is not `intent`'s run ("" when it is): every trainops label
     must say this job, revision, attempt and intent, and the repository label this
     repository. A job with no repository label was started by a trainops that did not write
     it yet: its other labels must match (a job of another repository that old cannot be told
-    apart, and is as much this job's as its state file says)."""
+    apart, and is as much this job's as its state file says). Not when `adopting`: a run found
+    for an intent of this trainops was submitted with the repository label, and a job without
+    one is anyone's in the namespace who copied the other labels (they are visible to all)."""
     want = labels_of(intent.job, intent.revision, intent.attempt, intent.input_hash)
     if not intent.input_hash:
         want.pop("trainops-intent")  # a record without one (never written by apply)
@@ -109,6 +111,8 @@ def not_owned(labels: Mapping[str, Any], intent: Intent) -> str:
             return f"its label {key} is {str(got)[:80]!r}, not {value!r}"
     theirs = labels.get(REPOSITORY_LABEL)
     ours = scope(intent.repository)
+    if theirs is None and adopting and intent.repository:
+        return f"it has no {REPOSITORY_LABEL} label (an intent of this trainops always sets it)"
     if theirs is not None and theirs != ours:
         return (
             f"it was started for another repository ({REPOSITORY_LABEL}={str(theirs)[:40]!r}; "
@@ -302,7 +306,7 @@ class HuggingFaceProvider(TokenScrubbedErrors):
             created = item["created"]
             if created is None or item["id"] in intent.taken:
                 continue
-            if not_owned(item["labels"], intent):
+            if not_owned(item["labels"], intent, adopting=True):
                 continue  # a server that ignored the filter, or another repository's job
             if created >= intent.created_at - self.clock_skew:
                 picks.append((created, item["id"]))
