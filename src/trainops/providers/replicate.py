@@ -1,8 +1,10 @@
 """The Replicate provider (DESIGN §10): trainings through the official `replicate` client.
 
-A create is never retried blindly: only a 429 (the service said no) is retried, after its
-Retry-After; a create whose outcome is unknown (timeout after sending, dropped connection, 5xx)
-raises `OutcomeUnknown` and the run is adopted later through `find` (§8). Reads walk the
+A create is never retried blindly: only a 429 (the service said no) is retried, after the wait
+it names (`trainops.retry`: `ratelimit-reset`, the body's `~30s`, Retry-After); a create whose
+outcome is unknown (timeout after sending, dropped connection, 5xx) raises `OutcomeUnknown` and
+the run is adopted later through `find` (§8). trainops's loop is the only retry layer: the
+client's RetryTransport is set to one try. Reads walk the
 newest-first trainings list, so observing 1,000 runs costs about 10 calls, and parse raw JSON
 because the client's `Training` model rejects the API's `aborted` status. A token bucket keeps
 calls under Replicate's limits (3000 a minute, 600 for creates).
