@@ -236,7 +236,7 @@ def _over(key: str, path: str, size: int | None, limit: int) -> DataError:
     )
     return DataError(
         f"spec.data.{key}: {path} packages to {what}, over the provider's limit of "
-        f"{human_size(limit)}",
+        f"{human_size(limit)} ({limit} bytes)",
         "make the data smaller, or upload it elsewhere and put its URL in spec.input",
     )
 

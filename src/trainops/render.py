@@ -35,10 +35,18 @@ def problem_dict(p: Problem) -> dict[str, Any]:
     return {"file": p.file, "line": p.line, "col": p.col, "message": p.message, "hint": p.hint}
 
 
+# GitHub shows at most 10 error annotations per step (and 50 per job): actions/toolkit
+# `docs/problem-matchers.md`, shared/ref/README.md "Checked against the real clients".
+ANNOTATION_LIMIT = 10
+
+
 def github_annotations(problems: Iterable[Problem]) -> str:
-    """Workflow commands (`::error file=…,line=…,col=…::…`) that GitHub shows on the diff."""
+    """Workflow commands (`::error file=…,line=…,col=…::…`) that GitHub shows on the diff: the
+    first `ANNOTATION_LIMIT`, then one warning (a separate limit) counting the rest, which the
+    log lists in full. An 11th error would be dropped by GitHub without a word."""
+    problems = list(problems)
     lines = []
-    for p in problems:
+    for p in problems[:ANNOTATION_LIMIT]:
         props = [f"file={escape.workflow_property(p.file)}"]
         if p.line:
             props.append(f"line={p.line}")
@@ -46,6 +54,12 @@ def github_annotations(problems: Iterable[Problem]) -> str:
             props.append(f"col={p.col}")
         text = p.message + (f" (hint: {p.hint})" if p.hint else "")
         lines.append(f"::error {','.join(props)}::{escape.workflow_data(text)}")
+    rest = len(problems) - ANNOTATION_LIMIT
+    if rest > 0:
+        lines.append(
+            f"::warning title=trainops::{rest} more problem(s) not annotated (GitHub shows "
+            f"{ANNOTATION_LIMIT} per step): the step's log lists all {len(problems)}"
+        )
     return "\n".join(lines)
 
 

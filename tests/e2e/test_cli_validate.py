@@ -180,6 +180,24 @@ def test_github_annotations(tmp_path: Path) -> None:
     ]
 
 
+def test_github_annotations_stop_at_ten_and_count_the_rest(tmp_path: Path) -> None:
+    # GitHub shows 10 error annotations per step (actions/toolkit docs/problem-matchers.md,
+    # shared/ref/README.md): the rest are counted in one warning, the log lists them all.
+    bad = GOOD.replace("good", "bad") + "metadata: {}\n"
+    root = repo(tmp_path, {f"jobs/j{i:02}.yaml": bad for i in range(12)})
+    proc = trainops("validate", "--github", cwd=root)
+    assert proc.returncode == 1
+    lines = proc.stdout.splitlines()
+    assert [line.split(",")[0] for line in lines[:10]] == [
+        f"::error file=jobs/j{i:02}.yaml" for i in range(10)
+    ]
+    assert lines[10:] == [
+        "::warning title=trainops::2 more problem(s) not annotated (GitHub shows 10 per step):"
+        " the step's log lists all 12"
+    ]
+    assert proc.stderr.count("duplicate key 'metadata'") == 12
+
+
 def test_the_projects_own_repository_validates() -> None:
     proc = trainops("validate", "--dir", str(PROJECT), cwd=PROJECT)
     assert (proc.returncode, proc.stderr) == (0, "")

@@ -123,7 +123,8 @@ def test_a_folder_over_100_mib_is_refused_by_plan_before_any_upload(
         assert result.returncode == 1, explain(result)
         text = result.stdout + result.stderr
         assert "jobs/portraits.yaml:" in text and "spec.data.input_images" in text
-        assert "over the provider's limit of 100.0 MiB" in text and "Traceback" not in text
+        assert "over the provider's limit of 95.4 MiB (99999999 bytes)" in text
+        assert "Traceback" not in text
         assert user.emu.count("POST", FILES_PATH) == 0
         assert user.emu.count("POST", CREATE_PATH) == 0
     finally:

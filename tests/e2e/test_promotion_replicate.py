@@ -34,9 +34,10 @@ def job(steps: int) -> str:
             "destination": "acme/portraits",
             "hardware": "gpu-h100",
             "input": {"input_images": "https://example.com/portraits.zip", "steps": steps},
-            # the emulator's total_time: 5 s queued plus steps / 10 s of training
+            # the trainer's own output metrics (the emulator's: loss = steps / 10000); not
+            # Replicate's total_time, its timing of the training (shared/ref/README.md)
             "promote": {
-                "when": {"total_time": "< 150"},
+                "when": {"loss": "< 0.15"},
                 "to": [{"replicate": {"deployment": DEPLOYMENT}}],
             },
         },
@@ -51,6 +52,7 @@ def emu() -> Iterator[ReplicateEmulator]:
         durations=lambda input: (5.0, float(input.get("steps", 1000)) / 10),
         clock=SimClock(time.time()),
     ) as emulator:
+        emulator.output_metrics = lambda input: {"loss": input.get("steps", 1000) / 10000}
         serving = emulator.add_version("acme", "portraits")
         emulator.add_deployment(DEPLOYMENT, "acme/portraits", serving)
         yield emulator
@@ -73,13 +75,34 @@ def produced(emu: ReplicateEmulator) -> str:
     return str(emu.training_json(emu.trainings[-1].id)["output"]["version"])
 
 
+def test_replicates_own_timing_is_not_a_metric_to_promote_on(
+    user: Replicated, emu: ReplicateEmulator
+) -> None:
+    # metrics.total_time and predict_time are Replicate's timing of a training, not what the
+    # training measured (shared/ref/README.md): a gate on one holds, as on any missing metric.
+    emu.output_metrics = None
+    doc = yaml.safe_load(job(1000))
+    doc["spec"]["promote"]["when"] = {"total_time": "< 1000"}
+    user.repo.write_job("portraits", yaml.safe_dump(doc, sort_keys=False))
+    user.repo.commit("gate on total_time")
+    [initial] = emu.deployment_releases(DEPLOYMENT)
+    user.ok("apply")
+    emu.advance(300)
+    user.ok("apply")
+    row: dict[str, Any] = user.status_json()["portraits"]
+    assert "total_time" not in str(row.get("metrics")), row
+    assert row["promotions"][f"replicate:{DEPLOYMENT}"].startswith("held"), row
+    assert emu.deployment_releases(DEPLOYMENT) == [initial]
+    assert emu.count("PATCH", PATCH) == 0
+
+
 def test_a_deployment_follows_the_runs_that_pass_and_stays_on_them(
     user: Replicated, emu: ReplicateEmulator
 ) -> None:
     [initial] = emu.deployment_releases(DEPLOYMENT)
     user.ok("apply")
     emu.advance(300)
-    user.ok("apply")  # succeeded: total_time 105 s passes
+    user.ok("apply")  # succeeded: loss 0.1 passes
     first = produced(emu)
     assert emu.deployment_releases(DEPLOYMENT) == [initial, first.split(":")[1]]
     row: dict[str, Any] = user.status_json()["portraits"]
@@ -98,6 +121,6 @@ def test_a_deployment_follows_the_runs_that_pass_and_stays_on_them(
     assert emu.deployment_releases(DEPLOYMENT) == [initial, first.split(":")[1]]
     row = user.status_json()["portraits"]
     held = row["promotions"][f"replicate:{DEPLOYMENT}"]
-    assert held.startswith("held: total_time 205 is not < 150")
+    assert held.startswith("held: loss 0.2 is not < 0.15")
     assert user.emu.count("PATCH", PATCH) == 0
     assert all(R8_TOKEN not in out for out in user.outputs)

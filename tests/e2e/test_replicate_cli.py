@@ -175,6 +175,7 @@ def test_success_records_the_produced_version_in_state_and_status(make: Any) -> 
 
 def test_trace_of_the_produced_version_finds_the_job_and_its_commit(make: Any) -> None:
     user = make({"portraits": job("portraits")})
+    user.emu.output_metrics = lambda input: {"loss": 0.25}
     source = git(user.repo.root, "rev-parse", "HEAD")
     user.ok("apply")
     user.emu.advance(200)
@@ -189,8 +190,8 @@ def test_trace_of_the_produced_version_finds_the_job_and_its_commit(make: Any) -
     )
     assert traced["source_commit"] == source
     assert traced["snapshot"] == snapshot_path("portraits", traced["revision"])
-    # The training's metrics beyond what it bills (the emulator reports total_time).
-    assert set(traced["metrics"]) == {"total_time"}
+    # The trainer's output metrics, not Replicate's timing (metrics.total_time, predict_time).
+    assert traced["metrics"] == {"loss": 0.25}
     assert "| source_commit |" in user.ok("trace", produced, "-o", "markdown").stdout
 
 

@@ -67,7 +67,9 @@ FILES_PATH = r"^/v1/files$"  # POST: an upload; GET: the list
 FILE_PATH = r"^/v1/files/[^/]+$"
 
 FILE_TTL = 24 * 3600.0  # simulated seconds an uploaded file lives (the service's own choice)
-FILE_LIMIT = 100 * 1024 * 1024  # "Files must be less than 100MB in size"
+# "Files must be less than 100MB in size": 100 MB as the service counts, 100,000,000 bytes, and a
+# body of exactly that size is refused (shared/ref/README.md "Checked against the real clients").
+FILE_LIMIT = 100_000_000
 
 TERMINAL = frozenset({"succeeded", "failed", "canceled", "aborted"})
 FAULT_KINDS = frozenset(
@@ -339,6 +341,10 @@ class ReplicateEmulator:
         # service's own file URL by default; a test sets a hostile one (a provider's answer is
         # untrusted input, DESIGN §13a).
         self.weights_url: Callable[[str], str] | None = None
+        # What a trainer reports under `output.metrics` (its input -> numbers): a trainer's own
+        # output, which the service passes on as is. None: no metrics (Replicate's own timing,
+        # `metrics.total_time`/`predict_time`, is not a training metric).
+        self.output_metrics: Callable[[Mapping[str, Any]], dict[str, Any]] | None = None
         self._lock = threading.RLock()
         self._ids = random.Random(seed)
         self._fault_rng = random.Random(seed + 1)
@@ -781,6 +787,8 @@ class ReplicateEmulator:
                 if self.weights_url is not None
                 else f"{self.base_url}/delivery/{t.id}/trained_model.tar",
             }
+            if self.output_metrics is not None:
+                t.output["metrics"] = self.output_metrics(t.input)
         trainer = self._models.get((t.model.partition("/")[0], t.model.partition("/")[2]))
         if trainer is not None:
             trainer.run_count += 1
@@ -1271,7 +1279,7 @@ def _create_file(
         raise _ApiError(400, "The request must be multipart/form-data with a content part")
     content = parts["content"]
     data: bytes = content["data"]
-    if len(data) > FILE_LIMIT:
+    if len(data) >= FILE_LIMIT:
         raise _ApiError(413, "Files must be less than 100MB in size")
     filename = (parts.get("filename") or {}).get("data", b"").decode() or content["filename"]
     if not filename or len(filename.encode()) > 255:

@@ -89,6 +89,21 @@ def test_create_answers_201_starting_without_times(emu, client) -> None:
     )
 
 
+def test_no_training_answer_names_a_destination(emu, client) -> None:
+    # The API's trainings carry no `destination` field, sent or not (shared/ref/README.md
+    # "Checked against the real clients"; schemas_training_response in the OpenAPI file).
+    t = train(client)
+    emu.advance(3600)
+    client.trainings.get(t.id)
+    client.trainings.list()
+    answers = [r.response for r in emu.requests if "/trainings" in r.path]
+    assert len(answers) == 3
+    for answer in answers:
+        items = answer.get("results", [answer])
+        assert items and all("destination" not in item for item in items), answer
+    assert emu.training_json(t.id)["output"]["version"].startswith("acme/portraits:")
+
+
 def test_training_progresses_on_the_simulated_clock(emu, client) -> None:
     t = train(client)
     emu.advance(4)

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from tests.emulators.replicate import (
+    FILE_LIMIT,
     FILES_PATH,
     FLUX_LORA_VERSION,
     OpenAPIResponses,
@@ -22,6 +23,7 @@ from tests.emulators.replicate import (
 from tests.integration.test_replicate_provider import ENV, FakeTime, intent_for, job
 from trainops.data import Package, placeholder
 from trainops.errors import ProviderError
+from trainops.providers import DATA_LIMITS
 from trainops.providers.base import DataInputs, Intent, Submission, input_hash
 from trainops.providers.replicate import ReplicateProvider
 
@@ -131,6 +133,19 @@ def test_a_throttled_upload_is_retried_and_a_too_large_one_refused(emu, fake) ->
         p.stage(package(b"big"))
     assert getattr(err.value, "retryable", True) is False
     assert uploads(emu) == 3  # refused once: never retried
+
+
+def test_the_emulator_refuses_a_file_of_100_mb_as_replicate_counts_them(emu, fake) -> None:
+    # "Files must be less than 100MB": 100,000,000 bytes, not 100 MiB (shared/ref/README.md
+    # "Checked against the real clients"): one byte less is taken, exactly 100 MB is not.
+    with make(emu, fake) as p:
+        p.stage(package(bytes(99_999_999)))
+        with pytest.raises(ProviderError):
+            p.stage(package(bytes(100_000_000)))
+    assert [r.status for r in emu.requests if r.method == "POST"] == [201, 413]
+    assert [f.size for f in emu.files] == [99_999_999]
+    # and `validate` refuses, offline, what the service would: a package of FILE_LIMIT or more
+    assert DATA_LIMITS["replicate"] == FILE_LIMIT - 1 == 99_999_999
 
 
 def test_adoption_recognises_a_training_whose_input_holds_the_uploaded_url(emu, fake) -> None:

@@ -32,7 +32,9 @@ def test_a_package_over_the_limit_names_size_and_limit(tmp_path: Path) -> None:
     root = make_repo(tmp_path / "r", {"data/big.bin": "x" * 2048})
     with pytest.raises(DataError) as err:
         package(WorkingTree(root), "w", "data/big.bin", limit=1024)
-    assert "2.0 KiB (2048 bytes), over the provider's limit of 1.0 KiB" in err.value.message
+    assert "2.0 KiB (2048 bytes), over the provider's limit of 1.0 KiB (1024 bytes)" in (
+        err.value.message
+    )
 
 
 def test_a_linked_data_folder_is_not_followed(tmp_path: Path) -> None:

@@ -55,7 +55,9 @@ MIB = 1024 * 1024
 # is not listed cannot take data. A provider joins by implementing `DataInputs` (base.py).
 DATA_LIMITS: dict[str, int | None] = {
     "local": None,
-    "replicate": 100 * MIB,  # its files API (DESIGN §18); a package is one file there
+    # Its files API (DESIGN §18), where a package is one file: "Files must be less than 100MB",
+    # 100 MB as the service counts, 100,000,000 bytes (shared/ref/README.md): at most one less.
+    "replicate": 100_000_000 - 1,
 }
 
 

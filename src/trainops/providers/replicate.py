@@ -809,12 +809,18 @@ def _observation(item: Mapping[str, Any], asked: str | None = None) -> Observati
     )
 
 
+# Replicate's own timing of a training, not what the training measured: `predict_time` (what it
+# bills) and `total_time` (queue included). The API's docs: "a `metrics` object with a
+# `predict_time` property ... will also include a `total_time` property" (shared/ref/README.md).
+_TIMING = frozenset({"predict_time", "total_time"})
+
+
 def _metrics(training: Mapping[str, Any], output: Any) -> dict[str, float]:
-    """DESIGN §19: the training's metrics beyond what it bills (predict_time), then any under
-    `metrics` in its output; numbers only, bounded (`trainops.metrics`)."""
+    """DESIGN §19: the training's metrics beyond Replicate's own timing (`_TIMING`), then any
+    under `metrics` in its output; numbers only, bounded (`trainops.metrics`)."""
     from trainops import metrics
 
-    found = {k: v for k, v in training.items() if k != "predict_time"}
+    found = {k: v for k, v in training.items() if k not in _TIMING}
     if isinstance(output, Mapping) and isinstance(output.get("metrics"), Mapping):
         found.update(output["metrics"])
     return metrics.clean(found)
@@ -846,9 +852,9 @@ def _matches(
             return False
     output = item.get("output")
     produced = output.get("version") if isinstance(output, Mapping) else None
-    destination = item.get("destination") or (
-        str(produced).partition(":")[0] if isinstance(produced, str) else None
-    )
+    # The API's trainings carry no `destination` field (shared/ref/README.md): where a training
+    # went is known from the version its output names, once it has one.
+    destination = str(produced).partition(":")[0] if isinstance(produced, str) else None
     return not (intent.destination and destination and destination != intent.destination)
 
 
