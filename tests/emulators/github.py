@@ -116,14 +116,21 @@ class GitHubEmulator(LoopbackEmulator):
         host: str = "127.0.0.1",
         port: int = 0,
         clock: Callable[[], float] = time.time,
-        login: str = "github-actions[bot]",  # whom the token posts as (a [bot]: an Actions token)
+        # Whom the token posts as: a user token's login, or an installation token's bot,
+        # `github-actions[bot]` for the Actions GITHUB_TOKEN, `<app-slug>[bot]` for an App's.
+        login: str = "github-actions[bot]",
     ) -> None:
         GitHubEmulator.instances.append(self)
         self.token = token
         self.host = host
         self.port = port
         self.clock = clock
-        self.user = _simple_user(login, 41898282, "Bot")
+        bot = login.endswith("[bot]")
+        self.user = _simple_user(login, 41898282 if bot else 1, "Bot" if bot else "User")
+        # An issue comment made with an installation token names the App it was made through
+        # (`performed_via_github_app`, GitHub's issue-comment schema; shared/ref/README.md
+        # "Checked against the real clients"): the Actions token's is `github-actions`.
+        self.app = _integration(login.removesuffix("[bot]")) if bot else None
         self.requests: list[Recorded] = []
         self.errors: list[str] = []  # exceptions raised inside the emulator (should stay empty)
         self._faults: list[Fault] = []
@@ -410,8 +417,10 @@ class GitHubEmulator(LoopbackEmulator):
     # -- routes (called with the lock held) ---------------------------------------------------
 
     def _authenticated_user(self) -> _Reply:
-        """GET /user: the token's user; an installation token (the Actions GITHUB_TOKEN, a
-        `[bot]` login) is refused, as GitHub does."""
+        """GET /user: the token's user; an installation token (the Actions GITHUB_TOKEN or a
+        GitHub App's, a `[bot]` login) is refused with 403 "Resource not accessible by
+        integration", as GitHub does (shared/ref/README.md "Checked against the real clients";
+        actions/create-github-app-token#258)."""
         if self.user["login"].endswith("[bot]"):
             return _error(403, "Resource not accessible by integration")
         return _Reply(200, self.user)
@@ -422,7 +431,7 @@ class GitHubEmulator(LoopbackEmulator):
     def _create_issue_comment(self, call: _Call) -> _Answer:
         body = _comment_body(call.payload, "IssueComment")
         comment = self._new_issue_comment(
-            call.owner, call.repo, int(call.arg), body, self.user, "NONE"
+            call.owner, call.repo, int(call.arg), body, self.user, "NONE", self.app
         )
         return 201, _public(comment), {"location": comment["url"]}
 
@@ -559,7 +568,14 @@ class GitHubEmulator(LoopbackEmulator):
         return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.clock()))
 
     def _new_issue_comment(
-        self, owner: str, repo: str, number: int, body: str, user: dict[str, Any], association: str
+        self,
+        owner: str,
+        repo: str,
+        number: int,
+        body: str,
+        user: dict[str, Any],
+        association: str,
+        app: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         cid = self._take_id()
         now = self._now()
@@ -574,6 +590,7 @@ class GitHubEmulator(LoopbackEmulator):
             "created_at": now,
             "updated_at": now,
             "author_association": association,
+            "performed_via_github_app": app,
             "_repo": (owner, repo),
             "_issue": number,
         }
@@ -661,6 +678,18 @@ def _node_id(prefix: str, number: int) -> str:
     return f"{prefix}_kwDO" + base64.b64encode(number.to_bytes(8, "big")).decode().rstrip("=")
 
 
+def _integration(slug: str) -> dict[str, Any]:
+    """A GitHub App as comments name it (`performed_via_github_app`, trimmed)."""
+    uid = 15368 if slug == "github-actions" else 900001
+    return {
+        "id": uid,
+        "slug": slug,
+        "node_id": _node_id("A", uid),
+        "name": "GitHub Actions" if slug == "github-actions" else slug,
+        "html_url": f"{HTML_ROOT}/apps/{slug}",
+    }
+
+
 def _simple_user(login: str, uid: int, kind: str) -> dict[str, Any]:
     api = f"https://api.github.com/users/{login}"
     links = {
@@ -685,7 +714,9 @@ def _simple_user(login: str, uid: int, kind: str) -> dict[str, Any]:
         "avatar_url": f"https://avatars.githubusercontent.com/u/{uid}?v=4",
         "gravatar_id": "",
         "url": api,
-        "html_url": f"{HTML_ROOT}/apps/github-actions" if kind == "Bot" else f"{HTML_ROOT}/{login}",
+        "html_url": f"{HTML_ROOT}/apps/{login.removesuffix('[bot]')}"
+        if kind == "Bot"
+        else f"{HTML_ROOT}/{login}",
         **links,
         "type": kind,
         "site_admin": False,

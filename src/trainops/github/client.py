@@ -25,7 +25,6 @@ from trainops.retry import hint
 from trainops.scrub import scrub_json, scrubber
 
 __all__ = [
-    "ACTIONS_LOGIN",
     "COMMENT_MAX_CHARS",
     "DEFAULT_API_URL",
     "STATUS_DESCRIPTION_MAX_CHARS",
@@ -36,7 +35,6 @@ __all__ = [
 ]
 
 DEFAULT_API_URL = "https://api.github.com"
-ACTIONS_LOGIN = "github-actions[bot]"  # whom the Actions GITHUB_TOKEN posts as
 API_VERSION = "2022-11-28"
 COMMENT_MAX_CHARS = 65_536
 STATUS_DESCRIPTION_MAX_CHARS = 140
@@ -95,7 +93,7 @@ class GitHubClient:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
         self._scrubber = scrubber(env, [token])
-        self._login = ""
+        self._login: str | None = None  # "": an installation token, identity not known yet
         self.api_url = (api_url or env.get("GITHUB_API_URL") or DEFAULT_API_URL).rstrip("/")
         self._origin = _origin(self.api_url)
         self.max_attempts = max_attempts
@@ -134,21 +132,50 @@ class GitHubClient:
     # -- who posts ----------------------------------------------------------------------------
 
     def login(self) -> str:
-        """The login this client posts as: the token's user (GET /user), or, for an installation
-        token (the Actions GITHUB_TOKEN, refused by GET /user), `ACTIONS_LOGIN`."""
-        if self._login:
-            return self._login
-        try:
-            user = _object(self.request("GET", "user"))
-        except GitHubError as exc:
-            if exc.status != 403:
-                raise
-            user = {"login": ACTIONS_LOGIN}
-        login = user.get("login")
-        if not isinstance(login, str) or not login:
-            raise GitHubError("GET /user: the answer has no login")
-        self._login = login
-        return login
+        """The login this client posts as: the token's user (GET /user), or "" for an
+        installation token (the Actions GITHUB_TOKEN or a GitHub App's token: GET /user answers
+        403, "Resource not accessible by integration", shared/ref/README.md) until this client
+        has written a comment, whose answer names it (`<app-slug>[bot]`)."""
+        if self._login is None:
+            try:
+                user = _object(self.request("GET", "user"))
+            except GitHubError as exc:
+                if exc.status != 403:
+                    raise
+                self._login = ""
+                return ""
+            login = user.get("login")
+            if not isinstance(login, str) or not login:
+                raise GitHubError("GET /user: the answer has no login")
+            self._login = login
+        return self._login
+
+    def wrote(self, comment: Any) -> bool:
+        """Whether `comment` (an issue or commit comment as GitHub answers it) was written with
+        this client's identity. A user token: its login. An installation token: a comment by
+        an App's bot (type Bot, `<slug>[bot]`: `github-actions[bot]` for the Actions token),
+        through that App when GitHub names one (`performed_via_github_app`, which GitHub sets
+        and no one can write), and once this client has posted, that login only. A pull request's
+        author is a User: a marker they wrote is never taken for trainops's (docs/github.md)."""
+        if not isinstance(comment, dict) or not isinstance(comment.get("user"), dict):
+            return False
+        user = comment["user"]
+        login = self.login()
+        if login:
+            return user.get("login") == login
+        name = user.get("login")
+        if user.get("type") != "Bot" or not isinstance(name, str) or not name.endswith("[bot]"):
+            return False
+        # Issue comments name the App (GitHub's issue-comment schema); commit comments do not.
+        app = comment.get("performed_via_github_app")
+        return app is None or (isinstance(app, dict) and name == f"{app.get('slug')}[bot]")
+
+    def _learn(self, comment: dict[str, Any]) -> dict[str, Any]:
+        """An installation token's identity, from the answer to its own write."""
+        user = comment.get("user")
+        if self._login == "" and isinstance(user, dict) and self.wrote(comment):
+            self._login = str(user["login"])
+        return comment
 
     # -- issue (pull request) comments --------------------------------------------------------
 
@@ -159,7 +186,7 @@ class GitHubClient:
     def create_issue_comment(self, repo: str, number: int, body: str) -> dict[str, Any]:
         _check_body(body)
         path = f"{_repo_path(repo)}/issues/{int(number)}/comments"
-        return _object(self.request("POST", path, json={"body": body}))
+        return self._learn(_object(self.request("POST", path, json={"body": body})))
 
     def update_issue_comment(self, repo: str, comment_id: int, body: str) -> dict[str, Any]:
         _check_body(body)
@@ -174,7 +201,7 @@ class GitHubClient:
     def create_commit_comment(self, repo: str, sha: str, body: str) -> dict[str, Any]:
         _check_body(body)
         path = f"{_repo_path(repo)}/commits/{_ref(sha)}/comments"
-        return _object(self.request("POST", path, json={"body": body}))
+        return self._learn(_object(self.request("POST", path, json={"body": body})))
 
     # -- commit statuses ----------------------------------------------------------------------
 

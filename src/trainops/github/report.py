@@ -167,20 +167,16 @@ def _upsert_plan_comment(gh: GitHubClient, repo: str, number: int, body: str) ->
 
 
 def _by_us(gh: GitHubClient, comments: list[Any], marker: str) -> list[dict[str, Any]]:
-    """The comments that start with `marker` and were written by the login trainops posts as:
-    anyone can write a marker, and someone else's comment is neither edited nor taken as ours."""
-    login = gh.login()
-    found = []
-    for c in comments:
-        user = c.get("user") if isinstance(c, dict) else None
-        if (
-            isinstance(user, dict)
-            and user.get("login") == login
-            and isinstance(c.get("id"), int)
-            and str(c.get("body") or "").startswith(marker)
-        ):
-            found.append(c)
-    return found
+    """The comments that start with `marker` and were written with trainops's identity
+    (`GitHubClient.wrote`): anyone can write a marker, and someone else's comment is neither
+    edited nor taken as ours."""
+    return [
+        c
+        for c in comments
+        if gh.wrote(c)
+        and isinstance(c.get("id"), int)
+        and str(c.get("body") or "").startswith(marker)
+    ]
 
 
 def _append_summary(path: str, markdown: str) -> list[str]:
