@@ -283,10 +283,13 @@ class GitHubEmulator(LoopbackEmulator):
     def add_issue_comment(
         self, owner: str, repo: str, number: int, body: str, *, login: str = "octocat"
     ) -> dict[str, Any]:
-        """Seed a comment written by someone else (a human reviewer, by default)."""
-        user = _simple_user(login, 583231, "User")
+        """Seed a comment written by someone else (a human reviewer, by default; a `[bot]`
+        login is an App's bot, through that App, as only an App can post as one)."""
+        bot = login.endswith("[bot]")
+        user = _simple_user(login, 41898282 if bot else 583231, "Bot" if bot else "User")
+        app = _integration(login.removesuffix("[bot]")) if bot else None
         with self._lock:
-            return _public(self._new_issue_comment(owner, repo, number, body, user, "MEMBER"))
+            return _public(self._new_issue_comment(owner, repo, number, body, user, "MEMBER", app))
 
     def add_commit_comment(
         self, owner: str, repo: str, sha: str, body: str, *, login: str = "octocat"

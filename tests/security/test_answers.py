@@ -133,8 +133,8 @@ def test_an_installation_tokens_sticky_comment_is_its_own_and_a_forged_one_is_no
 ) -> None:
     # GET /user answers 403 to the Actions token and to an App's installation token, which
     # posts as <app-slug>[bot] (shared/ref/README.md "Checked against the real clients"): the
-    # plan comment is still found again, and the PR author's copy of the marker, even under a
-    # bot's name, is never edited or taken as trainops's.
+    # plan comment is still found again, and the PR author's copy of the marker is never
+    # edited or taken as trainops's.
     event = tmp_path / "event.json"
     event.write_text(json.dumps({"pull_request": {"number": 7, "head": {"sha": "c" * 40}}}))
     with GitHubEmulator(token="ghs_" + "Inst4llation" * 3, login=login) as emu:
@@ -146,16 +146,14 @@ def test_an_installation_tokens_sticky_comment_is_its_own_and_a_forged_one_is_no
             "TRAINOPS_GITHUB_WRITE_INTERVAL": "0",
         }
         emu.add_issue_comment("acme", "models", 7, f"{PLAN_MARKER}\nforged", login="mallory")
-        emu.add_issue_comment("acme", "models", 7, f"{PLAN_MARKER}\nforged too", login=login)
         publish_plan(PLAN, False, [], env=env)  # a first run: nothing of its own yet
         publish_plan(PLAN + "\nagain", False, [], env=env)  # another process, same token
         publish_plan(PLAN + "\nthird", False, [], env=env)
         comments = emu.issue_comments("acme", "models", 7)
-    assert [c["user"]["login"] for c in comments] == ["mallory", login, login]
-    assert comments[0]["body"].endswith("forged") and comments[1]["body"].endswith("forged too")
-    assert "third" in comments[2]["body"]
-    assert comments[2]["performed_via_github_app"]["slug"] == login.removesuffix("[bot]")
-    assert (comments[2]["user"]["type"], comments[1]["performed_via_github_app"]) == ("Bot", None)
+    assert [c["user"]["login"] for c in comments] == ["mallory", login]
+    assert comments[0]["body"].endswith("forged") and "third" in comments[1]["body"]
+    assert comments[1]["performed_via_github_app"]["slug"] == login.removesuffix("[bot]")
+    assert (comments[1]["user"]["type"], comments[0]["performed_via_github_app"]) == ("Bot", None)
 
 
 def test_short_values_are_not_secrets_and_do_not_shred_output() -> None:
