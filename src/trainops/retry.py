@@ -78,6 +78,9 @@ def hint(
 
 
 def _clamp(cap: float, seconds: float) -> float:
+    # A service's answer is input: `Retry-After: nan` must not reach `sleep` (ValueError).
+    if seconds != seconds:
+        return cap
     return min(max(seconds, 0.0), cap)
 
 

@@ -181,3 +181,11 @@ def test_github_reads_under_a_20_percent_429_rate_succeed_in_few_requests() -> N
         throttled = [r for r in gh_emu.requests if r.status == 429]
         assert throttled and len(gh_emu.requests) <= 200
         assert sleeps == [3.0] * len(throttled)
+
+
+def test_a_hint_that_is_not_a_number_waits_at_most_the_cap() -> None:
+    from trainops.retry import MAX_HINT, hint
+
+    assert hint({"Retry-After": "nan"}) == MAX_HINT
+    assert hint({"RateLimit": '"api";r=0;t=99999'}) == MAX_HINT
+    assert hint({"ratelimit-reset": "-nan"}) == MAX_HINT
