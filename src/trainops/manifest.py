@@ -181,7 +181,16 @@ class S3Target(CoreModel):
     ]
 
 
+def _exactly_one(*names: str) -> dict[str, Any]:
+    """The schema's way to say what model_post_init checks: exactly one target is given."""
+    return {
+        "oneOf": [{"required": [name], "properties": {name: {"type": "object"}}} for name in names]
+    }
+
+
 class DeliverTarget(CoreModel):
+    model_config = ConfigDict(json_schema_extra=_exactly_one("huggingface", "s3"))
+
     huggingface: HuggingFaceTarget | None = None
     s3: S3Target | None = None
 
@@ -298,6 +307,8 @@ class ReplicateAlias(CoreModel):
 
 
 class PromoteTarget(CoreModel):
+    model_config = ConfigDict(json_schema_extra=_exactly_one("huggingface", "s3", "replicate"))
+
     huggingface: HuggingFaceAlias | None = None
     s3: S3Alias | None = None
     replicate: ReplicateAlias | None = None
@@ -610,7 +621,17 @@ def _replicate_token_env(name: str) -> str:
 class ReplicateConfig(CoreModel):
     """The endpoint is never configured here: `REPLICATE_BASE_URL` in the environment (§13)."""
 
-    token_env: Annotated[str, AfterValidator(_replicate_token_env)] = "REPLICATE_API_TOKEN"
+    token_env: Annotated[
+        str,
+        AfterValidator(_replicate_token_env),
+        Field(
+            json_schema_extra={
+                "pattern": "^(?!"
+                + "|".join(_OTHER_CREDENTIALS)
+                + r")(?=.*REPLICATE)[A-Z][A-Z0-9_]*$"
+            }
+        ),
+    ] = "REPLICATE_API_TOKEN"
 
     @model_validator(mode="before")
     @classmethod
@@ -632,13 +653,17 @@ def _inside(rule: str, path: str) -> str:
     return bounded_path(path)
 
 
+# _inside as the schema's pattern (a second character ':' is a drive letter's, as _inside reads)
+_SCHEMA_INSIDE = r"^(?![/\\])(?!.:)(?!(?:.*[/\\])?\.\.(?:[/\\]|$))" + _SCHEMA_COMPONENTS
 _JOBS_RULE = "patterns are relative to its root and never contain '..'"
 _RUNS_RULE = "runs_dir is a folder relative to its root, without '..'"
 
 
 class LocalConfig(CoreModel):
     runs_dir: Annotated[
-        str, Field(max_length=PATH_MAX), AfterValidator(lambda path: _inside(_RUNS_RULE, path))
+        str,
+        Field(max_length=PATH_MAX, json_schema_extra={"pattern": _SCHEMA_INSIDE}),
+        AfterValidator(lambda path: _inside(_RUNS_RULE, path)),
     ] = ".trainops/runs"
 
 
@@ -697,10 +722,15 @@ class RayConfig(CoreModel):
             str,
             AfterValidator(_output_uri),
             Field(
+                # _output_uri as the schema's pattern: an S3 URI, or an absolute path without ..
+                json_schema_extra={
+                    "pattern": r"^(?:s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](?:/.*)?"
+                    r"|(?!.*://)/(?!(?:.*/)?\.\.(?:/|$)).*)$"
+                },
                 description="Where Ray runs write their outputs: s3://bucket/prefix (boto3; "
                 "credentials from the cluster's or the job's environment) or an absolute path "
                 "every node of the cluster and this machine share. Each run writes under "
-                "<output_uri>/<run-id>/outputs/."
+                "<output_uri>/<run-id>/outputs/.",
             ),
         ]
         | None
@@ -792,7 +822,9 @@ class GitHubConfig(CoreModel):
 
 
 JobsPattern = Annotated[
-    str, Field(max_length=PATH_MAX), AfterValidator(lambda p: _inside(_JOBS_RULE, p))
+    str,
+    Field(max_length=PATH_MAX, json_schema_extra={"pattern": _SCHEMA_INSIDE}),
+    AfterValidator(lambda p: _inside(_JOBS_RULE, p)),
 ]
 DEFAULT_JOBS = ("jobs/**/*.yaml", "jobs/**/*.yml")  # DESIGN §1: both extensions count
 
