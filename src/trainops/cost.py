@@ -52,7 +52,9 @@ def estimate(spec: Spec, prices: Mapping[str, float], timeout: int | None = None
     seconds = spec.estimate.duration if spec.estimate else (spec.budget.max_duration or timeout)
     if seconds is None:
         return Estimate(per_second, None, None)
-    attempt = per_second * seconds
+    # Instances a run bills at once (SageMaker's instance_count: BillableTimeInSeconds counts
+    # one instance, the bill all of them).
+    attempt = per_second * seconds * getattr(spec, "instance_count", 1)
     if spec.budget.max_cost_usd is not None:
         attempt = min(attempt, spec.budget.max_cost_usd)
     return Estimate(per_second, attempt, attempt * (1 + spec.retries))

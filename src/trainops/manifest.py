@@ -31,7 +31,7 @@ from trainops.yamlsource import Document
 
 API_VERSION = "trainops/v1"
 KIND = "TrainingJob"
-PROVIDERS = ("local", "replicate", "huggingface", "ray")
+PROVIDERS = ("local", "replicate", "huggingface", "ray", "sagemaker")
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 OUTPUT_REF = re.compile(r"\$\{\{\s*jobs\.([A-Za-z0-9-]+)\.output\.([A-Za-z0-9_.-]+)\s*\}\}")
@@ -554,7 +554,38 @@ class RaySpec(_SpecBase):
     env: EnvNames = Field(default_factory=list)
 
 
-AnySpec = LocalSpec | ReplicateSpec | HuggingFaceSpec | RaySpec
+# SageMaker's own shapes (botocore data/sagemaker/2017-07-24/service-2.json): `TrainingImage`
+# (AlgorithmImage, at most 255), `AlgorithmName` (ArnOrName), `InstanceType` (`ml.<family>.<size>`)
+# and `InstanceCount`.
+_SM_ALGORITHM = (
+    r"^(arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:[a-z\-]*/)?"
+    r"[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$"
+)
+SAGEMAKER_INSTANCE = r"^ml\.[a-z0-9-]+\.[a-z0-9]+$"
+
+
+class SageMakerSpec(_SpecBase):
+    """A SageMaker training job (DESIGN §10): `image` (a training image URI) or `algorithm` (a
+    built-in or subscribed algorithm), on `instance_count` instances of the `hardware` instance
+    type. `input` becomes the job's `HyperParameters` (strings: `plan` shows the conversion) and
+    every `s3://` value, `spec.data` included, an input channel named by its key."""
+
+    provider: Literal["sagemaker"]
+    hardware: Annotated[str, Field(pattern=SAGEMAKER_INSTANCE, max_length=64)]
+    image: Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[^\s]+$")] | None = None
+    algorithm: Annotated[str, Field(min_length=1, max_length=170, pattern=_SM_ALGORITHM)] | None = (
+        None
+    )
+    instance_count: Annotated[int, Field(ge=1, le=1000), _INTEGRAL] = 1
+
+    @model_validator(mode="after")
+    def _image_or_algorithm(self) -> Any:
+        if (self.image is None) == (self.algorithm is None):
+            raise ValueError("a SageMaker job names exactly one of image or algorithm")
+        return self
+
+
+AnySpec = LocalSpec | ReplicateSpec | HuggingFaceSpec | RaySpec | SageMakerSpec
 Spec = Annotated[AnySpec, Field(discriminator="provider")]
 
 # Fields that say *what* is trained. Changing one makes a new revision (a new training); the
@@ -570,6 +601,8 @@ REVISION_FIELDS = (
     "rerun",
     "image",
     "output_repo",
+    "algorithm",
+    "instance_count",
 )
 # Fields that say what is trained through content, not text: `data` counts by the sha256 of each
 # package (`revision(data_digests=...)`), so renaming a folder with the same files trains nothing.
@@ -754,18 +787,77 @@ class RayConfig(CoreModel):
         return data
 
 
+SAGEMAKER_DEFAULT_TIMEOUT = 24 * 3600  # StoppingCondition.MaxRuntimeInSeconds's own default
+_ROLE_ARN = r"^arn:aws[a-z\-]*:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-/]+$"  # botocore's RoleArn
+
+
+def _s3_output_uri(uri: str) -> str:
+    if not uri.startswith("s3://"):
+        raise ValueError(f"{uri!r}: SageMaker writes its outputs to S3: an s3://bucket/prefix URI")
+    return _output_uri(uri)
+
+
+class SageMakerVpc(CoreModel):
+    """`VpcConfig` of every training job: the subnets and security groups its instances use."""
+
+    subnets: Annotated[
+        list[Annotated[str, Field(pattern=r"^subnet-[0-9a-z]+$")]],
+        Field(min_length=1, max_length=16),
+    ]
+    security_group_ids: Annotated[
+        list[Annotated[str, Field(pattern=r"^sg-[0-9a-z]+$")]], Field(min_length=1, max_length=5)
+    ]
+
+
+class SageMakerSpot(CoreModel):
+    """Managed spot training: `EnableManagedSpotTraining`, waiting at most `max_wait` in all."""
+
+    max_wait: Duration = Field(
+        description="MaxWaitTimeInSeconds: run time plus waiting for spot capacity; at least "
+        "the job's max_duration"
+    )
+
+
+class SageMakerConfig(CoreModel):
+    """Region and credentials are never configured here: the standard AWS environment (boto3's
+    own chain: `AWS_REGION`, `AWS_PROFILE`, web identity, ...). `role_arn` is a role's name, not a
+    credential: the role SageMaker assumes to run the jobs."""
+
+    role_arn: Annotated[str, Field(pattern=_ROLE_ARN, max_length=2048)] | None = None
+    output_uri: Annotated[str, AfterValidator(_s3_output_uri)] | None = None
+    volume_gb: Annotated[int, Field(ge=1, le=16384), _INTEGRAL] = 30
+    default_timeout: Duration = Field(default=SAGEMAKER_DEFAULT_TIMEOUT)
+    vpc: SageMakerVpc | None = None
+    spot: SageMakerSpot | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_endpoint(cls, data: Any) -> Any:
+        for key in ("region", "endpoint", "endpoint_url", "access_key_id", "secret_access_key"):
+            if isinstance(data, dict) and key in data:
+                raise ValueError(
+                    f"{key} is not read from trainops.yaml (a pull request could redirect the "
+                    "AWS credentials): it comes from the standard AWS environment (AWS_REGION, "
+                    "AWS_PROFILE, AWS_ENDPOINT_URL_SAGEMAKER, ...)"
+                )
+        return data
+
+
 class ProvidersConfig(CoreModel):
     replicate: ReplicateConfig = Field(default_factory=ReplicateConfig)
     huggingface: HuggingFaceConfig = Field(default_factory=HuggingFaceConfig)
     local: LocalConfig = Field(default_factory=LocalConfig)
     ray: RayConfig = Field(default_factory=RayConfig)
+    sagemaker: SageMakerConfig = Field(default_factory=SageMakerConfig)
 
 
 class Policy(CoreModel):
     prune: bool = True
     on_change: Literal["replace", "queue"] = "replace"
     allowed_hardware: list[str] | None = None
-    allowed_providers: list[Literal["local", "replicate", "huggingface", "ray"]] | None = None
+    allowed_providers: (
+        list[Literal["local", "replicate", "huggingface", "ray", "sagemaker"]] | None
+    ) = None
     max_cost_usd_per_job: Annotated[float, Field(gt=0)] | None = None
     monthly_budget_usd: Annotated[float, Field(gt=0)] | None = None
     max_concurrent_runs: Annotated[int, Field(ge=1), _INTEGRAL] | None = None
@@ -793,12 +885,27 @@ HF_FLAVOR_PRICES_PER_MINUTE = {
     "a100-large": 0.0417, "h200": 0.0833,
 }  # fmt: skip
 
+# SageMaker training instances, USD per instance-hour, on-demand, us-east-1: the "Training" tab
+# of aws.amazon.com/sagemaker/pricing/ as of 2025 (other regions cost more; managed spot bills
+# less per second but the same BillableTimeInSeconds is what is priced). Not fetched at run time:
+# `prices_usd_per_second` in trainops.yaml overrides any of them (per second = per hour / 3600).
+SAGEMAKER_PRICES_PER_HOUR = {
+    "ml.m5.large": 0.115, "ml.m5.xlarge": 0.23, "ml.m5.2xlarge": 0.461, "ml.m5.4xlarge": 0.922,
+    "ml.c5.xlarge": 0.204, "ml.c5.2xlarge": 0.408, "ml.c5.4xlarge": 0.816,
+    "ml.g4dn.xlarge": 0.736, "ml.g4dn.2xlarge": 0.94, "ml.g4dn.12xlarge": 4.89,
+    "ml.g5.xlarge": 1.408, "ml.g5.2xlarge": 1.515, "ml.g5.4xlarge": 2.03,
+    "ml.g5.12xlarge": 7.09, "ml.g5.48xlarge": 20.36,
+    "ml.p3.2xlarge": 3.825, "ml.p3.8xlarge": 14.688, "ml.p3.16xlarge": 28.152,
+    "ml.p4d.24xlarge": 37.688, "ml.p5.48xlarge": 113.068,
+}  # fmt: skip
+
 DEFAULT_PRICES = {
     "gpu-t4": 0.000225,
     "gpu-l40s": 0.000975,
     "gpu-a100-large": 0.0014,
     "gpu-h100": 0.001525,
     **{name: round(usd / 60, 9) for name, usd in HF_FLAVOR_PRICES_PER_MINUTE.items()},
+    **{name: round(usd / 3600, 9) for name, usd in SAGEMAKER_PRICES_PER_HOUR.items()},
 }
 
 

@@ -25,9 +25,14 @@ DOCS: dict[str, str] = {
     "metadata.name": "The job's name, unique in the repository (a DNS label).",
     "metadata.labels": "Free-form labels; `trainops cost --by LABEL` groups spend by them.",
     "spec.provider": "Where the job trains: `local` (this machine), `replicate`, "
-    "`huggingface` (Hugging Face Jobs) or `ray` (a Ray cluster at `RAY_ADDRESS`).",
+    "`huggingface` (Hugging Face Jobs), `ray` (a Ray cluster at `RAY_ADDRESS`) or `sagemaker` "
+    "(Amazon SageMaker training jobs, through boto3).",
     "spec.image": "huggingface: the Docker image the job runs, or a Space "
-    "(`hf.co/spaces/owner/name`).",
+    "(`hf.co/spaces/owner/name`); sagemaker: the training image URI (ECR), or give `algorithm`.",
+    "spec.algorithm": "sagemaker: a built-in or subscribed algorithm (`AlgorithmName`), instead "
+    "of `image`.",
+    "spec.instance_count": "sagemaker: how many instances of `hardware` the job runs on "
+    "(`ResourceConfig.InstanceCount`); the cost is billed seconds x price x this.",
     "spec.output_repo": "huggingface: the Hub repo the job pushes its outputs to "
     "(`$TRAINOPS_OUTPUT_REPO`); its revision after the run is the `weights` output.",
     "spec.command": "The command to run, as a list; `python` is trainops' interpreter "
@@ -40,9 +45,12 @@ DOCS: dict[str, str] = {
     "spec.hardware": "Hardware name, for cost estimates and `policy.allowed_hardware`; "
     "ray: a name of `providers.ray.hardware`, which says what the entrypoint reserves; "
     "huggingface: a flavor of `huggingface_hub`'s `JobHardware` (`a10g-small`, `a100x8`, ...; "
-    "one without a price has no cost estimate).",
+    "one without a price has no cost estimate); sagemaker: the instance type "
+    "(`ml.g5.2xlarge`, ...), required, priced from the built-in table or `prices_usd_per_second`.",
     "spec.input": "The training input. local: a JSON file at `$TRAINOPS_INPUT`; replicate: "
-    "checked against the trainer's locked schema. `${{ jobs.NAME.output.KEY }}` takes another "
+    "checked against the trainer's locked schema; sagemaker: `HyperParameters` (strings, the "
+    "conversion shown by `plan`; a value that would not read back as written is an error) and "
+    "`s3://` values as input channels. `${{ jobs.NAME.output.KEY }}` takes another "
     "job's output (and waits for it).",
     "spec.budget.max_cost_usd": "Cancel a run whose cost so far exceeds this.",
     "spec.budget.max_duration": "Cancel a run older than this (`90m`, `2h`, `1h30m`).",
@@ -94,6 +102,19 @@ DOCS: dict[str, str] = {
     "providers.ray.hardware": "Ray hardware names: what each reserves for the job's "
     "entrypoint (`num_cpus`, `num_gpus`, `memory` in bytes, custom `resources`) and its "
     "`price_per_hour` in USD, which prices Ray runs (wall seconds x price).",
+    "providers.sagemaker.role_arn": "The IAM role SageMaker assumes to run the jobs (a role "
+    "ARN, not a credential). Region and credentials come from the standard AWS environment.",
+    "providers.sagemaker.output_uri": "`s3://bucket/prefix`: `OutputDataConfig.S3OutputPath`; a "
+    "run's `weights` is `<output_uri>/<job name>/output/model.tar.gz`.",
+    "providers.sagemaker.volume_gb": "`ResourceConfig.VolumeSizeInGB` of every instance.",
+    "providers.sagemaker.default_timeout": "`StoppingCondition.MaxRuntimeInSeconds` of a job "
+    "without `budget.max_duration` (default 24h, the service's own); also its worst-case cost.",
+    "providers.sagemaker.vpc": "`VpcConfig`: run the instances in these subnets.",
+    "providers.sagemaker.vpc.subnets": "Subnet ids (`subnet-...`).",
+    "providers.sagemaker.vpc.security_group_ids": "Security group ids (`sg-...`).",
+    "providers.sagemaker.spot": "Managed spot training (`EnableManagedSpotTraining`).",
+    "providers.sagemaker.spot.max_wait": "`StoppingCondition.MaxWaitTimeInSeconds`: run time "
+    "plus waiting for capacity, at least the job's max_duration.",
     "providers.local.runs_dir": "Where local runs live, relative to the repository root.",
     "policy.prune": "Cancel the active run of a job removed from git.",
     "policy.on_change": "`replace`: cancel the old revision's run and submit the new one; "

@@ -27,6 +27,7 @@ from trainops.manifest import (
     LocalSpec,
     RaySpec,
     ReplicateSpec,
+    SageMakerSpec,
     TrainingJob,
     flavor_problem,
     output_refs,
@@ -35,7 +36,11 @@ from trainops.repo import CONFIG_FILE, Source, linked_problem, resolve_inside, s
 from trainops.yamlsource import Document, load_bytes
 
 # Output names a provider fixes (DESIGN §2); providers absent here name outputs at run time.
-FIXED_OUTPUTS = {"replicate": ("weights", "version"), "huggingface": ("weights",)}
+FIXED_OUTPUTS = {
+    "replicate": ("weights", "version"),
+    "huggingface": ("weights",),
+    "sagemaker": ("weights",),  # ModelArtifacts.S3ModelArtifacts
+}
 
 InputChecker = Callable[[Job], list[Problem]]
 
@@ -138,6 +143,7 @@ def validate_source(
     _check_workdirs(source, result)
     _check_ray_hardware(config, result)
     _check_hf_flavors(result)
+    _check_sagemaker_input(result)
     _check_promote(result)
     if check_input is not None:
         for name, job in sorted(result.jobs.items()):
@@ -296,12 +302,14 @@ def _model_of(annotation: Any, value: Any) -> Any:
     for arg in typing.get_args(annotation):
         found = _model_of(arg, value)
         if found is not None:
-            if found in (LocalSpec, ReplicateSpec, HuggingFaceSpec, RaySpec) and isinstance(
-                value, dict
-            ):
-                return {"local": LocalSpec, "huggingface": HuggingFaceSpec, "ray": RaySpec}.get(
-                    str(value.get("provider")), ReplicateSpec
-                )
+            specs = (LocalSpec, ReplicateSpec, HuggingFaceSpec, RaySpec, SageMakerSpec)
+            if found in specs and isinstance(value, dict):
+                return {
+                    "local": LocalSpec,
+                    "huggingface": HuggingFaceSpec,
+                    "ray": RaySpec,
+                    "sagemaker": SageMakerSpec,
+                }.get(str(value.get("provider")), ReplicateSpec)
             return found
     return None
 
@@ -422,6 +430,28 @@ def _check_hf_flavors(result: Validation) -> None:
         spec = job.spec
         if isinstance(spec, HuggingFaceSpec) and spec.hardware not in (None, *HF_FLAVORS):
             result.problems.append(flavor_problem(job))
+            result.invalid.add(job.name)
+
+
+def _check_sagemaker_input(result: Validation) -> None:
+    """A SageMaker job's input goes as `HyperParameters`, strings: a value whose string a trainer
+    would read back as something else (the string "3" as the number 3) is refused here, at its
+    position, as are more entries or longer values than the service takes."""
+    from trainops.providers import _sagemaker_input
+
+    for job in list(result.jobs.values()):
+        spec = job.spec
+        if not isinstance(spec, SageMakerSpec):
+            continue
+        for key, why in _sagemaker_input.problems(spec.input):
+            where = ("spec", "input", key) if key else ("spec", "input")
+            result.problems.append(
+                job.doc.problem(
+                    where,
+                    f"input{'.' + key if key else ''}: {why}",
+                    "SageMaker hyperparameters are strings; s3:// values become input channels",
+                )
+            )
             result.invalid.add(job.name)
 
 

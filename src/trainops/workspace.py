@@ -142,7 +142,11 @@ class Workspace:
             self.config.policy,
             dict(self.config.prices_usd_per_second),
             # the services that stop a run at the timeout trainops sends (DESIGN §10)
-            timeouts={"huggingface": providers.huggingface.default_timeout},
+            timeouts={
+                "huggingface": providers.huggingface.default_timeout,
+                # StoppingCondition.MaxRuntimeInSeconds: sent always (budget.max_duration or this)
+                "sagemaker": providers.sagemaker.default_timeout,
+            },
         )
 
     def dirty_manifests(self) -> list[str]:

@@ -103,8 +103,8 @@ HOSTILE: dict[str, tuple[str | bytes, str]] = {
     ),
     "not-a-mapping": ("- a\n- b\n", "jobs/bad.yaml:1:1: a manifest must be a mapping"),
     "unknown-provider": (
-        GOOD.replace("good", "bad").replace("local", "sagemaker"),
-        "jobs/bad.yaml:5:3: unknown provider 'sagemaker'",
+        GOOD.replace("good", "bad").replace("local", "vertex"),
+        "jobs/bad.yaml:5:3: unknown provider 'vertex'",
     ),
 }
 

@@ -15,6 +15,7 @@ from trainops.manifest import (
     HuggingFaceSpec,
     LocalSpec,
     ReplicateSpec,
+    SageMakerSpec,
     TrainingJob,
     format_duration,
     json_schemas,
@@ -62,6 +63,7 @@ HF = {
     "command": ["python", "train.py"],
     "output_repo": "acme/out",
 }
+SM = {"provider": "sagemaker", "hardware": "ml.g5.2xlarge", "algorithm": "xgboost"}
 
 
 def rev(spec: dict[str, Any], trainer: str | None = None) -> str:
@@ -71,7 +73,7 @@ def rev(spec: dict[str, Any], trainer: str | None = None) -> str:
 def test_every_spec_field_is_either_identity_or_operational() -> None:
     # A new spec field must be placed deliberately: does changing it start a new training?
     fields = set(LocalSpec.model_fields) | set(ReplicateSpec.model_fields)
-    fields |= set(HuggingFaceSpec.model_fields)
+    fields |= set(HuggingFaceSpec.model_fields) | set(SageMakerSpec.model_fields)
     assert fields == set(REVISION_FIELDS) | set(OPERATIONAL_FIELDS) | set(CONTENT_FIELDS)
     assert not set(REVISION_FIELDS) & set(OPERATIONAL_FIELDS)
     assert not set(CONTENT_FIELDS) & (set(REVISION_FIELDS) | set(OPERATIONAL_FIELDS))
@@ -99,6 +101,8 @@ def test_revision_is_12_hex_and_ignores_labels() -> None:
         pytest.param(LOCAL, {**REPLICATE, "workdir": None, "command": None}, id="provider"),
         pytest.param(HF, {"image": "python:3.13"}, id="image"),
         pytest.param(HF, {"output_repo": "acme/other"}, id="output_repo"),
+        pytest.param(SM, {"algorithm": "blazingtext"}, id="algorithm"),
+        pytest.param(SM, {"instance_count": 2}, id="instance_count"),
     ],
 )
 def test_each_revision_field_changes_the_revision(
@@ -110,7 +114,7 @@ def test_each_revision_field_changes_the_revision(
 
 def test_the_revision_table_covers_every_revision_field() -> None:
     ids = {"trainer", "destination", "hardware", "input", "rerun", "command", "workdir", "provider"}
-    ids |= {"image", "output_repo"}
+    ids |= {"image", "output_repo", "algorithm", "instance_count"}
     assert ids == set(REVISION_FIELDS)
 
 

@@ -365,8 +365,13 @@ def test_provider_fields(tmp_path: Path, text: str, expected: tuple[int, int, st
             id="provider-typo",
         ),
         pytest.param(
-            local("a").replace("local", "sagemaker"),
-            (5, 3, "unknown provider 'sagemaker'", "providers: local, replicate, huggingface, ray"),
+            local("a").replace("local", "vertex"),
+            (
+                5,
+                3,
+                "unknown provider 'vertex'",
+                "providers: local, replicate, huggingface, ray, sagemaker",
+            ),
             id="provider-unknown",
         ),
         pytest.param(
@@ -375,7 +380,7 @@ def test_provider_fields(tmp_path: Path, text: str, expected: tuple[int, int, st
                 4,
                 1,
                 "missing required key 'spec.provider'",
-                "providers: local, replicate, huggingface, ray",
+                "providers: local, replicate, huggingface, ray, sagemaker",
             ),
             id="provider-missing",
         ),
