@@ -437,7 +437,7 @@ def _check_sagemaker_input(result: Validation) -> None:
     """A SageMaker job's input goes as `HyperParameters`, strings: a value whose string a trainer
     would read back as something else (the string "3" as the number 3) is refused here, at its
     position, as are more entries or longer values than the service takes."""
-    from trainops.providers import _sagemaker_input
+    from trainops import hyperparameters as _sagemaker_input
 
     for job in list(result.jobs.values()):
         spec = job.spec

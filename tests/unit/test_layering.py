@@ -225,6 +225,7 @@ FOUNDATION = {
     "trainops.yamlsource",
     "trainops.manifest",
     "trainops.validate",
+    "trainops.hyperparameters",
     "trainops.wrongtype",
     "trainops.repo",
 }

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from tests.unit.test_validate import found, validate
 from trainops import cost
 from trainops.manifest import DEFAULT_PRICES, Config, SageMakerSpec
-from trainops.providers import _sagemaker_input as hp
+from trainops import hyperparameters as hp
 
 
 def sagemaker(name: str, extra: str = "") -> str:
