@@ -12,8 +12,8 @@ from pydantic import ValidationError
 
 from tests.unit.test_validate import found, validate
 from trainops import cost
-from trainops.manifest import DEFAULT_PRICES, Config, SageMakerSpec
 from trainops import hyperparameters as hp
+from trainops.manifest import DEFAULT_PRICES, Config, SageMakerSpec
 
 
 def sagemaker(name: str, extra: str = "") -> str:
