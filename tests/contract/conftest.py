@@ -34,7 +34,7 @@ from trainops.providers.replicate import ReplicateProvider
 from trainops.yamlsource import Document
 
 REVISION = "0123456789ab"
-PROVIDERS = ["local", "replicate", "ray", "huggingface"]
+PROVIDERS = ["local", "replicate", "ray", "huggingface", "sagemaker"]
 __all__ = ["PROVIDERS", "Harness", "ray_head"]
 
 
@@ -278,6 +278,58 @@ def huggingface_harness() -> Iterator[Harness]:
             job,
             lambda: emu.fail("job-create", 500, after_apply=True) and None,
             lambda: len(emu.created_jobs()),
+            settle,
+            lambda: emu.now,
+            {"emu": emu},
+        )
+        assert emu.errors == []
+
+
+@pytest.fixture
+def sagemaker_harness(monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness]:
+    """SageMaker training jobs at the emulator (tests/emulators/sagemaker.py) through boto3:
+    jobs advance over simulated time, a "fail" job ends Failed, a lost response is a create that
+    took effect and whose connection dropped."""
+    from tests.emulators.sagemaker import SageMakerEmulator
+    from trainops.manifest import SageMakerConfig
+    from trainops.providers.sagemaker import SageMakerProvider
+
+    with SageMakerEmulator() as emu:
+        for key, value in emu.env().items():
+            monkeypatch.setenv(key, value)
+        for key in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN"):
+            monkeypatch.delenv(key, raising=False)
+
+        def job(name: str, kind: str) -> Job:
+            if kind == "fail":
+                emu.failing.add(name)
+            data = {
+                "apiVersion": "trainops/v1",
+                "kind": "TrainingJob",
+                "metadata": {"name": name},
+                "spec": {
+                    "provider": "sagemaker",
+                    "image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/train:1",
+                    "hardware": "ml.g5.2xlarge",
+                    "input": {"epochs": 3, "kind": kind, "train": "s3://acme-data/train/"},
+                },
+            }
+            return _job(data, name)
+
+        def settle(p: Provider, run_id: str) -> Observation:
+            emu.advance(3600)
+            return p.observe([run_id])[run_id]
+
+        config = SageMakerConfig(
+            role_arn="arn:aws:iam::123456789012:role/trainops", output_uri="s3://acme-models/sm"
+        )
+        provider = SageMakerProvider(config, sleep=lambda _s: None)
+        yield Harness(
+            "sagemaker",
+            provider,
+            job,
+            lambda: emu.inject("CreateTrainingJob", "lost"),
+            lambda: len(emu.jobs),
             settle,
             lambda: emu.now,
             {"emu": emu},

@@ -41,11 +41,18 @@ def _ray(root: Path, config: Config, lock: Lock | None) -> Provider:
     return RayProvider(root, config.providers.ray)
 
 
+def _sagemaker(root: Path, config: Config, lock: Lock | None) -> Provider:
+    from trainops.providers.sagemaker import SageMakerProvider
+
+    return SageMakerProvider.from_config(config.providers.sagemaker)
+
+
 REGISTRY: dict[str, Callable[[Path, Config, Lock | None], Provider]] = {
     "local": _local,
     "replicate": _replicate,
     "huggingface": _huggingface,
     "ray": _ray,
+    "sagemaker": _sagemaker,
 }
 
 
@@ -93,11 +100,18 @@ def _ray_run() -> RunCheck:
     return check_run
 
 
+def _sagemaker_run() -> RunCheck:
+    from trainops.providers.sagemaker import check_run
+
+    return check_run
+
+
 RUN_CHECKS: dict[str, Callable[[], RunCheck]] = {
     "local": _local_run,
     "replicate": _replicate_run,
     "huggingface": _huggingface_run,
     "ray": _ray_run,
+    "sagemaker": _sagemaker_run,
 }
 _RUN_CHECKED: dict[str, RunCheck] = {}  # each provider's check once imported
 
