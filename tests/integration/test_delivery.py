@@ -169,11 +169,16 @@ def test_s3_errors_are_clear_and_carry_no_credential(
         deliver(missing, "job-a", run, tmp_path / "outputs")
     assert no_bucket.value.message == "S3 bucket 'no-such-bucket' does not exist"
 
-    s3.fail("HEAD", "", status=403, code="403")
+    # A 403 on HEAD is "unknown" (no s3:ListBucket, test_s3_service_limits); one on the PUT
+    # is the refusal, and the hint names the permission.
+    s3.fail("PUT", "", status=403, code="AccessDenied")
     with pytest.raises(DeliveryError) as denied:
         deliver(S3_TARGET, "job-a", run, tmp_path / "outputs")
-    assert denied.value.message.startswith("access denied reading s3://models/")
+    assert denied.value.message == (
+        f"access denied writing s3://models/{PREFIX}/config.json (AccessDenied)"
+    )
     assert "AWS_ACCESS_KEY_ID" in denied.value.hint
+    assert f"s3:PutObject on arn:aws:s3:::models/{PREFIX}/*" in denied.value.hint
 
     monkeypatch.delenv("AWS_ACCESS_KEY_ID")
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")

@@ -3,7 +3,10 @@
 Each object carries the sha256 of its content as user metadata (`x-amz-meta-sha256`); before
 writing, a HEAD request compares it with the local file's, so only missing or different objects
 are written, and the manifest (`trainops.json`) is written last: once it is there, the copy is
-complete. Credentials, region and endpoint come from boto3's own environment variables
+complete. The permissions needed are `s3:GetObject` and `s3:PutObject` on the prefix; without
+`s3:ListBucket` S3 answers the HEAD of a missing key with 403, not 404 (AWS HeadObject API
+reference), so a 403 there means "unknown": the object is written, then read back (HEAD) and its
+sha256 compared. Credentials, region and endpoint come from boto3's own environment variables
 (`AWS_ACCESS_KEY_ID`, `AWS_PROFILE`, `AWS_REGION`, `AWS_ENDPOINT_URL[_S3]`, ...).
 """
 
@@ -32,6 +35,17 @@ _CREDENTIALS_HINT = (
     "AWS_SECRET_ACCESS_KEY (or AWS_PROFILE); they need s3:GetObject and "
     "s3:PutObject on the prefix"
 )
+# What HEAD answers for a missing key to a caller without s3:ListBucket (no body on HEAD: the code
+# is the status).
+_UNKNOWN = frozenset({"403", "AccessDenied"})
+
+
+def _needs(permission: str, bucket: str, key: str) -> str:
+    where = key.rsplit("/", 1)[0] + "/*" if "/" in key else "*"
+    return (
+        f"the credentials (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE) need "
+        f"{permission} on arn:aws:s3:::{bucket}/{where} (docs/security.md has the policy)"
+    )
 
 
 def split_uri(uri: str) -> tuple[str, str]:
@@ -55,11 +69,25 @@ def deliver(target: S3Target, bundle: Bundle) -> Tally:
     present: list[str] = []
     for f in bundle.files:
         key = keys[f.name]
-        if _holds(client, bucket, key, f):
+        held = _holds(client, bucket, key, f)
+        if held:
             present.append(f.name)
-        else:
-            _put(client, bucket, key, f)
-            written.append(f.name)
+            continue
+        _put(client, bucket, key, f)
+        if held is None:  # HEAD was refused: read back what the PUT wrote
+            back = _holds(client, bucket, key, f)
+            if back is None:
+                raise DeliveryError(
+                    f"wrote s3://{bucket}/{key} but cannot read it back (403): without "
+                    "s3:GetObject every delivery would write it again",
+                    _needs("s3:GetObject", bucket, key),
+                )
+            if not back:
+                raise DeliveryError(
+                    f"s3://{bucket}/{key} does not hold the sha256 just written to it",
+                    "another writer changed it meanwhile; the next apply writes it again",
+                )
+        written.append(f.name)
     base = keys[bundle.manifest.name].rsplit("/", 1)[0]
     return Tally(tuple(written), tuple(present), f"s3://{bucket}/{base}/")
 
@@ -96,7 +124,8 @@ def _client() -> Any:
         ) from None
 
 
-def _holds(client: Any, bucket: str, key: str, f: File) -> bool:
+def _holds(client: Any, bucket: str, key: str, f: File) -> bool | None:
+    """Whether the object holds `f` (by sha256 and size); None when S3 will not say (403)."""
     from botocore.exceptions import ClientError
 
     try:
@@ -104,6 +133,8 @@ def _holds(client: Any, bucket: str, key: str, f: File) -> bool:
     except ClientError as exc:
         if _code(exc) in _MISSING:
             return False  # also what a missing bucket answers to HEAD; the PUT will say
+        if _code(exc) in _UNKNOWN:
+            return None  # a missing key without s3:ListBucket, or no s3:GetObject: the PUT says
         raise _error(exc, "reading", bucket, key) from None
     meta = head.get("Metadata") or {}
     return bool(meta.get(SHA256_META) == f.sha256 and head.get("ContentLength") == f.size)
@@ -156,8 +187,17 @@ def _error(exc: Any, doing: str, bucket: str, key: str) -> DeliveryError:
             f"S3 bucket {bucket!r} does not exist", "create it, or fix the s3 uri in spec.deliver"
         )
     if code in _DENIED:
+        permission = {
+            "reading": "s3:GetObject",
+            "writing": "s3:PutObject",
+            "removing": "s3:DeleteObject",
+            "copying to": "s3:PutObject (and s3:GetObject on the source)",
+        }.get(doing)
+        if code not in _UNKNOWN:
+            permission = None  # the credentials themselves are refused
         return DeliveryError(
-            f"access denied {doing} s3://{bucket}/{key} ({code})", _CREDENTIALS_HINT
+            f"access denied {doing} s3://{bucket}/{key} ({code})",
+            _needs(permission, bucket, key) if permission else _CREDENTIALS_HINT,
         )
     message = exc.response.get("Error", {}).get("Message", "")
     return DeliveryError(
