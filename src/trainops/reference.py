@@ -65,7 +65,8 @@ DOCS: dict[str, str] = {
     "spec.deliver": "Where a succeeded run's outputs are copied (each entry names one target).",
     "spec.deliver[].huggingface.repo": "Hugging Face Hub repository `owner/name`.",
     "spec.deliver[].huggingface.private": "Create the repository private when missing.",
-    "spec.deliver[].s3.uri": "`s3://bucket/prefix/` that receives the outputs.",
+    "spec.deliver[].s3.uri": "`s3://bucket/prefix/` that receives the outputs (needs "
+    "`s3:GetObject` and `s3:PutObject` on `prefix/*`, no `s3:ListBucket`: S3 permissions below).",
     "spec.promote": "After success and delivery, move aliases to the run only when its "
     "metrics pass (DESIGN §19). A `git revert` moves them back to the previous run that passed.",
     "spec.promote.when": "Metric name -> condition: an operator (`<`, `<=`, `>`, `>=`, `==`, "
@@ -79,7 +80,9 @@ DOCS: dict[str, str] = {
     "spec.promote.to[].huggingface.kind": "`branch` or `tag`.",
     "spec.promote.to[].s3": "A prefix that receives a copy of the run's S3 delivery; its "
     "`trainops.json`, copied last, names the run.",
-    "spec.promote.to[].s3.uri": "`s3://bucket/prefix/`, outside what the delivery writes.",
+    "spec.promote.to[].s3.uri": "`s3://bucket/prefix/`, outside what the delivery writes "
+    "(needs `s3:GetObject`, `s3:PutObject`, `s3:DeleteObject` on `prefix/*`: S3 permissions "
+    "below).",
     "spec.promote.to[].replicate": "A Replicate deployment (replicate jobs only).",
     "spec.promote.to[].replicate.deployment": "`owner/name`; its release is moved to the run's "
     "model version.",
@@ -127,6 +130,25 @@ DOCS: dict[str, str] = {
     "prices_usd_per_second": "Price per second by hardware; overrides the built-in table.",
     "github.status_context": "Prefix of the commit statuses trainops sets.",
 }
+
+
+S3_POLICY = """{
+  "Version": "2012-10-17",
+  "Statement": [
+    {
+      "Sid": "TrainopsDeliver",
+      "Effect": "Allow",
+      "Action": ["s3:GetObject", "s3:PutObject"],
+      "Resource": "arn:aws:s3:::models/team/*"
+    },
+    {
+      "Sid": "TrainopsPromote",
+      "Effect": "Allow",
+      "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
+      "Resource": "arn:aws:s3:::models/prod/*"
+    }
+  ]
+}"""
 
 
 def manifest_reference() -> str:
@@ -182,6 +204,22 @@ def manifest_reference() -> str:
         "  key, and no key is in both `spec.data` and `spec.input`.",
         "- Beyond the file: a `workdir` or `runs_dir` that leads outside the repository through a",
         "  symlink, a job name used by two manifests, and (with a lock) the trainer's input.",
+        "",
+        "## S3 permissions",
+        "",
+        "An S3 delivery (`spec.deliver[].s3`) needs `s3:GetObject` and `s3:PutObject` on its",
+        "prefix; an S3 alias (`spec.promote.to[].s3`) reads the delivery (`s3:GetObject`, the",
+        "statement above) and needs `s3:GetObject`, `s3:PutObject` and `s3:DeleteObject` on its",
+        "own prefix (`s3:AbortMultipartUpload` lets a failed copy of a file of 5 GiB or more clean",
+        "up its parts). `s3:ListBucket` is not needed: promotion takes the file names from the",
+        "delivery's `trainops.json`, and a 403 where S3 would answer 404 to a caller with",
+        '`s3:ListBucket` means "not there yet". With SSE-KMS, add `kms:Decrypt` and',
+        "`kms:GenerateDataKey` on the key. The minimal policy (bucket `models`, delivery",
+        "`s3://models/team/`, alias `s3://models/prod/`):",
+        "",
+        "```json",
+        *S3_POLICY.splitlines(),
+        "```",
     ]
     for title, name in (
         ("TrainingJob (`jobs/*.yaml`)", "trainingjob.v1.json"),
