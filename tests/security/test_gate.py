@@ -3,12 +3,15 @@ it cannot read is a located problem (exit 1), never an internal error (exit 3) o
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
 from tests.support.workspace import run_cli
+from trainops.manifest import json_schemas
 from trainops.workspace import validate_workspace
 
 HEAD = "apiVersion: trainops/v1\nkind: TrainingJob\nmetadata: {name: job}\n"
@@ -162,6 +165,31 @@ def test_an_integral_float_is_the_integer_it_equals(tmp_path: Path) -> None:
     spec = validation.jobs["job"].spec
     assert (spec.retries, spec.budget.max_duration) == (2, 600)
     assert problems(tmp_path / "b", HEAD + SPEC + "  retries: 2.5\n")
+
+
+@pytest.mark.parametrize(
+    ("extra", "valid"),
+    [
+        pytest.param("  budget: {max_duration: 600.0}\n", True, id="integral-float"),
+        pytest.param('  env: [""]\n', False, id="empty-env-name"),
+        pytest.param("  workdir: /abs/train\n", False, id="absolute-workdir"),
+    ],
+)
+def test_check_jsonschema_and_validate_agree_on_what_the_schema_passed(
+    tmp_path: Path, extra: str, valid: bool
+) -> None:
+    """Finding 5: `check-jsonschema` with the schema the code generates (`trainops schema`)
+    passed these three and `validate` refused them. Now both say the same: 600.0 is 600 in
+    both, an empty env name and an absolute workdir are refused by both."""
+    (tmp_path / "schema.json").write_text(json_schemas()["trainingjob.v1.json"])
+    (tmp_path / "job.yaml").write_text(HEAD + SPEC + extra)
+    argv = [sys.executable, "-m", "check_jsonschema", "--schemafile", "schema.json", "job.yaml"]
+    checked = subprocess.run(
+        argv, cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert checked.returncode in (0, 1), checked.stderr
+    found = problems(tmp_path / "repo", HEAD + SPEC + extra)
+    assert (checked.returncode == 0, found == []) == (valid, valid), (checked.stdout, found)
 
 
 # ---- 6: every path from a file is bounded ---------------------------------------------------
