@@ -218,6 +218,8 @@ def plan(root: Path, output: str, detailed_exitcode: bool, github: bool) -> None
             echo("\n" + render.data_text(ws.packages))
         if ws.workdirs:
             echo("\n" + render.workdir_text(ws.workdirs))
+        if sent := render.hyperparameter_text(ws.validation.jobs):
+            echo("\n" + sent)
         if result.drift:
             echo("\n" + render.drift_text(result.drift))
         if diffs:

@@ -159,6 +159,26 @@ def workdir_text(workdirs: Mapping[str, Any]) -> str:
     return "Workdir packages:\n" + "\n".join(f"  {escape.line(line)}" for line in lines)
 
 
+def hyperparameter_lines(jobs: Mapping[str, Any]) -> list[str]:
+    """What each SageMaker job's input becomes (issue 31): HyperParameters are strings, so the
+    conversion is shown before anything is submitted; `s3://` values are channels."""
+    from trainops.hyperparameters import preview
+    from trainops.manifest import SageMakerSpec
+
+    lines = []
+    for name, job in sorted(jobs.items()):
+        if isinstance(job.spec, SageMakerSpec):
+            lines += [f"{name}: {line}" for line in preview(job.spec.input)]
+    return lines
+
+
+def hyperparameter_text(jobs: Mapping[str, Any]) -> str:
+    lines = hyperparameter_lines(jobs)
+    if not lines:
+        return ""
+    return "SageMaker input:\n" + "\n".join(f"  {escape.line(line)}" for line in lines)
+
+
 def drift_lines(drift: Mapping[str, Sequence[str]]) -> list[str]:
     """Each job's input drift (DESIGN §18): an object that changed behind its unchanged URL."""
     return [f"{job}: {line}" for job, lines in sorted(drift.items()) for line in lines]

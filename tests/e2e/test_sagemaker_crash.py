@@ -85,3 +85,19 @@ def test_kill_at_each_step_boundary_then_apply_again(
     assert max(created.values()) == 1, created
     assert {job for job, _ in created} == set(JOBS)
     repo.cleanup()
+
+
+def test_plan_shows_the_hyperparameter_strings_and_the_worst_case(
+    tmp_path: Path, sagemaker: SageMakerEmulator
+) -> None:
+    cfg = config() + yaml.safe_dump({"providers": {"sagemaker": SAGEMAKER}})
+    repo = UserRepo.create(tmp_path, {"a": sm_job("a")}, cfg=cfg)
+    repo.env = sagemaker.env()
+    shown = repo.trainops("plan")
+    assert shown.returncode == 0, explain(shown)
+    assert 'a: hyperparameter epochs = "2"' in shown.stdout
+    assert 'a: hyperparameter name = "a"' in shown.stdout
+    # ml.g5.xlarge at 1.408 USD/h for the 2h budget
+    assert "$2.82" in shown.stdout, shown.stdout
+    assert sagemaker.jobs == {}  # plan submits nothing
+    repo.cleanup()
