@@ -59,7 +59,9 @@ class Fault:
     """Answer matching requests with `status` (0: drop the connection) instead of serving them.
 
     `method` is a method or "*", `path` a regex searched in the request path, `times` how many
-    matching requests to hit (None: all of them, until `clear_faults`).
+    matching requests to hit (None: all of them, until `clear_faults`). `after`: the request is
+    served first (a comment is stored) and the fault answers instead of its reply, as a 5xx from
+    GitHub's front end after the write reached storage would.
     """
 
     status: int
@@ -69,9 +71,10 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)
     body: Any = None
     hits: int = 0
+    after: bool = False
 
-    def matches(self, method: str, path: str) -> bool:
-        if self.times is not None and self.hits >= self.times:
+    def matches(self, method: str, path: str, after: bool = False) -> bool:
+        if self.after != after or (self.times is not None and self.hits >= self.times):
             return False
         return self.method in ("*", method) and re.search(self.path, path) is not None
 
@@ -176,10 +179,11 @@ class GitHubEmulator(LoopbackEmulator):
         times: int | None = 1,
         headers: dict[str, str] | None = None,
         body: Any = None,
+        after: bool = False,
     ) -> Fault:
         if body is None and status:
             body = {"message": http.HTTPStatus(status).phrase, "documentation_url": DOCS}
-        fault = Fault(status, method.upper(), path, times, dict(headers or {}), body)
+        fault = Fault(status, method.upper(), path, times, dict(headers or {}), body, after=after)
         with self._lock:
             self._faults.append(fault)
         return fault
@@ -197,6 +201,12 @@ class GitHubEmulator(LoopbackEmulator):
 
     def fail_all(self, status: int = 503, *, method: str = "*", path: str = "") -> Fault:
         return self.inject(status, method=method, path=path, times=None)
+
+    def fail_after_storing(
+        self, status: int = 502, *, method: str = "POST", path: str = "", times: int = 1
+    ) -> Fault:
+        """Serve the next matching write, then answer `status` instead of its reply."""
+        return self.inject(status, method=method, path=path, times=times, after=True)
 
     def drop_next(self, n: int = 1, *, method: str = "*", path: str = "") -> Fault:
         """Close the connection without answering (the request was read, maybe acted on)."""
@@ -398,6 +408,12 @@ class GitHubEmulator(LoopbackEmulator):
                         status, body, extra = route(
                             _Call(**match.groupdict(), query=query, payload=payload, path=path)
                         )
+                        late = next(
+                            (f for f in self._faults if f.matches(method, path, after=True)), None
+                        )
+                        if late is not None:
+                            late.hits += 1
+                            raise _Reply(late.status, late.body, late.headers)
                     break
             else:
                 raise _not_found()

@@ -178,13 +178,37 @@ def test_rate_limit_longer_than_max_wait_fails_without_waiting(
 def test_5xx_is_retried_with_capped_exponential_backoff(
     emu: GitHubEmulator, gh: GitHubClient, fake: FakeTime, status: int
 ) -> None:
-    emu.fail_next(3, status, path="/comments")
+    emu.fail_next(3, status, path="/statuses/")
+
+    gh.create_commit_status(REPO, SHA, "success", context="trainops/a")  # idempotent: resent
+
+    assert len(emu.statuses(SHA)) == 1
+    first, second, third = fake.sleeps
+    assert 0.5 <= first <= 1.0 and 1.0 <= second <= 2.0 and 2.0 <= third <= 4.0
+
+
+@pytest.mark.parametrize("status", [502, 0])  # 0: the connection drops after sending
+def test_a_comment_stored_before_a_5xx_or_a_lost_answer_is_found_not_posted_again(
+    emu: GitHubEmulator, gh: GitHubClient, status: int
+) -> None:
+    emu.fail_after_storing(status, path="/issues/7/comments")
 
     comment = gh.create_issue_comment(REPO, 7, "plan")
 
-    assert [c["id"] for c in emu.issue_comments("acme", "models", 7)] == [comment["id"]]
-    first, second, third = fake.sleeps
-    assert 0.5 <= first <= 1.0 and 1.0 <= second <= 2.0 and 2.0 <= third <= 4.0
+    stored = emu.issue_comments("acme", "models", 7)
+    assert [c["id"] for c in stored] == [comment["id"]]  # exactly one comment
+    assert [r.method for r in emu.requests if "/comments" in r.path] == ["POST", "GET"]
+
+
+def test_a_commit_comment_refused_with_a_5xx_before_storing_is_posted_once_more(
+    emu: GitHubEmulator, gh: GitHubClient
+) -> None:
+    emu.fail_next(1, 503, method="POST", path="/comments")
+
+    comment = gh.create_commit_comment(REPO, SHA, "report")
+
+    assert [r.method for r in emu.requests if "/comments" in r.path] == ["POST", "GET", "POST"]
+    assert [c["id"] for c in emu.commit_comments(SHA)] == [comment["id"]]
 
 
 def test_backoff_is_capped(emu: GitHubEmulator, fake: FakeTime) -> None:
@@ -250,8 +274,9 @@ def test_dropped_post_is_not_resent_but_a_dropped_get_is(
     emu: GitHubEmulator, gh: GitHubClient
 ) -> None:
     emu.drop_next(method="POST")
-    with pytest.raises(GitHubError, match="may or may not have been applied"):
-        gh.create_commit_comment(REPO, SHA, "done")
+    with pytest.raises(GitHubError, match="may or may not have been applied") as unknown:
+        gh.request("POST", f"repos/{REPO}/commits/{SHA}/comments", json={"body": "done"})
+    assert unknown.value.unknown  # create_commit_comment then looks before posting again
 
     emu.drop_next(method="GET")
     assert gh.list_commit_comments(REPO, SHA) == []

@@ -206,17 +206,20 @@ def test_run_report_failure_raises_and_notes(emu: GitHubEmulator, tmp_path: Path
     assert emu.statuses(SOURCE) == []
 
 
-def test_a_dropped_comment_is_sent_by_the_next_report_and_the_status_not_twice(
-    emu: GitHubEmulator, tmp_path: Path
+@pytest.mark.parametrize("stored", [False, True])
+def test_a_comment_post_with_an_unknown_outcome_leaves_one_comment_and_one_status(
+    emu: GitHubEmulator, tmp_path: Path, stored: bool
 ) -> None:
     env = actions_env(emu, tmp_path, "schedule")
     done = replace(RUN, health=Health.FAILED, error="exit status 1")
-    emu.drop_next(1, method="POST", path="/comments$")  # the connection breaks mid-post
+    if stored:  # GitHub stored the comment, then answered 502
+        emu.fail_after_storing(502, method="POST", path="/comments$")
+    else:  # the connection breaks mid-post, before anything is stored
+        emu.drop_next(1, method="POST", path="/comments$")
     first = run_reporter(Config(), lambda _n: None, env=env)
-    assert first is not None
-    with pytest.raises(GitHubError, match="not resent"):
-        first.report("tiny", done, "boom")
+    assert first is not None and first.report("tiny", done, "boom")  # looked, then (re)posted
     first.close()
+    assert len(emu.commit_comments(SOURCE)) == 1
     second = run_reporter(Config(), lambda _n: None, env=env)
     assert second is not None and second.report("tiny", done, "boom")
     second.close()

@@ -51,9 +51,12 @@ _SECONDARY_LIMIT_FALLBACK_S = 60.0
 class GitHubError(ProviderError):
     """A GitHub API call failed for good. `status` is the HTTP status (None: no response)."""
 
-    def __init__(self, message: str, *, status: int | None = None, hint: str = "") -> None:
+    def __init__(
+        self, message: str, *, status: int | None = None, hint: str = "", unknown: bool = False
+    ) -> None:
         super().__init__(message, hint)
         self.status = status
+        self.unknown = unknown  # a write that may or may not have been applied
 
 
 class GitHubClient:
@@ -185,8 +188,7 @@ class GitHubClient:
 
     def create_issue_comment(self, repo: str, number: int, body: str) -> dict[str, Any]:
         _check_body(body)
-        path = f"{_repo_path(repo)}/issues/{int(number)}/comments"
-        return self._learn(_object(self.request("POST", path, json={"body": body})))
+        return self._create_comment(f"{_repo_path(repo)}/issues/{int(number)}/comments", body)
 
     def update_issue_comment(self, repo: str, comment_id: int, body: str) -> dict[str, Any]:
         _check_body(body)
@@ -200,8 +202,24 @@ class GitHubClient:
 
     def create_commit_comment(self, repo: str, sha: str, body: str) -> dict[str, Any]:
         _check_body(body)
-        path = f"{_repo_path(repo)}/commits/{_ref(sha)}/comments"
-        return self._learn(_object(self.request("POST", path, json={"body": body})))
+        return self._create_comment(f"{_repo_path(repo)}/commits/{_ref(sha)}/comments", body)
+
+    def _create_comment(self, path: str, body: str) -> dict[str, Any]:
+        """POST a comment. A POST is never resent blindly: after one whose outcome is unknown
+        (a 5xx, or a connection lost after sending) the comments are listed, and a comment of
+        ours with this very body is the answer; only when there is none is it posted again."""
+        sent = scrub_json({"body": body}, self._scrubber)["body"]
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                return self._learn(_object(self.request("POST", path, json={"body": body})))
+            except GitHubError as exc:
+                if not exc.unknown or attempt == self.max_attempts:
+                    raise
+                self._sleep(self._backoff(attempt))
+            found = [c for c in self.paginate(path) if c.get("body") == sent and self.wrote(c)]
+            if found:
+                return self._learn(max(found, key=lambda c: int(c.get("id") or 0)))
+        raise AssertionError("unreachable")
 
     # -- commit statuses ----------------------------------------------------------------------
 
@@ -301,12 +319,23 @@ class GitHubClient:
                             f"GitHub API {what}: {failure}; it may or may not have "
                             "been applied, so it is not resent"
                         ),
+                        unknown=True,
                     ) from None
                 delay = self._backoff(attempt)
             else:
                 if response.is_success:
                     return response
                 failure = _describe(response)
+                if not idempotent and response.status_code in _RETRYABLE_STATUS:
+                    # A 5xx may come after GitHub stored the write (a comment posted twice).
+                    raise GitHubError(
+                        self._scrub(
+                            f"GitHub API {what} failed: {failure}; it may or may not have "
+                            "been applied, so it is not resent"
+                        ),
+                        status=response.status_code,
+                        unknown=True,
+                    )
                 wait = self._retry_delay(response, attempt)
                 if wait is None:
                     raise GitHubError(
