@@ -104,7 +104,7 @@ def test_a_file_whose_metadata_lies_about_its_digest_is_not_reused(emu, fake) ->
     pkg = package()
     with make(emu, fake) as p:
         p.stage(package(b"something else"))  # a file of the account, and one whose metadata
-        p._client().files.create(  # names this digest over other bytes of the same size
+        p.api.client().files.create(  # names this digest over other bytes of the same size
             io.BytesIO(b"x" * pkg.size),
             filename="forged.zip",
             metadata={"trainops_digest": pkg.digest},

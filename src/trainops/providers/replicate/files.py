@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from trainops.errors import ProviderError
+from trainops.providers.replicate.http import Api, reason, results, timestamp
 
 if TYPE_CHECKING:
     from trainops.data import Package
@@ -35,21 +36,30 @@ class UploadRejected(ProviderError):
     retryable = False
 
 
-class ReplicateFiles:
-    """The `DataInputs` capability of the Replicate provider, mixed into it: it uses the
-    provider's client, pacing, retries and token-scrubbed errors."""
+class Files:
+    """The `DataInputs` capability of the Replicate provider: packages as files of the account,
+    through the provider's `Api` (client, pacing, retries, token-scrubbed errors)."""
 
-    reuse_margin = REUSE_MARGIN
-    files_max_pages = FILES_MAX_PAGES
+    def __init__(
+        self,
+        api: Api,
+        *,
+        reuse_margin: float = REUSE_MARGIN,
+        max_pages: int = FILES_MAX_PAGES,
+    ) -> None:
+        self.api = api
+        self.reuse_margin = reuse_margin
+        self.max_pages = max_pages
+        self.staged: dict[str, str] = {}  # digest -> URL, staged by this process
 
     def stage(self, package: Package) -> str:
         """The URL of a Replicate file holding `package`: a file of this account whose metadata
         names the digest, whose sha256 checksum and size agree and which does not expire within
         `reuse_margin`, else a new upload. Idempotent per digest."""
-        if package.digest in self._staged:
-            return self._staged[package.digest]
+        if package.digest in self.staged:
+            return self.staged[package.digest]
         url = self.find_file(package) or self._upload(package)
-        self._staged[package.digest] = url
+        self.staged[package.digest] = url
         return url
 
     def find_file(self, package: Package) -> str | None:
@@ -74,23 +84,15 @@ class ReplicateFiles:
     def _file_items(self) -> list[Mapping[str, Any]]:
         # The client's `files.list()` reads the first page only: the pages are walked raw, as
         # the trainings list is.
-        from trainops.providers.replicate import _next, _results
-
         items: list[Mapping[str, Any]] = []
-        url: str | None = "/v1/files"
-        for _ in range(self.files_max_pages):
-            if not url:
-                break
-            page = self._call("GET", url, "list files")
-            items += _results(page, "list files")
-            url = _next(page)
+        for page in self.api.pages("/v1/files", "list files", self.max_pages):
+            items += results(page, "list files")
         return items
 
     def _expiring(self, item: Mapping[str, Any]) -> bool:
-        from trainops.providers.replicate import _timestamp
-
-        expires = _timestamp(item.get("expires_at"))
-        return expires is not None and expires - self.wall() < self.reuse_margin
+        # The files' expiry is wall-clock time.
+        expires = timestamp(item.get("expires_at"))
+        return expires is not None and expires - self.api.wall() < self.reuse_margin
 
     def _upload(self, package: Package) -> str:
         """One upload through `client.files.create`. Only a refusal (429) is retried as is; an
@@ -99,14 +101,14 @@ class ReplicateFiles:
         from replicate.exceptions import ReplicateError
 
         from trainops.data import human_size
-        from trainops.providers.replicate import _reason
 
-        client = self._client()
+        api = self.api
+        client = api.client()
         what = f"uploading {package.path} ({human_size(package.size)}) to Replicate"
         failure = ""
-        for attempt in range(1, self.max_attempts + 1):
-            self.pacer.acquire("default")
-            self._retry_after = None
+        for attempt in range(1, api.max_attempts + 1):
+            api.pacer.acquire("default")
+            api.retry_after = None
             lost = False
             try:
                 created = client.files.create(
@@ -117,13 +119,13 @@ class ReplicateFiles:
                 )
             except ReplicateError as exc:
                 if exc.status == 413:
-                    raise UploadRejected(self._redact(f"{what}: {_reason(exc)}")) from None
+                    raise UploadRejected(api.redact(f"{what}: {reason(exc)}")) from None
                 if exc.status == 429:
-                    self.pacer.drain("default")
+                    api.pacer.drain("default")
                 elif (exc.status or 0) < 500:
-                    raise self._error(f"{what}: {_reason(exc)}") from None
+                    raise api.error(f"{what}: {reason(exc)}") from None
                 lost = (exc.status or 0) >= 500
-                failure = _reason(exc)
+                failure = reason(exc)
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
                 failure = type(exc).__name__  # nothing was sent
             except httpx.HTTPError as exc:
@@ -139,35 +141,12 @@ class ReplicateFiles:
                 found = self.find_file(package)
                 if found:
                     return found
-            if not self._pause(attempt):
+            if not api.pause(attempt):
                 break
-        raise self._error(
+        raise api.error(
             f"{what}: {failure} after {attempt} attempts",
             "the service may be degraded; run apply again later (nothing is uploaded twice)",
         )
-
-    # Provided by the provider this is mixed into.
-    wall: Callable[[], float]  # the files' expiry is wall-clock time
-    _staged: dict[str, str]  # digest -> URL, staged by this process
-    max_attempts: int
-    pacer: Any
-    _retry_after: float | None
-    _sleep: Callable[[float], None]
-
-    def _call(self, method: str, url: str, what: str) -> Any:
-        raise NotImplementedError
-
-    def _client(self) -> Any:
-        raise NotImplementedError
-
-    def _pause(self, attempt: int) -> bool:
-        raise NotImplementedError
-
-    def _redact(self, text: str) -> str:
-        raise NotImplementedError
-
-    def _error(self, message: str, hint: str = "") -> ProviderError:
-        raise NotImplementedError
 
 
 def _holds(item: Mapping[str, Any], package: Package) -> bool:
