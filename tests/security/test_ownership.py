@@ -429,3 +429,87 @@ def test_a_colleague_copying_a_jobs_labels_without_the_repository_is_never_adopt
     mine = colleague_job(hub, labels_of("portraits", REV, 1, "0" * 16, ours))
     found = provider.find(intent)
     assert found is not None and found.run_id == mine
+
+
+# ---- SageMaker: a training job of this name that trainops did not submit ---------------------
+
+SAGEMAKER = {
+    "role_arn": "arn:aws:iam::123456789012:role/trainops",
+    "output_uri": "s3://acme-models/sm",
+}
+OURS = "github.com/acme/ours"
+
+
+def colleague_training_job(emu: Any, name: str, tags: dict[str, str]) -> None:
+    """A training job started with boto3 by hand in the shared account, under `name`."""
+    import boto3
+
+    client = boto3.session.Session().client("sagemaker", endpoint_url=emu.url, **_aws(emu))
+    client.create_training_job(
+        TrainingJobName=name,
+        AlgorithmSpecification={"TrainingImage": "acme/train:1", "TrainingInputMode": "File"},
+        RoleArn=SAGEMAKER["role_arn"],
+        OutputDataConfig={"S3OutputPath": "s3://their-bucket/out"},
+        ResourceConfig={"InstanceType": "ml.g5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 30},
+        StoppingCondition={"MaxRuntimeInSeconds": 3600},
+        Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
+    )
+
+
+def _aws(emu: Any) -> dict[str, str]:
+    env = emu.env()
+    return {
+        "region_name": env["AWS_REGION"],
+        "aws_access_key_id": env["AWS_ACCESS_KEY_ID"],
+        "aws_secret_access_key": env["AWS_SECRET_ACCESS_KEY"],
+    }
+
+
+@pytest.mark.parametrize(
+    ("tags", "repository"),
+    [
+        ({}, OURS),  # this repository's very name for the ghost's run, untagged
+        ({"trainops-job": "ghost", "trainops-revision": REV, "trainops-attempt": "2"}, OURS),
+        ({}, "github.com/other/repo"),  # another repository's name for it
+    ],
+)
+def test_a_ghost_naming_a_sagemaker_job_trainops_did_not_submit_never_stops_it(
+    tmp_path: Path, tags: dict[str, str], repository: str
+) -> None:
+    """The job is InProgress, so the list pages show it (with no tags); its name alone must
+    not let a state file's claim stop it: `StopTrainingJob` is sent only after `ListTags`
+    shows trainops' marks of that very name."""
+    from tests.emulators.sagemaker import SageMakerEmulator
+    from trainops.providers.sagemaker import training_job_name
+
+    with SageMakerEmulator(now=time.time()) as emu:
+        name = training_job_name("ghost", REV, 1, repository)
+        if "trainops-attempt" in tags:
+            tags = {**tags, "trainops-repository": name.rsplit("-", 1)[1]}
+        colleague_training_job(emu, name, tags)
+        emu.advance(100)  # Training
+        cfg = config() + yaml.safe_dump({"providers": {"sagemaker": SAGEMAKER}})
+        repo = UserRepo.create(tmp_path, {}, cfg=cfg)
+        repo.env.update({**emu.env(), "TRAINOPS_REPOSITORY_ID": OURS})
+        forge(repo, ghost("sagemaker", name))
+
+        result = repo.trainops("apply")
+
+        assert result.returncode in (1, 3), explain(result)  # named as foreign, or refused
+        assert "left alone" in result.stderr, result.stderr
+        assert emu.calls.get("StopTrainingJob", 0) == 0, emu.calls
+        assert emu.describe(emu.jobs[name])["TrainingJobStatus"] == "InProgress"
+        assert name in result.stderr, result.stderr
+        assert emu.errors == []
+        repo.cleanup()
+
+
+def test_a_finished_sagemaker_job_is_never_judged_without_its_tags() -> None:
+    """Delivery and promotion act on finished runs: an answer without tags is not proof."""
+    from trainops.providers.sagemaker import SageMakerProvider, training_job_name
+
+    intent = _intent(provider="sagemaker")
+    name = training_job_name(intent.job, intent.revision, intent.attempt, intent.repository)
+    provider = SageMakerProvider()
+    assert provider.owns(intent, Observation(name, Health.SUCCEEDED)) == "its tags were not read"
+    assert provider.owns(intent, Observation(name, Health.RUNNING)) == ""

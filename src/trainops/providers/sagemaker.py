@@ -35,17 +35,31 @@ _NEVER_SENT = ("NoCredentialsError", "NoRegionError", "ParamValidationError")
 TAGS = ("trainops-job", "trainops-revision", "trainops-attempt")
 ACTIVE = ("InProgress", "Stopping")
 
-__all__ = ["SageMakerProvider", "check_run", "training_job_name"]
+__all__ = ["SageMakerProvider", "check_run", "tags_name", "training_job_name"]
 
 
 def training_job_name(job: str, revision: str, attempt: int, repository: str = "") -> str:
     """`<job>-<revision>-<attempt>-<repository scope>`, at most 63 of `[a-zA-Z0-9-]`. A job name
     of `_ROOM` characters or more is cut and followed by 8 hex of its sha256 (names shorter than
     `_ROOM` stay whole: the two forms never meet)."""
+    return _name(job, revision, attempt, scope(repository))
+
+
+def _name(job: str, revision: str, attempt: int | str, scoped: str) -> str:
     part = job
     if len(job) >= _ROOM:
         part = f"{job[: _ROOM - 9]}-{hashlib.sha256(job.encode()).hexdigest()[:8]}"
-    return f"{part}-{revision}-{attempt}-{scope(repository)}"
+    return f"{part}-{revision}-{attempt}-{scoped}"
+
+
+def tags_name(tags: Mapping[str, str]) -> str:
+    """The training job name the ownership tags describe ("" when they are not trainops'):
+    the name a job must have for its tags to be the marks of that name's run."""
+    marks = [tags.get(k) for k in (*TAGS, "trainops-repository")]
+    if not all(isinstance(m, str) and m for m in marks):
+        return ""
+    job, revision, attempt, scoped = (str(m) for m in marks)
+    return _name(job, revision, attempt, scoped)
 
 
 def check_run(job: str, run: Any) -> str:
@@ -68,7 +82,10 @@ def not_owned(name: str, tags: Mapping[str, str] | None, intent: Intent) -> str:
     if name != ours:
         return f"its name is not this repository's ({intent.repository!r}) name for the attempt"
     if tags is None:
-        return ""  # seen in a list: the name, a function of the repository, is all it shows
+        # Seen in a list (no tags there): the name, a function of the repository, is all it
+        # shows. Enough to follow a running job; every act on one reads its tags first
+        # (`cancel`; adoption, `find`), and a finished job is always described (`owns`).
+        return ""
     wanted = {
         "trainops-job": intent.job,
         "trainops-revision": intent.revision,
@@ -179,10 +196,22 @@ class SageMakerProvider:
         return found
 
     def cancel(self, run_id: str) -> None:
-        """`StopTrainingJob`. Idempotent: a job already stopping or ended, or unknown, is left."""
+        """`StopTrainingJob`, only of a job whose tags are the marks of its name (DESIGN §9:
+        never on the word of a state file, nor of a list that shows no tags). Idempotent: a
+        job already stopping or ended, or unknown, is left."""
         if not _NAME.match(run_id):
             return
         what = f"stopping SageMaker training job {run_id}"
+        one = self._describe(run_id, what)
+        if one is None:
+            return
+        if tags_name(one["tags"]) != run_id:
+            raise _refused(
+                f"{what}: its tags are not trainops' marks of this run: left alone (DESIGN §9)",
+                "a job of this name that trainops did not submit is never stopped by trainops",
+            )
+        if one["job"].get("TrainingJobStatus") != "InProgress":
+            return
         try:
             self._call("sagemaker", "stop_training_job", what, TrainingJobName=run_id)
         except _Answer as answer:
@@ -231,7 +260,11 @@ class SageMakerProvider:
 
     def owns(self, intent: Intent, seen: Observation) -> str:
         tags = seen.marks.get("tags")
-        return not_owned(seen.run_id, tags if isinstance(tags, Mapping) else None, intent)
+        if not isinstance(tags, Mapping):
+            if seen.health.terminal:  # what delivery and promotion act on: tags, always
+                return "its tags were not read"
+            tags = None
+        return not_owned(seen.run_id, tags, intent)
 
     def find(self, intent: Intent) -> RunRef | None:
         """Adoption: one describe of the intent's name; ours when its tags say so."""
