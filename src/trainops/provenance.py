@@ -288,7 +288,8 @@ def checkout(root: Path, ref: str, out_dir: Path) -> list[str]:
     """Copy the outputs of the run `ref` names into `out_dir`, each file verified against the
     sha256 the delivery manifest recorded; nothing is left in `out_dir` when one does not match.
     Returns one line per file written."""
-    from trainops.delivery.bundle import MANIFEST, gather
+    from trainops.delivery.base import MANIFEST
+    from trainops.delivery.bundle import gather
     from trainops.providers.base import OutputFolder
 
     found = trace(root, ref)

@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from trainops.delivery.bundle import MANIFEST, Bundle, DeliveryError, Tally, gather
+from trainops.delivery.base import MANIFEST, Bundle, DeliveryError, Tally
+from trainops.delivery.bundle import gather
 from trainops.manifest import DeliverTarget
 from trainops.scrub import scrub
 from trainops.state.model import Run

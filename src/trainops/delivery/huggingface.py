@@ -15,7 +15,7 @@ import os
 import sys
 from typing import Any
 
-from trainops.delivery.bundle import Bundle, DeliveryError, File, Tally
+from trainops.delivery.base import Bundle, DeliveryError, File, Tally
 from trainops.manifest import HuggingFaceTarget
 
 DEFAULT_ENDPOINT = "https://huggingface.co"

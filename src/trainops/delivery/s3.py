@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from trainops.delivery.bundle import Bundle, DeliveryError, File, Tally
+from trainops.delivery.base import Bundle, DeliveryError, File, Tally
 from trainops.manifest import S3Target
 
 SHA256_META = "sha256"

@@ -14,7 +14,7 @@ from typing import Any
 from trainops.delivery.huggingface import _guard, endpoint
 from trainops.faults import crashpoint
 from trainops.manifest import HuggingFaceAlias
-from trainops.promotion.targets import PromotionError
+from trainops.promotion.base import PromotionError
 from trainops.state.model import Run
 
 _TOKEN_HINT = "set HF_TOKEN to a Hugging Face token with write access to the repository"

@@ -19,11 +19,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from trainops.delivery.bundle import MANIFEST
+from trainops.delivery.base import MANIFEST
 from trainops.delivery.s3 import SHA256_META, _call, _client, _code, _error, split_uri
 from trainops.faults import crashpoint
 from trainops.manifest import S3Alias
-from trainops.promotion.targets import PromotionError
+from trainops.promotion.base import PromotionError
 from trainops.state.model import Run
 
 # `CopyObject` refuses a source larger than 5 GiB (AWS CopyObject API reference); from this size

@@ -10,13 +10,10 @@ from typing import Any
 
 from trainops.errors import ProviderError
 from trainops.manifest import AnySpec, PromoteTarget
+from trainops.promotion.base import PromotionError
 from trainops.promotion.gate import DONE, source, source_key
 from trainops.scrub import scrub
 from trainops.state.model import Run
-
-
-class PromotionError(ProviderError):
-    """An alias could not be read or moved; the next apply tries again."""
 
 
 def move(target: PromoteTarget, spec: AnySpec, job: str, run: Run, provider: Any) -> str:
