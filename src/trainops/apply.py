@@ -663,6 +663,7 @@ class Reconciler:
                 trainer=self.ws.trainer(spec) or "",
                 destination=getattr(spec, "destination", ""),
                 hardware=spec.hardware or "",
+                instances=getattr(spec, "instance_count", 1) or 1,
                 owner=owner_id(),
                 location=where,
                 labels=dict(job.manifest.metadata.labels),

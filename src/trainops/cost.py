@@ -66,7 +66,8 @@ def run_cost(run: Run, prices: Mapping[str, float], now: float) -> float:
     if run.billed_seconds is not None:
         return run.billed_seconds * per_second
     if run.health.active and run.started_at is not None:
-        return max(0.0, now - run.started_at) * per_second
+        # Billed per instance (a finished run's billed_seconds already counts them all)
+        return max(0.0, now - run.started_at) * per_second * run.instances
     return run.cost_usd or 0.0
 
 

@@ -184,3 +184,35 @@ def test_spend_by_label() -> None:
     )
     got = cost.spend_by(runs.values(), {"gpu-h100": H100}, "2026-11", "team", NOW)
     assert got == {"vision": (1, pytest.approx(1.525)), "(none)": (1, pytest.approx(3.05))}
+
+
+def test_cost_so_far_of_a_running_run_counts_every_instance() -> None:
+    """SageMaker bills instance_count instances at once (issue 31): a running run's cost so
+    far is multiplied by them, as a finished run's billed seconds are; the field survives the
+    state file and is written only when more than one."""
+    from dataclasses import replace
+
+    from trainops.state.model import Run
+
+    prices = {"ml.g5.xlarge": 0.01}
+    one = Run("0123456789ab", 1, "sagemaker", "0" * 16, 1000.0, run_id="x", hardware="ml.g5.xlarge")
+    one = replace(one, health=Health.RUNNING, started_at=1000.0)
+    four = replace(one, instances=4)
+    assert cost.run_cost(one, prices, 1100.0) == pytest.approx(1.0)
+    assert cost.run_cost(four, prices, 1100.0) == pytest.approx(4.0)
+    assert "instances" not in one.to_json()
+    assert Run.from_json(four.to_json()).instances == 4
+
+
+def test_a_listed_running_sagemaker_job_has_a_start_for_its_cost_so_far() -> None:
+    """ListTrainingJobs summaries carry no TrainingStartTime: the creation time stands in."""
+    from trainops.providers.sagemaker import SageMakerProvider
+
+    summary = {
+        "TrainingJobName": "a-0123456789ab-1-45baee93d0",
+        "TrainingJobStatus": "InProgress",
+        "SecondaryStatus": "Training",
+        "CreationTime": datetime.fromtimestamp(1000.0, UTC),
+    }
+    seen = SageMakerProvider()._observation(summary, None)
+    assert seen.health is Health.RUNNING and seen.started_at == 1000.0

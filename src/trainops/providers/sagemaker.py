@@ -360,7 +360,10 @@ class SageMakerProvider:
         return Observation(
             run_id=str(job["TrainingJobName"]),
             health=health,
-            started_at=_ts(job.get("TrainingStartTime")),
+            # A list summary has no TrainingStartTime: a running job's creation stands in (the
+            # cost so far counts from it, never less than billed).
+            started_at=_ts(job.get("TrainingStartTime"))
+            or (_ts(job.get("CreationTime")) if health is Health.RUNNING else None),
             completed_at=_ts(job.get("TrainingEndTime")) if health.terminal else None,
             billed_seconds=billed if health.terminal else None,
             outputs=outputs,

@@ -78,6 +78,9 @@ class Run:
     # What stood behind each remote URL of its input just before the submit (DESIGN §18), by
     # input key: `fingerprints.record` text, compared by `plan` to show input drift.
     fingerprints: Mapping[str, str] = field(default_factory=dict)
+    # Instances the run bills at once (SageMaker's instance_count), for the cost so far of a
+    # running run; written only when more than one.
+    instances: int = 1
 
     @property
     def is_intent(self) -> bool:
@@ -109,6 +112,8 @@ class Run:
             data[name] = dict(getattr(self, name))
             if not data[name]:
                 del data[name]
+        if self.instances == 1:
+            del data["instances"]
         return data
 
     @classmethod
@@ -383,6 +388,8 @@ def _checked_run(index: int, run: Run) -> Run:
         raise StateFileError(f"runs[{index}].revision {run.revision!r} is not a revision")
     if run.attempt < 1:
         raise StateFileError(f"runs[{index}].attempt must be 1 or more")
+    if not 1 <= run.instances <= 10_000:
+        raise StateFileError(f"runs[{index}].instances must be 1 to 10000")
     for name in ("created_at", "started_at", "completed_at"):
         at = getattr(run, name)
         if at is not None and not 0 <= at <= MAX_TIME:
