@@ -13,9 +13,13 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from trainops.state.model import JobState
+
+if TYPE_CHECKING:
+    from trainops.apply import Pass
+    from trainops.workspace import Workspace
 
 _W, _H, _PAD = 640, 200, 36
 
@@ -242,3 +246,13 @@ def _metric_chart(job: str, series: Sequence[tuple[str, str, float]]) -> str:
         f"{job}: {name} across revisions",
         f'<polyline points="{path}" fill="none" stroke="#26c"/>{dots}',
     )
+
+
+def write_status_page(ws: Workspace, result: Pass, directory: Path, now: float) -> list[Path]:
+    """`status --html DIR`: the page `trainops serve` shows, as static files."""
+    from trainops.output import report_parts
+
+    problems = [*ws.validation.problems, *result.problems]
+    doc = "".join(report_parts("status", result.plan, now, problems, notes=result.notes))
+    view = build_view(doc, result.state, ws.config.prices_usd_per_second, now)
+    return write_static(view, directory)

@@ -1,0 +1,327 @@
+"""The commands of a reconcile pass: `plan`, `apply`, `status`, `logs` and `serve`.
+
+Each parses its options, calls one function of `trainops.commands`, and hands the result to
+`trainops.cli.display` (or `trainops.render`) to print; the exit code follows DESIGN §12.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from trainops import escape
+from trainops.cli.base import cli, dir_option, output_option
+from trainops.cli.display import LiveTable, apply_summary, echo, echo_plan
+from trainops.errors import EXIT_INVALID, EXIT_PROVIDER
+
+
+@cli.command()
+@dir_option
+@output_option
+@click.option(
+    "--detailed-exitcode",
+    is_flag=True,
+    help="Exit 4 when the plan has actions, 0 when it has none.",
+)
+@click.option(
+    "--github",
+    is_flag=True,
+    help="On a pull request: sticky plan comment, trainops/plan status, annotations, job summary.",
+)
+def plan(root: Path, output: str, detailed_exitcode: bool, github: bool) -> None:
+    """Show what apply would do: runs to submit, cancel, adopt and deliver."""
+    import time
+
+    from trainops import render
+    from trainops.commands import plan_workspace
+    from trainops.errors import EXIT_CHANGES
+    from trainops.github.specdiff import spec_diffs
+    from trainops.plan import Op
+
+    ws, result = plan_workspace(root)
+    problems = [*ws.validation.problems, *result.problems]
+    now = time.time()
+    # What changed in each job's spec since the run it last submitted: the same lines the pull
+    # request comment shows (DESIGN §12); off GitHub, for the jobs that will train anew (or
+    # start again: a retry passes today's `env`). Credentials passed in `spec.env` are marked.
+    diffs = spec_diffs(
+        result.files,
+        result.state,
+        ws.desired(),
+        trainer=ws.trainer,
+        new_revisions_only=not github,
+        submitting={a.job for a in result.plan.actions if a.op is Op.SUBMIT},
+        credentials=[ws.config.providers.replicate.token_env],
+    )
+    for note in result.notes:
+        echo(f"note: {escape.line(note)}", err=True)
+    if not ws.validation.files and not problems:
+        echo(
+            escape.line(f"note: no manifest matches {', '.join(ws.config.jobs)} under {ws.root}"),
+            err=True,
+        )
+    if output == "json":
+        from trainops.output import report_parts
+
+        drift = render.drift_lines(result.drift)
+        notes = [*result.notes, *drift]
+        for part in report_parts("plan", result.plan, now, problems, notes=notes, diffs=diffs):
+            echo(part, nl=False)
+    elif output == "markdown":
+        echo(
+            render.plan_markdown(
+                result.plan,
+                now,
+                problems,
+                packages=ws.packages,
+                drift=result.drift,
+                workdirs=ws.workdirs,
+            )
+        )
+    else:
+        echo_plan(result, now)
+        if ws.packages:
+            echo("\n" + render.data_text(ws.packages))
+        if ws.workdirs:
+            echo("\n" + render.workdir_text(ws.workdirs))
+        if sent := render.hyperparameter_text(ws.validation.jobs):
+            echo("\n" + sent)
+        if result.drift:
+            echo("\n" + render.drift_text(result.drift))
+        if diffs:
+            echo("\n" + render.spec_diffs_text(diffs))
+        if problems:
+            echo("\n" + render.problems_text(problems), err=True)
+    refused = [v for v in result.plan.jobs.values() if v.refused]
+    if github:
+        from trainops.github.report import publish_plan
+
+        echo(render.github_annotations(problems))
+        for note in publish_plan(
+            render.plan_markdown(
+                result.plan,
+                now,
+                problems,
+                packages=ws.packages,
+                drift=result.drift,
+                workdirs=ws.workdirs,
+            ),
+            failed=bool(problems or refused),
+            problems=problems,
+            status_context=ws.config.github.status_context,
+            diffs=diffs,
+        ):
+            echo(escape.line(note), err=True)
+    if problems or refused:
+        raise SystemExit(EXIT_INVALID)
+    if detailed_exitcode and result.plan.changes:
+        raise SystemExit(EXIT_CHANGES)
+
+
+@cli.command()
+@dir_option
+@output_option
+@click.option("--wait", is_flag=True, help="Follow the runs until every one is terminal.")
+@click.option(
+    "--allow-dirty",
+    is_flag=True,
+    help="Apply HEAD even when manifests in the working tree differ from it.",
+)
+@click.option("--ref", default="HEAD", show_default=True, help="The commit to apply.")
+@click.option(
+    "--interval",
+    default=2.0,
+    show_default=True,
+    type=click.FloatRange(min=0.1),
+    help="Seconds between passes with --wait.",
+)
+@click.option(
+    "--timeout",
+    default=0.0,
+    type=click.FloatRange(min=0),
+    help="With --wait, give up after this many seconds (0: never).",
+)
+@click.option(
+    "--github",
+    is_flag=True,
+    help="Report each run's health as commit statuses and comments on its commit.",
+)
+def apply(
+    root: Path,
+    output: str,
+    wait: bool,
+    allow_dirty: bool,
+    ref: str,
+    interval: float,
+    timeout: float,
+    github: bool,
+) -> None:
+    """Submit and cancel runs so the providers match the manifests at HEAD."""
+    import time
+
+    from trainops import render
+    from trainops.apply import describe
+    from trainops.commands import apply_workspace, follow, settled, unsucceeded
+
+    def event(message: str) -> None:
+        if output == "table":
+            echo(escape.line(message))
+
+    ws, rec = apply_workspace(root, ref=ref, allow_dirty=allow_dirty, on_event=event)
+    if github:
+        from trainops.github.report import run_reporter
+
+        rec.reporter = run_reporter(
+            ws.config, on_note=lambda note: echo(escape.line(note), err=True)
+        )
+    failures: list[Any] = []
+    outcomes: list[Any] = []  # every action of every pass, with what became of it
+    result = None
+    live = LiveTable() if wait and output == "table" and sys.stdout.isatty() else None
+    done = 0
+    for result in follow(rec, wait=wait, interval=interval, timeout=timeout):
+        failures += result.failed
+        outcomes += result.outcomes
+        done += sum(1 for o in result.outcomes if o.ok)
+        if live is not None:
+            live.update(
+                render.table(
+                    render.iter_plan_rows(result.plan, time.time()),
+                    ["job", "sync", "health", "revision", "age", "reason"],
+                )
+            )
+    if live is not None:
+        live.stop()
+    close = getattr(rec.reporter, "close", None)
+    if close is not None:
+        close()  # the GitHub client's connections
+    assert result is not None
+    gave_up = wait and not settled(result)
+    final = rec.preview() if result.plan.changes else result
+    now = time.time()
+    problems = [*ws.validation.problems, *final.problems]
+    if output == "json":
+        from trainops.output import report_parts
+
+        for part in report_parts(
+            "apply", final.plan, now, problems, outcomes=outcomes, notes=final.notes
+        ):
+            echo(part, nl=False)
+    elif output == "markdown":
+        echo(render.plan_markdown(final.plan, now, problems, title="trainops apply"))
+    else:
+        apply_summary(final, now, done=done, failed=len(failures))
+    for outcome in failures:
+        echo(
+            f"error: {escape.line(describe(outcome.action))}: {escape.line(outcome.detail)}",
+            err=True,
+        )
+    if problems:
+        echo("\n" + render.problems_text(problems), err=True)
+    refused = [v for _name, v in sorted(final.plan.jobs.items()) if v.refused]
+    for view in refused:
+        echo(f"refused by policy: {view.job}: {escape.line(view.reason)}", err=True)
+    if gave_up:
+        echo(
+            f"error: --timeout {timeout:g}s reached before every run ended; the runs go on",
+            err=True,
+        )
+    ended_badly = unsucceeded(final) if wait else []
+    for line in ended_badly:
+        echo(f"error: {escape.line(line)}", err=True)
+    if failures:
+        raise SystemExit(EXIT_PROVIDER)
+    if problems or refused or gave_up or ended_badly:
+        # --wait gates CI like `argocd app wait`: 0 only when every current run Succeeded.
+        raise SystemExit(EXIT_INVALID)
+
+
+@cli.command()
+@dir_option
+@output_option
+@click.option(
+    "--html",
+    "html_dir",
+    default=None,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Also write the status page (index.html, api/status.json) into this folder.",
+)
+def status(root: Path, output: str, html_dir: Path | None) -> None:
+    """Sync and health of every job, with its run, age and cost."""
+    import time
+
+    from trainops import render
+    from trainops.commands import plan_workspace
+
+    ws, result = plan_workspace(root)
+    now = time.time()
+    if html_dir is not None:
+        from trainops.serve.status_page import write_status_page
+
+        for path in write_status_page(ws, result, html_dir, now):
+            echo(f"wrote {escape.line(str(path))}", err=True)
+    if output == "json":
+        from trainops.output import report_parts
+
+        problems = [*ws.validation.problems, *result.problems]
+        for part in report_parts("status", result.plan, now, problems, notes=result.notes):
+            echo(part, nl=False)
+    elif output == "markdown":
+        echo(
+            render.plan_markdown(result.plan, now, ws.validation.problems, title="trainops status")
+        )
+    else:
+        columns = ["job", "sync", "health", "revision", "run_id", "age", "cost", "reason"]
+        if any(v.run and v.run.metrics for v in result.plan.jobs.values()):
+            columns.insert(columns.index("cost"), "metrics")  # each job's latest run's headline
+        echo(render.table(render.iter_plan_rows(result.plan, now), columns))
+        echo(render.money_line(result.plan))
+    if result.problems:  # state files that do not validate: named on stderr, their jobs left alone
+        echo("\n" + render.problems_text(result.problems), err=True)
+        raise SystemExit(EXIT_INVALID)
+
+
+@cli.command()
+@click.argument("job")
+@dir_option
+@click.option("--tail", default=50, show_default=True, type=click.IntRange(min=1))
+@click.option("--follow", "-f", is_flag=True, help="Keep printing until the run ends.")
+def logs(job: str, root: Path, tail: int, follow: bool) -> None:
+    """Print the log of JOB's latest run."""
+    from trainops.commands import run_logs
+
+    for chunk in run_logs(root, job, tail, follow):
+        echo(escape.block(chunk), nl=False)
+
+
+@cli.command()
+@dir_option
+@click.option("--listen", default="127.0.0.1:8080", show_default=True, metavar="HOST:PORT")
+@click.option(
+    "--interval",
+    default="60s",
+    show_default=True,
+    help="Time between scheduled passes (90, 60s, 5m, 1h).",
+)
+@click.option(
+    "--github",
+    is_flag=True,
+    help="Report each run's health to GitHub (GITHUB_TOKEN, GITHUB_REPOSITORY).",
+)
+@click.option("--branch", default=None, help="Branch to reconcile (default: the remote's HEAD).")
+def serve(root: Path, listen: str, interval: str, github: bool, branch: str | None) -> None:
+    """Reconcile continuously: on an interval and at once on verified webhooks (needs the
+    `trainops[serve]` extra)."""
+    from trainops.serve import serve_controller
+
+    def log(message: str) -> None:
+        echo(escape.line(message), err=True)
+
+    raise SystemExit(
+        serve_controller(
+            root, listen=listen, interval=interval, github=github, branch=branch, log=log
+        )
+    )
