@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import statistics
 import subprocess
@@ -28,95 +27,27 @@ import tempfile
 import time
 from pathlib import Path
 
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the shared repository builder: benchmarks/_repo.py
+
+from benchmarks._repo import ENV, git, local_jobs  # noqa: E402
+from benchmarks._repo import build as build_repo  # noqa: E402
+
 TARGET_RATIO = 2.0
 TARGET_LOADER = 1.5  # trainops' loader against libyaml's compose of the same files
 TARGET_RSS_MB = 300.0
 BRANCH = "trainops/state"
 
-ENV = {
-    **os.environ,
-    "GIT_CONFIG_NOSYSTEM": "1",
-    "GIT_CONFIG_GLOBAL": os.devnull,
-    "GIT_TERMINAL_PROMPT": "0",
-    "GIT_AUTHOR_NAME": "Bench",
-    "GIT_AUTHOR_EMAIL": "bench@example.com",
-    "GIT_COMMITTER_NAME": "Bench",
-    "GIT_COMMITTER_EMAIL": "bench@example.com",
-}
-for _name in ("REPLICATE_API_TOKEN", "GITHUB_TOKEN", "GH_TOKEN", "HF_TOKEN", "TRAINOPS_CRASHPOINT"):
-    ENV.pop(_name, None)
-
-MANIFEST = """\
-apiVersion: trainops/v1
-kind: TrainingJob
-metadata:
-  name: {name}
-  labels: {{team: bench}}
-spec:
-  provider: local
-  command: [python, train.py]
-  workdir: .
-  input: {{seed: {seed}, epochs: 10, learning_rate: 0.05}}
-  budget: {{max_duration: 10m}}
-  retries: 1
-"""
-
-
-def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", *args], cwd=cwd, env=ENV, check=True, capture_output=True, text=True
-    ).stdout.strip()
-
-
-def cached(base: Path, key: str) -> bool:
-    """Whether `base` holds a repository an earlier run built for `key` (`--keep`)."""
-    marker = base / "built"
-    return marker.exists() and marker.read_text() == key
-
-
-def mark_built(base: Path, key: str) -> None:
-    (base / "built").write_text(key)
-
-
-def fresh(base: Path) -> None:
-    """Empty `base` before building into it (a `--keep` folder from another count)."""
-    for name in ("built", "repo", "repo.git"):
-        path = base / name
-        if path.is_dir():
-            shutil.rmtree(path)
-        elif path.exists():
-            path.unlink()
-
 
 def build(base: Path, count: int) -> Path:
-    root, remote = base / "repo", base / "repo.git"
-    key = f"reconcile_local {count}"
-    if cached(base, key):
-        return root
-    fresh(base)
-    (root / "jobs").mkdir(parents=True)
-    (root / "trainops.yaml").write_text('jobs: ["jobs/**/*.yaml"]\n')
-    (root / "train.py").write_text("print('never run by this benchmark')\n")
-    (root / ".gitignore").write_text(".trainops/\n")
-    for i in range(count):
-        name = f"job-{i:05d}"
-        (root / "jobs" / f"{name}.yaml").write_text(MANIFEST.format(name=name, seed=i))
-    git(base, "init", "--quiet", "--bare", "--initial-branch", "main", str(remote))
-    git(root, "init", "--quiet", "--initial-branch", "main")
-    git(root, "add", "--all")
-    git(root, "commit", "--quiet", "-m", f"{count} jobs")
-    git(root, "remote", "add", "origin", str(remote))
-    git(root, "push", "--quiet", "origin", "main")
-    write_state(root)
-    packed(root)
-    mark_built(base, key)
-    return root
-
-
-def packed(root: Path) -> None:
-    """Pack the clone's objects, as a CI checkout's are (a clone arrives as a pack): thousands of
-    loose manifest blobs made `git ls-tree --long` of the commit cost seconds on their own."""
-    git(root, "repack", "-adq")
+    return build_repo(
+        base,
+        local_jobs(count),
+        key=f"reconcile_local {count}",
+        then=write_state,
+        packed=True,
+        message=f"{count} jobs",
+    )
 
 
 def write_state(root: Path) -> None:

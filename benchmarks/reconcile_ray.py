@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import resource
 import secrets
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,6 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the proxy and the head live in tests/support
 
+from benchmarks._repo import build  # noqa: E402
 from tests.support.httpproxy import CountingProxy  # noqa: E402
 
 NEVER = "trainops_benchmark_never"  # a resource no node has: the jobs stay PENDING
@@ -69,8 +69,7 @@ def _measure(address: str, runs: int) -> int:
         tempfile.TemporaryDirectory(prefix="trainops-bench-ray-") as tmp,
         CountingProxy(address) as proxy,
     ):
-        root = Path(tmp)
-        subprocess.run(["git", "init", "-q", str(root)], check=True)
+        root = build(Path(tmp), {}, remote=False)  # an empty clone: the workdir is untracked
         (root / "train.py").write_text("print('never runs')\n")
         hardware = {"pending": {"resources": {NEVER: 1}}}
         provider = RayProvider(

@@ -32,6 +32,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the emulator lives in tests/emulators
 
+from benchmarks._repo import build, replicate_job  # noqa: E402
 from tests.emulators.replicate import (  # noqa: E402
     CREATE_PATH,
     FLUX_LORA_VERSION,
@@ -141,9 +142,8 @@ def observe_pass(runs: int, shared: bool = False) -> dict[str, Any]:
 # ---- (b) submissions under a create limit --------------------------------------------------------
 
 
-def build_repo(base: Path, count: int) -> Path:
+def replicate_jobs(count: int) -> dict[str, str]:
     import yaml
-    from tests.support.gitrepo import make_repo
 
     cfg = {
         "jobs": ["jobs/*.yaml"],
@@ -152,23 +152,14 @@ def build_repo(base: Path, count: int) -> Path:
     files = {"trainops.yaml": yaml.safe_dump(cfg)}
     for i in range(count):
         name = f"job-{i:04d}"
-        doc = {
-            "apiVersion": "trainops/v1",
-            "kind": "TrainingJob",
-            "metadata": {"name": name},
-            "spec": {
-                "provider": "replicate",
-                "trainer": TRAINER,
-                "destination": "acme/bench",
-                "hardware": "gpu-l40s",
-                "input": {
-                    "input_images": f"https://example.com/{name}.zip",
-                    "steps": 100 + i % 5000,
-                },
-            },
-        }
-        files[f"jobs/{name}.yaml"] = yaml.safe_dump(doc, sort_keys=False)
-    return make_repo(base / "repo", files)
+        files[f"jobs/{name}.yaml"] = replicate_job(
+            name,
+            trainer=TRAINER,
+            destination="acme/bench",
+            hardware="gpu-l40s",
+            input={"input_images": f"https://example.com/{name}.zip", "steps": 100 + i % 5000},
+        )
+    return files
 
 
 def submissions(count: int, limit: int, *, told: bool) -> dict[str, Any]:
@@ -186,7 +177,7 @@ def submissions(count: int, limit: int, *, told: bool) -> dict[str, Any]:
         with ReplicateEmulator(
             queue_seconds=5, run_seconds=60, rate_clock=fake, rate_limits={"create": limit}
         ) as emu:
-            root = build_repo(base, count)
+            root = build(base, replicate_jobs(count), remote=False)
             granted: list[float] = []  # fake times of the creates the limiter let through
             acquire = emu.limiter.acquire
 

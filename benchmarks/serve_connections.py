@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -31,9 +30,9 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the emulators and the sweep live in tests/
 
+from benchmarks._repo import ENV, build, commit_lock  # noqa: E402
 from benchmarks.serve_latency import R8, _up, job  # noqa: E402
 from tests.emulators.replicate import ReplicateEmulator, SimClock  # noqa: E402
-from tests.support.gitrepo import GIT_ENV, git, make_repo  # noqa: E402
 from tests.support.halfopen import close_wait, descriptors, sweep  # noqa: E402
 
 MAX_FDS = 100
@@ -51,20 +50,14 @@ def main() -> int:
     ok = True
     with emu:
         files = {"trainops.yaml": "jobs: ['jobs/**/*.yaml']\n", "jobs/one.yaml": job("one")}
-        repo = make_repo(tmp / "repo", files, remote=tmp / "repo.git")
+        repo = build(tmp, files)
         env = {
-            **os.environ,
-            **GIT_ENV,
+            **ENV,
             "REPLICATE_API_TOKEN": R8,
             "REPLICATE_BASE_URL": emu.base_url,
         }
-        for k in ("GIT_AUTHOR_DATE", "GIT_COMMITTER_DATE"):
-            env.pop(k)
         cli = [sys.executable, "-m", "trainops"]
-        subprocess.run([*cli, "lock"], cwd=repo, env=env, check=True, capture_output=True)
-        git(repo, "add", "trainops.lock")
-        git(repo, "commit", "--quiet", "-m", "lock")
-        git(repo, "push", "--quiet", "origin", "main")
+        commit_lock(repo, env)
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]

@@ -17,7 +17,6 @@ Targets: median <= 2 s on loopback, <= 5 passes. Usage: python benchmarks/serve_
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import signal
 import socket
@@ -30,14 +29,13 @@ import time
 from pathlib import Path
 
 import httpx
-import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the emulators live in tests/emulators
 
+from benchmarks._repo import ENV, build, commit_lock, replicate_job  # noqa: E402
 from tests.emulators.github import GitHubEmulator  # noqa: E402
 from tests.emulators.replicate import ReplicateEmulator, SimClock  # noqa: E402
-from tests.support.gitrepo import GIT_ENV, git, make_repo  # noqa: E402
 
 R8 = "r8_" + "ServeLatencyBench0000" * 2
 GH = "ghs_" + "ServeLatencyBenchGitHub" * 2
@@ -46,19 +44,13 @@ TARGET_MEDIAN, TARGET_PASSES = 2.0, 5
 
 
 def job(name: str) -> str:
-    doc = {
-        "apiVersion": "trainops/v1",
-        "kind": "TrainingJob",
-        "metadata": {"name": name},
-        "spec": {
-            "provider": "replicate",
-            "trainer": "ostris/flux-dev-lora-trainer",
-            "destination": f"acme/{name}",
-            "hardware": "gpu-h100",
-            "input": {"input_images": "https://example.com/x.zip", "steps": 1000},
-        },
-    }
-    return yaml.safe_dump(doc, sort_keys=False)
+    return replicate_job(
+        name,
+        trainer="ostris/flux-dev-lora-trainer",
+        destination=f"acme/{name}",
+        hardware="gpu-h100",
+        input={"input_images": "https://example.com/x.zip", "steps": 1000},
+    )
 
 
 def metric(url: str, name: str, labels: str = "") -> float:
@@ -92,10 +84,9 @@ def main() -> int:
         names = [f"job-{i:03d}" for i in range(args.jobs)]
         files = {"trainops.yaml": "jobs: ['jobs/**/*.yaml']\n"}
         files.update({f"jobs/{n}.yaml": job(n) for n in names})
-        repo = make_repo(tmp / "repo", files, remote=tmp / "repo.git")
+        repo = build(tmp, files)
         env = {
-            **os.environ,
-            **GIT_ENV,
+            **ENV,
             **gh.env(),
             "REPLICATE_API_TOKEN": R8,
             "REPLICATE_BASE_URL": emu.base_url,
@@ -103,14 +94,8 @@ def main() -> int:
             "TRAINOPS_GITHUB_WRITE_INTERVAL": "0",
             "TRAINOPS_GITHUB_BACKOFF": "0",
         }
-        for k in ("GIT_AUTHOR_DATE", "GIT_COMMITTER_DATE"):
-            env.pop(k)
         cli = [sys.executable, "-m", "trainops"]
-        subprocess.run([*cli, "lock"], cwd=repo, env=env, check=True, capture_output=True)
-        git(repo, "add", "trainops.lock")
-        git(repo, "commit", "--quiet", "-m", "lock")
-        git(repo, "push", "--quiet", "origin", "main")
-        source = git(repo, "rev-parse", "HEAD")
+        source = commit_lock(repo, env)
 
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))

@@ -25,50 +25,29 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-from reconcile_local import (
-    ENV,
-    MANIFEST,
-    best,
-    cached,
-    compiled,
-    fresh,
-    git,
-    mark_built,
-    measure,
-    packed,
-    runs_text,
-)
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the shared repository builder: benchmarks/_repo.py
+
+from benchmarks._repo import build as build_repo  # noqa: E402
+from benchmarks._repo import git, local_jobs  # noqa: E402
+from benchmarks.reconcile_local import best, compiled, measure, runs_text  # noqa: E402
 
 TARGET_RATIO = 2.0
 TARGET_RSS_MB = 300.0
 BRANCH = "trainops/state"
-_ = ENV
 
 
 def build(base: Path, count: int, revisions: int) -> tuple[Path, int]:
-    root, remote = base / "repo", base / "repo.git"
-    key = f"state_history {count} {revisions}"
-    if cached(base, key):
-        return root, count * revisions
-    fresh(base)
-    (root / "jobs").mkdir(parents=True)
-    (root / "trainops.yaml").write_text('jobs: ["jobs/**/*.yaml"]\n')
-    (root / "train.py").write_text("print('never run by this benchmark')\n")
-    (root / ".gitignore").write_text(".trainops/\n")
-    for i in range(count):
-        name = f"job-{i:05d}"
-        (root / "jobs" / f"{name}.yaml").write_text(MANIFEST.format(name=name, seed=i))
-    git(base, "init", "--quiet", "--bare", "--initial-branch", "main", str(remote))
-    git(root, "init", "--quiet", "--initial-branch", "main")
-    git(root, "add", "--all")
-    git(root, "commit", "--quiet", "-m", f"{count} jobs")
-    git(root, "remote", "add", "origin", str(remote))
-    git(root, "push", "--quiet", "origin", "main")
-    recorded = write_history(root, revisions)
-    packed(root)
-    mark_built(base, key)
-    return root, recorded
+    recorded: list[int] = []
+    root = build_repo(
+        base,
+        local_jobs(count),
+        key=f"state_history {count} {revisions}",
+        then=lambda root: recorded.append(write_history(root, revisions)),
+        packed=True,
+        message=f"{count} jobs",
+    )
+    return root, recorded[0] if recorded else count * revisions
 
 
 def write_history(root: Path, revisions: int) -> int:
