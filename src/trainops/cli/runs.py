@@ -63,6 +63,18 @@ def plan(root: Path, output: str, detailed_exitcode: bool, github: bool) -> None
             escape.line(f"note: no manifest matches {', '.join(ws.config.jobs)} under {ws.root}"),
             err=True,
         )
+
+    def markdown() -> str:
+        # The one markdown of this plan: `--output markdown` prints it, `--github` posts it.
+        return render.plan_markdown(
+            result.plan,
+            now,
+            problems,
+            packages=ws.packages,
+            drift=result.drift,
+            workdirs=ws.workdirs,
+        )
+
     if output == "json":
         from trainops.output import report_parts
 
@@ -71,16 +83,7 @@ def plan(root: Path, output: str, detailed_exitcode: bool, github: bool) -> None
         for part in report_parts("plan", result.plan, now, problems, notes=notes, diffs=diffs):
             echo(part, nl=False)
     elif output == "markdown":
-        echo(
-            render.plan_markdown(
-                result.plan,
-                now,
-                problems,
-                packages=ws.packages,
-                drift=result.drift,
-                workdirs=ws.workdirs,
-            )
-        )
+        echo(markdown())
     else:
         echo_plan(result, now)
         if ws.packages:
@@ -101,14 +104,7 @@ def plan(root: Path, output: str, detailed_exitcode: bool, github: bool) -> None
 
         echo(render.github_annotations(problems))
         for note in publish_plan(
-            render.plan_markdown(
-                result.plan,
-                now,
-                problems,
-                packages=ws.packages,
-                drift=result.drift,
-                workdirs=ws.workdirs,
-            ),
+            markdown(),
             failed=bool(problems or refused),
             problems=problems,
             status_context=ws.config.github.status_context,
