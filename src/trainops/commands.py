@@ -9,11 +9,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from trainops.apply import Pass, Reconciler
 from trainops.errors import InvalidInput, ProviderError, TrainopsError, UsageError
 from trainops.manifest import Config
 from trainops.providers import Providers
 from trainops.providers.base import Health, Located, LogFollower, Provider
+from trainops.reconcile import Pass, Reconciler
 from trainops.state.base import ReadsAhead, StateStore
 from trainops.workspace import Workspace
 

@@ -33,11 +33,11 @@ from tests.emulators.replicate import (
     ReplicateEmulator,
 )
 from tests.support.gitrepo import make_repo
-from trainops.apply import Pass
 from trainops.commands import reconciler
 from trainops.errors import ProviderError
 from trainops.providers.base import Health
 from trainops.providers.replicate import ReplicateProvider
+from trainops.reconcile import Pass
 from trainops.state.model import JobState
 from trainops.workspace import Workspace
 

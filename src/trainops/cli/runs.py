@@ -159,8 +159,8 @@ def apply(
     import time
 
     from trainops import render
-    from trainops.apply import describe
     from trainops.commands import apply_workspace, follow, settled, unsucceeded
+    from trainops.plan import describe
 
     def event(message: str) -> None:
         if output == "table":

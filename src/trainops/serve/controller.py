@@ -20,8 +20,8 @@ from trainops.serve.metrics import ControllerMetrics, CountingTransport
 from trainops.serve.status_page import StatusView, build_view
 
 if TYPE_CHECKING:
-    from trainops.apply import RunReporter
     from trainops.manifest import Config
+    from trainops.reconcile import RunReporter
 
 
 class Controller:

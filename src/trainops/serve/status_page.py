@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from trainops.state.model import JobState
 
 if TYPE_CHECKING:
-    from trainops.apply import Pass
+    from trainops.reconcile import Pass
     from trainops.workspace import Workspace
 
 _W, _H, _PAD = 640, 200, 36

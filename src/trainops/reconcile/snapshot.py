@@ -1,5 +1,10 @@
-"""What a run is submitted with: its input with output references resolved, and the snapshot of
-the fully resolved manifest that is committed to the state branch beside it (DESIGN §2, §9).
+"""What a run is submitted with (DESIGN §2, §9, §18): its input with output references resolved,
+its data packages staged, and the snapshot of the fully resolved manifest that is committed to
+the state branch beside its intent.
+
+Inputs: a `Job`, the refreshed state and the desired jobs; a provider and packages to stage.
+Outputs: the resolved input (`resolve_input`), the staged input keys (`stage_data`), the
+snapshot's text (`snapshot_text`). Used by the intents, act and drift phases.
 """
 
 from __future__ import annotations

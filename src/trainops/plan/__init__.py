@@ -1,0 +1,57 @@
+"""The pure planner of DESIGN §7: what must happen for the providers to match git.
+
+`plan(desired, state, limits, now, here)` takes values and returns values: no network, no git,
+no clock, no environment (tests/unit/test_layering.py holds every module here to it). Apply
+performs the actions; everything the plan shows a user (sync, health, reasons) comes from here,
+so `plan`, `apply` and `status` can never disagree.
+
+| module | noun |
+| --- | --- |
+| `actions.py` | the actions (`Submit`, `Cancel`, `Adopt`, `Deliver`, `Promote`) and their order |
+| `desired.py` | what the planner is given: `Desired`, `Target`, `Limits` |
+| `refresh.py` | provider observations folded into the recorded runs |
+| `planner.py` | `plan()`: every job through the rules and admission |
+| `rules.py` | the rule table, one job at a time |
+| `admission.py` | policy, cost per job, concurrency, monthly budget |
+| `upstream.py` | job chaining: `after` and output references |
+| `views.py` | what a user sees: `JobView`, `Money`, `Plan` |
+"""
+
+from trainops.plan.actions import (
+    PHASE,
+    Action,
+    Adopt,
+    Cancel,
+    Deliver,
+    Op,
+    Promote,
+    Submit,
+    describe,
+)
+from trainops.plan.desired import Desired, Limits, Target
+from trainops.plan.planner import plan
+from trainops.plan.refresh import refresh
+from trainops.plan.upstream import upstream_outputs
+from trainops.plan.views import JobView, Money, Plan, Sync
+
+__all__ = [
+    "PHASE",
+    "Action",
+    "Adopt",
+    "Cancel",
+    "Deliver",
+    "Desired",
+    "JobView",
+    "Limits",
+    "Money",
+    "Op",
+    "Plan",
+    "Promote",
+    "Submit",
+    "Sync",
+    "Target",
+    "describe",
+    "plan",
+    "refresh",
+    "upstream_outputs",
+]

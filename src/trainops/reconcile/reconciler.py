@@ -1,0 +1,88 @@
+"""One reconcile pass (DESIGN §7, §8), as a pipeline of phases:
+
+    read -> observe -> refresh -> plan (pure) -> act -> deliver/promote -> report -> record
+
+`preview()` (`trainops plan`, `status`) stops after the plan. `apply()` acts: adopt, record
+intents (a state commit that must win the swap before any run is started or canceled), cancel,
+submit, deliver, promote, report, and writes the outcome as one more state commit. A lost swap
+before the provider calls means another reconciler is at work: re-read and re-plan. A lost swap
+after them merges this pass's run records onto the newer state, never dropping a run id.
+"""
+
+from __future__ import annotations
+
+from trainops.errors import StateConflict
+from trainops.faults import crashpoint
+from trainops.plan import Op, plan, refresh
+from trainops.reconcile.act import adopt_intents, cancel_runs, submit_runs
+from trainops.reconcile.context import MAX_SWAPS, Context
+from trainops.reconcile.deliver import deliver_outputs, promote_aliases
+from trainops.reconcile.drift import input_drift
+from trainops.reconcile.intents import record_intents
+from trainops.reconcile.observe import observe
+from trainops.reconcile.ownership import left_alone, owned_plan
+from trainops.reconcile.read import limits, locations, read_state, snapshots_to_diff
+from trainops.reconcile.record import save_outcome
+from trainops.reconcile.report import mark_pruned, report_health
+from trainops.reconcile.result import Pass
+from trainops.state.model import JobState
+
+
+class Reconciler(Context):
+    """Drives the providers towards the desired state of one workspace."""
+
+    def preview(self, drift: bool = False) -> Pass:
+        """Plan without acting (`trainops plan`, `status`); with `drift` (plan), the remote
+        inputs of each job's current run are observed again and compared."""
+        version, recorded = read_state(self)
+        here = locations(self, recorded)
+        notes: list[str] = []
+        unreachable: dict[str, str] = {}
+        foreign: dict[str, str] = {}
+        observed = observe(self, recorded, here, notes, unreachable=unreachable, foreign=foreign)
+        recorded = left_alone(recorded, foreign)
+        state = refresh(recorded, observed, self.ws.config.prices_usd_per_second)
+        the_plan = plan(self.desired, state, limits(self, unreachable), self.clock(), here)
+        submitting = {a.job for a in the_plan.actions if a.op is Op.SUBMIT}
+        return Pass(
+            the_plan,
+            state,
+            version=version,
+            notes=notes,
+            files=snapshots_to_diff(self, recorded, version, submitting),
+            drift=input_drift(self, state, notes) if drift else {},
+        )
+
+    def apply(self) -> Pass:
+        """One reconcile pass. Raises `StateConflict` only after `MAX_SWAPS` lost swaps."""
+        for _ in range(MAX_SWAPS):
+            version, recorded = read_state(self)
+            here = locations(self, recorded)
+            foreign: dict[str, str] = {}
+            observed = observe(self, recorded, here, reap=True, foreign=foreign)
+            recorded = left_alone(recorded, foreign)
+            state = refresh(recorded, observed, self.ws.config.prices_usd_per_second)
+            crashpoint("after-observe")
+            recorded, result = owned_plan(self, version, recorded, state, observed, foreign, here)
+            try:
+                self._act(result, recorded)
+            except StateConflict:
+                self.on_event("state moved while planning; re-reading and planning again")
+                continue
+            return result
+        raise StateConflict(
+            "state kept moving under this apply (another reconciler is busy)",
+            "run apply again in a moment",
+        )
+
+    def _act(self, result: Pass, recorded: dict[str, JobState]) -> None:
+        now = self.clock()
+        adopt_intents(self, result, now)
+        committed, inputs = record_intents(self, result, recorded, now)  # must win the swap
+        cancel_runs(self, result)
+        submit_runs(self, result, inputs)
+        deliver_outputs(self, result)
+        promote_aliases(self, result)
+        report_health(self, result)
+        mark_pruned(self, result.state)
+        save_outcome(self, result, committed)
