@@ -55,7 +55,8 @@ def write_state(root: Path) -> None:
     from trainops.providers.base import Health
     from trainops.providers.local import run_id_for
     from trainops.state.git import GitStateStore
-    from trainops.state.model import JobState, Run, snapshot_path, state_path
+    from trainops.state.layout import snapshot_path, state_path
+    from trainops.state.model import JobState, Run
     from trainops.workspace import Workspace
 
     ws = Workspace.open(root, ref="HEAD")

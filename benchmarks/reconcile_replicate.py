@@ -168,7 +168,7 @@ def submissions(count: int, limit: int, *, told: bool) -> dict[str, Any]:
     600 a minute and only the service's 429s (Retry-After) slow it down."""
     from trainops.commands import reconciler
     from trainops.providers.base import Health
-    from trainops.state.model import parse_state
+    from trainops.state.trust import parse_state
     from trainops.workspace import Workspace
 
     fake = FakeMonotonic()

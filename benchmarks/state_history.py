@@ -56,7 +56,8 @@ def write_history(root: Path, revisions: int) -> int:
     from trainops.providers.base import Health
     from trainops.state.admin import read_jobs
     from trainops.state.git import GitStateStore
-    from trainops.state.model import JobState, Run, snapshot_path
+    from trainops.state.layout import snapshot_path
+    from trainops.state.model import JobState, Run
     from trainops.state.retention import state_changes
     from trainops.workspace import Workspace
 

@@ -183,7 +183,7 @@ def unsucceeded(result: Pass) -> list[str]:
 def run_logs(root: Path, job: str, tail: int, follow: bool, interval: float = 2.0) -> Iterator[str]:
     """The latest run's log tail; with `follow`, new lines until the run is terminal."""
     from trainops.providers import check_run
-    from trainops.state.model import parse_state, state_problems
+    from trainops.state.trust import parse_state, state_problems
 
     ws = Workspace.open(root)
     _refuse_bad_config(ws)
@@ -260,7 +260,7 @@ def spend(root: Path, month: str | None, by: str) -> dict[str, Any]:
 
     from trainops import cost
     from trainops.providers import check_run
-    from trainops.state.model import parse_state, state_problems
+    from trainops.state.trust import parse_state, state_problems
 
     now = time.time()
     month = month or cost.month_of(now)

@@ -38,7 +38,7 @@ def recorded_runs(store: Any) -> Iterator[tuple[str, Run]]:
     The one place that reads runs for trace; history is the state store's (the retention work,
     DESIGN §9) when it offers one, else the tip alone."""
     from trainops.providers import check_run
-    from trainops.state.model import parse_state, state_problems
+    from trainops.state.trust import parse_state, state_problems
 
     snap = store.load()
     states = parse_state(snap.files, check_run, snap.unreadable)

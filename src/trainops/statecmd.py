@@ -32,7 +32,7 @@ def state_list(root: Path) -> tuple[list[dict[str, Any]], list[Problem]]:
     """One row per job record at the tip: runs kept, the latest run and its health."""
     from trainops.providers import check_run
     from trainops.state.admin import read_jobs
-    from trainops.state.model import state_problems
+    from trainops.state.trust import state_problems
 
     _version, jobs = read_jobs(_open(root), check_run)
     rows = []
@@ -58,7 +58,7 @@ def show(root: Path, job: str) -> dict[str, Any]:
     from trainops.errors import InvalidInput
     from trainops.providers import check_run
     from trainops.state.admin import read_jobs
-    from trainops.state.model import state_problems
+    from trainops.state.trust import state_problems
 
     version, jobs = read_jobs(_open(root), check_run)
     if job not in jobs:
@@ -119,7 +119,7 @@ def forget_target(root: Path, job: str) -> tuple[Any, str, Any]:
 def forget(store: Any, version: str, record: Any) -> str:
     """Drop the job's record (both layouts' paths) at exactly `version`: if the state moved
     since it was shown, nothing is written (the operator confirmed what they saw)."""
-    from trainops.state.model import legacy_state_path, state_path
+    from trainops.state.layout import legacy_state_path, state_path
 
     changes: dict[str, str | None] = {
         state_path(record.job): None,

@@ -39,7 +39,8 @@ JOBS = ("portraits", "styles")
 def age_intents(user: Any, seconds: float = 700.0) -> None:
     """Intents without a run id, recorded `seconds` earlier: what waiting would give."""
     from trainops.state.git import GitStateStore
-    from trainops.state.model import JobState, job_of_path
+    from trainops.state.layout import job_of_path
+    from trainops.state.schema import read_state_file
 
     store = GitStateStore(user.repo.remote, branch=user.repo.branch, remote=None)
     snap = store.load()
@@ -47,7 +48,7 @@ def age_intents(user: Any, seconds: float = 700.0) -> None:
     for path, text in snap.files.items():
         if job_of_path(path) is None:
             continue
-        state = JobState.from_text(text)
+        state = read_state_file(text)
         runs = tuple(
             replace(r, created_at=r.created_at - seconds) if r.is_intent else r for r in state.runs
         )

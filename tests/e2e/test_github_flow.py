@@ -23,7 +23,7 @@ from tests.emulators.github import GitHubEmulator
 from tests.emulators.replicate import FLUX_LORA_VERSION, ReplicateEmulator
 from tests.support.gitrepo import git
 from tests.support.workspace import UserRepo, explain, manifest
-from trainops.state.model import snapshot_path
+from trainops.state.layout import snapshot_path
 
 OWNER, NAME = "acme", "models"
 GH_TOKEN = "ghs_" + "E2eGitHubT0ken" * 3

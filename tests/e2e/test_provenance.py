@@ -18,7 +18,7 @@ from tests.e2e.test_github_flow import GH_TOKEN, Actions
 from tests.emulators.github import GitHubEmulator
 from tests.emulators.s3 import MotoS3
 from tests.support.workspace import UserRepo, explain, manifest
-from trainops.state.model import snapshot_path
+from trainops.state.layout import snapshot_path
 
 TRAIN = """\
 import json, os

@@ -28,7 +28,7 @@ from tests.emulators.replicate import (
 )
 from tests.support.gitrepo import git
 from tests.support.workspace import UserRepo, explain
-from trainops.state.model import fanout, snapshot_path, state_path
+from trainops.state.layout import fanout, snapshot_path, state_path
 
 R8_TOKEN = "r8_" + "E2eReplicateT0ken" * 2
 TRAINER = "ostris/flux-dev-lora-trainer"

@@ -85,7 +85,7 @@ def test_fault_passes_leave_exactly_one_hf_job_per_attempt(tmp_path: Path, seed:
         emu.chaos = None
         state = rec.store.load()
         from trainops.providers import check_run
-        from trainops.state.model import parse_state
+        from trainops.state.trust import parse_state
 
         jobs = parse_state(state.files, check_run, state.unreadable)
         created = collections.Counter(

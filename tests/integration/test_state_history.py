@@ -15,7 +15,8 @@ from trainops.providers.base import Health
 from trainops.state.admin import compact, read_jobs
 from trainops.state.git import GitStateStore
 from trainops.state.history import job_history
-from trainops.state.model import JobState, Run, snapshot_path, state_path
+from trainops.state.layout import snapshot_path, state_path
+from trainops.state.model import JobState, Run
 from trainops.state.retention import KEEP_TERMINAL, state_changes
 
 BUNDLE = Path(__file__).parents[1] / "fixtures" / "legacy_state" / "legacy-state.bundle"

@@ -19,7 +19,7 @@ from tests.security.test_state_branch import forge
 from tests.support.gitrepo import git
 from tests.support.rayhead import TIMEOUT, RayHead, ray_head
 from tests.support.workspace import explain
-from trainops.state.model import state_path
+from trainops.state.layout import state_path
 
 __all__ = ["ray_head"]
 

@@ -382,7 +382,7 @@ class UserRepo:
     def state(self) -> dict[str, Any]:
         """The recorded state (at the remote when there is one), as JobState values by job."""
         from trainops.state.git import GitStateStore
-        from trainops.state.model import parse_state
+        from trainops.state.trust import parse_state
 
         store = GitStateStore(self._state_repo(), branch=self.branch, remote=None)
         return parse_state(store.load().files)

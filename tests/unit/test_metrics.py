@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from trainops import metrics
-from trainops.state.model import JobState, StateFileError
+from trainops.state.schema import StateFileError, read_state_file
 
 
 @pytest.mark.parametrize(
@@ -66,7 +66,7 @@ def _state(run_metrics: object) -> str:
 
 
 def test_the_state_reader_keeps_valid_metrics() -> None:
-    [run] = JobState.from_text(_state({"loss": 0.25})).runs
+    [run] = read_state_file(_state({"loss": 0.25})).runs
     assert run.metrics == {"loss": 0.25}
 
 
@@ -75,7 +75,7 @@ def test_the_state_reader_keeps_valid_metrics() -> None:
 )
 def test_the_state_reader_refuses_forged_metrics(bad: object) -> None:
     with pytest.raises(StateFileError, match="metrics must be an object of at most 64"):
-        JobState.from_text(_state(bad))
+        read_state_file(_state(bad))
 
 
 def test_the_plan_comment_shows_what_a_changed_job_last_produced() -> None:

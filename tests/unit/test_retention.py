@@ -10,6 +10,7 @@ from trainops import cost
 from trainops.providers.base import Health
 from trainops.state.model import JobState, Run
 from trainops.state.retention import KEEP_TERMINAL, retain
+from trainops.state.schema import read_state_file
 
 VERSION = "a" * 40
 MONTH = 30 * 86400.0
@@ -119,16 +120,17 @@ def test_cost_of_past_months_is_identical_after_compaction(by: str) -> None:
 def test_totals_round_trip_and_are_validated() -> None:
     state = JobState("a", tuple(old_runs(12, hardware="gpu")))
     kept = retain(state, state, VERSION)
-    assert JobState.from_text(kept.to_text()) == kept
+    assert read_state_file(kept.to_text()) == kept
     forged = kept.to_text().replace('"runs": 3', '"runs": -3')
     with pytest.raises(ValueError, match="totals"):
-        JobState.from_text(forged)
+        read_state_file(forged)
 
 
 def test_a_parsed_state_shares_repeated_text_and_refuses_a_health_that_is_not_text() -> None:
     import json
 
-    from trainops.state.model import StateFileError, parse_state
+    from trainops.state.schema import StateFileError
+    from trainops.state.trust import parse_state
 
     runs = {
         name: run("0123456789ab", Health.SUCCEEDED, run_id=f"{name}-1", owner="host:1")
@@ -142,4 +144,4 @@ def test_a_parsed_state_shares_repeated_text_and_refuses_a_health_that_is_not_te
     bad = json.loads(files["state/a.json"])
     bad["runs"][0]["health"] = ["Succeeded"]
     with pytest.raises(StateFileError, match="health must be one of"):
-        JobState.from_text(json.dumps(bad))
+        read_state_file(json.dumps(bad))

@@ -1,7 +1,7 @@
 """A state file is read by one compiled pass over its types, and only a file that fails it is read
-again field by field to say what is wrong (`JobState.from_text`). Both readers must accept
-exactly the same files as the same values: the state branch is input (DESIGN §9), and a faster
-reader that let through what the careful one refuses would be a hole, not a speed-up.
+again field by field to say what is wrong (`trainops.state.schema.read_state_file`). Both readers
+must accept exactly the same files as the same values: the state branch is input (DESIGN §9), and
+a faster reader that let through what the careful one refuses would be a hole, not a speed-up.
 """
 
 from __future__ import annotations
@@ -12,14 +12,14 @@ from typing import Any
 import pytest
 
 from trainops.providers.base import Health
-from trainops.state.model import (
-    JobState,
-    MonthTotal,
-    Run,
+from trainops.state.model import JobState, MonthTotal, Run
+from trainops.state.schema import (
     StateFileError,
+    _from_data,
     _read_typed,
     _run,
     _total,
+    read_state_file,
 )
 
 FULL = Run(
@@ -71,7 +71,7 @@ def good_file() -> dict[str, Any]:
 
 def careful(data: dict[str, Any]) -> JobState:
     """The field-by-field reader alone."""
-    return JobState._from_data(data, _run, _total, "")
+    return _from_data(data, _run, _total, "")
 
 
 def read_both(data: Any) -> tuple[JobState | str, JobState | str, bool]:
@@ -79,7 +79,7 @@ def read_both(data: Any) -> tuple[JobState | str, JobState | str, bool]:
     and whether the compiled pass accepted its types."""
     text = json.dumps(data)
     results: list[JobState | str] = []
-    for read in (JobState.from_text, lambda t: careful(json.loads(t))):
+    for read in (read_state_file, lambda t: careful(json.loads(t))):
         try:
             results.append(read(text))
         except StateFileError as exc:
@@ -168,18 +168,18 @@ def test_every_mutation_is_read_alike_by_both_readers() -> None:
 )
 def test_a_constant_json_has_not_is_refused_wherever_it_is(text: str) -> None:
     with pytest.raises(StateFileError, match="not valid JSON"):
-        JobState.from_text(text)
+        read_state_file(text)
 
 
 def test_an_integer_too_large_for_a_float_is_an_error_not_a_crash() -> None:
     data = good_file()
     data["runs"][0]["created_at"] = 10**400
     with pytest.raises(StateFileError, match=r"runs\[0\]\.created_at must be a number"):
-        JobState.from_text(json.dumps(data))
+        read_state_file(json.dumps(data))
     data = good_file()
     data["runs"][0]["metrics"] = {"loss": 10**400}
     with pytest.raises(StateFileError, match=r"runs\[0\]\.metrics must be"):
-        JobState.from_text(json.dumps(data))
+        read_state_file(json.dumps(data))
 
 
 @pytest.mark.parametrize(
@@ -195,13 +195,13 @@ def test_a_value_with_a_trailing_newline_is_refused(where: str, value: str) -> N
     else:
         data["totals"][0]["month"] = value
     with pytest.raises(StateFileError, match=where):
-        JobState.from_text(json.dumps(data))
+        read_state_file(json.dumps(data))
 
 
 def test_every_mapping_and_shared_text_field_of_a_run_is_shared_once_read() -> None:
     import sys
 
-    from trainops.state.model import _MAPPINGS, _NO_ENTRIES, _SHARED_TEXT, _shared
+    from trainops.state.schema import _MAPPINGS, _NO_ENTRIES, _SHARED_TEXT, _shared
 
     text = {name: "".join(["x" * 70, name]) for name in _SHARED_TEXT}  # built: not interned
     run = Run("0123456789ab", 1, **{"created_at": 1.0, **text}, **{m: {} for m in _MAPPINGS})
@@ -220,4 +220,4 @@ def test_a_time_or_amount_out_of_range_is_an_error_not_a_crash_later(
     data = good_file()
     data["runs"][0][field] = value
     with pytest.raises(StateFileError, match=rf"runs\[0\]\.{field}"):
-        JobState.from_text(json.dumps(data))
+        read_state_file(json.dumps(data))

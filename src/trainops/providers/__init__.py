@@ -14,7 +14,8 @@ if TYPE_CHECKING:
     from trainops.lockfile import Lock
     from trainops.manifest import Config
     from trainops.providers.base import Provider
-    from trainops.state.model import Run, RunCheck
+    from trainops.state.model import Run
+    from trainops.state.trust import RunCheck
 
 
 def _local(root: Path, config: Config, lock: Lock | None) -> Provider:

@@ -29,7 +29,8 @@ from trainops.reconcile.record import changed, message
 from trainops.reconcile.result import Outcome, Pass
 from trainops.reconcile.snapshot import resolve_input, snapshot_text
 from trainops.scrub import scrubber
-from trainops.state.model import JobState, Run, snapshot_path
+from trainops.state.layout import snapshot_path
+from trainops.state.model import JobState, Run
 from trainops.state.retention import state_changes
 
 

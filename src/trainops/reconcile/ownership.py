@@ -19,7 +19,8 @@ from trainops.providers.base import Observation, Owned
 from trainops.reconcile.context import Context
 from trainops.reconcile.read import limits
 from trainops.reconcile.result import Outcome, Pass
-from trainops.state.model import JobState, Run, state_path
+from trainops.state.layout import state_path
+from trainops.state.model import JobState, Run
 
 
 def judge(

@@ -17,7 +17,8 @@ from trainops.plan import Limits
 from trainops.providers import check_run
 from trainops.providers.base import Located
 from trainops.reconcile.context import Context
-from trainops.state.model import JobState, parse_state
+from trainops.state.model import JobState
+from trainops.state.trust import parse_state
 
 
 def read_state(ctx: Context) -> tuple[str, dict[str, JobState]]:

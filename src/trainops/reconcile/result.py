@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 
 from trainops.errors import Problem
 from trainops.plan import Action, Plan
-from trainops.state.model import JobState, state_problems
+from trainops.state.model import JobState
+from trainops.state.trust import state_problems
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 
 from trainops.errors import StateConflict
 from trainops.state.base import StateStore
-from trainops.state.model import JobState, RunCheck, parse_state
+from trainops.state.model import JobState
 from trainops.state.retention import compacted, state_changes
+from trainops.state.trust import RunCheck, parse_state
 
 __all__ = ["Compaction", "compact", "read_jobs"]
 

@@ -1,6 +1,7 @@
 """The StateStore protocol: a set of text files versioned with compare-and-swap (DESIGN §8, §9).
 
-The store knows nothing of jobs or runs; `trainops.state.model` gives the files their meaning.
+The store knows nothing of jobs or runs; `trainops.state.model` (the records), `layout` (where
+they live), `schema` and `trust` (reading them as input) give the files their meaning.
 """
 
 from __future__ import annotations

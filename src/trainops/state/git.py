@@ -29,7 +29,8 @@ from trainops.errors import StateConflict, StateError, StateSetupError
 from trainops.faults import crashpoint
 from trainops.scrub import scrub, scrubber
 from trainops.state.base import StateSnapshot
-from trainops.state.model import STATE_DIR, Run
+from trainops.state.layout import STATE_DIR
+from trainops.state.model import Run
 
 __all__ = ["DEFAULT_AUTHOR", "DEFAULT_BRANCH", "GitStateStore"]
 

@@ -13,13 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from trainops.state.model import (
-    JobState,
-    Run,
-    StateFileError,
-    legacy_state_path,
-    state_path,
-)
+from trainops.state.layout import legacy_state_path, state_path
+from trainops.state.model import Run
+from trainops.state.schema import StateFileError, read_state_file
 
 __all__ = ["History", "job_history"]
 
@@ -59,7 +55,7 @@ def job_history(store: _Readable, job: str, version: str | None = None) -> Histo
                 result.problem = f"state commit {version[:12]} has no record of {job}"
             break
         try:
-            state = JobState.from_text(text)
+            state = read_state_file(text)
             if state.job != job:
                 raise StateFileError(f"it claims job {state.job!r}")
         except StateFileError as exc:

@@ -16,7 +16,8 @@ from dataclasses import replace
 
 from trainops.cost import month_of
 from trainops.providers.base import Health
-from trainops.state.model import JobState, MonthTotal, Run, legacy_state_path, state_path
+from trainops.state.layout import legacy_state_path, state_path
+from trainops.state.model import JobState, MonthTotal, Run
 
 __all__ = ["KEEP_TERMINAL", "compacted", "retain", "state_changes"]
 
