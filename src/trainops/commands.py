@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from trainops.errors import InvalidInput, ProviderError, TrainopsError, UsageError
 from trainops.manifest import Config
@@ -16,6 +16,9 @@ from trainops.providers.base import Health, Located, LogFollower, Provider
 from trainops.reconcile import Pass, Reconciler
 from trainops.state.base import ReadsAhead, StateStore
 from trainops.workspace import Workspace
+
+if TYPE_CHECKING:
+    from trainops.savedplan import Binding, SavedPlanDoc
 
 
 def open_store(ws: Workspace) -> StateStore:
@@ -86,6 +89,33 @@ def plan_workspace(root: Path) -> tuple[Workspace, Pass]:
     return ws, reconciler(ws, store=early.store).preview(drift=True)
 
 
+def plan_to_save(root: Path) -> tuple[Workspace, Pass, Binding]:
+    """`plan --out`: the plan of HEAD (a saved plan is bound to a commit, DESIGN §20), refusing
+    a working tree whose manifests differ from it, and what the plan is bound to."""
+    from trainops.reconcile.binding import binding
+
+    early = _EarlyStore()
+    ws = Workspace.open(root, ref="HEAD", on_config=early)
+    _refuse_dirty(ws, "a saved plan is of a commit: commit them, then plan --out again")
+    rec = reconciler(ws, store=early.store)
+    return ws, rec.preview(drift=True), binding(rec)
+
+
+def read_saved_plan(file: Path) -> SavedPlanDoc:
+    """The saved plan in `file`, checked (`savedplan.load`): a usage error when it cannot be
+    read, an invalid input when it is not a plan trainops wrote."""
+    from trainops.savedplan import load
+
+    try:
+        raw = file.read_bytes()
+    except OSError as exc:
+        raise UsageError(
+            f"cannot read the plan file {file}: {exc.strerror or exc}",
+            "write one with `trainops plan --out FILE`",
+        ) from None
+    return load(raw, str(file))
+
+
 def apply_workspace(
     root: Path,
     *,
@@ -97,16 +127,23 @@ def apply_workspace(
     early = _EarlyStore()
     ws = Workspace.open(root, ref=ref, on_config=early)
     if not allow_dirty:
-        dirty = ws.dirty_manifests()
-        if dirty:
-            raise UsageError(
-                "manifests in the working tree differ from the commit being applied: "
-                + ", ".join(dirty[:5])
-                + (" ..." if len(dirty) > 5 else ""),
-                "commit them (apply reads desired state from git), or pass --allow-dirty "
-                "to apply the commit anyway",
-            )
+        _refuse_dirty(
+            ws,
+            "commit them (apply reads desired state from git), or pass --allow-dirty "
+            "to apply the commit anyway",
+        )
     return ws, reconciler(ws, on_event, store=early.store)
+
+
+def _refuse_dirty(ws: Workspace, hint: str) -> None:
+    dirty = ws.dirty_manifests()
+    if dirty:
+        raise UsageError(
+            "manifests in the working tree differ from the commit being applied: "
+            + ", ".join(dirty[:5])
+            + (" ..." if len(dirty) > 5 else ""),
+            hint,
+        )
 
 
 def follow(

@@ -31,17 +31,27 @@ from trainops.errors import EXIT_INVALID, EXIT_PROVIDER
     is_flag=True,
     help="On a pull request: sticky plan comment, trainops/plan status, annotations, job summary.",
 )
-def plan(root: Path, output: str, detailed_exitcode: bool, github: bool) -> None:
+@click.option(
+    "--out",
+    "out",
+    default=None,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also save the plan of HEAD to this file, for `trainops apply FILE`.",
+)
+def plan(root: Path, output: str, detailed_exitcode: bool, github: bool, out: Path | None) -> None:
     """Show what apply would do: runs to submit, cancel, adopt and deliver."""
     import time
 
     from trainops import render
-    from trainops.commands import plan_workspace
+    from trainops.commands import plan_to_save, plan_workspace
     from trainops.errors import EXIT_CHANGES
     from trainops.github.specdiff import spec_diffs
     from trainops.plan import Op
 
-    ws, result = plan_workspace(root)
+    if out is not None:
+        ws, result, bound = plan_to_save(root)
+    else:
+        ws, result = plan_workspace(root)
     problems = [*ws.validation.problems, *result.problems]
     now = time.time()
     # What changed in each job's spec since the run it last submitted: the same lines the pull
@@ -75,12 +85,21 @@ def plan(root: Path, output: str, detailed_exitcode: bool, github: bool) -> None
             workdirs=ws.workdirs,
         )
 
-    if output == "json":
+    def json_parts() -> Any:
         from trainops.output import report_parts
 
-        drift = render.drift_lines(result.drift)
-        notes = [*result.notes, *drift]
-        for part in report_parts("plan", result.plan, now, problems, notes=notes, diffs=diffs):
+        notes = [*result.notes, *render.drift_lines(result.drift)]
+        return report_parts("plan", result.plan, now, problems, notes=notes, diffs=diffs)
+
+    if out is not None:
+        from trainops.output import iso
+        from trainops.savedplan import dump, make
+
+        saved = make(bound, result.version, result.plan, "".join(json_parts()), iso(now) or "")
+        _write(out, dump(saved))
+        echo(f"saved the plan to {escape.line(str(out))}: `trainops apply` it", err=True)
+    if output == "json":
+        for part in json_parts():
             echo(part, nl=False)
     elif output == "markdown":
         echo(markdown())
@@ -117,7 +136,60 @@ def plan(root: Path, output: str, detailed_exitcode: bool, github: bool) -> None
         raise SystemExit(EXIT_CHANGES)
 
 
+def _write(path: Path, text: str) -> None:
+    """`text` into `path` whole or not at all (a CI step cut off leaves no half a plan)."""
+    import os
+    import tempfile
+
+    from trainops.errors import UsageError
+
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent or Path("."), prefix=f".{path.name}.")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
 @cli.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@output_option
+def show(file: Path, output: str) -> None:
+    """Print the saved plan FILE (`plan --out`) as `plan` printed it."""
+    from trainops import render
+    from trainops.commands import read_saved_plan
+    from trainops.reconcile import Pass
+    from trainops.savedplan import to_plan
+
+    doc = read_saved_plan(file)
+    if output == "json":
+        echo(doc.report.model_dump_json(indent=2))
+        return
+    shown, made = to_plan(doc)
+    problems = [render_problem(p) for p in doc.report.problems]
+    if output == "markdown":
+        echo(render.plan_markdown(shown, made, problems, title="trainops plan (saved)"))
+        return
+    echo(
+        f"Saved plan of commit {doc.commit[:12]}, state {doc.state_version[:12] or 'empty'}, "
+        f"made {doc.created_at}."
+    )
+    echo_plan(Pass(shown, {}), made)
+    if problems:
+        echo("\n" + render.problems_text(problems), err=True)
+
+
+def render_problem(doc: Any) -> Any:
+    from trainops.errors import Problem
+
+    return Problem(doc.file, doc.line, doc.col, doc.message, doc.hint)
+
+
+@cli.command()
+@click.argument(
+    "plan_file", required=False, default=None, type=click.Path(dir_okay=False, path_type=Path)
+)
 @dir_option
 @output_option
 @click.option("--wait", is_flag=True, help="Follow the runs until every one is terminal.")
@@ -146,6 +218,7 @@ def plan(root: Path, output: str, detailed_exitcode: bool, github: bool) -> None
     help="Report each run's health as commit statuses and comments on its commit.",
 )
 def apply(
+    plan_file: Path | None,
     root: Path,
     output: str,
     wait: bool,
@@ -155,17 +228,29 @@ def apply(
     timeout: float,
     github: bool,
 ) -> None:
-    """Submit and cancel runs so the providers match the manifests at HEAD."""
+    """Submit and cancel runs so the providers match the manifests at HEAD; with PLAN_FILE
+    (`plan --out`), exactly the actions it saved, or none when it went stale."""
     import time
 
     from trainops import render
-    from trainops.commands import apply_workspace, follow, settled, unsucceeded
+    from trainops.commands import apply_workspace, follow, read_saved_plan, settled, unsucceeded
     from trainops.plan import describe
 
     def event(message: str) -> None:
         if output == "table":
             echo(escape.line(message))
 
+    saved = None
+    if plan_file is not None:
+        if wait:
+            from trainops.errors import UsageError
+
+            raise UsageError(
+                "--wait follows the runs with more passes, which a saved plan does not cover",
+                "apply the plan file, then follow the runs with `trainops status` or "
+                "`trainops apply --wait`",
+            )
+        saved = read_saved_plan(plan_file)
     ws, rec = apply_workspace(root, ref=ref, allow_dirty=allow_dirty, on_event=event)
     if github:
         from trainops.github.report import run_reporter
@@ -178,7 +263,10 @@ def apply(
     result = None
     live = LiveTable() if wait and output == "table" and sys.stdout.isatty() else None
     done = 0
-    for result in follow(rec, wait=wait, interval=interval, timeout=timeout):
+    passes = follow(rec, wait=wait, interval=interval, timeout=timeout)
+    if saved is not None:
+        passes = iter([_apply_saved(rec, saved, str(plan_file))])
+    for result in passes:
         failures += result.failed
         outcomes += result.outcomes
         done += sum(1 for o in result.outcomes if o.ok)
@@ -233,6 +321,22 @@ def apply(
     if problems or refused or gave_up or ended_badly:
         # --wait gates CI like `argocd app wait`: 0 only when every current run Succeeded.
         raise SystemExit(EXIT_INVALID)
+
+
+def _apply_saved(rec: Any, saved: Any, file: str) -> Any:
+    """One pass carrying out `saved`, or its stale lines and exit 1 (DESIGN §20)."""
+    from trainops.savedplan import StalePlan
+
+    try:
+        return rec.apply(saved, file)
+    except StalePlan as exc:
+        from trainops import render
+
+        echo(f"error: {render.error_text(exc).splitlines()[0]}", err=True)
+        for line in exc.lines:
+            echo(f"  {escape.line(line)}", err=True)
+        echo(f"  hint: {escape.line(exc.hint)}", err=True)
+        raise SystemExit(EXIT_INVALID) from None
 
 
 @cli.command()

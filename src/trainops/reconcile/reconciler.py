@@ -15,6 +15,7 @@ from trainops.errors import StateConflict
 from trainops.faults import crashpoint
 from trainops.plan import Op, plan, refresh
 from trainops.reconcile.act import adopt_intents, cancel_runs, submit_runs
+from trainops.reconcile.binding import refuse_stale
 from trainops.reconcile.context import MAX_SWAPS, Context
 from trainops.reconcile.deliver import deliver_outputs, promote_aliases
 from trainops.reconcile.drift import input_drift
@@ -25,7 +26,10 @@ from trainops.reconcile.read import limits, locations, read_state, snapshots_to_
 from trainops.reconcile.record import save_outcome
 from trainops.reconcile.report import mark_pruned, report_health
 from trainops.reconcile.result import Pass
+from trainops.savedplan import SavedPlanDoc, StalePlan
 from trainops.state.model import JobState
+
+LOST_SWAP = "state moved while applying: another reconciler wrote trainops/state first"
 
 
 class Reconciler(Context):
@@ -53,8 +57,11 @@ class Reconciler(Context):
             drift=input_drift(self, state, notes) if drift else {},
         )
 
-    def apply(self) -> Pass:
-        """One reconcile pass. Raises `StateConflict` only after `MAX_SWAPS` lost swaps."""
+    def apply(self, saved: SavedPlanDoc | None = None, file: str = "") -> Pass:
+        """One reconcile pass. Raises `StateConflict` only after `MAX_SWAPS` lost swaps. With
+        a `saved` plan (`apply FILE`, DESIGN §20), exactly its actions or `StalePlan`: the
+        pass must plan them from the state version it read, and its intents must win the swap
+        against that version."""
         for _ in range(MAX_SWAPS):
             version, recorded = read_state(self)
             here = locations(self, recorded)
@@ -64,9 +71,13 @@ class Reconciler(Context):
             state = refresh(recorded, observed, self.ws.config.prices_usd_per_second)
             crashpoint("after-observe")
             recorded, result = owned_plan(self, version, recorded, state, observed, foreign, here)
+            if saved is not None:
+                refuse_stale(self, saved, file, result)
             try:
-                self._act(result, recorded)
+                self._act(result, recorded, None if saved is None else file)
             except StateConflict:
+                if saved is not None:
+                    raise  # lost after acting: the runs are recorded, never re-planned
                 self.on_event("state moved while planning; re-reading and planning again")
                 continue
             return result
@@ -75,10 +86,15 @@ class Reconciler(Context):
             "run apply again in a moment",
         )
 
-    def _act(self, result: Pass, recorded: dict[str, JobState]) -> None:
+    def _act(self, result: Pass, recorded: dict[str, JobState], saved: str | None = None) -> None:
         now = self.clock()
         adopt_intents(self, result, now)
-        committed, inputs = record_intents(self, result, recorded, now)  # must win the swap
+        try:
+            committed, inputs = record_intents(self, result, recorded, now)  # must win the swap
+        except StateConflict:
+            if saved is not None:  # a saved plan's version lost the swap: nothing was done
+                raise StalePlan(saved, [LOST_SWAP]) from None
+            raise
         cancel_runs(self, result)
         submit_runs(self, result, inputs)
         deliver_outputs(self, result)
