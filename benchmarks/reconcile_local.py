@@ -8,7 +8,10 @@ computes) instead of running that many trainings, then measures in the same run:
 - a no-op `trainops apply` wall time, its ratio to validate (target: at most 2x), and its peak RSS
   (target: under 300 MB), and that it made no state commit,
 - trainops' YAML loader over every manifest against libyaml's compose of the same texts, in
-  the same process (target: at most 1.5x).
+  the same process (target: at most 1.5x),
+- a saved plan (issue 29): `plan --out FILE` once, then `apply FILE` timed beside the plain
+  apply of the same runs, and their ratio (target: at most 1.1x: checking the file costs no
+  more than a plain apply, DESIGN §20).
 
 Usage: python benchmarks/reconcile_local.py [--count N] [--repeat R] [--keep DIR]
 `--keep DIR` builds the repository there and keeps it; a later run with the same DIR and count
@@ -36,6 +39,7 @@ from benchmarks._repo import build as build_repo  # noqa: E402
 TARGET_RATIO = 2.0
 TARGET_LOADER = 1.5  # trainops' loader against libyaml's compose of the same files
 TARGET_RSS_MB = 300.0
+TARGET_SAVED = 1.1  # apply FILE against a plain apply of the same (no-op) plan
 BRANCH = "trainops/state"
 
 
@@ -204,7 +208,11 @@ def main() -> int:
         )
         commits = state_commits(root)
 
-        validate, apply, rss = [], [], []
+        plan_file = base / "saved-plan.json"
+        wall, _mb, done = measure(root, "plan", "--out", str(plan_file))
+        assert done.returncode == 0, done.stderr[-2000:]
+        print(f"plan --out {wall:7.2f}s  ({plan_file.stat().st_size / 1e6:.1f} MB file)")
+        validate, apply, rss, saved = [], [], [], []
         for _ in range(args.repeat):
             wall, _mb, done = measure(root, "validate")
             assert done.returncode == 0, done.stderr[-2000:]
@@ -221,6 +229,11 @@ def main() -> int:
             assert not unsynced, f"{len(unsynced)} jobs not Synced/Succeeded: {unsynced[:3]}"
             apply.append(wall)
             rss.append(mb)
+            wall, mb, done = measure(root, "apply", str(plan_file), "--output", "json")
+            assert done.returncode == 0, done.stderr[-2000:]
+            assert not json.loads(done.stdout)["actions"]
+            saved.append(wall)
+            rss.append(mb)
         assert state_commits(root) == commits, "the no-op apply made a state commit"
 
         v, a, peak = best(validate), best(apply), max(rss)
@@ -229,6 +242,9 @@ def main() -> int:
         print(f"apply      {a:7.2f}s  ({runs_text(apply)})")
         print(f"ratio      {ratio:7.2f}x  (target <= {TARGET_RATIO:g}x)")
         print(f"peak RSS   {peak:7.1f} MB (target < {TARGET_RSS_MB:g} MB)")
+        saved_ratio = best(saved) / a
+        print(f"apply FILE {best(saved):7.2f}s  ({runs_text(saved)})")
+        print(f"saved/plain {saved_ratio:6.2f}x  (target <= {TARGET_SAVED:g}x)")
         print("state commits by the no-op apply: 0")
         ours, compose = loader_ratio(root)
         loaded = ours / compose
@@ -240,6 +256,7 @@ def main() -> int:
                 ("ratio", ratio > TARGET_RATIO),
                 ("rss", peak >= TARGET_RSS_MB),
                 ("loader", loaded > TARGET_LOADER),
+                ("saved plan", saved_ratio > TARGET_SAVED),
             )
             if bad
         ]

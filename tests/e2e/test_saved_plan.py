@@ -74,6 +74,10 @@ class User:
     def creates(self) -> int:
         return self.emu.count("POST", CREATE_PATH)
 
+    def remote_raced(self) -> bool:
+        assert self.repo.remote is not None
+        return (self.repo.remote / "raced").exists()
+
     def set_prices(self, prices: dict[str, float]) -> None:
         self.repo.write("trainops.yaml", config(prices_usd_per_second=prices))
         self.repo.commit("prices")
@@ -201,25 +205,22 @@ def resign(doc: dict[str, Any]) -> str:
 
 
 def test_hostile_plan_files_are_refused_with_where_and_why(user: User) -> None:
-    doc = user.save()
+    # Each kind of bad file, located: tests/unit/test_savedplan.py; here, as the CLI says it.
+    user.save()
     text = user.plan_file.read_text()
     cases = {
-        "truncated": (text[: len(text) // 2], "plan.json:", "not a plan file: "),
-        "edited": (text.replace('"attempt": 1', '"attempt": 2', 1), "plan.json:", "digest"),
-        "wrong type": (
-            resign({**doc, "actions": [{**doc["actions"][0], "attempt": "one"}]}),
-            "plan.json:",
-            "actions.0.attempt: ",
-        ),
-        "not a plan": ('{"command": "plan"}', "plan.json:1:1", "not a trainops plan file"),
+        "truncated": (text[: len(text) // 2], "not a plan file: "),
+        "edited": (text.replace('"attempt": 1', '"attempt": 2', 1), "digest does not match"),
     }
-    for name, (bad, where, what) in cases.items():
+    for name, (bad, what) in cases.items():
         user.plan_file.write_text(bad)
         result = user.run("apply", str(user.plan_file))
         assert (result.returncode, "Traceback" in result.stderr) == (1, False), name
-        assert where in result.stderr and what in result.stderr, (name, result.stderr)
-        line = result.stderr.split("plan.json:", 1)[1].split(":")[0]
-        assert line.isdigit(), (name, result.stderr)  # located at a line (and column)
+        where = result.stderr.split("plan.json:", 1)[1].split(":")[:2]
+        assert all(n.isdigit() for n in where) and what in result.stderr, (name, result.stderr)
+    user.plan_file.unlink()
+    result = user.run("show", str(user.plan_file))
+    assert (result.returncode, "error: cannot read the plan file" in result.stderr) == (2, True)
     assert user.creates() == 0
 
 
@@ -233,3 +234,34 @@ def test_a_plan_file_only_narrows_what_apply_would_do(user: User) -> None:
     user.plan_file.write_text(resign({**doc, "repository": "github.com/someone/else"}))
     assert "the plan is of another repository: github.com/someone/else" in user.refused()
     assert user.creates() == 0
+
+
+# Another reconciler's state commit lands on the remote between this apply's read and its push
+# (once): the remote's pre-receive hook writes it, then refuses the push, as a lost race does.
+RACE_HOOK = """#!/bin/sh
+[ -e "$GIT_DIR/raced" ] && exit 0
+touch "$GIT_DIR/raced"
+unset GIT_QUARANTINE_PATH GIT_OBJECT_DIRECTORY GIT_ALTERNATE_OBJECT_DIRECTORIES
+ref=refs/heads/trainops/state
+tip=$(git rev-parse -q --verify $ref)
+tree=$(git hash-object -t tree -w /dev/null)
+new=$(echo "trainops: another reconciler" | git commit-tree $tree ${tip:+-p $tip})
+git update-ref $ref $new $tip
+exit 1
+"""
+
+
+def test_the_state_version_check_is_the_compare_and_swap(user: User) -> None:
+    assert user.repo.remote is not None
+    hook = user.repo.remote / "hooks" / "pre-receive"
+    user.save()
+    hook.write_text(RACE_HOOK)
+    hook.chmod(0o755)
+    # The plan's state version still holds when the pass reads it; the intents' swap loses.
+    err = user.refused()
+    assert "state moved while applying: another reconciler wrote trainops/state first" in err
+    assert (user.remote_raced(), user.creates()) == (True, 0)
+    # A plain apply in the same race re-reads and plans again: the hook does race it.
+    (user.repo.remote / "raced").unlink()
+    user.ok("apply")
+    assert (user.remote_raced(), user.creates()) == (True, 2)
