@@ -15,6 +15,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from json.decoder import scanstring  # type: ignore[attr-defined]
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -265,7 +266,7 @@ def _locate(text: str, path: Sequence[str | int]) -> tuple[int, int]:
         if text[pos] == "{" and isinstance(part, str):
             i = skip(pos + 1)
             while i < len(text) and text[i] == '"':
-                key, i = json.decoder.scanstring(text, i + 1)
+                key, i = scanstring(text, i + 1)
                 i = skip(skip(i) + 1)  # the colon
                 if key == part:
                     found = i

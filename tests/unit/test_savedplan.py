@@ -197,3 +197,18 @@ def test_show_renders_the_plan_as_plan_rendered_it() -> None:
         render.summary_line(PLAN),
         render.money_line(PLAN),
     )
+
+
+def test_no_credential_reaches_the_file() -> None:
+    token = "r8_" + "Q7x" * 10  # token-shaped: masked whatever the environment holds
+    leaky = Plan(
+        (Cancel("b", "t-1", "r0", 1, f"replaced (error: bad token {token})"),),
+        {"b": JobView("b", Sync.OUT_OF_SYNC, Health.RUNNING, f"401 for {token}", "r2", RUN)},
+    )
+    report = "".join(report_parts("plan", leaky, NOW, []))
+    text = dump(make(BOUND, "s" * 40, leaky, report, "2026-12-01T00:00:00Z"))
+    assert (token in text, text.count("***")) == (
+        False,
+        3,
+    )  # saved action, report action, job reason
+    assert load(text.encode(), "plan.json").actions[0].reason == "replaced (error: bad token ***)"
