@@ -101,3 +101,48 @@ def test_plan_shows_the_hyperparameter_strings_and_the_worst_case(
     assert "$2.82" in shown.stdout, shown.stdout
     assert sagemaker.jobs == {}  # plan submits nothing
     repo.cleanup()
+
+
+def test_status_shows_the_secondary_status_while_the_job_runs(tmp_path: Path) -> None:
+    """DescribeTrainingJob/ListTrainingJobs `SecondaryStatus` is the reason while InProgress
+    (the emulator's clock is the CLI's: max_duration is measured against it)."""
+    import time
+
+    with SageMakerEmulator(now=time.time()) as sagemaker:
+        cfg = config() + yaml.safe_dump({"providers": {"sagemaker": SAGEMAKER}})
+        repo = UserRepo.create(tmp_path, {"a": sm_job("a")}, cfg=cfg)
+        repo.env = sagemaker.env()
+        repo.apply_ok()
+        sagemaker.advance(20)  # Downloading
+        status = repo.trainops("status", "--output", "json")
+        assert [j["reason"] for j in json.loads(status.stdout)["jobs"]] == ["Downloading"]
+        sagemaker.advance(100)
+        assert "Training" in repo.trainops("status").stdout
+        assert sagemaker.errors == []
+        repo.cleanup()
+
+
+def test_a_secondary_status_change_writes_no_state_and_starts_no_attempt(tmp_path: Path) -> None:
+    """Starting -> Downloading -> Training is what the job is doing, not a change of its run:
+    apply writes no state commit for it (the state branch is not a log of provider chatter) and
+    creates no second training job; status, which observes, still shows the live word."""
+    import time
+
+    with SageMakerEmulator(now=time.time()) as sagemaker:
+        cfg = config() + yaml.safe_dump({"providers": {"sagemaker": SAGEMAKER}})
+        repo = UserRepo.create(tmp_path, {"a": sm_job("a")}, cfg=cfg)
+        repo.env = sagemaker.env()
+        repo.apply_ok()
+        sagemaker.advance(20)  # Downloading
+        repo.apply_ok()
+        commits = repo.state_commits()
+        recorded = repo.state()["a"].runs
+        sagemaker.advance(100)  # Training
+        repo.apply_ok()
+        assert repo.state_commits() == commits
+        assert repo.state()["a"].runs == recorded and recorded[0].detail == ""
+        status = repo.trainops("status", "--output", "json")
+        assert [j["reason"] for j in json.loads(status.stdout)["jobs"]] == ["Training"]
+        assert [j.tags["trainops-attempt"] for j in sagemaker.jobs.values()] == ["1"]
+        assert sagemaker.errors == []
+        repo.cleanup()

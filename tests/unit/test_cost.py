@@ -216,3 +216,36 @@ def test_a_listed_running_sagemaker_job_has_a_start_for_its_cost_so_far() -> Non
     }
     seen = SageMakerProvider()._observation(summary, None)
     assert seen.health is Health.RUNNING and seen.started_at == 1000.0
+
+
+def test_a_running_runs_provider_detail_is_its_reason() -> None:
+    """SageMaker's SecondaryStatus (Downloading, Training, Uploading) is the reason status
+    shows while the job runs (issue 31); it is cleared once the run ends."""
+    from trainops.plan import refresh
+    from trainops.providers.base import Observation
+
+    t = target("a")
+    recorded = state(a=run(t))
+    rid = recorded["a"].runs[0].run_id or ""
+    seen = refresh(recorded, {rid: Observation(rid, Health.RUNNING, detail="Training")})
+    view = plan(desired(t), seen, Limits(), now=1100.0).jobs["a"]
+    assert view.health is Health.RUNNING and view.reason == "Training"
+    done = refresh(seen, {rid: Observation(rid, Health.SUCCEEDED, detail="Completed")})
+    assert done["a"].runs[0].detail == ""
+
+
+def test_a_change_of_provider_detail_alone_changes_no_record() -> None:
+    """Downloading -> Training is not a change of the run: nothing to write to the state branch
+    (reconcile.record.changed is empty) and the state file never carries the live word."""
+    from trainops.plan import refresh
+    from trainops.providers.base import Observation
+    from trainops.reconcile.record import changed
+
+    t = target("a")
+    recorded = state(a=run(t))
+    rid = recorded["a"].runs[0].run_id or ""
+    downloading = refresh(recorded, {rid: Observation(rid, Health.RUNNING, detail="Downloading")})
+    training = refresh(downloading, {rid: Observation(rid, Health.RUNNING, detail="Training")})
+    assert training["a"].runs[0].detail == "Training"
+    assert changed(training, downloading) == {}
+    assert "detail" not in training["a"].runs[0].to_json()

@@ -39,9 +39,10 @@ def refresh(
                 metrics=dict(obs.metrics) or run.metrics,
                 error=obs.error or run.error,
                 retryable=obs.retryable,
+                detail=obs.detail[:80] if obs.health.active else "",
             )
             if prices is not None and updated.billed_seconds is not None:
                 updated = replace(updated, cost_usd=cost.run_cost(updated, prices, 0.0))
-            if updated != run:
+            if updated != run or updated.detail != run.detail:  # detail is not compared
                 out[name] = out[name].with_run(updated)
     return out

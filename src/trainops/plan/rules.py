@@ -162,7 +162,7 @@ def present(
         if reason:
             actions.append(_cancel(name, run, reason))
         sync = Sync.OUT_OF_SYNC if actions else Sync.SYNCED
-        return actions, job_view(name, sync, job_state, revision, reason)
+        return actions, job_view(name, sync, job_state, revision, reason or run.detail)
 
     runs = job_state.of_revision(revision)
     started = [r for r in runs if not r.lost]

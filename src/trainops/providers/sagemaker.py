@@ -370,6 +370,7 @@ class SageMakerProvider:
             metrics=found_metrics,
             error=error,
             retryable=retryable,
+            detail=secondary if health.active else "",
             marks={"tags": dict(tags)} if tags is not None else {},
         )
 

@@ -66,6 +66,10 @@ class Run:
     # Instances the run bills at once (SageMaker's instance_count), for the cost so far of a
     # running run; written only when more than one.
     instances: int = 1
+    # The provider's word for what a running run is doing now (Observation.detail: SageMaker's
+    # Downloading, Training), shown as its reason. Live, never recorded: not written to the state
+    # file and not compared, so a change of it is no change of the run (no state commit).
+    detail: str = field(default="", compare=False)
 
     @property
     def is_intent(self) -> bool:
@@ -99,6 +103,7 @@ class Run:
                 del data[name]
         if self.instances == 1:
             del data["instances"]
+        del data["detail"]
         return data
 
     @classmethod
