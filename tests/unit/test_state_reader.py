@@ -75,7 +75,7 @@ def careful(data: dict[str, Any]) -> JobState:
 
 
 def read_both(data: Any) -> tuple[JobState | str, JobState | str, bool]:
-    """What `from_text` and the careful reader make of `data` (a value, or the error's text),
+    """What `read_state_file` and the careful reader make of `data` (a value, or the error's text),
     and whether the compiled pass accepted its types."""
     text = json.dumps(data)
     results: list[JobState | str] = []
