@@ -188,8 +188,8 @@ class HuggingFaceProvider(TokenScrubbedErrors):
         return ""
 
     def check(self, job: Job, lock: Any) -> list[Problem]:
-        """Nothing of its own: the flavor (HF_FLAVORS) needs no disk, so `validate.py` checks it
-        for every source, a commit's manifests too (this check runs on the working tree only)."""
+        """Nothing of its own: the flavor (HF_FLAVORS) needs no disk, so `validate/jobs.py` checks
+        it for every source, a commit's manifests too (this check runs on the working tree only)."""
         return []
 
     def submit(self, submission: Submission) -> RunRef:

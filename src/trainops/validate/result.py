@@ -1,0 +1,27 @@
+"""What validating a repository produces (`Validation`): the valid jobs by name, every problem,
+the names whose manifest does not validate (their runs are left alone) and whether every file
+parsed (only then may a job missing from git be pruned)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from trainops.errors import Problem
+from trainops.manifest import Config, Job
+
+InputChecker = Callable[[Job], list[Problem]]
+
+
+@dataclass
+class Validation:
+    config: Config
+    jobs: dict[str, Job] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+    invalid: set[str] = field(default_factory=set)  # job names whose manifest does not validate
+    complete: bool = True  # every file parsed and every document has a readable name
+    files: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
