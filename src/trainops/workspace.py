@@ -219,7 +219,7 @@ def _package_data(source: Source, validation: Validation) -> dict[str, dict[str,
     over its provider's limit, is invalid: refused at validate/plan time, before any upload."""
     from trainops.data import packages as package_all
     from trainops.data import problem_for
-    from trainops.providers import DATA_LIMITS
+    from trainops.providers.limits import DATA_LIMITS
 
     done: dict[str, dict[str, Package]] = {}
     bad: dict[str, list[Problem]] = {}
@@ -252,7 +252,7 @@ def _check_shipped_workdirs(source: Source, validation: Validation) -> dict[str,
     """A Ray job's workdir travels to the cluster as one package (runtime_env.working_dir): one
     over the provider's limit is refused here, at validate/plan time, before any intent. Returns
     each shipped workdir that leaves files out (the plan lists them, DESIGN §13b)."""
-    from trainops.providers import WORKDIR_LIMITS
+    from trainops.providers.limits import WORKDIR_LIMITS
     from trainops.workdir import WorkdirError, check_size, files
 
     seen: dict[str, Workdir | WorkdirError] = {}  # jobs often share one workdir: read it once

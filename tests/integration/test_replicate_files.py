@@ -23,8 +23,8 @@ from tests.emulators.replicate import (
 from tests.integration.test_replicate_provider import ENV, FakeTime, intent_for, job
 from trainops.data import Package, placeholder
 from trainops.errors import ProviderError
-from trainops.providers import DATA_LIMITS
 from trainops.providers.base import DataInputs, Intent, Submission, input_hash
+from trainops.providers.limits import DATA_LIMITS
 from trainops.providers.replicate import ReplicateProvider
 
 TRAINER = f"ostris/flux-dev-lora-trainer:{FLUX_LORA_VERSION}"

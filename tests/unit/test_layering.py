@@ -211,7 +211,7 @@ PROVIDERS = sorted(
     for m in sources()
     if m.startswith("trainops.providers.")
     and m.count(".") == 2
-    and m.rsplit(".", 1)[1] not in ("base",)
+    and m.rsplit(".", 1)[1] not in ("base", "limits")  # shared values, not providers
     and not m.rsplit(".", 1)[1].startswith("_")
 )
 

@@ -57,23 +57,6 @@ REGISTRY: dict[str, Callable[[Path, Config, Lock | None], Provider]] = {
 }
 
 
-MIB = 1024 * 1024
-# The providers that take `spec.data` (DESIGN §18), with the largest package each accepts (None:
-# no limit). Checked offline by `validate`/`plan`, before anything is uploaded; a provider that
-# is not listed cannot take data. A provider joins by implementing `DataInputs` (base.py).
-DATA_LIMITS: dict[str, int | None] = {
-    "local": None,
-    # Its files API (DESIGN §18), where a package is one file: "Files must be less than 100MB",
-    # 100 MB as the service counts, 100,000,000 bytes (shared/ref/README.md): at most one less.
-    "replicate": 100_000_000 - 1,
-}
-
-
-# The providers that ship a job's workdir to where it runs, with the largest package each takes:
-# `validate` refuses a larger workdir before anything is recorded or sent.
-WORKDIR_LIMITS: dict[str, int] = {"ray": 100 * MIB}
-
-
 # Whether a recorded run can be a job's (its id and outputs, as the provider issues them): the
 # state branch is input, and a forged record must not make trainops act on another job's run.
 # Each provider's check, imported when a run of that provider is first read.

@@ -206,7 +206,7 @@ class Owned(Protocol):
 @runtime_checkable
 class DataInputs(Protocol):
     """Optional: a provider that takes `spec.data` packages (DESIGN §18); its largest package is
-    listed in `providers.DATA_LIMITS`, which `validate` checks offline.
+    listed in `providers.limits.DATA_LIMITS`, which `validate` checks offline.
 
     Apply calls `stage` after the run's intent won the compare-and-swap (so racing reconcilers
     never stage twice) and before `submit`, and puts the value into the run's input. Idempotent:

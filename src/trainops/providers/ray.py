@@ -32,7 +32,6 @@ from typing import Any
 from trainops import metrics, scrub
 from trainops.errors import OutcomeUnknown, Problem, ProviderError
 from trainops.manifest import Job, RayConfig, RayHardware, RaySpec
-from trainops.providers import WORKDIR_LIMITS
 from trainops.providers._outputs import named
 from trainops.providers.base import (
     Health,
@@ -44,12 +43,13 @@ from trainops.providers.base import (
     display_path,
     job_cwd,
 )
+from trainops.providers.limits import WORKDIR_LIMITS
 from trainops.repoid import scope
 
 ADDRESS_ENV = "RAY_ADDRESS"  # as the official client and `ray job submit` read it
-# The largest workdir package trainops sends (`providers.WORKDIR_LIMITS`). Ray's own ceiling is
-# its gRPC message size and its docs advise keeping working_dir small; beyond this, data belongs
-# in object storage.
+# The largest workdir package trainops sends (`providers.limits.WORKDIR_LIMITS`). Ray's own
+# ceiling is its gRPC message size and its docs advise keeping working_dir small; beyond this, data
+# belongs in object storage.
 WORKDIR_LIMIT = WORKDIR_LIMITS["ray"]
 TIMEOUT = (10.0, 60.0)  # connect, read: a cluster that stopped answering must not hang apply
 RUNNER = "trainops_rayjob"  # the entrypoint package shipped with each job (py_modules)
