@@ -67,7 +67,7 @@ def reconciler(
 ) -> Reconciler:
     if ws.validation.problems and not ws.validation.jobs and not ws.validation.invalid:
         raise InvalidInput(ws.validation.problems)
-    _refuse_bad_config(ws)
+    refuse_bad_config(ws)
     from trainops.fingerprints import Observer
 
     providers = Providers(ws.root, ws.config, ws.lock)
@@ -75,7 +75,9 @@ def reconciler(
     return Reconciler(ws, store, providers, clock, on_event, inputs=Observer())
 
 
-def _refuse_bad_config(ws: Workspace) -> None:
+def refuse_bad_config(ws: Workspace) -> None:
+    """Stop with `InvalidInput` when `trainops.yaml` or `trainops.lock` has a problem: no command
+    that reads or writes state runs on a configuration it cannot trust."""
     from trainops.repo import CONFIG_FILE, LOCK_FILE
 
     fatal = [p for p in ws.validation.problems if p.file in (CONFIG_FILE, LOCK_FILE)]
@@ -223,7 +225,7 @@ def run_logs(root: Path, job: str, tail: int, follow: bool, interval: float = 2.
     from trainops.state.trust import parse_state, state_problems
 
     ws = Workspace.open(root)
-    _refuse_bad_config(ws)
+    refuse_bad_config(ws)
     store = open_store(ws)
     snap = store.load()
     state = parse_state(snap.files, check_run, snap.unreadable)
@@ -304,7 +306,7 @@ def spend(root: Path, month: str | None, by: str) -> dict[str, Any]:
     if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month):
         raise UsageError(f"--month {month!r} is not a month", "write it as YYYY-MM, e.g. 2026-11")
     ws = Workspace.open(root)
-    _refuse_bad_config(ws)
+    refuse_bad_config(ws)
     snap = open_store(ws).load()
     states = parse_state(snap.files, check_run, snap.unreadable)
     groups = cost.spend_by(states.values(), ws.config.prices_usd_per_second, month, by, now)
@@ -333,7 +335,7 @@ def lock_workspace(
     from trainops.validate import validate_source
 
     ws = Workspace.open(root)
-    _refuse_bad_config(ws)
+    refuse_bad_config(ws)
     # The manifests as the lock sees them: valid apart from what the lock itself decides.
     structural = validate_source(ws.source)
     if structural.problems:

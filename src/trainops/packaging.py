@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import IO
 
 from trainops.repo import SKIP_DIRS, Commit, Source, git_run
-from trainops.scrub import _TOKEN_SHAPE
+from trainops.scrub import TOKEN_SHAPE
 
 CHUNK = 1 << 20
 # A fixed time for every zip entry (zip cannot say 1970): no clock or mtime reaches the bytes.
@@ -68,7 +68,7 @@ _CREDENTIAL_DIRS = frozenset(
 _CONTENT = (
     (re.compile(rb'"private_key"\s*:\s*"'), "service account key (content)"),
     (re.compile(rb"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----"), "private key (content)"),
-    (re.compile(_TOKEN_SHAPE.pattern.encode()), "content looks like a token"),
+    (re.compile(TOKEN_SHAPE.pattern.encode()), "content looks like a token"),
 )
 _OVERLAP = 512  # bytes kept from one chunk to the next: a credential cut in two is still seen
 

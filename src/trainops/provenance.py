@@ -81,12 +81,12 @@ def _hub_commit(repo: str, revision: str) -> str:
     """The commit a branch or tag of a Hub repo points at (read-only: one `repo_info`)."""
     from huggingface_hub import HfApi
 
-    from trainops.delivery.huggingface import _guard, endpoint
+    from trainops.delivery.hubapi import endpoint, guard
 
     token = os.environ.get("HF_TOKEN") or os.environ.get("HUGGING_FACE_HUB_TOKEN") or None
     api = HfApi(endpoint=endpoint(), token=token)
     try:
-        info = _guard(
+        info = guard(
             lambda: api.repo_info(repo, revision=revision, repo_type="model"),
             f"resolving {repo}@{revision} on the Hub",
         )
@@ -97,11 +97,11 @@ def _hub_commit(repo: str, revision: str) -> str:
 
 def trace(root: Path, ref: str) -> list[Found]:
     """The runs `ref` names; `UsageError` when none does."""
-    from trainops.commands import _refuse_bad_config, open_store
+    from trainops.commands import open_store, refuse_bad_config
     from trainops.workspace import Workspace
 
     ws = Workspace.open(root)
-    _refuse_bad_config(ws)
+    refuse_bad_config(ws)
     store = open_store(ws)
     digest = _file_digest(ref)
     folders = _Folders(ws)

@@ -52,11 +52,11 @@ REDACTED = "***"
 
 _SECRET_NAME = re.compile(r"TOKEN|SECRET|KEY|PASSWORD|CREDENTIAL", re.IGNORECASE)
 # Shapes of well-known credentials (DESIGN §13), masked even when no variable holds them.
-_TOKEN_SHAPE = re.compile(
+TOKEN_SHAPE = re.compile(
     r"\b(?:r8_[A-Za-z0-9]{20,}|hf_[A-Za-z0-9]{20,}|(?:AKIA|ASIA)[0-9A-Z]{16}"
     r"|gh[opsur]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,}|whsec_[A-Za-z0-9+/=]{20,})"
 )
-# What every match of _TOKEN_SHAPE contains (kept beside it: a new shape needs its prefix here).
+# What every match of TOKEN_SHAPE contains (kept beside it: a new shape needs its prefix here).
 _TOKEN_PREFIXES: tuple[str, ...] = ("r8_", "hf_", "AKIA", "ASIA", "github_pat_", "whsec_")
 _TOKEN_PREFIXES += tuple(f"gh{kind}_" for kind in "opsur")
 # https://user:token@host: git remotes and signed URLs carry credentials there.
@@ -103,7 +103,7 @@ class Scrubber:
         # Each pattern can only match where its literal part is: the plain substring tests
         # skip a scan of the whole text (megabytes, for a plan of thousands of jobs).
         if any(prefix in text for prefix in _TOKEN_PREFIXES):
-            text = _TOKEN_SHAPE.sub(REDACTED, text)
+            text = TOKEN_SHAPE.sub(REDACTED, text)
         if "://" in text and "@" in text:
             text = _URL_USERINFO.sub(rf"\1{REDACTED}@", text)
         return text

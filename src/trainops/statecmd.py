@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from trainops.commands import _refuse_bad_config, open_store
+from trainops.commands import open_store, refuse_bad_config
 from trainops.errors import Problem, StateConflict, UsageError
 from trainops.workspace import Workspace
 
@@ -18,7 +18,7 @@ __all__ = ["forget", "history", "show", "state_compact", "state_list"]
 
 def _open(root: Path) -> Any:
     ws = Workspace.open(root)
-    _refuse_bad_config(ws)
+    refuse_bad_config(ws)
     return open_store(ws)
 
 

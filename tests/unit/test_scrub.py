@@ -7,9 +7,9 @@ import re
 
 import pytest
 
-from trainops.scrub import _TOKEN_PREFIXES, _TOKEN_SHAPE, REDACTED, Scrubber
+from trainops.scrub import _TOKEN_PREFIXES, REDACTED, TOKEN_SHAPE, Scrubber
 
-# One token of each shape _TOKEN_SHAPE knows, in the order of its alternatives.
+# One token of each shape TOKEN_SHAPE knows, in the order of its alternatives.
 SAMPLES = [
     "r8_" + "a" * 24,
     "hf_" + "b" * 24,
@@ -23,13 +23,13 @@ SAMPLES = [
 
 def test_every_alternative_of_the_token_shape_has_a_sample() -> None:
     # top-level alternatives of the pattern, with gh[opsur]_ counted once per letter
-    alternatives = _TOKEN_SHAPE.pattern.count("|") + 1 + len("opsur") - 1
+    alternatives = TOKEN_SHAPE.pattern.count("|") + 1 + len("opsur") - 1
     assert len(SAMPLES) == alternatives
 
 
 @pytest.mark.parametrize("token", SAMPLES)
 def test_each_shape_has_its_prefix_listed_and_is_masked(token: str) -> None:
-    assert _TOKEN_SHAPE.fullmatch(token)
+    assert TOKEN_SHAPE.fullmatch(token)
     assert any(prefix in token for prefix in _TOKEN_PREFIXES)
     text = f"started with {token} in the log"
     assert Scrubber()(text) == f"started with {REDACTED} in the log"

@@ -12,18 +12,11 @@ The token comes from `HF_TOKEN`, the endpoint from `HF_ENDPOINT` (default the pu
 from __future__ import annotations
 
 import os
-import sys
 from typing import Any
 
+from trainops.delivery import hubapi
 from trainops.delivery.base import Bundle, DeliveryError, File, Tally
 from trainops.manifest import HuggingFaceTarget
-
-DEFAULT_ENDPOINT = "https://huggingface.co"
-_TOKEN_HINT = "set HF_TOKEN to a Hugging Face token with write access to the repository"
-
-
-def endpoint() -> str:
-    return (os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
 
 
 def deliver(target: HuggingFaceTarget, bundle: Bundle, locate: bool = False) -> Tally:
@@ -35,10 +28,10 @@ def deliver(target: HuggingFaceTarget, bundle: Bundle, locate: bool = False) -> 
     token = os.environ.get("HF_TOKEN") or os.environ.get("HUGGING_FACE_HUB_TOKEN")
     if not token:
         raise DeliveryError(
-            f"cannot deliver to the Hub repo {target.repo}: HF_TOKEN is not set", _TOKEN_HINT
+            f"cannot deliver to the Hub repo {target.repo}: HF_TOKEN is not set", hubapi.TOKEN_HINT
         )
     # Passed explicitly: huggingface_hub reads HF_ENDPOINT once, when it is first imported.
-    api = HfApi(endpoint=endpoint(), token=token)
+    api = HfApi(endpoint=hubapi.endpoint(), token=token)
     held = _held(api, target.repo, [f.name for f in bundle.files])
     if held is None:
         _create(api, target)
@@ -50,7 +43,7 @@ def deliver(target: HuggingFaceTarget, bundle: Bundle, locate: bool = False) -> 
         ]
         # Promotion reads this title back (promotion.hub.written_for): keep the two in step.
         message = f"trainops: {bundle.job} revision {bundle.revision} (run {bundle.run_id})"
-        info = _guard(
+        info = hubapi.guard(
             lambda: api.create_commit(
                 target.repo, operations, commit_message=message, repo_type="model"
             ),
@@ -58,7 +51,7 @@ def deliver(target: HuggingFaceTarget, bundle: Bundle, locate: bool = False) -> 
         )
         where = str(getattr(info, "oid", "") or "")
     elif locate:
-        info = _guard(
+        info = hubapi.guard(
             lambda: api.repo_info(target.repo, repo_type="model"),
             f"reading the Hub repo {target.repo}",
         )
@@ -78,7 +71,7 @@ def _held(api: Any, repo: str, names: list[str]) -> dict[str, Any] | None:
     from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
 
     try:
-        entries = _guard(
+        entries = hubapi.guard(
             lambda: api.get_paths_info(repo, names, repo_type="model"),
             f"reading the Hub repo {repo}",
             passthrough=(RepositoryNotFoundError, RevisionNotFoundError),
@@ -91,7 +84,7 @@ def _held(api: Any, repo: str, names: list[str]) -> dict[str, Any] | None:
 
 
 def _create(api: Any, target: HuggingFaceTarget) -> None:
-    _guard(
+    hubapi.guard(
         lambda: api.create_repo(
             target.repo, private=target.private, exist_ok=True, repo_type="model"
         ),
@@ -105,56 +98,3 @@ def _same(remote: Any, f: File) -> bool:
     if remote.lfs is not None:
         return bool(remote.lfs.sha256 == f.sha256)
     return bool(remote.blob_id == f.git_sha1)
-
-
-def _guard(fn: Any, doing: str, passthrough: tuple[type[Exception], ...] = ()) -> Any:
-    """Run one Hub call; HTTP and connection failures become a `DeliveryError`, except the
-    `passthrough` ones, left for the caller to decide."""
-    from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
-
-    try:
-        return fn()
-    except passthrough:
-        raise
-    except RepositoryNotFoundError:
-        raise DeliveryError(
-            f"{doing} failed: the repository is not visible with this token", _TOKEN_HINT
-        ) from None
-    except HfHubHTTPError as exc:
-        raise _http_error(exc, doing) from None
-    except _transport_errors() as exc:
-        raise DeliveryError(
-            f"{doing} failed: cannot reach {endpoint()} ({type(exc).__name__})"
-        ) from None
-
-
-def _http_error(exc: Any, doing: str) -> DeliveryError:
-    status = getattr(getattr(exc, "response", None), "status_code", None)
-    said = (getattr(exc, "server_message", "") or "").strip().splitlines()
-    detail = f": {said[0]}" if said else ""
-    if status == 401:
-        return DeliveryError(
-            f"{doing} refused: the Hub does not accept this token (HTTP 401){detail}", _TOKEN_HINT
-        )
-    if status == 403:
-        return DeliveryError(
-            f"{doing} refused (HTTP 403){detail}",
-            "the token needs write access to the repository's namespace",
-        )
-    return DeliveryError(f"{doing} failed: HTTP {status or '?'}{detail}")
-
-
-def _transport_errors() -> tuple[type[BaseException], ...]:
-    """Connection failures of whichever HTTP library this huggingface_hub uses, among those
-    already loaded (never imported here)."""
-    found: list[type[BaseException]] = [OSError]
-    for module, name in (
-        ("httpx2", "TransportError"),
-        ("httpx", "TransportError"),
-        ("requests", "ConnectionError"),
-        ("requests", "Timeout"),
-    ):
-        cls = getattr(sys.modules.get(module), name, None)
-        if isinstance(cls, type) and issubclass(cls, BaseException):
-            found.append(cls)
-    return tuple(found)

@@ -11,13 +11,11 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from trainops.delivery.huggingface import _guard, endpoint
+from trainops.delivery.hubapi import TOKEN_HINT, endpoint, guard
 from trainops.faults import crashpoint
 from trainops.manifest import HuggingFaceAlias
 from trainops.promotion.base import PromotionError
 from trainops.state.model import Run
-
-_TOKEN_HINT = "set HF_TOKEN to a Hugging Face token with write access to the repository"
 
 
 def _api() -> Any:
@@ -25,13 +23,13 @@ def _api() -> Any:
 
     token = os.environ.get("HF_TOKEN") or os.environ.get("HUGGING_FACE_HUB_TOKEN")
     if not token:
-        raise PromotionError("cannot move a Hub ref: HF_TOKEN is not set", _TOKEN_HINT)
+        raise PromotionError("cannot move a Hub ref: HF_TOKEN is not set", TOKEN_HINT)
     return HfApi(endpoint=endpoint(), token=token)
 
 
 def pointed(api: Any, alias: HuggingFaceAlias) -> str | None:
     """The commit `alias` points at now (None: no such ref)."""
-    refs = _guard(
+    refs = guard(
         lambda: api.list_repo_refs(alias.repo, repo_type="model"),
         f"reading the refs of the Hub repo {alias.repo}",
     )
@@ -49,7 +47,7 @@ def written_for(api: Any, repo: str, commit: str, job: str, run: Run) -> str:
     is): a state record names the commit, and the state branch is input (DESIGN §9), so a
     forged one could point an alias at any commit of the repository. One read of its history
     (`list_repo_commits`, whose first entry is the commit itself)."""
-    commits = _guard(
+    commits = guard(
         lambda: api.list_repo_commits(repo, revision=commit, repo_type="model"),
         f"reading commit {commit[:12]} of the Hub repo {repo}",
     )
@@ -87,9 +85,9 @@ def move(alias: HuggingFaceAlias, commit: str, job: str, run: Run, delivered: bo
     message = f"trainops: {job} run {run.run_id}"
     for _ in range(2):
         if current is not None:
-            _guard(lambda: _delete(api, alias), f"moving the {what}")
+            guard(lambda: _delete(api, alias), f"moving the {what}")
             crashpoint("promote-moving")
-        if _guard(lambda: _create(api, alias, commit, message), f"moving the {what}"):
+        if guard(lambda: _create(api, alias, commit, message), f"moving the {what}"):
             return f"{what} moved to {commit[:12]}"
         # Created meanwhile (a racing reconciler): read it again, move it once more if needed.
         current = pointed(api, alias)

@@ -19,8 +19,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from trainops.delivery import s3api
 from trainops.delivery.base import MANIFEST
-from trainops.delivery.s3 import SHA256_META, _call, _client, _code, _error, split_uri
 from trainops.faults import crashpoint
 from trainops.manifest import S3Alias
 from trainops.promotion.base import PromotionError
@@ -33,26 +33,25 @@ COPY_THRESHOLD = 5 * 1024**3
 _PART_SIZE = 512 * 1024**2
 _MIN_PART = 5 * 1024**2
 
-_MISSING = frozenset({"404", "NoSuchKey", "NotFound"})
 # Without s3:ListBucket a missing key answers 403 (AWS HeadObject / GetObject API references).
-_ABSENT = _MISSING | {"403", "AccessDenied"}
+_ABSENT = s3api.MISSING | {"403", "AccessDenied"}
 
 
 def _head(client: Any, bucket: str, key: str, absent: frozenset[str]) -> dict[str, Any] | None:
     from botocore.exceptions import ClientError
 
     try:
-        return dict(_call(lambda: client.head_object(Bucket=bucket, Key=key), bucket, key))
+        return dict(s3api.call(lambda: client.head_object(Bucket=bucket, Key=key), bucket, key))
     except ClientError as exc:
-        if _code(exc) in absent:
+        if s3api.error_code(exc) in absent:
             return None
-        raise _error(exc, "reading", bucket, key) from None
+        raise s3api.error(exc, "reading", bucket, key) from None
 
 
 def _held(head: dict[str, Any] | None) -> tuple[str, int] | None:
     if head is None:
         return None
-    return str((head.get("Metadata") or {}).get(SHA256_META, "")), int(head["ContentLength"])
+    return str((head.get("Metadata") or {}).get(s3api.SHA256_META, "")), int(head["ContentLength"])
 
 
 def _read_manifest(client: Any, bucket: str, key: str, absent: frozenset[str]) -> Any:
@@ -60,12 +59,12 @@ def _read_manifest(client: Any, bucket: str, key: str, absent: frozenset[str]) -
     from botocore.exceptions import ClientError
 
     try:
-        body = _call(lambda: client.get_object(Bucket=bucket, Key=key), bucket, key)["Body"]
+        body = s3api.call(lambda: client.get_object(Bucket=bucket, Key=key), bucket, key)["Body"]
         return json.loads(body.read(1 << 20))
     except ClientError as exc:
-        if _code(exc) in absent:
+        if s3api.error_code(exc) in absent:
             return None
-        raise _error(exc, "reading", bucket, key) from None
+        raise s3api.error(exc, "reading", bucket, key) from None
     except ValueError:
         return None
 
@@ -96,9 +95,9 @@ def move(alias: S3Alias, source: str, run: Run, *, copy_threshold: int = COPY_TH
     from boto3.s3.transfer import TransferConfig
     from botocore.exceptions import ClientError
 
-    src_bucket, src_prefix = split_uri(source)
-    dst_bucket, dst_prefix = split_uri(alias.uri)
-    client = _client()
+    src_bucket, src_prefix = s3api.split_uri(source)
+    dst_bucket, dst_prefix = s3api.split_uri(alias.uri)
+    client = s3api.client()
     src_manifest = f"{src_prefix}/{MANIFEST}" if src_prefix else MANIFEST
     data = _read_manifest(client, src_bucket, src_manifest, _ABSENT)
     if not isinstance(data, dict):
@@ -147,7 +146,7 @@ def move(alias: S3Alias, source: str, run: Run, *, copy_threshold: int = COPY_TH
         # MetadataDirective, and older s3transfer releases dropped the source's metadata there.
         extra = {"Metadata": dict(src.get("Metadata") or {}), "MetadataDirective": "REPLACE"}
         try:
-            _call(
+            s3api.call(
                 lambda s=src_key, k=key, x=extra: client.copy(
                     {"Bucket": src_bucket, "Key": s}, dst_bucket, k, ExtraArgs=x, Config=config
                 ),
@@ -155,14 +154,16 @@ def move(alias: S3Alias, source: str, run: Run, *, copy_threshold: int = COPY_TH
                 key,
             )
         except ClientError as exc:
-            raise _error(exc, "copying to", dst_bucket, key) from None
+            raise s3api.error(exc, "copying to", dst_bucket, key) from None
         copied += 1
     stale = [f"{dst_prefix}/{n}" if dst_prefix else n for n in sorted(before - set(files))]
     for key in stale:
         try:
-            _call(lambda k=key: client.delete_object(Bucket=dst_bucket, Key=k), dst_bucket, key)
+            s3api.call(
+                lambda k=key: client.delete_object(Bucket=dst_bucket, Key=k), dst_bucket, key
+            )
         except ClientError as exc:
-            raise _error(exc, "removing", dst_bucket, key) from None
+            raise s3api.error(exc, "removing", dst_bucket, key) from None
     if not copied and not stale:
         return f"{alias.uri} already holds run {run.run_id}"
     return f"{alias.uri} now holds run {run.run_id} ({copied} copied, {len(stale)} removed)"
