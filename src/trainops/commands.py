@@ -18,7 +18,7 @@ from trainops.state.base import ReadsAhead, StateStore
 from trainops.workspace import Workspace
 
 if TYPE_CHECKING:
-    from trainops.savedplan import Binding, SavedPlanDoc
+    from trainops.savedplan import AppliedPlan, Binding, SavedPlanDoc
 
 
 def open_store(ws: Workspace) -> StateStore:
@@ -108,6 +108,18 @@ def read_saved_plan(file: Path) -> SavedPlanDoc:
     read, an invalid input when it is not a plan trainops wrote."""
     from trainops.savedplan import load
 
+    return load(_plan_bytes(file), str(file))
+
+
+def read_plan_to_apply(file: Path) -> AppliedPlan:
+    """`read_saved_plan` for `apply FILE`: its report is not modelled (`AppliedPlan`)."""
+    from trainops.savedplan import load_to_apply
+
+    return load_to_apply(_plan_bytes(file), str(file))
+
+
+def _plan_bytes(file: Path) -> bytes:
+
     try:
         raw = file.read_bytes()
     except OSError as exc:
@@ -115,7 +127,7 @@ def read_saved_plan(file: Path) -> SavedPlanDoc:
             f"cannot read the plan file {file}: {exc.strerror or exc}",
             "write one with `trainops plan --out FILE`",
         ) from None
-    return load(raw, str(file))
+    return raw
 
 
 def apply_workspace(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -53,16 +54,14 @@ class PlannedAction(_Shape):
     )
 
 
-class SavedPlanDoc(_Shape):
-    """What `trainops plan --out FILE` writes."""
-
-    model_config = ConfigDict(title="trainops saved plan", extra="forbid", frozen=True)
+class _Bound(_Shape):
+    """The fields of a saved plan but its report."""
 
     format: Literal["trainops-plan/v1"]
     digest: str = Field(
         pattern=r"^sha256:[0-9a-f]{64}$",
-        description="sha256 of the document without this field (canonical JSON): an edit by "
-        "hand is refused as such",
+        description="sha256 of the file as written, with this value as 64 zeros: a file "
+        "edited by hand is refused as such",
     )
     repository: str = Field(description="the repository id the plan was made in (DESIGN §9)")
     commit: str = Field(pattern=r"^[0-9a-f]{40}$|^[0-9a-f]{64}$")
@@ -72,7 +71,22 @@ class SavedPlanDoc(_Shape):
     prices_usd_per_second: dict[str, float]
     created_at: str = Field(description="when the plan was made, ISO 8601 UTC")
     actions: list[PlannedAction]
+
+
+class SavedPlanDoc(_Bound):
+    """What `trainops plan --out FILE` writes."""
+
+    model_config = ConfigDict(title="trainops saved plan", extra="forbid", frozen=True)
+
     report: ReportDoc = Field(description="the plan as `plan --output json` printed it")
+
+
+class AppliedPlan(_Bound):
+    """A saved plan as `apply FILE` reads it: its report (what `show` prints; apply only
+    quotes its jobs' runs when the state moved) is not modelled job by job, which would cost
+    more than the rest of the check over 10,000 jobs."""
+
+    report: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -179,16 +193,36 @@ def make(
     # The file is attached to CI artifacts: no credential reaches it, whatever a run's error,
     # output or a reason quotes (DESIGN §13). The digest is of what is written.
     body = scrub_json(body, scrubber())
-    return SavedPlanDoc(digest=_digest(body), **body)
+    unsigned = SavedPlanDoc(digest=_UNSIGNED, **body)
+    return unsigned.model_copy(update={"digest": _digest_of(dump(unsigned).encode())})
 
 
 def dump(doc: SavedPlanDoc) -> str:
     return doc.model_dump_json(indent=2) + "\n"
 
 
-def _digest(body: Mapping[str, Any]) -> str:
-    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+_UNSIGNED = "sha256:" + "0" * 64
+# The digest is the document's second field (after the fixed `format`): its first occurrence.
+_DIGEST = re.compile(rb'"digest": *"(sha256:[0-9a-f]{64})"')
+
+
+def _digest_of(raw: bytes) -> str:
+    """sha256 of `raw` with its digest's value as zeros (`_UNSIGNED`)."""
+    found = _DIGEST.search(raw, 0, 4096)
+    if found is not None:
+        raw = raw[: found.start(1)] + _UNSIGNED.encode() + raw[found.end(1) :]
+    return "sha256:" + hashlib.sha256(raw).hexdigest()
+
+
+def sign(text: str) -> str:
+    """`text` (a saved plan's JSON) with its digest made to match: what anyone who reads this
+    source can do to an edited file. The digest says "edited by hand", it is no signature:
+    what keeps an edited plan from doing harm is `stale_lines` (it only narrows)."""
+    raw = text.encode()
+    found = _DIGEST.search(raw, 0, 4096)
+    if found is None:
+        return text
+    return (raw[: found.start(1)] + _digest_of(raw).encode() + raw[found.end(1) :]).decode()
 
 
 def saved_plan_schemas() -> dict[str, str]:
@@ -233,12 +267,33 @@ def load(raw: bytes, file: str) -> SavedPlanDoc:
         field = ".".join(str(p) for p in path) or "the document"
         problem = Problem(file, line, col, f"{field}: {first['msg']}", hint)
         raise InvalidInput([problem]) from None
-    body = {k: v for k, v in data.items() if k != "digest"}
-    if _digest(body) != doc.digest:
-        line, col = _locate(text, ("digest",))
-        message = "the plan was changed after trainops wrote it (its digest does not match)"
-        raise InvalidInput([Problem(file, line, col, message, hint)])
+    _check_digest(raw, text, doc.digest, file)
     return doc
+
+
+def load_to_apply(raw: bytes, file: str) -> AppliedPlan:
+    """What `apply FILE` checks, read in one pass of pydantic's own JSON parser; a file that
+    does not validate is read again by `load`, to say where and why."""
+    if len(raw) <= MAX_BYTES:
+        try:
+            doc = AppliedPlan.model_validate_json(raw)
+        except ValidationError:
+            pass
+        else:
+            _check_digest(raw, None, doc.digest, file)
+            return doc
+    load(raw, file)  # raises the located problem
+    raise InvalidInput([Problem(file, message="not a trainops plan file")])
+
+
+def _check_digest(raw: bytes, text: str | None, digest: str, file: str) -> None:
+    if _digest_of(raw) == digest:
+        return
+    text = raw.decode("utf-8", "replace") if text is None else text
+    line, col = _locate(text, ("digest",))
+    message = "the plan was changed after trainops wrote it (its digest does not match)"
+    hint = "make it again with `trainops plan --out FILE`"
+    raise InvalidInput([Problem(file, line, col, message, hint)])
 
 
 def _line_col(text: str, pos: int) -> tuple[int, int]:
@@ -297,7 +352,7 @@ def _locate(text: str, path: Sequence[str | int]) -> tuple[int, int]:
 
 
 def stale_lines(
-    saved: SavedPlanDoc,
+    saved: SavedPlanDoc | AppliedPlan,
     binding: Binding,
     state_version: str,
     now_actions: Iterable[PlannedAction],
@@ -362,9 +417,11 @@ def _price_lines(before: Mapping[str, float], after: Mapping[str, float]) -> lis
 
 
 def _state_lines(
-    saved: SavedPlanDoc, now_jobs: Mapping[str, tuple[str | None, str]], prefix: str
+    saved: SavedPlanDoc | AppliedPlan, now_jobs: Mapping[str, tuple[str | None, str]], prefix: str
 ) -> list[str]:
-    then = {j.job: (j.run_id, j.health.value) for j in saved.report.jobs}
+    then = _jobs_seen(
+        saved.report if isinstance(saved.report, dict) else saved.report.model_dump(mode="json")
+    )
     lines = []
     for job in sorted(then.keys() | now_jobs.keys()):
         old, new = then.get(job), now_jobs.get(job)
@@ -381,6 +438,20 @@ def _state_lines(
         else:
             lines.append(f"{prefix}job {job} run {new[0]} is now {new[1]} (the plan saw {old[1]})")
     return lines
+
+
+def _jobs_seen(report: Mapping[str, Any]) -> dict[str, tuple[str | None, str]]:
+    """Each job's run id and health as the saved report showed them (unmodelled: taken only
+    where they have the expected types; anything else was not seen)."""
+    jobs = report.get("jobs")
+    seen: dict[str, tuple[str | None, str]] = {}
+    for j in jobs if isinstance(jobs, list) else ():
+        if not isinstance(j, dict) or not isinstance(j.get("job"), str):
+            continue
+        run_id, health = j.get("run_id"), j.get("health")
+        if isinstance(health, str) and (run_id is None or isinstance(run_id, str)):
+            seen[j["job"]] = (run_id, health)
+    return seen
 
 
 def _action_lines(then: Sequence[PlannedAction], now: Sequence[PlannedAction]) -> list[str]:
@@ -484,14 +555,17 @@ def _seconds(iso: str) -> float:
 
 
 __all__ = [
+    "AppliedPlan",
     "Binding",
     "PlannedAction",
     "SavedPlanDoc",
     "StalePlan",
     "dump",
     "load",
+    "load_to_apply",
     "make",
     "saved_plan_schemas",
+    "sign",
     "stale_lines",
     "to_plan",
 ]

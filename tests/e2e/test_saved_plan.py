@@ -198,10 +198,9 @@ def test_a_run_that_failed_since_the_plan_changes_an_actions_attempt(user: User)
 
 def resign(doc: dict[str, Any]) -> str:
     """A hand-edited plan with its digest recomputed, as an attacker who read the source would."""
-    from trainops.savedplan import _digest
+    from trainops.savedplan import sign
 
-    body = {k: v for k, v in doc.items() if k != "digest"}
-    return json.dumps({**body, "digest": _digest(body)}, indent=2)
+    return sign(json.dumps(doc, indent=2))
 
 
 def test_hostile_plan_files_are_refused_with_where_and_why(user: User) -> None:

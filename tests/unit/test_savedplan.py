@@ -17,11 +17,12 @@ from trainops.providers.base import Health
 from trainops.savedplan import (
     Binding,
     PlannedAction,
-    _digest,
     dump,
     load,
+    load_to_apply,
     make,
     price_text,
+    sign,
     stale_lines,
     to_plan,
 )
@@ -51,15 +52,24 @@ def saved(**binding: Any) -> tuple[str, Any]:
 
 
 def problem(text: str | bytes) -> str:
-    with pytest.raises(InvalidInput) as caught:
-        load(text.encode() if isinstance(text, str) else text, "plan.json")
-    [p] = caught.value.problems
-    return str(p)
+    """The one problem `load` (show) finds, which `load_to_apply` (apply) says the same."""
+    raw = text.encode() if isinstance(text, str) else text
+    said = []
+    for loader in (load, load_to_apply):
+        with pytest.raises(InvalidInput) as caught:
+            loader(raw, "plan.json")
+        [p] = caught.value.problems
+        said.append(str(p))
+    assert said[0] == said[1]
+    return said[0]
 
 
 def test_a_written_plan_loads_back_as_itself() -> None:
     text, doc = saved()
     assert load(text.encode(), "plan.json") == doc
+    applied = load_to_apply(text.encode(), "plan.json")
+    assert applied.model_dump(exclude={"report"}) == doc.model_dump(exclude={"report"})
+    assert applied.report == doc.report.model_dump(mode="json")
     assert [(a.op, a.job, a.worst_case_usd) for a in doc.actions] == [
         ("cancel", "b", None),
         ("submit", "a", 5.4),  # the attempt's worst case, not the job's
@@ -71,8 +81,7 @@ def line_of(text: str, needle: str) -> int:
 
 
 def resigned(data: dict[str, Any]) -> str:
-    body = {k: v for k, v in data.items() if k != "digest"}
-    return json.dumps({**body, "digest": _digest(body)}, indent=2)
+    return sign(json.dumps(data, indent=2))
 
 
 def test_a_hostile_file_is_refused_at_its_line_and_column() -> None:

@@ -233,7 +233,7 @@ def apply(
     import time
 
     from trainops import render
-    from trainops.commands import apply_workspace, follow, read_saved_plan, settled, unsucceeded
+    from trainops.commands import apply_workspace, follow, read_plan_to_apply, settled, unsucceeded
     from trainops.plan import describe
 
     def event(message: str) -> None:
@@ -241,17 +241,17 @@ def apply(
             echo(escape.line(message))
 
     saved = None
-    if plan_file is not None:
-        if wait:
-            from trainops.errors import UsageError
+    if plan_file is not None and wait:
+        from trainops.errors import UsageError
 
-            raise UsageError(
-                "--wait follows the runs with more passes, which a saved plan does not cover",
-                "apply the plan file, then follow the runs with `trainops status` or "
-                "`trainops apply --wait`",
-            )
-        saved = read_saved_plan(plan_file)
+        raise UsageError(
+            "--wait follows the runs with more passes, which a saved plan does not cover",
+            "apply the plan file, then follow the runs with `trainops status` or "
+            "`trainops apply --wait`",
+        )
     ws, rec = apply_workspace(root, ref=ref, allow_dirty=allow_dirty, on_event=event)
+    if plan_file is not None:  # read while the state branch is read ahead (git's work)
+        saved = read_plan_to_apply(plan_file)
     if github:
         from trainops.github.report import run_reporter
 

@@ -12,7 +12,15 @@ from __future__ import annotations
 
 from trainops.reconcile.context import Context
 from trainops.reconcile.result import Pass
-from trainops.savedplan import Binding, SavedPlanDoc, StalePlan, lock_digest, planned, stale_lines
+from trainops.savedplan import (
+    AppliedPlan,
+    Binding,
+    SavedPlanDoc,
+    StalePlan,
+    lock_digest,
+    planned,
+    stale_lines,
+)
 
 
 def binding(ctx: Context) -> Binding:
@@ -28,7 +36,7 @@ def binding(ctx: Context) -> Binding:
     )
 
 
-def refuse_stale(ctx: Context, saved: SavedPlanDoc, file: str, result: Pass) -> None:
+def refuse_stale(ctx: Context, saved: SavedPlanDoc | AppliedPlan, file: str, result: Pass) -> None:
     """Raise `StalePlan` unless `result` (the plan of this pass, not yet acted on) is the
     saved plan: same binding, same state version, the same actions and nothing else."""
     jobs = {

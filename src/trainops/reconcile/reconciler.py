@@ -26,7 +26,7 @@ from trainops.reconcile.read import limits, locations, read_state, snapshots_to_
 from trainops.reconcile.record import save_outcome
 from trainops.reconcile.report import mark_pruned, report_health
 from trainops.reconcile.result import Pass
-from trainops.savedplan import SavedPlanDoc, StalePlan
+from trainops.savedplan import AppliedPlan, SavedPlanDoc, StalePlan
 from trainops.state.model import JobState
 
 LOST_SWAP = "state moved while applying: another reconciler wrote trainops/state first"
@@ -57,7 +57,7 @@ class Reconciler(Context):
             drift=input_drift(self, state, notes) if drift else {},
         )
 
-    def apply(self, saved: SavedPlanDoc | None = None, file: str = "") -> Pass:
+    def apply(self, saved: SavedPlanDoc | AppliedPlan | None = None, file: str = "") -> Pass:
         """One reconcile pass. Raises `StateConflict` only after `MAX_SWAPS` lost swaps. With
         a `saved` plan (`apply FILE`, DESIGN §20), exactly its actions or `StalePlan`: the
         pass must plan them from the state version it read, and its intents must win the swap
