@@ -5,12 +5,19 @@ here now (`available`).
 Inputs: a job's `Target` (or none), its refreshed `JobState`, the desired jobs, `Limits`, `now`,
 and `here` (this reconciler's location per provider whose runs belong to one place). Outputs:
 the job's actions and its `JobView`. Admission (policy, budget, slots) is `plan.admission`.
+
+`present` is the rules of `_RULES` in DESIGN §7's order, each a small function named for what
+it does (`_adopt_intents`, `_suspend`, `_replace_old_revision`, `_watch_current_run`,
+`_deliver_elsewhere`, `_deliver_and_promote`, `_give_up_failed`, `_leave_canceled`,
+`_wait_for_upstream`, `_submit`) over one `_Case`; the first to answer a view decides the job.
+Pure: no I/O, no clock reads.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Any
 
 from trainops import cost
@@ -94,6 +101,65 @@ def removed(
     return actions, job_view(job_state.job, Sync.OUT_OF_SYNC, job_state, None, why)
 
 
+@dataclass(frozen=True)
+class _Case:
+    """One job in git as the rules of `present` see it: its target, its refreshed state, the
+    desired jobs and state (for `after`), and this reconciler's limits, clock and location."""
+
+    target: Target
+    job_state: JobState
+    desired: Desired
+    state: Mapping[str, JobState]
+    limits: Limits
+    now: float
+    here: Mapping[str, str]
+
+    @property
+    def name(self) -> str:
+        return self.target.name
+
+    @property
+    def spec(self) -> Any:
+        return self.target.job.spec
+
+    @property
+    def revision(self) -> str:
+        return self.target.revision
+
+    @cached_property
+    def active(self) -> list[Run]:
+        return [r for r in self.job_state.runs if r.active]
+
+    @cached_property
+    def away(self) -> list[Run]:
+        """Runs of another clone or machine: only there can they be adopted, canceled or
+        delivered."""
+        return [r for r in self.active if elsewhere(r, self.here)]
+
+    @cached_property
+    def runs(self) -> list[Run]:
+        """The current revision's runs, every attempt."""
+        return self.job_state.of_revision(self.revision)
+
+    @cached_property
+    def latest(self) -> Run | None:
+        """The last run of the current revision that was not lost."""
+        started = [r for r in self.runs if not r.lost]
+        return started[-1] if started else None
+
+    @cached_property
+    def failures(self) -> int:
+        return sum(1 for r in self.runs if r.health is Health.FAILED)
+
+    def view(self, sync: Sync, why: str, **extra: Any) -> JobView:
+        return job_view(self.name, sync, self.job_state, self.revision, why, **extra)
+
+
+# A rule of `present`: it may add actions to the list it is given, and answers the job's view
+# when it decides the job, or None to let the next rule in `_RULES` look at it.
+_Rule = Callable[[_Case, list[Action]], JobView | None]
+
+
 def present(
     target: Target,
     job_state: JobState,
@@ -103,150 +169,203 @@ def present(
     now: float,
     here: Mapping[str, str],
 ) -> tuple[list[Action], JobView]:
-    name, spec, revision = target.name, target.job.spec, target.revision
-    active = [r for r in job_state.runs if r.active]
-    # Runs of another clone or machine: only there can they be adopted, canceled or delivered.
-    away = [r for r in active if elsewhere(r, here)]
-    intents = [r for r in active if r.is_intent]
-    actions: list[Action] = _adopt(job_state, [r for r in intents if r not in away])
-    if any(r in away for r in intents):
-        run = next(r for r in intents if r in away)
-        return actions, job_view(
-            name, Sync.OUT_OF_SYNC, job_state, revision, f"submitted from {run.where}"
-        )
+    """What a job in git needs: the rules of `_RULES` in order (DESIGN §7's table, §8 for
+    intents), the first that decides the job gives its view; actions add up along the way."""
+    case = _Case(target, job_state, desired, state, limits, now, here)
+    actions: list[Action] = []
+    for rule in _RULES:
+        view = rule(case, actions)
+        if view is not None:
+            return actions, view
+    raise AssertionError("_submit decides every job the other rules leave")  # pragma: no cover
+
+
+def _adopt_intents(case: _Case, actions: list[Action]) -> JobView | None:
+    """DESIGN §8.3: an intent without a run id is adopted first, and until adoption settles
+    nothing else may start (the intent may be a live run). An intent of another clone or
+    machine is adopted there."""
+    intents = [r for r in case.active if r.is_intent]
+    away = case.away
+    actions += _adopt(case.job_state, [r for r in intents if r not in away])
+    there = next((r for r in intents if r in away), None)
+    if there is not None:
+        return case.view(Sync.OUT_OF_SYNC, f"submitted from {there.where}")
     if intents:
-        # Until adoption settles, nothing else may start: the intent may be a live run.
-        return actions, job_view(
-            name,
-            Sync.OUT_OF_SYNC,
-            job_state,
-            revision,
-            "adopting a run whose submission was interrupted",
-        )
+        return case.view(Sync.OUT_OF_SYNC, "adopting a run whose submission was interrupted")
+    return None
 
-    if spec.suspend:
-        actions += [_cancel(name, r, SUSPENDED) for r in active if r not in away]
-        sync = Sync.OUT_OF_SYNC if actions or away else Sync.SYNCED
-        why = f"suspended; {_waiting_for(away[0])}" if away else "suspended"
-        return actions, job_view(name, sync, job_state, revision, why, suspended=True)
 
-    old = [r for r in active if r.revision != revision]
-    current = [r for r in active if r.revision == revision]
-    if old and limits.policy.on_change == "queue":
-        return actions, job_view(
-            name,
-            Sync.OUT_OF_SYNC,
-            job_state,
-            revision,
-            f"queued: waiting for the run of revision {old[0].revision} to end",
+def _suspend(case: _Case, actions: list[Action]) -> JobView | None:
+    """DESIGN §7, `suspend: true` and a run is active: `Cancel` (the runs of elsewhere are
+    canceled there)."""
+    if not case.spec.suspend:
+        return None
+    away = case.away
+    actions += [_cancel(case.name, r, SUSPENDED) for r in case.active if r not in away]
+    sync = Sync.OUT_OF_SYNC if actions or away else Sync.SYNCED
+    why = f"suspended; {_waiting_for(away[0])}" if away else "suspended"
+    return case.view(sync, why, suspended=True)
+
+
+def _replace_old_revision(case: _Case, actions: list[Action]) -> JobView | None:
+    """DESIGN §7, an older revision's run is active: `on_change: queue` waits for it; `replace`
+    is `Cancel(old)` then `Submit`, and the new revision waits until the old run's own clone has
+    canceled it, rather than run next to it."""
+    old = [r for r in case.active if r.revision != case.revision]
+    if old and case.limits.policy.on_change == "queue":
+        return case.view(
+            Sync.OUT_OF_SYNC, f"queued: waiting for the run of revision {old[0].revision} to end"
         )
-    actions += [_cancel(name, r, f"{REPLACED}{revision}") for r in old if r not in away]
+    away = case.away
+    actions += [_cancel(case.name, r, f"{REPLACED}{case.revision}") for r in old if r not in away]
     old_away = [r for r in old if r in away]
     if old_away:
-        # Replace is cancel, then submit: the new revision waits until the old run's own clone
-        # has canceled it, rather than run next to it.
-        return actions, job_view(
-            name,
-            Sync.OUT_OF_SYNC,
-            job_state,
-            revision,
-            f"replacing revision {old_away[0].revision}: {_waiting_for(old_away[0])}",
+        run = old_away[0]
+        return case.view(
+            Sync.OUT_OF_SYNC, f"replacing revision {run.revision}: {_waiting_for(run)}"
         )
+    return None
 
-    if current:
-        run = current[-1]
-        if run in away:
-            sync = Sync.OUT_OF_SYNC if actions else Sync.SYNCED
-            return actions, job_view(name, sync, job_state, revision, f"runs on {run.where}")
-        reason = _over_limit(run, spec.budget.max_duration, spec.budget.max_cost_usd, limits, now)
-        if reason:
-            actions.append(_cancel(name, run, reason))
+
+def _watch_current_run(case: _Case, actions: list[Action]) -> JobView | None:
+    """DESIGN §7, the current revision's run is active: `Cancel` once elapsed > `max_duration`
+    or cost so far > `max_cost_usd`; a run of elsewhere is only shown. With no other reason, the
+    provider's own word on the run (`Run.detail`) is its reason."""
+    current = [r for r in case.active if r.revision == case.revision]
+    if not current:
+        return None
+    run = current[-1]
+    if run in case.away:
         sync = Sync.OUT_OF_SYNC if actions else Sync.SYNCED
-        return actions, job_view(name, sync, job_state, revision, reason or run.detail)
+        return case.view(sync, f"runs on {run.where}")
+    budget = case.spec.budget
+    reason = _over_limit(run, budget.max_duration, budget.max_cost_usd, case.limits, case.now)
+    if reason:
+        actions.append(_cancel(case.name, run, reason))
+    sync = Sync.OUT_OF_SYNC if actions else Sync.SYNCED
+    return case.view(sync, reason or run.detail)
 
-    runs = job_state.of_revision(revision)
-    started = [r for r in runs if not r.lost]
-    latest = started[-1] if started else None
-    failures = sum(1 for r in runs if r.health is Health.FAILED)
-    if latest is not None and latest.health is Health.SUCCEEDED and elsewhere(latest, here):
-        undelivered = [t for t in spec.deliver if latest.deliveries.get(t.key) != "done"]
-        if undelivered:  # its outputs are files on that machine
-            return actions, job_view(
-                name,
-                Sync.OUT_OF_SYNC,
-                job_state,
-                revision,
-                f"delivery waiting for {latest.where}, where the outputs are",
-            )
-    if latest is not None and latest.health is Health.SUCCEEDED:
-        actions += [
-            Deliver(name, latest.run_id or "", t.key)
-            for t in spec.deliver
-            if latest.deliveries.get(t.key) != "done"
-        ]
-        promotes = _promotions(name, spec, job_state, latest)
-        actions += promotes
-        sync = Sync.OUT_OF_SYNC if actions else Sync.SYNCED
-        failed = [
-            f"{key} {status}"
-            for key, status in sorted(latest.deliveries.items())
-            if status.startswith("failed")
-        ]
-        why = (
-            "delivery to " + "; ".join(failed)
-            if failed
-            else "delivering outputs"
-            if len(actions) > len(promotes)
-            else held(latest)
-            if not promotes or any(v.startswith(gate.FAILED) for v in latest.promotions.values())
-            else "promoting: " + ", ".join(p.target for p in promotes)
-        )
-        return actions, job_view(name, sync, job_state, revision, why)
-    if (
-        latest is not None
-        and latest.health is Health.FAILED
-        and (not latest.retryable or failures > spec.retries)
-    ):
-        why = (
-            "failed, not retryable"
-            if not latest.retryable
-            else (f"failed after {failures} attempt(s) (retries: {spec.retries})")
-        )
-        if latest.error:
-            why += f": {latest.error.splitlines()[0][:200]}"
-        return actions, job_view(name, Sync.SYNCED, job_state, revision, why)
-    if latest is not None and latest.health is Health.CANCELED and not _resubmittable(latest):
-        return actions, job_view(
-            name,
-            Sync.SYNCED,
-            job_state,
-            revision,
-            latest.reason
-            or "canceled outside trainops: not resubmitted"
-            + (f" ({latest.error.splitlines()[0][:200]})" if latest.error else ""),
-        )
 
-    blocked = waiting(target, desired, state)
+def _deliver_elsewhere(case: _Case, actions: list[Action]) -> JobView | None:
+    """DESIGN §10: a run that succeeded on another machine is delivered there, where its outputs
+    are files."""
+    latest = case.latest
+    if latest is None or latest.health is not Health.SUCCEEDED or not elsewhere(latest, case.here):
+        return None
+    if not any(latest.deliveries.get(t.key) != "done" for t in case.spec.deliver):
+        return None
+    return case.view(
+        Sync.OUT_OF_SYNC, f"delivery waiting for {latest.where}, where the outputs are"
+    )
+
+
+def _deliver_and_promote(case: _Case, actions: list[Action]) -> JobView | None:
+    """DESIGN §7, run succeeded: `Deliver` each target not yet done; DESIGN §19: `Promote` each
+    alias the gate moves. A succeeded revision is never resubmitted."""
+    latest = case.latest
+    if latest is None or latest.health is not Health.SUCCEEDED:
+        return None
+    actions += [
+        Deliver(case.name, latest.run_id or "", t.key)
+        for t in case.spec.deliver
+        if latest.deliveries.get(t.key) != "done"
+    ]
+    promotes = _promotions(case.name, case.spec, case.job_state, latest)
+    actions += promotes
+    sync = Sync.OUT_OF_SYNC if actions else Sync.SYNCED
+    failed = [
+        f"{key} {status}"
+        for key, status in sorted(latest.deliveries.items())
+        if status.startswith("failed")
+    ]
+    why = (
+        "delivery to " + "; ".join(failed)
+        if failed
+        else "delivering outputs"
+        if len(actions) > len(promotes)
+        else held(latest)
+        if not promotes or any(v.startswith(gate.FAILED) for v in latest.promotions.values())
+        else "promoting: " + ", ".join(p.target for p in promotes)
+    )
+    return case.view(sync, why)
+
+
+def _give_up_failed(case: _Case, actions: list[Action]) -> JobView | None:
+    """DESIGN §7, run failed: no new attempt once it is not retryable or attempts > `retries`."""
+    latest, failures = case.latest, case.failures
+    if latest is None or latest.health is not Health.FAILED:
+        return None
+    if latest.retryable and failures <= case.spec.retries:
+        return None
+    why = (
+        "failed, not retryable"
+        if not latest.retryable
+        else f"failed after {failures} attempt(s) (retries: {case.spec.retries})"
+    )
+    if latest.error:
+        why += f": {latest.error.splitlines()[0][:200]}"
+    return case.view(Sync.SYNCED, why)
+
+
+def _leave_canceled(case: _Case, actions: list[Action]) -> JobView | None:
+    """A run canceled for a budget limit or from outside trainops is not resubmitted (see
+    SUSPENDED above); one canceled for a reason that is gone is."""
+    latest = case.latest
+    if latest is None or latest.health is not Health.CANCELED or _resubmittable(latest):
+        return None
+    return case.view(
+        Sync.SYNCED,
+        latest.reason
+        or "canceled outside trainops: not resubmitted"
+        + (f" ({latest.error.splitlines()[0][:200]})" if latest.error else ""),
+    )
+
+
+def _wait_for_upstream(case: _Case, actions: list[Action]) -> JobView | None:
+    """DESIGN §7, `after` not yet satisfied: sync `Blocked`, reason shown. An upstream run that
+    is done and did not produce the key is a failure of this job (exit 1), and it goes ahead by
+    itself once an upstream run produces the key."""
+    blocked = waiting(case.target, case.desired, case.state)
     if blocked:
-        return actions, job_view(name, Sync.BLOCKED, job_state, revision, blocked)
-    missing = missing_output(target, desired, state)
+        return case.view(Sync.BLOCKED, blocked)
+    missing = missing_output(case.target, case.desired, case.state)
     if missing:
-        # Nothing to wait for: the upstream run is done and did not produce it. A failure of
-        # this job (exit 1), and it goes ahead by itself once an upstream run produces the key.
-        view = job_view(name, Sync.BLOCKED, job_state, revision, missing)
-        return actions, replace(view, refused=True)
-    attempt = len(runs) + 1
+        return replace(case.view(Sync.BLOCKED, missing), refused=True)
+    return None
+
+
+def _submit(case: _Case, actions: list[Action]) -> JobView | None:
+    """DESIGN §7, the current revision has no run (or its last failed with retries left, or was
+    canceled for a reason that is gone): `Submit` the next attempt. Admission may still refuse
+    it (`plan.admission`)."""
+    latest, failures = case.latest, case.failures
     why = (
         "new revision"
         if latest is None
         else (
-            f"retry {failures} of {spec.retries} after failure"
+            f"retry {failures} of {case.spec.retries} after failure"
             if latest.health is Health.FAILED
             else "resubmitted"
         )
     )
-    actions.append(Submit(name, revision, attempt, why))
-    return actions, job_view(name, Sync.OUT_OF_SYNC, job_state, revision, why)
+    attempt = len(case.runs) + 1
+    actions.append(Submit(case.name, case.revision, attempt, why))
+    return case.view(Sync.OUT_OF_SYNC, why)
+
+
+# The rules of `present`, in the order DESIGN §7 applies them.
+_RULES: tuple[_Rule, ...] = (
+    _adopt_intents,
+    _suspend,
+    _replace_old_revision,
+    _watch_current_run,
+    _deliver_elsewhere,
+    _deliver_and_promote,
+    _give_up_failed,
+    _leave_canceled,
+    _wait_for_upstream,
+    _submit,
+)
 
 
 def _promotions(name: str, spec: Any, job_state: JobState, candidate: Run) -> list[Promote]:
