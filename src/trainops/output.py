@@ -109,16 +109,11 @@ class ReportDoc(_Shape):
 
 
 def output_schemas() -> dict[str, str]:
-    """`schemas/output.v1.json` and the saved plan's `schemas/plan.v1.json`, as `trainops
-    schema` writes them."""
-    from trainops.savedplan import saved_plan_schemas
-
+    """`schemas/output.v1.json`, as `trainops schema` writes it (the saved plan's
+    `schemas/plan.v1.json` is `savedplan.saved_plan_schemas`, which builds on this module)."""
     schema = ReportDoc.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    return {
-        SCHEMA_FILE: json.dumps(schema, indent=2, sort_keys=True) + "\n",
-        **saved_plan_schemas(),
-    }
+    return {SCHEMA_FILE: json.dumps(schema, indent=2, sort_keys=True) + "\n"}
 
 
 def report_parts(

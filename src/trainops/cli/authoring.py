@@ -53,9 +53,10 @@ def schema(root: Path, check: bool) -> None:
     """Write the JSON Schemas generated from the manifest models to schemas/."""
     from trainops.manifest import json_schemas
     from trainops.output import output_schemas
+    from trainops.savedplan import saved_plan_schemas
 
     stale = []
-    for name, text in {**json_schemas(), **output_schemas()}.items():
+    for name, text in {**json_schemas(), **output_schemas(), **saved_plan_schemas()}.items():
         path = root / "schemas" / name
         current = path.read_text() if path.exists() else None
         if current == text:
