@@ -8,12 +8,14 @@ one enumerator over either, so the same files count whatever the source (DESIGN 
 
 from __future__ import annotations
 
+import errno
 import os
 import posixpath
 import re
 import shutil
+import stat
 import subprocess
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -99,6 +101,10 @@ def git_run(
 
 @dataclass(frozen=True)
 class WorkingTree:
+    """The files on disk under `root`. Links are told from one `lstat` (or the cached type of a
+    directory listing's entry) per name: reading 10,000 manifests asked the system about each
+    file six times."""
+
     root: Path
 
     def entries(self, prefix: str) -> Iterable[Entry]:
@@ -112,42 +118,77 @@ class WorkingTree:
         if top.is_file():
             yield Entry(prefix)
             return
-        for dirpath, dirnames, filenames in os.walk(top):
-            rel = Path(dirpath).relative_to(self.root).as_posix()
-            base = "" if rel == "." else f"{rel}/"
-            walk = []
-            for name in sorted(dirnames):
-                if name in SKIP_DIRS:
-                    continue  # `select` skips them whatever the source: not worth walking
-                if (Path(dirpath) / name).is_symlink():
-                    yield Entry(base + name, link=True)  # os.walk would not descend: listed
-                else:
-                    walk.append(name)
-            dirnames[:] = walk
-            for name in sorted(filenames):
-                yield Entry(base + name, link=(Path(dirpath) / name).is_symlink())
+        rel = top.relative_to(self.root).as_posix()
+        yield from _walk(str(top), "" if rel == "." else f"{rel}/")
 
     def link_target(self, path: str) -> str | None:
-        full = self.root / path
-        try:
-            return os.readlink(full) if full.is_symlink() else None
-        except OSError:  # a name too long for the system (ENAMETOOLONG): no link stands there
+        try:  # one call: a name that is no link (EINVAL), is missing, or is too long for the
+            return os.readlink(self.root / path)  # system (ENAMETOOLONG): no link stands there
+        except OSError:
             return None
 
     def read(self, path: str) -> bytes | None:
-        if _crosses_link(self, path):
-            return None  # never followed: a link could lead anywhere on the machine
-        full = self.root / path
-        if not full.is_file():
-            return None
-        from trainops.yamlsource import MAX_FILE_BYTES
-
-        if full.stat().st_size > MAX_FILE_BYTES:
-            return _oversize()
-        return full.read_bytes()
+        return self._read(path, {})
 
     def read_many(self, paths: Sequence[str]) -> dict[str, bytes | None]:
-        return {path: self.read(path) for path in paths}
+        folders: dict[str, bool] = {}  # folder -> is a link: asked once for all its files
+        return {path: self._read(path, folders) for path in paths}
+
+    def _read(self, path: str, folders: dict[str, bool]) -> bytes | None:
+        parts = path.split("/")
+        for i in range(1, len(parts)):
+            folder = "/".join(parts[:i])
+            link = folders.get(folder)
+            if link is None:
+                link = folders[folder] = self.link_target(folder) is not None
+            if link:
+                return None  # never followed: a link could lead anywhere on the machine
+        full = os.path.join(self.root, path)
+        try:
+            found = os.lstat(full)
+        except OSError as exc:
+            if exc.errno in _ABSENT:  # as Path.is_file() answers False for them
+                return None
+            raise
+        if not stat.S_ISREG(found.st_mode):
+            return None  # a link (not followed), a folder, a device: no manifest
+        if found.st_size > _max_bytes():
+            return _oversize()
+        with open(full, "rb") as f:
+            return f.read()
+
+
+# What Path.is_file() and friends take for "not there" (pathlib's _IGNORED_ERRNOS).
+_ABSENT = frozenset({errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP})
+
+
+def _walk(folder: str, base: str) -> Iterator[Entry]:
+    """Files and links under `folder` (`base`: its repository-relative prefix), as `os.walk`
+    visits them top-down, names sorted; a link is listed, never descended into."""
+    try:
+        with os.scandir(folder) as listing:
+            found = sorted(listing, key=lambda entry: entry.name)
+    except OSError:
+        return  # as os.walk: a folder that cannot be listed holds nothing
+    folders, files = [], []
+    for entry in found:
+        try:
+            is_dir = entry.is_dir()  # a link to a folder counts as one, as in os.walk
+        except OSError:
+            is_dir = False
+        (folders if is_dir else files).append(entry)
+    descend = []
+    for entry in folders:
+        if entry.name in SKIP_DIRS:
+            continue  # `select` skips them whatever the source: not worth walking
+        if entry.is_symlink():
+            yield Entry(base + entry.name, link=True)  # listed, not descended into
+        else:
+            descend.append(entry)
+    for entry in files:
+        yield Entry(base + entry.name, link=entry.is_symlink())
+    for entry in descend:
+        yield from _walk(entry.path, f"{base}{entry.name}/")
 
 
 @dataclass(frozen=True)
