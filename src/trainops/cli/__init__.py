@@ -12,17 +12,16 @@ import sys
 
 import click
 
-from trainops import escape
 from trainops.cli import authoring, records, runs  # noqa: F401  (they register the commands)
 from trainops.cli.base import Flags, cli
 from trainops.cli.display import echo
-from trainops.errors import EXIT_OK, EXIT_PROVIDER, InvalidInput, TrainopsError
 
 __all__ = ["cli", "main"]
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: run the CLI and map errors to exit codes in one place."""
+    """Entry point: run the CLI and map errors to exit codes in one place. The error family
+    (with dataclasses behind it) is imported when an error is mapped, not for `--help`."""
     from trainops import gcpause
 
     gcpause.tune()
@@ -34,37 +33,44 @@ def main(argv: list[str] | None = None) -> int:
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code
-    except InvalidInput as exc:
-        from trainops import render
-
-        echo(render.problems_text(exc.problems), err=True)
-        return exc.exit_code
-    except TrainopsError as exc:
-        if Flags.debug:
-            _print_traceback()
-        from trainops import render
-
-        echo(f"error: {render.error_text(exc)}", err=True)
-        return exc.exit_code
     except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else EXIT_OK
+        return exc.code if isinstance(exc.code, int) else 0  # EXIT_OK
     except KeyboardInterrupt:
         return 130
-    except Exception as exc:  # a bug in trainops, not user error
+    except Exception as exc:
+        return _failed(exc)
+    return 0  # EXIT_OK (DESIGN §12)
+
+
+def _failed(exc: Exception) -> int:
+    """The exit code of DESIGN §12 for `exc`, its message printed without a traceback."""
+    from trainops import escape, render
+    from trainops.errors import EXIT_PROVIDER, InvalidInput, TrainopsError
+
+    if isinstance(exc, InvalidInput):
+        echo(render.problems_text(exc.problems), err=True)
+        return exc.exit_code
+    if isinstance(exc, TrainopsError):
         if Flags.debug:
             _print_traceback()
-        echo(
-            f"internal error: {type(exc).__name__}: {escape.line(str(exc))}\n"
-            "  hint: run again with --debug for a traceback, and report it",
-            err=True,
-        )
-        return EXIT_PROVIDER
-    return EXIT_OK
+        echo(f"error: {render.error_text(exc)}", err=True)
+        return exc.exit_code
+    # a bug in trainops, not user error
+    if Flags.debug:
+        _print_traceback()
+    echo(
+        f"internal error: {type(exc).__name__}: {escape.line(str(exc))}\n"
+        "  hint: run again with --debug for a traceback, and report it",
+        err=True,
+    )
+    return EXIT_PROVIDER
 
 
 def _print_traceback() -> None:
     # --debug adds the traceback; the exit code stays the one DESIGN §12 gives the error.
     import traceback
+
+    from trainops import escape
 
     echo(escape.block(traceback.format_exc()), err=True, nl=False)  # it may quote any input
 

@@ -4,13 +4,15 @@ None of them reads the state branch or starts a run.
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from trainops.cli.base import cli, dir_option, output_option
+from trainops.cli.base import PathArg, cli, dir_option, output_option
 from trainops.cli.display import echo
-from trainops.errors import EXIT_INVALID
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 @cli.command()
@@ -20,6 +22,7 @@ from trainops.errors import EXIT_INVALID
 def validate(root: Path, output: str, github: bool) -> None:
     """Check every manifest (schema, names, references, inputs against the lock)."""
     from trainops import render
+    from trainops.errors import EXIT_INVALID
     from trainops.workspace import validate_workspace
 
     result = validate_workspace(root)
@@ -51,6 +54,7 @@ def validate(root: Path, output: str, github: bool) -> None:
 @click.option("--check", is_flag=True, help="Fail when the files on disk are not up to date.")
 def schema(root: Path, check: bool) -> None:
     """Write the JSON Schemas generated from the manifest models to schemas/."""
+    from trainops.errors import EXIT_INVALID
     from trainops.manifest import json_schemas
     from trainops.output import output_schemas
     from trainops.savedplan import saved_plan_schemas
@@ -75,7 +79,7 @@ def schema(root: Path, check: bool) -> None:
 
 
 @cli.command()
-@click.argument("directory", default=".", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("directory", default=".", type=PathArg(file_okay=False))
 @click.option("--force", is_flag=True, help="Overwrite starter files that already exist.")
 def init(directory: Path, force: bool) -> None:
     """Create a trainops repository in DIRECTORY with example jobs and workflows.
@@ -110,6 +114,7 @@ def init(directory: Path, force: bool) -> None:
 def lock(root: Path, check: bool) -> None:
     """Pin each Replicate trainer's version and input schema in trainops.lock."""
     from trainops.commands import lock_workspace
+    from trainops.errors import EXIT_INVALID
 
     notes: list[str] = []
     lines, path = lock_workspace(root, check, notes)

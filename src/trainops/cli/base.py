@@ -6,7 +6,6 @@ The command modules (`authoring`, `runs`, `records`) register themselves on `cli
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import click
@@ -14,6 +13,19 @@ import click
 from trainops import __version__
 
 OUTPUTS = click.Choice(["table", "json", "markdown"])
+
+
+class PathArg(click.Path):
+    """`click.Path(path_type=pathlib.Path)`, but pathlib (with urllib and ipaddress behind it)
+    is imported when a value is converted, not for `trainops --help`."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        from pathlib import Path
+
+        return Path(super().convert(value, param, ctx))
 
 
 class Flags:
@@ -28,7 +40,7 @@ def dir_option(f: Any) -> Any:
         "root",
         default=".",
         show_default=True,
-        type=click.Path(file_okay=False, path_type=Path),
+        type=PathArg(file_okay=False),
         help="Repository root.",
     )(f)
 

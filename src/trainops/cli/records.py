@@ -4,14 +4,15 @@ the `state` group (list, show, compact, forget). They never submit or cancel a r
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from trainops import escape
-from trainops.cli.base import cli, dir_option, output_option
+from trainops.cli.base import PathArg, cli, dir_option, output_option
 from trainops.cli.display import echo
-from trainops.errors import EXIT_INVALID
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 @cli.command()
@@ -30,6 +31,7 @@ def cost(root: Path, output: str, month: str | None, by: str) -> None:
     """Spend per job (or per label value) in one month, from the recorded runs."""
     from trainops import render
     from trainops.commands import spend
+    from trainops.errors import EXIT_INVALID
 
     report = spend(root, month, by)
     problems = report.pop("problems")
@@ -74,7 +76,7 @@ def trace(ref: str, root: Path, output: str) -> None:
     "--out",
     "out_dir",
     required=True,
-    type=click.Path(path_type=Path, file_okay=False),
+    type=PathArg(file_okay=False),
     help="A new (or empty) folder to write the run's outputs to.",
 )
 def checkout(ref: str, root: Path, out_dir: Path) -> None:
@@ -91,7 +93,8 @@ def checkout(ref: str, root: Path, out_dir: Path) -> None:
 @output_option
 def history(job: str, root: Path, output: str) -> None:
     """Every run JOB ever had, oldest first, from the state branch and its git history."""
-    from trainops import render, statecmd
+    from trainops import escape, render, statecmd
+    from trainops.errors import EXIT_INVALID
 
     rows, problem = statecmd.history(root, job)
     if output == "json":
@@ -115,6 +118,7 @@ def state() -> None:
 def state_list(root: Path, output: str) -> None:
     """One line per job record at the tip of the state branch."""
     from trainops import render, statecmd
+    from trainops.errors import EXIT_INVALID
 
     rows, problems = statecmd.state_list(root)
     if output == "json":
@@ -132,7 +136,7 @@ def state_list(root: Path, output: str) -> None:
 @dir_option
 def state_show(job: str, root: Path) -> None:
     """JOB's record at the tip, as JSON (read-only)."""
-    from trainops import render, statecmd
+    from trainops import escape, render, statecmd
 
     echo(escape.block(render.to_json(statecmd.show(root, job))))
 
@@ -155,7 +159,8 @@ def state_compact(root: Path) -> None:
 def state_forget(job: str, root: Path, yes: bool) -> None:
     """Drop JOB's record (for a job removed by hand on its provider). Its runs stay in git
     history; trainops no longer watches, cancels or reports them."""
-    from trainops import render, statecmd
+    from trainops import escape, render, statecmd
+    from trainops.errors import EXIT_INVALID
 
     store, version, record = statecmd.forget_target(root, job)
     active = [r for r in record.runs if r.active]

@@ -7,15 +7,15 @@ Each parses its options, calls one function of `trainops.commands`, and hands th
 from __future__ import annotations
 
 import sys
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from trainops import escape
-from trainops.cli.base import cli, dir_option, output_option
+from trainops.cli.base import PathArg, cli, dir_option, output_option
 from trainops.cli.display import LiveTable, apply_summary, echo, echo_plan
-from trainops.errors import EXIT_INVALID, EXIT_PROVIDER
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 @cli.command()
@@ -35,16 +35,16 @@ from trainops.errors import EXIT_INVALID, EXIT_PROVIDER
     "--out",
     "out",
     default=None,
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=PathArg(dir_okay=False),
     help="Also save the plan of HEAD to this file, for `trainops apply FILE`.",
 )
 def plan(root: Path, output: str, detailed_exitcode: bool, github: bool, out: Path | None) -> None:
     """Show what apply would do: runs to submit, cancel, adopt and deliver."""
     import time
 
-    from trainops import render
+    from trainops import escape, render
     from trainops.commands import plan_to_save, plan_workspace
-    from trainops.errors import EXIT_CHANGES
+    from trainops.errors import EXIT_CHANGES, EXIT_INVALID
     from trainops.github.specdiff import spec_diffs
     from trainops.plan import Op
 
@@ -140,6 +140,7 @@ def _write(path: Path, text: str) -> None:
     """`text` into `path` whole or not at all (a CI step cut off leaves no half a plan)."""
     import os
     import tempfile
+    from pathlib import Path
 
     from trainops.errors import UsageError
 
@@ -153,7 +154,7 @@ def _write(path: Path, text: str) -> None:
 
 
 @cli.command()
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("file", type=PathArg(dir_okay=False))
 @output_option
 def show(file: Path, output: str) -> None:
     """Print the saved plan FILE (`plan --out`) as `plan` printed it."""
@@ -187,9 +188,7 @@ def render_problem(doc: Any) -> Any:
 
 
 @cli.command()
-@click.argument(
-    "plan_file", required=False, default=None, type=click.Path(dir_okay=False, path_type=Path)
-)
+@click.argument("plan_file", required=False, default=None, type=PathArg(dir_okay=False))
 @dir_option
 @output_option
 @click.option("--wait", is_flag=True, help="Follow the runs until every one is terminal.")
@@ -232,8 +231,9 @@ def apply(
     (`plan --out`), exactly the actions it saved, or none when it went stale."""
     import time
 
-    from trainops import render
+    from trainops import escape, render
     from trainops.commands import apply_workspace, follow, read_plan_to_apply, settled, unsucceeded
+    from trainops.errors import EXIT_INVALID, EXIT_PROVIDER
     from trainops.plan import describe
 
     def event(message: str) -> None:
@@ -330,7 +330,8 @@ def _apply_saved(rec: Any, saved: Any, file: str) -> Any:
     try:
         return rec.apply(saved, file)
     except StalePlan as exc:
-        from trainops import render
+        from trainops import escape, render
+        from trainops.errors import EXIT_INVALID
 
         echo(f"error: {render.error_text(exc).splitlines()[0]}", err=True)
         for line in exc.lines:
@@ -346,15 +347,16 @@ def _apply_saved(rec: Any, saved: Any, file: str) -> Any:
     "--html",
     "html_dir",
     default=None,
-    type=click.Path(file_okay=False, path_type=Path),
+    type=PathArg(file_okay=False),
     help="Also write the status page (index.html, api/status.json) into this folder.",
 )
 def status(root: Path, output: str, html_dir: Path | None) -> None:
     """Sync and health of every job, with its run, age and cost."""
     import time
 
-    from trainops import render
+    from trainops import escape, render
     from trainops.commands import plan_workspace
+    from trainops.errors import EXIT_INVALID
 
     ws, result = plan_workspace(root)
     now = time.time()
@@ -391,6 +393,7 @@ def status(root: Path, output: str, html_dir: Path | None) -> None:
 @click.option("--follow", "-f", is_flag=True, help="Keep printing until the run ends.")
 def logs(job: str, root: Path, tail: int, follow: bool) -> None:
     """Print the log of JOB's latest run."""
+    from trainops import escape
     from trainops.commands import run_logs
 
     for chunk in run_logs(root, job, tail, follow):
@@ -415,6 +418,7 @@ def logs(job: str, root: Path, tail: int, follow: bool) -> None:
 def serve(root: Path, listen: str, interval: str, github: bool, branch: str | None) -> None:
     """Reconcile continuously: on an interval and at once on verified webhooks (needs the
     `trainops[serve]` extra)."""
+    from trainops import escape
     from trainops.serve import serve_controller
 
     def log(message: str) -> None:
