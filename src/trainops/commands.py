@@ -119,9 +119,13 @@ def read_plan_to_apply(file: Path) -> AppliedPlan:
 
 
 def _plan_bytes(file: Path) -> bytes:
+    from trainops.savedplan import MAX_BYTES
 
     try:
-        raw = file.read_bytes()
+        # At most one byte past the limit: /dev/zero, or a FIFO a process keeps writing, never
+        # ends, and read whole it takes all the memory there is before the size is looked at.
+        with file.open("rb") as f:
+            raw = f.read(MAX_BYTES + 1)
     except OSError as exc:
         raise UsageError(
             f"cannot read the plan file {file}: {exc.strerror or exc}",
