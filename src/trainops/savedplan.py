@@ -476,6 +476,65 @@ def _action_lines(then: Sequence[PlannedAction], now: Sequence[PlannedAction]) -
     return lines
 
 
+def report_lines(
+    saved: SavedPlanDoc | AppliedPlan,
+    now_jobs: Mapping[str, tuple[str, float | None]],
+    now_new_usd: float | None,
+) -> list[str]:
+    """Every way the saved report (what `show` prints) claims other than the pass about to act:
+    each job's revision and worst case (`now_jobs`, rounded as the report rounds them), the
+    money line's new runs, and its actions against the file's. A file whose report shows $0.01
+    while its actions cost $10.80 is refused: what a reviewer read is what apply carries out."""
+    report = saved.report if isinstance(saved.report, dict) else saved.report.model_dump()
+    lines: list[str] = []
+    jobs = report.get("jobs")
+    shown: dict[str, tuple[Any, Any]] = {}
+    for j in jobs if isinstance(jobs, list) else ():
+        if isinstance(j, dict) and isinstance(j.get("job"), str):
+            shown[j["job"]] = (j.get("revision"), j.get("estimate_usd"))
+    for job in sorted(shown.keys() | now_jobs.keys()):
+        if job not in shown:
+            lines.append(f"the plan's report leaves out job {job}")
+            continue
+        if job not in now_jobs:
+            lines.append(f"the plan's report shows job {job}, which the current plan has not")
+            continue
+        (revision, worst), (now_revision, now_worst) = shown[job], now_jobs[job]
+        if revision != now_revision:
+            lines.append(
+                f"the plan's report shows job {job} revision {revision}; the current plan: "
+                f"{now_revision}"
+            )
+        if worst != now_worst:
+            lines.append(
+                f"the plan's report shows job {job} at worst case {_shown_usd(worst)}; the "
+                f"current plan: {_usd(now_worst)}"
+            )
+    money = report.get("money")
+    new_usd = money.get("new_usd") if isinstance(money, dict) else None
+    if new_usd != now_new_usd:
+        lines.append(
+            f"the plan's report shows new runs up to {_shown_usd(new_usd)}; the current plan: "
+            f"{_usd(now_new_usd)}"
+        )
+    actions = report.get("actions")
+    quoted = [
+        tuple(a.get(k) for k in ("op", "job", "revision", "attempt", "run_id", "target"))
+        if isinstance(a, dict)
+        else None
+        for a in (actions if isinstance(actions, list) else [None])
+    ]
+    if quoted != [action_key(a)[:6] for a in saved.actions]:
+        lines.append("the plan's report lists other actions than the plan's")
+    return lines
+
+
+def _shown_usd(value: Any) -> str:
+    if value is None or (isinstance(value, int | float) and not isinstance(value, bool)):
+        return _usd(value)
+    return "(not a figure)"
+
+
 def _usd(value: float | None) -> str:
     from trainops.cost import usd
 
@@ -564,6 +623,7 @@ __all__ = [
     "load",
     "load_to_apply",
     "make",
+    "report_lines",
     "saved_plan_schemas",
     "sign",
     "stale_lines",

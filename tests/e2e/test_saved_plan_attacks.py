@@ -6,6 +6,7 @@ tests/unit/test_savedplan.py.
 
 from __future__ import annotations
 
+import json
 import resource
 import subprocess
 import sys
@@ -13,7 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e import test_saved_plan as base
+from tests.e2e.test_saved_plan import User, resign
 from tests.support.workspace import UserRepo, cli_env, config
+
+emu, user = base.emu, base.user  # the saved-plan user and emulator fixtures
 
 # Enough address space for the CLI and a plan at its size limit, not for an endless file.
 ADDRESS_SPACE = 2 * 1024**3
@@ -44,3 +49,31 @@ def test_an_endless_plan_file_is_refused_by_its_size_not_read_to_its_end(
     assert result.returncode == 1, result.stderr[-2000:]
     assert "/dev/zero: larger than 268435456 bytes" in result.stderr
     repo.cleanup()
+
+
+def test_a_report_edited_to_show_less_than_the_actions_cost_is_refused(user: User) -> None:
+    # `show` prints each job's worst case, revision and the money line from the file's report;
+    # apply compared only its actions. A resigned file whose report says $0.01 was shown as
+    # $0.01 and applied as the $10.80 the actions (and the current plan) cost.
+    doc = user.save()
+    report = json.loads(json.dumps(doc["report"]))
+    for j in report["jobs"]:
+        j["estimate_usd"] = 0.01
+    report["jobs"][1]["revision"] = "000000000000"
+    report["money"]["new_usd"] = 0.02
+    user.plan_file.write_text(resign({**doc, "report": report}))
+    shown = user.ok("show", str(user.plan_file)).stdout
+    assert "$0.01" in shown and "new runs up to $0.02" in shown  # what a reviewer would read
+    err = user.refused()
+    assert "the plan's report shows job a at worst case $0.01; the current plan: $10.80" in err
+    assert "the plan's report shows job b revision 000000000000; the current plan: " in err
+    assert "the plan's report shows new runs up to $0.02; the current plan: $21.60" in err
+    # A report that leaves a job out, or lists other actions than the file's, likewise.
+    report = json.loads(json.dumps(doc["report"]))
+    report["jobs"] = report["jobs"][:1]
+    report["actions"] = report["actions"][:1]
+    user.plan_file.write_text(resign({**doc, "report": report}))
+    err = user.refused()
+    assert "the plan's report leaves out job b" in err
+    assert "the plan's report lists other actions than the plan's" in err
+    assert user.creates() == 0

@@ -19,6 +19,7 @@ from trainops.savedplan import (
     StalePlan,
     lock_digest,
     planned,
+    report_lines,
     stale_lines,
 )
 
@@ -44,5 +45,18 @@ def refuse_stale(ctx: Context, saved: SavedPlanDoc | AppliedPlan, file: str, res
         for name, view in result.plan.jobs.items()
     }
     lines = stale_lines(saved, binding(ctx), result.version, planned(result.plan), jobs)
+    # What `show` printed of the file must be this pass too (rounded as the report rounds).
+    shown = {
+        name: (
+            view.revision,
+            None
+            if view.estimate is None or view.estimate.worst_usd is None
+            else round(float(view.estimate.worst_usd), 2),
+        )
+        for name, view in result.plan.jobs.items()
+    }
+    money = result.plan.money
+    new_usd = None if money is None or money.new_usd is None else round(float(money.new_usd), 6)
+    lines += report_lines(saved, shown, new_usd)
     if lines:
         raise StalePlan(file, lines)
