@@ -470,6 +470,12 @@ def _action_lines(then: Sequence[PlannedAction], now: Sequence[PlannedAction]) -
                 f"worst case of {describe(action)} changed: {_usd(action.worst_case_usd)} -> "
                 f"{_usd(after[key].worst_case_usd)}"
             )
+        if key in after and after[key].timeout_seconds != action.timeout_seconds:
+            # `show` prints it beside the attempt: what stops the run must be what was read.
+            lines.append(
+                f"timeout of {describe(action)} changed: {_seconds_text(action.timeout_seconds)}"
+                f" -> {_seconds_text(after[key].timeout_seconds)}"
+            )
     for key, action in after.items():
         if key not in before:
             lines.append(f"not in the saved plan: {describe(action)}")
@@ -533,6 +539,10 @@ def _shown_usd(value: Any) -> str:
     if value is None or (isinstance(value, int | float) and not isinstance(value, bool)):
         return _usd(value)
     return "(not a figure)"
+
+
+def _seconds_text(value: int | None) -> str:
+    return "none" if value is None else f"{value}s"
 
 
 def _usd(value: float | None) -> str:
