@@ -17,7 +17,8 @@ import pytest
 
 from tests.emulators.github import GitHubEmulator
 from trainops.errors import EXIT_PROVIDER, ProviderError, UsageError
-from trainops.github.client import GitHubClient, GitHubError
+from trainops.github.client import GitHubClient
+from trainops.github.transport import GitHubError
 
 TOKEN = "ghs_0123456789abcdefghijklmnopqrstuvwxyzAB"
 REPO = "acme/models"

@@ -13,8 +13,8 @@ import pytest
 
 from tests.emulators.github import GitHubEmulator
 from trainops.errors import Problem
-from trainops.github.client import GitHubError
 from trainops.github.report import PLAN_MARKER, publish_plan, run_reporter
+from trainops.github.transport import GitHubError
 from trainops.manifest import Config
 from trainops.providers.base import Health
 from trainops.state.model import Run

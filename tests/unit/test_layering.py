@@ -166,6 +166,7 @@ ADAPTERS = {
     "trainops.workspace",
     "trainops.repo",
     "trainops.github.client",
+    "trainops.github.transport",
     "trainops.delivery",
     "trainops.lockfile",
     "trainops.reconcile",  # every phase of the pass: they call providers, the store, the clock

@@ -17,12 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from trainops import escape, metrics
 from trainops.errors import Problem, UsageError
-from trainops.github.client import (
-    COMMENT_MAX_CHARS,
-    GitHubClient,
-    GitHubError,
-    truncate_description,
-)
+from trainops.github.client import COMMENT_MAX_CHARS, GitHubClient, truncate_description
 from trainops.github.context import (
     PULL_REQUEST_EVENTS,
     SHA,
@@ -30,6 +25,7 @@ from trainops.github.context import (
     client_from_env,
 )
 from trainops.github.specdiff import diffs_markdown
+from trainops.github.transport import GitHubError
 from trainops.manifest import format_duration
 from trainops.providers.base import Health
 from trainops.scrub import scrubber
