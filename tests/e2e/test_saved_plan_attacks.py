@@ -77,3 +77,43 @@ def test_a_report_edited_to_show_less_than_the_actions_cost_is_refused(user: Use
     assert "the plan's report leaves out job b" in err
     assert "the plan's report lists other actions than the plan's" in err
     assert user.creates() == 0
+
+
+def test_show_prints_no_terminal_control_from_the_file(tmp_path: Path) -> None:
+    # The header (state version, made at) and the money line's month are free strings of the
+    # file that `show` printed raw: an edited file could clear the screen or retitle the
+    # terminal before a reviewer read the plan. Job names and reasons were escaped already.
+    from tests.unit.test_savedplan import saved
+    from trainops.savedplan import sign
+
+    text, _doc = saved()
+    doc = json.loads(text)
+    doc["state_version"] = "\x1b]0;ok\x07\x1b[2J"
+    doc["created_at"] = "2026-12-01\x1b[1A\x1b[2K"
+    doc["report"]["money"]["month"] = "2026-12\x1b[8m"
+    plan = tmp_path / "plan.json"
+    plan.write_text(sign(json.dumps(doc, indent=2)))
+    for output in ("table", "markdown", "json"):
+        result = subprocess.run(
+            [sys.executable, "-m", "trainops", "show", str(plan), "-o", output],
+            cwd=tmp_path,
+            env=cli_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        assert "\x1b" not in result.stdout + result.stderr and "\x07" not in result.stdout, output
+    assert (
+        "\\x1b[2J"
+        in subprocess.run(
+            [sys.executable, "-m", "trainops", "show", str(plan)],
+            cwd=tmp_path,
+            env=cli_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        ).stdout
+    )  # shown, escaped

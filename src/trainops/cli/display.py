@@ -19,7 +19,7 @@ def echo(message: str = "", *, err: bool = False, nl: bool = True) -> None:
 
 def echo_plan(result: Any, now: float) -> None:
     """`plan`'s table: one row per job, then the summary and money lines."""
-    from trainops import render
+    from trainops import escape, render
 
     if result.plan.jobs:
         echo(
@@ -30,7 +30,7 @@ def echo_plan(result: Any, now: float) -> None:
         )
         echo("")
     echo(render.summary_line(result.plan))
-    echo(render.money_line(result.plan))
+    echo(escape.line(render.money_line(result.plan)))  # a saved plan's month is its file's
 
 
 def apply_summary(final: Any, now: float, *, done: int, failed: int) -> None:

@@ -158,7 +158,7 @@ def _write(path: Path, text: str) -> None:
 @output_option
 def show(file: Path, output: str) -> None:
     """Print the saved plan FILE (`plan --out`) as `plan` printed it."""
-    from trainops import render
+    from trainops import escape, render
     from trainops.commands import read_saved_plan
     from trainops.reconcile import Pass
     from trainops.savedplan import to_plan
@@ -172,9 +172,12 @@ def show(file: Path, output: str) -> None:
     if output == "markdown":
         echo(render.plan_markdown(shown, made, problems, title="trainops plan (saved)"))
         return
+    # The file's free strings reach the terminal escaped (a hand-edited file is no one's word).
     echo(
-        f"Saved plan of commit {doc.commit[:12]}, state {doc.state_version[:12] or 'empty'}, "
-        f"made {doc.created_at}."
+        escape.line(
+            f"Saved plan of commit {doc.commit[:12]}, state {doc.state_version[:12] or 'empty'}, "
+            f"made {doc.created_at}."
+        )
     )
     echo_plan(Pass(shown, {}), made)
     if problems:
