@@ -9,10 +9,13 @@ chains and output references) and times, as subprocesses, median of R runs:
   on the same N files (one manifest per file: check-jsonschema cannot read multi-document YAML);
 - `trainops validate` on the same manifests packed the way a repository holds them (several
   files, some multi-document);
-- `trainops --help` against `python -c pass`.
+- `trainops --help` against `python -c pass`;
+- `trainops validate --dir D` against libyaml's compose of the same N files (PyYAML's
+  CSafeLoader, `yaml.compose_all` of each file's bytes), alternating in the same run
+  (benchmarks/_timing.py): the ratio validate / compose (issue 28: at most 2x).
 
 Targets (issue 2): validation at least 3x faster than check-jsonschema; `--help` under 3x a bare
-interpreter. `--check` exits 1 when a target is missed.
+interpreter; (issue 28) validate at most 2x compose. `--check` exits 1 when a target is missed.
 """
 
 from __future__ import annotations
@@ -28,9 +31,22 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from benchmarks._timing import paired  # noqa: E402
+
 SCHEMA = ROOT / "schemas" / "trainingjob.v1.json"
 VALIDATE_TARGET = 3.0  # trainops at least this many times faster than check-jsonschema
 HELP_TARGET = 3.0  # `trainops --help` under this many times `python -c pass`
+COMPOSE_TARGET = 2.0  # `trainops validate` at most this many times libyaml's compose
+
+# The floor: parse and compose every file (no values constructed, nothing checked).
+COMPOSE = """\
+import sys, yaml
+for path in sys.argv[1:]:
+    with open(path, "rb") as f:
+        for _ in yaml.compose_all(f.read(), Loader=yaml.CSafeLoader):
+            pass
+"""
 
 TRAINERS = ["ostris/flux-dev-lora-trainer", "replicate/fast-flux-trainer", "acme/sdxl-dreambooth"]
 HARDWARE = ["gpu-h100", "gpu-a100-large", "gpu-l40s"]
@@ -170,11 +186,18 @@ def main() -> int:
         ours_packed = median_seconds(
             [*trainops, "validate", "--dir", str(packed)], args.repeat, packed
         )
+        compose = paired(
+            [*trainops, "validate", "--dir", str(flat)],
+            [sys.executable, "-c", COMPOSE, *paths],
+            args.repeat,
+            flat,
+        )
         helps = median_seconds([*trainops, "--help"], args.repeat * 2, Path(tmp))
         bare = median_seconds([sys.executable, "-c", "pass"], args.repeat * 2, Path(tmp))
 
     speedup, slowdown = peer / ours, helps / bare
     met_validate, met_help = speedup >= VALIDATE_TARGET, slowdown < HELP_TARGET
+    met_compose = compose.cpu_ratio <= COMPOSE_TARGET
     print(
         f"{len(manifests)} manifests ({replicate} replicate, {len(manifests) - replicate} local); "
         f"median of {args.repeat} runs; python {sys.version.split()[0]}"
@@ -196,7 +219,13 @@ def main() -> int:
         f"--help:   {slowdown:.1f}x a bare interpreter "
         f"(target < {HELP_TARGET:g}x): {'met' if met_help else 'MISSED'}"
     )
-    return 1 if args.check and not (met_validate and met_help) else 0
+    print(
+        f"validate / compose: {compose.cpu_ratio:.2f}x cpu, {compose.wall_ratio:.2f}x wall "
+        f"(median of {compose.runs} alternating pairs: validate {compose.a.cpu:.3f} s cpu, "
+        f"compose {compose.b.cpu:.3f} s cpu; target <= {COMPOSE_TARGET:g}x): "
+        f"{'met' if met_compose else 'MISSED'}"
+    )
+    return 1 if args.check and not (met_validate and met_help and met_compose) else 0
 
 
 if __name__ == "__main__":
