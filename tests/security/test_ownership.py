@@ -513,3 +513,23 @@ def test_a_finished_sagemaker_job_is_never_judged_without_its_tags() -> None:
     provider = SageMakerProvider()
     assert provider.owns(intent, Observation(name, Health.SUCCEEDED)) == "its tags were not read"
     assert provider.owns(intent, Observation(name, Health.RUNNING)) == ""
+
+
+def test_one_marks_comparison_names_the_first_mark_that_differs() -> None:
+    """`marks_mismatch` is what HF labels, Ray metadata and SageMaker tags are judged by: every
+    wanted mark exactly (a number is not its string, a missing mark is not an empty one), a
+    record's value cut (it is input), and an input hash judged only where the record has one."""
+    from trainops.providers.base import marks_mismatch
+
+    wanted = {"trainops-job": "a", "trainops-attempt": "2"}
+    assert marks_mismatch(wanted, {**wanted, "extra": "x"}, "tag") == ""
+    assert marks_mismatch(wanted, {"trainops-job": "a", "trainops-attempt": 2}, "tag") == (
+        "its tag trainops-attempt is '2', not '2'"
+    )
+    assert marks_mismatch(wanted, {}, "label") == "its label trainops-job is 'None', not 'a'"
+    long = marks_mismatch(wanted, {"trainops-job": "x" * 500}, "metadata")
+    assert long == f"its metadata trainops-job is {'x' * 80!r}, not 'a'"
+    assert marks_mismatch(wanted, wanted, "tag", input_hash="f" * 16) == ""  # older: no hash
+    other = {**wanted, "trainops-input-hash": "e" * 16}
+    assert "names another input" in marks_mismatch(wanted, other, "tag", input_hash="f" * 16)
+    assert marks_mismatch(wanted, other, "tag") == ""  # an intent recorded without one

@@ -26,7 +26,14 @@ from typing import TYPE_CHECKING, Any
 from trainops.errors import Problem, ProviderError
 from trainops.manifest import HF_DEFAULT_TIMEOUT, HuggingFaceSpec
 from trainops.providers._errors import TokenScrubbedErrors
-from trainops.providers.base import Health, Intent, Observation, RunRef, Submission
+from trainops.providers.base import (
+    Health,
+    Intent,
+    Observation,
+    RunRef,
+    Submission,
+    marks_mismatch,
+)
 from trainops.repoid import scope
 from trainops.retry import Budget, Policy, hint
 
@@ -105,10 +112,9 @@ def not_owned(labels: Mapping[str, Any], intent: Intent, *, adopting: bool = Fal
         want.pop("trainops-intent")  # a record without one (never written by apply)
     if not any(k.startswith("trainops") for k in labels):
         return "it carries no trainops labels (someone else's job)"
-    for key, value in want.items():
-        if labels.get(key) != value:
-            got = labels.get(key)
-            return f"its label {key} is {str(got)[:80]!r}, not {value!r}"
+    mismatch = marks_mismatch(want, labels, "label")
+    if mismatch:
+        return mismatch
     theirs = labels.get(REPOSITORY_LABEL)
     ours = scope(intent.repository)
     if theirs is None and adopting and intent.repository:

@@ -42,6 +42,7 @@ from trainops.providers.base import (
     check_own_run,
     display_path,
     job_cwd,
+    marks_mismatch,
 )
 from trainops.providers.limits import WORKDIR_LIMITS
 from trainops.repoid import scope
@@ -110,12 +111,7 @@ def not_owned(run_id: str, metadata: Mapping[str, Any], intent: Intent) -> str:
         "trainops-revision": intent.revision,
         "trainops-attempt": str(intent.attempt),
     }
-    if not metadata or not all(metadata.get(k) == wanted[k] for k in META):
-        return "its metadata does not name this job, revision and attempt"
-    given = metadata.get("trainops-input-hash")
-    if intent.input_hash and given is not None and given != intent.input_hash:
-        return "its metadata names another input"
-    return ""
+    return marks_mismatch(wanted, metadata, "metadata", input_hash=intent.input_hash)
 
 
 class RayProvider:
@@ -565,7 +561,7 @@ def _metadata(submission: Submission) -> dict[str, str]:
 
 def _is_ours(info: Any, wanted: Mapping[str, str]) -> bool:
     meta = getattr(info, "metadata", None) or {}
-    return all(meta.get(k) == wanted[k] for k in META)
+    return not marks_mismatch({k: wanted[k] for k in META}, meta, "metadata")
 
 
 def _status(info: Any) -> Any:

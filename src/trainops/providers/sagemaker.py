@@ -22,7 +22,14 @@ from typing import Any
 from trainops.errors import OutcomeUnknown, Problem, ProviderError
 from trainops.hyperparameters import convert
 from trainops.manifest import SageMakerConfig, SageMakerSpec
-from trainops.providers.base import Health, Intent, Observation, RunRef, Submission
+from trainops.providers.base import (
+    Health,
+    Intent,
+    Observation,
+    RunRef,
+    Submission,
+    marks_mismatch,
+)
 from trainops.repoid import scope
 from trainops.retry import Budget, Policy
 
@@ -92,13 +99,7 @@ def not_owned(name: str, tags: Mapping[str, str] | None, intent: Intent) -> str:
         "trainops-attempt": str(intent.attempt),
         "trainops-repository": scope(intent.repository),
     }
-    for key, value in wanted.items():
-        if tags.get(key) != value:
-            return f"its tag {key} is {str(tags.get(key))[:80]!r}, not {value!r}"
-    given = tags.get("trainops-input-hash")
-    if intent.input_hash and given is not None and given != intent.input_hash:
-        return "its tags name another input"
-    return ""
+    return marks_mismatch(wanted, tags, "tag", input_hash=intent.input_hash)
 
 
 class SageMakerProvider:
