@@ -91,6 +91,29 @@ def plan_workspace(root: Path) -> tuple[Workspace, Pass]:
     return ws, reconciler(ws, store=early.store).preview(drift=True)
 
 
+def status_all(root: Path) -> tuple[Workspace, Pass, Any]:
+    """`status --all`: the status pass and the runs nobody declared (DESIGN §20) on every
+    provider this repository's jobs use (`reconcile.orphans.census`)."""
+    from trainops.reconcile.orphans import census
+
+    early = _EarlyStore()
+    ws = Workspace.open(root, on_config=early)
+    rec = reconciler(ws, store=early.store)
+    result = rec.preview(drift=True)
+    return ws, result, census(rec, result.state, rec.clock())
+
+
+def adopt_run(root: Path, job: str, run_id: str) -> Any:
+    """`adopt JOB RUN_ID`: bind an orphaned run after checking its marks on the provider's
+    record (`reconcile.orphans.adopt`)."""
+    from trainops.reconcile.orphans import adopt
+
+    early = _EarlyStore()
+    ws = Workspace.open(root, on_config=early)
+    rec = reconciler(ws, store=early.store)
+    return adopt(rec, job, run_id, rec.clock())
+
+
 def plan_to_save(root: Path) -> tuple[Workspace, Pass, Binding]:
     """`plan --out`: the plan of HEAD (a saved plan is bound to a commit, DESIGN §20), refusing
     a working tree whose manifests differ from it, and what the plan is bound to."""

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_serializer
 
 from trainops.errors import Problem
 from trainops.plan import Action, Adopt, Cancel, Deliver, Plan, Promote, Submit, Sync
@@ -93,6 +93,34 @@ class ProblemDoc(_Shape):
     hint: str
 
 
+class StrayDoc(_Shape):
+    """A run nobody declared (`status --all`, DESIGN §20)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    provider: str
+    kind: Literal["orphaned", "foreign"] = Field(
+        description="orphaned: carries this repository's marks, no state file knows it; "
+        "foreign: goes to one of its destinations without them"
+    )
+    job: str
+    run_id: str
+    health: str
+    age_seconds: float
+    cost_usd: float
+
+
+class CensusDoc(_Shape):
+    """What `status --all` found on the providers that can list their runs."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    runs: list[StrayDoc]
+    not_listable: list[str]
+    list_calls: dict[str, int]
+    incomplete: list[str]
+
+
 class ReportDoc(_Shape):
     """What `trainops plan|apply|status --output json` prints."""
 
@@ -106,6 +134,37 @@ class ReportDoc(_Shape):
     jobs: list[JobDoc]
     problems: list[ProblemDoc]
     notes: list[str]
+    undeclared: CensusDoc | None = Field(
+        default=None, description="`status --all` only: runs nobody declared"
+    )
+
+    @model_serializer(mode="wrap")
+    def _without_census(self, handler: Any) -> Any:
+        # Without --all a report is as it always was: no `undeclared` key (nor in saved plans).
+        data = handler(self)
+        if self.undeclared is None and isinstance(data, dict):
+            data.pop("undeclared", None)
+        return data
+
+
+def census_doc(census: Any, now: float) -> CensusDoc:
+    return CensusDoc(
+        runs=[
+            StrayDoc(
+                provider=s.provider,
+                kind=s.kind,
+                job=s.job,
+                run_id=s.run_id,
+                health=s.health.value,
+                age_seconds=round(s.age(now), 3),
+                cost_usd=round(s.cost_usd, 4),
+            )
+            for s in census.strays
+        ],
+        not_listable=list(census.not_listable),
+        list_calls=dict(census.calls),
+        incomplete=list(census.incomplete),
+    )
 
 
 def output_schemas() -> dict[str, str]:
@@ -125,6 +184,7 @@ def report_parts(
     notes: Iterable[str] = (),
     diffs: Mapping[str, Sequence[str]] | None = None,
     jobs_per_part: int = 200,
+    undeclared: CensusDoc | None = None,
 ) -> Iterator[str]:
     """The JSON report's text in parts, made as they are read, each ending between two JSON
     values (never inside a string): the CLI prints each as it comes, so a 30,000-job report is
@@ -147,6 +207,7 @@ def report_parts(
         jobs=[],
         problems=[ProblemDoc(**render.problem_dict(p)) for p in problems],
         notes=list(notes),
+        undeclared=undeclared,
     )
     # The jobs are checked and printed one at a time and spliced in: the same text as dumping
     # the whole document (a test holds them equal), without a model of every job of a 30,000-job

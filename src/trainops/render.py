@@ -242,6 +242,34 @@ def iter_plan_rows(plan: Any, now: float) -> Iterator[dict[str, Any]]:
         )
 
 
+def census_text(census: Any, now: float) -> str:
+    """`status --all`'s runs nobody declared (DESIGN §20): a table of the orphaned and foreign
+    runs, then which providers cannot list and where a listing fell short."""
+    lines = ["", "runs nobody declared:"]
+    if census.strays:
+        rows = [
+            {
+                "provider": s.provider,
+                "kind": s.kind,
+                "job": s.job,
+                "run_id": s.run_id,
+                "health": s.health.value,
+                "age": _age(s.age(now)),
+                "cost": f"${s.cost_usd:,.2f}",
+            }
+            for s in census.strays
+        ]
+        columns = ["provider", "kind", "job", "run_id", "health", "age", "cost"]
+        lines.append(table(rows, columns))
+    else:
+        lines.append("  none")
+    for name in census.not_listable:
+        lines.append(f"{name}: not listable (its runs nobody declared cannot be found)")
+    for name in census.incomplete:
+        lines.append(f"{name}: listed {census.calls[name]} pages only; older runs not seen")
+    return "\n".join(lines)
+
+
 def _worst(estimate: Any) -> str:
     if estimate is None:
         return ""

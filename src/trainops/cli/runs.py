@@ -353,15 +353,25 @@ def _apply_saved(rec: Any, saved: Any, file: str) -> Any:
     type=PathArg(file_okay=False),
     help="Also write the status page (index.html, api/status.json) into this folder.",
 )
-def status(root: Path, output: str, html_dir: Path | None) -> None:
+@click.option(
+    "--all",
+    "everything",
+    is_flag=True,
+    help="Also list runs nobody declared: orphaned (our marks, no state) and foreign ones.",
+)
+def status(root: Path, output: str, html_dir: Path | None, everything: bool) -> None:
     """Sync and health of every job, with its run, age and cost."""
     import time
 
     from trainops import escape, render
-    from trainops.commands import plan_workspace
+    from trainops.commands import plan_workspace, status_all
     from trainops.errors import EXIT_INVALID
 
-    ws, result = plan_workspace(root)
+    found = None
+    if everything:
+        ws, result, found = status_all(root)
+    else:
+        ws, result = plan_workspace(root)
     now = time.time()
     if html_dir is not None:
         from trainops.serve.status_page import write_status_page
@@ -369,10 +379,13 @@ def status(root: Path, output: str, html_dir: Path | None) -> None:
         for path in write_status_page(ws, result, html_dir, now):
             echo(f"wrote {escape.line(str(path))}", err=True)
     if output == "json":
-        from trainops.output import report_parts
+        from trainops.output import census_doc, report_parts
 
         problems = [*ws.validation.problems, *result.problems]
-        for part in report_parts("status", result.plan, now, problems, notes=result.notes):
+        undeclared = census_doc(found, now) if found is not None else None
+        for part in report_parts(
+            "status", result.plan, now, problems, notes=result.notes, undeclared=undeclared
+        ):
             echo(part, nl=False)
     elif output == "markdown":
         echo(
@@ -384,9 +397,28 @@ def status(root: Path, output: str, html_dir: Path | None) -> None:
             columns.insert(columns.index("cost"), "metrics")  # each job's latest run's headline
         echo(render.table(render.iter_plan_rows(result.plan, now), columns))
         echo(render.money_line(result.plan))
+        if found is not None:
+            echo(render.census_text(found, now))
     if result.problems:  # state files that do not validate: named on stderr, their jobs left alone
         echo("\n" + render.problems_text(result.problems), err=True)
         raise SystemExit(EXIT_INVALID)
+
+
+@cli.command()
+@click.argument("job")
+@click.argument("run_id")
+@dir_option
+def adopt(job: str, run_id: str, root: Path) -> None:
+    """Bind the orphaned run RUN_ID (see `status --all`) to JOB, once its provider's record
+    shows this repository's marks for JOB."""
+    from trainops import escape
+    from trainops.commands import adopt_run
+
+    run = adopt_run(root, job, run_id)
+    echo(
+        f"adopted {escape.line(run_id)} as {escape.line(job)} revision {run.revision} "
+        f"attempt {run.attempt} ({run.health.value})"
+    )
 
 
 @cli.command()

@@ -7,7 +7,7 @@ guards it with an intent (DESIGN §8) so that a retried submit goes through `fin
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import PurePosixPath
@@ -328,4 +328,45 @@ class Availability(Protocol):
     def unavailable(self) -> str:
         """Why no run can be submitted from here now ("" when it can): missing credentials, a
         machine that cannot keep a run. Offline and cheap: the environment, never the network."""
+        ...
+
+
+@dataclass(frozen=True)
+class Listed:
+    """One run a provider listed (DESIGN §20): whose job's marks it carries (`foreign` False:
+    ours, though maybe no state file knows it) or, `foreign` True, whose destination it goes
+    to without carrying our marks."""
+
+    job: str
+    seen: Observation
+    created_at: float
+    foreign: bool = False
+    hardware: str = ""  # what it bills by, when the provider says
+
+
+@dataclass(frozen=True)
+class Listing:
+    """What `Listable.list_runs` found within its budget: `calls` list requests made,
+    `complete` False when the budget ran out before the end of the list."""
+
+    runs: list[Listed]
+    calls: int
+    complete: bool = True
+
+
+@runtime_checkable
+class Listable(Protocol):
+    """Optional: a provider that can list its runs (DESIGN §20, `status --all`). A provider
+    without it is "not listable": runs nobody declared cannot be found there."""
+
+    def list_runs(self, probes: Sequence[Intent], max_calls: int) -> Listing:
+        """The runs carrying the marks of one of `probes` (an intent per job as its current
+        revision would be submitted, `created_at` 0), and, where the provider can tell, runs
+        to a probe's destination without them; newest first, at most `max_calls` list
+        requests. Read-only."""
+        ...
+
+    def claims(self, probe: Intent, seen: Observation) -> str:
+        """Why `seen` (as `observe` returned it) does not carry `probe`'s marks, by its
+        provider record alone; empty when it does. What `adopt` checks before binding."""
         ...

@@ -3,8 +3,8 @@
 The provider is the `Provider` protocol's face; the work is in its neighbours: `http` (the
 client, pacing, the one retry layer, token-scrubbed errors), `submit` (trainer versions,
 destination models, the one create), `observe` (the batched walk of the trainings list),
-`adopt` (`find` and `owns`), `files` (`spec.data` as account files), `deploy` (promotion to a
-deployment) and `trainings` (a training's JSON as values).
+`adopt` (`find` and `owns`), `files` (`spec.data` as account files), `listing` (`status --all`),
+`deploy` (promotion to a deployment) and `trainings` (a training's JSON as values).
 """
 
 from __future__ import annotations
@@ -12,18 +12,19 @@ from __future__ import annotations
 import os
 import random
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from trainops.errors import Problem, ProviderError
 from trainops.lockfile import Lock, check_input
 from trainops.manifest import ReplicateSpec
-from trainops.providers.base import Intent, Observation, RunRef, Submission
+from trainops.providers.base import Intent, Listing, Observation, RunRef, Submission
 from trainops.providers.replicate.adopt import find_training, owns_training
 from trainops.providers.replicate.deploy import deploy
 from trainops.providers.replicate.files import Files
 from trainops.providers.replicate.http import Api, NotFound, Pacer, timestamp
+from trainops.providers.replicate.listing import list_trainings
 from trainops.providers.replicate.observe import observe
 from trainops.providers.replicate.submit import Submitter
 from trainops.providers.replicate.trainings import training_path
@@ -218,6 +219,22 @@ class ReplicateProvider:
             max_pages=self.find_max_pages,
             files=self.files.file_digests,
         )
+
+    def list_runs(self, probes: Sequence[Intent], max_calls: int) -> Listing:
+        """`Listable`: the account's trainings, 100 a page, at most `max_calls` pages, judged
+        against `probes` (`listing.list_trainings`)."""
+        return list_trainings(
+            self.api, probes, self._version, max_calls=max_calls, files=self.files.file_digests
+        )
+
+    def claims(self, probe: Intent, seen: Observation) -> str:
+        """Why the observed training does not carry `probe`'s marks (empty when it does), for
+        `adopt` (DESIGN §20): what `owns` checks, and its input must still be there to prove
+        it (a training whose input the API removed cannot be told from a foreign one)."""
+        given = seen.marks.get("input")
+        if not isinstance(given, Mapping) or not given:
+            return "its input is no longer kept by Replicate, so its marks cannot be checked"
+        return self.owns(probe, seen)
 
     def _version(self, trainer: str) -> str:
         """The version (or prefix) a training of `trainer` must have: the full id when resolved
