@@ -128,3 +128,41 @@ def test_apply_and_prune_never_cancel_a_foreign_training(user: Replicated) -> No
     assert user.emu.training_json(theirs)["status"] == "succeeded"
     assert user.emu.training_json(running)["status"] != "canceled"
     assert user.emu.count("POST", CANCEL_PATH) == 1  # only the training apply itself made
+
+
+def test_a_forged_state_file_cannot_make_adopt_bind_nor_apply_cancel_a_foreign_training(
+    user: Replicated,
+) -> None:
+    from dataclasses import replace
+
+    from trainops.providers.base import Health
+    from trainops.state.git import GitStateStore
+    from trainops.state.layout import job_of_path
+    from trainops.state.schema import read_state_file
+
+    ours, theirs = strays(user.emu)
+    running = user.emu.create_training(
+        f"{TRAINER}:{FLUX_LORA_VERSION}", "acme/portraits", {"steps": 9}, source="api"
+    )
+    user.ok("adopt", "portraits", ours)
+    # Someone with push access rewrites the record: the adopted run is now the foreign one.
+    assert user.repo.remote is not None
+    store = GitStateStore(user.repo.remote, branch=user.repo.branch, remote=None)
+    snap = store.load()
+    changes = {}
+    for path, text in snap.files.items():
+        if job_of_path(path) == "portraits":
+            record = read_state_file(text)
+            forged = tuple(
+                replace(r, run_id=running, health=Health.RUNNING, completed_at=None)
+                for r in record.runs
+            )
+            changes[path] = replace(record, runs=forged).to_text()
+    store.save(snap.version, changes, "not trainops\n")
+    refused = user.run("adopt", "portraits", theirs)
+    assert refused.returncode == 1 and "not this repository's" in refused.stderr, explain(refused)
+    user.repo.write_job("portraits", job("portraits", steps=1200))
+    user.repo.commit("more steps")
+    user.run("apply")
+    assert user.emu.training_json(running)["status"] != "canceled"
+    assert user.emu.training_json(theirs)["status"] == "succeeded"
