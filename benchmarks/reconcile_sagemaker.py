@@ -63,7 +63,7 @@ def measure(runs: int, finished: int) -> tuple[int, int]:
         assert len(seen) == runs, len(seen)
         ours = sum(emu.calls.values())
         emu.calls.clear()
-        client = provider._client("sagemaker")
+        client = provider.api.client("sagemaker")
         for name in ids:
             client.describe_training_job(TrainingJobName=name)
         naive = sum(emu.calls.values())

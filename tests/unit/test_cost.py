@@ -206,7 +206,7 @@ def test_cost_so_far_of_a_running_run_counts_every_instance() -> None:
 
 def test_a_listed_running_sagemaker_job_has_a_start_for_its_cost_so_far() -> None:
     """ListTrainingJobs summaries carry no TrainingStartTime: the creation time stands in."""
-    from trainops.providers.sagemaker import SageMakerProvider
+    from trainops.providers.sagemaker.observe import observation
 
     summary = {
         "TrainingJobName": "a-0123456789ab-1-45baee93d0",
@@ -214,7 +214,7 @@ def test_a_listed_running_sagemaker_job_has_a_start_for_its_cost_so_far() -> Non
         "SecondaryStatus": "Training",
         "CreationTime": datetime.fromtimestamp(1000.0, UTC),
     }
-    seen = SageMakerProvider()._observation(summary, None)
+    seen = observation(summary, None)
     assert seen.health is Health.RUNNING and seen.started_at == 1000.0
 
 

@@ -108,7 +108,7 @@ VIOLATIONS = {
     "layers": ("plan/actions.py", "import trainops_copy.commands", "trainops_copy.commands"),
     "pure": ("cost.py", "import subprocess", "subprocess"),
     "providers": (
-        "providers/sagemaker.py",
+        "providers/sagemaker/provider.py",
         "from trainops_copy.providers import local",
         "trainops_copy.providers.local",
     ),
