@@ -1,5 +1,6 @@
-"""github/report against the GitHub emulator, in process: the sticky plan comment, the review-gate
-status, fork and outage fallbacks, and run reports that are never posted twice.
+"""github/plan_report and github/run_report against the GitHub emulator, in process: the sticky
+plan comment, the review-gate status, fork and outage fallbacks, and run reports that are never
+posted twice.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import pytest
 
 from tests.emulators.github import GitHubEmulator
 from trainops.errors import Problem
-from trainops.github.report import PLAN_MARKER, publish_plan, run_reporter
+from trainops.github.plan_report import PLAN_MARKER, publish_plan
+from trainops.github.run_report import run_reporter
 from trainops.github.transport import GitHubError
 from trainops.manifest import Config
 from trainops.providers.base import Health

@@ -14,7 +14,8 @@ from tests.emulators.github import GitHubEmulator
 from tests.emulators.replicate import FLUX_LORA_VERSION, ReplicateEmulator
 from tests.support.workspace import UserRepo, explain, manifest
 from trainops.errors import ProviderError
-from trainops.github.report import PLAN_MARKER, publish_plan, run_marker, run_reporter
+from trainops.github.plan_report import PLAN_MARKER, publish_plan
+from trainops.github.run_report import run_marker, run_reporter
 from trainops.manifest import Config
 from trainops.providers.base import Health
 from trainops.providers.replicate import ReplicateProvider

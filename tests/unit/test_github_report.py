@@ -16,7 +16,8 @@ from tests.support import factories as f
 from trainops.errors import Problem
 from trainops.github.client import STATUS_DESCRIPTION_MAX_CHARS
 from trainops.github.context import ActionsContext
-from trainops.github.report import plan_comment, plan_description, run_comment, run_status
+from trainops.github.plan_report import plan_comment, plan_description
+from trainops.github.run_report import run_comment, run_status
 from trainops.github.specdiff import diffs_markdown, env_changes, spec_changes, spec_diffs
 from trainops.providers.base import Health
 from trainops.scrub import Scrubber

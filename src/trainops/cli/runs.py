@@ -119,7 +119,7 @@ def plan(root: Path, output: str, detailed_exitcode: bool, github: bool, out: Pa
             echo("\n" + render.problems_text(problems), err=True)
     refused = [v for v in result.plan.jobs.values() if v.refused]
     if github:
-        from trainops.github.report import publish_plan
+        from trainops.github.plan_report import publish_plan
 
         echo(render.github_annotations(problems))
         for note in publish_plan(
@@ -256,7 +256,7 @@ def apply(
     if plan_file is not None:  # read while the state branch is read ahead (git's work)
         saved = read_plan_to_apply(plan_file)
     if github:
-        from trainops.github.report import run_reporter
+        from trainops.github.run_report import run_reporter
 
         rec.reporter = run_reporter(
             ws.config, on_note=lambda note: echo(escape.line(note), err=True)

@@ -1,7 +1,7 @@
 """Where a step runs: the GitHub Actions context from the environment, and a client configured
 from it. What is posted is scrubbed by `trainops.scrub` (in the client, for every request body).
 
-Nothing here talks to GitHub; `report.py` does, with these.
+Nothing here talks to GitHub; `plan_report.py` and `run_report.py` do, with these.
 """
 
 from __future__ import annotations

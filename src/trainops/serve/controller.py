@@ -127,7 +127,7 @@ class Controller:
 
     def _reporter(self, config: Config) -> RunReporter | None:
         from trainops.github.context import client_from_env
-        from trainops.github.report import run_reporter
+        from trainops.github.run_report import run_reporter
 
         try:
             client = client_from_env(os.environ, CountingTransport(self.metrics.github_calls))

@@ -1,8 +1,6 @@
-"""Reporting to GitHub (DESIGN §11): the plan on a pull request, each run's outcome on its commit.
-
-`publish_plan` keeps one sticky plan comment and the `trainops/plan` status (the review gate);
-`run_reporter` gives apply a `RunReporter` that sets `trainops/<job>` statuses and posts one commit
-comment per terminal run. Every text posted goes through `trainops.scrub`, and every post is first
+"""Each run's outcome on its commit (DESIGN §11): `run_reporter` gives apply a `RunReporter`
+that sets `trainops/<job>` statuses and posts one commit comment per terminal run (and one per
+promotion outcome). Every text posted goes through `trainops.scrub`, and every post is first
 compared with what GitHub already holds, so a report repeated after a crash posts nothing twice.
 """
 
@@ -11,20 +9,15 @@ from __future__ import annotations
 import functools
 import os
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from trainops import escape, metrics
-from trainops.errors import Problem, UsageError
+from trainops.errors import UsageError
 from trainops.github.client import COMMENT_MAX_CHARS, GitHubClient, truncate_description
-from trainops.github.context import (
-    PULL_REQUEST_EVENTS,
-    SHA,
-    ActionsContext,
-    client_from_env,
-)
-from trainops.github.specdiff import diffs_markdown
+from trainops.github.comments import by_us, fit, one_line
+from trainops.github.context import SHA, ActionsContext, client_from_env
 from trainops.github.transport import GitHubError
 from trainops.manifest import format_duration
 from trainops.providers.base import Health
@@ -35,21 +28,15 @@ if TYPE_CHECKING:
     from trainops.state.model import Run
 
 __all__ = [
-    "PLAN_MARKER",
     "STATUS_STATE",
     "GitHubRunReporter",
-    "plan_comment",
-    "plan_description",
     "promotion_comment",
-    "publish_plan",
     "run_comment",
     "run_marker",
     "run_reporter",
     "run_status",
 ]
 
-PLAN_MARKER = "<!-- trainops:plan -->"
-SUMMARY_MAX_BYTES = 1024 * 1024  # GitHub's limit for one step's job summary
 LOG_TAIL_LINES = 30
 LOG_TAIL_CHARS = 8_000
 
@@ -64,153 +51,13 @@ STATUS_STATE = {
 }
 
 
-# ---- the plan on a pull request ------------------------------------------------------------
-
-
-def publish_plan(
-    markdown: str,
-    failed: bool,
-    problems: list[Problem],
-    *,
-    status_context: str = "trainops",
-    diffs: Mapping[str, Sequence[str]] | None = None,
-    env: Mapping[str, str] | None = None,
-    client: GitHubClient | None = None,
-) -> list[str]:
-    """Post the plan where the workflow runs; return notes for stderr.
-
-    On a pull request: the sticky comment and the `<status_context>/plan` status on the head
-    commit (failure when `failed`: the review gate), and the job summary. Elsewhere (push,
-    schedule): the job summary only. A token that may not write (403: a fork's pull request)
-    leaves the job summary and a note; any other GitHub failure raises `GitHubError` (exit 3), so
-    the gate never passes silently.
-    """
-    env = os.environ if env is None else env
-    scrub = scrubber(env)
-    markdown = scrub(markdown + diffs_markdown(diffs or {}))
-    ctx = ActionsContext.from_env(env)
-    if ctx is None:
-        return ["no GitHub context (GITHUB_REPOSITORY is not set): the plan is printed, not posted"]
-    notes = _append_summary(ctx.step_summary, markdown)
-    if ctx.event_name not in PULL_REQUEST_EVENTS:
-        return notes
-    pull = ctx.pull_request
-    if pull is None:
-        why = ctx.event_error or "the event has no pull_request number and head sha"
-        return [*notes, f"not posting the plan: {why}"]
-    number, head = pull
-    try:
-        gh = client or client_from_env(env)
-    except UsageError as exc:
-        return [*notes, f"not posting the plan: {exc.message}; it is in the job summary"]
-    try:
-        comment = _upsert_plan_comment(
-            gh, ctx.repository, number, plan_comment(markdown, head, ctx.run_url)
-        )
-        gh.create_commit_status(
-            ctx.repository,
-            head,
-            "failure" if failed else "success",
-            context=f"{status_context}/plan",
-            description=scrub(plan_description(markdown, failed, problems)),
-            target_url=str(comment.get("html_url") or "") or ctx.run_url or None,
-        )
-    except GitHubError as exc:
-        if exc.status != 403:
-            raise
-        notes.append(
-            "GitHub refused to write (403; a pull request from a fork gets a read-only "
-            "token): the plan is in the job summary only"
-        )
-    finally:
-        if client is None:
-            gh.close()
-    return notes
-
-
-def plan_comment(markdown: str, head_sha: str, run_url: str = "") -> str:
-    """The sticky comment: the marker first (how it is found again), the plan, where it came
-    from; never over GitHub's comment limit."""
-    footer = f"\n<sub>Plan of {head_sha[:12]}"
-    footer += f" · [workflow run]({run_url})</sub>\n" if run_url else "</sub>\n"
-    room = COMMENT_MAX_CHARS - len(PLAN_MARKER) - len(footer) - 1
-    return f"{PLAN_MARKER}\n{_fit(markdown, room)}{footer}"
-
-
-def plan_description(markdown: str, failed: bool, problems: Sequence[Problem]) -> str:
-    """One line of at most 140 characters: the plan's summary line, and why it fails."""
-    match = re.search(r"^\*\*(.+?)\*\*\s*$", markdown, re.MULTILINE)
-    parts = [(match.group(1) if match else "Plan ready").rstrip(".")]
-    if problems:
-        files = len({p.file for p in problems})
-        parts.append(f"{len(problems)} problem(s) in {files} file(s)")
-    elif failed:
-        parts.append("refused by policy or budget")
-    return truncate_description("; ".join(parts))
-
-
-def _upsert_plan_comment(gh: GitHubClient, repo: str, number: int, body: str) -> dict[str, Any]:
-    """Edit the newest comment that trainops wrote (its own login, and starting with the marker;
-    a reply quoting it starts with `>`), or create the first one. Anyone may write the marker:
-    someone else's comment is never edited."""
-    ours = _by_us(gh, gh.list_issue_comments(repo, number), PLAN_MARKER)
-    if not ours:
-        return gh.create_issue_comment(repo, number, body)
-    newest = max(ours, key=lambda c: int(c.get("id") or 0))
-    if newest.get("body") == body:
-        return newest
-    return gh.update_issue_comment(repo, int(newest["id"]), body)
-
-
-def _by_us(gh: GitHubClient, comments: list[Any], marker: str) -> list[dict[str, Any]]:
-    """The comments that start with `marker` and were written with trainops's identity
-    (`GitHubClient.wrote`): anyone can write a marker, and someone else's comment is neither
-    edited nor taken as ours."""
-    return [
-        c
-        for c in comments
-        if gh.wrote(c)
-        and isinstance(c.get("id"), int)
-        and str(c.get("body") or "").startswith(marker)
-    ]
-
-
-def _append_summary(path: str, markdown: str) -> list[str]:
-    """Append to the job summary (GITHUB_STEP_SUMMARY), keeping it under GitHub's 1 MiB."""
-    if not path:
-        return []
-    text = markdown if markdown.endswith("\n") else markdown + "\n"
-    try:
-        used = os.path.getsize(path) if os.path.exists(path) else 0
-        room = SUMMARY_MAX_BYTES - used - 1
-        if len(text.encode()) > room:
-            text = _fit(text, max(0, room // 4))  # 4 bytes per character at worst
-        with open(path, "a", encoding="utf-8") as f:
-            f.write(text)
-    except OSError as exc:
-        return [f"could not write the job summary {path}: {exc.strerror or exc}"]
-    return []
-
-
-def _fit(text: str, limit: int) -> str:
-    """`text` cut at a line end to at most `limit` characters, saying so."""
-    if len(text) <= limit:
-        return text
-    note = "\n\n_… truncated to fit GitHub's size limit; run `trainops plan` for all of it._\n"
-    cut = text[: max(0, limit - len(note))].rsplit("\n", 1)[0]
-    return cut + note if len(cut) + len(note) <= limit else text[:limit]
-
-
-# ---- run outcomes on their commit ----------------------------------------------------------
-
-
 def _promotion_line(status: str) -> str:
     """A run's record for one alias as a sentence (promotion.gate's statuses)."""
     if status == "done":
         return "moved to this run"
     if status.startswith("held: "):
-        return "held, the alias did not move: " + _one_line(status.removeprefix("held: "))
-    return _one_line(status)
+        return "held, the alias did not move: " + one_line(status.removeprefix("held: "))
+    return one_line(status)
 
 
 def run_marker(job: str, run: Run) -> str:
@@ -237,10 +84,10 @@ def run_status(run: Run) -> tuple[str, str]:
         parts.append(run.outputs["version"])
     reason = run.error if health is Health.FAILED else run.reason
     if reason and health.terminal:
-        parts.append(_one_line(reason))
+        parts.append(one_line(reason))
     held = [v for _k, v in sorted(run.promotions.items()) if v.startswith("held: ")]
     if held:
-        parts.append("promotion " + _one_line(held[0]).split(";")[0])
+        parts.append("promotion " + one_line(held[0]).split(";")[0])
     return STATUS_STATE.get(health, "pending"), truncate_description(" · ".join(parts))
 
 
@@ -259,7 +106,7 @@ def run_comment(
         rows.append(("duration", format_duration(max(0.0, run.completed_at - run.started_at))))
     rows.append(("cost", "unknown" if run.cost_usd is None else f"${run.cost_usd:,.2f}"))
     if run.outputs.get("version"):
-        rows.append(("produced version", code(_one_line(run.outputs["version"], 200))))
+        rows.append(("produced version", code(one_line(run.outputs["version"], 200))))
     if run.snapshot:
         rows.append(("snapshot", f"{code(run.snapshot)} on branch {code(branch)}"))
     if run_url:
@@ -275,12 +122,12 @@ def run_comment(
     reason = run.error if health is Health.FAILED else run.reason
     if reason:
         label = "Error" if health is Health.FAILED else "Reason"
-        lines += ["", f"**{label}:** {escape.md_text(_one_line(reason))}"]
+        lines += ["", f"**{label}:** {escape.md_text(one_line(reason))}"]
     outputs = {k: v for k, v in sorted(run.outputs.items()) if k != "version"}
     if outputs:
         lines += ["", "**Outputs**", ""]
         lines += [
-            f"- {escape.md_code(_one_line(k, 200))}: {escape.md_code(_one_line(v, 200))}"
+            f"- {escape.md_code(one_line(k, 200))}: {escape.md_code(one_line(v, 200))}"
             for k, v in outputs.items()
         ]
     if run.metrics:
@@ -292,7 +139,7 @@ def run_comment(
     if run.promotions:
         lines += ["", "**Promotion**", ""]
         lines += [
-            f"- {escape.md_code(_one_line(k, 200))}: {escape.md_text(_promotion_line(v))}"
+            f"- {escape.md_code(one_line(k, 200))}: {escape.md_text(_promotion_line(v))}"
             for k, v in sorted(run.promotions.items())
         ]
     tail = escape.block(_tail(log_tail))
@@ -300,7 +147,7 @@ def run_comment(
         fence = "`" * max(3, _longest_backtick_run(tail) + 1)
         count = tail.count("\n") + 1
         lines += ["", f"**Last {count} log line(s)**", "", f"{fence}text", tail, fence]
-    return _fit("\n".join(lines) + "\n", COMMENT_MAX_CHARS)
+    return fit("\n".join(lines) + "\n", COMMENT_MAX_CHARS)
 
 
 class GitHubRunReporter:
@@ -383,7 +230,7 @@ class GitHubRunReporter:
 
     def _comment_once(self, job: str, run: Run, sha: str, log_tail: str) -> None:
         marker = run_marker(job, run)
-        if _by_us(self.client, self.client.list_commit_comments(self.repository, sha), marker):
+        if by_us(self.client, self.client.list_commit_comments(self.repository, sha), marker):
             return
         body = run_comment(job, run, self.scrub(log_tail), branch=self.branch, run_url=self.run_url)
         self.client.create_commit_comment(self.repository, sha, self.scrub(body))
@@ -396,7 +243,7 @@ class GitHubRunReporter:
         body = promotion_comment(job, lines)
         marker = body.split("\n", 1)[0]
         try:
-            if _by_us(self.client, self.client.list_commit_comments(self.repository, sha), marker):
+            if by_us(self.client, self.client.list_commit_comments(self.repository, sha), marker):
                 return True
             self.client.create_commit_comment(self.repository, sha, self.scrub(body))
         except GitHubError as exc:
@@ -414,9 +261,9 @@ def promotion_comment(job: str, lines: list[str]) -> str:
         f"<!-- trainops:promote:{job}:{digest} -->",
         f"### trainops: {escape.md_code(job)} promotion",
         "",
-        *(f"- {escape.md_text(_one_line(line))}" for line in lines),
+        *(f"- {escape.md_text(one_line(line))}" for line in lines),
     ]
-    return _fit("\n".join(body) + "\n", COMMENT_MAX_CHARS)
+    return fit("\n".join(body) + "\n", COMMENT_MAX_CHARS)
 
 
 def run_reporter(
@@ -450,9 +297,6 @@ def run_reporter(
     )
 
 
-# ---- text helpers ----------------------------------------------------------------------------
-
-
 def _tail(log: str) -> str:
     lines = log.rstrip("\n").splitlines()[-LOG_TAIL_LINES:]
     text = "\n".join(line if len(line) <= 400 else line[:399] + "…" for line in lines)
@@ -461,12 +305,6 @@ def _tail(log: str) -> str:
 
 def _longest_backtick_run(text: str) -> int:
     return max((len(m) for m in re.findall(r"`+", text)), default=0)
-
-
-def _one_line(text: str, limit: int = 500) -> str:
-    """Plain text on one line (a status description), control characters shown escaped."""
-    line = escape.line(" ".join(text.split()))
-    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 def _utc(timestamp: float) -> str:
