@@ -95,7 +95,7 @@ def _measure(address: str, runs: int) -> int:
             value = {"i": i}
             return Submission(job, revision, 1, value, input_hash(value), "s.yaml")
 
-        provider._connect()  # the client's two version checks, once per process
+        provider.cluster.connect()  # the client's two version checks, once per process
         setup_calls = proxy.total()
         proxy.reset()
         started = time.perf_counter()

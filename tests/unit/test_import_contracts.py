@@ -181,8 +181,16 @@ def test_the_circle_finder_finds_one(copy: Path) -> None:
         found = circles("trainops_copy")
     finally:
         path.write_text(before)
+    # limits -> providers -> ray (REGISTRY) -> ray.provider -> ray.submit -> ray.package -> limits
     assert found == [
-        ["trainops_copy.providers", "trainops_copy.providers.limits", "trainops_copy.providers.ray"]
+        [
+            "trainops_copy.providers",
+            "trainops_copy.providers.limits",
+            "trainops_copy.providers.ray",
+            "trainops_copy.providers.ray.package",
+            "trainops_copy.providers.ray.provider",
+            "trainops_copy.providers.ray.submit",
+        ]
     ]
 
 
