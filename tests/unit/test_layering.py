@@ -226,6 +226,13 @@ def test_providers_do_not_import_each_other(provider: str) -> None:
     assert (direct, reached) == (set(), set())
 
 
+@pytest.mark.parametrize("module", sorted(within(set(sources()), {"trainops.reconcile"})))
+def test_the_reconciler_knows_no_particular_provider(module: str) -> None:
+    """The reconciler reads providers through `providers.base` and the registry only: what one
+    service's records mean (a timestamp's format, say) stays in its provider (issue 29)."""
+    assert within({i.module for i in imports(module)}, set(PROVIDERS)) == set()  # lazy count too
+
+
 # Every module of the manifest package (trainops.manifest.*) counts, not only its face.
 VALIDATION = within(set(sources()), {"trainops.manifest", "trainops.validate"})
 

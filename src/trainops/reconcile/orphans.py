@@ -190,15 +190,12 @@ def adopt(ctx: Context, job: str, run_id: str, now: float) -> Run:
     current = state.get(job) or JobState(job)
     attempts = [r.attempt for r in current.runs if r.revision == target.revision]
     spec = target.job.spec
-    created = seen.marks.get("created_at")
-    from trainops.providers.replicate.http import timestamp
-
     run = Run(
         revision=target.revision,
         attempt=max(attempts, default=0) + 1,
         provider=marks.provider,
         input_hash=marks.input_hash,
-        created_at=timestamp(created) or seen.started_at or now,
+        created_at=seen.created_at or seen.started_at or now,
         source_commit=ctx.ws.commit,
         run_id=run_id,
         health=seen.health,

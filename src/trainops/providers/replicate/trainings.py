@@ -85,6 +85,7 @@ def observation(item: Mapping[str, Any], asked: str | None = None) -> Observatio
         health=health,
         started_at=timestamp(item.get("started_at")),
         completed_at=timestamp(item.get("completed_at")),
+        created_at=timestamp(item.get("created_at")),
         billed_seconds=float(billed) if isinstance(billed, int | float) else None,
         outputs=outputs,
         metrics=run_metrics(metrics or {}, output) if health is Health.SUCCEEDED else {},
