@@ -235,9 +235,11 @@ def test_the_reconciler_knows_no_particular_provider(module: str) -> None:
 
 # Every module of the manifest package (trainops.manifest.*) counts, not only its face.
 VALIDATION = within(set(sources()), {"trainops.manifest", "trainops.validate"})
+# The YAML loader's modules (trainops.yamlsource.*), its face too.
+YAMLSOURCE = within(set(sources()), {"trainops.yamlsource"})
 
 
-@pytest.mark.parametrize("module", sorted(VALIDATION | {"trainops.yamlsource"}))
+@pytest.mark.parametrize("module", sorted(VALIDATION | YAMLSOURCE))
 def test_validation_loads_no_heavy_library(module: str) -> None:
     top = {i.root for i in imports(module) if i.top}
     assert (top & HEAVY, closure(module) & HEAVY) == (set(), set())
@@ -247,7 +249,7 @@ FOUNDATION = {
     "trainops",
     "trainops.errors",
     "trainops.gcpause",
-    "trainops.yamlsource",
+    *YAMLSOURCE,
     *VALIDATION,
     "trainops.hyperparameters",
     "trainops.wrongtype",

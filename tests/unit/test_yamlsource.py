@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from trainops import yamlsource
-from trainops.yamlsource import MAX_FILE_BYTES, MAX_NODES, load_file, load_text
+from trainops.yamlsource import MAX_FILE_BYTES, MAX_NODES, load_file, load_text, scalars
 
 
 def refusal(text: str) -> tuple[int, int, str]:
@@ -424,12 +423,10 @@ def test_positions_past_any_column_width_stay_exact() -> None:
 
 
 def test_the_scalar_memo_stays_bounded_and_never_changes_a_value() -> None:
-    from trainops import yamlsource
-
-    text = "".join(f"k{i}: {i}\n" for i in range(yamlsource._SEEN_MAX + 5000))
+    text = "".join(f"k{i}: {i}\n" for i in range(scalars._SEEN_MAX + 5000))
     docs, problems = load_text(text, "many.yaml")
     assert not problems and docs[0].data["k20004"] == 20004
-    assert len(yamlsource._SEEN) <= yamlsource._SEEN_MAX
+    assert len(scalars._SEEN) <= scalars._SEEN_MAX
     # The same text, quoted or tagged, is still read as what it says.
     docs, _ = load_text("a: 1\nb: '1'\nc: !!str 1\nd: 1.5\ne: yes\nf: null\n", "x.yaml")
     assert docs[0].data == {"a": 1, "b": "1", "c": "1", "d": 1.5, "e": True, "f": None}
@@ -521,14 +518,14 @@ def test_plain_scalars_resolve_as_the_yaml_resolver_says() -> None:
                 [problem] = load_text(text, "x.yaml")[1]
                 assert (problem.line, problem.col) == (1, 4), shape
                 continue
-        loader = yamlsource._Loader(text)
+        loader = scalars.LOADER(text)
         try:
             events = [loader.get_event() for _ in range(5)]
         finally:
             loader.dispose()
         event = events[-1]  # stream, document, mapping start, key, then the value
         assert isinstance(event, yaml.ScalarEvent) and event.value == scalar.value, shape
-        got = yamlsource._construct(loader, event)
+        got = scalars._construct(loader, event)
         if isinstance(want, float) and math.isnan(want):
             assert isinstance(got, float) and math.isnan(got), shape
         else:
