@@ -270,6 +270,38 @@ def census_text(census: Any, now: float) -> str:
     return "\n".join(lines)
 
 
+def census_markdown(census: Any, now: float) -> str:
+    """`status --all -o markdown`'s runs nobody declared: what `census_text` shows, as a
+    Markdown section (every value a provider or a state file supplied is escaped)."""
+    from trainops import escape
+
+    lines = ["", "#### Runs nobody declared", ""]
+    if census.strays:
+        lines += [
+            "| provider | kind | job | run_id | health | age | cost |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {escape.md_text(s.provider)} | {s.kind} | {escape.md_code(s.job, in_table=True)} "
+            f"| {escape.md_code(s.run_id, in_table=True)} | {s.health.value} | "
+            f"{_age(s.age(now))} | ${s.cost_usd:,.2f} |"
+            for s in census.strays
+        ]
+    else:
+        lines.append("none")
+    notes = [
+        f"{escape.md_text(n)}: not listable (its runs nobody declared cannot be found)"
+        for n in census.not_listable
+    ]
+    notes += [
+        f"{escape.md_text(n)}: listed {census.calls[n]} pages only; older runs not seen"
+        for n in census.incomplete
+    ]
+    if notes:
+        lines += ["", *(f"- {n}" for n in notes)]
+    return "\n".join(lines)
+
+
 def _worst(estimate: Any) -> str:
     if estimate is None:
         return ""

@@ -88,6 +88,11 @@ def test_status_all_lists_orphaned_and_foreign_trainings_with_age_and_cost(
     assert user.emu.count("GET", LIST_PATH) >= 1
     table = user.ok("status", "--all").stdout
     assert "runs nobody declared:" in table and ours in table and "orphaned" in table
+    md = user.ok("status", "--all", "-o", "markdown").stdout
+    assert "#### Runs nobody declared" in md
+    row = next(line for line in md.splitlines() if ours in line)
+    assert row.startswith("| replicate | orphaned | `portraits` |") and "$0.15" in row
+    assert "Runs nobody declared" not in user.ok("status", "-o", "markdown").stdout
     # Without --all the report is as before: no `undeclared` key.
     assert "undeclared" not in json.loads(user.ok("status", "-o", "json").stdout)
 

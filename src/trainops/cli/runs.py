@@ -391,6 +391,8 @@ def status(root: Path, output: str, html_dir: Path | None, everything: bool) -> 
         echo(
             render.plan_markdown(result.plan, now, ws.validation.problems, title="trainops status")
         )
+        if found is not None:
+            echo(render.census_markdown(found, now))
     else:
         columns = ["job", "sync", "health", "revision", "run_id", "age", "cost", "reason"]
         if any(v.run and v.run.metrics for v in result.plan.jobs.values()):
