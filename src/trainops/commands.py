@@ -18,7 +18,7 @@ from trainops.state.base import ReadsAhead, StateStore
 from trainops.workspace import Workspace
 
 if TYPE_CHECKING:
-    from trainops.savedplan import AppliedPlan, Binding, SavedPlanDoc
+    from trainops.savedplan.model import AppliedPlan, Binding, SavedPlanDoc
 
 
 def open_store(ws: Workspace) -> StateStore:
@@ -127,22 +127,22 @@ def plan_to_save(root: Path) -> tuple[Workspace, Pass, Binding]:
 
 
 def read_saved_plan(file: Path) -> SavedPlanDoc:
-    """The saved plan in `file`, checked (`savedplan.load`): a usage error when it cannot be
+    """The saved plan in `file`, checked (`savedplan.read.load`): a usage error when it cannot be
     read, an invalid input when it is not a plan trainops wrote."""
-    from trainops.savedplan import load
+    from trainops.savedplan.read import load
 
     return load(_plan_bytes(file), str(file))
 
 
 def read_plan_to_apply(file: Path) -> AppliedPlan:
     """`read_saved_plan` for `apply FILE`: its report is not modelled (`AppliedPlan`)."""
-    from trainops.savedplan import load_to_apply
+    from trainops.savedplan.read import load_to_apply
 
     return load_to_apply(_plan_bytes(file), str(file))
 
 
 def _plan_bytes(file: Path) -> bytes:
-    from trainops.savedplan import MAX_BYTES
+    from trainops.savedplan.model import MAX_BYTES
 
     try:
         # At most one byte past the limit: /dev/zero, or a FIFO a process keeps writing, never

@@ -73,7 +73,7 @@ def _starter_files() -> dict[str, bytes]:
         for src in sorted((root / "workflows").glob("*.yml")):
             files[f".github/workflows/{src.name}"] = src.read_bytes()
     # Every schema `trainops schema` writes, so `schema --check` passes in the new repository.
-    from trainops.savedplan import saved_plan_schemas
+    from trainops.savedplan.model import saved_plan_schemas
 
     for name, text in {**json_schemas(), **output_schemas(), **saved_plan_schemas()}.items():
         files[f"schemas/{name}"] = text.encode()

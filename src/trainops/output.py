@@ -169,7 +169,7 @@ def census_doc(census: Any, now: float) -> CensusDoc:
 
 def output_schemas() -> dict[str, str]:
     """`schemas/output.v1.json`, as `trainops schema` writes it (the saved plan's
-    `schemas/plan.v1.json` is `savedplan.saved_plan_schemas`, which builds on this module)."""
+    `schemas/plan.v1.json` is `savedplan.model.saved_plan_schemas`, which builds on this module)."""
     schema = ReportDoc.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     return {SCHEMA_FILE: json.dumps(schema, indent=2, sort_keys=True) + "\n"}

@@ -20,7 +20,7 @@ import yaml
 
 from tests.emulators.replicate import CANCEL_PATH, CREATE_PATH, ReplicateEmulator, SimClock
 from tests.support.workspace import UserRepo, config, explain
-from trainops.savedplan import saved_plan_schemas
+from trainops.savedplan.model import saved_plan_schemas
 
 R8_TOKEN = "r8_" + "SavedPlanT0ken" * 3
 PROJECT = Path(__file__).resolve().parents[2]
@@ -198,7 +198,7 @@ def test_a_run_that_failed_since_the_plan_changes_an_actions_attempt(user: User)
 
 def resign(doc: dict[str, Any]) -> str:
     """A hand-edited plan with its digest recomputed, as an attacker who read the source would."""
-    from trainops.savedplan import sign
+    from trainops.savedplan.digest import sign
 
     return sign(json.dumps(doc, indent=2))
 

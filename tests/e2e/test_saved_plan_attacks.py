@@ -84,7 +84,7 @@ def test_show_prints_no_terminal_control_from_the_file(tmp_path: Path) -> None:
     # file that `show` printed raw: an edited file could clear the screen or retitle the
     # terminal before a reviewer read the plan. Job names and reasons were escaped already.
     from tests.unit.test_savedplan import saved
-    from trainops.savedplan import sign
+    from trainops.savedplan.digest import sign
 
     text, _doc = saved()
     doc = json.loads(text)

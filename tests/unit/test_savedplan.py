@@ -14,18 +14,12 @@ from trainops.errors import InvalidInput
 from trainops.output import report_parts
 from trainops.plan import Cancel, JobView, Money, Plan, Submit, Sync
 from trainops.providers.base import Health
-from trainops.savedplan import (
-    Binding,
-    PlannedAction,
-    dump,
-    load,
-    load_to_apply,
-    make,
-    price_text,
-    sign,
-    stale_lines,
-    to_plan,
-)
+from trainops.savedplan.digest import sign
+from trainops.savedplan.model import Binding, PlannedAction
+from trainops.savedplan.read import load, load_to_apply
+from trainops.savedplan.show import to_plan
+from trainops.savedplan.stale import price_text, stale_lines
+from trainops.savedplan.write import dump, make
 from trainops.state.model import Run
 
 NOW = 1_796_000_000.0

@@ -5,7 +5,7 @@ CLI's side of these attacks: tests/e2e/test_saved_plan_attacks.py."""
 from __future__ import annotations
 
 from tests.unit.test_savedplan import BOUND, saved
-from trainops.savedplan import stale_lines
+from trainops.savedplan.stale import stale_lines
 
 
 def test_an_edited_timeout_is_stale_as_an_edited_worst_case_is() -> None:

@@ -57,7 +57,7 @@ def schema(root: Path, check: bool) -> None:
     from trainops.errors import EXIT_INVALID
     from trainops.manifest import json_schemas
     from trainops.output import output_schemas
-    from trainops.savedplan import saved_plan_schemas
+    from trainops.savedplan.model import saved_plan_schemas
 
     stale = []
     for name, text in {**json_schemas(), **output_schemas(), **saved_plan_schemas()}.items():

@@ -93,7 +93,7 @@ def plan(root: Path, output: str, detailed_exitcode: bool, github: bool, out: Pa
 
     if out is not None:
         from trainops.output import iso
-        from trainops.savedplan import dump, make
+        from trainops.savedplan.write import dump, make
 
         saved = make(bound, result.version, result.plan, "".join(json_parts()), iso(now) or "")
         _write(out, dump(saved))
@@ -161,7 +161,7 @@ def show(file: Path, output: str) -> None:
     from trainops import escape, render
     from trainops.commands import read_saved_plan
     from trainops.reconcile import Pass
-    from trainops.savedplan import to_plan
+    from trainops.savedplan.show import to_plan
 
     doc = read_saved_plan(file)
     if output == "json":
@@ -328,7 +328,7 @@ def apply(
 
 def _apply_saved(rec: Any, saved: Any, file: str) -> Any:
     """One pass carrying out `saved`, or its stale lines and exit 1 (DESIGN §20)."""
-    from trainops.savedplan import StalePlan
+    from trainops.savedplan.model import StalePlan
 
     try:
         return rec.apply(saved, file)

@@ -12,16 +12,10 @@ from __future__ import annotations
 
 from trainops.reconcile.context import Context
 from trainops.reconcile.result import Pass
-from trainops.savedplan import (
-    AppliedPlan,
-    Binding,
-    SavedPlanDoc,
-    StalePlan,
-    lock_digest,
-    planned,
-    report_lines,
-    stale_lines,
-)
+from trainops.savedplan.digest import lock_digest
+from trainops.savedplan.model import AppliedPlan, Binding, SavedPlanDoc, StalePlan
+from trainops.savedplan.stale import report_lines, stale_lines
+from trainops.savedplan.write import planned
 
 
 def binding(ctx: Context) -> Binding:

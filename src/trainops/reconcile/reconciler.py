@@ -26,7 +26,7 @@ from trainops.reconcile.read import limits, locations, read_state, snapshots_to_
 from trainops.reconcile.record import save_outcome
 from trainops.reconcile.report import mark_pruned, report_health
 from trainops.reconcile.result import Pass
-from trainops.savedplan import AppliedPlan, SavedPlanDoc, StalePlan
+from trainops.savedplan.model import AppliedPlan, SavedPlanDoc, StalePlan
 from trainops.state.model import JobState
 
 LOST_SWAP = "state moved while applying: another reconciler wrote trainops/state first"
