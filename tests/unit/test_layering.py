@@ -1,25 +1,35 @@
-"""Import layering: the `.importlinter` of this project, done with `ast` over `src/` (STYLE).
+"""Import layering, what the contracts of pyproject.toml `[tool.importlinter]` cannot say.
 
-cli -> commands -> reconcile -> plan/providers/state/github -> manifest stays one-directional; the
-planner (every module of `trainops.plan`) stays pure; providers stay independent of each other;
-heavy libraries load only where they are used.
+The layers, the pure planner, the independent providers, the CLI's monopoly on click, the
+validation that loads no heavy library and the foundation are import-linter contracts
+(tests/unit/test_import_contracts.py runs them); `trainops --help` loading none of the heavy
+libraries is tests/unit/test_startup.py. import-linter counts every import alike, so when an
+import runs is checked here, with an `ast` walk over `src/` (also used by test_ray_layering.py and
+test_serve_layering.py): the provider libraries load only inside the functions that use them.
+And what is not an import: the contracts which name modules one by one name every module they
+must (a new provider or top-level module is not silently left out), and the planner reads no
+environment and no clock.
 """
 
 from __future__ import annotations
 
 import ast
-import subprocess
-import sys
+import tomllib
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+import grimp
 import pytest
 
 import trainops
 
-SRC = Path(trainops.__file__).resolve().parents[1]  # the package under test, wherever it lives
-HEAVY = {"git", "replicate", "boto3", "botocore", "huggingface_hub", "httpx", "rich", "ray"}
+PACKAGE = Path(trainops.__file__).resolve().parent  # the package under test, wherever it lives
+SRC = PACKAGE.parent
+PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
+CONTRACTS = {
+    c["id"]: c for c in tomllib.loads(PYPROJECT.read_text())["tool"]["importlinter"]["contracts"]
+}
 
 
 @dataclass(frozen=True)
@@ -125,69 +135,65 @@ def test_the_import_parser() -> None:
     ]
 
 
-def test_click_is_imported_only_by_the_cli() -> None:
-    users = {m for m in sources() if any(i.root == "click" for i in imports(m))}
-    assert users and all(m == "trainops.cli" or m.startswith("trainops.cli.") for m in users)
+# The provider and cloud libraries: slow to import, needed only by the calls that use them
+# (ray has test_ray_layering.py).
+LAZY = {"replicate", "boto3", "botocore", "huggingface_hub"}
 
 
-def test_only_the_entry_point_imports_the_cli() -> None:
-    users = {
-        m
-        for m in sources()
-        if any(i.module.split(".")[:2] == ["trainops", "cli"] for i in imports(m))
-        and m.split(".")[:2] != ["trainops", "cli"]
+@pytest.mark.parametrize("module", sorted(sources()))
+def test_provider_libraries_load_only_inside_functions(module: str) -> None:
+    top = {i.root for i in imports(module) if i.top}
+    assert (top & LAZY, closure(module) & LAZY) == (set(), set())
+
+
+def children(package: Path) -> set[str]:
+    """The names of the modules and packages directly inside `package`."""
+    return {
+        p.stem if p.suffix == ".py" else p.name
+        for p in package.iterdir()
+        if (p.suffix == ".py" and p.stem != "__init__") or (p / "__init__.py").is_file()
     }
-    assert users == {"trainops.__main__"}
 
 
-IMPURE = {
-    "git",
-    "httpx",
-    "replicate",
-    "boto3",
-    "botocore",
-    "huggingface_hub",
-    "subprocess",
-    "socket",
-    "requests",
-    "threading",
-    "random",
-    "time",
-    "click",
-    "rich",
-}
-ADAPTERS = {
-    "trainops.providers.local",
-    "trainops.providers.replicate",
-    "trainops.providers._supervisor",
-    "trainops.state.git",
-    "trainops.state.s3",
-    "trainops.commands",
-    "trainops.workspace",
-    "trainops.repo",
-    "trainops.github.client",
-    "trainops.github.transport",
-    "trainops.delivery",
-    "trainops.lockfile",
-    "trainops.reconcile",  # every phase of the pass: they call providers, the store, the clock
-}
+def test_the_foundation_contract_forbids_every_other_top_level_module() -> None:
+    contract = CONTRACTS["foundation"]
+    names = {f"trainops.{name}" for name in children(PACKAGE)}
+    assert set(contract["source_modules"]) <= names
+    assert sorted(contract["forbidden_modules"]) == sorted(names - set(contract["source_modules"]))
 
 
-def within(modules: set[str] | frozenset[str], packages: set[str]) -> set[str]:
-    """The modules that are one of `packages` or inside one."""
-    return {m for m in modules if any(m == p or m.startswith(f"{p}.") for p in packages)}
+def test_the_independence_contract_names_every_provider() -> None:
+    # A provider is a module or a package of trainops.providers; base and limits are shared
+    # values, the _private modules the providers' shared machinery.
+    providers = {
+        f"trainops.providers.{name}"
+        for name in children(PACKAGE / "providers")
+        if name not in ("base", "limits") and not name.startswith("_")
+    }
+    assert sorted(CONTRACTS["providers"]["modules"]) == sorted(providers)
 
 
-def test_the_planner_is_pure() -> None:
-    # plan() takes values and returns values: value types (providers.base, state.model) are fine,
-    # provider implementations, state backends, I/O and clocks are not.
-    reached = closure("trainops.plan")
-    assert (reached & IMPURE, within(reached, ADAPTERS)) == (set(), set())
+def planner_modules() -> list[str]:
+    """The modules of trainops.plan and every trainops module they import, lazily or not (but
+    for the imports the `pure` contract ignores: types named under TYPE_CHECKING), with the
+    packages that hold them (their `__init__` runs first)."""
+    graph = grimp.build_graph("trainops", cache_dir=None)
+    for ignored in CONTRACTS["pure"]["ignore_imports"]:
+        importer, imported = ignored.split(" -> ")
+        graph.remove_import(importer=importer, imported=imported)
+    own = {m for m in graph.modules if m == "trainops.plan" or m.startswith("trainops.plan.")}
+    reached = own | graph.find_upstream_modules("trainops.plan", as_package=True)
+    return sorted({".".join(m.split(".")[:i]) for m in reached for i in range(1, m.count(".") + 2)})
 
 
-@pytest.mark.parametrize("module", sorted(closure("trainops.plan") & set(sources())))
+def source(module: str) -> Path:
+    base = PACKAGE.parent.joinpath(*module.split("."))
+    return base / "__init__.py" if base.is_dir() else base.with_suffix(".py")
+
+
+@pytest.mark.parametrize("module", planner_modules())
 def test_the_planner_reads_no_environment_or_clock(module: str) -> None:
-    tree = ast.parse(sources()[module].read_text())
+    tree = ast.parse(source(module).read_text())
     reads = [
         f"{node.value.id}.{node.attr}:{node.lineno}"
         for node in ast.walk(tree)
@@ -204,93 +210,3 @@ def test_the_planner_reads_no_environment_or_clock(module: str) -> None:
         }
     ]
     assert reads == []
-
-
-# A provider is a module or a package (`providers/replicate/`) of `trainops.providers`.
-PROVIDERS = sorted(
-    m
-    for m in sources()
-    if m.startswith("trainops.providers.")
-    and m.count(".") == 2
-    and m.rsplit(".", 1)[1] not in ("base", "limits")  # shared values, not providers
-    and not m.rsplit(".", 1)[1].startswith("_")
-)
-
-
-@pytest.mark.parametrize("provider", PROVIDERS)
-def test_providers_do_not_import_each_other(provider: str) -> None:
-    others = set(PROVIDERS) - {provider}
-    own = within(set(sources()), {provider})  # the provider's modules, its package's too
-    direct = within({i.module for m in own for i in imports(m)}, others)  # lazy ones count too
-    reached = within({r for m in own for r in closure(m)}, others)
-    assert (direct, reached) == (set(), set())
-
-
-@pytest.mark.parametrize("module", sorted(within(set(sources()), {"trainops.reconcile"})))
-def test_the_reconciler_knows_no_particular_provider(module: str) -> None:
-    """The reconciler reads providers through `providers.base` and the registry only: what one
-    service's records mean (a timestamp's format, say) stays in its provider (issue 29)."""
-    assert within({i.module for i in imports(module)}, set(PROVIDERS)) == set()  # lazy count too
-
-
-# Every module of the manifest package (trainops.manifest.*) counts, not only its face.
-VALIDATION = within(set(sources()), {"trainops.manifest", "trainops.validate"})
-# The YAML loader's modules (trainops.yamlsource.*), its face too.
-YAMLSOURCE = within(set(sources()), {"trainops.yamlsource"})
-
-
-@pytest.mark.parametrize("module", sorted(VALIDATION | YAMLSOURCE))
-def test_validation_loads_no_heavy_library(module: str) -> None:
-    top = {i.root for i in imports(module) if i.top}
-    assert (top & HEAVY, closure(module) & HEAVY) == (set(), set())
-
-
-FOUNDATION = {
-    "trainops",
-    "trainops.errors",
-    "trainops.gcpause",
-    *YAMLSOURCE,
-    *VALIDATION,
-    "trainops.hyperparameters",
-    "trainops.wrongtype",
-    "trainops.repo",
-}
-
-
-@pytest.mark.parametrize("module", sorted(FOUNDATION - {"trainops"}))
-def test_the_foundation_imports_no_upper_layer(module: str) -> None:
-    internal = {i.module for i in imports(module) if i.root == "trainops"}
-    assert internal - FOUNDATION == set()
-
-
-LOWER = ("plan", "providers", "state", "github", "delivery")
-
-
-@pytest.mark.parametrize(
-    "module", sorted(m for m in sources() if m.split(".")[1:2] and m.split(".")[1] in LOWER)
-)
-def test_lower_layers_never_import_the_reconciler_or_the_commands(module: str) -> None:
-    upper = {"trainops.reconcile", "trainops.commands", "trainops.cli"}
-    assert {".".join(i.module.split(".")[:2]) for i in imports(module)} & upper == set()
-
-
-def test_the_cli_starts_without_heavy_libraries() -> None:
-    # `trainops --help` must start fast: the CLI module and the help text load nothing heavy.
-    code = (
-        "import contextlib, io, sys\n"
-        "heavy = {'pydantic', 'yaml', 'jsonschema', *sys.argv[1:]}\n"
-        "loaded = lambda: sorted({m.split('.')[0] for m in sys.modules} & heavy)\n"
-        "import trainops.cli\n"
-        "on_import = loaded()\n"
-        "with contextlib.redirect_stdout(io.StringIO()):\n"
-        "    code = trainops.cli.main(['--help'])\n"
-        "print(on_import, loaded(), code)\n"
-    )
-    proc = subprocess.run(
-        [sys.executable, "-c", code, *sorted(HEAVY)],
-        capture_output=True,
-        text=True,
-        timeout=20,
-        check=False,
-    )
-    assert (proc.stdout, proc.stderr) == ("[] [] 0\n", "")
