@@ -12,9 +12,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.e2e.test_replicate_cli import IMAGES, R8_TOKEN, TRAINER, Replicated, job
+from tests.e2e.test_serve import GH_TOKEN, Served, eventually
+from tests.emulators.github import GitHubEmulator
 from tests.emulators.replicate import (
     CANCEL_PATH,
     FLUX_LORA_VERSION,
@@ -24,6 +27,7 @@ from tests.emulators.replicate import (
     SimClock,
 )
 from tests.support.workspace import UserRepo, explain
+from trainops.serve.controller import CENSUS_EVERY
 
 HOUR = 3600.0
 
@@ -171,3 +175,44 @@ def test_a_forged_state_file_cannot_make_adopt_bind_nor_apply_cancel_a_foreign_t
     user.run("apply")
     assert user.emu.training_json(running)["status"] != "canceled"
     assert user.emu.training_json(theirs)["status"] == "succeeded"
+
+
+@pytest.fixture
+def gh() -> Iterator[GitHubEmulator]:
+    with GitHubEmulator(token=GH_TOKEN) as emulator:
+        yield emulator
+        assert emulator.errors == []
+
+
+def test_serve_shows_orphaned_runs_on_metrics_and_the_page_listing_once_per_cadence(
+    user: Replicated, gh: GitHubEmulator
+) -> None:
+    ours, theirs = strays(user.emu)
+    served = Served(user.repo, gh, user.emu, interval="1s", public=False)
+    try:
+        assert served.metric("trainops_orphaned_runs", provider="replicate") == 1
+        found = served.status()["undeclared"]
+        kinds = {r["run_id"]: r["kind"] for r in found["runs"]}
+        assert kinds == {ours: "orphaned", theirs: "foreign"}
+        page = httpx.get(f"{served.url}/", timeout=10).text
+        assert "Runs nobody declared" in page and f'data-run="{ours}"' in page
+
+        def settled() -> tuple[float, int]:
+            # (passes done, list requests so far), read while no pass runs in between
+            while True:
+                before = user.emu.count("GET", LIST_PATH)
+                passes = served.idle()
+                if user.emu.count("GET", LIST_PATH) == before:
+                    return passes, before
+
+        first, listed = settled()
+        # Later passes list once each (observing the recorded run, `replicate/observe.py`) and
+        # reuse the census: none lists again before CENSUS_EVERY passes.
+        eventually(lambda: served.idle() >= first + 2, what="two more passes")
+        later, now_listed = settled()
+        assert later < CENSUS_EVERY
+        assert now_listed - listed == later - first
+        assert served.metric("trainops_orphaned_runs", provider="replicate") == 1
+    finally:
+        code, err = served.stop()
+    assert code == 0, err

@@ -64,3 +64,31 @@ def test_the_page_and_its_json_pass_the_scrubber(monkeypatch) -> None:  # type: 
     leaked = json.dumps({**DOC, "summary": "failed with r8_" + "S3cretValue" * 3})
     view = build_view(leaked, {}, {}, 0.0)
     assert "S3cretValue" not in json.dumps(dict(view.doc)) and "S3cretValue" not in render(view)
+
+
+def test_the_page_lists_the_runs_nobody_declared_escaped() -> None:
+    doc = {
+        **DOC,
+        "undeclared": {
+            "runs": [
+                {
+                    "provider": "replicate",
+                    "kind": "orphaned",
+                    "job": "<b>a</b>",
+                    "run_id": "r8orphan",
+                    "health": "Succeeded",
+                    "age_seconds": 3600.0,
+                    "cost_usd": 0.15,
+                }
+            ],
+            "not_listable": [],
+            "list_calls": {"replicate": 1},
+            "incomplete": [],
+        },
+    }
+    page = render(StatusView(doc, RUNS))
+    assert '<h2>Runs nobody declared</h2><table id="undeclared">' in page
+    assert '<tr class="stray" data-run="r8orphan">' in page and "0.15" in page
+    assert "&lt;b&gt;a&lt;/b&gt;" in page and "<b>a</b>" not in page
+    # Without a census (no `undeclared` in the document) the page has no such section.
+    assert "Runs nobody declared" not in render(StatusView(DOC, RUNS))

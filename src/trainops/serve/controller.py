@@ -8,6 +8,7 @@ pass in flight finish.
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -22,6 +23,17 @@ from trainops.serve.status_page import StatusView, build_view
 if TYPE_CHECKING:
     from trainops.manifest import Config
     from trainops.reconcile import RunReporter
+
+
+# A census of runs nobody declared (DESIGN §20) lists every run of each provider (up to
+# `orphans.MAX_LIST_CALLS` requests), so the loop takes one on its first pass and then once per
+# this many passes, never on every pass; in between the page and /metrics show the last one.
+CENSUS_EVERY = 10
+
+
+def census_due(passes: int, every: int = CENSUS_EVERY) -> bool:
+    """Whether the pass numbered `passes` (0 for the first) takes a census."""
+    return passes % every == 0
 
 
 class Controller:
@@ -41,6 +53,7 @@ class Controller:
         self.metrics = metrics or ControllerMetrics()
         self.branch = branch or default_branch(root, remote)
         self.view: StatusView | None = None
+        self.undeclared: dict[str, object] | None = None  # the last census, as `-o json` has it
         self.passes = 0
         self.last_error = ""
         self._wake = threading.Event()
@@ -122,7 +135,22 @@ class Controller:
         for outcome in result.failed:
             self.log(f"{outcome.action.job}: {outcome.action.op.value} failed: {outcome.detail}")
         problems = [*ws.validation.problems, *final.problems]
+        if census_due(self.passes):
+            from trainops.output import census_doc
+            from trainops.reconcile.orphans import census
+
+            try:
+                found = census(rec, final.state, now)
+            except TrainopsError as exc:  # the pass itself succeeded: keep the last census
+                self.log(f"runs nobody declared not listed: {exc.message}")
+            else:
+                self.metrics.record_census(found)
+                self.undeclared = census_doc(found, now).model_dump(mode="json")
         doc = "".join(report_parts("status", final.plan, now, problems, notes=final.notes))
+        if self.undeclared is not None:
+            parsed = json.loads(doc)
+            parsed["undeclared"] = self.undeclared
+            doc = json.dumps(parsed)
         self.view = build_view(doc, final.state, ws.config.prices_usd_per_second, now)
 
     def _reporter(self, config: Config) -> RunReporter | None:

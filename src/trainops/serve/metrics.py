@@ -61,6 +61,13 @@ class ControllerMetrics:
             "Unix time when the last pass finished without error",
             registry=r,
         )
+        self.orphaned = Gauge(
+            "trainops_orphaned_runs",
+            "Runs with this repository's marks that no state file knows (DESIGN §20), by "
+            "provider, as of the last census (every CENSUS_EVERY passes)",
+            ["provider"],
+            registry=r,
+        )
         self.webhooks = Counter(
             "trainops_webhooks",
             "Webhooks received by source and outcome",
@@ -81,6 +88,15 @@ class ControllerMetrics:
         if money is not None:
             self.spend.set(float(money.spent_usd))
         self.last_success.set(now)
+
+    def record_census(self, census: Any) -> None:
+        """After a census (`reconcile.orphans.census`): its orphaned runs per listed provider
+        (0 where it found none; a provider that cannot list has no sample)."""
+        self.orphaned.clear()
+        for provider in census.calls:
+            self.orphaned.labels(provider).set(0)
+        for stray in census.orphaned:
+            self.orphaned.labels(stray.provider).inc()
 
     def record_outcomes(self, outcomes: Any, providers: dict[str, str]) -> None:
         for outcome in outcomes:

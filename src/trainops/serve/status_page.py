@@ -150,9 +150,33 @@ def render(view: StatusView) -> str:
         + "".join(rows)
         + "</tbody></table>\n"
         + "\n".join(charts)
+        + _undeclared(doc.get("undeclared"))
         + "\n<h2>Runs</h2>"
         + "".join(history)
         + "\n</body></html>\n"
+    )
+
+
+def _undeclared(found: object) -> str:
+    """The runs nobody declared (DESIGN §20) of the last census, when there was one."""
+    if not isinstance(found, Mapping):
+        return ""
+    e = html.escape
+    cols = ("provider", "kind", "job", "run_id", "health", "age_seconds")
+    rows = "".join(
+        f'<tr class="stray" data-run="{e(str(r.get("run_id", "")))}">'
+        + "".join(f"<td>{e(_cell(r.get(k)))}</td>" for k in cols)
+        + f"<td>{float(r.get('cost_usd', 0.0)):.2f}</td></tr>"
+        for r in found.get("runs", [])
+        if isinstance(r, Mapping)
+    )
+    head = "".join(f"<th>{c}</th>" for c in (*cols, "cost_usd"))
+    return (
+        '\n<h2>Runs nobody declared</h2><table id="undeclared"><thead><tr>'
+        + head
+        + "</tr></thead><tbody>"
+        + (rows or '<tr><td colspan="7">none</td></tr>')
+        + "</tbody></table>"
     )
 
 
