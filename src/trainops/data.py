@@ -21,20 +21,16 @@ from dataclasses import dataclass, field
 from typing import IO
 
 from trainops.errors import Problem
-from trainops.packaging import (
+from trainops.packaging.archive import (
     Bounded,
-    Item,
     OverLimit,
-    PackagingError,
     Refused,
-    Scanner,
     credential_in,
-    inside,
-    listing,
-    refusal_by_name,
     stream,
     write_zip,
 )
+from trainops.packaging.files import Item, PackagingError, inside, listing
+from trainops.packaging.refusal import Scanner, refusal_by_name
 from trainops.repo import Commit, Source
 from trainops.yamlsource import Document
 

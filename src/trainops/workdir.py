@@ -16,15 +16,8 @@ from dataclasses import dataclass
 from typing import IO
 
 from trainops.data import human_size
-from trainops.packaging import (
-    Item,
-    PackagingError,
-    Refused,
-    credential_in,
-    inside,
-    listing,
-    write_zip,
-)
+from trainops.packaging.archive import Refused, credential_in, write_zip
+from trainops.packaging.files import Item, PackagingError, inside, listing
 from trainops.repo import Commit, Source
 
 
