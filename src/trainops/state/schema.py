@@ -151,8 +151,14 @@ def _total(index: int, data: Any) -> MonthTotal:
     if not data.keys() <= _TOTAL_NAMES:
         unknown = sorted(set(data) - _TOTAL_NAMES)
         raise StateFileError(f"{where}.{unknown[0]} is not a field of a month's total")
+    return _checked_total(index, MonthTotal(**_values(where, data, _TOTAL_FIELDS)))
+
+
+def _values(where: str, data: dict[str, Any], table: list[Any]) -> dict[str, Any]:
+    """The fields of one record, each checked against its type (`_TOTAL_FIELDS`, `_RUN_FIELDS`:
+    name, required, what, check, is float); a float field's integer is read as a float."""
     values: dict[str, Any] = {}
-    for name, required, what, check, is_float in _TOTAL_FIELDS:
+    for name, required, what, check, is_float in table:
         if name not in data:
             if required:
                 raise StateFileError(f"{where}.{name} is missing")
@@ -160,8 +166,8 @@ def _total(index: int, data: Any) -> MonthTotal:
         value = data[name]
         if not check(value):
             raise StateFileError(f"{where}.{name} must be {what}, not {_kind(value)}")
-        values[name] = float(value) if is_float else value
-    return _checked_total(index, MonthTotal(**values))
+        values[name] = float(value) if is_float and value is not None else value
+    return values
 
 
 def _checked_total(index: int, total: MonthTotal) -> MonthTotal:
@@ -210,16 +216,7 @@ _NO_ENTRIES: Mapping[str, Any] = {}
 def _run(index: int, data: Any) -> Run:
     if not isinstance(data, dict):
         raise StateFileError(f"runs[{index}] must be an object, not {_kind(data)}")
-    values: dict[str, Any] = {}
-    for name, required, what, check, is_float in _RUN_FIELDS:
-        if name not in data:
-            if required:
-                raise StateFileError(f"runs[{index}].{name} is missing")
-            continue
-        value = data[name]
-        if not check(value):
-            raise StateFileError(f"runs[{index}].{name} must be {what}, not {_kind(value)}")
-        values[name] = float(value) if is_float and value is not None else value
+    values = _values(f"runs[{index}]", data, _RUN_FIELDS)
     values["health"] = _HEALTH[values.get("health", Health.PENDING.value)]
     return _checked_run(index, Run(**values))
 
