@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,12 @@ import jsonschema
 import pytest
 import yaml
 
-from tests.emulators.replicate import CANCEL_PATH, CREATE_PATH, ReplicateEmulator, SimClock
+from tests.emulators.replicate import (
+    CANCEL_PATH,
+    CREATE_PATH,
+    ReplicateEmulator,
+    simulated,
+)
 from tests.support.workspace import UserRepo, config, explain
 from trainops.savedplan.model import saved_plan_schemas
 
@@ -85,11 +89,8 @@ class User:
 
 @pytest.fixture
 def emu() -> Iterator[ReplicateEmulator]:
-    with ReplicateEmulator(
-        token=R8_TOKEN, queue_seconds=5, run_seconds=100, clock=SimClock(time.time())
-    ) as emulator:
+    with simulated(R8_TOKEN) as emulator:
         yield emulator
-        assert emulator.server_errors == []
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ import pytest
 
 from tests.e2e.test_replicate_cli import R8_TOKEN, job
 from tests.emulators.github import GitHubEmulator
-from tests.emulators.replicate import CREATE_PATH, LIST_PATH, ReplicateEmulator, SimClock
+from tests.emulators.replicate import CREATE_PATH, LIST_PATH, ReplicateEmulator, simulated
 from tests.support.gitrepo import git
 from tests.support.workspace import UserRepo, explain
 
@@ -143,11 +143,8 @@ def gh() -> Iterator[GitHubEmulator]:
 
 @pytest.fixture
 def emu() -> Iterator[ReplicateEmulator]:
-    with ReplicateEmulator(
-        token=R8_TOKEN, queue_seconds=5, run_seconds=100, clock=SimClock(time.time())
-    ) as emulator:
+    with simulated(R8_TOKEN) as emulator:
         yield emulator
-        assert emulator.server_errors == []
 
 
 @pytest.fixture

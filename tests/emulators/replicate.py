@@ -34,7 +34,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -1066,6 +1066,18 @@ class ReplicateEmulator:
 
 Params = dict[str, str]
 Query = Mapping[str, list[str]]
+
+
+@contextlib.contextmanager
+def simulated(token: str) -> Iterator[ReplicateEmulator]:
+    """The emulator the CLI tests share: 5 s in the queue, 100 s of training, simulated time
+    starting at the real time (the CLI stamps intents with its own clock); on a clean exit, no
+    request may have made it fail."""
+    with ReplicateEmulator(
+        token=token, queue_seconds=5, run_seconds=100, clock=SimClock(time.time())
+    ) as emulator:
+        yield emulator
+        assert emulator.server_errors == []
 
 
 def _account(emu: ReplicateEmulator, account: str, *_: Any) -> tuple[int, Any]:

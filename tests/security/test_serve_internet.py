@@ -17,7 +17,7 @@ import pytest
 from tests.e2e.test_replicate_cli import R8_TOKEN, job
 from tests.e2e.test_serve import GH_TOKEN, Served, github_hook
 from tests.emulators.github import GitHubEmulator
-from tests.emulators.replicate import ReplicateEmulator, SimClock
+from tests.emulators.replicate import ReplicateEmulator, simulated
 from tests.support.halfopen import close_wait, descriptors, sweep
 from tests.support.workspace import UserRepo, explain
 
@@ -35,11 +35,8 @@ def gh() -> Iterator[GitHubEmulator]:
 
 @pytest.fixture
 def emu() -> Iterator[ReplicateEmulator]:
-    with ReplicateEmulator(
-        token=R8_TOKEN, queue_seconds=5, run_seconds=100, clock=SimClock(time.time())
-    ) as emulator:
+    with simulated(R8_TOKEN) as emulator:
         yield emulator
-        assert emulator.server_errors == []
 
 
 @pytest.fixture
