@@ -11,6 +11,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+# Why trainops cancels a run (`Cancel.reason`). Runs canceled for the first three are started
+# again once the reason is gone (the job is unsuspended, re-added, or its revision comes back); a
+# run canceled for a budget limit, an early stop (DESIGN §21), or by someone outside trainops, is
+# not: resubmitting would spend the same money again.
+SUSPENDED = "suspended"
+REMOVED = "removed from git"
+REPLACED = "replaced by revision "
+MAX_DURATION = "max_duration exceeded"
+MAX_COST = "max_cost_usd exceeded"
+
 
 class Op(StrEnum):
     ADOPT = "adopt"

@@ -21,22 +21,25 @@ from functools import cached_property
 from typing import Any
 
 from trainops import cost
-from trainops.plan.actions import Action, Adopt, Cancel, Deliver, Promote, Submit
+from trainops.plan.actions import (
+    MAX_COST,
+    MAX_DURATION,
+    REMOVED,
+    REPLACED,
+    SUSPENDED,
+    Action,
+    Adopt,
+    Cancel,
+    Deliver,
+    Promote,
+    Submit,
+)
 from trainops.plan.desired import Desired, Limits, Target
 from trainops.plan.upstream import missing_output, waiting
 from trainops.plan.views import JobView, Sync, held, job_view
 from trainops.promotion import gate
 from trainops.providers.base import Health
 from trainops.state.model import JobState, Run
-
-# Why trainops cancels a run. Runs canceled for these reasons are started again once the reason is
-# gone (the job is unsuspended, re-added, or its revision comes back); a run canceled for a budget
-# limit, or by someone outside trainops, is not: resubmitting would spend the same money again.
-SUSPENDED = "suspended"
-REMOVED = "removed from git"
-REPLACED = "replaced by revision "
-MAX_DURATION = "max_duration exceeded"
-MAX_COST = "max_cost_usd exceeded"
 
 
 def available(
