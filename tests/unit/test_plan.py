@@ -343,6 +343,22 @@ def test_waiting_jobs_are_admitted_oldest_change_first() -> None:
     assert result.jobs["a"].reason == "max_concurrent_runs (1) reached; waiting for a slot"
 
 
+def test_a_held_job_is_refused_and_takes_no_slot_or_money() -> None:
+    """DESIGN §20: a submission no reviewed plan showed (`Limits.held`) is Blocked with its
+    reason, as a refusal; its cancel goes ahead (no new spending), and the slot and the money
+    it would have taken go to the next job."""
+    why = "not in the reviewed plan of #12 (cost $5.49 -> $11.02)"
+    limits = Limits(Policy(max_concurrent_runs=1), held={"a": why})
+    result = plan(desired(A, B), {}, limits, NOW)
+    assert list(result.actions) == [Submit("b", B.revision, 1, "new revision")]
+    view = result.jobs["a"]
+    assert (view.sync, view.reason, view.refused) == (Sync.BLOCKED, why, True)
+    assert result.money is not None and result.money.new_usd == 0.0  # local: free, not None
+    replaced = plan(desired(A2), state(a=run(A)), Limits(held={"a": why}), NOW)
+    assert [a.op.value for a in replaced.actions] == ["cancel"]
+    assert plan(desired(A2, B), state(a=run(A)), Limits(), NOW).jobs["a"].sync is Sync.OUT_OF_SYNC
+
+
 # ---- runs that live elsewhere (another clone or machine: DESIGN §6 Unknown, §10 local) -------
 
 HERE = {"local": "box:/home/me/repo#aaaa"}

@@ -33,6 +33,9 @@ class Policy(CoreModel):
     max_cost_usd_per_job: Annotated[float, Field(gt=0)] | None = None
     monthly_budget_usd: Annotated[float, Field(gt=0)] | None = None
     max_concurrent_runs: Annotated[int, Field(ge=1), INTEGRAL] | None = None
+    # DESIGN §20: `apply --github` compares each submission with the reviewed plan of the pull
+    # request the commit came from; `warn` lists what no reviewed plan showed, `block` holds it.
+    require_reviewed_plan: Literal["warn", "block"] = "warn"
 
 
 def _over_default_prices(prices: dict[str, float]) -> dict[str, float]:

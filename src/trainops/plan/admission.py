@@ -67,6 +67,8 @@ class Admission:
     def _refusal(self, target: Target) -> str:
         spec = target.job.spec
         policy = self.policy
+        if target.name in self.limits.held:
+            return self.limits.held[target.name]
         if policy.allowed_providers is not None and spec.provider not in policy.allowed_providers:
             return f"provider {spec.provider} is not in policy.allowed_providers"
         if (

@@ -53,6 +53,10 @@ class Limits:
     # Providers that stop every run at a timeout trainops sends: the seconds a job without
     # `budget.max_duration` gets there (trainops.yaml), which its worst case is priced at.
     timeouts: Mapping[str, int] = field(default_factory=dict)
+    # Jobs whose submissions are held, and why (DESIGN §20: not in the reviewed plan of the
+    # pull request the commit came from, under `policy.require_reviewed_plan: block`). A
+    # refusal: Blocked, no intent, no run; its cancels go ahead (they spend nothing).
+    held: Mapping[str, str] = field(default_factory=dict)
 
     def estimate(self, spec: AnySpec) -> cost.Estimate:
         return cost.estimate(spec, self.prices, self.timeouts.get(spec.provider))
