@@ -54,6 +54,27 @@ DOCS: dict[str, str] = {
     "job's output (and waits for it).",
     "spec.budget.max_cost_usd": "Cancel a run whose cost so far exceeds this.",
     "spec.budget.max_duration": "Cancel a run older than this (`90m`, `2h`, `1h30m`).",
+    "spec.budget.max_cost_usd_total": "A set's (only with `spec.matrix`): refuse the set when "
+    "its members' worst cases together cost more (docs/sweeps.md).",
+    "spec.matrix": "Axes of values (`learning_rate: [1.0e-4, 3.0e-4]`): one member job per "
+    "combination, named `<name>.<suffix>` from its own values; `${{ matrix.NAME }}` in "
+    "`input`, `hardware`, `env` and `deliver` takes the member's value (DESIGN §21, "
+    "docs/sweeps.md).",
+    "spec.matrix.include": "As in GitHub Actions: each entry is added to every combination "
+    "whose axis values it does not change, or else is a member of its own.",
+    "spec.matrix.exclude": "As in GitHub Actions: drops every combination the entry matches "
+    "(a partial match is enough); applied before `include`.",
+    "spec.sweep": "Settings of the set as a whole (only with `spec.matrix`).",
+    "spec.sweep.max_parallel": "At most this many members run at once; the others wait.",
+    "spec.sweep.select": "Which succeeded member wins: `${{ jobs.<name>.output.KEY }}` and "
+    "`spec.promote` use it.",
+    "spec.sweep.select.metric": "The recorded metric compared; a member without it never wins.",
+    "spec.sweep.select.goal": "`minimize` or `maximize`.",
+    "spec.sweep.stop_when": "Cancel a running member whose reported metric is already out of "
+    "the race (providers that report metrics while running).",
+    "spec.sweep.stop_when.metric": "The metric the running members report.",
+    "spec.sweep.stop_when.worse_than_best_by": "How much worse than the best so far a member "
+    "may be before it is canceled.",
     "spec.env": "Names of variables passed from trainops' environment to the job; nothing "
     "else is inherited beyond a minimal base (PATH, HOME, LANG, ...).",
     "spec.estimate.duration": "Expected run time, for the worst-case cost when there is no "

@@ -127,7 +127,7 @@ class Workspace:
                 pathspecs(self.config.jobs),
             )
             changed_at = {n: by_file[j.file] for n, j in v.jobs.items() if j.file in by_file}
-        return Desired(targets, frozenset(v.invalid), v.complete, changed_at)
+        return Desired(targets, frozenset(v.invalid), v.complete, changed_at, v.sets)
 
     def trainer(self, spec: object) -> str | None:
         """The trainer as `owner/name:version`, its version resolved through the lock."""

@@ -25,6 +25,9 @@ from trainops.manifest import (
 )
 
 # Fields that steer a run in place: changing a budget must never restart a paid training.
+# A set's template fields (DESIGN §21): never on a member (expanded away in validate), so they
+# reach no revision; the members' substituted fields do.
+SET_FIELDS = ("matrix", "sweep")
 OPERATIONAL_FIELDS = (
     "budget",
     "retries",
@@ -74,7 +77,8 @@ def test_every_spec_field_is_either_identity_or_operational() -> None:
     # A new spec field must be placed deliberately: does changing it start a new training?
     fields = set(LocalSpec.model_fields) | set(ReplicateSpec.model_fields)
     fields |= set(HuggingFaceSpec.model_fields) | set(SageMakerSpec.model_fields)
-    assert fields == set(REVISION_FIELDS) | set(OPERATIONAL_FIELDS) | set(CONTENT_FIELDS)
+    known = set(REVISION_FIELDS) | set(OPERATIONAL_FIELDS) | set(CONTENT_FIELDS)
+    assert fields == known | set(SET_FIELDS)
     assert not set(REVISION_FIELDS) & set(OPERATIONAL_FIELDS)
     assert not set(CONTENT_FIELDS) & (set(REVISION_FIELDS) | set(OPERATIONAL_FIELDS))
 

@@ -15,6 +15,7 @@ One module per kind of section; other modules import the names below from the pa
 | `data.py` | `spec.data` paths and which inputs `spec.digests` can pin (§18) |
 | `deliver.py` | `spec.deliver` targets (§18) |
 | `promote.py` | `spec.promote`: conditions and aliases (§19) |
+| `sweep.py` | `spec.matrix` and `spec.sweep` (§21), `Member`, `SweepSet`, member names |
 | `document.py` | `TrainingJob`, `metadata`, the revision of a spec (§3), `Job` |
 | `config.py` | `trainops.yaml`: `Config`, `jobs`, `state`, `policy`, `github` |
 | `provider_config.py` | `providers:` in `trainops.yaml`, one section per provider |
@@ -70,6 +71,19 @@ from trainops.manifest.provider_specs import (
 )
 from trainops.manifest.schema import json_schemas
 from trainops.manifest.spec import OUTPUT_REF, Budget, Estimate, output_refs
+from trainops.manifest.sweep import (
+    MATRIX_REF,
+    MAX_MEMBERS,
+    Matrix,
+    Member,
+    Select,
+    StopWhen,
+    Sweep,
+    SweepSet,
+    member_name,
+    scalar_text,
+    set_of,
+)
 
 __all__ = [
     "API_VERSION",
@@ -79,6 +93,8 @@ __all__ = [
     "HF_FLAVORS",
     "HF_FLAVOR_PRICES_PER_MINUTE",
     "KIND",
+    "MATRIX_REF",
+    "MAX_MEMBERS",
     "OUTPUT_REF",
     "PROVIDERS",
     "REVISION_FIELDS",
@@ -95,6 +111,8 @@ __all__ = [
     "Job",
     "LocalConfig",
     "LocalSpec",
+    "Matrix",
+    "Member",
     "Metadata",
     "Policy",
     "Promote",
@@ -112,14 +130,21 @@ __all__ = [
     "SageMakerSpec",
     "SageMakerSpot",
     "SageMakerVpc",
+    "Select",
     "StateConfig",
+    "StopWhen",
+    "Sweep",
+    "SweepSet",
     "TrainingJob",
     "canonical_json",
     "flavor_problem",
     "format_duration",
     "json_schemas",
+    "member_name",
     "output_refs",
     "parse_condition",
     "parse_duration",
     "revision",
+    "scalar_text",
+    "set_of",
 ]

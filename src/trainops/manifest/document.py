@@ -15,6 +15,7 @@ from pydantic import ConfigDict, Field
 from trainops.manifest.fields import CoreModel, JobName
 from trainops.manifest.provider_specs import AnySpec, Spec
 from trainops.manifest.spec import output_refs
+from trainops.manifest.sweep import Member
 from trainops.yamlsource import Document
 
 
@@ -62,10 +63,13 @@ class TrainingJob(CoreModel):
 
 @dataclass(frozen=True)
 class Job:
-    """A validated manifest and the document it was read from."""
+    """A validated manifest and the document it was read from. A member of a set (DESIGN §21)
+    has `member`: its manifest is the set's with the member's values substituted and its
+    name, `<set>.<suffix>`, as metadata.name; None for every other job."""
 
     manifest: TrainingJob
     doc: Document
+    member: Member | None = None
 
     @property
     def name(self) -> str:

@@ -28,6 +28,7 @@ from trainops.manifest.fields import (
     bounded_path,
 )
 from trainops.manifest.promote import Promote
+from trainops.manifest.sweep import Matrix, Sweep
 
 OUTPUT_REF = re.compile(r"\$\{\{\s*jobs\.([A-Za-z0-9-]+)\.output\.([A-Za-z0-9_.-]+)\s*\}\}")
 
@@ -35,6 +36,8 @@ OUTPUT_REF = re.compile(r"\$\{\{\s*jobs\.([A-Za-z0-9-]+)\.output\.([A-Za-z0-9_.-
 class Budget(CoreModel):
     max_cost_usd: Annotated[float, Field(gt=0)] | None = None
     max_duration: Duration | None = None
+    # a set's (DESIGN §21): the worst case of all its members together; only with spec.matrix
+    max_cost_usd_total: Annotated[float, Field(gt=0)] | None = None
 
 
 class Estimate(CoreModel):
@@ -96,6 +99,19 @@ class SpecBase(CoreModel):
         ),
     ] = Field(default_factory=dict)
 
+    matrix: Annotated[
+        Matrix | None,
+        Field(
+            description="Axes of values: one member job per combination, named "
+            "<name>.<suffix> (DESIGN §21); ${{ matrix.NAME }} in input, hardware, env and "
+            "deliver takes the member's value."
+        ),
+    ] = None
+    sweep: Annotated[
+        Sweep | None,
+        Field(description="Settings of the set as a whole; only with spec.matrix (DESIGN §21)."),
+    ] = None
+
     @field_validator("budget", "estimate", mode="after")
     @classmethod
     def _one_of_equals(cls, value: Any) -> Any:
@@ -106,6 +122,15 @@ class SpecBase(CoreModel):
         if len(_SHARED) >= _SHARED_MAX:
             _SHARED.clear()
         return _SHARED.setdefault(value, value)
+
+    @model_validator(mode="after")
+    def _set_fields_need_a_matrix(self) -> Any:
+        if self.matrix is None:
+            if self.sweep is not None:
+                raise ValueError("spec.sweep is only valid with a spec.matrix")
+            if self.budget.max_cost_usd_total is not None:
+                raise ValueError("spec.budget.max_cost_usd_total is only valid with a spec.matrix")
+        return self
 
     @model_validator(mode="after")
     def _data_not_in_input(self) -> Any:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from trainops import cost
-from trainops.manifest import DEFAULT_PRICES, AnySpec, Job, Policy
+from trainops.manifest import DEFAULT_PRICES, AnySpec, Job, Policy, SweepSet, set_of
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,14 @@ class Desired:
     # When each job's manifest last changed in git (commit time): jobs waiting for a concurrency
     # slot are admitted oldest change first. Jobs without one come last, by name.
     changed_at: Mapping[str, float] = field(default_factory=dict)
+    # The sweep sets (DESIGN §21) by name; their members are ordinary targets.
+    sets: Mapping[str, SweepSet] = field(default_factory=dict)
+
+    def is_invalid(self, name: str) -> bool:
+        """Whether the job's manifest does not validate: its own, or (for a member of a set,
+        `<set>.<suffix>`) its set's, whose members cannot be known then: left alone, never
+        pruned."""
+        return name in self.invalid or set_of(name) in self.invalid
 
 
 @dataclass(frozen=True)

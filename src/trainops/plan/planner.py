@@ -46,7 +46,7 @@ def plan(
                 name, Sync.INVALID, job_state, None, f"state file invalid: {job_state.problem}"
             )
             continue
-        if name in desired.invalid:
+        if desired.is_invalid(name):
             views[name] = job_view(
                 name,
                 Sync.INVALID,

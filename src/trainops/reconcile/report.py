@@ -40,7 +40,7 @@ def mark_pruned(ctx: Context, state: dict[str, JobState]) -> None:
     for name, job_state in state.items():
         if job_state.problem:
             continue  # an invalid state file is never rewritten (DESIGN §9)
-        if name in desired.targets or name in desired.invalid:
+        if name in desired.targets or desired.is_invalid(name):
             if job_state.pruned:
                 state[name] = replace(job_state, pruned=False)
             continue
