@@ -119,6 +119,10 @@ class CensusDoc(_Shape):
     not_listable: list[str]
     list_calls: dict[str, int]
     incomplete: list[str]
+    notes: list[str] = Field(
+        default_factory=list,
+        description="per listed provider, what it skipped or cannot tell (`<provider>: ...`)",
+    )
 
 
 class ReportDoc(_Shape):
@@ -164,6 +168,7 @@ def census_doc(census: Any, now: float) -> CensusDoc:
         not_listable=list(census.not_listable),
         list_calls=dict(census.calls),
         incomplete=list(census.incomplete),
+        notes=list(census.notes),
     )
 
 

@@ -267,6 +267,7 @@ def census_text(census: Any, now: float) -> str:
         lines.append(f"{name}: not listable (its runs nobody declared cannot be found)")
     for name in census.incomplete:
         lines.append(f"{name}: listed {census.calls[name]} pages only; older runs not seen")
+    lines += [escape.line(n) for n in census.notes]
     return "\n".join(lines)
 
 
@@ -297,6 +298,7 @@ def census_markdown(census: Any, now: float) -> str:
         f"{escape.md_text(n)}: listed {census.calls[n]} pages only; older runs not seen"
         for n in census.incomplete
     ]
+    notes += [escape.md_text(n) for n in census.notes]
     if notes:
         lines += ["", *(f"- {n}" for n in notes)]
     return "\n".join(lines)

@@ -353,6 +353,9 @@ class Listing:
     runs: list[Listed]
     calls: int
     complete: bool = True
+    # What `status --all` says of this listing besides its runs, one line each: what it skipped
+    # and why (a malformed record), what the provider cannot tell (foreign runs).
+    notes: tuple[str, ...] = ()
 
 
 @runtime_checkable
@@ -370,4 +373,15 @@ class Listable(Protocol):
     def claims(self, probe: Intent, seen: Observation) -> str:
         """Why `seen` (as `observe` returned it) does not carry `probe`'s marks, by its
         provider record alone; empty when it does. What `adopt` checks before binding."""
+        ...
+
+
+@runtime_checkable
+class Attempted(Protocol):
+    """Optional, beside `Listable`: a provider whose run ids or marks name the attempt (local,
+    Ray, SageMaker ids; Hugging Face labels). `adopt` records an adopted run under the attempt
+    its provider record names, so that its id and marks stay its own record's."""
+
+    def attempt_of(self, seen: Observation) -> int | None:
+        """The attempt `seen`'s marks name (None: they name none)."""
         ...

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from trainops.cost import price
 from trainops.errors import InvalidInput, Problem, TrainopsError
-from trainops.providers.base import Health, Intent, Listable, Listed, input_hash
+from trainops.providers.base import Attempted, Health, Intent, Listable, Listed, input_hash
 from trainops.reconcile.context import Context
 from trainops.reconcile.snapshot import resolve_input
 from trainops.state.model import JobState, Run
@@ -48,6 +48,7 @@ class Census:
     not_listable: list[str] = field(default_factory=list)
     calls: dict[str, int] = field(default_factory=dict)  # list requests per provider
     incomplete: list[str] = field(default_factory=list)  # providers whose budget ran out
+    notes: list[str] = field(default_factory=list)  # `<provider>: what its listing says`
 
     @property
     def orphaned(self) -> list[Stray]:
@@ -107,6 +108,7 @@ def census(
         out.calls[name] = listing.calls
         if not listing.complete:
             out.incomplete.append(name)
+        out.notes += [f"{name}: {note}" for note in listing.notes]
         grace = float(getattr(provider, "adoption_grace", 600.0))
         hardware = {t.name: t.job.spec.hardware or "" for t in ctx.desired.targets.values()}
         for listed in listing.runs:
@@ -149,7 +151,8 @@ def refused(message: str, hint: str) -> InvalidInput:
 
 
 def adopt(ctx: Context, job: str, run_id: str, now: float) -> Run:
-    """Bind the orphaned run `run_id` to `job`'s current revision (DESIGN §20): only when the
+    """Bind the orphaned run `run_id` to `job`'s current revision (DESIGN §20), under the
+    attempt its provider record names (`Attempted`) or as a new one: only when the
     provider's own record of it carries the job's marks (`Listable.claims`; never the state
     file's word) and no state file records it already, through the state compare-and-swap
     (a lost swap is `StateConflict`). Returns the run as recorded."""
@@ -189,10 +192,17 @@ def adopt(ctx: Context, job: str, run_id: str, now: float) -> Run:
         )
     current = state.get(job) or JobState(job)
     attempts = [r.attempt for r in current.runs if r.revision == target.revision]
+    named = provider.attempt_of(seen) if isinstance(provider, Attempted) else None
+    if named is not None and named in attempts:
+        raise refused(
+            f"run {run_id} is attempt {named} of {job}'s revision {target.revision}, "
+            "which its state file records with another run",
+            "nothing to adopt",
+        )
     spec = target.job.spec
     run = Run(
         revision=target.revision,
-        attempt=max(attempts, default=0) + 1,
+        attempt=named if named is not None else max(attempts, default=0) + 1,
         provider=marks.provider,
         input_hash=marks.input_hash,
         created_at=seen.created_at or seen.started_at or now,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -25,14 +25,23 @@ from trainops.providers import _supervisor as sv
 from trainops.providers.base import (
     Health,
     Intent,
+    Listing,
     Observation,
     RunRef,
     Submission,
     job_cwd,
 )
 from trainops.providers.local import logs, stop
+from trainops.providers.local.listing import list_records, not_claimed
 from trainops.providers.local.observe import live_supervisor, observation
-from trainops.providers.local.records import RUN_ID, RunFolders, read_ref, run_id_for, well_formed
+from trainops.providers.local.records import (
+    RUN_ID,
+    RunFolders,
+    marks_of,
+    read_ref,
+    run_id_for,
+    well_formed,
+)
 from trainops.providers.local.stage import stage
 from trainops.providers.local.start import claim_and_start
 
@@ -149,13 +158,36 @@ class LocalProvider:
         for run_id in run_ids:
             record = self._folders.record(run_id)
             if record is not None:
-                status = sv.read_status(record)
-                lost = _claims.lost(record, self._clock(), self.start_grace, status)
-                work = self._folders.work_dir(run_id)
-                found[run_id] = observation(run_id, work, status, lost, self._clock)
+                found[run_id] = self._seen(run_id, record, marks_of(run_id, record) or {})
             elif RUN_ID.match(run_id) and live_supervisor(self.records_dir, run_id):
                 found[run_id] = Observation(run_id, Health.RUNNING)
         return found
+
+    def _seen(self, run_id: str, record: Path, marks: Mapping[str, Any]) -> Observation:
+        """The run as its record says, with the marks its `meta.json` holds (`Listable`)."""
+        status = sv.read_status(record)
+        lost = _claims.lost(record, self._clock(), self.start_grace, status)
+        work = self._folders.work_dir(run_id)
+        seen = observation(run_id, work, status, lost, self._clock)
+        return replace(seen, marks=dict(marks), created_at=marks.get("created_at"))
+
+    # ---- Listable (DESIGN §20) ----------------------------------------------------------------
+
+    def list_runs(self, probes: Sequence[Intent], max_calls: int) -> Listing:
+        """`Listable`: the runs this clone claimed that carry a probe's marks (`listing.py`):
+        one read of the records folder. There are no foreign local runs; the listing says so."""
+        return list_records(self._folders, probes, self.location(), self._seen)
+
+    def claims(self, probe: Intent, seen: Observation) -> str:
+        """Why the observed run is not `probe`'s by its record in this clone (empty when it
+        is), for `adopt` (DESIGN §20): claimed here, its own attempt's id, this job, revision,
+        input and repository."""
+        return not_claimed(probe, seen.run_id, seen.marks, self.location())
+
+    def attempt_of(self, seen: Observation) -> int | None:
+        """`Attempted`: the run id is a function of the attempt its record names."""
+        attempt = seen.marks.get("attempt")
+        return attempt if isinstance(attempt, int) else None
 
     def reap(self, run_ids: Collection[str]) -> None:
         """Apply only, before `observe`: record, once and for good, every asked run whose

@@ -121,3 +121,38 @@ def read_ref(run_id: str, record: Path, here: str) -> RunRef:
         if time.monotonic() >= deadline:
             return RunRef(run_id, record.stat().st_mtime)  # its submitter died
         time.sleep(0.02)
+
+
+def marks_of(run_id: str, record: Path) -> dict[str, Any] | None:
+    """What a run's record (`meta.json`, written at its claim) says of whose run it is (DESIGN
+    §9): its run id, job, revision, attempt, input hash, repository, location and creation
+    time. None when the record is a symlink (never followed) or `meta.json` is missing or
+    malformed: such a record proves nothing."""
+    if record.is_symlink():
+        return None
+    try:
+        meta = sv.read_json(record / sv.META)
+    except (OSError, UnicodeError):
+        return None
+    if meta is None or meta.get("run_id") != run_id:
+        return None
+    attempt, created = meta.get("attempt"), meta.get("created_at")
+    strings = ("job", "revision", "input_hash", "location")
+    if (
+        not all(isinstance(meta.get(key), str) and meta[key] for key in strings)
+        or not isinstance(meta.get("repository", ""), str)
+        or not isinstance(attempt, int)
+        or isinstance(attempt, bool)
+        or attempt < 1
+        or not isinstance(created, int | float)
+        or isinstance(created, bool)
+    ):
+        return None
+    marks: dict[str, Any] = {key: meta[key] for key in strings}
+    return {
+        **marks,
+        "run_id": run_id,
+        "attempt": attempt,
+        "repository": meta.get("repository", ""),
+        "created_at": float(created),
+    }

@@ -80,6 +80,7 @@ def claim_and_start(
             "revision": submission.revision,
             "attempt": submission.attempt,
             "input_hash": submission.input_hash,
+            "repository": submission.repository,  # the ownership mark of DESIGN §9
             "snapshot_path": submission.snapshot_path,
             "command": list(spec.command),
             "argv": argv,
