@@ -12,9 +12,9 @@ so `plan`, `apply` and `status` can never disagree.
 | `refresh.py` | provider observations folded into the recorded runs |
 | `planner.py` | `plan()`: every job through the rules and admission |
 | `rules.py` | the rule table, one job at a time |
-| `admission.py` | policy, cost per job, concurrency, monthly budget |
+| `admission.py` | policy, cost per job, a set's total and `max_parallel`, slots, budget |
 | `upstream.py` | job chaining: `after` and output references |
-| `views.py` | what a user sees: `JobView`, `Money`, `Plan` |
+| `views.py` | what a user sees: `JobView`, `SetView`, `Money`, `Plan` |
 """
 
 from trainops.plan.actions import (
@@ -32,7 +32,7 @@ from trainops.plan.desired import Desired, Limits, Target
 from trainops.plan.planner import plan
 from trainops.plan.refresh import refresh
 from trainops.plan.upstream import upstream_outputs
-from trainops.plan.views import JobView, Money, Plan, Sync
+from trainops.plan.views import JobView, Money, Plan, SetView, Sync
 
 __all__ = [
     "PHASE",
@@ -47,6 +47,7 @@ __all__ = [
     "Op",
     "Plan",
     "Promote",
+    "SetView",
     "Submit",
     "Sync",
     "Target",

@@ -1,10 +1,11 @@
 """The planner of DESIGN §7: `plan(desired, state, limits, now, here) -> Plan`, every job in git
 or in state walked through the rule table (`plan.rules`) and admission (`plan.admission`) in
-order of its last change.
+order of its last change (a sweep set's members together, in the set's order).
 
 Inputs: `Desired`, the refreshed `JobState`s (`plan.refresh`), `Limits`, `now` (an argument: the
 planner reads no clock), `here`. Outputs: a `Plan` — the actions in the order apply carries them
-out, one `JobView` per job, the money summary. Pure: values in, values out.
+out, one `JobView` per job, the money summary, one `SetView` per sweep set. Pure: values in,
+values out.
 """
 
 from __future__ import annotations
@@ -38,7 +39,14 @@ def plan(
     views: dict[str, JobView] = {}
     admission = Admission(desired, state, limits, now)
     names = set(desired.targets) | set(state) | set(desired.invalid)
-    for name in sorted(names, key=lambda n: (desired.changed_at.get(n, float("inf")), n)):
+    # Oldest change first; a sweep set's members together, in the set's order (DESIGN §21).
+    place = {m: (s.name, i) for s in desired.sets.values() for i, m in enumerate(s.members)}
+
+    def order(n: str) -> tuple[float, str, int, str]:
+        group, index = place.get(n, (n, -1))
+        return desired.changed_at.get(n, float("inf")), group, index, n
+
+    for name in sorted(names, key=order):
         job_state = state.get(name, JobState(name))
         if job_state.problem:
             # Its state file does not validate (DESIGN §9): whatever it says, act on nothing.
@@ -82,4 +90,4 @@ def plan(
         actions.extend(job_actions)
         views[name] = view
     actions.sort(key=lambda a: PHASE[a.op])  # stable: per-job order kept within a phase
-    return Plan(tuple(actions), views, admission.money())
+    return Plan(tuple(actions), views, admission.money(), admission.set_views())

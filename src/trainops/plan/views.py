@@ -1,5 +1,6 @@
-"""What the plan shows a user (DESIGN §6): per job its sync and health and why (`JobView`), the
-money summary (`Money`), and the `Plan` that carries them with the actions.
+"""What the plan shows a user (DESIGN §6): per job its sync and health and why (`JobView`), per
+sweep set its members and bounds (`SetView`, DESIGN §21), the money summary (`Money`), and the
+`Plan` that carries them with the actions.
 
 Inputs: a job's recorded runs and the rule that decided it. Outputs: values; `view` builds a
 `JobView` from a job's record, `held` says why an alias did not move (DESIGN §19).
@@ -8,7 +9,7 @@ Inputs: a job's recorded runs and the rule that decided it. Outputs: values; `vi
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from trainops import cost
@@ -42,6 +43,22 @@ class JobView:
 
 
 @dataclass(frozen=True)
+class SetView:
+    """What a user sees for one sweep set (DESIGN §21): its members in the set's order (each a
+    job with its own `JobView`), their worst case together, and the bounds the set runs under."""
+
+    name: str
+    members: tuple[str, ...]
+    # the sum of the members' worst cases, as each member's row shows it (None: a member's is
+    # unbounded or unpriced)
+    worst_usd: float | None
+    max_cost_usd_total: float | None = None
+    max_parallel: int | None = None
+    active: int = 0  # runs of its members active before this plan
+    refused: str = ""  # why the set's new submissions are refused ("" when they are not)
+
+
+@dataclass(frozen=True)
 class Money:
     """The plan's cost summary (DESIGN §4 budget, shown before merge)."""
 
@@ -57,6 +74,7 @@ class Plan:
     actions: tuple[Action, ...]
     jobs: Mapping[str, JobView]
     money: Money | None = None
+    sets: Mapping[str, SetView] = field(default_factory=dict)
 
     @property
     def changes(self) -> bool:

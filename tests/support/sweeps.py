@@ -1,0 +1,46 @@
+"""Sweep sets for planner and renderer tests (DESIGN §21): a set's members as `Target`s and the
+`Desired` that carries them and the set."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+from tests.support.factories import job
+from trainops.manifest import Job, revision
+from trainops.plan import Desired, Target
+
+
+def sweep(
+    name: str,
+    values: list[Any],
+    *,
+    max_parallel: int | None = None,
+    total: float | None = None,
+    axis: str = "lr",
+    **spec: Any,
+) -> Desired:
+    """One set `name` of one axis (`axis`: `values`, in that order), every member's `input`
+    taking its value; `spec` is the template's other fields."""
+    targets = []
+    for value in values:
+        template = job(name, input={axis: value}, **spec)
+        member = f"{name}.{_slug(value)}"
+        meta = template.manifest.metadata.model_copy(update={"name": member})
+        manifest = template.manifest.model_copy(update={"metadata": meta})
+        targets.append(Target(Job(manifest, template.doc), revision(manifest.spec)))
+    sweep_set = SimpleNamespace(
+        name=name,
+        members=tuple(t.name for t in targets),
+        sweep=SimpleNamespace(max_parallel=max_parallel),
+        max_cost_usd_total=total,
+    )
+    return Desired({t.name: t for t in targets}, sets={name: sweep_set})
+
+
+def members_of(desired: Desired, set_name: str) -> list[str]:
+    return list(desired.sets[set_name].members)
+
+
+def _slug(value: Any) -> str:
+    return f"{value:.4f}".replace(".", "-") + "-0123456789"
