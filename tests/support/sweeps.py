@@ -1,13 +1,13 @@
 """Sweep sets for planner and renderer tests (DESIGN §21): a set's members as `Target`s and the
-`Desired` that carries them and the set."""
+`Desired` that carries them and the set, built as validate's expansion builds them: each member
+is the template with its value in `input` and its name `<set>.<suffix>` (`member_name`)."""
 
 from __future__ import annotations
 
-from types import SimpleNamespace
 from typing import Any
 
 from tests.support.factories import job
-from trainops.manifest import Job, revision
+from trainops.manifest import Job, Member, Sweep, SweepSet, revision
 from trainops.plan import Desired, Target
 
 
@@ -25,22 +25,19 @@ def sweep(
     targets = []
     for value in values:
         template = job(name, input={axis: value}, **spec)
-        member = f"{name}.{_slug(value)}"
-        meta = template.manifest.metadata.model_copy(update={"name": member})
+        member = Member(name, {axis: value})
+        meta = template.manifest.metadata.model_copy(update={"name": member.name})
         manifest = template.manifest.model_copy(update={"metadata": meta})
-        targets.append(Target(Job(manifest, template.doc), revision(manifest.spec)))
-    sweep_set = SimpleNamespace(
-        name=name,
-        members=tuple(t.name for t in targets),
-        sweep=SimpleNamespace(max_parallel=max_parallel),
-        max_cost_usd_total=total,
+        targets.append(Target(Job(manifest, template.doc, member), revision(manifest.spec)))
+    sweep_set = SweepSet(
+        name,
+        tuple(t.name for t in targets),
+        Sweep(max_parallel=max_parallel),
+        total,
+        axes=(axis,),
     )
     return Desired({t.name: t for t in targets}, sets={name: sweep_set})
 
 
 def members_of(desired: Desired, set_name: str) -> list[str]:
     return list(desired.sets[set_name].members)
-
-
-def _slug(value: Any) -> str:
-    return f"{value:.4f}".replace(".", "-") + "-0123456789"
