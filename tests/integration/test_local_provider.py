@@ -145,6 +145,33 @@ def test_a_run_succeeds_with_its_outputs_keyed_by_stem(provider: LocalProvider, 
     assert (meta["argv"][0], meta["workdir"], meta["attempt"]) == (sys.executable, ".", 1)
 
 
+PROGRESS = [
+    "python",
+    "-c",
+    "import json, os, time; out = os.environ['TRAINOPS_OUTPUT_DIR']; "
+    "json.dump({'eval_loss': 0.7}, open(os.path.join(out, 'metrics.json'), 'w')); "
+    "open(os.path.join(out, '.written'), 'w').close(); time.sleep(60)",
+]
+
+
+def test_a_running_run_reports_its_metrics_so_far_as_progress_not_as_metrics(
+    provider: LocalProvider, repo: Path
+) -> None:
+    """DESIGN §21 early stop: metrics.json read while the run runs is `progress` (live, never
+    recorded); `metrics` stays the final metrics, empty until the run has ended."""
+    job = make_job(repo, "sweep", PROGRESS)
+    ref = provider.submit(submission(job))
+    written = provider.runs_dir / ref.run_id / "outputs" / ".written"
+    deadline = time.monotonic() + 10
+    while not written.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    obs = wait_for(provider, ref.run_id, Health.RUNNING)
+    assert (obs.progress, obs.metrics) == ({"eval_loss": 0.7}, {})
+    provider.cancel(ref.run_id)
+    ended = wait_for(provider, ref.run_id, Health.CANCELED)
+    assert (ended.progress, ended.metrics) == ({}, {"eval_loss": 0.7})
+
+
 def test_submit_is_idempotent_even_when_raced(provider: LocalProvider, repo: Path) -> None:
     job = make_job(repo, "once", ["python", "-c", "open('starts.txt', 'a').write('x\\n')"])
     with ThreadPoolExecutor(8) as pool:

@@ -221,3 +221,14 @@ def test_a_time_or_amount_out_of_range_is_an_error_not_a_crash_later(
     data["runs"][0][field] = value
     with pytest.raises(StateFileError, match=rf"runs\[0\]\.{field}"):
         read_state_file(json.dumps(data))
+
+
+def test_a_forged_progress_is_not_read_by_either_reader() -> None:
+    """Run.progress is live (DESIGN §21 early stop reads it): a state file cannot set it."""
+    data = good_file()
+    data["runs"][0]["progress"] = {"eval_loss": 99.0}
+    fast, slow, typed = read_both(data)
+    assert typed
+    for read in (fast, slow):
+        assert isinstance(read, JobState) and read.runs[0].progress == {}
+    assert "progress" not in JobState("a", (FULL,)).to_text()

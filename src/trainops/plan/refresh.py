@@ -40,9 +40,11 @@ def refresh(
                 error=obs.error or run.error,
                 retryable=obs.retryable,
                 detail=obs.detail[:80] if obs.health.active else "",
+                progress=dict(obs.progress) if obs.health.active else {},
             )
             if prices is not None and updated.billed_seconds is not None:
                 updated = replace(updated, cost_usd=cost.run_cost(updated, prices, 0.0))
-            if updated != run or updated.detail != run.detail:  # detail is not compared
+            # detail and progress are not compared
+            if updated != run or (updated.detail, updated.progress) != (run.detail, run.progress):
                 out[name] = out[name].with_run(updated)
     return out

@@ -69,6 +69,9 @@ class Observation:
     error: str = ""  # the provider's reason for a failure, one line
     retryable: bool = True  # False when a resubmission cannot help
     detail: str = ""  # what a running run is doing, as the provider says (SageMaker: Training)
+    # What a running run reported so far (its metrics.json while it runs: local, and Ray with a
+    # shared output folder), for a sweep's early stop (DESIGN §21); never recorded.
+    progress: Mapping[str, float] = field(default_factory=dict)
     created_at: float | None = None  # when the provider made it, by its own record (`adopt`)
     # What the provider's own record says of whose run this is (HF labels, Ray metadata,
     # Replicate's trainer and input): what `Owned.owns` judges, never shown or recorded.

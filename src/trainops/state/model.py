@@ -70,6 +70,10 @@ class Run:
     # Downloading, Training), shown as its reason. Live, never recorded: not written to the state
     # file and not compared, so a change of it is no change of the run (no state commit).
     detail: str = field(default="", compare=False)
+    # The metrics a running run reported so far (Observation.progress), for a sweep's early stop
+    # (DESIGN §21). Live like `detail`: not written, not compared, and only ever set from an
+    # observation of this pass (`plan.refresh`), never from the state branch.
+    progress: Mapping[str, float] = field(default_factory=dict, compare=False)
 
     @property
     def is_intent(self) -> bool:
@@ -104,6 +108,7 @@ class Run:
         if self.instances == 1:
             del data["instances"]
         del data["detail"]
+        del data["progress"]
         return data
 
     @classmethod

@@ -275,6 +275,9 @@ def _shared(run: Run) -> Run:
         put(run, "promotions", _NO_ENTRIES)
     if not run.fingerprints:
         put(run, "fingerprints", _NO_ENTRIES)
+    # Live, never recorded (Run.progress): what a state file says of it is not read, so a
+    # forged one cannot stop a member of a sweep early (DESIGN §21).
+    put(run, "progress", _NO_ENTRIES)
     return run
 
 

@@ -1,6 +1,7 @@
 """What a local run's record says, read-only (DESIGN §10): its status as an `Observation`, the
-outputs it names (DESIGN §2), its metrics once it has ended. A run whose supervisor is gone
-without a final status reads as Failed (VANISHED) here; recording that is `stop.declare_lost`.
+outputs it names (DESIGN §2), its metrics once it has ended (and so far, while it runs: a sweep's
+early stop, DESIGN §21). A run whose supervisor is gone without a final status reads as Failed
+(VANISHED) here; recording that is `stop.declare_lost`.
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ def observation(
     else:
         billed = max(0.0, clock() - started)
     error = str(status.get("error") or "") if health is not Health.SUCCEEDED else ""
+    # metrics.json as the run left it, or as it is so far (a sweep's early stop, DESIGN §21)
+    found = metrics.read(work / sv.OUTPUTS / metrics.FILE) if health is not Health.PENDING else {}
     return Observation(
         run_id,
         health,
@@ -54,7 +57,8 @@ def observation(
         completed_at=completed,
         billed_seconds=billed,
         outputs=outputs(work / sv.OUTPUTS),
-        metrics=metrics.read(work / sv.OUTPUTS / metrics.FILE) if health.terminal else {},
+        metrics=found if health.terminal else {},
+        progress=found if health.active else {},
         error=error,
         retryable=bool(status.get("retryable", True)),
     )

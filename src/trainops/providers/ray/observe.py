@@ -62,6 +62,11 @@ def observation(output_uri: str, run_id: str, info: Any) -> Observation:
                 # Until the storage answers it stays Running here, and is asked again.
                 return Observation(run_id, Health.RUNNING, started_at=started, marks=marks(info))
 
+    # So far, while it runs (a sweep's early stop, DESIGN §21): only from a shared folder, a
+    # file read; from S3 it would be a request per running run per pass.
+    folder = output_dir(output_uri, run_id) if health is Health.RUNNING else None
+    shared = folder is not None and not folder.is_symlink()
+    progress = metrics.read(folder / metrics.FILE) if folder is not None and shared else {}
     return Observation(
         run_id,
         health,
@@ -70,6 +75,7 @@ def observation(output_uri: str, run_id: str, info: Any) -> Observation:
         billed_seconds=billed,
         outputs=outputs,
         metrics=found_metrics,
+        progress=progress,
         error=error,
         retryable=health is not Health.CANCELED,
         marks=marks(info),
