@@ -377,6 +377,23 @@ def test_check_finds_a_missing_workdir_or_command_path(provider: LocalProvider, 
     assert (nofile.message, nofile.line) == ("command './train/trian.sh' does not exist", 1)
 
 
+def test_check_tells_every_job_of_a_shared_workdir_its_own_problem(
+    provider: LocalProvider, repo: Path
+) -> None:
+    """Jobs sharing a workdir (or a manifest folder) are looked up once per validation: each
+    still gets its own problem, named and located in its own manifest."""
+    jobs = [make_job(repo, n, ["./run.sh"], workdir="shared") for n in ("one", "two")]
+    gone = [provider.check(job, None) for job in jobs]
+    (repo / "shared").mkdir()
+    found = provider.check(make_job(repo, "three", ["./run.sh"], workdir=None), None)
+
+    assert [(p.job, p.file, p.message) for [p] in gone] == [
+        ("one", "jobs/one.yaml", "workdir shared does not exist"),
+        ("two", "jobs/two.yaml", "workdir shared does not exist"),
+    ]
+    assert [(p.job, p.message) for p in found] == [("three", "command './run.sh' does not exist")]
+
+
 def test_a_copied_clone_never_claims_the_originals_runs(tmp_path: Path) -> None:
     """DESIGN §10: a run belongs to the clone that started it. `cp -r` copies the git directory
     with its clone id; the copy sees that the id was made for another path and takes its own."""

@@ -68,6 +68,9 @@ class LocalProvider:
         self.runs_dir = self.repo_root / runs_dir
         self._clock = clock
         self._folders = RunFolders(self.repo_root, self.runs_dir)
+        # what check() found on disk, by workdir and by command path (see _workdir)
+        self._checked_dirs: dict[tuple[str | None, str], tuple[Path, str, bool]] = {}
+        self._checked_commands: dict[tuple[Path, str], bool] = {}
 
     @property
     def records_dir(self) -> Path | None:
@@ -97,9 +100,8 @@ class LocalProvider:
         if not isinstance(spec, LocalSpec):
             return []
         problems: list[Problem] = []
-        cwd = job_cwd(self.repo_root, job, spec.workdir)
-        shown = self._folders.display(cwd)
-        if not cwd.is_dir():
+        cwd, shown, is_dir = self._workdir(job, spec.workdir)
+        if not is_dir:
             problems.append(
                 job.doc.problem(
                     ("spec", "workdir"),
@@ -107,7 +109,7 @@ class LocalProvider:
                     "workdir is relative to the repository root; by default the manifest's folder",
                 )
             )
-        elif "/" in spec.command[0] and not (cwd / spec.command[0]).exists():
+        elif "/" in spec.command[0] and not self._exists(cwd, spec.command[0]):
             problems.append(
                 job.doc.problem(
                     ("spec", "command", 0),
@@ -116,6 +118,25 @@ class LocalProvider:
                 )
             )
         return [replace(p, job=job.name) for p in problems]
+
+    def _workdir(self, job: Job, workdir: str | None) -> tuple[Path, str, bool]:
+        """The job's workdir resolved, as a message shows it, and whether it is a folder: once
+        per distinct workdir (or manifest folder) for this instance. `check` is called on an
+        instance made for one validation (workspace._validate), where thousands of jobs often
+        share one workdir: resolving each again (a stat per path component) was most of it."""
+        key = (workdir, job.file.rpartition("/")[0] if workdir is None else "")
+        found = self._checked_dirs.get(key)
+        if found is None:
+            cwd = job_cwd(self.repo_root, job, workdir)
+            found = self._checked_dirs[key] = (cwd, self._folders.display(cwd), cwd.is_dir())
+        return found
+
+    def _exists(self, cwd: Path, command: str) -> bool:
+        key = (cwd, command)
+        found = self._checked_commands.get(key)
+        if found is None:
+            found = self._checked_commands[key] = (cwd / command).exists()
+        return found
 
     def location(self, claim: bool = False) -> str:
         """Where runs submitted from here live (the `Located` capability): this clone on this
