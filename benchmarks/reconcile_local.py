@@ -56,11 +56,10 @@ def build(base: Path, count: int) -> Path:
 
 def write_state(root: Path) -> None:
     """Every job's current revision succeeded, recorded as apply would have recorded it."""
-    from trainops.providers.base import Health
     from trainops.providers.local import run_id_for
     from trainops.state.git import GitStateStore
     from trainops.state.layout import snapshot_path, state_path
-    from trainops.state.model import JobState, Run
+    from trainops.state.model import Health, JobState, Run
     from trainops.workspace import Workspace
 
     ws = Workspace.open(root, ref="HEAD")

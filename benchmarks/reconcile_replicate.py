@@ -167,7 +167,7 @@ def submissions(count: int, limit: int, *, told: bool) -> dict[str, Any]:
     `told`: the provider's pacer is given that limit; otherwise it assumes Replicate's published
     600 a minute and only the service's 429s (Retry-After) slow it down."""
     from trainops.commands import reconciler
-    from trainops.providers.base import Health
+    from trainops.state.model import Health
     from trainops.state.trust import parse_state
     from trainops.workspace import Workspace
 

@@ -53,11 +53,10 @@ def build(base: Path, count: int, revisions: int) -> tuple[Path, int]:
 def write_history(root: Path, revisions: int) -> int:
     """`revisions` rounds of one succeeded run per job, written as apply writes them; the last
     at the revision the workspace computes. Returns the runs recorded."""
-    from trainops.providers.base import Health
     from trainops.state.admin import read_jobs
     from trainops.state.git import GitStateStore
     from trainops.state.layout import snapshot_path
-    from trainops.state.model import JobState, Run
+    from trainops.state.model import Health, JobState, Run
     from trainops.state.retention import state_changes
     from trainops.workspace import Workspace
 

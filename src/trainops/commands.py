@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING, Any
 from trainops.errors import InvalidInput, ProviderError, TrainopsError, UsageError
 from trainops.manifest import Config
 from trainops.providers import Providers
-from trainops.providers.base import Health, Located, LogFollower, Provider
+from trainops.providers.base import Located, LogFollower, Provider
 from trainops.reconcile import Pass, Reconciler
 from trainops.state.base import ReadsAhead, StateStore
+from trainops.state.model import Health, month_of
 from trainops.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -341,7 +342,7 @@ def spend(root: Path, month: str | None, by: str) -> dict[str, Any]:
     from trainops.state.trust import parse_state, state_problems
 
     now = time.time()
-    month = month or cost.month_of(now)
+    month = month or month_of(now)
     if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month):
         raise UsageError(f"--month {month!r} is not a month", "write it as YYYY-MM, e.g. 2026-11")
     ws = Workspace.open(root)

@@ -8,13 +8,11 @@ cost is what the provider billed (Replicate: `metrics.predict_time`) x price.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from trainops.manifest import AnySpec as Spec
-from trainops.state.model import JobState, Run
+from trainops.state.model import JobState, Run, month_of
 
 
 @dataclass(frozen=True)
@@ -69,17 +67,6 @@ def run_cost(run: Run, prices: Mapping[str, float], now: float) -> float:
         # Billed per instance (a finished run's billed_seconds already counts them all)
         return max(0.0, now - run.started_at) * per_second * run.instances
     return run.cost_usd or 0.0
-
-
-def month_of(timestamp: float) -> str:
-    """`YYYY-MM` of a time (UTC). Months begin at a UTC midnight, so the day decides: a plan
-    asks this of every run of every job, and a run's day has usually been seen before."""
-    return _month_of_day(int(timestamp // 86400))
-
-
-@functools.lru_cache(maxsize=4096)
-def _month_of_day(day: int) -> str:
-    return datetime.fromtimestamp(day * 86400, UTC).strftime("%Y-%m")
 
 
 def month_spend(

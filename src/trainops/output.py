@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_serializer
 
 from trainops.errors import Problem
 from trainops.plan import Action, Adopt, Cancel, Deliver, Plan, Promote, Submit, Sync
-from trainops.providers.base import Health
+from trainops.state.model import Health
 
 SCHEMA_FILE = "output.v1.json"
 

@@ -14,7 +14,7 @@ import pytest
 
 from tests.contract.conftest import Harness
 from trainops.errors import OutcomeUnknown
-from trainops.providers.base import Health
+from trainops.state.model import Health
 
 UNKNOWN = "0" * 24  # a well-formed job id the service never issued
 

@@ -10,7 +10,8 @@ import contextlib
 from tests.contract.conftest import Harness
 from tests.support.rayhead import TIMEOUT
 from trainops.errors import OutcomeUnknown
-from trainops.providers.base import Health, Provider
+from trainops.providers.base import Provider
+from trainops.state.model import Health
 
 pytestmark = TIMEOUT  # the first ray case waits for the session's Ray head to start
 

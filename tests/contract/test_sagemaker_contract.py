@@ -11,8 +11,8 @@ import dataclasses
 import pytest
 
 from tests.contract.conftest import Harness
-from trainops.providers.base import Health
 from trainops.providers.sagemaker import check_run, training_job_name
+from trainops.state.model import Health
 
 
 @pytest.fixture

@@ -122,7 +122,7 @@ def assert_exactly_once(
     clones of its remote (each run claimed by exactly one clone); `canceled` are the runs of
     replaced revisions, which must have ended canceled with their processes gone. Returns
     counts for the report."""
-    from trainops.providers.base import Health
+    from trainops.state.model import Health
 
     clones = [repo, *others]
     owner = {}

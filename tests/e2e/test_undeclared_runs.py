@@ -144,9 +144,9 @@ def test_a_forged_state_file_cannot_make_adopt_bind_nor_apply_cancel_a_foreign_t
 ) -> None:
     from dataclasses import replace
 
-    from trainops.providers.base import Health
     from trainops.state.git import GitStateStore
     from trainops.state.layout import job_of_path
+    from trainops.state.model import Health
     from trainops.state.schema import read_state_file
 
     ours, theirs = strays(user.emu)

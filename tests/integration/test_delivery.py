@@ -19,8 +19,7 @@ from tests.emulators.huggingface import HubEmulator, git_blob_id
 from tests.emulators.s3 import MotoS3
 from trainops.delivery import DeliveryError, deliver
 from trainops.manifest import DeliverTarget
-from trainops.providers.base import Health
-from trainops.state.model import Run
+from trainops.state.model import Health, Run
 
 REVISION = "3f2c0a9b8d7e"
 S3_TARGET = DeliverTarget.model_validate({"s3": {"uri": "s3://models/team/"}})

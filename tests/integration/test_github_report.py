@@ -18,8 +18,7 @@ from trainops.github.plan_report import PLAN_MARKER, publish_plan
 from trainops.github.run_report import run_reporter
 from trainops.github.transport import GitHubError
 from trainops.manifest import Config
-from trainops.providers.base import Health
-from trainops.state.model import Run
+from trainops.state.model import Health, Run
 
 OWNER, REPO = "acme", "models"
 HEAD, MERGE, SOURCE = "c" * 40, "d" * 40, "e" * 40

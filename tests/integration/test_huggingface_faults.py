@@ -22,8 +22,8 @@ from tests.emulators.huggingface import HubEmulator
 from tests.support.gitrepo import make_repo
 from trainops.commands import reconciler
 from trainops.errors import ProviderError
-from trainops.providers.base import Health
 from trainops.providers.huggingface import HuggingFaceProvider
+from trainops.state.model import Health
 from trainops.workspace import Workspace
 
 TRIALS = int(os.environ.get("TRAINOPS_TRIALS", "3"))

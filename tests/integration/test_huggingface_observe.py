@@ -13,8 +13,8 @@ from collections.abc import Iterator
 import pytest
 
 from tests.emulators.huggingface import HFJob, HubEmulator
-from trainops.providers.base import Health
 from trainops.providers.huggingface import HuggingFaceProvider, labels_of
+from trainops.state.model import Health
 
 UNKNOWN = "f" * 24  # well-formed, never issued
 

@@ -22,8 +22,9 @@ import pytest
 
 from tests.support.gitrepo import git
 from trainops.manifest import Job, TrainingJob
-from trainops.providers.base import Health, Intent, Observation, Submission
+from trainops.providers.base import Intent, Observation, Submission
 from trainops.providers.local import VANISHED, LocalProvider
+from trainops.state.model import Health
 from trainops.yamlsource import load_text
 
 PROJECT = Path(__file__).resolve().parents[2]

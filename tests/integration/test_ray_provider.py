@@ -20,8 +20,9 @@ from tests.support.httpproxy import CountingProxy
 from tests.support.rayhead import TIMEOUT, RayHead
 from trainops.errors import ProviderError
 from trainops.manifest import Job, RayConfig, TrainingJob
-from trainops.providers.base import Health, Intent, Observation, Submission, input_hash
+from trainops.providers.base import Intent, Observation, Submission, input_hash
 from trainops.providers.ray import RayProvider, submission_id
+from trainops.state.model import Health
 from trainops.yamlsource import Document
 
 pytestmark = TIMEOUT

@@ -35,10 +35,9 @@ from tests.emulators.replicate import (
 from tests.support.gitrepo import make_repo
 from trainops.commands import reconciler
 from trainops.errors import ProviderError
-from trainops.providers.base import Health
 from trainops.providers.replicate import ReplicateProvider
 from trainops.reconcile import Pass
-from trainops.state.model import JobState
+from trainops.state.model import Health, JobState
 from trainops.workspace import Workspace
 
 JOBS = int(os.environ.get("TRAINOPS_FAULT_JOBS", "60"))

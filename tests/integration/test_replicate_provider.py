@@ -25,8 +25,9 @@ from tests.emulators.replicate import (
 from trainops.errors import OutcomeUnknown, ProviderError
 from trainops.lockfile import Lock, LockedTrainer, is_stale, resolve_lock
 from trainops.manifest import Job, ReplicateConfig, TrainingJob
-from trainops.providers.base import Health, Intent, Provider, Submission, input_hash
+from trainops.providers.base import Intent, Provider, Submission, input_hash
 from trainops.providers.replicate import Pacer, ReplicateProvider, SubmissionRejected
+from trainops.state.model import Health
 from trainops.yamlsource import Document
 
 TRAINER = "ostris/flux-dev-lora-trainer"

@@ -11,12 +11,11 @@ import pytest
 
 from tests.support.gitrepo import HERMETIC_ENV, git, make_repo
 from trainops import cost
-from trainops.providers.base import Health
 from trainops.state.admin import compact, read_jobs
 from trainops.state.git import GitStateStore
 from trainops.state.history import job_history
 from trainops.state.layout import snapshot_path, state_path
-from trainops.state.model import JobState, Run
+from trainops.state.model import Health, JobState, Run, month_of
 from trainops.state.retention import KEEP_TERMINAL, state_changes
 
 BUNDLE = Path(__file__).parents[1] / "fixtures" / "legacy_state" / "legacy-state.bundle"
@@ -77,7 +76,7 @@ def test_history_returns_every_run_while_the_tip_keeps_a_few(repo: Path) -> None
     snapshots = git(repo, "ls-tree", "-r", "--name-only", version, "--", "snapshots/").split()
     assert len(snapshots) == 2 * len(tip.runs)
     # cost of every month as before any run was dropped: 80 runs, $0.50 each
-    months = {cost.month_of(r.completed_at or 0) for r in found.runs}
+    months = {month_of(r.completed_at or 0) for r in found.runs}
     spent = sum(cost.month_spend(read_jobs(store)[1].values(), {}, m, 0) for m in months)
     assert spent == pytest.approx(40.0)
 
@@ -106,7 +105,7 @@ def test_a_branch_written_by_the_released_layout_is_read_and_compacted_losing_no
     old_version, old = read_jobs(store)
     assert {s.path for s in old.values()} == {f"state/{n}.json" for n in old}  # flat
     months = sorted(
-        {cost.month_of(r.completed_at or r.created_at) for s in old.values() for r in s.runs}
+        {month_of(r.completed_at or r.created_at) for s in old.values() for r in s.runs}
     )
     before = {
         (m, by): cost.spend_by(old.values(), PRICES, m, by, 2e9)

@@ -17,9 +17,8 @@ from trainops.errors import ProviderError
 from trainops.github.plan_report import PLAN_MARKER, publish_plan
 from trainops.github.run_report import run_marker, run_reporter
 from trainops.manifest import Config
-from trainops.providers.base import Health
 from trainops.providers.replicate import ReplicateProvider
-from trainops.state.model import Run
+from trainops.state.model import Health, Run
 
 PLAN = "### trainops plan\n\n**Plan: 1 to submit.**\n"
 

@@ -30,8 +30,7 @@ from tests.support.workspace import UserRepo, explain
 from trainops.delivery import DeliveryError, deliver
 from trainops.fingerprints import Observer, check_inputs
 from trainops.manifest import DeliverTarget
-from trainops.providers.base import Health
-from trainops.state.model import Run
+from trainops.state.model import Health, Run
 
 MAX_REDIRECTS = 3  # egress.MAX_REDIRECTS, as the fingerprints had it before
 TOKEN_PATH = "/computeMetadata/v1/token"

@@ -31,8 +31,9 @@ from tests.emulators.replicate import (
 from tests.security.test_state_branch import forge
 from tests.support.gitrepo import git
 from tests.support.workspace import UserRepo, config, explain, manifest
-from trainops.providers.base import Health, Intent, Observation
+from trainops.providers.base import Intent, Observation
 from trainops.state.layout import state_path
+from trainops.state.model import Health
 
 REV = "0123456789ab"
 R8_TOKEN = "r8_" + "OwnershipT0ken" * 2

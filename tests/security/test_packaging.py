@@ -280,8 +280,9 @@ def test_a_ray_run_ships_the_applied_commit_not_the_checked_out_working_tree(
     """The zip a Ray run gets is the submitted commit's workdir (serve's case: the clone is at
     an older commit, with an untracked credential file lying around)."""
     from trainops.manifest import Job, RayConfig, TrainingJob
-    from trainops.providers.base import Health, Submission, input_hash
+    from trainops.providers.base import Submission, input_hash
     from trainops.providers.ray import RayProvider
+    from trainops.state.model import Health
     from trainops.yamlsource import Document
 
     monkeypatch.delenv("RAY_ADDRESS", raising=False)

@@ -6,8 +6,7 @@ from typing import Any
 
 from trainops.manifest import Job, TrainingJob, revision
 from trainops.plan import Desired, Target
-from trainops.providers.base import Health
-from trainops.state.model import JobState, Run
+from trainops.state.model import Health, JobState, Run
 from trainops.yamlsource import Document
 
 

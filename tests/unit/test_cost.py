@@ -10,7 +10,7 @@ from tests.support.factories import desired, run, state, target
 from trainops import cost
 from trainops.manifest import Policy
 from trainops.plan import Cancel, Limits, Submit, Sync, plan
-from trainops.providers.base import Health
+from trainops.state.model import Health
 
 NOW = datetime(2026, 11, 15, tzinfo=UTC).timestamp()
 LAST_MONTH = datetime(2026, 10, 20, tzinfo=UTC).timestamp()

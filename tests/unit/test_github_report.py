@@ -19,9 +19,8 @@ from trainops.github.context import ActionsContext
 from trainops.github.plan_report import plan_comment, plan_description
 from trainops.github.run_report import run_comment, run_status
 from trainops.github.specdiff import diffs_markdown, env_changes, spec_changes, spec_diffs
-from trainops.providers.base import Health
 from trainops.scrub import Scrubber
-from trainops.state.model import Run
+from trainops.state.model import Health, Run
 
 VERSION = "acme/flux-portraits:5c7d5dc6dd8bf75c1acaa8565735e7986bc5b66206b55cca93cb72c9bf15ccaa"
 RUN = Run(

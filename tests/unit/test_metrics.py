@@ -80,9 +80,8 @@ def test_the_state_reader_refuses_forged_metrics(bad: object) -> None:
 
 def test_the_plan_comment_shows_what_a_changed_job_last_produced() -> None:
     from trainops.plan import JobView, Plan, Submit, Sync
-    from trainops.providers.base import Health
     from trainops.render import plan_markdown
-    from trainops.state.model import Run
+    from trainops.state.model import Health, Run
 
     old = Run(
         "0123456789ab",

@@ -10,8 +10,7 @@ from trainops import output, render
 from trainops.cost import Estimate
 from trainops.errors import Problem
 from trainops.plan import Cancel, Deliver, JobView, Money, Plan, Submit, Sync
-from trainops.providers.base import Health
-from trainops.state.model import Run
+from trainops.state.model import Health, Run
 
 NOW = 1_780_000_000.0
 

@@ -18,7 +18,7 @@ from trainops.plan import (
     Sync,
     plan,
 )
-from trainops.providers.base import Health
+from trainops.state.model import Health
 
 NOW = 10_000.0
 A = target("a")

@@ -13,7 +13,7 @@ from tests.support.factories import desired, run, state, target
 from trainops.plan import Limits, Promote, plan
 from trainops.promotion.gate import decide, failures, source
 from trainops.provenance import hub_ref
-from trainops.providers.base import Health
+from trainops.state.model import Health
 
 HUB = "huggingface:acme/m"
 PROD = "huggingface:acme/m@prod"

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from trainops.provenance import recorded_runs
-from trainops.providers.base import Health
 from trainops.state.base import StateSnapshot
-from trainops.state.model import JobState, Run
+from trainops.state.model import Health, JobState, Run
 
 
 def _run(revision: str, run_id: str) -> Run:

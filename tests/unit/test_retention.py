@@ -7,8 +7,7 @@ import pytest
 
 from tests.support.factories import run
 from trainops import cost
-from trainops.providers.base import Health
-from trainops.state.model import JobState, Run
+from trainops.state.model import Health, JobState, Run, month_of
 from trainops.state.retention import KEEP_TERMINAL, retain
 from trainops.state.schema import read_state_file
 
@@ -110,7 +109,7 @@ def test_cost_of_past_months_is_identical_after_compaction(by: str) -> None:
         groups = cost.spend_by(states, PRICES, month, by, 2e9)
         return {k: (n, round(v, 6)) for k, (n, v) in groups.items()}  # as `cost` prints it
 
-    months = {cost.month_of(r.completed_at or 0) for s in before for r in s.runs}
+    months = {month_of(r.completed_at or 0) for s in before for r in s.runs}
     assert len(months) > 3
     for month in sorted(months):
         assert spend(after, month) == spend(before, month), month

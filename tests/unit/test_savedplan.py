@@ -13,14 +13,13 @@ from trainops import cost, render
 from trainops.errors import InvalidInput
 from trainops.output import report_parts
 from trainops.plan import Cancel, JobView, Money, Plan, Submit, Sync
-from trainops.providers.base import Health
 from trainops.savedplan.digest import sign
 from trainops.savedplan.model import Binding, PlannedAction
 from trainops.savedplan.read import load, load_to_apply
 from trainops.savedplan.show import to_plan
 from trainops.savedplan.stale import price_text, stale_lines
 from trainops.savedplan.write import dump, make
-from trainops.state.model import Run
+from trainops.state.model import Health, Run
 
 NOW = 1_796_000_000.0
 COMMIT = "c" * 40

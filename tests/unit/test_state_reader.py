@@ -11,8 +11,7 @@ from typing import Any
 
 import pytest
 
-from trainops.providers.base import Health
-from trainops.state.model import JobState, MonthTotal, Run
+from trainops.state.model import Health, JobState, MonthTotal, Run
 from trainops.state.schema import (
     StateFileError,
     _from_data,

@@ -20,8 +20,8 @@ from trainops.github.comments import by_us, fit, one_line
 from trainops.github.context import SHA, ActionsContext, client_from_env
 from trainops.github.transport import GitHubError
 from trainops.manifest import format_duration
-from trainops.providers.base import Health
 from trainops.scrub import scrubber
+from trainops.state.model import Health
 
 if TYPE_CHECKING:
     from trainops.manifest import Config

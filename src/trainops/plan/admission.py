@@ -23,7 +23,7 @@ from trainops import cost
 from trainops.plan.actions import Action, Cancel, Submit
 from trainops.plan.desired import Desired, Limits, Target
 from trainops.plan.views import Money, SetView
-from trainops.state.model import JobState
+from trainops.state.model import JobState, month_of
 
 
 class Admission:
@@ -34,7 +34,7 @@ class Admission:
         self, desired: Desired, state: Mapping[str, JobState], limits: Limits, now: float
     ) -> None:
         self.limits, self.policy = limits, limits.policy
-        self.month = cost.month_of(now)
+        self.month = month_of(now)
         self.spent = cost.month_spend(state.values(), limits.prices, self.month, now)
         self.running = sum(1 for s in state.values() for r in s.runs if r.active)
         self.to_come: float | None = 0.0  # worst case still to come from active runs

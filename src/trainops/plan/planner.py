@@ -19,8 +19,7 @@ from trainops.plan.admission import Admission
 from trainops.plan.desired import Desired, Limits
 from trainops.plan.rules import available, elsewhere, present, removed
 from trainops.plan.views import JobView, Plan, Sync, job_view
-from trainops.providers.base import Health
-from trainops.state.model import JobState
+from trainops.state.model import Health, JobState
 
 
 def plan(

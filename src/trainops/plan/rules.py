@@ -38,8 +38,7 @@ from trainops.plan.desired import Desired, Limits, Target
 from trainops.plan.upstream import missing_output, waiting
 from trainops.plan.views import JobView, Sync, held, job_view
 from trainops.promotion import gate
-from trainops.providers.base import Health
-from trainops.state.model import JobState, Run
+from trainops.state.model import Health, JobState, Run
 
 
 def available(

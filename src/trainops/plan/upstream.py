@@ -12,8 +12,7 @@ from collections.abc import Mapping
 
 from trainops.manifest import output_refs
 from trainops.plan.desired import Desired, Target
-from trainops.providers.base import Health
-from trainops.state.model import JobState
+from trainops.state.model import Health, JobState
 
 
 def waiting(target: Target, desired: Desired, state: Mapping[str, JobState]) -> str:

@@ -15,8 +15,7 @@ from enum import StrEnum
 from trainops import cost
 from trainops.plan.actions import Action
 from trainops.promotion import gate
-from trainops.providers.base import Health
-from trainops.state.model import JobState, Run
+from trainops.state.model import Health, JobState, Run
 
 
 class Sync(StrEnum):

@@ -15,8 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from trainops.manifest import AnySpec, PromoteTarget, parse_condition
-from trainops.providers.base import Health
-from trainops.state.model import Run
+from trainops.state.model import Health, Run
 
 DONE = "done"  # the alias points at this run
 HELD = "held: "  # this run failed a condition; the alias stays elsewhere

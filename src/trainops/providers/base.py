@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from trainops.state.model import Health
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -19,32 +20,6 @@ if TYPE_CHECKING:
     from trainops.data import Package
     from trainops.errors import Problem
     from trainops.manifest import Job
-
-
-class Health(StrEnum):
-    """DESIGN §6 health of a job's run."""
-
-    PENDING = "Pending"
-    RUNNING = "Running"
-    SUCCEEDED = "Succeeded"
-    FAILED = "Failed"
-    CANCELED = "Canceled"
-    MISSING = "Missing"
-    # A run this reconciler cannot see (a local run of another machine or clone): never a
-    # reason to resubmit it, declare it lost or cancel it from here. Never recorded in state.
-    UNKNOWN = "Unknown"
-    SUSPENDED = "Suspended"  # the job is suspended and has no run of its current revision
-
-    @property
-    def terminal(self) -> bool:
-        return self in (Health.SUCCEEDED, Health.FAILED, Health.CANCELED)
-
-    @property
-    def active(self) -> bool:
-        return self in ACTIVE_HEALTH
-
-
-ACTIVE_HEALTH = frozenset({Health.PENDING, Health.RUNNING})  # `Health.active`
 
 
 @dataclass(frozen=True)

@@ -16,12 +16,12 @@ from typing import Any
 from trainops.errors import OutcomeUnknown, ProviderError
 from trainops.faults import crashpoint
 from trainops.plan import Adopt, Cancel, Submit
-from trainops.providers.base import Adoptable, Health, Submission
+from trainops.providers.base import Adoptable, Submission
 from trainops.reconcile.context import Context
 from trainops.reconcile.intents import owner_alive, with_reason
 from trainops.reconcile.result import Outcome, Pass
 from trainops.reconcile.snapshot import stage_data
-from trainops.state.model import JobState
+from trainops.state.model import Health, JobState
 
 ADOPTION_GRACE_SECONDS = 600.0  # DESIGN §8, unless the provider says otherwise (Adoptable)
 

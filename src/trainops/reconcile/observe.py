@@ -13,11 +13,11 @@ from collections.abc import Mapping
 from dataclasses import replace
 
 from trainops.errors import TrainopsError
-from trainops.providers.base import Health, Observation, Reaper
+from trainops.providers.base import Observation, Reaper
 from trainops.reconcile.context import Context
 from trainops.reconcile.ownership import judge, named
 from trainops.scrub import scrubber
-from trainops.state.model import JobState, Run
+from trainops.state.model import Health, JobState, Run
 
 
 def observe(

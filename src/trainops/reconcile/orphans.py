@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 
 from trainops.cost import price
 from trainops.errors import InvalidInput, Problem, TrainopsError
-from trainops.providers.base import Attempted, Health, Intent, Listable, Listed, input_hash
+from trainops.providers.base import Attempted, Intent, Listable, Listed, input_hash
 from trainops.reconcile.context import Context
 from trainops.reconcile.snapshot import resolve_input
-from trainops.state.model import JobState, Run
+from trainops.state.model import Health, JobState, Run
 
 # How many runs `status --all` reads per provider at most: list calls are 100 runs a page on
 # Replicate, so 200 calls cover 20,000 runs (the count is printed when it falls short).

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from trainops.state.model import JobState
+from trainops.state.model import JobState, month_of
 
 if TYPE_CHECKING:
     from trainops.reconcile import Pass
@@ -66,7 +66,7 @@ def build_view(
             if run.lost:
                 continue
             usd = cost.run_cost(run, prices, now)
-            month = cost.month_of(run.created_at)
+            month = month_of(run.created_at)
             spend[month] = spend.get(month, 0.0) + usd
             runs.append(
                 RunPoint(

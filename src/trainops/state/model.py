@@ -4,18 +4,59 @@
 JSON writer (`to_text`), so the planner can read them without I/O and apply can write them back as
 text. Reading one back is `trainops.state.schema` (strict: the state branch is input, DESIGN §9);
 the cross-file checks of the whole branch are `trainops.state.trust`.
+
+A run's `Health` (DESIGN §6) and `month_of` live here, below providers and `cost`, which read
+them: a record carries its health and its month's totals.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
-from trainops.providers.base import ACTIVE_HEALTH, Health
-
 FORMAT = 1  # the state file's format, written as its "format" (checked by `schema`)
+
+
+class Health(StrEnum):
+    """DESIGN §6 health of a job's run."""
+
+    PENDING = "Pending"
+    RUNNING = "Running"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    CANCELED = "Canceled"
+    MISSING = "Missing"
+    # A run this reconciler cannot see (a local run of another machine or clone): never a
+    # reason to resubmit it, declare it lost or cancel it from here. Never recorded in state.
+    UNKNOWN = "Unknown"
+    SUSPENDED = "Suspended"  # the job is suspended and has no run of its current revision
+
+    @property
+    def terminal(self) -> bool:
+        return self in (Health.SUCCEEDED, Health.FAILED, Health.CANCELED)
+
+    @property
+    def active(self) -> bool:
+        return self in ACTIVE_HEALTH
+
+
+ACTIVE_HEALTH = frozenset({Health.PENDING, Health.RUNNING})  # `Health.active`
+
+
+def month_of(timestamp: float) -> str:
+    """`YYYY-MM` of a time (UTC). Months begin at a UTC midnight, so the day decides: a plan
+    asks this of every run of every job, and a run's day has usually been seen before."""
+    return _month_of_day(int(timestamp // 86400))
+
+
+@functools.lru_cache(maxsize=4096)
+def _month_of_day(day: int) -> str:
+    return datetime.fromtimestamp(day * 86400, UTC).strftime("%Y-%m")
 
 
 @dataclass(frozen=True, slots=True)

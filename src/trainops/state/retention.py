@@ -14,10 +14,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 
-from trainops.cost import month_of
-from trainops.providers.base import Health
 from trainops.state.layout import legacy_state_path, state_path
-from trainops.state.model import JobState, MonthTotal, Run
+from trainops.state.model import Health, JobState, MonthTotal, Run, month_of
 
 __all__ = ["KEEP_TERMINAL", "compacted", "retain", "state_changes"]
 

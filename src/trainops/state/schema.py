@@ -19,8 +19,7 @@ from dataclasses import MISSING, fields
 from typing import Any, Literal
 
 from trainops import metrics as _metrics
-from trainops.providers.base import Health
-from trainops.state.model import FORMAT, JobState, MonthTotal, Run
+from trainops.state.model import FORMAT, Health, JobState, MonthTotal, Run
 
 __all__ = ["MAX_AMOUNT", "MAX_TIME", "StateFileError", "read_state_file"]
 

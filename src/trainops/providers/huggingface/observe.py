@@ -11,9 +11,10 @@ from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any
 
-from trainops.providers.base import Health, Observation
+from trainops.providers.base import Observation
 from trainops.providers.huggingface.http import HubCalls, detail_of, is_job_id, status_of
 from trainops.providers.huggingface.labels import LABEL
+from trainops.state.model import Health
 
 ACTIVE_STAGES = ("SCHEDULING", "RUNNING")
 FINISHED_STAGES = ("COMPLETED", "ERROR", "CANCELED", "DELETED")

@@ -14,7 +14,8 @@ from trainops import metrics
 from trainops.processes import running_with
 from trainops.providers import _supervisor as sv
 from trainops.providers._claims import VANISHED
-from trainops.providers.base import Health, Observation
+from trainops.providers.base import Observation
+from trainops.state.model import Health
 
 _HEALTH = {
     "pending": Health.PENDING,

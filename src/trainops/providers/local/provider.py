@@ -23,7 +23,6 @@ from trainops.providers import _claims
 from trainops.providers import _location as loc
 from trainops.providers import _supervisor as sv
 from trainops.providers.base import (
-    Health,
     Intent,
     Listing,
     Observation,
@@ -44,6 +43,7 @@ from trainops.providers.local.records import (
 )
 from trainops.providers.local.stage import stage
 from trainops.providers.local.start import claim_and_start
+from trainops.state.model import Health
 
 GITHUB_HOSTED = (
     "local runs need a persistent machine: this GitHub-hosted runner's disk vanishes after the job"

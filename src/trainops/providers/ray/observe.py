@@ -12,9 +12,10 @@ from typing import Any
 from trainops import metrics
 from trainops.errors import ProviderError
 from trainops.providers._outputs import named
-from trainops.providers.base import Health, Observation
+from trainops.providers.base import Observation
 from trainops.providers.ray.client import Cluster, seconds, status
 from trainops.providers.ray.ids import RUN_ID, marks
+from trainops.state.model import Health
 
 HEALTH = {
     "PENDING": Health.PENDING,

@@ -14,8 +14,9 @@ from typing import Any
 
 from trainops.errors import ProviderError
 from trainops.manifest import canonical_json
-from trainops.providers.base import Health, Intent, Observation
+from trainops.providers.base import Intent, Observation
 from trainops.providers.replicate.http import NotFound, timestamp
+from trainops.state.model import Health
 
 HEALTH = {
     "starting": Health.PENDING,

@@ -7,8 +7,9 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from trainops.providers.base import Health, Observation
+from trainops.providers.base import Observation
 from trainops.providers.sagemaker.api import timestamp
+from trainops.state.model import Health
 
 ACTIVE = ("InProgress", "Stopping")
 
