@@ -9,7 +9,7 @@ import pytest
 
 from tests.support.factories import desired, run, state, target
 from trainops.plan.select import MAXIMIZE, MINIMIZE, selection
-from trainops.providers.base import Health
+from trainops.state.model import Health
 
 M1, M3 = target("m1", input={"lr": 1}), target("m3")
 M2 = target("m2", input={"lr": 2}, retries=1)

@@ -21,8 +21,7 @@ from dataclasses import dataclass
 
 from trainops.plan.actions import SUSPENDED
 from trainops.plan.desired import Desired
-from trainops.providers.base import Health
-from trainops.state.model import JobState, Run
+from trainops.state.model import Health, JobState, Run
 
 MINIMIZE = "minimize"
 MAXIMIZE = "maximize"

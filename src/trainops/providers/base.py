@@ -12,14 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from trainops.state.model import Health
-
 if TYPE_CHECKING:
     from pathlib import Path
 
     from trainops.data import Package
     from trainops.errors import Problem
     from trainops.manifest import Job
+    from trainops.state.model import Health
 
 
 @dataclass(frozen=True)
