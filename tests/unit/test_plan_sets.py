@@ -13,8 +13,7 @@ from tests.support.factories import run
 from tests.support.sweeps import members_of, sweep
 from trainops.manifest import Policy
 from trainops.plan import Cancel, Desired, Limits, Submit, Sync, plan
-from trainops.providers.base import Health
-from trainops.state.model import JobState
+from trainops.state.model import Health, JobState
 
 NOW = 10_000.0
 # Four members on priced hardware, each $1.525 at worst (1000 s of gpu-h100, no retries).
