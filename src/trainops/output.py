@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_serializer
 
 from trainops.errors import Problem
+from trainops.manifest import set_of
 from trainops.plan import Action, Adopt, Cancel, Deliver, Plan, Promote, Submit, Sync
 from trainops.state.model import Health
 
@@ -75,6 +76,26 @@ class JobDoc(_Shape):
         description="plan: spec fields changed since the last submitted run "
         "(`input.steps: 500 -> 600`)",
     )
+    set: str | None = Field(
+        default=None, description="the sweep set this job is a member of (§21); null: none"
+    )
+
+
+class SetDoc(_Shape):
+    """One sweep set (DESIGN §21): its members are jobs of the report's `jobs`."""
+
+    set: str
+    members: list[str] = Field(description="the member jobs, in the set's order")
+    sync: dict[str, int] = Field(description="how many members have each sync")
+    health: dict[str, int] = Field(description="how many members have each health")
+    cost_usd: float = Field(description="what the members' runs cost so far, all months")
+    estimate_usd: float | None = Field(
+        description="the sum of the members' worst cases; null: one of them is unbounded"
+    )
+    max_cost_usd_total: float | None = Field(description="spec.budget.max_cost_usd_total")
+    max_parallel: int | None = Field(description="spec.sweep.max_parallel")
+    active: int = Field(description="runs of its members active when the plan was made")
+    refused: str = Field(description="why the set's new submissions are refused; '' if not")
 
 
 class MoneyDoc(_Shape):
@@ -135,6 +156,9 @@ class ReportDoc(_Shape):
     summary: str
     money: MoneyDoc | None
     actions: list[ActionDoc]
+    sets: list[SetDoc] = Field(
+        default_factory=list, description="the sweep sets (§21), each a group of `jobs`"
+    )
     jobs: list[JobDoc]
     problems: list[ProblemDoc]
     notes: list[str]
@@ -209,6 +233,7 @@ def report_parts(
         summary=render.summary_line(plan),
         money=_money(plan),
         actions=actions,
+        sets=set_docs(plan),
         jobs=[],
         problems=[ProblemDoc(**render.problem_dict(p)) for p in problems],
         notes=list(notes),
@@ -256,6 +281,39 @@ def _action(action: Action, outcome: OutcomeDoc | None) -> ActionDoc:
     return ActionDoc(**fields)
 
 
+def set_docs(plan: Plan) -> list[SetDoc]:
+    """Each sweep set of the plan, with its members' counts (`render.set_members`: the members
+    in the set's order, then those of the set no longer in git)."""
+    from trainops import render
+
+    docs = []
+    for name, members in sorted(render.set_members(plan).items()):
+        view = plan.sets[name]
+        views = [plan.jobs[m] for m in members]
+        docs.append(
+            SetDoc(
+                set=name,
+                members=list(members),
+                sync=_tally(v.sync.value for v in views),
+                health=_tally(v.health.value for v in views),
+                cost_usd=round(float(sum(v.spent_usd for v in views)), 4),
+                estimate_usd=None if view.worst_usd is None else round(view.worst_usd, 2),
+                max_cost_usd_total=_usd(view.max_cost_usd_total),
+                max_parallel=view.max_parallel,
+                active=view.active,
+                refused=view.refused,
+            )
+        )
+    return docs
+
+
+def _tally(values: Iterable[str]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for value in values:
+        out[value] = out.get(value, 0) + 1
+    return dict(sorted(out.items()))
+
+
 def _job(name: str, view: Any, action: str, now: float, changes: Sequence[str]) -> JobDoc:
     run = view.run
     created = run.created_at if run is not None else None
@@ -280,6 +338,7 @@ def _job(name: str, view: Any, action: str, now: float, changes: Sequence[str]) 
         promotions=dict(run.promotions) if run is not None else {},
         metrics=dict(run.metrics) if run is not None else {},
         spec_changes=list(changes),
+        set=set_of(name) or None,
     )
 
 

@@ -7,7 +7,7 @@ or a provider is escaped for its medium here (`trainops.escape`), never at the c
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Container, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from trainops import escape, metrics
@@ -116,14 +116,17 @@ def summary_line(plan: Any) -> str:
 
 def spec_diffs_text(diffs: Mapping[str, Sequence[str]]) -> str:
     """Each changed job's spec fields against the snapshot it last submitted, for a terminal
-    (`github.specdiff` computes them, as for the pull request comment)."""
+    (`github.specdiff` computes them, as for the pull request comment); the members of a sweep
+    set that changed alike once."""
     if not diffs:
         return ""
-    from trainops.github.specdiff import CREDENTIAL_NOTE
+    from trainops.github.specdiff import CREDENTIAL_NOTE, grouped_diffs, members_text
 
     lines = ["Changed spec fields (since the last submitted revision):"]
-    for name, changes in sorted(diffs.items()):
-        lines.append(f"  {escape.line(name)}")
+    for heading, names, changes in grouped_diffs(diffs):
+        # a sweep set's members that changed alike: once, under the set (DESIGN §21)
+        many = f" (set, {members_text(names)})" if len(names) > 1 else ""
+        lines.append(f"  {escape.line(heading + many)}")
         # `!`: the change hands a credential to the job (or takes one away): look twice
         lines += [
             f"    {'!' if CREDENTIAL_NOTE in c else '~'} {c}" for c in map(escape.line, changes)
@@ -208,38 +211,149 @@ def money_line(plan: Any) -> str:
     return text + "."
 
 
-def plan_rows(plan: Any, now: float) -> list[dict[str, Any]]:
-    return list(iter_plan_rows(plan, now))
-
-
 def iter_plan_rows(plan: Any, now: float) -> Iterator[dict[str, Any]]:
     """Each job's row, made as it is read: a table over 30,000 jobs keeps only its cells, not
     30,000 rows of seventeen fields (about 30 MB at once)."""
     actions = _by_job(plan.actions)
     for name, view in sorted(plan.jobs.items()):
-        run = view.run
-        yield (
-            {
-                "job": name,
-                "sync": view.sync.value,
-                "health": view.health.value,
-                "revision": view.revision,
-                "action": _action_cell(actions.get(name, []), view.timeout),
-                "run_id": (run.run_id or "") if run else "",
-                "age": _age(now - run.created_at) if run else "",
-                "cost_usd": round(view.spent_usd, 4),
-                "cost": f"${view.spent_usd:,.2f}",
-                "worst_case": _worst(view.estimate),
-                "estimate_usd": None
-                if view.estimate is None or view.estimate.worst_usd is None
-                else round(view.estimate.worst_usd, 2),
-                "reason": view.reason,
-                "outputs": dict(run.outputs) if run else {},
-                "deliveries": dict(run.deliveries) if run else {},
-                "promotions": dict(run.promotions) if run else {},
-                "metrics": metrics.headline(run.metrics) if run else "",
-            }
-        )
+        yield _job_row(name, view, actions, now)
+
+
+def iter_grouped_rows(plan: Any, now: float) -> Iterator[dict[str, Any]]:
+    """The rows of `iter_plan_rows`, a sweep set's members under one row of the set (DESIGN
+    §21: its counts by sync and health, its total worst case and bounds), indented, in the
+    set's order; members no longer in the set (removed from git) after them."""
+    actions = _by_job(plan.actions)
+    members = set_members(plan)
+    grouped = {m for shown in members.values() for m in shown}
+    top = [(n, False) for n in plan.jobs if n not in grouped] + [(s, True) for s in members]
+    for name, is_set in sorted(top):
+        if not is_set:
+            yield _job_row(name, plan.jobs[name], actions, now)
+            continue
+        yield set_row(plan, name, members[name], actions)
+        for member in members[name]:
+            row = _job_row(member, plan.jobs[member], actions, now)
+            yield {**row, "job": "  " + member}
+
+
+def _job_row(name: str, view: Any, actions: Mapping[str, list[Any]], now: float) -> dict[str, Any]:
+    run = view.run
+    return {
+        "job": name,
+        "sync": view.sync.value,
+        "health": view.health.value,
+        "revision": view.revision,
+        "action": _action_cell(actions.get(name, []), view.timeout),
+        "run_id": (run.run_id or "") if run else "",
+        "age": _age(now - run.created_at) if run else "",
+        "cost_usd": round(view.spent_usd, 4),
+        "cost": f"${view.spent_usd:,.2f}",
+        "worst_case": _worst(view.estimate),
+        "estimate_usd": None
+        if view.estimate is None or view.estimate.worst_usd is None
+        else round(view.estimate.worst_usd, 2),
+        "reason": view.reason,
+        "outputs": dict(run.outputs) if run else {},
+        "deliveries": dict(run.deliveries) if run else {},
+        "promotions": dict(run.promotions) if run else {},
+        "metrics": metrics.headline(run.metrics) if run else "",
+    }
+
+
+# ---- sweep sets (DESIGN §21) ------------------------------------------------------------------
+
+
+def _set_of(name: str) -> str:
+    from trainops.manifest import set_of
+
+    return set_of(name)
+
+
+def set_members(plan: Any) -> dict[str, list[str]]:
+    """Each set of the plan and the jobs shown under it: its members in the set's order, then
+    the jobs of that set no longer in it (`<set>.<suffix>` removed from git), by name."""
+    sets = getattr(plan, "sets", None) or {}
+    out: dict[str, list[str]] = {}
+    for name, view in sets.items():
+        out[name] = [m for m in view.members if m in plan.jobs]
+    known = {m for members in out.values() for m in members}
+    for job in sorted(plan.jobs):
+        group = _set_of(job)
+        if group in out and job not in known:
+            out[group].append(job)
+    return out
+
+
+def counts(values: Iterable[str], order: Sequence[str]) -> str:
+    """`2 Running, 1 Succeeded`: how many of each value, in `order` (then any other, by name)."""
+    tally: dict[str, int] = {}
+    for value in values:
+        tally[value] = tally.get(value, 0) + 1
+    known = [v for v in order if v in tally] + sorted(v for v in tally if v not in order)
+    return ", ".join(f"{tally[v]} {v}" for v in known)
+
+
+SYNC_ORDER = ("OutOfSync", "Blocked", "Invalid", "Synced")
+HEALTH_ORDER = (
+    "Running",
+    "Pending",
+    "Failed",
+    "Canceled",
+    "Missing",
+    "Unknown",
+    "Suspended",
+    "Succeeded",
+)
+
+
+def set_total(view: Any) -> str:
+    """The set's worst case together, and its `max_cost_usd_total`: `$6.10 of $20.00`."""
+    text = _usd(view.worst_usd)
+    return text if view.max_cost_usd_total is None else f"{text} of {_usd(view.max_cost_usd_total)}"
+
+
+def set_reason(view: Any) -> str:
+    """Why the set's submissions are refused, else the bound it runs under."""
+    if view.refused:
+        return str(view.refused)
+    return f"max_parallel {view.max_parallel}" if view.max_parallel is not None else ""
+
+
+def set_row(
+    plan: Any, name: str, members: Sequence[str], actions: Mapping[str, list[Any]] | None = None
+) -> dict[str, Any]:
+    """The row of a sweep set: how many members, what this plan does to them, their counts by
+    sync and health, what they cost so far and may cost at worst."""
+    actions = _by_job(plan.actions) if actions is None else actions
+    view = plan.sets[name]
+    views = [plan.jobs[m] for m in members]
+    ops: dict[str, int] = {}
+    for member in members:
+        for a in actions.get(member, []):
+            ops[a.op.value] = ops.get(a.op.value, 0) + 1
+    action = f"set of {len(view.members)}"
+    if ops:
+        action += ": " + ", ".join(f"{n} {op}" for op, n in ops.items())
+    spent = sum(v.spent_usd for v in views)
+    return {
+        "job": name,
+        "sync": counts((v.sync.value for v in views), SYNC_ORDER),
+        "health": counts((v.health.value for v in views), HEALTH_ORDER),
+        "revision": "",
+        "action": action,
+        "run_id": "",
+        "age": "",
+        "cost_usd": round(spent, 4),
+        "cost": f"${spent:,.2f}",
+        "worst_case": set_total(view),
+        "estimate_usd": None if view.worst_usd is None else round(view.worst_usd, 2),
+        "reason": set_reason(view),
+        "outputs": {},
+        "deliveries": {},
+        "promotions": {},
+        "metrics": "",
+    }
 
 
 def census_text(census: Any, now: float) -> str:
@@ -366,7 +480,9 @@ def plan_markdown(
     drift: Mapping[str, Sequence[str]] | None = None,
     workdirs: Mapping[str, Any] | None = None,
 ) -> str:
-    """Markdown for a PR comment or job summary, kept under `limit` characters."""
+    """Markdown for a PR comment or job summary, kept under `limit` characters. A sweep set is
+    one row of the jobs table, then a section of its own: its totals first, its members in a
+    collapsed table that is cut (saying so) to what the comment has room for."""
     lines = [f"### {title}", "", f"**{summary_line(plan)}**", "", money_line(plan), ""]
     data = data_lines(packages or {})
     if data:
@@ -377,37 +493,129 @@ def plan_markdown(
     drifted = drift_lines(drift or {})
     if drifted:
         lines += ["#### Input drift", "", *(f"- {escape.md_text(d)}" for d in drifted), ""]
-    rows = plan_rows(plan, now)
-    if rows:
-        lines += [
-            "| job | action | sync | health | revision | worst case | reason |",
-            "|---|---|---|---|---|---|---|",
-        ]
-        for r in rows:
-            worst = "-" if r["estimate_usd"] is None else f"${r['estimate_usd']:,.2f}"
-            if r["worst_case"].startswith("no price"):
-                worst = escape.md_text(r["worst_case"])
+    actions = _by_job(plan.actions)
+    members = set_members(plan)
+    grouped = {m for shown in members.values() for m in shown}
+    rows = [_job_row(n, v, actions, now) for n, v in sorted(plan.jobs.items()) if n not in grouped]
+    top = sorted(
+        [(r["job"], False, r) for r in rows]
+        + [(n, True, set_row(plan, n, ms, actions)) for n, ms in members.items()],
+        key=lambda t: (t[0], t[1]),
+    )
+    if top:
+        lines += [_MD_HEADER, _MD_RULE]
+        for name, is_set, r in top:
             lines.append(
-                f"| {escape.md_code(r['job'], in_table=True)} | {escape.md_text(r['action'])} | "
-                f"{r['sync']} | {r['health']} | `{r['revision'] or '-'}` | {worst} | "
-                f"{escape.md_text(r['reason'])} |"
+                _md_row(r, label=f"{escape.md_code(name, in_table=True)} (set)" if is_set else "")
             )
     replaced = [r for r in rows if r["action"] != "-" and r["metrics"]]
+    tail: list[str] = []
     if replaced:  # reviewers see what a change replaces (DESIGN §19)
-        lines += ["", "#### Metrics of the run each changed job last produced", ""]
-        lines += [f"- {escape.md_code(r['job'])}: {escape.md_code(r['metrics'])}" for r in replaced]
+        tail += ["", "#### Metrics of the run each changed job last produced", ""]
+        tail += [f"- {escape.md_code(r['job'])}: {escape.md_code(r['metrics'])}" for r in replaced]
     if problems:
-        lines += ["", f"#### {len(problems)} problem(s)", ""]
-        lines += [
+        tail += ["", f"#### {len(problems)} problem(s)", ""]
+        tail += [
             f"- {escape.md_code(p.location())}: {escape.md_text(p.message)}"
             + (f" — {escape.md_text(p.hint)}" if p.hint else "")
             for p in problems
         ]
-    text = "\n".join(lines) + "\n"
+    if members:
+        used = sum(len(line) + 1 for line in lines + tail)
+        lines += _set_sections(plan, members, actions, now, max(0, limit - used - 400))
+    text = "\n".join(lines + tail) + "\n"
     if len(text) > limit:
         cut = text[: limit - 200].rsplit("\n", 1)[0]
         text = (
-            cut + f"\n\n_… truncated: the full plan has {len(rows)} jobs and "
+            cut + f"\n\n_… truncated: the full plan has {len(plan.jobs)} jobs and "
             f"{len(problems)} problems; run `trainops plan` to see all of it._\n"
         )
     return text
+
+
+_MD_HEADER = "| job | action | sync | health | revision | worst case | reason |"
+_MD_RULE = "|---|---|---|---|---|---|---|"
+
+
+def _md_row(r: Mapping[str, Any], label: str = "") -> str:
+    worst = "-" if r["estimate_usd"] is None else f"${r['estimate_usd']:,.2f}"
+    if r["worst_case"].startswith("no price") or label:
+        worst = escape.md_text(r["worst_case"]) or "-"
+    return (
+        f"| {label or escape.md_code(r['job'], in_table=True)} | {escape.md_text(r['action'])} | "
+        f"{r['sync']} | {r['health']} | `{r['revision'] or '-'}` | {worst} | "
+        f"{escape.md_text(r['reason'])} |"
+    )
+
+
+def _set_sections(
+    plan: Any, members: Mapping[str, Sequence[str]], actions: Any, now: float, room: int
+) -> list[str]:
+    """Each set's section: its totals, the members refused, then its members in a collapsed
+    table of at most the set's share of `room` characters (by its number of members), the rest
+    counted in a last row."""
+    everyone = sum(len(ms) for ms in members.values()) or 1
+    lines: list[str] = []
+    for name, shown in sorted(members.items()):
+        view = plan.sets[name]
+        r = set_row(plan, name, shown, actions)
+        worst = f"worst case {_usd(view.worst_usd)}"
+        if view.max_cost_usd_total is not None:
+            worst += f" of max_cost_usd_total {_usd(view.max_cost_usd_total)}"
+        facts = [worst, f"spent {r['cost']}"]
+        if view.max_parallel is not None:
+            facts.append(f"max_parallel {view.max_parallel}")
+        if any(m in actions for m in shown):
+            facts.append(summary_line(_Only(plan.actions, set(shown))).removeprefix("Plan: ")[:-1])
+        else:
+            facts.append("no changes")
+        lines += [
+            "",
+            f"#### Set {escape.md_code(name)}: {len(view.members)} members",
+            "",
+            "**" + escape.md_text(" · ".join(facts)) + "**",
+            "",
+            f"- sync: {r['sync'] or '-'}",
+            f"- health: {r['health'] or '-'}",
+        ]
+        refused = [m for m in shown if plan.jobs[m].refused]
+        if view.refused and refused:
+            names = ", ".join(escape.md_code(m) for m in refused[:10])
+            more = f" and {len(refused) - 10} more" if len(refused) > 10 else ""
+            lines.append(
+                f"- **refused**: {escape.md_text(view.refused)}: {len(refused)} member(s), "
+                f"{names}{more}"
+            )
+        lines += ["", f"<details><summary>{len(shown)} members of {html_text(name)}</summary>", ""]
+        share = room * len(shown) // everyone
+        table = [_MD_HEADER.replace("| job |", "| member |"), _MD_RULE]
+        used = sum(len(t) + 1 for t in table) + 200
+        count = 0
+        for member in shown:
+            row = _md_row(_job_row(member, plan.jobs[member], actions, now))
+            if used + len(row) + 1 > share:
+                break
+            table.append(row)
+            used += len(row) + 1
+            count += 1
+        if count < len(shown):
+            table.append(
+                f"| … | {len(shown) - count} more members: run `trainops plan` to see all "
+                "of them | | | | | |"
+            )
+        lines += [*table, "", "</details>"]
+    return lines
+
+
+class _Only:
+    """The actions of some jobs only, for `summary_line`."""
+
+    def __init__(self, actions: Iterable[Any], jobs: Container[str]) -> None:
+        self.actions = [a for a in actions if a.job in jobs]
+
+
+def html_text(text: str) -> str:
+    """Text inside an HTML element of a comment (a `<summary>`): escaped for HTML, one line."""
+    import html
+
+    return html.escape(escape.line(text))

@@ -24,7 +24,7 @@ def echo_plan(result: Any, now: float) -> None:
     if result.plan.jobs:
         echo(
             render.table(
-                render.iter_plan_rows(result.plan, now),
+                render.iter_grouped_rows(result.plan, now),
                 ["job", "action", "sync", "health", "revision", "worst_case", "reason"],
             )
         )
@@ -40,7 +40,7 @@ def apply_summary(final: Any, now: float, *, done: int, failed: int) -> None:
     echo("")
     echo(
         render.table(
-            render.iter_plan_rows(final.plan, now),
+            render.iter_grouped_rows(final.plan, now),
             ["job", "sync", "health", "revision", "run_id", "age", "reason"],
         )
     )

@@ -276,7 +276,7 @@ def apply(
         if live is not None:
             live.update(
                 render.table(
-                    render.iter_plan_rows(result.plan, time.time()),
+                    render.iter_grouped_rows(result.plan, time.time()),
                     ["job", "sync", "health", "revision", "age", "reason"],
                 )
             )
@@ -397,7 +397,7 @@ def status(root: Path, output: str, html_dir: Path | None, everything: bool) -> 
         columns = ["job", "sync", "health", "revision", "run_id", "age", "cost", "reason"]
         if any(v.run and v.run.metrics for v in result.plan.jobs.values()):
             columns.insert(columns.index("cost"), "metrics")  # each job's latest run's headline
-        echo(render.table(render.iter_plan_rows(result.plan, now), columns))
+        echo(render.table(render.iter_grouped_rows(result.plan, now), columns))
         echo(render.money_line(result.plan))
         if found is not None:
             echo(render.census_text(found, now))

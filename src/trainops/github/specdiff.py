@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from trainops.manifest import OUTPUT_REF
+from trainops.manifest import OUTPUT_REF, set_of
 from trainops.scrub import is_credential_name
 from trainops.yamlsource import load_bytes
 
@@ -20,7 +20,15 @@ if TYPE_CHECKING:
     from trainops.plan import Desired
     from trainops.state.model import JobState
 
-__all__ = ["CREDENTIAL_NOTE", "diffs_markdown", "env_changes", "spec_changes", "spec_diffs"]
+__all__ = [
+    "CREDENTIAL_NOTE",
+    "diffs_markdown",
+    "env_changes",
+    "grouped_diffs",
+    "members_text",
+    "spec_changes",
+    "spec_diffs",
+]
 
 _UNSET = object()
 CREDENTIAL_NOTE = " (credential: "  # opens the mark on an env line whose name is a credential
@@ -121,13 +129,47 @@ def spec_diffs(
     return diffs
 
 
+def grouped_diffs(
+    diffs: Mapping[str, Sequence[str]],
+) -> list[tuple[str, tuple[str, ...], Sequence[str]]]:
+    """Each job's changed spec fields, the members of a sweep set (DESIGN §21) that changed
+    alike together: a change of the set's template is one entry, not one per member.
+    `(heading, jobs, changes)` in order of heading: a job's own name, or the set's name when
+    more than one of its members share the changes."""
+    out: list[tuple[str, tuple[str, ...], Sequence[str]]] = []
+    by_set: dict[str, dict[tuple[str, ...], list[str]]] = {}
+    for name, changes in sorted(diffs.items()):
+        group = set_of(name)
+        if group:
+            by_set.setdefault(group, {}).setdefault(tuple(changes), []).append(name)
+        else:
+            out.append((name, (name,), changes))
+    for group, alike in by_set.items():
+        for changes, names in alike.items():
+            out.append((group if len(names) > 1 else names[0], tuple(names), list(changes)))
+    return sorted(out, key=lambda entry: (entry[0], entry[1]))
+
+
+def members_text(names: Sequence[str], shown: int = 3) -> str:
+    """`4 members: lora.a, lora.b, lora.c and 1 more`."""
+    listed = ", ".join(names[:shown])
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return f"{len(names)} members: {listed}{more}"
+
+
 def diffs_markdown(diffs: Mapping[str, Sequence[str]], per_job: int = 20) -> str:
-    """A markdown section listing each job's changed spec fields ('' when there are none)."""
+    """A markdown section listing each job's changed spec fields ('' when there are none); the
+    members of a set that changed alike once (`grouped_diffs`)."""
     if not diffs:
         return ""
     lines = ["", "#### Changed spec fields (since the last submitted revision)", ""]
-    for name, changes in sorted(diffs.items()):
-        lines.append(f"- `{name}`")
+    for heading, names, changes in grouped_diffs(diffs):
+        if len(names) > 1:
+            members = ", ".join(f"`{_code(n)}`" for n in names[:3])
+            more = f" and {len(names) - 3} more" if len(names) > 3 else ""
+            lines.append(f"- `{_code(heading)}` (set, {len(names)} members: {members}{more})")
+        else:
+            lines.append(f"- `{_code(heading)}`")
         # credential marks first: cut by `per_job`, a reviewer must still see those
         marked = sorted(changes, key=lambda c: CREDENTIAL_NOTE not in c)
         for change in marked[:per_job]:

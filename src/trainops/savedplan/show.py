@@ -13,7 +13,17 @@ def to_plan(doc: SavedPlanDoc) -> tuple[Any, float]:
     """The `Plan` a saved plan shows (as `plan` printed it) and the time it was made, which
     the ages are counted to."""
     from trainops import cost
-    from trainops.plan import Adopt, Cancel, Deliver, JobView, Money, Plan, Promote, Submit
+    from trainops.plan import (
+        Adopt,
+        Cancel,
+        Deliver,
+        JobView,
+        Money,
+        Plan,
+        Promote,
+        SetView,
+        Submit,
+    )
     from trainops.state.model import Run
 
     actions: list[Any] = []
@@ -68,7 +78,19 @@ def to_plan(doc: SavedPlanDoc) -> tuple[Any, float]:
     money = None
     if m is not None:
         money = Money(m.month, m.spent_usd, m.running_usd, m.new_usd, m.budget_usd)
-    return Plan(tuple(actions), jobs, money), _seconds(doc.created_at)
+    sets = {
+        d.set: SetView(
+            d.set,
+            tuple(d.members),
+            d.estimate_usd,
+            d.max_cost_usd_total,
+            d.max_parallel,
+            d.active,
+            d.refused,
+        )
+        for d in doc.report.sets
+    }
+    return Plan(tuple(actions), jobs, money, sets), _seconds(doc.created_at)
 
 
 def _seconds(iso: str) -> float:

@@ -103,16 +103,22 @@ def render(view: StatusView) -> str:
     doc = view.doc
     e = html.escape
     rows = []
-    for job in doc.get("jobs", []):
-        rows.append(
-            f'<tr class="job" data-job="{e(str(job["job"]))}">'
-            + "".join(
-                f"<td>{e(_cell(job.get(k)))}</td>"
-                for k in ("job", "sync", "health", "revision", "run_id", "age_seconds")
-            )
-            + f"<td>{job.get('cost_usd', 0.0):.2f}</td><td>{e(str(job.get('reason', '')))}</td>"
-            "</tr>"
-        )
+    jobs = {str(job["job"]): job for job in doc.get("jobs", [])}
+    sets = {str(s["set"]): s for s in doc.get("sets", []) if isinstance(s, Mapping)}
+    shown: set[str] = set()
+    for name, job in jobs.items():
+        if name in shown:
+            continue
+        group = sets.get(str(job.get("set") or ""))
+        if group is None:
+            rows.append(_job_row(job))
+            continue
+        # a sweep set (DESIGN §21): one line with its counts, its members under it
+        rows.append(_set_row(group))
+        for member in group.get("members", []):
+            if member in jobs and member not in shown:
+                rows.append(_job_row(jobs[member], str(group["set"])))
+                shown.add(member)
     runs_by_job: dict[str, list[RunPoint]] = {}
     for point in view.runs:
         runs_by_job.setdefault(point.job, []).append(point)
@@ -142,6 +148,7 @@ def render(view: StatusView) -> str:
         "<title>trainops status</title>"
         "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
         "td,th{border:1px solid #ccc;padding:4px 8px}svg{border:1px solid #eee;margin:1em 0}"
+        "tr.set{font-weight:bold;background:#f4f4f4}tr.member td:first-child{padding-left:2em}"
         "</style></head><body>\n"
         f'<h1>trainops status</h1><p class="summary">{summary}</p>'
         f'<p class="money">{month}: spent ${spent}</p>\n'
@@ -154,6 +161,48 @@ def render(view: StatusView) -> str:
         + "\n<h2>Runs</h2>"
         + "".join(history)
         + "\n</body></html>\n"
+    )
+
+
+def _job_row(job: Mapping[str, Any], member_of: str = "") -> str:
+    e = html.escape
+    klass, extra = ("job member", f' data-set="{e(member_of)}"') if member_of else ("job", "")
+    return (
+        f'<tr class="{klass}" data-job="{e(str(job["job"]))}"{extra}>'
+        + "".join(
+            f"<td>{e(_cell(job.get(k)))}</td>"
+            for k in ("job", "sync", "health", "revision", "run_id", "age_seconds")
+        )
+        + f"<td>{float(job.get('cost_usd', 0.0)):.2f}</td>"
+        f"<td>{e(str(job.get('reason', '')))}</td></tr>"
+    )
+
+
+def _set_row(group: Mapping[str, Any]) -> str:
+    """A sweep set's line: its members' counts by sync and by health, what they cost so far,
+    and its worst case and bounds."""
+    e = html.escape
+
+    def tally(counts: object) -> str:
+        if not isinstance(counts, Mapping):
+            return "-"
+        return ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "-"
+
+    worst = group.get("estimate_usd")
+    bounds = [f"worst case {'unbounded' if worst is None else f'${float(worst):.2f}'}"]
+    if group.get("max_cost_usd_total") is not None:
+        bounds[0] += f" of ${float(group['max_cost_usd_total']):.2f}"
+    if group.get("max_parallel") is not None:
+        bounds.append(f"max_parallel {group['max_parallel']}")
+    if group.get("refused"):
+        bounds.append(str(group["refused"]))
+    members = group.get("members", [])
+    return (
+        f'<tr class="set" data-set="{e(str(group["set"]))}">'
+        f"<td>{e(str(group['set']))} (set of {len(members)})</td>"
+        f"<td>{e(tally(group.get('sync')))}</td><td>{e(tally(group.get('health')))}</td>"
+        "<td>-</td><td>-</td><td>-</td>"
+        f"<td>{float(group.get('cost_usd', 0.0)):.2f}</td><td>{e('; '.join(bounds))}</td></tr>"
     )
 
 
