@@ -19,13 +19,12 @@ from trainops.github.client import COMMENT_MAX_CHARS
 from trainops.github.plan_report import plan_comment
 from trainops.github.specdiff import diffs_markdown
 from trainops.plan import Desired, Limits, Plan, plan
-from trainops.providers.base import Health
 from trainops.savedplan.model import Binding
 from trainops.savedplan.show import to_plan
 from trainops.savedplan.write import make
 from trainops.serve.status_page import StatusView
 from trainops.serve.status_page import render as page
-from trainops.state.model import JobState
+from trainops.state.model import Health, JobState
 
 NOW = 10_000.0
 PAID = {"hardware": "gpu-h100", "budget": {"max_duration": "1000s"}}  # $1.525 a member
