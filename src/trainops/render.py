@@ -273,7 +273,9 @@ def _set_of(name: str) -> str:
 def set_members(plan: Any) -> dict[str, list[str]]:
     """Each set of the plan and the jobs shown under it: its members in the set's order, then
     the jobs of that set no longer in it (`<set>.<suffix>` removed from git), by name."""
-    sets = getattr(plan, "sets", None) or {}
+    sets = plan.sets
+    if not sets:
+        return {}  # no sweep: nothing to group, and no walk over every job
     out: dict[str, list[str]] = {}
     for name, view in sets.items():
         out[name] = [m for m in view.members if m in plan.jobs]
