@@ -9,7 +9,10 @@ was planned from: a private checkout of its tree, whatever the clone's working t
 from __future__ import annotations
 
 import json
+import os
 import secrets
+import shlex
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -404,6 +407,44 @@ def test_a_gitignore_only_in_the_commit_applies_though_the_working_tree_lost_it(
     commit = Commit.resolve(root)
     assert package(commit, "imgs", "data/p").files == ("b.txt",)
     assert package(WorkingTree(root), "imgs", "data/p").files == ("a.txt", "b.txt")
+
+
+def test_many_gitignore_files_are_read_through_one_git_process(
+    tmp_path: Path, monkeypatch: MonkeyPatch
+) -> None:
+    """Each `.gitignore` blob was one `git cat-file blob` process: a tree of 40 started 40. A
+    `git` earlier on PATH logs every call and runs the real one."""
+    n = 40
+    root = make_repo(
+        tmp_path / "r",
+        {f"data/p/d{i}/{name}": name for i in range(n) for name in ("a.txt", "b.txt")},
+    )
+    for i in range(n):
+        (root / f"data/p/d{i}/.gitignore").write_text("a.txt\n")
+    git(root, "add", "data")
+    git(root, "commit", "-qm", "ignore every a.txt")
+    log, bin_dir = tmp_path / "git.log", tmp_path / "bin"
+    bin_dir.mkdir()
+    wrapper = bin_dir / "git"
+    real = shutil.which("git")
+    assert real is not None
+    wrapper.write_text(
+        f'#!/bin/sh\necho "$1 $2" >> {shlex.quote(str(log))}\nexec {shlex.quote(real)} "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    for source, cat_files in ((Commit.resolve(root), 2), (WorkingTree(root), 1)):
+        log.write_text("")
+        pkg = package(source, "imgs", "data/p")
+        assert pkg.files == tuple(
+            sorted(f"d{i}/{name}" for i in range(n) for name in (".gitignore", "b.txt"))
+        )
+        assert len(pkg.left_out) == n
+        calls = log.read_text().splitlines()
+        # the .gitignore blobs, and (a commit's) the packaged files: one process each
+        assert [c for c in calls if c.startswith("cat-file")] == ["cat-file --batch"] * cat_files, (
+            calls
+        )
 
 
 def test_a_committed_path_too_long_to_unpack_is_left_out_not_a_crash(tmp_path: Path) -> None:

@@ -1,5 +1,5 @@
-"""A package's bytes (DESIGN §13b): the listed files streamed in chunks (`CHUNK`; one
-`git cat-file --batch` for a commit's blobs), scanned for credentials on the way (`Refused`,
+"""A package's bytes (DESIGN §13b): the listed files streamed in chunks (a commit's blobs through
+one `git cat-file --batch`, `trainops.blobs`), scanned for credentials on the way (`Refused`,
 `credential_in`), written as a deterministic zip (`write_zip`: fixed times and modes), into a file
 that refuses to grow past its limit (`Bounded`, `OverLimit`). Memory stays bounded whatever the
 data's size."""
@@ -7,19 +7,17 @@ data's size."""
 from __future__ import annotations
 
 import os
-import subprocess
 import zipfile
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
+from trainops.blobs import CHUNK, TruncatedBlob, batch
 from trainops.packaging.files import Item, PackagingError
 from trainops.packaging.refusal import Scanner
 from trainops.repo import Commit, Source
 
 __all__ = [
-    "CHUNK",
     "EPOCH",
     "Bounded",
     "OverLimit",
@@ -29,7 +27,6 @@ __all__ = [
     "write_zip",
 ]
 
-CHUNK = 1 << 20
 # A fixed time for every zip entry (zip cannot say 1970): no clock or mtime reaches the bytes.
 EPOCH = (1980, 1, 1, 0, 0, 0)
 
@@ -135,44 +132,19 @@ def _file_chunks(path: Path) -> Iterator[bytes]:
 
 
 def _stream_blobs(root: Path, items: Sequence[Item]) -> Iterator[tuple[Item, Iterator[bytes]]]:
-    """One `git cat-file --batch` answering each blob in turn, read in chunks."""
+    """One `git cat-file --batch` (`trainops.blobs`) answering each blob in turn, in chunks."""
     if not items:
         return
-    with _cat_file(root) as proc:
-        assert proc.stdin is not None and proc.stdout is not None
+    with batch(root) as blobs:
         for item in items:
-            proc.stdin.write(f"{item.blob}\n".encode())
-            proc.stdin.flush()
-            header = proc.stdout.readline().split()
-            if len(header) != 3 or header[1] != b"blob":
+            chunks = blobs.chunks(item.blob)
+            if chunks is None:
                 raise PackagingError(f"{item.path}: its blob is missing from the repository")
-            yield item, _blob_chunks(proc.stdout, int(header[2]))
+            yield item, _whole(chunks)
 
 
-def _blob_chunks(out: IO[bytes], size: int) -> Iterator[bytes]:
-    left = size
-    while left:
-        chunk = out.read(min(CHUNK, left))
-        if not chunk:
-            raise PackagingError("git cat-file ended early")
-        left -= len(chunk)
-        yield chunk
-    out.read(1)  # the newline after each blob
-
-
-@contextmanager
-def _cat_file(root: Path) -> Iterator[subprocess.Popen[bytes]]:
-    proc = subprocess.Popen(
-        ["git", "cat-file", "--batch"],
-        cwd=root,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-    )
+def _whole(chunks: Iterator[bytes]) -> Iterator[bytes]:
     try:
-        yield proc
-    finally:
-        assert proc.stdin is not None and proc.stdout is not None
-        proc.stdin.close()
-        proc.stdout.close()
-        proc.wait()
+        yield from chunks
+    except TruncatedBlob as exc:
+        raise PackagingError(str(exc)) from None

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import os
 import posixpath
-import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from trainops.blobs import TruncatedBlob, batch
 from trainops.packaging.refusal import refusal_by_name
 from trainops.repo import SKIP_DIRS, Commit, Source, git_run
 
@@ -168,17 +168,10 @@ def _gitignored(source: Source, paths: list[str]) -> set[str]:
     with tempfile.TemporaryDirectory(prefix="trainops-ignore-") as tmp:
         scratch = Path(tmp)
         git_run(["init", "-q", "."], scratch, check=True)
-        for rel, blob in rules:
-            target = scratch / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with target.open("wb") as out:  # streamed: a huge .gitignore is git's to refuse
-                subprocess.run(
-                    ["git", "cat-file", "blob", blob],
-                    cwd=source.root,
-                    stdout=out,
-                    stderr=subprocess.DEVNULL,
-                    check=False,
-                )
+        try:
+            _write_rules(source.root, rules, scratch)
+        except TruncatedBlob as exc:
+            raise PackagingError(str(exc)) from None
         no_machine_rules = ["-c", f"core.excludesFile={os.devnull}"]
         proc = git_run(
             [*no_machine_rules, "check-ignore", "--no-index", "-z", "--stdin"],
@@ -186,6 +179,18 @@ def _gitignored(source: Source, paths: list[str]) -> set[str]:
             input=b"\0".join(p.encode("utf-8", errors="surrogateescape") for p in paths) + b"\0",
         )
     return {p.decode("utf-8", errors="surrogateescape") for p in proc.stdout.split(b"\0") if p}
+
+
+def _write_rules(root: Path, rules: list[tuple[str, str]], scratch: Path) -> None:
+    """Each (path, blob) of `rules` written under `scratch`, all read through one git process
+    (one per file made a tree of a thousand `.gitignore` files start a thousand)."""
+    with batch(root) as blobs:
+        for rel, blob in rules:
+            target = scratch / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with target.open("wb") as out:  # streamed: a huge .gitignore is git's to refuse
+                for chunk in blobs.chunks(blob) or ():  # one a partial clone lacks: empty
+                    out.write(chunk)
 
 
 def _ignore_files(source: Source) -> list[tuple[str, str]]:
