@@ -759,6 +759,8 @@ class HubEmulator(LoopbackEmulator):
     def _job_list(self, args: dict[str, str], headers: dict[str, str], body: bytes) -> _Ok:
         self._jobs_auth(args, headers)
         query = parse_qsl(args["_query"], keep_blank_values=True)
+        # No `stage` and no `label`: every job of the namespace, in every stage (`list_jobs`
+        # sends `stage` and `label` only when given: hf_api.py 2.4; `status --all` lists so).
         stages = {v for k, v in query if k == "stage"}
         if stages - STAGES:
             raise _Reply(400, f"Invalid stage: {sorted(stages - STAGES)[0]}")

@@ -79,7 +79,8 @@ def probe(ctx: Context, job: str, state: Mapping[str, JobState]) -> Intent | Non
         0.0,
         spec.provider,
         ctx.ws.trainer(spec) or "",
-        getattr(spec, "destination", "") or "",
+        # Where its output goes: Replicate's destination model, a Hugging Face output repo.
+        getattr(spec, "destination", "") or getattr(spec, "output_repo", "") or "",
         repository=ctx.repository,
     )
 
@@ -210,7 +211,7 @@ def adopt(ctx: Context, job: str, run_id: str, now: float) -> Run:
         run_id=run_id,
         health=seen.health,
         trainer=marks.trainer,
-        destination=marks.destination,
+        destination=getattr(spec, "destination", "") or "",  # as an intent records it
         hardware=spec.hardware or "",
         started_at=seen.started_at,
         completed_at=seen.completed_at,

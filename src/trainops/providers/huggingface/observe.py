@@ -159,6 +159,7 @@ class Observer(HubCalls):
             billed_seconds=max(0.0, billed) if billed is not None else None,
             outputs=outputs,
             error=error,
+            created_at=item["created"],
             marks={"labels": dict(item["labels"])},
         )
 

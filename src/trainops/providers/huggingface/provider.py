@@ -3,7 +3,8 @@
 The provider is the `Provider` protocol's face (`cancel`, `logs`, `owns`, `find` and its
 settings); the work is in its neighbours: `http` (`HubCalls`: the client, the namespace, the one
 retry layer, token-scrubbed errors), `submit` (`Submitter`: the one create), `observe`
-(`Observer`: the active and finished lists, the inspects) and `labels` (the ownership marks
+(`Observer`: the active and finished lists, the inspects), `listing` (`Lister`: `status --all`)
+and `labels` (the ownership marks
 adoption lists by). The namespace comes from `trainops.yaml`.
 """
 
@@ -20,7 +21,8 @@ from trainops.manifest import HF_DEFAULT_TIMEOUT
 from trainops.providers.base import Intent, Observation, RunRef
 from trainops.providers.huggingface.http import TOKEN_ENV, endpoint, is_job_id
 from trainops.providers.huggingface.labels import labels_of, not_owned
-from trainops.providers.huggingface.observe import LIST_PAGE, Observer
+from trainops.providers.huggingface.listing import Lister
+from trainops.providers.huggingface.observe import LIST_PAGE
 from trainops.providers.huggingface.submit import Submitter
 from trainops.retry import Budget, Policy
 
@@ -28,7 +30,7 @@ if TYPE_CHECKING:
     from trainops.manifest import HuggingFaceConfig, Job
 
 
-class HuggingFaceProvider(Submitter, Observer):
+class HuggingFaceProvider(Submitter, Lister):
     """Jobs on Hugging Face. The token is read from `HF_TOKEN` on first use and never appears in
     an error message."""
 
