@@ -11,6 +11,7 @@ each report once; a canceled run's status is `error`; tokens never leave the pro
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,12 +24,16 @@ from tests.emulators.github import GitHubEmulator
 from tests.emulators.replicate import FLUX_LORA_VERSION, ReplicateEmulator
 from tests.support.gitrepo import git
 from tests.support.workspace import UserRepo, explain, manifest
+from trainops.github.client import GitHubClient
+from trainops.github.reviewed import reviewed_plans, status_digest
 from trainops.state.layout import snapshot_path
 
 OWNER, NAME = "acme", "models"
 GH_TOKEN = "ghs_" + "E2eGitHubT0ken" * 3
 R8_TOKEN = "r8_" + "FakeReplicateT0ken" * 2
 PLAN_MARKER = "<!-- trainops:plan -->"
+# The trainops/plan status names the digest of the reviewed actions (DESIGN §20).
+PLAN_STATUS = r"plan [0-9a-f]{16}: 1 to submit, up to \$0\.00"
 
 DATA_SECRET = "plain-secret-value-0001"  # no token shape: only its variable's name marks it
 
@@ -182,7 +187,8 @@ def test_pull_request_plan_is_one_sticky_comment_and_a_status_gate(
     assert result.returncode == 0, explain(result)
     [comment] = emu.issue_comments(OWNER, NAME, 7)
     assert comment["body"].startswith(PLAN_MARKER) and "1 to submit" in comment["body"]
-    assert actions.statuses(opened, "trainops/plan") == [("success", "Plan: 1 to submit")]
+    [(state, description)] = actions.statuses(opened, "trainops/plan")
+    assert state == "success" and re.fullmatch(PLAN_STATUS, description)
     assert emu.statuses("f" * 40) == []
 
     repo.write_job("tiny", tiny(repo, steps=2))  # the author pushes again
@@ -193,7 +199,17 @@ def test_pull_request_plan_is_one_sticky_comment_and_a_status_gate(
     new_revision = repo.revisions()["tiny"]
     assert edited["id"] == comment["id"] and new_revision in edited["body"]
     assert new_revision not in comment["body"]
-    assert actions.statuses(updated, "trainops/plan") == [("success", "Plan: 1 to submit")]
+    [(state, description)] = actions.statuses(updated, "trainops/plan")
+    assert state == "success" and re.fullmatch(PLAN_STATUS, description)
+    # What the reviewer saw, as apply reads it back after the merge (DESIGN §20).
+    merge = "9" * 40
+    emu.add_pull(OWNER, NAME, 7, head_sha=updated, merge_commit_sha=merge, state="closed")
+    with GitHubClient(emu.token, api_url=emu.url) as gh:
+        [reviewed], note = reviewed_plans(gh, f"{OWNER}/{NAME}", merge)
+    assert note == "" and (reviewed.pull, reviewed.head_sha) == (7, updated)
+    [(job, action)] = reviewed.actions.items()
+    assert (job, action.revision, action.attempt) == ("tiny", new_revision, 1)
+    assert description.startswith(f"plan {status_digest(reviewed.actions, updated)}: ")
 
     bad = manifest("bad").replace("  provider: local\n", "  provider: local\n  stepz: 3\n")
     repo.write_job("bad", bad)
@@ -203,7 +219,8 @@ def test_pull_request_plan_is_one_sticky_comment_and_a_status_gate(
     line = bad.splitlines().index("  stepz: 3") + 1
     assert f"::error file=jobs/bad.yaml,line={line}," in result.stdout
     [(state, description)] = actions.statuses(invalid, "trainops/plan")
-    assert (state, description) == ("failure", "Plan: 1 to submit; 1 problem(s) in 1 file(s)")
+    assert state == "failure"
+    assert re.fullmatch(PLAN_STATUS + r"; 1 problem\(s\) in 1 file\(s\)", description)
     assert len(emu.issue_comments(OWNER, NAME, 7)) == 1
     assert actions.summary.read_text().count("### trainops plan") == 3
     assert [r.method for r in emu.requests_to("POST", "/issues/")] == ["POST"]

@@ -33,6 +33,7 @@ STATUSES_PER_CONTEXT_MAX = 1000
 STATUS_STATES = ("error", "failure", "pending", "success")
 DOCS = "https://docs.github.com/rest"
 HTML_ROOT = "https://github.com"
+DEFAULT_BRANCH = "main"
 _SHA = re.compile(r"^[0-9a-f]{40}$")
 _REPO = r"/repos/(?P<owner>[^/]+)/(?P<repo>[^/]+)"
 
@@ -145,6 +146,7 @@ class GitHubEmulator(LoopbackEmulator):
         self._commit_comments: list[dict[str, Any]] = []
         self._statuses: list[dict[str, Any]] = []  # oldest first
         self._pulls: list[dict[str, Any]] = []
+        self._pushed: dict[tuple[str, str], set[str]] = {}  # commits pushed to the default branch
         self._routes: list[tuple[str, re.Pattern[str], Callable[[_Call], _Answer]]] = [
             (method, re.compile(_REPO + pattern), route)
             for method, pattern, route in [
@@ -312,6 +314,21 @@ class GitHubEmulator(LoopbackEmulator):
                 return self._create_commit_comment(call)[1]
             finally:
                 self.user = user
+
+    def push(self, owner: str, repo: str, sha: str) -> None:
+        """Seed a commit pushed straight to the default branch (no pull request holds it)."""
+        with self._lock:
+            self._pushed.setdefault((owner, repo), set()).add(sha)
+
+    def edit_issue_comment(self, comment_id: int, body: str) -> dict[str, Any]:
+        """Someone else (a maintainer) edits a comment: GitHub keeps `user`, the author, and its
+        REST answer names no editor (the issue-comment schema has no such field; GraphQL's
+        `editor` does), so an edited comment of trainops's still reads as trainops's."""
+        with self._lock:
+            comment = self._issue_comments[comment_id]
+            comment["body"] = body
+            comment["updated_at"] = self._now()
+            return _public(comment)
 
     def add_pull(
         self,
@@ -571,8 +588,22 @@ class GitHubEmulator(LoopbackEmulator):
         return 200, body, {}
 
     def _list_pulls(self, call: _Call) -> _Answer:
+        """GET /commits/{sha}/pulls: "Lists the merged pull request that introduced the commit
+        to the repository. If the commit is not present in the default branch, will only return
+        open pull requests associated with the commit" (docs.github.com/rest/commits/commits
+        #list-pull-requests-associated-with-a-commit; shared/ref/github-rest-subset.json
+        repos/list-pull-requests-associated-with-commit). A commit is on the default branch when
+        a pull request merged into it holds it or it was pushed there (`push`)."""
+        sha = _require_sha(call.arg)
         repo = (call.owner, call.repo)
-        items = [_public(p) for p in self._pulls if p["_repo"] == repo and call.arg in p["_shas"]]
+        mine = [p for p in self._pulls if p["_repo"] == repo and sha in p["_shas"]]
+        merged = [p for p in mine if p["merged_at"] and p["base"]["ref"] == DEFAULT_BRANCH]
+        if merged:
+            items = [_public(merged[0])]  # the one that introduced it: merged first
+        elif sha in self._pushed.get(repo, set()):
+            items = []  # pushed to the default branch without a pull request
+        else:
+            items = [_public(p) for p in mine if p["state"] == "open"]
         return self._page(call, items)
 
     # -- state helpers (called with the lock held) --------------------------------------------

@@ -120,14 +120,24 @@ def plan(root: Path, output: str, detailed_exitcode: bool, github: bool, out: Pa
     refused = [v for v in result.plan.jobs.values() if v.refused]
     if github:
         from trainops.github.plan_report import publish_plan
+        from trainops.github.reviewed import reviewed_actions
+        from trainops.savedplan.write import planned
 
         echo(render.github_annotations(problems))
+        # What a reviewer approves: each Submit's revision, attempt, worst case and the
+        # credentials it is handed, which apply binds the merge to (DESIGN §20).
+        reviewed = reviewed_actions(
+            planned(result.plan),
+            ws.desired(),
+            credentials=[ws.config.providers.replicate.token_env],
+        )
         for note in publish_plan(
             markdown(),
             failed=bool(problems or refused),
             problems=problems,
             status_context=ws.config.github.status_context,
             diffs=diffs,
+            reviewed=reviewed,
         ):
             echo(escape.line(note), err=True)
     if problems or refused:

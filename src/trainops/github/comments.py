@@ -9,7 +9,11 @@ from typing import Any
 from trainops import escape
 from trainops.github.client import GitHubClient
 
-__all__ = ["by_us", "fit", "one_line"]
+__all__ = ["PLAN_MARKER", "by_us", "fit", "one_line"]
+
+# The first line of the sticky plan comment (`plan_report`), how it and its reviewed-plan block
+# (`reviewed`) are found again.
+PLAN_MARKER = "<!-- trainops:plan -->"
 
 
 def by_us(gh: GitHubClient, comments: list[Any], marker: str) -> list[dict[str, Any]]:
