@@ -32,13 +32,14 @@ def load(path: Path) -> dict[str, Any]:
     return doc
 
 
-def steps(path: Path) -> list[dict[str, Any]]:
-    [job] = load(path)["jobs"].values()
-    return job["steps"]
+def steps(path: Path, job: str | None = None) -> list[dict[str, Any]]:
+    jobs = load(path)["jobs"]
+    [only] = jobs.values() if job is None else [jobs[job]]
+    return only["steps"]
 
 
-def action_step(path: Path) -> dict[str, Any]:
-    [step] = [s for s in steps(path) if s.get("uses", "").endswith("/trainops@v1")]
+def action_step(path: Path, job: str | None = None) -> dict[str, Any]:
+    [step] = [s for s in steps(path, job) if s.get("uses", "").endswith("/trainops@v1")]
     return step
 
 
@@ -71,26 +72,44 @@ def test_the_schema_check_rejects_a_broken_workflow(tmp_path: Path) -> None:
 def test_every_workflow_declares_minimal_permissions() -> None:
     expected = {
         "ci.yml": {"contents": "read"},
-        "plan.yml": {"contents": "read", "pull-requests": "write", "statuses": "write"},
-        "apply.yml": {"contents": "write", "statuses": "write"},
-        "reconcile.yml": {"contents": "write", "statuses": "write"},
+        "plan.yml": {},  # two jobs: each names its own (zizmor's excessive-permissions)
+        "apply.yml": {"contents": "write", "statuses": "write", "pull-requests": "read"},
+        "reconcile.yml": {"contents": "write", "statuses": "write", "pull-requests": "read"},
     }
     assert {path.name: load(path)["permissions"] for path in WORKFLOWS} == expected
     for path in WORKFLOWS:
-        [job] = load(path)["jobs"].values()
-        assert "permissions" not in job, f"{path.name}: a job widens the permissions"
+        for name, job in load(path)["jobs"].items():
+            if path.name == "plan.yml":
+                continue
+            assert "permissions" not in job, f"{path.name}: a job widens the permissions"
+    plan = load(TEMPLATES / "plan.yml")["jobs"]
+    assert plan["plan"]["permissions"] == {
+        "contents": "read",
+        "pull-requests": "write",
+        "statuses": "write",
+    }
+    # The plan of a commit on the default branch (workflow_dispatch, DESIGN §20) is a commit
+    # comment, which needs contents: write; it runs only on dispatch, and never on a pull request.
+    commit = plan["plan-commit"]
+    assert commit["permissions"] == {"contents": "write", "statuses": "write"}
+    assert commit["if"] == (
+        "github.event_name == 'workflow_dispatch' && "
+        "github.ref_name == github.event.repository.default_branch"
+    )
 
 
 def test_plan_runs_on_pull_requests_without_secrets() -> None:
     plan = load(TEMPLATES / "plan.yml")
 
-    assert list(plan["on"]) == ["pull_request"]
+    assert list(plan["on"]) == ["pull_request", "workflow_dispatch"]
     assert "secrets." not in (TEMPLATES / "plan.yml").read_text()
     assert plan["concurrency"] == {
-        "group": "trainops-plan-${{ github.event.pull_request.number }}",
+        "group": "trainops-plan-${{ github.event.pull_request.number || github.sha }}",
         "cancel-in-progress": True,
     }
-    assert action_step(TEMPLATES / "plan.yml")["with"] == {"command": "plan"}
+    assert plan["jobs"]["plan"]["if"] == "github.event_name == 'pull_request'"
+    for job in ("plan", "plan-commit"):
+        assert action_step(TEMPLATES / "plan.yml", job)["with"] == {"command": "plan"}
 
 
 def test_apply_and_reconcile_share_one_group_never_canceled() -> None:
@@ -140,9 +159,12 @@ CHECKOUT = "actions/checkout@11d5960a326750d5838078e36cf38b85af677262"  # v4.4.0
 SETUP_PYTHON = "actions/setup-python@a26af69be951a213d495a4c3e4e4022e16d87065"  # v5.6.0
 
 
-@pytest.mark.parametrize("name", ["plan.yml", *WRITERS])
-def test_templates_check_out_full_history_before_the_action(name: str) -> None:
-    checkout, action = steps(TEMPLATES / name)
+@pytest.mark.parametrize(
+    ("name", "job"),
+    [("plan.yml", "plan"), ("plan.yml", "plan-commit"), *((w, None) for w in WRITERS)],
+)
+def test_templates_check_out_full_history_before_the_action(name: str, job: str | None) -> None:
+    checkout, action = steps(TEMPLATES / name, job)
 
     # Only the writers keep the token in .git/config: they push the state branch with it.
     pushes = name in WRITERS
