@@ -13,7 +13,9 @@ so `plan`, `apply` and `status` can never disagree.
 | `planner.py` | `plan()`: every job through the rules and admission |
 | `rules.py` | the rule table, one job at a time |
 | `admission.py` | policy, cost per job, a set's total and `max_parallel`, slots, budget |
-| `upstream.py` | job chaining: `after` and output references |
+| `upstream.py` | job chaining: `after` and output references (a sweep set's winner) |
+| `select.py` | the winner of a sweep set: ranking, ties, when a set is settled |
+| `winner.py` | what a set does with its winner: its aliases, early stop |
 | `views.py` | what a user sees: `JobView`, `SetView`, `Money`, `Plan` |
 """
 
@@ -33,6 +35,7 @@ from trainops.plan.planner import plan
 from trainops.plan.refresh import refresh
 from trainops.plan.upstream import upstream_outputs
 from trainops.plan.views import JobView, Money, Plan, SetView, Sync
+from trainops.plan.winner import left_by, promoting_spec
 
 __all__ = [
     "PHASE",
@@ -52,7 +55,9 @@ __all__ = [
     "Sync",
     "Target",
     "describe",
+    "left_by",
     "plan",
+    "promoting_spec",
     "refresh",
     "upstream_outputs",
 ]

@@ -20,6 +20,7 @@ REMOVED = "removed from git"
 REPLACED = "replaced by revision "
 MAX_DURATION = "max_duration exceeded"
 MAX_COST = "max_cost_usd exceeded"
+STOPPED_EARLY = "stopped early: "  # a sweep's stop_when (DESIGN §21), then why
 
 
 class Op(StrEnum):

@@ -19,6 +19,7 @@ from trainops.plan.admission import Admission
 from trainops.plan.desired import Desired, Limits
 from trainops.plan.rules import available, elsewhere, present, removed
 from trainops.plan.views import JobView, Plan, Sync, job_view
+from trainops.plan.winner import crown
 from trainops.state.model import Health, JobState
 
 
@@ -88,5 +89,10 @@ def plan(
             view = replace(view, health=Health.UNKNOWN)
         actions.extend(job_actions)
         views[name] = view
+    for sweep_set in desired.sets.values():  # a set's winner and its aliases (DESIGN §21)
+        promotes, winner = crown(sweep_set, desired, state, views)
+        actions.extend(promotes)
+        if winner is not None:
+            views[winner.job] = winner
     actions.sort(key=lambda a: PHASE[a.op])  # stable: per-job order kept within a phase
     return Plan(tuple(actions), views, admission.money(), admission.set_views())

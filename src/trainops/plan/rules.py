@@ -37,6 +37,7 @@ from trainops.plan.actions import (
 from trainops.plan.desired import Desired, Limits, Target
 from trainops.plan.upstream import missing_output, waiting
 from trainops.plan.views import JobView, Sync, held, job_view
+from trainops.plan.winner import stop_early
 from trainops.promotion import gate
 from trainops.state.model import Health, JobState, Run
 
@@ -231,7 +232,8 @@ def _replace_old_revision(case: _Case, actions: list[Action]) -> JobView | None:
 
 def _watch_current_run(case: _Case, actions: list[Action]) -> JobView | None:
     """DESIGN §7, the current revision's run is active: `Cancel` once elapsed > `max_duration`
-    or cost so far > `max_cost_usd`; a run of elsewhere is only shown. With no other reason, the
+    or cost so far > `max_cost_usd`, or (DESIGN §21) its set's `stop_when` says it is out of
+    the race (`plan.winner.stop_early`); a run of elsewhere is only shown. With no other reason, the
     provider's own word on the run (`Run.detail`) is its reason."""
     current = [r for r in case.active if r.revision == case.revision]
     if not current:
@@ -242,6 +244,8 @@ def _watch_current_run(case: _Case, actions: list[Action]) -> JobView | None:
         return case.view(sync, f"runs on {run.where}")
     budget = case.spec.budget
     reason = _over_limit(run, budget.max_duration, budget.max_cost_usd, case.limits, case.now)
+    if not reason and run.run_id and run.progress:
+        reason = stop_early(case.target, case.desired, case.state, run)
     if reason:
         actions.append(_cancel(case.name, run, reason))
     sync = Sync.OUT_OF_SYNC if actions else Sync.SYNCED

@@ -19,6 +19,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from trainops.manifest import SweepSet
 from trainops.plan.actions import SUSPENDED
 from trainops.plan.desired import Desired
 from trainops.state.model import Health, JobState, Run
@@ -128,6 +129,14 @@ def selection(
     return Selection(rank(standings, goal), sum(1 for s in standings if s.settled), metric, goal)
 
 
+def of_set(sweep_set: SweepSet, desired: Desired, state: Mapping[str, JobState]) -> Selection:
+    """A set's members ranked by its `spec.sweep.select` (without one, nobody wins: the
+    selection only counts the members settled)."""
+    select = sweep_set.sweep.select
+    metric, goal = (select.metric, select.goal) if select is not None else ("", MINIMIZE)
+    return selection(sweep_set.members, metric, goal, desired, state)
+
+
 __all__ = [
     "GOALS",
     "MAXIMIZE",
@@ -135,6 +144,7 @@ __all__ = [
     "Selection",
     "Standing",
     "candidate",
+    "of_set",
     "rank",
     "selection",
     "settled",

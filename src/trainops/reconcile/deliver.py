@@ -2,7 +2,8 @@
 copied to each `deliver` target, then each `promote` alias pointed where the gate decides.
 
 Inputs: the `Context` (providers, desired jobs, what failed earlier in this process) and the
-pass (its plan's `Deliver`s and `Promote`s and its state). Outputs: each run's `deliveries`,
+pass (its plan's `Deliver`s and `Promote`s and its state; a sweep set's winner promotes with the
+set's `promote`, DESIGN §21). Outputs: each run's `deliveries`,
 `digests`, `delivered` and `promotions` recorded in `result.state`, one `Outcome` per action.
 Targets check what they already hold, so a retry writes only what is missing and a repeated
 promotion moves nothing.
@@ -14,7 +15,8 @@ from dataclasses import replace
 
 from trainops.errors import TrainopsError
 from trainops.faults import crashpoint
-from trainops.plan import Deliver, Promote
+from trainops.manifest import set_of
+from trainops.plan import Deliver, Promote, left_by, promoting_spec
 from trainops.providers.base import OutputFolder, OutputPrefix
 from trainops.reconcile.context import Context
 from trainops.reconcile.result import Outcome, Pass
@@ -38,6 +40,7 @@ def promote_aliases(ctx: Context, result: Pass) -> None:
             (action.job, action.candidate, action.target) not in ctx.failed_promotions
         ):
             result.state[action.job] = _promote(ctx, result.state[action.job], action, result)
+            _supersede(ctx, result, action)
             crashpoint("after-promote")
 
 
@@ -77,7 +80,8 @@ def _promote(ctx: Context, job_state: JobState, action: Promote, result: Pass) -
     from trainops.promotion import gate
     from trainops.promotion.targets import PromotionError, move
 
-    spec = ctx.desired.targets[action.job].job.spec
+    spec = promoting_spec(ctx.desired, action.job)  # a sweep's winner: with the set's promote
+    assert spec is not None
     target = next(t for t in (spec.promote.to if spec.promote else ()) if t.key == action.target)
     candidate = next((r for r in job_state.runs if r.run_id == action.candidate), None)
     if candidate is None:
@@ -116,3 +120,20 @@ def _promote(ctx: Context, job_state: JobState, action: Promote, result: Pass) -
     detail = summary if not decision.held else f"{decision.verdict} ({summary})"
     result.outcomes.append(Outcome(action, True, detail))
     return job_state
+
+
+def _supersede(ctx: Context, result: Pass, action: Promote) -> None:
+    """DESIGN §21: once an alias of a sweep set points at its winner's run, the runs of the
+    set's other members it pointed at say where it went (`superseded by run X`)."""
+    from trainops.promotion import gate
+
+    sweep_set = ctx.desired.sets.get(set_of(action.job))
+    moved = next(
+        (r for r in result.state[action.job].runs if r.run_id and r.run_id == action.run_id),
+        None,
+    )
+    if sweep_set is None or moved is None or moved.promotions.get(action.target) != gate.DONE:
+        return
+    for member, run in left_by(sweep_set, result.state, action.job, action.target):
+        promotions = {**run.promotions, action.target: f"{gate.SUPERSEDED}{action.run_id}"}
+        result.state[member] = result.state[member].with_run(replace(run, promotions=promotions))

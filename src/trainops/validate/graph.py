@@ -1,5 +1,7 @@
 """The checks across jobs (DESIGN §2): names unique in the repository, `after` and output
-references naming jobs (and outputs) that exist, and no dependency cycle."""
+references naming jobs (and outputs) that exist, and no dependency cycle. A sweep set (DESIGN
+§21) is a name too: `after` it waits for all its members, its output is its winner's (so it
+needs a `select`), and none of its members may wait for it."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import difflib
 from collections.abc import Mapping
 from typing import Any
 
+from trainops.errors import Problem
 from trainops.manifest import Job, output_refs
 from trainops.validate.result import Validation
 
@@ -35,12 +38,66 @@ def check_names(by_name: Mapping[str, list[Job]], result: Validation) -> None:
             )
 
 
+# Providers whose runs report metrics while they run (Observation.progress): only their members
+# can be stopped early by a set's stop_when (DESIGN §21).
+REPORTS_WHILE_RUNNING = ("local", "ray")
+
+
+def check_sets(result: Validation) -> None:
+    """DESIGN §21: a set's `promote` and `stop_when` need its `select` (the winner, and which
+    way is better), and `stop_when` needs a provider that reports metrics while a run runs."""
+    for name, sweep_set in sorted(result.sets.items()):
+        select, stop = sweep_set.sweep.select, sweep_set.sweep.stop_when
+        provider = next(
+            (result.jobs[m].spec.provider for m in sweep_set.members if m in result.jobs), ""
+        )
+        problems = []
+        if sweep_set.promote is not None and select is None:
+            problems.append(
+                sweep_set.problem(
+                    ("spec", "promote"),
+                    "a set promotes its winner, and this one has no spec.sweep.select",
+                    "add spec.sweep.select: {metric: NAME, goal: minimize | maximize}",
+                )
+            )
+        if stop is not None and select is None:
+            problems.append(
+                sweep_set.problem(
+                    ("spec", "sweep", "stop_when"),
+                    "stop_when compares members with the best one: it needs spec.sweep.select",
+                    "add spec.sweep.select: {metric: NAME, goal: minimize | maximize}",
+                )
+            )
+        elif stop is not None and provider and provider not in REPORTS_WHILE_RUNNING:
+            problems.append(
+                sweep_set.problem(
+                    ("spec", "sweep", "stop_when"),
+                    f"the {provider} provider does not report metrics while a run runs: "
+                    "stop_when could never stop a member",
+                    "remove stop_when (only local and ray runs report metrics.json as they go)",
+                )
+            )
+        if problems:
+            result.problems.extend(problems)
+            result.invalid.update({name, *sweep_set.members})
+            del result.sets[name]
+            for member in sweep_set.members:
+                result.jobs.pop(member, None)
+
+
 def check_references(result: Validation) -> None:
-    names = set(result.jobs) | result.invalid
+    check_sets(result)
+    names = set(result.jobs) | result.invalid | set(result.sets)
     for job in result.jobs.values():
         spec = job.spec
         for i, upstream in enumerate(spec.after):
-            if upstream not in names:
+            if job.member is not None and upstream == job.member.set:
+                _once(
+                    result,
+                    job,
+                    job.doc.problem(("spec", "after", i), "a member cannot wait for its own set"),
+                )
+            elif upstream not in names:
                 result.problems.append(
                     job.doc.problem(
                         ("spec", "after", i),
@@ -56,7 +113,29 @@ def check_references(result: Validation) -> None:
                 result.invalid.add(job.name)
         for key_path, ref_job, ref_key in _refs_with_paths(spec.input, ("spec", "input")):
             other = result.jobs.get(ref_job)
-            if ref_job not in names:
+            sweep_set = result.sets.get(ref_job)
+            if sweep_set is not None:
+                # DESIGN §21: a set's output is its winner's: it needs a select, and a member
+                # cannot read its own set's
+                other = next((result.jobs[m] for m in sweep_set.members if m in result.jobs), None)
+            if sweep_set is not None and job.member is not None and job.member.set == ref_job:
+                _once(
+                    result,
+                    job,
+                    job.doc.problem(key_path, "a member cannot use its own set's output"),
+                )
+            elif sweep_set is not None and sweep_set.sweep.select is None:
+                _once(
+                    result,
+                    job,
+                    job.doc.problem(
+                        key_path,
+                        f"set {ref_job!r} has no winner to take an output from",
+                        f"give {ref_job} a spec.sweep.select (metric and goal): its output is "
+                        "the winner's",
+                    ),
+                )
+            elif ref_job not in names:
                 result.problems.append(
                     job.doc.problem(
                         key_path,
@@ -83,6 +162,13 @@ def check_references(result: Validation) -> None:
     _check_cycles(result)
 
 
+def _once(result: Validation, job: Job, problem: Problem) -> None:
+    """A problem of `job`, said once however many members of its set share the template."""
+    result.invalid.add(job.name)
+    if job.member is None or problem not in result.problems:
+        result.problems.append(problem)
+
+
 def _refs_with_paths(value: Any, path: tuple[str | int, ...]) -> list[tuple[Any, str, str]]:
     found: list[tuple[Any, str, str]] = []
     if isinstance(value, str):
@@ -97,8 +183,12 @@ def _refs_with_paths(value: Any, path: tuple[str | int, ...]) -> list[tuple[Any,
 
 
 def _check_cycles(result: Validation) -> None:
+    # A set stands for its members (DESIGN §21): a job after a set waits for every member.
+    members = {name: list(s.members) for name, s in result.sets.items()}
     graph = {
-        name: [u for u in job.upstream() if u in result.jobs and u != name]
+        name: [
+            m for u in job.upstream() for m in members.get(u, [u]) if m in result.jobs and m != name
+        ]
         for name, job in result.jobs.items()
     }
     state: dict[str, int] = {}  # 1 visiting, 2 done
