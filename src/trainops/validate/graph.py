@@ -43,7 +43,7 @@ def check_names(by_name: Mapping[str, list[Job]], result: Validation) -> None:
 REPORTS_WHILE_RUNNING = ("local", "ray")
 
 
-def check_sets(result: Validation) -> None:
+def check_winners(result: Validation) -> None:
     """DESIGN §21: a set's `promote` and `stop_when` need its `select` (the winner, and which
     way is better), and `stop_when` needs a provider that reports metrics while a run runs."""
     for name, sweep_set in sorted(result.sets.items()):
@@ -86,7 +86,7 @@ def check_sets(result: Validation) -> None:
 
 
 def check_references(result: Validation) -> None:
-    check_sets(result)
+    check_winners(result)
     names = set(result.jobs) | result.invalid | set(result.sets)
     for job in result.jobs.values():
         spec = job.spec
