@@ -96,6 +96,15 @@ class SetDoc(_Shape):
     max_parallel: int | None = Field(description="spec.sweep.max_parallel")
     active: int = Field(description="runs of its members active when the plan was made")
     refused: str = Field(description="why the set's new submissions are refused; '' if not")
+    metric: str | None = Field(default=None, description="spec.sweep.select.metric; null: none")
+    best: str | None = Field(
+        default=None, description="the member with the best metric so far (select)"
+    )
+    best_value: float | None = Field(default=None, description="that member's metric")
+    winner: str | None = Field(
+        default=None, description="the member select picks, once every member is settled"
+    )
+    settled: int = Field(default=0, description="members with no attempt still to come")
 
 
 class MoneyDoc(_Shape):
@@ -302,6 +311,11 @@ def set_docs(plan: Plan) -> list[SetDoc]:
                 max_parallel=view.max_parallel,
                 active=view.active,
                 refused=view.refused,
+                metric=view.metric or None,
+                best=view.best or None,
+                best_value=view.best_value,
+                winner=view.winner or None,
+                settled=view.settled,
             )
         )
     return docs

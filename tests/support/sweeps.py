@@ -17,11 +17,12 @@ def sweep(
     *,
     max_parallel: int | None = None,
     total: float | None = None,
+    select: tuple[str, str] | None = None,
     axis: str = "lr",
     **spec: Any,
 ) -> Desired:
     """One set `name` of one axis (`axis`: `values`, in that order), every member's `input`
-    taking its value; `spec` is the template's other fields."""
+    taking its value; `select` is `(metric, goal)`; `spec` is the template's other fields."""
     targets = []
     for value in values:
         template = job(name, input={axis: value}, **spec)
@@ -32,7 +33,12 @@ def sweep(
     sweep_set = SweepSet(
         name,
         tuple(t.name for t in targets),
-        Sweep(max_parallel=max_parallel),
+        Sweep.model_validate(
+            {
+                "max_parallel": max_parallel,
+                "select": {"metric": select[0], "goal": select[1]} if select else None,
+            }
+        ),
         total,
         axes=(axis,),
     )

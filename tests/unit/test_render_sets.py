@@ -153,6 +153,11 @@ def test_json_report_carries_the_set_and_validates_against_the_committed_schema(
         "max_parallel": 2,
         "active": 0,
         "refused": "",
+        "metric": None,
+        "best": None,
+        "best_value": None,
+        "winner": None,
+        "settled": 0,
     }
     sets = {j["job"]: j["set"] for j in doc["jobs"]}
     assert sets["base"] is None and {sets[m] for m in s["members"]} == {"lora"}
@@ -188,3 +193,47 @@ def test_without_sets_the_report_and_table_are_as_before() -> None:
     rows = list(render.iter_grouped_rows(p, NOW))
     assert rows == list(render.iter_plan_rows(p, NOW))
     assert json.loads("".join(output.report_parts("plan", p, NOW)))["sets"] == []
+
+
+def _selected(losses: list[float | None]) -> Plan:
+    """A set of len(losses) members selecting the lowest eval_loss: a member with a loss has
+    succeeded reporting it, one with None is still running."""
+    lora = sweep("lora", [i * 1e-4 for i in range(1, len(losses) + 1)],
+                 select=("eval_loss", "minimize"))  # fmt: skip
+    names = lora.sets["lora"].members
+    st = {}
+    for name, loss in zip(names, losses, strict=True):
+        t = lora.targets[name]
+        r = run(t) if loss is None else run(t, Health.SUCCEEDED, metrics={"eval_loss": loss})
+        st[name] = JobState(name, (r,))
+    return plan(lora, st, Limits(), NOW)
+
+
+def test_a_set_line_says_where_its_selection_stands() -> None:
+    going = _selected([0.5, 0.3, None, 0.4])
+    names = going.sets["lora"].members
+    [row] = [r for r in render.iter_grouped_rows(going, NOW) if r["job"] == "lora"]
+    assert row["reason"] == f"best so far {names[1]} (eval_loss 0.3), 3 of 4 settled"
+    done = _selected([0.5, 0.3, 0.2, 0.4])
+    [row] = [r for r in render.iter_grouped_rows(done, NOW) if r["job"] == "lora"]
+    assert row["reason"] == f"winner {names[2]} (eval_loss 0.2)"
+    doc = json.loads("".join(output.report_parts("status", done, NOW)))
+    jsonschema.validate(doc, SCHEMA)
+    [s] = doc["sets"]
+    assert (s["metric"], s["best"], s["best_value"], s["winner"], s["settled"]) == (
+        "eval_loss",
+        names[2],
+        0.2,
+        names[2],
+        4,
+    )
+
+
+def test_the_status_page_charts_the_members_metric_with_the_winner_apart() -> None:
+    done = _selected([0.5, 0.3, 0.2, 0.4])
+    names = done.sets["lora"].members
+    html = page(StatusView(json.loads("".join(output.report_parts("status", done, NOW)))))
+    chart = html[html.index('data-chart="set-lora"') :].split("</figure>")[0]
+    assert f"lora: eval_loss of each member (winner: {names[2]})" in chart
+    bars = re.findall(r'data-member="([^"]+)"[^>]*fill="(#[0-9a-f]+)"', chart)
+    assert bars == [(n, "#2a2" if n == names[2] else "#26c") for n in names]

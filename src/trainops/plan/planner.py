@@ -18,7 +18,8 @@ from trainops.plan.actions import PHASE, Action, Submit
 from trainops.plan.admission import Admission
 from trainops.plan.desired import Desired, Limits
 from trainops.plan.rules import available, elsewhere, present, removed
-from trainops.plan.views import JobView, Plan, Sync, job_view
+from trainops.plan.select import selection
+from trainops.plan.views import JobView, Plan, SetView, Sync, job_view
 from trainops.plan.winner import crown
 from trainops.state.model import Health, JobState
 
@@ -95,4 +96,27 @@ def plan(
         if winner is not None:
             views[winner.job] = winner
     actions.sort(key=lambda a: PHASE[a.op])  # stable: per-job order kept within a phase
-    return Plan(tuple(actions), views, admission.money(), admission.set_views())
+    return Plan(
+        tuple(actions), views, admission.money(), _with_selection(desired, state, admission)
+    )
+
+
+def _with_selection(
+    desired: Desired, state: Mapping[str, JobState], admission: Admission
+) -> dict[str, SetView]:
+    """Each set's view, with its `select` standing (plan.select) when it has one."""
+    out = {}
+    for name, view in admission.set_views().items():
+        chosen = desired.sets[name].sweep.select
+        if chosen is not None:
+            ranked = selection(view.members, chosen.metric, chosen.goal, desired, state)
+            best = ranked.best
+            view = replace(
+                view,
+                metric=chosen.metric,
+                best=best.member if best else "",
+                best_value=best.value if best else None,
+                settled=ranked.settled,
+            )
+        out[name] = view
+    return out

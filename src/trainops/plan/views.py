@@ -55,6 +55,17 @@ class SetView:
     max_parallel: int | None = None
     active: int = 0  # runs of its members active before this plan
     refused: str = ""  # why the set's new submissions are refused ("" when they are not)
+    # `spec.sweep.select` (plan.select): the metric, the best member so far and its value, and
+    # how many members are settled; the best is the winner once every member is
+    metric: str = ""
+    best: str = ""
+    best_value: float | None = None
+    settled: int = 0
+
+    @property
+    def winner(self) -> str:
+        """The member `select` picks once the set is settled ("" before, or without select)."""
+        return self.best if self.settled == len(self.members) else ""
 
 
 @dataclass(frozen=True)

@@ -87,6 +87,10 @@ def to_plan(doc: SavedPlanDoc) -> tuple[Any, float]:
             d.max_parallel,
             d.active,
             d.refused,
+            d.metric or "",
+            d.best or "",
+            d.best_value,
+            d.settled,
         )
         for d in doc.report.sets
     }

@@ -139,6 +139,9 @@ def render(view: StatusView) -> str:
     ]
     for name, series in sorted(view.metrics.items()):
         charts.append(_metric_chart(name, series))
+    for group in sets.values():
+        if group.get("metric"):
+            charts.append(_set_chart(group, jobs))
     money = doc.get("money") or {}
     summary = e(str(doc.get("summary", "")))
     spent = f"{float(money.get('spent_usd', 0.0)):.2f}" if money else "0.00"
@@ -301,6 +304,32 @@ def _bar_chart(chart: str, title: str, values: Mapping[str, float]) -> str:
             f'<text x="{x:.1f}" y="{_H - _PAD + 14}" font-size="10">{e(label)}</text>'
         )
     return _frame(chart, title, "".join(bars))
+
+
+def _set_chart(group: Mapping[str, Any], jobs: Mapping[str, Mapping[str, Any]]) -> str:
+    """A sweep set's `select` metric, one bar per member that reported it (its latest run's),
+    in the set's order; the winner (or the best so far) drawn apart."""
+    e = html.escape
+    metric, best = str(group["metric"]), str(group.get("best") or "")
+    points = []
+    for member in group.get("members", []):
+        value = (jobs.get(member, {}).get("metrics") or {}).get(metric)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            points.append((str(member), float(value)))
+    heights = _scale([v for _m, v in points] + [0.0], 4, _H - 2 * _PAD)[:-1] if points else []
+    width = (_W - _PAD - 16) / max(1, len(points))
+    bars = []
+    for i, ((member, value), h) in enumerate(zip(points, heights, strict=True)):
+        x = _PAD + 8 + i * width
+        bars.append(
+            f'<rect class="bar" data-member="{e(member)}" x="{x:.1f}" y="{_H - _PAD - h:.1f}" '
+            f'width="{max(2.0, width - 4):.1f}" height="{h:.1f}" '
+            f'fill="{"#2a2" if member == best else "#26c"}">'
+            f"<title>{e(member)}: {e(metric)}={value:g}</title></rect>"
+        )
+    who = "winner" if group.get("winner") else "best so far"
+    title = f"{group['set']}: {metric} of each member" + (f" ({who}: {best})" if best else "")
+    return _frame(f"set-{group['set']}", title, "".join(bars))
 
 
 def _metric_chart(job: str, series: Sequence[tuple[str, str, float]]) -> str:
