@@ -27,6 +27,7 @@ from tests.emulators.replicate import (
     SimClock,
 )
 from tests.support.workspace import UserRepo, explain
+from trainops.github.orphan_report import ORPHAN_MARKER
 from trainops.serve.controller import CENSUS_EVERY
 
 HOUR = 3600.0
@@ -213,6 +214,15 @@ def test_serve_shows_orphaned_runs_on_metrics_and_the_page_listing_once_per_cade
         assert later < CENSUS_EVERY
         assert now_listed - listed == later - first
         assert served.metric("trainops_orphaned_runs", provider="replicate") == 1
+        # serve --github reports it on the job's source commit, as a scheduled reconcile does
+        # (tests/e2e/test_orphan_report.py: once per run id).
+        [run] = user.state_file("portraits")["runs"]
+        reports = [
+            c["body"]
+            for c in gh.commit_comments(run["source_commit"])
+            if c["body"].startswith(ORPHAN_MARKER)
+        ]
+        assert len(reports) == 1 and f"trainops adopt portraits {ours}" in reports[0]
     finally:
         code, err = served.stop()
     assert code == 0, err

@@ -78,7 +78,7 @@ def test_every_workflow_declares_minimal_permissions() -> None:
     }
     assert {path.name: load(path)["permissions"] for path in WORKFLOWS} == expected
     for path in WORKFLOWS:
-        for name, job in load(path)["jobs"].items():
+        for job in load(path)["jobs"].values():
             if path.name == "plan.yml":
                 continue
             assert "permissions" not in job, f"{path.name}: a job widens the permissions"

@@ -163,6 +163,30 @@ def _write(path: Path, text: str) -> None:
         raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
+def _report_orphans(rec: Any, state: Any, now: float) -> None:
+    """A scheduled reconcile (`apply --github` from reconcile.yml) reports the orphaned runs
+    its census finds, once each, on their job's source commit (DESIGN §20)."""
+    import os
+
+    from trainops import escape
+    from trainops.errors import TrainopsError
+    from trainops.github.orphan_report import publish_orphans, scheduled
+    from trainops.reconcile.orphans import census
+
+    if not scheduled(os.environ):
+        return
+
+    def note(text: str) -> None:
+        echo(f"note: {escape.line(text)}", err=True)
+
+    try:
+        found = census(rec, state, now)
+    except TrainopsError as exc:
+        note(f"runs nobody declared not listed: {exc.message}")
+        return
+    publish_orphans(found.orphaned, state, now, os.environ, on_note=note)
+
+
 @cli.command()
 @click.argument("file", type=PathArg(dir_okay=False))
 @output_option
@@ -299,6 +323,8 @@ def apply(
     gave_up = wait and not settled(result)
     final = rec.preview() if result.plan.changes else result
     now = time.time()
+    if github:
+        _report_orphans(rec, final.state, now)
     problems = [*ws.validation.problems, *final.problems]
     if output == "json":
         from trainops.output import report_parts

@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from trainops.errors import TrainopsError, UsageError
 from trainops.serve.metrics import ControllerMetrics, CountingTransport
@@ -146,12 +146,30 @@ class Controller:
             else:
                 self.metrics.record_census(found)
                 self.undeclared = census_doc(found, now).model_dump(mode="json")
+                if self.github:
+                    self._report_orphans(found.orphaned, final.state, now)
         doc = "".join(report_parts("status", final.plan, now, problems, notes=final.notes))
         if self.undeclared is not None:
             parsed = json.loads(doc)
             parsed["undeclared"] = self.undeclared
             doc = json.dumps(parsed)
         self.view = build_view(doc, final.state, ws.config.prices_usd_per_second, now)
+
+    def _report_orphans(self, orphaned: list[Any], state: Any, now: float) -> None:
+        """Each orphaned run once on its job's source commit (DESIGN §20), as a scheduled
+        reconcile does."""
+        from trainops.github.context import client_from_env
+        from trainops.github.orphan_report import publish_orphans
+
+        if not orphaned:
+            return
+        try:
+            client = client_from_env(os.environ, CountingTransport(self.metrics.github_calls))
+        except UsageError as exc:
+            self.log(f"orphaned runs are not reported to GitHub: {exc.message}")
+            return
+        with client:
+            publish_orphans(orphaned, state, now, os.environ, on_note=self.log, client=client)
 
     def _reporter(self, config: Config) -> RunReporter | None:
         from trainops.github.context import client_from_env
