@@ -35,13 +35,15 @@ def name_of(doc: Document) -> str:
     return ""
 
 
-def validate_document(doc: Document) -> tuple[Job | None, list[Problem]]:
+def check_header(doc: Document) -> list[Problem]:
+    """What makes a document no TrainingJob at all (secrets, empty, not a mapping, another
+    apiVersion or kind): checked before the model, for jobs and sets alike."""
     data = doc.data
     if doc.secrets:
-        return None, list(doc.secrets)
+        return list(doc.secrets)
     if data is None:
         # Never skipped in silence: an emptied document would read as a job deleted (pruned).
-        return None, [
+        return [
             doc.problem(
                 (),
                 f"document {doc.index + 1} of this file is empty (null)",
@@ -49,12 +51,12 @@ def validate_document(doc: Document) -> tuple[Job | None, list[Problem]]:
             )
         ]
     if not isinstance(data, dict):
-        return None, [
+        return [
             doc.problem((), "a manifest must be a mapping with apiVersion, kind, metadata and spec")
         ]
     api, kind = data.get("apiVersion"), data.get("kind")
     if api is not None and api != API_VERSION:
-        return None, [
+        return [
             doc.problem(
                 ("apiVersion",),
                 f"unknown apiVersion {api!r}",
@@ -62,7 +64,30 @@ def validate_document(doc: Document) -> tuple[Job | None, list[Problem]]:
             )
         ]
     if kind is not None and kind != KIND:
-        return None, [doc.problem(("kind",), f"unknown kind {kind!r}", f"expected kind: {KIND}")]
+        return [doc.problem(("kind",), f"unknown kind {kind!r}", f"expected kind: {KIND}")]
+    return []
+
+
+def validate_document(doc: Document) -> tuple[Job | None, list[Problem]]:
+    header = check_header(doc)
+    if header:
+        return None, header
+    data = doc.data
+    spec = data.get("spec")
+    if isinstance(spec, dict):  # a set's own fields, where no matrix makes it a set (DESIGN §21)
+        budget = spec.get("budget")
+        misplaced = [("spec", "sweep")] if "sweep" in spec else []
+        if isinstance(budget, dict) and "max_cost_usd_total" in budget:
+            misplaced.append(("spec", "budget", "max_cost_usd_total"))
+        if misplaced:
+            return None, [
+                doc.problem(
+                    where,
+                    f"{'.'.join(where)} is only valid with a spec.matrix (a sweep)",
+                    "add the matrix, or remove it (docs/sweeps.md)",
+                )
+                for where in misplaced
+            ]
     try:
         manifest = TrainingJob.model_validate(data)
     except ValidationError as exc:

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from trainops.errors import Problem
-from trainops.manifest import Job, output_refs
+from trainops.manifest import Job, SweepSet, output_refs
 from trainops.validate.result import Validation
 
 # Output names a provider fixes (DESIGN §2); providers absent here name outputs at run time.
@@ -36,6 +36,38 @@ def check_names(by_name: Mapping[str, list[Job]], result: Validation) -> None:
                     f"names are unique in the repository: {places}",
                 )
             )
+
+
+def gather_sets(
+    sets: Mapping[str, list[tuple[SweepSet, list[Job]]]],
+    by_name: dict[str, list[Job]],
+    result: Validation,
+) -> None:
+    """A set's name is unique among sets and jobs (`${{ jobs.<set>.output.KEY }}` names it);
+    the members of a set whose name is taken are not read (nor pruned: the set is invalid)."""
+    for name, found in sets.items():
+        jobs = by_name.get(name, [])
+        if len(found) == 1 and not jobs:
+            sweep_set, members = found[0]
+            result.sets[name] = sweep_set
+            for member in members:
+                by_name.setdefault(member.name, []).append(member)
+            continue
+        result.invalid.add(name)
+        places = [(s.doc, s.file) for s, _ in found] + [(j.doc, j.file) for j in jobs]
+        where = ", ".join(
+            f"{file}:{doc.locate(('metadata', 'name'))[0]}" for doc, file in places if doc
+        )
+        for doc, _file in places:
+            if doc is not None:
+                result.problems.append(
+                    doc.problem(
+                        ("metadata", "name"),
+                        f"name {name!r} is used by {len(places)} manifests (a sweep's name "
+                        "is a job name too)",
+                        f"names are unique in the repository: {where}",
+                    )
+                )
 
 
 # Providers whose runs report metrics while they run (Observation.progress): only their members

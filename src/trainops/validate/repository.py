@@ -10,10 +10,10 @@ from collections.abc import Callable
 from pydantic import ValidationError
 
 from trainops.errors import Problem
-from trainops.manifest import Config, Job
+from trainops.manifest import Config, Job, SweepSet
 from trainops.repo import CONFIG_FILE, Source, linked_problem, resolve_inside, select
-from trainops.validate.document import name_of, pydantic_problems, validate_document
-from trainops.validate.graph import check_names, check_references
+from trainops.validate.document import check_header, name_of, pydantic_problems, validate_document
+from trainops.validate.graph import check_names, check_references, gather_sets
 from trainops.validate.jobs import (
     check_hf_flavors,
     check_promote,
@@ -22,6 +22,7 @@ from trainops.validate.jobs import (
     check_workdirs,
 )
 from trainops.validate.result import InputChecker, Validation
+from trainops.validate.sweep import expand, is_set
 from trainops.yamlsource import load_bytes
 
 
@@ -85,6 +86,7 @@ def validate_source(
         result.problems.extend(selection.link_problems())
     contents = source.read_many(result.files)
     by_name: dict[str, list[Job]] = {}
+    sets: dict[str, list[tuple[SweepSet, list[Job]]]] = {}
     for path in result.files:
         raw = contents[path]
         if raw is None:
@@ -94,6 +96,17 @@ def validate_source(
             result.complete = False
             result.problems.extend(file_problems)
         for doc in docs:
+            if not check_header(doc) and is_set(doc):
+                members, sweep_set, set_problems = expand(doc)
+                result.problems.extend(set_problems)
+                if sweep_set is not None:
+                    sets.setdefault(sweep_set.name, []).append((sweep_set, members))
+                    result.invalid.update(set(sweep_set.members) - {m.name for m in members})
+                elif name := name_of(doc):
+                    result.invalid.add(name)  # and so are its recorded members (set_of)
+                else:
+                    result.complete = False
+                continue
             job, doc_problems = validate_document(doc)
             result.problems.extend(doc_problems)
             if job is not None:
@@ -104,6 +117,7 @@ def validate_source(
                     result.invalid.add(name)
                 else:
                     result.complete = False
+    gather_sets(sets, by_name, result)
     check_names(by_name, result)
     check_references(result)
     check_workdirs(source, result)
