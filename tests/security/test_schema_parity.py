@@ -38,6 +38,13 @@ REPOSITORY_ONLY = {
     "promote-target": re.compile(r"promote: "),  # where this job delivers
     # two values of the file JSON Schema cannot relate: a pin's key and what stands there
     "pins": re.compile(r"spec\.digests\.\w+ pins an input|set both in spec\.data and spec\.input"),
+    # a sweep's matrix against its references and its combinations (docs/sweeps.md)
+    "matrix": re.compile(
+        r"(exclude|include) names '|matrix\.\w+ }}: the matrix has no axis|"
+        r"\$\{\{ matrix\.NAME }} is not allowed here|has no value for matrix\.|"
+        r"the same combination as|exclude removes every combination|the matrix makes [\d,]+ "
+        r"members|^[^:]+:\d+:\d+: member [a-z0-9-]+\.[a-z0-9-]+: "
+    ),
 }
 
 _FULL_HF = """\
@@ -274,8 +281,13 @@ def _schema(name: str) -> jsonschema.protocols.Validator:
 def _inline(node: Any, root: dict[str, Any]) -> Any:
     if isinstance(node, dict):
         ref = node.get("$ref")
-        if isinstance(ref, str) and ref.startswith("#/$defs/") and len(node) == 1:
-            return _inline(root["$defs"][ref.removeprefix("#/$defs/")], root)
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            target = _inline(root["$defs"][ref.removeprefix("#/$defs/")], root)
+            if len(node) == 1:
+                return target
+            # beside other keywords (2020-12), a $ref is one more schema to meet: an allOf
+            rest = {k: _inline(v, root) for k, v in node.items() if k != "$ref"}
+            return {**rest, "allOf": [target]}
         return {k: _inline(v, root) for k, v in node.items() if k != "$defs"}
     if isinstance(node, list):
         return [_inline(v, root) for v in node]

@@ -483,3 +483,45 @@ def test_members_of_a_set_that_no_longer_validates_are_left_alone(tmp_path: Path
 
 def state_of(desired: Desired, health: Health) -> dict[str, JobState]:
     return {n: JobState(n, (run(t, health),)) for n, t in desired.targets.items()}
+
+
+# --- every provider takes a member's name --------------------------------------------------------
+
+LONGEST = "s" * 52  # SET_NAME_MAX: its members' names are 63 characters
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        member_name("lora", {"learning_rate": 1.0e-4, "rank": 8}),
+        member_name(LONGEST, {"rank": 8}),
+        member_name("x" * 30, {"prompt": "a long value " * 5}),
+    ],
+)
+def test_every_provider_takes_a_member_name(name: str) -> None:
+    from trainops.providers.huggingface.labels import labels_of
+    from trainops.providers.local.records import RUN_ID as LOCAL_RUN_ID
+    from trainops.providers.local.records import run_id_for
+    from trainops.providers.ray.ids import RUN_ID as RAY_RUN_ID
+    from trainops.providers.ray.ids import submission_id
+    from trainops.providers.sagemaker.names import NAME, check_run, training_job_name
+
+    assert len(name) <= 63 and name.count(".") == 1
+    rev = "0123456789ab"
+    sm = training_job_name(name, rev, 1, "github.com/acme/repo")
+    assert NAME.match(sm) and len(sm) <= 63 and "." not in sm
+    assert check_run(name, run(rev, run_id=sm, outputs={})) == ""
+    # two members of one set never share a SageMaker name (the hash is of the whole name)
+    assert sm != training_job_name(name + "0", rev, 1, "github.com/acme/repo")
+    assert RAY_RUN_ID.match(submission_id(name, rev, 1, "github.com/acme/repo"))
+    assert LOCAL_RUN_ID.match(run_id_for(name, rev, 1))
+    assert labels_of(name, rev, 1, "h")["trainops-job"] == name  # a label value of <= 63
+
+
+def test_a_sweeps_name_leaves_room_for_its_members(tmp_path: Path) -> None:
+    ok = validate(tmp_path / "1", {"jobs/l.yaml": sweep("{rank: [8]}", name=LONGEST)})
+    assert ok.problems == [] and all(len(n) <= 63 for n in ok.jobs)
+    long = validate(tmp_path / "2", {"jobs/l.yaml": sweep("{rank: [8]}", name=LONGEST + "s")})
+    assert [(p.line, p.message) for p in long.problems] == [
+        (3, "a sweep's name is at most 52 characters, not 53")
+    ]

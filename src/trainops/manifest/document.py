@@ -15,7 +15,7 @@ from pydantic import ConfigDict, Field
 from trainops.manifest.fields import CoreModel, JobName
 from trainops.manifest.provider_specs import AnySpec, Spec
 from trainops.manifest.spec import output_refs
-from trainops.manifest.sweep import Member
+from trainops.manifest.sweep import SET_NAME_MAX, Member
 from trainops.yamlsource import Document
 
 
@@ -52,7 +52,17 @@ class TrainingJob(CoreModel):
 
     model_config = ConfigDict(
         title="TrainingJob",
-        json_schema_extra={"$id": "https://trainops.dev/schemas/trainingjob.v1.json"},
+        json_schema_extra={
+            "$id": "https://trainops.dev/schemas/trainingjob.v1.json",
+            # a sweep's members are named <name>.<suffix>, at most 63 characters (DESIGN §21)
+            "if": {
+                "properties": {"spec": {"type": "object", "required": ["matrix"]}},
+                "required": ["spec"],
+            },
+            "then": {
+                "properties": {"metadata": {"properties": {"name": {"maxLength": SET_NAME_MAX}}}}
+            },
+        },
     )
 
     apiVersion: Literal["trainops/v1"]

@@ -10,11 +10,13 @@ from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
+    ConfigDict,
     Field,
     WithJsonSchema,
     field_validator,
     model_validator,
 )
+from pydantic.json_schema import SkipJsonSchema
 
 from trainops.manifest.data import PINNABLE, DataPath
 from trainops.manifest.deliver import DeliverTarget
@@ -69,7 +71,20 @@ _SHARED: dict[CoreModel, CoreModel] = {}
 _SHARED_MAX = 4096
 
 
+# The schema's way to say `_set_fields_need_a_matrix`: a set's own fields only with a matrix.
+_SET_FIELDS_SCHEMA = {
+    "dependentRequired": {"sweep": ["matrix"]},
+    "if": {
+        "required": ["budget"],
+        "properties": {"budget": {"type": "object", "required": ["max_cost_usd_total"]}},
+    },
+    "then": {"required": ["matrix"]},
+}
+
+
 class SpecBase(CoreModel):
+    model_config = ConfigDict(json_schema_extra=_SET_FIELDS_SCHEMA)
+
     hardware: str | None = None
     input: dict[str, Any] = Field(default_factory=dict)
     budget: Budget = Field(default_factory=Budget)
@@ -99,8 +114,10 @@ class SpecBase(CoreModel):
         ),
     ] = Field(default_factory=dict)
 
+    # Absent, not null, in a manifest (SkipJsonSchema: the schema refuses `matrix: ~`, as
+    # validate does); None on every member and ordinary job.
     matrix: Annotated[
-        Matrix | None,
+        Matrix | SkipJsonSchema[None],
         Field(
             description="Axes of values: one member job per combination, named "
             "<name>.<suffix> (DESIGN §21); ${{ matrix.NAME }} in input, hardware, env and "
@@ -108,7 +125,7 @@ class SpecBase(CoreModel):
         ),
     ] = None
     sweep: Annotated[
-        Sweep | None,
+        Sweep | SkipJsonSchema[None],
         Field(description="Settings of the set as a whole; only with spec.matrix (DESIGN §21)."),
     ] = None
 

@@ -37,6 +37,11 @@ MATRIX_START = re.compile(r"\$\{\{\s*matrix\b")
 RESERVED = ("include", "exclude")
 SUFFIX_SLUG_MAX = 40  # characters of the readable part of a member's suffix
 SUFFIX_HASH = 10  # hex digits of the hash part
+# A member's whole name is at most a DNS label's 63 characters (of a-z, 0-9, '-' and the one
+# '.'): what every provider's ids and labels take (HF label values, Ray submission ids, the
+# SageMaker name's job part, cut and hashed there). So a set's name leaves room for `.<hash>`.
+MEMBER_NAME_MAX = 63
+SET_NAME_MAX = MEMBER_NAME_MAX - 1 - SUFFIX_HASH
 
 
 def _axes_schema() -> dict[str, Any]:
@@ -44,13 +49,19 @@ def _axes_schema() -> dict[str, Any]:
         "additionalProperties": {
             "type": "array",
             "minItems": 1,
+            "uniqueItems": True,
             "description": "An axis: the values its members take, in order.",
         },
         "propertyNames": {"pattern": AXIS_NAME},
+        # an axis, or an include entry (a matrix of include entries only)
+        "anyOf": [
+            {"not": {"propertyNames": {"enum": list(RESERVED)}}},
+            {"required": ["include"], "properties": {"include": {"minItems": 1}}},
+        ],
     }
 
 
-Combination = dict[Annotated[str, Field(pattern=AXIS_NAME)], Any]
+Combination = Annotated[dict[Annotated[str, Field(pattern=AXIS_NAME)], Any], Field(min_length=1)]
 
 
 class Matrix(CoreModel):
@@ -181,19 +192,23 @@ def _slug(value: Any) -> str:
     return re.sub(r"[^a-z0-9]+", "-", scalar_text(value).lower()).strip("-")
 
 
-def member_suffix(values: Mapping[str, Any]) -> str:
+def member_suffix(values: Mapping[str, Any], room: int = SUFFIX_SLUG_MAX + 1 + SUFFIX_HASH) -> str:
     """The part of a member's name after `<set>.`: the values' readable slug (keys sorted, so
     reordering the axes renames nothing), then 10 hex of sha256 over the canonical JSON of the
     values (so `1`, `1.0` and `"1"` name different members). Only the hash when the slug would
-    be longer than SUFFIX_SLUG_MAX or a value is a list or mapping. Derived from the member's
-    own values alone: adding a value to an axis renames no other member."""
+    be longer than SUFFIX_SLUG_MAX (or the `room` the set's name leaves), or a value is a list
+    or mapping. Derived from the member's own values alone: adding a value to an axis renames
+    no other member."""
     digest = hashlib.sha256(canonical_values(values).encode()).hexdigest()[:SUFFIX_HASH]
     parts = [_slug(values[k]) for k in sorted(values)]
     slug = "-".join(p for p in parts if p)
-    if not slug or len(slug) > SUFFIX_SLUG_MAX or any(not p for p in parts):
+    too_long = len(slug) > min(SUFFIX_SLUG_MAX, room - 1 - SUFFIX_HASH)
+    if not slug or too_long or any(not p for p in parts):
         return digest
     return f"{slug}-{digest}"
 
 
 def member_name(set_name: str, values: Mapping[str, Any]) -> str:
-    return f"{set_name}.{member_suffix(values)}"
+    """`<set>.<suffix>`, at most MEMBER_NAME_MAX characters for a set name of at most
+    SET_NAME_MAX."""
+    return f"{set_name}.{member_suffix(values, MEMBER_NAME_MAX - 1 - len(set_name))}"

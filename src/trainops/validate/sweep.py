@@ -37,7 +37,13 @@ from trainops.manifest import (
     scalar_text,
 )
 from trainops.manifest.fields import CoreModel
-from trainops.manifest.sweep import AXIS_NAME, MATRIX_START, RESERVED
+from trainops.manifest.sweep import (
+    AXIS_NAME,
+    MATRIX_START,
+    MEMBER_NAME_MAX,
+    RESERVED,
+    SET_NAME_MAX,
+)
 from trainops.validate.document import name_of, pydantic_problems
 from trainops.yamlsource import Document
 
@@ -107,6 +113,18 @@ def expand(doc: Document) -> tuple[list[Job], SweepSet | None, list[Problem]]:
     if combo_problems:
         return [], None, combo_problems
     name = name_of(doc)
+    if len(name) > SET_NAME_MAX:
+        return (
+            [],
+            None,
+            [
+                doc.problem(
+                    ("metadata", "name"),
+                    f"a sweep's name is at most {SET_NAME_MAX} characters, not {len(name)}",
+                    f"its members are named <name>.<suffix>, at most {MEMBER_NAME_MAX} characters",
+                )
+            ],
+        )
     members = [Member(name, values) for values in combos]
     jobs: list[Job] = []
     lean = doc.lean()
@@ -205,6 +223,14 @@ def _key(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+def _same(value: Any) -> str:
+    """Values an axis cannot list twice: equal in JSON Schema's `uniqueItems` too (1 and 1.0
+    are one number there, so a repeat either way is refused by the schema and by validate)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return _key(int(value) if float(value).is_integer() else value)
+    return _key(value)
+
+
 def _combo_key(combo: Mapping[str, Any]) -> str:
     return _key(dict(combo))
 
@@ -244,7 +270,7 @@ def _matrix_problems(doc: Document, matrix: Any) -> list[Problem]:
         else:
             first: dict[str, int] = {}
             for i, value in enumerate(values):
-                key = _key(value)
+                key = _same(value)
                 if key in first:
                     problems.append(
                         doc.problem(
@@ -388,7 +414,8 @@ def _references(doc: Document, data: dict[str, Any]) -> tuple[_Refs, list[Proble
     known = set()
     if isinstance(matrix, dict):
         known = {k for k in matrix if k not in RESERVED}
-        for entry in matrix.get("include") or []:
+        include = matrix.get("include")
+        for entry in include if isinstance(include, list) else []:
             if isinstance(entry, dict):
                 known.update(k for k in entry if isinstance(k, str))
     for path, text, is_key in _strings(data, ()):

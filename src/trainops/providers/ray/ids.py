@@ -16,8 +16,12 @@ from typing import Any
 from trainops.providers.base import Intent, Submission, check_own_run, marks_mismatch
 from trainops.repoid import scope
 
+# The job part is a job name: a DNS label, or a sweep member's `<set>.<suffix>` (DESIGN §21),
+# at most 63 characters with one '.', kept: Ray takes the id as given (ray 2.x
+# dashboard/modules/job/job_manager.py `submit_job` only checks that it is new).
 RUN_ID = re.compile(
-    r"^trainops-[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?-[0-9a-f]{12}-[1-9][0-9]{0,3}(-r[0-9a-f]{10})?\Z"
+    r"^trainops-[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?-[0-9a-f]{12}-[1-9][0-9]{0,3}"
+    r"(-r[0-9a-f]{10})?\Z"
 )
 META = ("trainops-job", "trainops-revision", "trainops-attempt")
 REPOSITORY_META = "trainops-repository"  # the full repository id (`trainops.repoid`)

@@ -20,14 +20,17 @@ TAGS = ("trainops-job", "trainops-revision", "trainops-attempt")
 def training_job_name(job: str, revision: str, attempt: int, repository: str = "") -> str:
     """`<job>-<revision>-<attempt>-<repository scope>`, at most 63 of `[a-zA-Z0-9-]`. A job name
     of `_ROOM` characters or more is cut and followed by 8 hex of its sha256 (names shorter than
-    `_ROOM` stay whole: the two forms never meet)."""
+    `_ROOM` stay whole: the two forms never meet). So is a sweep member's (`<set>.<suffix>`,
+    DESIGN §21: a '.' is no character of a training job name), its '.' written '-' in the cut
+    part: always the hashed form, which no hand-written job's whole name can take."""
     return _name(job, revision, attempt, scope(repository))
 
 
 def _name(job: str, revision: str, attempt: int | str, scoped: str) -> str:
     part = job
-    if len(job) >= _ROOM:
-        part = f"{job[: _ROOM - 9]}-{hashlib.sha256(job.encode()).hexdigest()[:8]}"
+    if len(job) >= _ROOM or "." in job:
+        cut = job[: _ROOM - 9].replace(".", "-")
+        part = f"{cut}-{hashlib.sha256(job.encode()).hexdigest()[:8]}"
     return f"{part}-{revision}-{attempt}-{scoped}"
 
 
