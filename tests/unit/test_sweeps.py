@@ -21,9 +21,8 @@ from trainops.manifest import (
     set_of,
 )
 from trainops.plan import Desired, Limits, Submit, Sync, Target, plan
-from trainops.providers.base import Health
 from trainops.repo import WorkingTree
-from trainops.state.model import JobState
+from trainops.state.model import Health, JobState
 from trainops.validate import Validation, validate_source
 from trainops.validate.sweep import combinations
 from trainops.yamlsource import load_text
