@@ -128,7 +128,7 @@ def test_apply_and_prune_never_cancel_a_foreign_job_even_under_a_forged_state_fi
 ) -> None:
     from dataclasses import replace
 
-    from trainops.providers.base import Health
+    from trainops.state.model import Health
     from trainops.state.git import GitStateStore
     from trainops.state.layout import job_of_path
     from trainops.state.schema import read_state_file
