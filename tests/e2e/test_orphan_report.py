@@ -7,33 +7,24 @@ repository."""
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_replicate_cli import R8_TOKEN, Replicated, job
-from tests.e2e.test_undeclared_runs import HOUR, strays
+from tests.e2e.test_replicate_cli import R8_TOKEN, Replicated
+from tests.e2e.test_undeclared_runs import emu, provider_setup, strays, user
 from tests.emulators.github import GitHubEmulator
-from tests.emulators.replicate import OpenAPIResponses, ReplicateEmulator, SimClock
 from tests.support.gitrepo import git
-from tests.support.workspace import UserRepo, explain
+from tests.support.undeclared import undeclared_repo
+from tests.support.workspace import explain
 from trainops.github.orphan_report import ORPHAN_MARKER
+
+# The Replicate emulator an hour behind and the locked repository, as test_undeclared_runs.py
+# makes them (its `strays` are the runs reported here).
+__all__ = ["emu", "provider_setup", "undeclared_repo", "user"]
 
 GH_TOKEN = "ghs_" + "Orph4nT0ken" * 3
 OWNER, NAME = "acme", "models"
-
-
-@pytest.fixture
-def emu() -> Iterator[ReplicateEmulator]:
-    # Simulated time starts an hour ago: trainings made before `advance` are past the grace.
-    with ReplicateEmulator(
-        token=R8_TOKEN, queue_seconds=5, run_seconds=100, clock=SimClock(time.time() - HOUR)
-    ) as emulator:
-        yield emulator
-        assert emulator.server_errors == []
-        assert OpenAPIResponses().errors(emulator.requests) == []
 
 
 @pytest.fixture
@@ -41,16 +32,6 @@ def gh() -> Iterator[GitHubEmulator]:
     with GitHubEmulator(token=GH_TOKEN) as emulator:
         yield emulator
         assert emulator.errors == []
-
-
-@pytest.fixture
-def user(tmp_path: Path, emu: ReplicateEmulator) -> Replicated:
-    repo = UserRepo.create(tmp_path, {"portraits": job("portraits")})
-    repo.env["REPLICATE_BASE_URL"] = emu.base_url
-    made = Replicated(repo, emu)
-    made.ok("lock")
-    made.repo.commit("trainops lock")
-    return made
 
 
 def reconcile(user: Replicated, gh: GitHubEmulator, event: str = "schedule") -> str:

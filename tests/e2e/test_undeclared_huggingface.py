@@ -8,23 +8,28 @@ cannot make adopt bind a job without our marks.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 from huggingface_hub import HfApi
 
 from tests.e2e.test_huggingface_cli import hf_job
-from tests.e2e.test_undeclared_local import forget
 from tests.emulators.huggingface import HubEmulator
+from tests.support.undeclared import (
+    HOUR,
+    ProviderSetup,
+    census,
+    forge_runs,
+    forget,
+    ok,
+    undeclared_repo,
+)
 from tests.support.workspace import UserRepo, config, explain
 from trainops.providers.huggingface.listing import CANNOT_TELL
 
-HOUR = 3600.0
+__all__ = ["undeclared_repo"]  # the fixture `repo` (tests/support/undeclared.py)
 
 
 @pytest.fixture
@@ -35,23 +40,9 @@ def hub() -> Iterator[HubEmulator]:
 
 
 @pytest.fixture
-def repo(tmp_path: Path, hub: HubEmulator) -> Iterator[UserRepo]:
+def provider_setup(hub: HubEmulator) -> ProviderSetup:
     cfg = config() + yaml.safe_dump({"providers": {"huggingface": {"namespace": "acme"}}})
-    made = UserRepo.create(tmp_path, {"portraits": hf_job("portraits")}, cfg=cfg)
-    made.env = hub.env()
-    yield made
-    made.cleanup()
-
-
-def ok(repo: UserRepo, *args: str) -> str:
-    result = repo.trainops(*args)
-    assert result.returncode == 0, explain(result)
-    assert "Traceback" not in result.stderr
-    return result.stdout
-
-
-def census(repo: UserRepo) -> dict[str, Any]:
-    return dict(json.loads(ok(repo, "status", "--all", "-o", "json"))["undeclared"])
+    return ProviderSetup({"portraits": hf_job("portraits")}, cfg=cfg, env=hub.env())
 
 
 def someone_runs(
@@ -126,30 +117,11 @@ def test_a_job_with_copied_labels_but_no_repository_is_foreign_and_never_adopted
 def test_apply_and_prune_never_cancel_a_foreign_job_even_under_a_forged_state_file(
     repo: UserRepo, hub: HubEmulator
 ) -> None:
-    from dataclasses import replace
-
-    from trainops.state.model import Health
-    from trainops.state.git import GitStateStore
-    from trainops.state.layout import job_of_path
-    from trainops.state.schema import read_state_file
-
     ours = orphaned(repo, hub)
     ok(repo, "adopt", "portraits", ours)
     running = someone_runs(hub)
     # Someone with push access rewrites the record: the adopted job is now the foreign one.
-    assert repo.remote is not None
-    store = GitStateStore(repo.remote, branch=repo.branch, remote=None)
-    snap = store.load()
-    changes = {}
-    for path, text in snap.files.items():
-        if job_of_path(path) == "portraits":
-            record = read_state_file(text)
-            forged = tuple(
-                replace(r, run_id=running, health=Health.RUNNING, completed_at=None)
-                for r in record.runs
-            )
-            changes[path] = replace(record, runs=forged).to_text()
-    store.save(snap.version, changes, "not trainops\n")
+    forge_runs(repo, "portraits", running)
     refused = repo.trainops("adopt", "portraits", running)
     assert refused.returncode == 1, explain(refused)
     assert "already recorded" in refused.stderr or "not this repository's" in refused.stderr

@@ -9,48 +9,20 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from tests.support.undeclared import ProviderSetup, census, forget, ok, undeclared_repo
 from tests.support.workspace import UserRepo, explain, manifest
 from trainops.providers.local.listing import NO_FOREIGN
 
+__all__ = ["undeclared_repo"]  # the fixture `repo` (tests/support/undeclared.py)
+
 
 @pytest.fixture
-def repo(tmp_path: Path) -> Iterator[UserRepo]:
-    made = UserRepo.create(tmp_path, {"portraits": manifest("portraits")})
-    made.write_job("other", manifest("other", {"n": 1}))
-    made.commit("two jobs")
-    yield made
-    made.cleanup()
-
-
-def ok(repo: UserRepo, *args: str) -> str:
-    result = repo.trainops(*args)
-    assert result.returncode == 0, explain(result)
-    assert "Traceback" not in result.stderr
-    return result.stdout
-
-
-def census(repo: UserRepo) -> dict[str, Any]:
-    return dict(json.loads(ok(repo, "status", "--all", "-o", "json"))["undeclared"])
-
-
-def forget(repo: UserRepo, *jobs: str) -> None:
-    """The state branch loses `jobs`' files (a reset, a crash before the run id was recorded):
-    their runs go on existing in this clone."""
-    from trainops.state.git import GitStateStore
-    from trainops.state.layout import job_of_path
-
-    assert repo.remote is not None
-    store = GitStateStore(repo.remote, branch=repo.branch, remote=None)
-    snap = store.load()
-    gone: dict[str, str | None] = {p: None for p in snap.files if job_of_path(p) in jobs}
-    assert gone
-    store.save(snap.version, gone, "state reset\n")
+def provider_setup() -> ProviderSetup:
+    return ProviderSetup({"portraits": manifest("portraits"), "other": manifest("other", {"n": 1})})
 
 
 def run_of(repo: UserRepo, job: str) -> str:

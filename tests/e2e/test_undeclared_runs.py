@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -26,11 +25,12 @@ from tests.emulators.replicate import (
     ReplicateEmulator,
     SimClock,
 )
+from tests.support.undeclared import HOUR, ProviderSetup, forge_runs, undeclared_repo
 from tests.support.workspace import UserRepo, explain
 from trainops.github.orphan_report import ORPHAN_MARKER
 from trainops.serve.controller import CENSUS_EVERY
 
-HOUR = 3600.0
+__all__ = ["undeclared_repo"]  # the fixture `repo` (tests/support/undeclared.py)
 
 
 @pytest.fixture
@@ -45,9 +45,13 @@ def emu() -> Iterator[ReplicateEmulator]:
 
 
 @pytest.fixture
-def user(tmp_path: Path, emu: ReplicateEmulator) -> Replicated:
-    repo = UserRepo.create(tmp_path, {"portraits": job("portraits")})
-    repo.env["REPLICATE_BASE_URL"] = emu.base_url
+def provider_setup(emu: ReplicateEmulator) -> ProviderSetup:
+    return ProviderSetup({"portraits": job("portraits")}, env={"REPLICATE_BASE_URL": emu.base_url})
+
+
+@pytest.fixture
+def user(repo: UserRepo, emu: ReplicateEmulator) -> Replicated:
+    """The repository as `trainops lock` left it, the CLI run with the Replicate token."""
     made = Replicated(repo, emu)
     made.ok("lock")
     made.repo.commit("trainops lock")
@@ -143,32 +147,13 @@ def test_apply_and_prune_never_cancel_a_foreign_training(user: Replicated) -> No
 def test_a_forged_state_file_cannot_make_adopt_bind_nor_apply_cancel_a_foreign_training(
     user: Replicated,
 ) -> None:
-    from dataclasses import replace
-
-    from trainops.state.git import GitStateStore
-    from trainops.state.layout import job_of_path
-    from trainops.state.model import Health
-    from trainops.state.schema import read_state_file
-
     ours, theirs = strays(user.emu)
     running = user.emu.create_training(
         f"{TRAINER}:{FLUX_LORA_VERSION}", "acme/portraits", {"steps": 9}, source="api"
     )
     user.ok("adopt", "portraits", ours)
     # Someone with push access rewrites the record: the adopted run is now the foreign one.
-    assert user.repo.remote is not None
-    store = GitStateStore(user.repo.remote, branch=user.repo.branch, remote=None)
-    snap = store.load()
-    changes = {}
-    for path, text in snap.files.items():
-        if job_of_path(path) == "portraits":
-            record = read_state_file(text)
-            forged = tuple(
-                replace(r, run_id=running, health=Health.RUNNING, completed_at=None)
-                for r in record.runs
-            )
-            changes[path] = replace(record, runs=forged).to_text()
-    store.save(snap.version, changes, "not trainops\n")
+    forge_runs(user.repo, "portraits", running)
     refused = user.run("adopt", "portraits", theirs)
     assert refused.returncode == 1 and "not this repository's" in refused.stderr, explain(refused)
     user.repo.write_job("portraits", job("portraits", steps=1200))
