@@ -20,21 +20,18 @@ reuses it instead of building again. Exits 1 when a target is missed.
 
 from __future__ import annotations
 
-import argparse
 import json
-import shutil
-import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the shared repository builder: benchmarks/_repo.py
 
-from benchmarks._repo import ENV, git, local_jobs  # noqa: E402
 from benchmarks._repo import build as build_repo  # noqa: E402
+from benchmarks._repo import git, local_jobs  # noqa: E402
+from benchmarks._timing import Samples, arguments, measure, scratch, verdict  # noqa: E402
 
 TARGET_RATIO = 2.0
 TARGET_LOADER = 1.5  # trainops' loader against libyaml's compose of the same files
@@ -90,65 +87,14 @@ def write_state(root: Path) -> None:
     GitStateStore(root, branch=BRANCH).save("", changes, "benchmark: every run succeeded\n")
 
 
-# Runs `python -m trainops ARGS` and writes its wall seconds and peak RSS (KiB) to argv[1]. A
-# child's ru_maxrss counts the memory of the process it was forked from (the fork, or the vfork
-# before exec, shares its pages): measured straight from this benchmark, which holds the whole
-# repository it built, every command would read as large as the benchmark itself. So the command
-# is started from this small process, and its figure read here.
-_SPAWN = """\
-import os, subprocess, sys, time
-began = time.perf_counter()
-proc = subprocess.Popen([sys.executable, "-m", "trainops", *sys.argv[2:]])
-_pid, status, usage = os.wait4(proc.pid, 0)
-wall = time.perf_counter() - began
-with open(sys.argv[1], "w") as out:
-    out.write(f"{wall} {usage.ru_maxrss}")
-sys.exit(os.waitstatus_to_exitcode(status))
-"""
-
-
-def compiled() -> None:
-    """Compile trainops' bytecode, as pip does when it installs it: with an editable install
-    under PYTHONDONTWRITEBYTECODE, every command run here would compile every module first,
-    a fixed cost that makes each ratio look smaller than a user's."""
-    import compileall
-
-    import trainops
-
-    compileall.compile_dir(Path(trainops.__file__).parent, quiet=1)
-
-
-def best(times: list[float]) -> float:
-    """The time a command takes, from repeated runs: the fastest. Noise on a shared machine only
-    ever adds time, so the minimum is the steadiest estimate of the work itself; the ratios
-    compare minimums measured in the same run (the medians are printed beside them)."""
-    return min(times)
-
-
-def runs_text(times: list[float]) -> str:
-    return f"median {statistics.median(times):.2f}s; runs: " + ", ".join(f"{x:.2f}" for x in times)
-
-
-def measure(root: Path, *args: str) -> tuple[float, float, subprocess.CompletedProcess[str]]:
-    """Wall seconds and peak RSS (MB, the process and the children it waited for) of
-    `trainops ARGS` run as a user runs it, started from a small process (see _SPAWN)."""
-    with (
-        tempfile.TemporaryFile("w+") as out,
-        tempfile.TemporaryFile("w+") as err,
-        tempfile.NamedTemporaryFile("r") as figures,
-    ):
-        proc = subprocess.run(
-            [sys.executable, "-c", _SPAWN, figures.name, *args],
-            cwd=root,
-            env=ENV,
-            stdout=out,
-            stderr=err,
-        )
-        out.seek(0)
-        err.seek(0)
-        done = subprocess.CompletedProcess(proc.args, proc.returncode, out.read(), err.read())
-        wall, rss_kib = (float(x) for x in Path(figures.name).read_text().split())
-    return wall, rss_kib / 1024, done
+def check_no_op(done: subprocess.CompletedProcess[str]) -> None:
+    """`apply --output json` did nothing, and found every job Synced and Succeeded."""
+    report = json.loads(done.stdout)
+    assert not report["actions"], report["actions"][:3]
+    unsynced = [
+        r["job"] for r in report["jobs"] if (r["sync"], r["health"]) != ("Synced", "Succeeded")
+    ]
+    assert not unsynced, f"{len(unsynced)} jobs not Synced/Succeeded: {unsynced[:3]}"
 
 
 def loader_ratio(root: Path, rounds: int = 5, chunk: int = 100) -> tuple[float, float]:
@@ -189,16 +135,8 @@ def state_commits(root: Path) -> int:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--count", type=int, default=10_000)
-    parser.add_argument("--repeat", type=int, default=5, help="runs of each command (fastest)")
-    parser.add_argument("--keep", type=Path, help="build the repository here and keep it")
-    args = parser.parse_args()
-
-    base = args.keep or Path(tempfile.mkdtemp(prefix="trainops-bench-"))
-    base.mkdir(parents=True, exist_ok=True)
-    compiled()
-    try:
+    args = arguments(__doc__, count=10_000).parse_args()
+    with scratch(args.keep) as base:
         began = time.perf_counter()
         root = build(base, args.count)
         print(
@@ -211,61 +149,40 @@ def main() -> int:
         wall, _mb, done = measure(root, "plan", "--out", str(plan_file))
         assert done.returncode == 0, done.stderr[-2000:]
         print(f"plan --out {wall:7.2f}s  ({plan_file.stat().st_size / 1e6:.1f} MB file)")
-        validate, apply, rss, saved = [], [], [], []
+        runs = Samples()
         for _ in range(args.repeat):
-            wall, _mb, done = measure(root, "validate")
-            assert done.returncode == 0, done.stderr[-2000:]
-            validate.append(wall)
-            wall, mb, done = measure(root, "apply", "--output", "json")
-            assert done.returncode == 0, done.stderr[-2000:]
-            report = json.loads(done.stdout)
-            assert not report["actions"], report["actions"][:3]
-            unsynced = [
-                r["job"]
-                for r in report["jobs"]
-                if (r["sync"], r["health"]) != ("Synced", "Succeeded")
-            ]
-            assert not unsynced, f"{len(unsynced)} jobs not Synced/Succeeded: {unsynced[:3]}"
-            apply.append(wall)
-            rss.append(mb)
-            wall, mb, done = measure(root, "apply", str(plan_file), "--output", "json")
-            assert done.returncode == 0, done.stderr[-2000:]
+            runs.run("validate", root, "validate")
+            check_no_op(runs.run("apply", root, "apply", "--output", "json"))
+            done = runs.run("apply FILE", root, "apply", str(plan_file), "--output", "json")
             assert not json.loads(done.stdout)["actions"]
-            saved.append(wall)
-            rss.append(mb)
         assert state_commits(root) == commits, "the no-op apply made a state commit"
 
-        v, a, peak = best(validate), best(apply), max(rss)
+        v, a, peak = runs.best("validate"), runs.best("apply"), runs.peak("apply", "apply FILE")
         ratio = a / v
-        print(f"validate   {v:7.2f}s  ({runs_text(validate)})")
-        print(f"apply      {a:7.2f}s  ({runs_text(apply)})")
+        print(f"validate   {v:7.2f}s  ({runs.text('validate')})")
+        print(f"apply      {a:7.2f}s  ({runs.text('apply')})")
         print(f"ratio      {ratio:7.2f}x  (target <= {TARGET_RATIO:g}x)")
         print(f"peak RSS   {peak:7.1f} MB (target < {TARGET_RSS_MB:g} MB)")
-        saved_ratio = best(saved) / a
-        print(f"apply FILE {best(saved):7.2f}s  ({runs_text(saved)})")
+        saved_ratio = runs.best("apply FILE") / a
+        print(f"apply FILE {runs.best('apply FILE'):7.2f}s  ({runs.text('apply FILE')})")
         print(f"saved/plain {saved_ratio:6.2f}x  (target <= {TARGET_SAVED:g}x)")
         print("state commits by the no-op apply: 0")
         ours, compose = loader_ratio(root)
         loaded = ours / compose
         print(f"loader     {ours:7.2f}s  libyaml compose {compose:.2f}s of the same files")
         print(f"loader     {loaded:7.2f}x compose (target <= {TARGET_LOADER:g}x)")
-        missed = [
-            name
-            for name, bad in (
-                ("ratio", ratio > TARGET_RATIO),
-                ("rss", peak >= TARGET_RSS_MB),
-                ("loader", loaded > TARGET_LOADER),
-                ("saved plan", saved_ratio > TARGET_SAVED),
-            )
-            if bad
-        ]
-        if missed:
-            print(f"MISSED: {', '.join(missed)}")
-            return 1
-        return 0
-    finally:
-        if args.keep is None:
-            shutil.rmtree(base, ignore_errors=True)
+        return verdict(
+            [
+                name
+                for name, bad in (
+                    ("ratio", ratio > TARGET_RATIO),
+                    ("rss", peak >= TARGET_RSS_MB),
+                    ("loader", loaded > TARGET_LOADER),
+                    ("saved plan", saved_ratio > TARGET_SAVED),
+                )
+                if bad
+            ]
+        )
 
 
 if __name__ == "__main__":

@@ -17,11 +17,8 @@ revisions reuses it. Exits 1 when a target is missed. Prints the ratios and RSS 
 
 from __future__ import annotations
 
-import argparse
 import json
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -30,7 +27,7 @@ sys.path.insert(0, str(ROOT))  # the shared repository builder: benchmarks/_repo
 
 from benchmarks._repo import build as build_repo  # noqa: E402
 from benchmarks._repo import git, local_jobs  # noqa: E402
-from benchmarks.reconcile_local import best, compiled, measure, runs_text  # noqa: E402
+from benchmarks._timing import Samples, arguments, scratch, verdict  # noqa: E402
 
 TARGET_RATIO = 2.0
 TARGET_RSS_MB = 300.0
@@ -99,17 +96,10 @@ def write_history(root: Path, revisions: int) -> int:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--count", type=int, default=5_000)
+    parser = arguments(__doc__, count=5_000)
     parser.add_argument("--revisions", type=int, default=40)
-    parser.add_argument("--repeat", type=int, default=5, help="runs of each command (fastest)")
-    parser.add_argument("--keep", type=Path, help="build the repository here and keep it")
     args = parser.parse_args()
-
-    base = args.keep or Path(tempfile.mkdtemp(prefix="trainops-bench-"))
-    base.mkdir(parents=True, exist_ok=True)
-    compiled()
-    try:
+    with scratch(args.keep) as base:
         began = time.perf_counter()
         root, recorded = build(base, args.count, args.revisions)
         print(
@@ -130,31 +120,23 @@ def main() -> int:
         hist_s = time.perf_counter() - began
         assert len(found.runs) == args.revisions and not found.problem, found
 
-        times: dict[str, list[float]] = {"validate": [], "apply": [], "plan": []}
-        rss: dict[str, list[float]] = {"validate": [], "apply": [], "plan": []}
+        runs = Samples()
         for _ in range(args.repeat):
-            for name, argv in (
-                ("validate", ["validate"]),
-                ("apply", ["apply", "--output", "json"]),
-                ("plan", ["plan", "--output", "json"]),
-            ):
-                wall, mb, done = measure(root, *argv)
-                assert done.returncode == 0, done.stderr[-2000:]
-                if name == "apply":
-                    assert not json.loads(done.stdout)["actions"]
-                times[name].append(wall)
-                rss[name].append(mb)
+            runs.run("validate", root, "validate")
+            applied = runs.run("apply", root, "apply", "--output", "json")
+            assert not json.loads(applied.stdout)["actions"]
+            runs.run("plan", root, "plan", "--output", "json")
         assert int(git(remote, "rev-list", "--count", BRANCH)) == commits, "apply committed"
 
-        v = best(times["validate"])
+        v = runs.best("validate")
         print(f"state commits       {commits}")
         print(f"runs ever recorded  {recorded}; at the tip {kept} ({kept / recorded:.1%})")
         print(f"history of one job  {len(found.runs)} runs, {found.hops} hops, {hist_s:.2f}s")
-        for name in times:
-            print(f"{name:9} {best(times[name]):7.2f}s  ({runs_text(times[name])})")
+        for name in runs.times:
+            print(f"{name:9} {runs.best(name):7.2f}s  ({runs.text(name)})")
         missed = []
         for name in ("apply", "plan"):
-            ratio, peak = best(times[name]) / v, max(rss[name])
+            ratio, peak = runs.best(name) / v, runs.peak(name)
             print(
                 f"{name:5} ratio {ratio:5.2f}x validate (target <= {TARGET_RATIO:g}x), "
                 f"peak RSS {peak:6.1f} MB (target < {TARGET_RSS_MB:g} MB)"
@@ -163,13 +145,7 @@ def main() -> int:
                 missed.append(f"{name} ratio")
             if peak >= TARGET_RSS_MB:
                 missed.append(f"{name} rss")
-        if missed:
-            print(f"MISSED: {', '.join(missed)}")
-            return 1
-        return 0
-    finally:
-        if args.keep is None:
-            shutil.rmtree(base, ignore_errors=True)
+        return verdict(missed)
 
 
 if __name__ == "__main__":

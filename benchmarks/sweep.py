@@ -15,11 +15,7 @@ Exits 1 when a target is missed.
 
 from __future__ import annotations
 
-import argparse
-import json
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -28,13 +24,8 @@ sys.path.insert(0, str(ROOT))  # the shared repository builder: benchmarks/_repo
 
 from benchmarks._repo import LOCAL_MANIFEST, local_jobs  # noqa: E402
 from benchmarks._repo import build as build_repo  # noqa: E402
-from benchmarks.reconcile_local import (  # noqa: E402
-    best,
-    compiled,
-    measure,
-    runs_text,
-    write_state,
-)
+from benchmarks._timing import Samples, arguments, scratch, verdict  # noqa: E402
+from benchmarks.reconcile_local import check_no_op, write_state  # noqa: E402
 
 TARGET_RATIO = 1.1  # set / hand-written, for validate and for a no-op apply
 
@@ -62,51 +53,25 @@ def build(base: Path, kind: str, count: int) -> Path:
     )
 
 
-def no_op_apply(root: Path) -> tuple[float, float]:
-    wall, mb, done = measure(root, "apply", "--output", "json")
-    assert done.returncode == 0, done.stderr[-2000:]
-    report = json.loads(done.stdout)
-    assert not report["actions"], report["actions"][:3]
-    unsynced = [
-        r["job"] for r in report["jobs"] if (r["sync"], r["health"]) != ("Synced", "Succeeded")
-    ]
-    assert not unsynced, f"{len(unsynced)} jobs not Synced/Succeeded: {unsynced[:3]}"
-    return wall, mb
-
-
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--count", type=int, default=1000)
-    parser.add_argument("--repeat", type=int, default=5, help="runs of each command (fastest)")
-    parser.add_argument("--keep", type=Path, help="build the repositories here and keep them")
-    args = parser.parse_args()
-
-    base = args.keep or Path(tempfile.mkdtemp(prefix="trainops-bench-sweep-"))
-    base.mkdir(parents=True, exist_ok=True)
-    compiled()
-    try:
+    args = arguments(__doc__, count=1000).parse_args()
+    with scratch(args.keep, prefix="trainops-bench-sweep-") as base:
         began = time.perf_counter()
         roots = {kind: build(base, kind, args.count) for kind in ("set", "hand")}
         print(f"built both repositories in {time.perf_counter() - began:.1f}s ({base})")
-        times: dict[tuple[str, str], list[float]] = {}
-        rss: dict[tuple[str, str], list[float]] = {}
+        runs = Samples()
         for _ in range(args.repeat):
             for kind, root in roots.items():
-                wall, mb, done = measure(root, "validate")
-                assert done.returncode == 0, done.stderr[-2000:]
+                done = runs.run((kind, "validate"), root, "validate")
                 assert f"{args.count} job(s) valid" in done.stdout, done.stdout[-500:]
-                times.setdefault((kind, "validate"), []).append(wall)
-                rss.setdefault((kind, "validate"), []).append(mb)
-                wall, mb = no_op_apply(root)
-                times.setdefault((kind, "apply"), []).append(wall)
-                rss.setdefault((kind, "apply"), []).append(mb)
+                check_no_op(runs.run((kind, "apply"), root, "apply", "--output", "json"))
         missed = []
         for command in ("validate", "apply"):
-            s, h = best(times[("set", command)]), best(times[("hand", command)])
+            s, h = runs.best(("set", command)), runs.best(("hand", command))
             for kind, seconds in (("set", s), ("hand", h)):
                 print(
                     f"{command:8} {kind:4} {seconds:6.2f}s  peak RSS "
-                    f"{max(rss[(kind, command)]):6.1f} MB  ({runs_text(times[(kind, command)])})"
+                    f"{runs.peak((kind, command)):6.1f} MB  ({runs.text((kind, command))})"
                 )
             ratio = s / h
             print(
@@ -115,13 +80,7 @@ def main() -> int:
             )
             if ratio > TARGET_RATIO:
                 missed.append(f"{command} {ratio:.2f}x")
-        if missed:
-            print(f"MISSED: {', '.join(missed)}")
-            return 1
-        return 0
-    finally:
-        if args.keep is None:
-            shutil.rmtree(base, ignore_errors=True)
+        return verdict(missed)
 
 
 if __name__ == "__main__":

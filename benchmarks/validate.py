@@ -22,17 +22,13 @@ from __future__ import annotations
 
 import argparse
 import random
-import shutil
-import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from benchmarks._timing import paired  # noqa: E402
+from benchmarks._timing import median_wall, paired, trainops_command  # noqa: E402
 
 SCHEMA = ROOT / "schemas" / "trainingjob.v1.json"
 VALIDATE_TARGET = 3.0  # trainops at least this many times faster than check-jsonschema
@@ -142,25 +138,6 @@ def write_repository(root: Path, manifests: list[tuple[str, str]], packed: bool)
     return files
 
 
-def median_seconds(cmd: list[str], repeat: int, cwd: Path, expect: int = 0) -> float:
-    times = []
-    for _ in range(repeat + 1):  # the first run warms the page cache and bytecode: not counted
-        start = time.perf_counter()
-        proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False)
-        times.append(time.perf_counter() - start)
-        if proc.returncode != expect:
-            sys.exit(
-                f"{' '.join(cmd[:4])} ... exited {proc.returncode}:\n{proc.stdout[-2000:]}"
-                f"{proc.stderr[-2000:]}"
-            )
-    return statistics.median(times[1:])
-
-
-def trainops_command() -> list[str]:
-    script = shutil.which("trainops", path=str(Path(sys.executable).parent))
-    return [script] if script else [sys.executable, "-m", "trainops"]
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--count", type=int, default=1000, help="manifests to generate")
@@ -177,13 +154,13 @@ def main() -> int:
         packed_files = write_repository(packed, manifests, packed=True)
         paths = [str(p.relative_to(flat)) for p in flat_files]
 
-        ours = median_seconds([*trainops, "validate", "--dir", str(flat)], args.repeat, flat)
-        peer = median_seconds(
+        ours = median_wall([*trainops, "validate", "--dir", str(flat)], args.repeat, flat)
+        peer = median_wall(
             [sys.executable, "-m", "check_jsonschema", "--schemafile", str(SCHEMA), *paths],
             args.repeat,
             flat,
         )
-        ours_packed = median_seconds(
+        ours_packed = median_wall(
             [*trainops, "validate", "--dir", str(packed)], args.repeat, packed
         )
         compose = paired(
@@ -192,8 +169,8 @@ def main() -> int:
             args.repeat,
             flat,
         )
-        helps = median_seconds([*trainops, "--help"], args.repeat * 2, Path(tmp))
-        bare = median_seconds([sys.executable, "-c", "pass"], args.repeat * 2, Path(tmp))
+        helps = median_wall([*trainops, "--help"], args.repeat * 2, Path(tmp))
+        bare = median_wall([sys.executable, "-c", "pass"], args.repeat * 2, Path(tmp))
 
     speedup, slowdown = peer / ours, helps / bare
     met_validate, met_help = speedup >= VALIDATE_TARGET, slowdown < HELP_TARGET
