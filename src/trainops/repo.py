@@ -170,7 +170,8 @@ def _walk(folder: str, base: str) -> Iterator[Entry]:
             found = sorted(listing, key=lambda entry: entry.name)
     except OSError:
         return  # as os.walk: a folder that cannot be listed holds nothing
-    folders, files = [], []
+    folders: list[os.DirEntry[str]] = []
+    files: list[os.DirEntry[str]] = []
     for entry in found:
         try:
             is_dir = entry.is_dir()  # a link to a folder counts as one, as in os.walk

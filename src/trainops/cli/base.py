@@ -23,9 +23,10 @@ class PathArg(click.Path):
         super().__init__(**options)
 
     def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        import os
         from pathlib import Path
 
-        return Path(super().convert(value, param, ctx))
+        return Path(os.fsdecode(super().convert(value, param, ctx)))
 
 
 class Flags:

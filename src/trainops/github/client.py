@@ -63,9 +63,9 @@ class GitHubClient(GitHubTransport):
             return False
         user = comment["user"]
         login = self.login()
-        if login:
-            return user.get("login") == login
         name = user.get("login")
+        if login:
+            return isinstance(name, str) and name == login
         if user.get("type") != "Bot" or not isinstance(name, str) or not name.endswith("[bot]"):
             return False
         # Issue comments name the App (GitHub's issue-comment schema); commit comments do not.

@@ -16,6 +16,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic.config import JsonDict
 from pydantic.json_schema import SkipJsonSchema
 
 from trainops.manifest.data import PINNABLE, DataPath
@@ -72,7 +73,7 @@ _SHARED_MAX = 4096
 
 
 # The schema's way to say `_set_fields_need_a_matrix`: a set's own fields only with a matrix.
-_SET_FIELDS_SCHEMA = {
+_SET_FIELDS_SCHEMA: JsonDict = {
     "dependentRequired": {"sweep": ["matrix"]},
     "if": {
         "required": ["budget"],

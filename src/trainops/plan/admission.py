@@ -17,9 +17,9 @@ the set's members; members beyond it wait (not a refusal), admitted in the set's
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from trainops import cost
+from trainops.manifest import SweepSet
 from trainops.plan.actions import Action, Cancel, Submit
 from trainops.plan.desired import Desired, Limits, Target
 from trainops.plan.views import Money, SetView
@@ -177,7 +177,7 @@ class Admission:
         return Money(self.month, self.spent, self.to_come, self.new, self.policy.monthly_budget_usd)
 
 
-def _max_parallel(sweep_set: Any) -> int | None:
+def _max_parallel(sweep_set: SweepSet) -> int | None:
     return sweep_set.sweep.max_parallel
 
 

@@ -60,15 +60,15 @@ class GuardedH11(H11Protocol):
         super().on_response_complete()
         self._watch()
 
-    def eof_received(self) -> bool | None:
+    def eof_received(self) -> None:
         """The peer half-closed. If it still owes part of a request body, none is coming: answer
         400 now, while the answer can still reach it (uvicorn would close without a word and
-        the app would see only a disconnect, answered to nobody)."""
+        the app would see only a disconnect, answered to nobody). Returns nothing, as uvicorn's
+        does: the transport closes (after writing what is buffered)."""
         if self.conn.their_state is h11.SEND_BODY and self.conn.our_state is h11.SEND_RESPONSE:
             self._cancel()
             self._phase = None
             self.send_400_response("request body cut off before its Content-Length")
-        return None  # as uvicorn's: the transport closes (after writing what is buffered)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel()

@@ -76,7 +76,7 @@ def validate_document(doc: Document) -> tuple[Job | None, list[Problem]]:
     spec = data.get("spec")
     if isinstance(spec, dict):  # a set's own fields, where no matrix makes it a set (DESIGN §21)
         budget = spec.get("budget")
-        misplaced = [("spec", "sweep")] if "sweep" in spec else []
+        misplaced: list[tuple[str, ...]] = [("spec", "sweep")] if "sweep" in spec else []
         if isinstance(budget, dict) and "max_cost_usd_total" in budget:
             misplaced.append(("spec", "budget", "max_cost_usd_total"))
         if misplaced:

@@ -169,8 +169,8 @@ def combinations(doc: Document, matrix: Matrix) -> tuple[list[dict[str, Any]], l
     combos: list[dict[str, Any]] = []
     if axes:
         names = list(axes)
-        for values in itertools.product(*axes.values()):
-            combo = dict(zip(names, values, strict=True))
+        for chosen in itertools.product(*axes.values()):
+            combo = dict(zip(names, chosen, strict=True))
             if not any(all(_key(combo[k]) == v for k, v in ex.items()) for ex in keys):
                 combos.append(combo)
     originals = len(combos)

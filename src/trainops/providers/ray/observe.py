@@ -26,7 +26,9 @@ HEALTH = {
 }
 
 
-def observe(cluster: Cluster, output_uri: str, run_ids: Collection[str]) -> dict[str, Observation]:
+def observe(
+    cluster: Cluster, output_uri: str | None, run_ids: Collection[str]
+) -> dict[str, Observation]:
     """One `list_jobs` for every asked run; outputs and metrics are read once per run, when
     it has ended (terminal runs are never polled again)."""
     wanted = {r for r in run_ids if RUN_ID.match(r)}
@@ -41,7 +43,7 @@ def observe(cluster: Cluster, output_uri: str, run_ids: Collection[str]) -> dict
     return found
 
 
-def observation(output_uri: str, run_id: str, info: Any) -> Observation:
+def observation(output_uri: str | None, run_id: str, info: Any) -> Observation:
     """One job's `JobInfo` as an `Observation`."""
     health = HEALTH.get(status(info).value, Health.PENDING)
     started, ended = seconds(info.start_time), seconds(info.end_time)
@@ -83,21 +85,21 @@ def observation(output_uri: str, run_id: str, info: Any) -> Observation:
     )
 
 
-def output_dir(output_uri: str, run_id: str) -> Path | None:
+def output_dir(output_uri: str | None, run_id: str) -> Path | None:
     """When outputs go to a shared folder: `<output_uri>/<run-id>/outputs`."""
     if not output_uri or output_uri.startswith("s3://") or not RUN_ID.match(run_id):
         return None
     return Path(output_uri) / run_id / "outputs"
 
 
-def output_prefix(output_uri: str, run_id: str) -> str | None:
+def output_prefix(output_uri: str | None, run_id: str) -> str | None:
     """When outputs go to S3: `s3://bucket/prefix/<run-id>/outputs/`."""
     if not output_uri or not output_uri.startswith("s3://") or not RUN_ID.match(run_id):
         return None
     return f"{output_uri}/{run_id}/outputs/"
 
 
-def read_outputs(output_uri: str, run_id: str) -> tuple[dict[str, str], dict[str, float]]:
+def read_outputs(output_uri: str | None, run_id: str) -> tuple[dict[str, str], dict[str, float]]:
     """DESIGN §2 names, as for local: every file under the run's outputs, by file name
     without extension; the shallowest wins a clash, then the first by path."""
     folder = output_dir(output_uri, run_id)

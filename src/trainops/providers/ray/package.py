@@ -73,7 +73,7 @@ def resources(entry: RayHardware | None) -> dict[str, Any]:
 
 def job_env(
     environ: Mapping[str, str],
-    output_uri: str,
+    output_uri: str | None,
     run_id: str,
     submission: Submission,
     spec: RaySpec,
