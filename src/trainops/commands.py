@@ -19,6 +19,7 @@ from trainops.state.model import Health, month_of
 from trainops.workspace import Workspace
 
 if TYPE_CHECKING:
+    from trainops.plan import Desired, JobView
     from trainops.savedplan.model import AppliedPlan, Binding, SavedPlanDoc
 
 
@@ -242,21 +243,42 @@ def settled(result: Pass) -> bool:
     return True
 
 
-def unsucceeded(result: Pass) -> list[str]:
+def unsucceeded(result: Pass, desired: Desired | None = None) -> list[str]:
     """Why `apply --wait` must not exit 0 (DESIGN §12): each job in git whose current run
     ended Failed or Canceled, or is another clone's run (Unknown: this apply cannot see it end),
     with its reason. Jobs left alone (invalid, suspended, blocked with no run) have no current
-    run to judge."""
+    run to judge, and neither has a member of a sweep that its set's `stop_when` stopped early
+    (DESIGN §21: the set did what it was written to do)."""
     from trainops.plan import Sync
 
     out = []
     for name, view in sorted(result.plan.jobs.items()):
         if view.sync is Sync.INVALID or view.revision == "":
             continue
+        if desired is not None and stopped_early(name, view, desired):
+            continue
         if view.health in (Health.FAILED, Health.CANCELED, Health.UNKNOWN):
             why = f" ({view.reason})" if view.reason else ""
             out.append(f"{name}: {view.health.value}{why}")
     return out
+
+
+def stopped_early(name: str, view: JobView, desired: Desired) -> bool:
+    """`name` is a member of a set with `stop_when` in git whose current run was canceled by
+    it (the reason the cancel recorded: `plan.actions.STOPPED_EARLY`)."""
+    from trainops.manifest import set_of
+    from trainops.plan import STOPPED_EARLY
+
+    sweep_set = desired.sets.get(set_of(name))
+    if sweep_set is None or sweep_set.sweep.stop_when is None or name not in sweep_set.members:
+        return False
+    run = view.run
+    return (
+        view.health is Health.CANCELED
+        and run is not None
+        and run.revision == view.revision
+        and run.reason.startswith(STOPPED_EARLY)
+    )
 
 
 def run_logs(root: Path, job: str, tail: int, follow: bool, interval: float = 2.0) -> Iterator[str]:

@@ -15,12 +15,14 @@ import re
 import shutil
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from trainops import escape, metrics
 from trainops.errors import InvalidInput, TrainopsError, UsageError
+from trainops.manifest import Member, set_of
+from trainops.manifest.sweep import member_of_snapshot, scalar_text
 from trainops.state.model import Run
 
 _HASH_LIMIT = 1 << 30  # bytes of one local output hashed while searching by content
@@ -31,16 +33,17 @@ class Found:
     job: str
     run: Run
     matched: str  # what REF matched: "run id", "model version", "weights URL", "file sha256"
+    member: Member | None = None  # a sweep's member (DESIGN §21): its set and values
 
 
-def recorded_runs(store: Any) -> Iterator[tuple[str, Run]]:
-    """Every run the state branch records, newest state first: the tip, then its history.
-    The one place that reads runs for trace; history is the state store's (the retention work,
-    DESIGN §9) when it offers one, else the tip alone."""
+def recorded_runs(store: Any, snap: Any = None) -> Iterator[tuple[str, Run]]:
+    """Every run the state branch records, newest state first: the tip (`snap`, else loaded),
+    then its history. The one place that reads runs for trace; history is the state store's (the
+    retention work, DESIGN §9) when it offers one, else the tip alone."""
     from trainops.providers import check_run
     from trainops.state.trust import parse_state, state_problems
 
-    snap = store.load()
+    snap = store.load() if snap is None else snap
     states = parse_state(snap.files, check_run, snap.unreadable)
     bad = {n: s for n, s in states.items() if s.problem}
     if bad and len(bad) == len(states):
@@ -105,8 +108,9 @@ def trace(root: Path, ref: str) -> list[Found]:
     store = open_store(ws)
     digest = _file_digest(ref)
     folders = _Folders(ws)
+    snap = store.load()
     found: list[Found] = []
-    for job, run in recorded_runs(store):
+    for job, run in recorded_runs(store, snap):
         if not run.run_id:
             continue
         matched = _match(job, run, ref, digest, folders)
@@ -121,7 +125,7 @@ def trace(root: Path, ref: str) -> list[Found]:
             resolved = f"{hub[0]}@{commit}"
             found = [
                 Found(job, run, f"Hub revision ({hub[1]} -> {commit[:12]})")
-                for job, run in recorded_runs(store)
+                for job, run in recorded_runs(store, snap)
                 if run.run_id and _match(job, run, resolved, "", folders)
             ]
     if not found:
@@ -130,7 +134,37 @@ def trace(root: Path, ref: str) -> list[Found]:
             "give a run id, a Replicate version owner/name:id, a weights URL, a Hub "
             "repo@revision or an output file",
         )
-    return found
+    return _with_members(found, store, snap.version, ws)
+
+
+def _with_members(found: list[Found], store: Any, version: str, ws: Any) -> list[Found]:
+    """Each run of a sweep's member with its set and values (DESIGN §21): from the header of the
+    snapshot it was submitted with, else from the manifests at hand when a member of that name
+    is in git (the name holds a hash of the values, so its values are the run's)."""
+    paths = [f.run.snapshot for f in found if set_of(f.job) and f.run.snapshot]
+    texts = store.read(version, sorted(set(paths))) if paths and version else {}
+    in_git: dict[str, Member] | None = None
+    out = []
+    for f in found:
+        if not set_of(f.job):
+            out.append(f)
+            continue
+        member = member_of_snapshot(f.job, texts.get(f.run.snapshot, ""))
+        if member is None:
+            in_git = _members_in_git(ws) if in_git is None else in_git
+            member = in_git.get(f.job)
+        out.append(replace(f, member=member))
+    return out
+
+
+def _members_in_git(ws: Any) -> dict[str, Member]:
+    """The members of the sweeps in the manifests at hand, by name ({} when they do not
+    validate)."""
+    try:
+        targets = ws.desired().targets
+    except TrainopsError:
+        return {}
+    return {n: t.job.member for n, t in targets.items() if t.job.member is not None}
 
 
 def _match(job: str, run: Run, ref: str, digest: str, folders: _Folders) -> str:
@@ -228,7 +262,44 @@ def as_dict(found: Found) -> dict[str, Any]:
         "digests": dict(run.digests),
         "delivered": dict(run.delivered),
         "promotions": dict(run.promotions),
+        "sweep": _sweep_dict(found),
     }
+
+
+def _sweep_dict(found: Found) -> dict[str, Any] | None:
+    """The set and values of a member's run; None for an ordinary job's (or values unknown:
+    the set and member name only)."""
+    set_name = set_of(found.job)
+    if not set_name:
+        return None
+    values = dict(found.member.values) if found.member is not None else None
+    return {"set": set_name, "member": found.job, "values": values}
+
+
+def _sweep_lines(sweep: dict[str, Any] | None) -> list[str]:
+    if sweep is None:
+        return []
+    head = f"  sweep: member of set {sweep['set']}"
+    if sweep["values"] is None:
+        return [head + " (its values are in no snapshot and no manifest at hand)"]
+    return [head] + [
+        f"  value {escape.line(k)}: {escape.line(_value_text(v))}"
+        for k, v in sweep["values"].items()
+    ]
+
+
+def _one_line(text: str, limit: int = 200) -> str:
+    line = escape.line(" ".join(text.split()))
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def _value_text(value: Any) -> str:
+    try:
+        return scalar_text(value)
+    except TypeError:
+        import json
+
+        return json.dumps(value, ensure_ascii=True)
 
 
 def text(found: list[Found]) -> str:
@@ -236,6 +307,7 @@ def text(found: list[Found]) -> str:
     for f in found:
         d = as_dict(f)
         lines = [f"{d['job']} (matched by {d['matched']})"]
+        lines += _sweep_lines(d["sweep"])
         for key in (
             "revision",
             "attempt",
@@ -271,6 +343,12 @@ def markdown(found: list[Found]) -> str:
             "| | |",
             "|---|---|",
         ]
+        sweep = d["sweep"]
+        if sweep is not None:
+            lines.append(f"| set | {code(sweep['set'], in_table=True)} |")
+            for k, v in (sweep["values"] or {}).items():
+                value = code(_one_line(_value_text(v)), in_table=True)
+                lines.append(f"| value {code(_one_line(k), in_table=True)} | {value} |")
         for key in ("revision", "attempt", "provider", "run_id", "source_commit", "snapshot"):
             if d[key] not in ("", None):
                 lines.append(f"| {key} | {code(str(d[key]), in_table=True)} |")

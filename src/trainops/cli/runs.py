@@ -352,7 +352,7 @@ def apply(
             f"error: --timeout {timeout:g}s reached before every run ended; the runs go on",
             err=True,
         )
-    ended_badly = unsucceeded(final) if wait else []
+    ended_badly = unsucceeded(final, rec.desired) if wait else []
     for line in ended_badly:
         echo(f"error: {escape.line(line)}", err=True)
     if failures:

@@ -18,13 +18,15 @@ from trainops.errors import UsageError
 from trainops.github.client import COMMENT_MAX_CHARS, GitHubClient, truncate_description
 from trainops.github.comments import by_us, fit, one_line
 from trainops.github.context import SHA, ActionsContext, client_from_env
+from trainops.github.set_report import set_comment, set_marker
 from trainops.github.transport import GitHubError
-from trainops.manifest import format_duration
+from trainops.manifest import format_duration, set_of
 from trainops.scrub import scrubber
 from trainops.state.model import Health
 
 if TYPE_CHECKING:
     from trainops.manifest import Config
+    from trainops.plan import SetOutcome
     from trainops.state.model import Run
 
 __all__ = [
@@ -152,7 +154,8 @@ def run_comment(
 
 class GitHubRunReporter:
     """apply's `RunReporter` for GitHub: status `<prefix>/<job>` on the run's source commit, and
-    one commit comment per terminal run (found again by `run_marker`, so never posted twice).
+    one commit comment per terminal run (found again by `run_marker`, so never posted twice);
+    a sweep's member gets no comment of its own: its set gets one when settled (`report_set`).
 
     A status equal to the newest one of its context is not posted again, so repeating a report
     (apply crashed after posting, before recording) changes nothing on GitHub. A failing call
@@ -178,6 +181,7 @@ class GitHubRunReporter:
         self.scrub = scrub
         self.on_note = on_note or (lambda _note: None)
         self._statuses: dict[str, list[dict[str, Any]]] = {}  # sha -> statuses, newest first
+        self._sets: set[str] = set()  # markers of the set comments on GitHub (this process)
 
     def close(self) -> None:
         self.client.close()
@@ -192,7 +196,7 @@ class GitHubRunReporter:
             return True  # nothing to report on, ever: do not keep it in the outbox
         try:
             self._set_status(job, run, sha)
-            if run.health.terminal:
+            if run.health.terminal and not set_of(job):
                 self._comment_once(job, run, sha, log_tail)
         except GitHubError as exc:
             self.on_note(
@@ -249,6 +253,23 @@ class GitHubRunReporter:
         except GitHubError as exc:
             self.on_note(f"GitHub: the promotion of {job} not reported ({exc.message})")
             raise
+        return True
+
+    def report_set(self, outcome: SetOutcome, sha: str) -> bool:
+        """`SetReporter`: the settled set's one comment on `sha`, posted once per outcome (its
+        marker holds a digest of the members' runs)."""
+        marker = set_marker(outcome)
+        if not SHA.match(sha) or marker in self._sets:
+            return True
+        try:
+            comments = self.client.list_commit_comments(self.repository, sha)
+            if not by_us(self.client, comments, marker):
+                body = set_comment(outcome, run_url=self.run_url)
+                self.client.create_commit_comment(self.repository, sha, self.scrub(body))
+        except GitHubError as exc:
+            self.on_note(f"GitHub: the sweep {outcome.name} not reported ({exc.message})")
+            raise
+        self._sets.add(marker)
         return True
 
 

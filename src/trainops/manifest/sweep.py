@@ -212,3 +212,36 @@ def member_name(set_name: str, values: Mapping[str, Any]) -> str:
     """`<set>.<suffix>`, at most MEMBER_NAME_MAX characters for a set name of at most
     SET_NAME_MAX."""
     return f"{set_name}.{member_suffix(values, MEMBER_NAME_MAX - 1 - len(set_name))}"
+
+
+# The line of a member's snapshot (DESIGN §9) that names its set and values, read back by
+# `trace` (`member_of_snapshot`): the values as JSON in the member's order, on one line (ASCII:
+# no line separator of any kind), their canonical form's hash is in the name.
+_MEMBER_LINE = "# sweep member: set {set}, values {values}"
+_MEMBER_LINE_RE = re.compile(r"^# sweep member: set ([a-z0-9-]{1,63}), values (\{.*\})$", re.M)
+
+
+def member_line(member: Member) -> str:
+    values = json.dumps(dict(member.values), separators=(",", ":"), ensure_ascii=True)
+    return _MEMBER_LINE.format(set=member.set, values=values)
+
+
+def member_of_snapshot(job: str, snapshot: str) -> Member | None:
+    """The member a snapshot's header names, when it is `job` (the state branch is input, DESIGN
+    §9: the values must be a mapping whose name is `job`, hash included); None otherwise."""
+    header = []
+    for line in snapshot.splitlines():
+        if not line.startswith("# "):
+            break
+        header.append(line)
+    found = _MEMBER_LINE_RE.search("\n".join(header))
+    if found is None:
+        return None
+    try:
+        values = json.loads(found.group(2))
+    except ValueError:
+        return None
+    if not isinstance(values, dict) or not values:
+        return None
+    member = Member(found.group(1), values)
+    return member if member.name == job else None

@@ -21,6 +21,7 @@ so `plan`, `apply` and `status` can never disagree.
 
 from trainops.plan.actions import (
     PHASE,
+    STOPPED_EARLY,
     Action,
     Adopt,
     Cancel,
@@ -33,12 +34,14 @@ from trainops.plan.actions import (
 from trainops.plan.desired import Desired, Limits, Target
 from trainops.plan.planner import plan
 from trainops.plan.refresh import refresh
+from trainops.plan.select import MemberOutcome, SetOutcome, set_outcome
 from trainops.plan.upstream import upstream_outputs
 from trainops.plan.views import JobView, Money, Plan, SetView, Sync
 from trainops.plan.winner import left_by, promoting_spec
 
 __all__ = [
     "PHASE",
+    "STOPPED_EARLY",
     "Action",
     "Adopt",
     "Cancel",
@@ -46,10 +49,12 @@ __all__ = [
     "Desired",
     "JobView",
     "Limits",
+    "MemberOutcome",
     "Money",
     "Op",
     "Plan",
     "Promote",
+    "SetOutcome",
     "SetView",
     "Submit",
     "Sync",
@@ -59,5 +64,6 @@ __all__ = [
     "plan",
     "promoting_spec",
     "refresh",
+    "set_outcome",
     "upstream_outputs",
 ]

@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from trainops.manifest import SweepSet
 from trainops.plan.actions import SUSPENDED
@@ -137,15 +138,71 @@ def of_set(sweep_set: SweepSet, desired: Desired, state: Mapping[str, JobState])
     return selection(sweep_set.members, metric, goal, desired, state)
 
 
+@dataclass(frozen=True)
+class MemberOutcome:
+    """One member of a settled set as its commit comment shows it."""
+
+    member: str
+    values: Mapping[str, Any]  # its axis values (and keys an include entry added)
+    run: Run | None  # its candidate, else the latest run of its current revision
+    value: float | None  # the select metric of its candidate
+    cost_usd: float | None  # its current revision's runs together (None: none priced)
+
+
+@dataclass(frozen=True)
+class SetOutcome:
+    """A settled set (DESIGN §21): its members best first, the winner ("" when none)."""
+
+    name: str
+    metric: str  # "" without select
+    goal: str
+    axes: tuple[str, ...]  # the keys of the members' values, the matrix's axes first
+    members: tuple[MemberOutcome, ...]
+    winner: str
+
+    @property
+    def cost_usd(self) -> float:
+        return sum(m.cost_usd or 0.0 for m in self.members)
+
+
+def set_outcome(
+    sweep_set: SweepSet, desired: Desired, state: Mapping[str, JobState]
+) -> SetOutcome | None:
+    """The set once every member is settled (None before): what its commit comment says."""
+    chosen = of_set(sweep_set, desired, state)
+    if not chosen.complete:
+        return None
+    members = []
+    keys = dict.fromkeys(sweep_set.axes)
+    for standing in chosen.ranking:
+        target = desired.targets[standing.member]  # a settled member is in git
+        member = target.job.member
+        values = dict(member.values) if member is not None else {}
+        keys.update(dict.fromkeys(values))
+        runs = [r for r in state.get(target.name, JobState(target.name)).runs if r.run_id]
+        mine = [r for r in runs if r.revision == target.revision]
+        shown = standing.run or (mine[-1] if mine else None)
+        costs = [r.cost_usd for r in mine if r.cost_usd is not None]
+        cost = sum(costs) if costs else None
+        members.append(MemberOutcome(standing.member, values, shown, standing.value, cost))
+    winner = chosen.winner.member if chosen.winner is not None else ""
+    return SetOutcome(
+        sweep_set.name, chosen.metric, chosen.goal, tuple(keys), tuple(members), winner
+    )
+
+
 __all__ = [
     "GOALS",
     "MAXIMIZE",
     "MINIMIZE",
+    "MemberOutcome",
     "Selection",
+    "SetOutcome",
     "Standing",
     "candidate",
     "of_set",
     "rank",
     "selection",
+    "set_outcome",
     "settled",
 ]

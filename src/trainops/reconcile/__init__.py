@@ -17,8 +17,8 @@
 | inputs | `snapshot.py` (input resolved, data staged), `drift.py` (plan only) | §2, §9, §18 |
 """
 
-from trainops.reconcile.context import PromotionReporter, RunReporter
+from trainops.reconcile.context import PromotionReporter, RunReporter, SetReporter
 from trainops.reconcile.reconciler import Reconciler
 from trainops.reconcile.result import Outcome, Pass
 
-__all__ = ["Outcome", "Pass", "PromotionReporter", "Reconciler", "RunReporter"]
+__all__ = ["Outcome", "Pass", "PromotionReporter", "Reconciler", "RunReporter", "SetReporter"]

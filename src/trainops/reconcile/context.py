@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
 from trainops.fingerprints import Observer
-from trainops.plan import Desired
+from trainops.plan import Desired, SetOutcome
 from trainops.providers import Providers
 from trainops.providers.base import Intent
 from trainops.state.base import StateStore
@@ -45,6 +45,17 @@ class PromotionReporter(Protocol):
 
     def report_promotion(self, job: str, sha: str, lines: list[str]) -> bool:
         """Post `lines` (what each alias did and why) about `job` on commit `sha`."""
+        ...
+
+
+@runtime_checkable
+class SetReporter(Protocol):
+    """Optional, for a `RunReporter`: where a sweep set is told once every member is settled
+    (DESIGN §21: one table of its members instead of a comment per member). Must be safe to
+    repeat."""
+
+    def report_set(self, outcome: SetOutcome, sha: str) -> bool:
+        """Post the settled set's table on commit `sha`."""
         ...
 
 

@@ -12,8 +12,9 @@ from __future__ import annotations
 from dataclasses import replace
 
 from trainops.errors import TrainopsError
-from trainops.plan import Promote
-from trainops.reconcile.context import Context, PromotionReporter
+from trainops.manifest import set_of
+from trainops.plan import Promote, SetOutcome, set_outcome
+from trainops.reconcile.context import Context, PromotionReporter, SetReporter
 from trainops.reconcile.result import Pass
 from trainops.state.model import JobState, Run
 
@@ -76,12 +77,35 @@ def _report_one(ctx: Context, name: str, run: Run, state: dict[str, JobState]) -
             tail = ""
     try:
         delivered = ctx.reporter.report(name, run, tail)
+        if delivered and run.health.terminal:
+            _report_set(ctx, name, state)
     except TrainopsError as exc:
         ctx.on_event(f"reports not delivered ({exc.message}); the next apply sends them")
         return False
     if delivered:
         state[name] = state[name].with_run(replace(run, reported=run.health.value))
     return True
+
+
+def _report_set(ctx: Context, name: str, state: dict[str, JobState]) -> None:
+    """DESIGN §21: when the end of member `name` leaves its set settled, the set's one table,
+    on the commit its newest run came from (before the member's end counts as reported, so a
+    failure sends both again on the next pass)."""
+    sweep_set = ctx.desired.sets.get(set_of(name))
+    if not isinstance(ctx.reporter, SetReporter) or sweep_set is None:
+        return
+    if name not in sweep_set.members:
+        return
+    settled = set_outcome(sweep_set, ctx.desired, state)
+    if settled is not None:
+        ctx.reporter.report_set(settled, set_commit(settled))
+
+
+def set_commit(outcome: SetOutcome) -> str:
+    """The source commit of the newest run the set's table shows ("" when none has one)."""
+    runs = [m.run for m in outcome.members if m.run is not None and m.run.source_commit]
+    newest = max(runs, key=lambda r: r.created_at, default=None)
+    return newest.source_commit if newest is not None else ""
 
 
 def _report_promotions(

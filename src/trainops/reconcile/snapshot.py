@@ -16,6 +16,7 @@ import yaml
 
 from trainops.errors import TrainopsError
 from trainops.manifest import OUTPUT_REF, Job
+from trainops.manifest.sweep import member_line
 from trainops.plan import Desired, upstream_outputs
 from trainops.state.model import JobState, Run
 
@@ -103,5 +104,7 @@ def snapshot_text(
         f"# schema: {SNAPSHOT_SCHEMA}",
         f"# input hash: {run.input_hash}",
     ]
+    if job.member is not None:  # what `trace` names a sweep's member by (DESIGN §21)
+        header.append(member_line(job.member))
     body = yaml.safe_dump(manifest, sort_keys=False, allow_unicode=True)
     return "\n".join(header) + "\n" + body
