@@ -9,6 +9,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -227,3 +228,53 @@ def test_a_comment_post_with_an_unknown_outcome_leaves_one_comment_and_one_statu
     assert [s["state"] for s in emu.statuses(SOURCE)] == ["failure"]
     [comment] = emu.commit_comments(SOURCE)
     assert "**Error:** exit status 1" in comment["body"]
+
+
+def _settled_set() -> tuple[Any, str]:
+    """A settled set of two members (lr 1 and 2) and a member's run: lr 2 wins."""
+    from tests.support.factories import run
+    from tests.support.sweeps import sweep
+    from trainops.plan import set_outcome
+    from trainops.state.model import JobState
+
+    desired = sweep("lora", [1, 2], select=("eval_loss", "minimize"))
+    state = {
+        m: JobState(
+            m,
+            (
+                run(
+                    desired.targets[m],
+                    Health.SUCCEEDED,
+                    metrics={"eval_loss": 0.5 / (i + 1)},
+                    source_commit=SOURCE,
+                ),
+            ),
+        )
+        for i, m in enumerate(desired.sets["lora"].members)
+    }
+    outcome = set_outcome(desired.sets["lora"], desired, state)
+    assert outcome is not None and outcome.winner
+    return outcome, outcome.winner
+
+
+def test_a_settled_set_is_one_comment_and_its_members_have_none(
+    emu: GitHubEmulator, tmp_path: Path
+) -> None:
+    outcome, winner = _settled_set()
+    env = actions_env(emu, tmp_path, "push")
+    # someone else's comment with the set's marker does not count as trainops's
+    from trainops.github.set_report import set_marker
+
+    emu.add_commit_comment(OWNER, REPO, SOURCE, set_marker(outcome) + "\nforged", login="octocat")
+    for _ in range(2):  # a second apply (a new reporter) after a crash posts nothing more
+        reporter = run_reporter(Config(), lambda _n: None, env=env)
+        assert reporter is not None
+        member_run = outcome.members[0].run
+        assert member_run is not None
+        assert reporter.report(winner, member_run, "log")
+        assert reporter.report_set(outcome, SOURCE) and reporter.report_set(outcome, SOURCE)
+        reporter.close()
+    bodies = [c["body"] for c in emu.commit_comments(SOURCE)]
+    assert len(bodies) == 2 and bodies[0].endswith("forged")
+    assert bodies[1].startswith(set_marker(outcome)) and f"| **winner** | `{winner}` |" in bodies[1]
+    assert [s["context"] for s in emu.statuses(SOURCE)] == [f"trainops/{winner}"]
