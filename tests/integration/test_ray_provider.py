@@ -152,3 +152,49 @@ def test_outputs_that_cannot_be_read_yet_keep_the_run_observed(
         seen = provider.observe([ref.run_id])[ref.run_id]
         assert seen.health is Health.SUCCEEDED
         assert seen.outputs == {"weights": f"s3://ray-out/runs/{ref.run_id}/outputs/weights.bin"}
+
+
+def test_a_running_run_reports_its_metrics_so_far_through_a_shared_output_folder(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    """DESIGN §21 early stop: the entrypoint copies metrics.json to the shared output folder as
+    it changes, so a running run's metrics so far are its `progress` (not yet its metrics); a
+    metrics.json the command takes back before it ends is not left among its outputs."""
+    gate = tmp_path / "go"
+    script = (
+        "import json, os, pathlib, sys, time\n"
+        "out = pathlib.Path(os.environ['TRAINOPS_OUTPUT_DIR']) / 'metrics.json'\n"
+        "out.write_text(json.dumps({'eval_loss': 0.7}))\n"
+        f"while not os.path.exists({str(gate)!r}): time.sleep(0.1)\n"
+        "if sys.argv[1] == 'drop': out.unlink()\n"
+    )
+    provider = cluster.provider()
+    refs = {
+        how: provider.submit(cluster.submission(f"so-far-{how}", ["python", "-c", script, how]))
+        for how in ("keep", "drop")
+    }
+    deadline = time.monotonic() + 120
+    seen = {}
+    while set(seen) != set(refs):
+        assert time.monotonic() < deadline, f"no progress reported: {seen}"
+        for how, ref in refs.items():
+            obs = provider.observe([ref.run_id])[ref.run_id]
+            assert obs.health in (Health.PENDING, Health.RUNNING), obs
+            if obs.progress:
+                seen[how] = obs
+        time.sleep(0.2)
+    assert {h: (o.progress, o.metrics) for h, o in seen.items()} == {
+        h: ({"eval_loss": 0.7}, {}) for h in refs
+    }
+    gate.write_text("")
+    kept, dropped = (settle(provider, refs[h].run_id) for h in ("keep", "drop"))
+    assert (kept.health, kept.metrics, kept.progress) == (
+        Health.SUCCEEDED,
+        {"eval_loss": 0.7},
+        {},
+    )
+    assert (dropped.health, dropped.metrics, "metrics" in dropped.outputs) == (
+        Health.SUCCEEDED,
+        {},
+        False,
+    )

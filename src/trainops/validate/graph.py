@@ -71,7 +71,7 @@ def gather_sets(
 
 
 # Providers whose runs report metrics while they run (Observation.progress): only their members
-# can be stopped early by a set's stop_when (DESIGN §21).
+# can be stopped early by a set's stop_when (DESIGN §21); Ray only with a shared output folder.
 REPORTS_WHILE_RUNNING = ("local", "ray")
 
 
@@ -109,12 +109,36 @@ def check_winners(result: Validation) -> None:
                     "remove stop_when (only local and ray runs report metrics.json as they go)",
                 )
             )
+        elif stop is not None and provider == "ray" and (why := _ray_unreported(result)):
+            problems.append(
+                sweep_set.problem(
+                    ("spec", "sweep", "stop_when"),
+                    f"{why}: stop_when could never stop a member",
+                    "remove stop_when, or set providers.ray.output_uri in trainops.yaml to an "
+                    "absolute path the cluster's nodes and trainops share (docs/sweeps.md)",
+                )
+            )
         if problems:
             result.problems.extend(problems)
             result.invalid.update({name, *sweep_set.members})
             del result.sets[name]
             for member in sweep_set.members:
                 result.jobs.pop(member, None)
+
+
+def _ray_unreported(result: Validation) -> str:
+    """Why Ray runs report no metrics while they run ("" when they do): the entrypoint keeps
+    metrics.json in a shared output folder as it changes; S3 outputs arrive when the run ends
+    (reading each running run's object every pass is a request per member per pass)."""
+    output_uri = result.config.providers.ray.output_uri
+    if not output_uri:
+        return "Ray runs report metrics only through providers.ray.output_uri, which is not set"
+    if output_uri.startswith("s3://"):
+        return (
+            f"Ray runs whose outputs go to S3 ({output_uri}) report no metrics while they "
+            "run, only when they end"
+        )
+    return ""
 
 
 def check_references(result: Validation) -> None:

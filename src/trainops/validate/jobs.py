@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from trainops.manifest import (
     HF_FLAVORS,
+    AnySpec,
     Config,
     HuggingFaceSpec,
     LocalSpec,
+    Promote,
     RaySpec,
     SageMakerSpec,
     flavor_problem,
@@ -95,41 +97,93 @@ def check_sagemaker_input(result: Validation) -> None:
 
 def check_promote(result: Validation) -> None:
     """spec.promote's targets are checked like deliver's (the models), and against the job: an
-    alias takes the promoted run's outputs from where the job delivers them (DESIGN §19)."""
+    alias takes the promoted run's outputs from where the job delivers them (DESIGN §19). A
+    set's promote (DESIGN §21) moves its aliases to whichever member wins, so it is checked
+    against every member's deliver: a problem every member has is the set's, said once, and
+    refuses the set; one only some members' values cause names the member and refuses it."""
     for job in list(result.jobs.values()):
-        spec = job.spec
-        if spec.promote is None:
+        if job.spec.promote is None:
             continue
-        hub_repos = {d.huggingface.repo for d in spec.deliver if d.huggingface is not None}
-        if isinstance(spec, HuggingFaceSpec) and spec.output_repo:
-            hub_repos.add(spec.output_repo)  # the job pushes there itself
-        s3_uris = [d.s3.uri for d in spec.deliver if d.s3 is not None]
-        for i, target in enumerate(spec.promote.to):
-            where = ("spec", "promote", "to", i)
-            message = hint = ""
-            if target.huggingface is not None and target.huggingface.repo not in hub_repos:
-                message = (
-                    f"promote: the Hub repo {target.huggingface.repo} is not one this job "
-                    "delivers to (or pushes to as its output_repo)"
+        for i, kind, detail in promote_problems(job.spec, job.spec.promote, job.name):
+            message, hint = _said(kind, detail, "this job")
+            result.problems.append(job.doc.problem(("spec", "promote", "to", i), message, hint))
+            result.invalid.add(job.name)
+    for name, sweep_set in sorted(result.sets.items()):
+        if sweep_set.promote is None:
+            continue
+        found = {
+            m: promote_problems(result.jobs[m].spec, sweep_set.promote, m)
+            for m in sweep_set.members
+            if m in result.jobs
+        }
+        every = set.intersection(*map(set, found.values())) if found else set()
+        for i, kind, detail in sorted(every):
+            message, hint = _said(kind, detail, "no member")
+            result.problems.append(sweep_set.problem(("spec", "promote", "to", i), message, hint))
+        if every:
+            result.invalid.update({name, *sweep_set.members})
+            del result.sets[name]
+            for member in sweep_set.members:
+                result.jobs.pop(member, None)
+            continue
+        for member, problems in found.items():
+            for i, kind, detail in problems:
+                message, hint = _said(kind, detail, "this member")
+                result.problems.append(
+                    sweep_set.problem(
+                        ("spec", "promote", "to", i), f"member {member}: {message}", hint
+                    )
                 )
-                hint = f"add {{huggingface: {{repo: {target.huggingface.repo}}}}} to spec.deliver"
-            elif target.s3 is not None and not s3_uris:
-                message = "promote: an s3 alias copies the run's S3 delivery, and this job has none"
-                hint = "add an s3 target to spec.deliver"
-            elif target.s3 is not None and _overlaps(target.s3.uri, s3_uris[0], job.name):
-                message = (
-                    f"promote: {target.s3.uri} overlaps where {s3_uris[0]} delivers each revision"
-                )
-                hint = "give the alias its own prefix, like s3://bucket/models/prod/"
-            elif target.replicate is not None and spec.provider != "replicate":
-                message = (
-                    "promote: a Replicate deployment serves model versions that Replicate "
-                    f"trainings produce; this job runs on {spec.provider}"
-                )
-                hint = "promote to a huggingface ref or an s3 prefix instead"
-            if message:
-                result.problems.append(job.doc.problem(where, message, hint))
-                result.invalid.add(job.name)
+                result.invalid.add(member)
+
+
+def promote_problems(spec: AnySpec, promote: Promote, job: str) -> list[tuple[int, str, str]]:
+    """(index in promote.to, kind, detail) of each target `spec` cannot be promoted to: an
+    alias needs the delivered output it moves to the run (`_said` words it)."""
+    hub_repos = {d.huggingface.repo for d in spec.deliver if d.huggingface is not None}
+    if isinstance(spec, HuggingFaceSpec) and spec.output_repo:
+        hub_repos.add(spec.output_repo)  # the job pushes there itself
+    s3_uris = [d.s3.uri for d in spec.deliver if d.s3 is not None]
+    problems = []
+    for i, target in enumerate(promote.to):
+        if target.huggingface is not None and target.huggingface.repo not in hub_repos:
+            problems.append((i, "hub", target.huggingface.repo))
+        elif target.s3 is not None and not s3_uris:
+            problems.append((i, "no-s3", ""))
+        elif target.s3 is not None and _overlaps(target.s3.uri, s3_uris[0], job):
+            problems.append((i, "overlap", f"{target.s3.uri} overlaps where {s3_uris[0]}"))
+        elif target.replicate is not None and spec.provider != "replicate":
+            problems.append((i, "replicate", spec.provider))
+    return problems
+
+
+def _said(kind: str, detail: str, who: str) -> tuple[str, str]:
+    """The message and hint of a promote problem, of `who`: "this job", "this member" (one
+    member of a set) or "no member" (every member of a set)."""
+    if kind == "hub":
+        one = "any member" if who == "no member" else who
+        return (
+            f"promote: the Hub repo {detail} is not one {one} delivers to (or pushes to as its "
+            "output_repo)",
+            f"add {{huggingface: {{repo: {detail}}}}} to spec.deliver",
+        )
+    if kind == "no-s3":
+        has = "no member has one" if who == "no member" else f"{who} has none"
+        return (
+            f"promote: an s3 alias copies the run's S3 delivery, and {has}",
+            "add an s3 target to spec.deliver",
+        )
+    if kind == "overlap":
+        return (
+            f"promote: {detail} delivers each revision",
+            "give the alias its own prefix, like s3://bucket/models/prod/",
+        )
+    runs = "the members run" if who == "no member" else f"{who} runs"
+    return (
+        "promote: a Replicate deployment serves model versions that Replicate trainings "
+        f"produce; {runs} on {detail}",
+        "promote to a huggingface ref or an s3 prefix instead",
+    )
 
 
 def _overlaps(alias: str, delivery: str, job: str) -> bool:

@@ -6,19 +6,29 @@ outputs go to s3://). It gives the command what the `local` provider gives it �
 JSON file named by `TRAINOPS_INPUT`, an empty folder named by `TRAINOPS_OUTPUT_DIR` — runs it,
 then copies every file the command wrote there to `TRAINOPS_OUTPUT_URI/outputs/` (an s3:// prefix
 or a folder the cluster shares), and exits with the command's exit code (1 when the copy failed).
+
+While the command runs, a `metrics.json` it writes is copied to a shared folder whenever it
+changes (every `MIRROR_EVERY` seconds at most), so trainops reads a running run's metrics so far
+as a local run's (a sweep's `stop_when`, DESIGN §21). Not to S3: reading each running run's
+object on every pass would be a request per run per pass, so validate refuses `stop_when` there.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 OUTPUTS = "outputs"
+METRICS = "metrics.json"  # trainops.metrics.FILE (this package imports nothing of trainops)
+METRICS_MAX_BYTES = 64 << 10  # trainops.metrics.MAX_BYTES: a larger file is not read anyway
+MIRROR_EVERY = 1.0  # seconds
 
 
 def main(argv: list[str]) -> int:
@@ -40,7 +50,20 @@ def main(argv: list[str]) -> int:
         # stop_job signals the entrypoint; pass it on so the command can stop cleanly.
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda s, _f: proc.send_signal(s))
+        done = threading.Event()
+        mirror = None
+        source, target = work / OUTPUTS / METRICS, Path(f"{uri}/{OUTPUTS}") / METRICS
+        if uri and not uri.startswith("s3://"):
+            mirror = threading.Thread(target=_mirror, args=(source, target, done), daemon=True)
+            mirror.start()
         code = proc.wait()
+        done.set()
+        if mirror is not None:
+            mirror.join()
+            if source.is_symlink() or not source.is_file():
+                # the outputs are what the command left: not a copy it took back
+                with contextlib.suppress(OSError):
+                    target.unlink()
         if not uri:
             return code
         try:
@@ -59,6 +82,32 @@ def _files(folder: Path) -> list[tuple[str, Path]]:
         if path.is_file() and not path.is_symlink():
             found.append((path.relative_to(folder).as_posix(), path))
     return found
+
+
+def _mirror(source: Path, target: Path, done: threading.Event) -> None:
+    """Copy `source` to `target` whenever it changed, until `done` (the command ended). A link,
+    a file over METRICS_MAX_BYTES or one that cannot be read this time is skipped; nothing
+    here fails the run (the final copy of the outputs is what counts)."""
+    seen: tuple[int, int] | None = None
+    while not done.wait(MIRROR_EVERY):
+        try:
+            stat = source.lstat()
+            if not source.is_file() or source.is_symlink() or stat.st_size > METRICS_MAX_BYTES:
+                continue
+            if (stat.st_mtime_ns, stat.st_size) == seen:
+                continue
+            fd = os.open(source, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+            with os.fdopen(fd, "rb") as f:
+                data = f.read(METRICS_MAX_BYTES + 1)
+            if len(data) > METRICS_MAX_BYTES:
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            partial = target.with_name(f".{target.name}.partial")
+            partial.write_bytes(data)
+            os.replace(partial, target)  # a reader never sees half a file
+            seen = (stat.st_mtime_ns, stat.st_size)
+        except OSError:
+            continue
 
 
 def _copy_outputs(folder: Path, dest: str) -> int:
