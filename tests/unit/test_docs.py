@@ -38,3 +38,27 @@ def test_the_architecture_page_names_modules_that_exist() -> None:
     for name in set(re.findall(r"`([a-z_/]+(?:\.py|/))`", text)):
         found = (src / name).exists() or any(src.rglob(name.rstrip("/")))
         assert found or (PROJECT / name).exists(), name
+
+
+def test_every_manifest_example_of_the_docs_validates(tmp_path: Path) -> None:
+    """Each ```yaml block of docs/*.md and the README that is a TrainingJob (a sweep's too) is a
+    valid manifest on its own, in a repository with `trainops init`'s trainops.yaml."""
+    from trainops.repo import WorkingTree
+    from trainops.validate import validate_source
+
+    config = PROJECT / "src/trainops/templates/init/trainops.yaml"
+    examples = [
+        (f"{doc.name}#{i}", block)
+        for doc in [*sorted((PROJECT / "docs").glob("*.md")), PROJECT / "README.md"]
+        for i, block in enumerate(re.findall(r"```yaml\n(.*?)```", doc.read_text(), re.S))
+        if "kind: TrainingJob" in block
+    ]
+    assert len(examples) >= 3  # sweeps.md has two, the README one
+    for label, block in examples:
+        repo = tmp_path / label.replace("#", "-")
+        (repo / "jobs").mkdir(parents=True)
+        (repo / "trainops.yaml").write_bytes(config.read_bytes())
+        (repo / "jobs/example.yaml").write_text(block)
+        result = validate_source(WorkingTree(repo))
+        assert [str(p) for p in result.problems] == [], label
+        assert result.jobs, label

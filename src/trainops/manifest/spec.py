@@ -72,14 +72,43 @@ _SHARED: dict[CoreModel, CoreModel] = {}
 _SHARED_MAX = 4096
 
 
-# The schema's way to say `_set_fields_need_a_matrix`: a set's own fields only with a matrix.
+# The schema's way to say `_set_fields_need_a_matrix`: a set's own fields only with a matrix;
+# and validate's check_winners: a set's promote and stop_when need its select (DESIGN §21).
+_SELECT_REQUIRED: JsonDict = {
+    "required": ["sweep"],
+    "properties": {"sweep": {"required": ["select"], "properties": {"select": {"type": "object"}}}},
+}
 _SET_FIELDS_SCHEMA: JsonDict = {
     "dependentRequired": {"sweep": ["matrix"]},
-    "if": {
-        "required": ["budget"],
-        "properties": {"budget": {"type": "object", "required": ["max_cost_usd_total"]}},
-    },
-    "then": {"required": ["matrix"]},
+    "allOf": [
+        {
+            "if": {
+                "required": ["budget"],
+                "properties": {"budget": {"type": "object", "required": ["max_cost_usd_total"]}},
+            },
+            "then": {"required": ["matrix"]},
+        },
+        {
+            "if": {
+                "required": ["matrix", "promote"],
+                "properties": {"promote": {"type": "object"}},
+            },
+            "then": _SELECT_REQUIRED,
+        },
+        {
+            "if": {
+                "required": ["matrix", "sweep"],
+                "properties": {
+                    "sweep": {
+                        "type": "object",
+                        "required": ["stop_when"],
+                        "properties": {"stop_when": {"type": "object"}},
+                    }
+                },
+            },
+            "then": _SELECT_REQUIRED,
+        },
+    ],
 }
 
 
