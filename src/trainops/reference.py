@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from trainops.manifest import json_schemas
+from trainops.manifest.fields import MATRIX_REF
 
 PAGE = "docs/manifest.md"
 
@@ -352,6 +353,8 @@ def _non_null(prop: dict[str, Any]) -> dict[str, Any]:
 
 def _type(prop: dict[str, Any], root: dict[str, Any]) -> str:
     prop = _deref(prop, root)
+    if prop.get("pattern") == MATRIX_REF.pattern:  # fields.SCHEMA_MATRIX_TEXT
+        return "text with `${{ matrix.NAME }}` (a sweep's member value, docs/sweeps.md)"
     if "const" in prop:
         return f"`{prop['const']}`"
     if "enum" in prop:

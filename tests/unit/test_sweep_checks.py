@@ -203,3 +203,33 @@ def test_a_plain_jobs_promote_is_still_checked_against_its_own_deliver(tmp_path:
             "its output_repo)",
         )
     ]
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ('  hardware: "${{ matrix.gpu }}"\n', (7, 3, "spec.hardware: '${{ matrix.gpu }}' reads")),
+        ('  env: ["${{ matrix.var }}"]\n', (7, 9, "spec.env.0: '${{ matrix.var }}' reads")),
+        (
+            "  deliver: [{s3: {uri: 's3://models/${{ matrix.rank }}/'}}]\n",
+            (7, 19, "spec.deliver.0.s3.uri: 's3://models/${{ matrix.rank }}/' reads"),
+        ),
+        ('  input: {lr: "${{ matrix.lr }}"}\n', None),  # input is text the job gets
+    ],
+)
+def test_a_matrix_reference_without_a_matrix_is_a_located_error(
+    tmp_path: Path, line: str, expected: tuple[int, int, str] | None
+) -> None:
+    text = (
+        "apiVersion: trainops/v1\nkind: TrainingJob\nmetadata: {name: one}\n"
+        "spec:\n  provider: local\n  command: [python, train.py]\n" + line
+    )
+    result = validate(tmp_path, {"jobs/one.yaml": text})
+    if expected is None:
+        assert result.problems == [] and list(result.jobs) == ["one"]
+        return
+    [problem] = result.problems
+    assert (problem.line, problem.col) == expected[:2]
+    assert problem.message.startswith(expected[2]), problem.message
+    assert problem.message.endswith("reads a matrix, and this manifest has no spec.matrix")
+    assert problem.hint and result.invalid == {"one"} and not result.jobs

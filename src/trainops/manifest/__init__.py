@@ -34,7 +34,14 @@ from trainops.manifest.document import (
     canonical_json,
     revision,
 )
-from trainops.manifest.fields import API_VERSION, KIND, PROVIDERS, format_duration, parse_duration
+from trainops.manifest.fields import (
+    API_VERSION,
+    KIND,
+    MATRIX_REF,
+    PROVIDERS,
+    format_duration,
+    parse_duration,
+)
 from trainops.manifest.prices import (
     DEFAULT_PRICES,
     HF_FLAVOR_PRICES_PER_MINUTE,
@@ -72,7 +79,6 @@ from trainops.manifest.provider_specs import (
 from trainops.manifest.schema import json_schemas
 from trainops.manifest.spec import OUTPUT_REF, Budget, Estimate, output_refs
 from trainops.manifest.sweep import (
-    MATRIX_REF,
     MAX_MEMBERS,
     Matrix,
     Member,

@@ -7,13 +7,24 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, ConfigDict, Field
 
-from trainops.manifest.fields import HUB_PART, CoreModel, exactly_one, hub_repo_id, s3_bucket
+from trainops.manifest.fields import (
+    HUB_PART,
+    CoreModel,
+    exactly_one,
+    hub_repo_id,
+    or_matrix_reference,
+    s3_bucket,
+)
 
 
 class HuggingFaceTarget(CoreModel):
     repo: Annotated[
         str,
-        Field(pattern=rf"^{HUB_PART}/{HUB_PART}$", max_length=193),
+        Field(
+            pattern=rf"^{HUB_PART}/{HUB_PART}$",
+            max_length=193,
+            json_schema_extra=or_matrix_reference,
+        ),
         AfterValidator(hub_repo_id),
     ]
     private: bool = True
@@ -22,7 +33,10 @@ class HuggingFaceTarget(CoreModel):
 class S3Target(CoreModel):
     uri: Annotated[
         str,
-        Field(pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$"),
+        Field(
+            pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$",
+            json_schema_extra=or_matrix_reference,
+        ),
         AfterValidator(s3_bucket),
     ]
 

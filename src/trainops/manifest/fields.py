@@ -156,3 +156,35 @@ def inside(rule: str, path: str) -> str:
 
 # `inside` as the schema's pattern (a second character ':' is a drive letter's, as `inside` reads)
 SCHEMA_INSIDE = r"^(?![/\\])(?!.:)(?!(?:.*[/\\])?\.\.(?:[/\\]|$))" + SCHEMA_COMPONENTS
+
+
+# `${{ matrix.NAME }}` (DESIGN §21): the whole reference; anything that starts like one; and a
+# start that is no whole reference (`${{ matrix }}`, `${{ matrix.a.b }}`), which validate refuses.
+MATRIX_NAME = r"[A-Za-z_][A-Za-z0-9_-]*"
+MATRIX_REF = re.compile(rf"\$\{{\{{\s*matrix\.({MATRIX_NAME})\s*\}}\}}")
+MATRIX_START = re.compile(r"\$\{\{\s*matrix\b")
+MATRIX_BAD = re.compile(rf"\$\{{\{{\s*matrix\b(?!\.{MATRIX_NAME}\s*\}}\}})")
+# A string a set's member fills in: one `${{ matrix.NAME }}` or more, none malformed. Checked as
+# the member's value once substituted, so the field's own pattern does not apply to it here.
+SCHEMA_MATRIX_TEXT: dict[str, Any] = {
+    "type": "string",
+    "pattern": MATRIX_REF.pattern,
+    "not": {"pattern": MATRIX_BAD.pattern},
+    "description": "A value with ${{ matrix.NAME }}: each member's value is checked as the "
+    "field once substituted (only in a manifest with spec.matrix).",
+}
+# What a manifest without spec.matrix may not hold where a set may use a reference.
+SCHEMA_NO_MATRIX: dict[str, Any] = {"not": {"type": "string", "pattern": MATRIX_START.pattern}}
+# ... and what a set's manifest may not hold anywhere (the schema says it in those fields).
+SCHEMA_NO_BAD_MATRIX: dict[str, Any] = {"not": {"type": "string", "pattern": MATRIX_BAD.pattern}}
+
+
+def or_matrix_reference(schema: dict[str, Any]) -> None:
+    """`json_schema_extra` of a patterned field where a set may write `${{ matrix.NAME }}`
+    (validate/sweep.py ALLOWED): the field's schema, or a string with matrix references."""
+    own = dict(schema)
+    schema.clear()
+    schema["anyOf"] = [own, SCHEMA_MATRIX_TEXT]
+    for key in ("title", "description"):
+        if key in own:
+            schema[key] = own.pop(key)

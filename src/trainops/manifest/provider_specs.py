@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
-from trainops.manifest.fields import HUB_PART, INTEGRAL, hub_repo_id
+from trainops.manifest.fields import HUB_PART, INTEGRAL, hub_repo_id, or_matrix_reference
 from trainops.manifest.spec import EnvNames, SpecBase, Workdir
 
 
@@ -71,7 +71,10 @@ class SageMakerSpec(SpecBase):
     every `s3://` value, `spec.data` included, an input channel named by its key."""
 
     provider: Literal["sagemaker"]
-    hardware: Annotated[str, Field(pattern=SAGEMAKER_INSTANCE, max_length=64)]
+    hardware: Annotated[
+        str,
+        Field(pattern=SAGEMAKER_INSTANCE, max_length=64, json_schema_extra=or_matrix_reference),
+    ]
     image: Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[^\s]+$")] | None = None
     algorithm: Annotated[str, Field(min_length=1, max_length=170, pattern=_SM_ALGORITHM)] | None = (
         None

@@ -24,11 +24,14 @@ from trainops.manifest.deliver import DeliverTarget
 from trainops.manifest.fields import (
     INTEGRAL,
     PATH_MAX,
+    SCHEMA_NO_BAD_MATRIX,
+    SCHEMA_NO_MATRIX,
     SCHEMA_RELATIVE,
     CoreModel,
     Duration,
     JobName,
     bounded_path,
+    or_matrix_reference,
 )
 from trainops.manifest.promote import Promote
 from trainops.manifest.sweep import Matrix, Sweep
@@ -72,6 +75,25 @@ _SHARED: dict[CoreModel, CoreModel] = {}
 _SHARED_MAX = 4096
 
 
+def _in_matrix_fields(schema: JsonDict) -> JsonDict:
+    """`schema` for every string where a set's members fill in `${{ matrix.NAME }}`, but those
+    of spec.input (validate/sweep.py ALLOWED)."""
+    return {
+        "properties": {
+            "hardware": schema,
+            "env": {"items": schema},
+            "deliver": {
+                "items": {
+                    "properties": {
+                        "huggingface": {"properties": {"repo": schema}},
+                        "s3": {"properties": {"uri": schema}},
+                    }
+                }
+            },
+        }
+    }
+
+
 # The schema's way to say `_set_fields_need_a_matrix`: a set's own fields only with a matrix;
 # and validate's check_winners: a set's promote and stop_when need its select (DESIGN §21).
 _SELECT_REQUIRED: JsonDict = {
@@ -107,6 +129,13 @@ _SET_FIELDS_SCHEMA: JsonDict = {
                 },
             },
             "then": _SELECT_REQUIRED,
+        },
+        {
+            # The fields where a set may write ${{ matrix.NAME }} (or_matrix_reference): none
+            # without a matrix (validate/sweep.py stray_references), no malformed one with it.
+            "if": {"not": {"required": ["matrix"]}},
+            "then": _in_matrix_fields(SCHEMA_NO_MATRIX),
+            "else": _in_matrix_fields(SCHEMA_NO_BAD_MATRIX),
         },
     ],
 }
@@ -236,8 +265,14 @@ _SCHEMA_ENV_NAME = (
     + r")[A-Za-z_][A-Za-z0-9_]*$"
 )
 
+
+def _env_name_schema(schema: JsonDict) -> None:
+    schema["pattern"] = _SCHEMA_ENV_NAME
+    or_matrix_reference(schema)
+
+
 EnvNames = Annotated[
-    list[Annotated[str, Field(max_length=255, json_schema_extra={"pattern": _SCHEMA_ENV_NAME})]],
+    list[Annotated[str, Field(max_length=255, json_schema_extra=_env_name_schema)]],
     AfterValidator(_env_names),
     Field(
         description="Variables passed from trainops' environment to the command, by name. "

@@ -30,10 +30,7 @@ from trainops.yamlsource import Document
 MAX_MEMBERS = 1000
 AXIS_NAME = r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$"
 _AXIS = re.compile(AXIS_NAME)
-# `${{ matrix.NAME }}` (the whole reference), and anything that starts like one (to refuse
-# `${{ matrix }}` or `${{ matrix.a.b }}` rather than pass it on as text).
-MATRIX_REF = re.compile(r"\$\{\{\s*matrix\.([A-Za-z_][A-Za-z0-9_-]*)\s*\}\}")
-MATRIX_START = re.compile(r"\$\{\{\s*matrix\b")
+# `${{ matrix.NAME }}` itself: trainops.manifest.fields (MATRIX_REF, MATRIX_START, MATRIX_BAD).
 RESERVED = ("include", "exclude")
 SUFFIX_SLUG_MAX = 40  # characters of the readable part of a member's suffix
 SUFFIX_HASH = 10  # hex digits of the hash part

@@ -21,6 +21,7 @@ from trainops.validate.jobs import (
     check_sagemaker_input,
     check_workdirs,
 )
+from trainops.validate.matrixrefs import stray_references
 from trainops.validate.result import InputChecker, Validation
 from trainops.validate.sweep import expand, is_set
 from trainops.yamlsource import load_bytes
@@ -107,7 +108,8 @@ def validate_source(
                 else:
                     result.complete = False
                 continue
-            job, doc_problems = validate_document(doc)
+            stray = [] if check_header(doc) else stray_references(doc)
+            job, doc_problems = (None, stray) if stray else validate_document(doc)
             result.problems.extend(doc_problems)
             if job is not None:
                 by_name.setdefault(job.name, []).append(job)

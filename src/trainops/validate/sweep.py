@@ -17,14 +17,13 @@ import difflib
 import itertools
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import ConfigDict, Field, ValidationError
 
 from trainops.errors import Problem
 from trainops.manifest import (
-    MATRIX_REF,
     MAX_MEMBERS,
     Job,
     Matrix,
@@ -39,25 +38,23 @@ from trainops.manifest import (
 from trainops.manifest.fields import CoreModel
 from trainops.manifest.sweep import (
     AXIS_NAME,
-    MATRIX_START,
     MEMBER_NAME_MAX,
     RESERVED,
     SET_NAME_MAX,
 )
 from trainops.validate.document import name_of, pydantic_problems
+from trainops.validate.matrixrefs import (
+    Missing,
+    Refs,
+    names_in,
+    references,
+    substitute,
+    text_at,
+)
 from trainops.yamlsource import Document
 
 Path_ = tuple[str | int, ...]
 
-# Where `${{ matrix.NAME }}` may stand (a path's start; `None` matches any key or index).
-ALLOWED: tuple[tuple[str | int | None, ...], ...] = (
-    ("spec", "input"),
-    ("spec", "hardware"),
-    ("spec", "env", None),
-    ("spec", "deliver", None, "huggingface", "repo"),
-    ("spec", "deliver", None, "s3", "uri"),
-)
-ALLOWED_TEXT = "spec.input, spec.hardware, spec.env and spec.deliver (huggingface.repo, s3.uri)"
 # The axes' product is enumerated only up to this (exclude may bring it under MAX_MEMBERS).
 MAX_PRODUCT = 64 * MAX_MEMBERS
 # What a member does not inherit from its set's manifest.
@@ -98,7 +95,7 @@ def expand(doc: Document) -> tuple[list[Job], SweepSet | None, list[Problem]]:
     data: dict[str, Any] = doc.data
     spec: dict[str, Any] = data["spec"]
     problems = _matrix_problems(doc, spec["matrix"])
-    refs, ref_problems = _references(doc, data)
+    refs, ref_problems = references(doc, data)
     problems += ref_problems
     if not problems:
         problems += _include_keys(doc, spec["matrix"], refs)
@@ -322,7 +319,7 @@ def _matrix_problems(doc: Document, matrix: Any) -> list[Problem]:
     return problems
 
 
-def _include_keys(doc: Document, matrix: dict[str, Any], refs: _Refs) -> list[Problem]:
+def _include_keys(doc: Document, matrix: dict[str, Any], refs: Refs) -> list[Problem]:
     """An include key that is no axis adds a value to members; one nothing reads is a typo."""
     axes = [k for k in matrix if k not in RESERVED]
     problems = []
@@ -358,103 +355,6 @@ def _did_you_mean(name: str, names: Any) -> str:
     return f"did you mean {close[0]!r}?" if close else f"axes: {', '.join(names) or 'none'}"
 
 
-class _Refs:
-    """Where the manifest uses `${{ matrix.NAME }}`: a tree of the paths to substitute (a
-    leaf is the string found there), and every name used."""
-
-    def __init__(self) -> None:
-        self.tree: dict[str | int, Any] = {}
-        self.names: set[str] = set()
-        self.paths: list[Path_] = []
-
-    def add(self, path: Path_, text: str) -> None:
-        node = self.tree
-        for part in path[1:-1]:  # under "spec"
-            node = node.setdefault(part, {})
-        node[path[-1]] = _Leaf(text)
-        self.paths.append(path)
-        self.names.update(m.group(1) for m in MATRIX_REF.finditer(text))
-
-
-class _Leaf:
-    __slots__ = ("text",)
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-
-
-def _strings(value: Any, path: Path_) -> Iterator[tuple[Path_, str, bool]]:
-    """Every string of the document with its path; `True` for a mapping's key."""
-    if isinstance(value, str):
-        yield path, value, False
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            if isinstance(key, str):
-                yield (*path, key), key, True
-            yield from _strings(item, (*path, key))
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            yield from _strings(item, (*path, i))
-
-
-def _allowed(path: Path_) -> bool:
-    for rule in ALLOWED:
-        deeper = len(path) > len(rule) and rule[1] == "input"  # anywhere inside spec.input
-        if (len(path) == len(rule) or deeper) and all(
-            r is None or r == p for r, p in zip(rule, path[: len(rule)], strict=True)
-        ):
-            return True
-    return False
-
-
-def _references(doc: Document, data: dict[str, Any]) -> tuple[_Refs, list[Problem]]:
-    refs = _Refs()
-    problems: list[Problem] = []
-    matrix = data["spec"].get("matrix")
-    known = set()
-    if isinstance(matrix, dict):
-        known = {k for k in matrix if k not in RESERVED}
-        include = matrix.get("include")
-        for entry in include if isinstance(include, list) else []:
-            if isinstance(entry, dict):
-                known.update(k for k in entry if isinstance(k, str))
-    for path, text, is_key in _strings(data, ()):
-        if "${{" not in text or not MATRIX_START.search(text):
-            continue
-        if MATRIX_START.search(MATRIX_REF.sub("", text)):
-            problems.append(
-                doc.problem(
-                    path,
-                    f"{text!r} is not a matrix reference: write ${{{{ matrix.NAME }}}}",
-                    "a reference names one axis; the whole matrix cannot be used",
-                )
-            )
-            continue
-        if is_key or not _allowed(path) or path[:2] == ("spec", "matrix"):
-            where = ".".join(str(p) for p in path)
-            problems.append(
-                doc.problem(
-                    path,
-                    f"{where}: ${{{{ matrix.NAME }}}} is not allowed here"
-                    + (" (in a key)" if is_key else ""),
-                    f"it may stand in values of {ALLOWED_TEXT}",
-                )
-            )
-            continue
-        unknown = [m.group(1) for m in MATRIX_REF.finditer(text) if m.group(1) not in known]
-        if unknown:
-            problems.append(
-                doc.problem(
-                    path,
-                    f"${{{{ matrix.{unknown[0]} }}}}: the matrix has no axis {unknown[0]!r}",
-                    _did_you_mean(unknown[0], sorted(known)),
-                )
-            )
-            continue
-        refs.add(path, text)
-    return refs, problems
-
-
 def _member_template(data: dict[str, Any]) -> dict[str, Any]:
     """The manifest without the set's own fields: what every member starts from."""
     spec = {k: v for k, v in data["spec"].items() if k not in SET_ONLY}
@@ -464,55 +364,14 @@ def _member_template(data: dict[str, Any]) -> dict[str, Any]:
     return {**data, "spec": spec}
 
 
-class _Missing(Exception):
-    def __init__(self, name: str, whole: bool) -> None:
-        self.name, self.whole = name, whole
-
-
-def _render(text: str, values: Mapping[str, Any]) -> Any:
-    whole = MATRIX_REF.fullmatch(text)
-    if whole is not None:
-        name = whole.group(1)
-        if name not in values:
-            raise _Missing(name, True)
-        return values[name]
-
-    def one(match: Any) -> str:
-        name = match.group(1)
-        if name not in values:
-            raise _Missing(name, True)
-        value = values[name]
-        if isinstance(value, (dict, list)):
-            raise _Missing(name, False)
-        return scalar_text(value)
-
-    return MATRIX_REF.sub(one, text)
-
-
-def _substitute(value: Any, tree: Any, values: Mapping[str, Any]) -> Any:
-    if isinstance(tree, _Leaf):
-        return _render(tree.text, values)
-    if isinstance(value, dict):
-        copy = dict(value)
-        for key, sub in tree.items():
-            copy[key] = _substitute(value[key], sub, values)
-        return copy
-    if isinstance(value, list):
-        items = list(value)
-        for i, sub in tree.items():
-            items[i] = _substitute(value[i], sub, values)
-        return items
-    return value
-
-
 def _member_job(
-    doc: Document, lean: Document, template: dict[str, Any], refs: _Refs, member: Member
+    doc: Document, lean: Document, template: dict[str, Any], refs: Refs, member: Member
 ) -> tuple[Job | None, list[Problem]]:
     try:
-        spec = _substitute(template["spec"], refs.tree, member.values)
-    except _Missing as missing:
+        spec = substitute(template["spec"], refs.tree, member.values)
+    except Missing as missing:
         path = next(
-            (p for p in refs.paths if missing.name in _names_in(_text_at(template, p))),
+            (p for p in refs.paths if missing.name in names_in(text_at(template, p))),
             ("spec",),
         )
         message = (
@@ -538,21 +397,7 @@ def _member_job(
     return Job(manifest, lean, member), []
 
 
-def _names_in(text: str | None) -> set[str]:
-    return {m.group(1) for m in MATRIX_REF.finditer(text or "")}
-
-
-def _text_at(data: Any, path: Path_) -> str | None:
-    value = data
-    for part in path:
-        try:
-            value = value[part]
-        except (KeyError, IndexError, TypeError):
-            return None
-    return value if isinstance(value, str) else None
-
-
-def _named(problem: Problem, doc: Document, refs: _Refs, member: Member) -> Problem:
+def _named(problem: Problem, doc: Document, refs: Refs, member: Member) -> Problem:
     """A problem at a position the member's values fill says which member it is."""
     for path in refs.paths:
         if doc.locate(path) == (problem.line, problem.col):
