@@ -517,10 +517,10 @@ def test_a_finished_sagemaker_job_is_never_judged_without_its_tags() -> None:
 
 
 def test_one_marks_comparison_names_the_first_mark_that_differs() -> None:
-    """`marks_mismatch` is what HF labels, Ray metadata and SageMaker tags are judged by: every
+    """`marks.mismatch` is what HF labels, Ray metadata and SageMaker tags are judged by: every
     wanted mark exactly (a number is not its string, a missing mark is not an empty one), a
     record's value cut (it is input), and an input hash judged only where the record has one."""
-    from trainops.providers.base import marks_mismatch
+    from trainops.providers.marks import mismatch as marks_mismatch
 
     wanted = {"trainops-job": "a", "trainops-attempt": "2"}
     assert marks_mismatch(wanted, {**wanted, "extra": "x"}, "tag") == ""

@@ -181,27 +181,6 @@ class Owned(Protocol):
         ...
 
 
-INPUT_HASH_MARK = "trainops-input-hash"  # the mark naming a run's input (DESIGN §9)
-
-
-def marks_mismatch(
-    wanted: Mapping[str, str], got: Mapping[str, Any], kind: str, *, input_hash: str = ""
-) -> str:
-    """Why a provider's record does not carry these marks (DESIGN §9), "" when it does: the
-    first of `wanted` (mark -> value) that `got` (the record's tags, labels or metadata, as the
-    provider returned them: input) does not hold exactly, as `its <kind> <mark> is 'x', not
-    'y'`. With `input_hash`: a record whose `trainops-input-hash` names another input is not
-    the run either (one written before that mark existed has none, and is judged without it).
-    Every `Owned.owns` compares its marks through here."""
-    for key, value in wanted.items():
-        if got.get(key) != value:
-            return f"its {kind} {key} is {str(got.get(key))[:80]!r}, not {value!r}"
-    given = got.get(INPUT_HASH_MARK)
-    if input_hash and given is not None and given != input_hash:
-        return f"its {kind} {INPUT_HASH_MARK} names another input ({str(given)[:80]!r})"
-    return ""
-
-
 @runtime_checkable
 class DataInputs(Protocol):
     """Optional: a provider that takes `spec.data` packages (DESIGN §18); its largest package is

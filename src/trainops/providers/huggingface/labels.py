@@ -9,7 +9,8 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any
 
-from trainops.providers.base import Intent, marks_mismatch
+from trainops.providers import marks
+from trainops.providers.base import Intent
 from trainops.repoid import scope
 
 LABEL = "trainops"  # every job trainops starts carries trainops=1
@@ -23,24 +24,23 @@ def intent_id(job: str, revision: str, attempt: int, input_hash: str) -> str:
 
 # `trainops.repoid.scope` of the repository that submitted it: hex digits, a value any label
 # rule accepts (the service's rules for label values are not documented).
-REPOSITORY_LABEL = "trainops-repository"
+REPOSITORY_LABEL = marks.REPOSITORY
 
 
 def labels_of(
     job: str, revision: str, attempt: int, input_hash: str, repository: str = ""
 ) -> dict[str, str]:
-    """The labels a job carries: its ownership marks (DESIGN §9). Adoption filters by all but
-    the repository (a job started before trainops labelled it must still be found)."""
-    labels = {
+    """The labels a job carries: its ownership marks (DESIGN §9, `marks.build`, the repository
+    as its scope when there is one), `trainops=1`, and the intent in place of the input hash
+    and source commit (a label value is short). Adoption filters by all but the repository
+    (a job started before trainops labelled it must still be found)."""
+    named = marks.build(job, revision, attempt, repository=repository or None, scoped=True)
+    return {
         LABEL: "1",
-        "trainops-job": job,
-        "trainops-revision": revision,
-        "trainops-attempt": str(attempt),
+        **{k: named[k] for k in marks.RUN},
         "trainops-intent": intent_id(job, revision, attempt, input_hash),
+        **({REPOSITORY_LABEL: named[REPOSITORY_LABEL]} if repository else {}),
     }
-    if repository:
-        labels[REPOSITORY_LABEL] = scope(repository)
-    return labels
 
 
 def not_owned(labels: Mapping[str, Any], intent: Intent, *, adopting: bool = False) -> str:
@@ -56,7 +56,7 @@ def not_owned(labels: Mapping[str, Any], intent: Intent, *, adopting: bool = Fal
         want.pop("trainops-intent")  # a record without one (never written by apply)
     if not any(k.startswith("trainops") for k in labels):
         return "it carries no trainops labels (someone else's job)"
-    mismatch = marks_mismatch(want, labels, "label")
+    mismatch = marks.mismatch(want, labels, "label")
     if mismatch:
         return mismatch
     theirs = labels.get(REPOSITORY_LABEL)

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+from trainops.providers import marks
 from trainops.providers.base import Intent, Listed, Listing, Observation
 from trainops.providers.huggingface.http import is_job_id
 from trainops.providers.huggingface.labels import not_owned
@@ -28,8 +29,7 @@ CANNOT_TELL = (
 
 def attempt_in(labels: Mapping[str, Any]) -> int | None:
     """The attempt a job's `trainops-attempt` label names (None: none, or not a number)."""
-    value = labels.get("trainops-attempt")
-    return int(value) if isinstance(value, str) and value.isdigit() and len(value) < 6 else None
+    return marks.attempt_named(labels)
 
 
 def not_probes(probe: Intent, labels: Mapping[str, Any]) -> str:
@@ -73,7 +73,7 @@ class Lister(Observer):
             return None  # what cannot be named or dated is never listed, nor adopted
         labels = item["labels"]
         for probe in probes:
-            if labels.get("trainops-job") == probe.job and not not_probes(probe, labels):
+            if labels.get(marks.JOB) == probe.job and not not_probes(probe, labels):
                 return Listed(probe.job, self._seen(item), created)
         went = item["environment"].get("TRAINOPS_OUTPUT_REPO")
         if isinstance(went, str) and went in to:

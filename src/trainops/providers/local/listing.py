@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from trainops.providers import _location as loc
-from trainops.providers.base import Intent, Listed, Listing, Observation, marks_mismatch
+from trainops.providers.base import Intent, Listed, Listing, Observation
 from trainops.providers.local.records import RunFolders, marks_of, run_id_for, well_formed
+from trainops.providers.marks import mismatch
 
 NO_FOREIGN = "no foreign runs: every local run is the run of the clone that started it"
 
@@ -35,7 +36,7 @@ def not_claimed(probe: Intent, run_id: str, marks: Mapping[str, Any], here: str)
     wanted = {"job": probe.job, "revision": probe.revision, "input_hash": probe.input_hash}
     if marks.get("repository"):
         wanted["repository"] = probe.repository
-    return marks_mismatch(wanted, marks, "record")
+    return mismatch(wanted, marks, "record")
 
 
 def list_records(

@@ -13,7 +13,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from trainops.providers.base import Intent, Submission, check_own_run, marks_mismatch
+from trainops.providers import marks as _marks
+from trainops.providers.base import Intent, Submission, check_own_run
 from trainops.repoid import scope
 
 # The job part is a job name: a DNS label, or a sweep member's `<set>.<suffix>` (DESIGN §21),
@@ -23,8 +24,8 @@ RUN_ID = re.compile(
     r"^trainops-[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?-[0-9a-f]{12}-[1-9][0-9]{0,3}"
     r"(-r[0-9a-f]{10})?\Z"
 )
-META = ("trainops-job", "trainops-revision", "trainops-attempt")
-REPOSITORY_META = "trainops-repository"  # the full repository id (`trainops.repoid`)
+META = _marks.RUN
+REPOSITORY_META = _marks.REPOSITORY  # the full repository id (`trainops.repoid`)
 
 
 def submission_id(job: str, revision: str, attempt: int, repository: str = "") -> str:
@@ -62,30 +63,20 @@ def not_owned(run_id: str, metadata: Mapping[str, Any], intent: Intent) -> str:
         return f"its id is not this repository's ({intent.repository!r}) id for the attempt"
     elif theirs != intent.repository:
         return f"it was submitted for repository {str(theirs)[:120]!r}, not {intent.repository!r}"
-    wanted = {
-        "trainops-job": intent.job,
-        "trainops-revision": intent.revision,
-        "trainops-attempt": str(intent.attempt),
-    }
-    return marks_mismatch(wanted, metadata, "metadata", input_hash=intent.input_hash)
+    wanted = _marks.wanted(intent)
+    return _marks.mismatch(wanted, metadata, "metadata", input_hash=intent.input_hash)
 
 
 def metadata(submission: Submission) -> dict[str, str]:
-    """The marks a submitted job carries (its `metadata`)."""
-    return {
-        "trainops-job": submission.job.name,
-        "trainops-revision": submission.revision,
-        "trainops-attempt": str(submission.attempt),
-        "trainops-input-hash": submission.input_hash,
-        "trainops-source-commit": submission.source_commit,
-        **({REPOSITORY_META: submission.repository} if submission.repository else {}),
-    }
+    """The marks a submitted job carries (its `metadata`): `marks.of_submission`, the
+    repository as its full id (metadata values have room for it)."""
+    return _marks.of_submission(submission)
 
 
 def is_ours(info: Any, wanted: Mapping[str, str]) -> bool:
     """Whether the cluster's job `info` carries the job, revision and attempt of `wanted`."""
     meta = getattr(info, "metadata", None) or {}
-    return not marks_mismatch({k: wanted[k] for k in META}, meta, "metadata")
+    return not _marks.mismatch({k: wanted[k] for k in META}, meta, "metadata")
 
 
 def marks(info: Any) -> dict[str, Any]:

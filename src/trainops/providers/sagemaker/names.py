@@ -9,12 +9,13 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from trainops.providers.base import Intent, Submission, marks_mismatch
+from trainops.providers import marks
+from trainops.providers.base import Intent, Submission
 from trainops.repoid import scope
 
 _ROOM = 35  # characters of the name the job's own name may take (63 less the rest)
 NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,34}-[0-9a-f]{12}-[1-9][0-9]{0,3}-[0-9a-f]{10}\Z")
-TAGS = ("trainops-job", "trainops-revision", "trainops-attempt")
+TAGS = marks.RUN
 
 
 def training_job_name(job: str, revision: str, attempt: int, repository: str = "") -> str:
@@ -37,10 +38,10 @@ def _name(job: str, revision: str, attempt: int | str, scoped: str) -> str:
 def tags_name(tags: Mapping[str, str]) -> str:
     """The training job name the ownership tags describe ("" when they are not trainops'):
     the name a job must have for its tags to be the marks of that name's run."""
-    marks = [tags.get(k) for k in (*TAGS, "trainops-repository")]
-    if not all(isinstance(m, str) and m for m in marks):
+    named = [tags.get(k) for k in (*TAGS, marks.REPOSITORY)]
+    if not all(isinstance(m, str) and m for m in named):
         return ""
-    job, revision, attempt, scoped = (str(m) for m in marks)
+    job, revision, attempt, scoped = (str(m) for m in named)
     return _name(job, revision, attempt, scoped)
 
 
@@ -68,27 +69,14 @@ def not_owned(name: str, tags: Mapping[str, str] | None, intent: Intent) -> str:
         # shows. Enough to follow a running job; every act on one reads its tags first
         # (`cancel`; adoption, `find`), and a finished job is always described (`owns`).
         return ""
-    wanted = {
-        "trainops-job": intent.job,
-        "trainops-revision": intent.revision,
-        "trainops-attempt": str(intent.attempt),
-        "trainops-repository": scope(intent.repository),
-    }
-    return marks_mismatch(wanted, tags, "tag", input_hash=intent.input_hash)
+    wanted = marks.wanted(intent, scoped=True, repository=True)
+    return marks.mismatch(wanted, tags, "tag", input_hash=intent.input_hash)
 
 
 def submission_tags(submission: Submission) -> dict[str, str]:
-    """The tags a submitted job carries: the marks of its run (§9)."""
-    return {
-        "trainops-job": submission.job.name,
-        "trainops-revision": submission.revision,
-        "trainops-attempt": str(submission.attempt),
-        "trainops-input-hash": submission.input_hash,
-        "trainops-repository": scope(submission.repository),
-        **(
-            {"trainops-source-commit": submission.source_commit} if submission.source_commit else {}
-        ),
-    }
+    """The tags a submitted job carries: the marks of its run (§9, `marks.of_submission`),
+    the repository as its scope (the digest its name ends in)."""
+    return marks.of_submission(submission, scoped=True)
 
 
 def intent_of(submission: Submission) -> Intent:
