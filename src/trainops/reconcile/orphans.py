@@ -184,7 +184,10 @@ def adopt(ctx: Context, job: str, run_id: str, now: float) -> Run:
         )
     seen = provider.observe([run_id]).get(run_id)
     if seen is None:
-        raise refused(f"{marks.provider} has no run {run_id}", "see `trainops status --all`")
+        raise refused(
+            f"{marks.provider} has no run {run_id}",
+            "only an orphaned run of `trainops status --all` can be adopted",
+        )
     why = provider.claims(marks, seen)
     if why:
         raise refused(

@@ -81,6 +81,7 @@ def observation(output_uri: str | None, run_id: str, info: Any) -> Observation:
         progress=progress,
         error=error,
         retryable=health is not Health.CANCELED,
+        created_at=started,  # Ray's start_time is when the job was submitted
         marks=marks(info),
     )
 

@@ -6,22 +6,24 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from trainops.errors import Problem
 from trainops.manifest import Job, RayConfig, RaySpec
+from trainops.providers import marks
 from trainops.providers.base import (
     Intent,
+    Listing,
     Observation,
     RunRef,
     Submission,
     display_path,
     job_cwd,
 )
-from trainops.providers.ray import cancel, logs, observe, submit
+from trainops.providers.ray import cancel, listing, logs, observe, submit
 from trainops.providers.ray.client import ADDRESS_ENV, Cluster, seconds
 from trainops.providers.ray.ids import not_owned, submission_id
 
@@ -122,6 +124,23 @@ class RayProvider:
                 return None
             return RunRef(run_id, seconds(info.start_time) or intent.created_at)
         return None
+
+    # ---- Runs nobody declared (DESIGN §20) ---------------------------------------------------
+
+    def list_runs(self, probes: Sequence[Intent], max_calls: int) -> Listing:
+        """`Listable`: one `list_jobs` (Ray's list is not paged), judged against `probes`."""
+        return listing.list_runs(self.cluster, self.config.output_uri, probes, max_calls)
+
+    def claims(self, probe: Intent, seen: Observation) -> str:
+        """`Listable`, for `adopt`: this repository's id and metadata of `probe`'s job,
+        revision and input, at the attempt its metadata names."""
+        meta = seen.marks.get("metadata")
+        return listing.claims(probe, seen.run_id, meta if isinstance(meta, Mapping) else {})
+
+    def attempt_of(self, seen: Observation) -> int | None:
+        """`Attempted`: the attempt its metadata names."""
+        meta = seen.marks.get("metadata")
+        return marks.attempt_named(meta) if isinstance(meta, Mapping) else None
 
     def output_dir(self, run_id: str) -> Path | None:
         """`OutputFolder`, when outputs go to a shared folder: `<output_uri>/<run-id>/outputs`."""
