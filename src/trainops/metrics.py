@@ -1,7 +1,8 @@
 """A run's final metrics (DESIGN §19): numbers only, bounded in count and size.
 
 Metrics come from whatever a run wrote (a local run's `metrics.json` among its outputs, a
-Replicate training's `metrics` and output) or from the state branch, so they are hostile input:
+Replicate training's `metrics` and output, a SageMaker job's `FinalMetricDataList`: `named`) or
+from the state branch, so they are hostile input:
 only finite numbers under short plain names survive, at most `MAX_COUNT` of them, and a file over
 `MAX_BYTES` is not read at all. Anything else is left out, never an error that stops a pass.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,20 @@ def clean(data: Any) -> dict[str, float]:
         if isinstance(k, str) and NAME.match(k) and is_number(v)
     }
     return dict(sorted(kept.items())[:MAX_COUNT])
+
+
+_NOT_IN_NAME = re.compile(r"[^A-Za-z0-9_.\-/]")
+
+
+def named(pairs: Iterable[tuple[Any, Any]]) -> dict[str, float]:
+    """A provider's (name, value) metrics as trainops records them: each character a name
+    cannot hold written `_` (SageMaker's `train:loss` is `train_loss`), then `clean`. Of two
+    names that become one, the first is kept; a name that is still none is left out."""
+    found: dict[str, Any] = {}
+    for name, value in pairs:
+        if isinstance(name, str) and name:
+            found.setdefault(_NOT_IN_NAME.sub("_", name), value)
+    return clean(found)
 
 
 def valid(data: Any) -> bool:
@@ -77,4 +92,4 @@ def fmt(value: float) -> str:
     return f"{value:.6g}"
 
 
-__all__ = ["FILE", "clean", "fmt", "headline", "read", "valid"]
+__all__ = ["FILE", "clean", "fmt", "headline", "named", "read", "valid"]

@@ -74,7 +74,7 @@ def test_a_finished_job_reports_metrics_weights_and_billed_seconds(sm: Harness) 
     done = sm.settle(sm.provider, ref.run_id)
     assert done.health is Health.SUCCEEDED
     assert done.outputs == {"weights": f"s3://acme-models/sm/{ref.run_id}/output/model.tar.gz"}
-    assert done.metrics == {"train:loss": 0.25}
+    assert done.metrics == {"train_loss": 0.25}  # as the state records it (metrics.named)
     assert done.billed_seconds is not None and done.billed_seconds > 0
     run = dataclasses.make_dataclass("R", ["run_id", "revision", "attempt", "outputs"])
     assert check_run("out", run(ref.run_id, sm.revision, 1, done.outputs)) == ""

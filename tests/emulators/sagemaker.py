@@ -19,6 +19,8 @@ Behaviours, from the SageMaker API Reference (and shared/ref/README.md, "SageMak
   ModelArtifacts.S3ModelArtifacts (`<S3OutputPath>/<name>/output/model.tar.gz`) on Completed.
 - ListTrainingJobs: StatusEquals, NameContains, CreationTimeAfter, MaxResults (<= 100), NextToken;
   summaries carry name, arn, times and statuses only (no tags). ListTags(ResourceArn).
+- Search (Resource TrainingJob): Filters on tags and text properties, And/Or, NextToken pages of
+  at most 100, each record the whole job with its Tags (`op_Search`).
 - Logs: group /aws/sagemaker/TrainingJobs, one stream per instance `<name>/algo-<n>-<epoch>`;
   GetLogEvents with startFromHead false returns the last `limit` events.
 - `ThrottlingException` injected on demand.
@@ -246,6 +248,50 @@ class SageMakerEmulator(LoopbackEmulator):
             answer["NextToken"] = str(start + size)
         return 200, answer
 
+    def op_Search(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """Search of TrainingJob records (botocore's model: `Resource` required, `MaxResults`
+        1-100, `SearchExpression` of `Filters` joined by `Operator` And (the default) or Or;
+        a `Filter` without `Operator` is Equals; `Tags.<key>` names a tag, a dotted name a
+        property; one `Contains` per expression outside experiments; `SortBy` defaults to
+        LastModifiedTime, `SortOrder` to Descending). Each record is the whole TrainingJob,
+        its Tags among its properties. NestedFilters, SubExpressions, the numeric operators
+        and other resources are not emulated: asked for, they are an emulator error."""
+        if body.get("Resource") != "TrainingJob":
+            raise NotImplementedError(f"Search of {body.get('Resource')!r}")
+        size = int(body.get("MaxResults", 10))
+        if not 1 <= size <= 100:
+            return _error("ValidationException", "MaxResults is 1-100")
+        expression = body.get("SearchExpression") or {}
+        if set(expression) - {"Filters", "Operator"}:
+            raise NotImplementedError(f"SearchExpression {sorted(expression)}")
+        filters = expression.get("Filters") or []
+        if not 1 <= len(filters) <= 20:
+            return _error("ValidationException", "A SearchExpression needs 1-20 filters")
+        if sum(1 for f in filters if f.get("Operator") == "Contains") > 1:
+            return _error("ValidationException", "A SearchExpression can include one Contains")
+        join = {"And": all, "Or": any}[expression.get("Operator", "And")]
+        records = []
+        for job in self.jobs.values():
+            record = {
+                **self.describe(job),
+                "Tags": [{"Key": k, "Value": v} for k, v in job.tags.items()],
+            }
+            if join(_matches(record, f) for f in filters):
+                records.append(record)
+        by = body.get("SortBy", "LastModifiedTime")
+        if by not in ("CreationTime", "LastModifiedTime", "TrainingJobName"):
+            raise NotImplementedError(f"SortBy {by}")
+        records.sort(key=lambda r: (r[by], r["TrainingJobName"]))
+        if body.get("SortOrder", "Descending") == "Descending":
+            records.reverse()
+        start = int(body.get("NextToken") or 0)
+        answer: dict[str, Any] = {
+            "Results": [{"TrainingJob": r} for r in records[start : start + size]]
+        }
+        if start + size < len(records):
+            answer["NextToken"] = str(start + size)
+        return 200, answer
+
     def op_DescribeLogStreams(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         prefix = body.get("logStreamNamePrefix", "")
         streams = []
@@ -266,6 +312,29 @@ class SageMakerEmulator(LoopbackEmulator):
         limit = int(body.get("limit", 10000))
         chosen = events[:limit] if body.get("startFromHead") else events[-limit:]
         return 200, {"events": chosen, "nextForwardToken": "f/0", "nextBackwardToken": "b/0"}
+
+
+def _matches(record: dict[str, Any], rule: dict[str, Any]) -> bool:
+    """One Search `Filter` on one TrainingJob record (text properties and tags)."""
+    name, operator = str(rule["Name"]), rule.get("Operator", "Equals")
+    if name.startswith("Tags."):
+        tags = {t["Key"]: t["Value"] for t in record["Tags"]}
+        value = tags.get(name.removeprefix("Tags."))
+    else:
+        value = record
+        for part in name.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+    if operator == "Exists":
+        return value is not None
+    if operator == "NotExists":
+        return value is None
+    if operator not in ("Equals", "NotEquals", "Contains"):
+        raise NotImplementedError(f"Search operator {operator}")
+    if value is None:
+        return False  # a property a job does not have satisfies no comparison
+    if operator == "Contains":
+        return str(rule["Value"]) in str(value)
+    return (str(value) == str(rule["Value"])) == (operator == "Equals")
 
 
 def _error(kind: str, message: str) -> tuple[int, dict[str, Any]]:

@@ -101,3 +101,23 @@ def test_the_plan_comment_shows_what_a_changed_job_last_produced() -> None:
     section = text.split("#### Metrics of the run each changed job last produced\n\n")[1]
     assert section.splitlines()[0] == "- `a`: `eval_loss=0.21`"  # b is unchanged: not listed
     assert "`b`" not in section
+
+
+def test_a_providers_metric_names_are_recorded_under_names_the_state_takes() -> None:
+    """SageMaker names metrics `train:loss` (FinalMetricDataList): recorded as `train_loss`,
+    which the state schema's name rule takes; the first of two names that become one wins,
+    and what is still no name, or no number, is left out."""
+    pairs = [
+        ("train:loss", 0.25),
+        ("train_loss", 9.0),
+        ("validation:auc", 1),
+        ("1st", 0.5),
+        ("", 1.0),
+        (None, 1.0),
+        ("x" * 65, 1.0),
+        ("acc", "0.9"),
+        ("eval loss", float("nan")),
+    ]
+    found = metrics.named(pairs)
+    assert found == {"train_loss": 0.25, "validation_auc": 1.0}
+    assert metrics.valid(found)

@@ -157,6 +157,7 @@ def adopt(ctx: Context, job: str, run_id: str, now: float) -> Run:
     provider's own record of it carries the job's marks (`Listable.claims`; never the state
     file's word) and no state file records it already, through the state compare-and-swap
     (a lost swap is `StateConflict`). Returns the run as recorded."""
+    from trainops.plan.refresh import refresh
     from trainops.reconcile.read import read_state
     from trainops.reconcile.record import message
     from trainops.state.retention import state_changes
@@ -204,7 +205,7 @@ def adopt(ctx: Context, job: str, run_id: str, now: float) -> Run:
             "nothing to adopt",
         )
     spec = target.job.spec
-    run = Run(
+    bound = Run(
         revision=target.revision,
         attempt=named if named is not None else max(attempts, default=0) + 1,
         provider=marks.provider,
@@ -212,19 +213,17 @@ def adopt(ctx: Context, job: str, run_id: str, now: float) -> Run:
         created_at=seen.created_at or seen.started_at or now,
         source_commit=ctx.ws.commit,
         run_id=run_id,
-        health=seen.health,
         trainer=marks.trainer,
         destination=getattr(spec, "destination", "") or "",  # as an intent records it
         hardware=spec.hardware or "",
-        started_at=seen.started_at,
-        completed_at=seen.completed_at,
-        billed_seconds=seen.billed_seconds,
-        outputs=dict(seen.outputs),
-        error=seen.error,
-        retryable=seen.retryable,
+        instances=getattr(spec, "instance_count", 1) or 1,
         labels=dict(target.job.manifest.metadata.labels),
-        metrics=dict(seen.metrics),
     )
+    # What the provider says of it is folded in as apply folds an observation (health, times,
+    # billed seconds and cost, outputs, metrics, error): one rule for what a run records.
+    prices = ctx.ws.config.prices_usd_per_second
+    refreshed = refresh({job: JobState(job).with_run(bound)}, {run_id: seen}, prices)
+    run = next(r for r in refreshed[job].runs if r.run_id == run_id)
     updated = {job: current.with_run(run)}
     changes = state_changes(updated, state, version)
     ctx.store.save(version, changes, message(f"adopt {run_id} for {job}", []))

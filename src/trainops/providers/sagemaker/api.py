@@ -61,6 +61,31 @@ class Api:
             kwargs["NextToken"] = token
         return out
 
+    def search(
+        self, expression: dict[str, Any], max_pages: int
+    ) -> tuple[list[dict[str, Any]], int, bool]:
+        """`Search` of training jobs matching `expression`, newest first, 100 a page, at most
+        `max_pages` pages: (the records, the pages read, whether the end was reached)."""
+        kwargs: dict[str, Any] = {
+            "Resource": "TrainingJob",
+            "SearchExpression": expression,
+            "SortBy": "CreationTime",
+            "SortOrder": "Descending",
+            "MaxResults": LIST_PAGE,  # Search MaxResults: at most 100
+        }
+        out: list[dict[str, Any]] = []
+        for page in range(max(0, max_pages)):
+            try:
+                answer = self.call("sagemaker", "search", "searching training jobs", **kwargs)
+            except (Answer, Transport) as exc:
+                raise ProviderError(f"SageMaker: searching training jobs: {exc}") from None
+            out += [r for r in answer.get("Results", []) if isinstance(r, dict)]
+            token = answer.get("NextToken")
+            if not token:
+                return out, page + 1, True
+            kwargs["NextToken"] = token
+        return out, max(0, max_pages), False
+
     def describe(self, name: str, what: str) -> dict[str, Any] | None:
         """The job and its tags, or None when the service has no job of that name."""
         try:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from typing import Any
 
+from trainops import metrics
 from trainops.providers.base import Observation
 from trainops.providers.sagemaker.api import timestamp
 from trainops.state.model import Health
@@ -34,11 +35,14 @@ def observation(job: Mapping[str, Any], tags: Mapping[str, str] | None) -> Obser
     artifacts = (job.get("ModelArtifacts") or {}).get("S3ModelArtifacts")
     if health is Health.SUCCEEDED and isinstance(artifacts, str):
         outputs["weights"] = artifacts
-    found_metrics = {
-        str(m["MetricName"]): float(m["Value"])
-        for m in job.get("FinalMetricDataList") or []
-        if isinstance(m.get("Value"), int | float) and m.get("MetricName")
-    }
+    # Names as trainops records them (`metrics.named`: `train:loss` is `train_loss`), so
+    # apply and adopt, which both record what observe says, record a name the state takes.
+    found = job.get("FinalMetricDataList")
+    found_metrics = metrics.named(
+        (m.get("MetricName"), m.get("Value"))
+        for m in (found if isinstance(found, list) else [])
+        if isinstance(m, Mapping)
+    )
     return Observation(
         run_id=str(job["TrainingJobName"]),
         health=health,

@@ -17,12 +17,14 @@ names, tags, `check_run`, `not_owned`), `api` (clients, the one call, describe a
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 from trainops.errors import OutcomeUnknown, Problem, ProviderError
 from trainops.manifest import SageMakerConfig, SageMakerSpec
-from trainops.providers.base import Intent, Observation, RunRef, Submission
+from trainops.providers import marks
+from trainops.providers.base import Intent, Listing, Observation, RunRef, Submission
+from trainops.providers.sagemaker import listing
 from trainops.providers.sagemaker.api import Answer, Api, Transport
 from trainops.providers.sagemaker.names import (
     NAME,
@@ -217,6 +219,33 @@ class SageMakerProvider:
         if one is None or not_owned(name, one["tags"], intent):
             return None
         return RunRef(name, one["created"] or intent.created_at)
+
+    # ---- Runs nobody declared (DESIGN §20) ---------------------------------------------------
+
+    def list_runs(self, probes: Sequence[Intent], max_calls: int) -> Listing:
+        """`Listable`: `Search` pages of this repository's jobs and of those writing under
+        `output_uri`, judged against `probes` (`listing`)."""
+        return listing.list_runs(self.api, self.config.output_uri, probes, max_calls)
+
+    def claims(self, probe: Intent, seen: Observation) -> str:
+        """`Listable`, for `adopt`: the job's tags name `probe`'s job, revision and input at
+        their attempt and this repository, and its name is the one they make. A running job
+        observed from a list (no tags there) has its tags read first (one describe)."""
+        tags = listing.seen_tags(seen)
+        if tags is None:
+            one = self.api.describe(seen.run_id, f"reading the tags of {seen.run_id}")
+            if one is None:
+                return "the service has no training job of that name"
+            tags = one["tags"]
+        return listing.claims(probe, seen.run_id, tags)
+
+    def attempt_of(self, seen: Observation) -> int | None:
+        """`Attempted`: the attempt its tags name, or (a list summary: no tags) its name."""
+        tags = listing.seen_tags(seen)
+        if tags is not None:
+            return marks.attempt_named(tags)
+        named = seen.run_id.split("-")[-2] if NAME.match(seen.run_id) else ""
+        return marks.attempt_named({marks.ATTEMPT: named})
 
     def output_prefix(self, run_id: str) -> str | None:
         """`OutputPrefix`: `<output_uri>/<name>/output/`, where SageMaker writes model.tar.gz."""
