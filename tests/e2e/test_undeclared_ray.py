@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 
 from tests.e2e.test_ray_cli import ray_job, ray_repo
-from tests.e2e.test_undeclared_local import forget
 from tests.emulators.s3 import MotoS3
 from tests.support.rayhead import TIMEOUT, RayHead
+from tests.support.undeclared import forge_runs, forget
 from tests.support.workspace import UserRepo, explain
 from trainops.providers.ray.listing import CANNOT_TELL, NOT_PAGED
 
@@ -186,31 +186,11 @@ def test_a_job_with_another_repositorys_marks_is_not_adoptable(repo: UserRepo, h
 def test_apply_and_prune_never_stop_a_foreign_job_even_under_a_forged_state_file(
     repo: UserRepo, hand: Hand
 ) -> None:
-    from dataclasses import replace
-
-    from trainops.state.git import GitStateStore
-    from trainops.state.layout import job_of_path
-    from trainops.state.model import Health
-    from trainops.state.schema import read_state_file
-
     ours = orphaned(repo)
     ok(repo, "adopt", "portraits", ours)
     meta = hand.metadata(ours)
     running = hand.runs(metadata={**meta, "trainops-attempt": "1"})
-    # Someone with push access rewrites the record: the adopted job is now the foreign one.
-    assert repo.remote is not None
-    store = GitStateStore(repo.remote, branch=repo.branch, remote=None)
-    snap = store.load()
-    changes = {}
-    for path, text in snap.files.items():
-        if job_of_path(path) == "portraits":
-            record = read_state_file(text)
-            forged = tuple(
-                replace(r, run_id=running, health=Health.RUNNING, completed_at=None)
-                for r in record.runs
-            )
-            changes[path] = replace(record, runs=forged).to_text()
-    store.save(snap.version, changes, "not trainops\n")
+    forge_runs(repo, "portraits", running)  # the adopted job's record now names the foreign one
     refused = repo.trainops("adopt", "portraits", running)
     assert refused.returncode == 1, explain(refused)
     repo.write_job("portraits", ray_job("portraits", {"nonce": repo.root.name, "n": 2}))

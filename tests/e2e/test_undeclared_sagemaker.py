@@ -12,19 +12,25 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 
 from tests.e2e.test_sagemaker_crash import SAGEMAKER, sm_job
-from tests.e2e.test_undeclared_local import forget
 from tests.emulators.sagemaker import SageMakerEmulator
+from tests.support.undeclared import (
+    HOUR,
+    ProviderSetup,
+    census,
+    forge_runs,
+    forget,
+    ok,
+    undeclared_repo,
+)
 from tests.support.workspace import UserRepo, config, explain
 from trainops.providers.sagemaker.listing import CANNOT_TELL
 
-HOUR = 3600.0
+__all__ = ["undeclared_repo"]  # the fixture `repo` (tests/support/undeclared.py)
 OTHER = "github.com/other/models"
 
 
@@ -36,23 +42,9 @@ def sagemaker() -> Iterator[SageMakerEmulator]:
 
 
 @pytest.fixture
-def repo(tmp_path: Path, sagemaker: SageMakerEmulator) -> Iterator[UserRepo]:
+def provider_setup(sagemaker: SageMakerEmulator) -> ProviderSetup:
     cfg = config() + yaml.safe_dump({"providers": {"sagemaker": SAGEMAKER}})
-    made = UserRepo.create(tmp_path, {"portraits": sm_job("portraits")}, cfg=cfg)
-    made.env = sagemaker.env()
-    yield made
-    made.cleanup()
-
-
-def ok(repo: UserRepo, *args: str) -> str:
-    result = repo.trainops(*args)
-    assert result.returncode == 0, explain(result)
-    assert "Traceback" not in result.stderr
-    return result.stdout
-
-
-def census(repo: UserRepo) -> dict[str, Any]:
-    return dict(json.loads(ok(repo, "status", "--all", "-o", "json"))["undeclared"])
+    return ProviderSetup({"portraits": sm_job("portraits")}, cfg=cfg, env=sagemaker.env())
 
 
 def someone_runs(
@@ -95,7 +87,7 @@ def orphaned(repo: UserRepo, emu: SageMakerEmulator, after: float = HOUR - 5) ->
 def test_status_all_lists_orphaned_and_foreign_jobs_then_adopt_binds_the_orphan(
     repo: UserRepo, sagemaker: SageMakerEmulator
 ) -> None:
-    ours = orphaned(repo, sagemaker)
+    ours = orphaned(repo, sagemaker, after=HOUR - 300)  # the emulator's clock 5 min behind
     theirs = someone_runs(sagemaker, "portraits-by-hand")
     someone_runs(sagemaker, "elsewhere", {"team": "vision"}, to="s3://vision/out")  # not ours
     sagemaker.advance(100)  # theirs is training
@@ -173,13 +165,7 @@ def test_a_job_with_another_repositorys_marks_is_not_adoptable(
 def test_apply_and_prune_never_stop_a_foreign_job_even_under_a_forged_state_file(
     repo: UserRepo, sagemaker: SageMakerEmulator
 ) -> None:
-    from dataclasses import replace
-
     from trainops.providers.sagemaker import training_job_name
-    from trainops.state.git import GitStateStore
-    from trainops.state.layout import job_of_path
-    from trainops.state.model import Health
-    from trainops.state.schema import read_state_file
 
     ours = orphaned(repo, sagemaker)
     ok(repo, "adopt", "portraits", ours)
@@ -189,20 +175,7 @@ def test_apply_and_prune_never_stop_a_foreign_job_even_under_a_forged_state_file
         training_job_name(tags["trainops-job"], tags["trainops-revision"], 1, OTHER),
         tags,
     )
-    # Someone with push access rewrites the record: the adopted job is now the foreign one.
-    assert repo.remote is not None
-    store = GitStateStore(repo.remote, branch=repo.branch, remote=None)
-    snap = store.load()
-    changes = {}
-    for path, text in snap.files.items():
-        if job_of_path(path) == "portraits":
-            record = read_state_file(text)
-            forged = tuple(
-                replace(r, run_id=running, health=Health.RUNNING, completed_at=None)
-                for r in record.runs
-            )
-            changes[path] = replace(record, runs=forged).to_text()
-    store.save(snap.version, changes, "not trainops\n")
+    forge_runs(repo, "portraits", running)  # the adopted job's record now names the foreign one
     refused = repo.trainops("adopt", "portraits", running)
     assert refused.returncode == 1, explain(refused)
     repo.write_job("portraits", sm_job("portraits").replace("epochs: 2", "epochs: 3"))
