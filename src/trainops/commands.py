@@ -178,6 +178,26 @@ def apply_workspace(
     return ws, reconciler(ws, on_event, store=early.store)
 
 
+def review_on_github(rec: Reconciler, on_note: Callable[[str], None], client: Any = None) -> None:
+    """`apply --github`, `serve --github`: each pass compares its submissions with the reviewed
+    plans of the commit it applies, and holds them under `policy.require_reviewed_plan: block`
+    (DESIGN §20, `reconcile.reviewed`). `client`: a `GitHubClient` to use (serve counts its
+    calls)."""
+    from functools import partial
+
+    from trainops.github.unreviewed import github_reviews
+    from trainops.repo import is_ancestor
+
+    ws = rec.ws
+    rec.reviews = github_reviews(
+        ws.config.github.status_context,
+        ws.config.providers.replicate.token_env,
+        ancestor=partial(is_ancestor, ws.root),
+        on_note=on_note,
+        client=client,
+    )
+
+
 def _refuse_dirty(ws: Workspace, hint: str) -> None:
     dirty = ws.dirty_manifests()
     if dirty:

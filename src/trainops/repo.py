@@ -277,6 +277,14 @@ def tree_of(root: Path, commit: str) -> str:
     return git_run(["rev-parse", f"{commit}^{{tree}}"], root, check=True).stdout.decode().strip()
 
 
+def is_ancestor(root: Path, older: str, newer: str) -> bool:
+    """Whether commit `older` is an ancestor of `newer` in this clone (False when either is
+    unknown here, or is not a full sha: nothing a caller passes reaches git as an option)."""
+    if not all(len(c) == 40 and all(ch in "0123456789abcdef" for ch in c) for c in (older, newer)):
+        return False
+    return git_run(["merge-base", "--is-ancestor", older, newer], root).returncode == 0
+
+
 def _max_bytes() -> int:
     from trainops.yamlsource import MAX_FILE_BYTES
 

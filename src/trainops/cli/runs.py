@@ -290,11 +290,14 @@ def apply(
     if plan_file is not None:  # read while the state branch is read ahead (git's work)
         saved = read_plan_to_apply(plan_file)
     if github:
+        from trainops.commands import review_on_github
         from trainops.github.run_report import run_reporter
 
-        rec.reporter = run_reporter(
-            ws.config, on_note=lambda note: echo(escape.line(note), err=True)
-        )
+        def github_note(note: str) -> None:
+            echo(escape.line(note), err=True)
+
+        rec.reporter = run_reporter(ws.config, on_note=github_note)
+        review_on_github(rec, on_note=github_note)  # plan binding on merge (DESIGN §20)
     failures: list[Any] = []
     outcomes: list[Any] = []  # every action of every pass, with what became of it
     result = None
@@ -303,9 +306,11 @@ def apply(
     passes = follow(rec, wait=wait, interval=interval, timeout=timeout)
     if saved is not None:
         passes = iter([_apply_saved(rec, saved, str(plan_file))])
+    notes: list[str] = []  # what the passes said (the review's unreviewed submissions)
     for result in passes:
         failures += result.failed
         outcomes += result.outcomes
+        notes += result.notes
         done += sum(1 for o in result.outcomes if o.ok)
         if live is not None:
             live.update(
@@ -322,6 +327,12 @@ def apply(
     assert result is not None
     gave_up = wait and not settled(result)
     final = rec.preview() if result.plan.changes else result
+    close = getattr(rec.reviews, "close", None)
+    if close is not None:
+        close()
+    for note in dict.fromkeys(notes):
+        echo(f"note: {escape.line(note)}", err=True)
+    notes = list(dict.fromkeys([*notes, *final.notes]))
     now = time.time()
     if github:
         _report_orphans(rec, final.state, now)
@@ -330,7 +341,7 @@ def apply(
         from trainops.output import report_parts
 
         for part in report_parts(
-            "apply", final.plan, now, problems, outcomes=outcomes, notes=final.notes
+            "apply", final.plan, now, problems, outcomes=outcomes, notes=notes
         ):
             echo(part, nl=False)
     elif output == "markdown":

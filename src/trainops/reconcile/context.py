@@ -10,8 +10,8 @@ function takes as its first argument; `Reconciler` is one.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from typing import Protocol, runtime_checkable
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from trainops.fingerprints import Observer
 from trainops.plan import Desired, SetOutcome
@@ -20,6 +20,9 @@ from trainops.providers.base import Intent
 from trainops.state.base import StateStore
 from trainops.state.model import Run
 from trainops.workspace import Workspace
+
+if TYPE_CHECKING:
+    from trainops.github.reviewed import ReviewedPlan
 
 MAX_SWAPS = 5  # lost compare-and-swaps before a pass gives up (DESIGN §8)
 
@@ -59,6 +62,22 @@ class SetReporter(Protocol):
         ...
 
 
+class Reviews(Protocol):
+    """Where the reviewed plans of a commit are read, and where what no reviewed plan showed
+    is told (DESIGN §20; `github.unreviewed.GitHubReviews`, used by `reconcile.reviewed`)."""
+
+    def plans(self, commit: str) -> tuple[Sequence[ReviewedPlan], str]:
+        """The reviewed plans of `commit` (`github.reviewed.reviewed_plans`) and why some could
+        not be read ("" when nothing was amiss). Never raises for what GitHub answers."""
+        ...
+
+    def report(self, commit: str, unreviewed: Mapping[str, str], held: bool) -> None:
+        """Tell where the workflow runs (a commit comment on `commit`, the job summary) which
+        submissions no reviewed plan showed and whether they were `held` or started. Safe to
+        repeat: the same list is not posted twice."""
+        ...
+
+
 class Context:
     """The handles one workspace's passes share."""
 
@@ -77,6 +96,8 @@ class Context:
         self.desired: Desired = ws.desired()
         self.on_event = on_event or (lambda _msg: None)
         self.reporter = reporter
+        # Where the reviewed plans of the applied commit are read (DESIGN §20): `--github`.
+        self.reviews: Reviews | None = None
         # Deliveries that failed in this process: `apply --wait` must not hammer a target that
         # is down on every pass; the next apply retries them.
         self.failed_deliveries: set[tuple[str, str, str]] = set()

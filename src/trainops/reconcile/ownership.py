@@ -87,25 +87,42 @@ def owned_plan(
     observed: Mapping[str, Observation],
     foreign: dict[str, str],
     here: Mapping[str, str],
+    held: Mapping[str, str] | None = None,
 ) -> tuple[dict[str, JobState], Pass]:
     """Plan phase of apply: `plan()` on the refreshed state, then the runs an action would
     touch that this pass did not observe (a terminal run's delivery or promotion) proven this
     job's first, in one batch. A job found foreign is left alone and planned again; an action
     on a run that cannot be proven ours is skipped, with why as its outcome. Returns the
-    recorded state (with foreign jobs left alone) and the pass to carry out."""
-    the_plan = plan(ctx.desired, state, limits(ctx), ctx.clock(), here)
+    recorded state (with foreign jobs left alone) and the pass to carry out. `held`: jobs whose
+    submissions are held, and why (DESIGN §20, `reconcile.reviewed`)."""
+    the_plan = plan(ctx.desired, state, limits(ctx, held=held), ctx.clock(), here)
     acted = acted_on(the_plan, state, observed)
     unproven = confirm(ctx, acted, foreign) if acted else {}
     if foreign.keys() - {n for n, s in recorded.items() if s.problem}:
         recorded = left_alone(recorded, foreign)
         state = left_alone(state, foreign)
-        the_plan = plan(ctx.desired, state, limits(ctx), ctx.clock(), here)
+        the_plan = plan(ctx.desired, state, limits(ctx, held=held), ctx.clock(), here)
     skipped = [a for a in the_plan.actions if getattr(a, "run_id", "") in unproven]
     if skipped:
         the_plan = replace(the_plan, actions=tuple(a for a in the_plan.actions if a not in skipped))
     result = Pass(the_plan, state, version=version)
     result.outcomes += [Outcome(a, False, unproven[getattr(a, "run_id", "")]) for a in skipped]
     return recorded, result
+
+
+def held_plan(
+    ctx: Context,
+    version: str,
+    recorded: dict[str, JobState],
+    state: dict[str, JobState],
+    observed: Mapping[str, Observation],
+    foreign: dict[str, str],
+    here: Mapping[str, str],
+    held: Mapping[str, str],
+) -> Pass:
+    """The pass `owned_plan` makes with the jobs `held` (the review phase's replan: `recorded`
+    and `state` as the first plan left them)."""
+    return owned_plan(ctx, version, recorded, state, observed, foreign, here, held)[1]
 
 
 def left_alone(state: Mapping[str, JobState], foreign: Mapping[str, str]) -> dict[str, JobState]:

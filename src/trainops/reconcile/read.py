@@ -42,12 +42,17 @@ def locations(ctx: Context, state: Mapping[str, JobState]) -> dict[str, str]:
     return here
 
 
-def limits(ctx: Context, unreachable: Mapping[str, str] | None = None) -> Limits:
+def limits(
+    ctx: Context,
+    unreachable: Mapping[str, str] | None = None,
+    held: Mapping[str, str] | None = None,
+) -> Limits:
     """Policy and prices, and which providers the desired jobs cannot use from here now:
-    their own offline check (credentials, machine), plus those found `unreachable`."""
+    their own offline check (credentials, machine), plus those found `unreachable`; the jobs
+    `held` (no reviewed plan showed their submit, DESIGN §20) and why."""
     used = {t.job.spec.provider for t in ctx.desired.targets.values()}
     unavailable = {**(unreachable or {}), **ctx.providers.unavailable(used)}
-    return replace(ctx.ws.limits(), unavailable=unavailable)
+    return replace(ctx.ws.limits(), unavailable=unavailable, held=dict(held or {}))
 
 
 def snapshots_to_diff(

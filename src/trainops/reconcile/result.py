@@ -40,6 +40,10 @@ class Pass:
     # Per job, each input whose object changed behind its URL since the current revision's run
     # saw it (DESIGN §18): `input drift: KEY changed behind its URL`. Only `preview(drift=True)`.
     drift: Mapping[str, list[str]] = field(default_factory=dict)
+    # Per job, each submit no reviewed plan of the commit showed and how it differs (DESIGN
+    # §20, `reconcile.reviewed`; only with `--github`), and whether they were held (`block`).
+    unreviewed: Mapping[str, str] = field(default_factory=dict)
+    held_unreviewed: bool = False
 
     @property
     def failed(self) -> list[Outcome]:

@@ -120,13 +120,18 @@ class Controller:
         ws, rec = apply_workspace(self.root, ref=self.ref, allow_dirty=True, on_event=self.log)
         reporter = self._reporter(ws.config) if self.github else None
         rec.reporter = reporter
+        if self.github:  # plan binding on merge (DESIGN §20): a pass never bypasses `block`
+            self._review(rec)
         try:
             result = rec.apply()
             final = rec.preview() if result.plan.changes else result
         finally:
-            close = getattr(reporter, "close", None)
-            if close is not None:
-                close()
+            for handle in (reporter, rec.reviews):
+                close = getattr(handle, "close", None)
+                if close is not None:
+                    close()
+        for note in result.notes:
+            self.log(note)
         now = time.time()
         targets = rec.desired.targets
         providers: dict[str, str] = {n: str(t.job.spec.provider) for n, t in targets.items()}
@@ -170,6 +175,16 @@ class Controller:
             return
         with client:
             publish_orphans(orphaned, state, now, os.environ, on_note=self.log, client=client)
+
+    def _review(self, rec: Any) -> None:
+        from trainops.commands import review_on_github
+        from trainops.github.context import client_from_env
+
+        try:
+            client = client_from_env(os.environ, CountingTransport(self.metrics.github_calls))
+        except UsageError:
+            client = None  # the reviews say why, and find no reviewed plan
+        review_on_github(rec, on_note=self.log, client=client)
 
     def _reporter(self, config: Config) -> RunReporter | None:
         from trainops.github.context import client_from_env
