@@ -147,8 +147,10 @@ DOCS: dict[str, str] = {
     "policy.allowed_hardware": "Hardware a job may ask for (unset: any).",
     "policy.allowed_providers": "Providers a job may use (unset: any).",
     "policy.max_cost_usd_per_job": "Refuse a job whose worst case costs more.",
-    "policy.require_reviewed_plan": "`apply --github`: a submission no reviewed plan of the "
-    "commit showed is listed on the commit (`warn`) or Blocked (`block`); docs/github.md.",
+    "policy.require_reviewed_plan": "`apply --github` (push and schedule) and `serve --github`: "
+    "a submission no reviewed plan of the commit showed exactly (revision, attempt, worst case, "
+    "credentials) is started and listed on the commit (`warn`) or Blocked until a plan of the "
+    "commit is reviewed (`block`); a direct push is unreviewed; docs/github.md.",
     "policy.monthly_budget_usd": "Refuse new runs that could take the month's spend over it.",
     "policy.max_concurrent_runs": "At most this many active runs; the rest wait for a slot.",
     "prices_usd_per_second": "Price per second by hardware; overrides the built-in table.",

@@ -31,6 +31,7 @@ import yaml
 from tests.emulators.github import GitHubEmulator
 from tests.emulators.replicate import CREATE_PATH, ReplicateEmulator, SimClock
 from tests.support.gitrepo import git
+from tests.support.reviewed import run_comments
 from tests.support.workspace import UserRepo, config, explain
 
 OWNER, NAME = "acme", "models"
@@ -278,7 +279,7 @@ def test_run_past_max_duration_is_canceled_and_the_commit_comment_says_why(
 
         billed = replicate.training_json(ids["capped"])["metrics"]["predict_time"]
         assert LIMIT < billed < 120  # the emulator agrees: it ran past the limit, not for 2h
-        [comment] = gh.commit_comments(source)
+        [comment] = run_comments(gh, source, pushed=[{"capped", "roomy"}])
         body = comment["body"]
         assert body.startswith(f"<!-- trainops:run:capped:{ids['capped']}:Canceled -->")
         assert "**Reason:** max_duration exceeded" in body

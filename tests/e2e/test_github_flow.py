@@ -23,6 +23,7 @@ import yaml
 from tests.emulators.github import GitHubEmulator
 from tests.emulators.replicate import FLUX_LORA_VERSION, ReplicateEmulator
 from tests.support.gitrepo import git
+from tests.support.reviewed import run_comments
 from tests.support.workspace import UserRepo, explain, manifest
 from trainops.github.client import GitHubClient
 from trainops.github.reviewed import reviewed_plans, status_digest
@@ -284,7 +285,8 @@ def test_merge_apply_reports_per_job_statuses_and_one_comment_each(
         ]
     actions_run = f"https://github.com/{OWNER}/{NAME}/actions/runs/{1000 + actions.runs}"
     assert emu.statuses(source)[0]["target_url"] == actions_run
-    assert emu.commit_comments(source) == []
+    # pushed straight to main: the one comment says no reviewed plan showed them (DESIGN §20)
+    assert run_comments(emu, source, pushed=[{"tiny", "broken"}]) == []
 
     repo.release("tiny")
     repo.wait_all_terminal()
@@ -298,7 +300,8 @@ def test_merge_apply_reports_per_job_statuses_and_one_comment_each(
     assert description.startswith("Succeeded in ")
     [(state, description), _pending] = actions.statuses(source, "trainops/broken")
     assert state == "failure" and description.startswith("Failed after ")
-    failed, succeeded = sorted(emu.commit_comments(source), key=lambda c: c["body"])
+    comments = run_comments(emu, source, pushed=[{"tiny", "broken"}])
+    failed, succeeded = sorted(comments, key=lambda c: c["body"])
     assert failed["body"].startswith(f"<!-- trainops:run:broken:{broken_id}:Failed -->")
     assert "failing on purpose (1 of 1)" in failed["body"]
     revision = repo.revisions()["tiny"]
@@ -328,7 +331,12 @@ def test_github_outage_never_blocks_apply_and_reports_arrive_once(
     [run_id] = repo.run_ids()  # the provider action happened
     [run] = repo.state()["tiny"].runs
     assert (run.run_id, run.reported) == (run_id, "")  # recorded, still in the outbox
-    assert emu.statuses(source) == [] and len(emu.requests) == 2
+    # Besides the review phase's reads (DESIGN §20: the commit's pull requests and comments,
+    # each tried twice and failed), the two tries of the status report, where reporting stopped.
+    review = [r for r in emu.requests if r.path.endswith(("/pulls", "/comments"))]
+    assert [r.method for r in review] == ["GET"] * 6  # pulls, dispatch plan, unreviewed list
+    assert emu.statuses(source) == [] and len(emu.requests) - len(review) == 2
+    assert "not reviewed, submitted: tiny: no reviewed plan: cannot list" in result.stderr
 
     emu.clear_faults()
     repo.wait_status(run_id, {"running"})
@@ -342,7 +350,8 @@ def test_github_outage_never_blocks_apply_and_reports_arrive_once(
     result = actions.apply()
     assert result.returncode == 0, explain(result)
     assert [s for s, _d in actions.statuses(source, "trainops/tiny")] == ["success", "pending"]
-    assert len(emu.commit_comments(source)) == 1
+    # the unreviewed list was not posted while GitHub was down (stderr said it), never later
+    assert len(run_comments(emu, source)) == 1
     actions.assert_no_secrets()
 
 
@@ -384,7 +393,7 @@ def test_replicate_run_reports_its_produced_version(tmp_path: Path, emu: GitHubE
         assert version.startswith("acme/portraits:")
         [(state, description), _pending] = actions.statuses(source, "trainops/portraits")
         assert (state, description) == ("success", f"Succeeded in 1m40s · $0.15 · {version}")
-        [comment] = emu.commit_comments(source)
+        [comment] = run_comments(emu, source, pushed=[{"portraits"}])
         assert f"| produced version | `{version}` |" in comment["body"]
         assert f"| run | `{training.id}` (replicate) |" in comment["body"]
         actions.assert_no_secrets()

@@ -15,6 +15,7 @@ from tests.e2e.test_replicate_cli import R8_TOKEN, Replicated
 from tests.e2e.test_undeclared_runs import emu, provider_setup, strays, user
 from tests.emulators.github import GitHubEmulator
 from tests.support.gitrepo import git
+from tests.support.reviewed import run_comments
 from tests.support.undeclared import undeclared_repo
 from tests.support.workspace import explain
 from trainops.github.orphan_report import ORPHAN_MARKER
@@ -79,8 +80,10 @@ def test_two_scheduled_passes_report_an_orphaned_run_once_on_its_source_commit(
     assert run["source_commit"] == sha
     reconcile(user, gh)
     assert len(orphan_comments(gh, sha)) == 1
-    # One comment POST in all: the second pass found its own comment and posted nothing.
-    assert len(gh.requests_to("POST", "/comments")) == 1
+    # One orphan comment POST in all: the second pass found its own comment and posted
+    # nothing. The other is the first pass's list of submissions no reviewed plan showed.
+    assert run_comments(gh, sha, pushed=[{"portraits"}]) == [comment]
+    assert len(gh.requests_to("POST", "/comments")) == 2
 
 
 def test_a_forged_report_by_another_login_does_not_suppress_it(

@@ -19,6 +19,7 @@ from tests.emulators.github import GitHubEmulator
 from tests.emulators.huggingface import HubEmulator
 from tests.emulators.s3 import MotoS3
 from tests.support.gitrepo import git
+from tests.support.reviewed import run_comments
 from tests.support.workspace import UserRepo, explain, manifest
 
 TRAIN = """\
@@ -137,7 +138,7 @@ def test_aliases_move_only_to_runs_that_pass_and_a_revert_moves_them_back(
     assert held.startswith("held: eval_loss 0.31 is not < 0.25")
     assert f"the alias stays on run {first}" in held
     assert "promotion" in row["reason"] and "eval_loss 0.31 is not < 0.25" in row["reason"]
-    [comment] = actions.emu.commit_comments(second_commit)
+    [comment] = run_comments(actions.emu, second_commit, pushed=[{"m"}])
     assert "**Promotion**" in comment["body"]
     # markdown-escaped: `<` would open an HTML tag
     assert "held, the alias did not move: eval_loss 0.31 is not \\< 0.25" in comment["body"]
@@ -164,7 +165,7 @@ def test_aliases_move_only_to_runs_that_pass_and_a_revert_moves_them_back(
     back = actions.apply(event="push")
     assert back.returncode == 0, explain(back)
     revert = git(repo.root, "rev-parse", "HEAD")
-    [told] = actions.emu.commit_comments(revert)  # on the commit that moved them back
+    [told] = run_comments(actions.emu, revert)  # on the commit that moved them back
     assert "`m` promotion" in told["body"]
     assert f"huggingface:{HUB_REPO}@prod: held: eval_loss 0.31 is not \\< 0.25" in told["body"]
     assert f"the alias stays on run {first}" in told["body"]

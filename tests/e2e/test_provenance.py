@@ -17,6 +17,7 @@ import pytest
 from tests.e2e.test_github_flow import GH_TOKEN, Actions
 from tests.emulators.github import GitHubEmulator
 from tests.emulators.s3 import MotoS3
+from tests.support.reviewed import run_comments
 from tests.support.workspace import UserRepo, explain, manifest
 from trainops.state.layout import snapshot_path
 
@@ -71,7 +72,7 @@ def test_metrics_are_shown_and_a_delivered_file_traces_back_to_its_commit(
     assert row["metrics"] == {"accuracy": 0.93, "eval_loss": 0.21}
     table = repo.trainops("status")
     assert "accuracy=0.93 eval_loss=0.21" in table.stdout
-    [comment] = actions.emu.commit_comments(source)
+    [comment] = run_comments(actions.emu, source, pushed=[{"m"}])
     assert "**Metrics**" in comment["body"]
     assert "- `eval_loss`: `0.21`" in comment["body"]
 

@@ -11,6 +11,7 @@ import json
 import re
 import subprocess
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,8 @@ import yaml
 from tests.emulators.github import GitHubEmulator
 from tests.support.gitrepo import git
 from tests.support.workspace import UserRepo, config, explain, manifest
+from trainops.github.comments import PLAN_MARKER
+from trainops.github.reviewed import ReviewedAction, embed, parse
 from trainops.github.unreviewed import UNREVIEWED_MARKER
 
 OWNER, NAME = "acme", "models"
@@ -203,4 +206,90 @@ def test_a_merge_that_differs_from_the_reviewed_plan_warns_or_blocks(
         assert (view["sync"], view["reason"]) == ("Blocked", why)
         assert f"refused by policy: tiny: {why}" in result.stderr
         assert "Held under `policy.require_reviewed_plan: block`" in comment
+    repo.cleanup()
+
+
+def test_a_direct_push_is_held_until_a_plan_of_its_commit_is_reviewed(
+    tmp_path: Path, emu: GitHubEmulator
+) -> None:
+    repo = make_repo(tmp_path, "block")
+    actions = Actions(repo, emu, tmp_path)
+    repo.write_job("tiny", job("tiny"))
+    sha = repo.commit("tiny, pushed straight to main")
+    emu.push(OWNER, NAME, sha)
+
+    result = actions.apply()
+    assert result.returncode == 1, explain(result)
+    assert repo.run_ids() == []
+    view = views(result)["tiny"]
+    assert (view["sync"], view["reason"]) == ("Blocked", "no reviewed plan: pushed directly")
+    [comment] = actions.unreviewed_comments(sha)
+    assert "- `tiny`: no reviewed plan: pushed directly" in comment
+
+    # A scheduled reconcile of the same commit does not bypass `block`, nor post again.
+    result = actions.apply(event="schedule")
+    assert result.returncode == 1, explain(result)
+    assert repo.run_ids() == []
+    assert views(result)["tiny"]["reason"] == "no reviewed plan: pushed directly"
+    assert len(actions.unreviewed_comments(sha)) == 1
+
+    # The plan workflow run by hand on the commit: its plan, once passed, is the review.
+    assert actions.plan_commit().returncode == 0
+    result = actions.apply(event="schedule")
+    assert result.returncode == 0, explain(result)
+    assert len(repo.run_ids()) == 1
+    assert views(result)["tiny"]["sync"] != "Blocked"
+    assert not [n for n in json.loads(result.stdout)["notes"] if "review" in n]
+    repo.cleanup()
+
+
+def forge(actions: Actions, head: str, how: str) -> None:
+    """What a pull request's author (or a maintainer) can do to make a plan look reviewed."""
+    emu, repo = actions.emu, actions.repo
+    revision = repo.revisions()["tiny"]
+    block = embed({"tiny": ReviewedAction("tiny", revision, 1, PRICE * 600, ())}, head)
+    if how == "by-the-author":  # trainops never planned; the author writes what it would
+        emu.add_issue_comment(OWNER, NAME, 12, f"{PLAN_MARKER}\n{block}\n", login="mallory")
+        return
+    assert actions.plan_pr(12, head).returncode == 0
+    if how == "another-login-after-the-plan":  # trainops's plan is older; the newest is forged
+        emu.add_issue_comment(OWNER, NAME, 12, f"{PLAN_MARKER}\n{block}\n", login="mallory")
+        return
+    # edited: trainops's own comment, its block rewritten by a maintainer to a cheaper plan
+    [ours] = emu.issue_comments(OWNER, NAME, 12)
+    made_of, shown = parse(ours["body"]) or ("", {})
+    assert made_of == head and shown["tiny"].worst_case_usd == pytest.approx(0.135)
+    real = embed(shown, head)
+    cheap = embed({"tiny": replace(shown["tiny"], worst_case_usd=0.01)}, head)
+    assert real in ours["body"]
+    emu.edit_issue_comment(ours["id"], ours["body"].replace(real, cheap))
+
+
+@pytest.mark.parametrize("how", ["by-the-author", "another-login-after-the-plan", "edited"])
+def test_a_forged_or_edited_reviewed_plan_counts_for_nothing(
+    tmp_path: Path, emu: GitHubEmulator, how: str
+) -> None:
+    repo = make_repo(tmp_path, "block")
+    actions = Actions(repo, emu, tmp_path)
+    git(repo.root, "checkout", "--quiet", "-b", "feature")
+    repo.write_job("tiny", job("tiny"))
+    head = commit_on(repo, "feature", "add tiny")
+    forge(actions, head, how)
+    merge(repo, emu, 12, head)
+    result = actions.apply()
+    if how == "another-login-after-the-plan":  # the forged comment is ignored, not the plan
+        assert result.returncode == 0, explain(result)
+        assert len(repo.run_ids()) == 1
+        return
+    assert result.returncode == 1, explain(result)
+    assert repo.run_ids() == []
+    reason = views(result)["tiny"]["reason"]
+    assert (
+        reason
+        == {
+            "by-the-author": "no reviewed plan: #12: trainops posted no plan",
+            "edited": "no reviewed plan: #12: its plan comment does not match the trainops/plan "
+            "status (edited?)",
+        }[how]
+    )
     repo.cleanup()

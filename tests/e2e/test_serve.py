@@ -28,7 +28,7 @@ from tests.e2e.test_replicate_cli import R8_TOKEN, job
 from tests.emulators.github import GitHubEmulator
 from tests.emulators.replicate import CREATE_PATH, LIST_PATH, ReplicateEmulator, simulated
 from tests.support.gitrepo import git
-from tests.support.workspace import UserRepo, explain
+from tests.support.workspace import UserRepo, config, explain
 
 OWNER, NAME = "acme", "models"
 GH_TOKEN = "ghs_" + "ServeE2eGitHubT0ken" * 2
@@ -245,6 +245,46 @@ def test_without_webhooks_the_interval_reconciles(
         assert served.metric("trainops_last_successful_pass_timestamp_seconds") > 0
     finally:
         code, err = served.stop()
+    assert code == 0, err
+
+
+def test_under_block_a_serve_pass_holds_what_no_reviewed_plan_showed(
+    tmp_path: Path, gh: GitHubEmulator, emu: ReplicateEmulator
+) -> None:
+    # DESIGN §20: serve's passes bind to the reviewed plan as apply's do, or a controller
+    # would start what `block` held on the push.
+    cfg = config(policy={"require_reviewed_plan": "block"})
+    repo = UserRepo.create(tmp_path, {"portraits": job("portraits")}, cfg=cfg, name="blocked")
+    repo.env["REPLICATE_BASE_URL"] = emu.base_url
+    assert repo.trainops("lock", env={"REPLICATE_API_TOKEN": R8_TOKEN}).returncode == 0
+    sha = repo.commit("trainops lock")  # pushed straight to main: no pull request
+    served = Served(repo, gh, emu)
+    try:
+        [row] = served.status()["jobs"]
+        assert (row["sync"], row["reason"]) == ("Blocked", "no reviewed plan: pushed directly")
+        assert not [r for r in emu.requests if re.search(CREATE_PATH, r.path)]
+        # The plan workflow run by hand on the commit: the next pass starts what it showed.
+        (tmp_path / "dispatch.json").write_text("{}")
+        planned = repo.trainops(
+            "plan",
+            "--github",
+            env={
+                **gh.env(),
+                "REPLICATE_API_TOKEN": R8_TOKEN,
+                "GITHUB_REPOSITORY": f"{OWNER}/{NAME}",
+                "GITHUB_EVENT_NAME": "workflow_dispatch",
+                "GITHUB_EVENT_PATH": str(tmp_path / "dispatch.json"),
+                "GITHUB_SHA": sha,
+                "TRAINOPS_GITHUB_WRITE_INTERVAL": "0",
+            },
+        )
+        assert planned.returncode == 0, explain(planned)
+        hook, headers = github_hook("push", {"ref": "refs/heads/main"})
+        assert served.post("/webhooks/github", hook, headers).status_code == 202
+        eventually(lambda: len(emu.trainings) == 1, what="the reviewed training")
+    finally:
+        code, err = served.stop()
+        repo.cleanup()
     assert code == 0, err
 
 

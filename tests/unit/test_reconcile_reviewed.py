@@ -32,9 +32,7 @@ def submit(**changed: object) -> ReviewedAction:
         pytest.param(submit(attempt=2), ["attempt 1 -> 2"], id="attempt"),
         pytest.param(submit(worst_case_usd=11.02), ["cost $5.49 -> $11.02"], id="cost"),
         pytest.param(submit(worst_case_usd=2.0), ["cost $5.49 -> $2.00"], id="cheaper"),
-        pytest.param(
-            submit(worst_case_usd=None), ["cost $5.49 -> no worst case"], id="unbounded"
-        ),
+        pytest.param(submit(worst_case_usd=None), ["cost $5.49 -> no worst case"], id="unbounded"),
         pytest.param(
             submit(worst_case_usd=5.4901), ["cost $5.490000 -> $5.490100"], id="under-a-cent"
         ),

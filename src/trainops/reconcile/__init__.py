@@ -8,6 +8,7 @@
 | observe | `observe.py`: one batch per provider about the active runs | §6 |
 | ownership | `ownership.py`: a run is ours only if its provider record says so; the plan | §9 |
 | refresh, plan | `trainops.plan` (pure) | §7 |
+| review | `reviewed.py`: submits against the reviewed plans of the commit (block: held) | §20 |
 | binding | `binding.py`: a saved plan (`apply FILE`) checked against the pass's plan | §20 |
 | intents | `intents.py`: the commit that must win the swap before any provider call | §8.1 |
 | act | `act.py`: adopt, cancel, submit | §8.2-4 |
