@@ -50,7 +50,7 @@ def review(ctx: Context, result: Pass, replan: Callable[[Mapping[str, str]], Pas
         result = replan(dict(found))
     result.unreviewed = dict(sorted(found.items()))
     result.held_unreviewed = block
-    if answer is not None and answer[1]:
+    if answer is not None and answer[0] and answer[1]:  # with no plan, each reason says why
         result.notes.append(f"reviewed plans: {answer[1]}")
     verb = "held" if block else "submitted"
     result.notes += [f"not reviewed, {verb}: {job}: {why}" for job, why in found.items()]
