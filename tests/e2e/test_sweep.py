@@ -28,6 +28,7 @@ from tests.e2e.test_github_flow import GH_TOKEN, Actions
 from tests.emulators.github import GitHubEmulator
 from tests.emulators.s3 import MotoS3
 from tests.support import sweep as kills
+from tests.support.reviewed import run_comments
 from tests.support.workspace import UserRepo, explain, group_alive, manifest
 
 TRAIN = """\
@@ -138,8 +139,10 @@ def test_a_sweep_promotes_its_winner_and_the_job_after_it_takes_the_winner_s_wei
     chained = Path(runs["pick"][0].outputs["weights"]).read_text()
     assert chained == f"chained from weights of {won.run_id}"
 
-    # one comment for the set, one for the job after it; no member has one of its own
-    comments = [c["body"] for c in actions.emu.commit_comments(sha)]
+    # one comment for the set, one for the job after it; no member has one of its own (and,
+    # pushed straight to main, one list per pass of what no reviewed plan showed: DESIGN §20)
+    told = run_comments(actions.emu, sha, pushed=[set(grid), {"pick"}])
+    comments = [c["body"] for c in told]
     [table] = [c for c in comments if c.startswith("<!-- trainops:set:lora:")]
     assert len(comments) == 2 and any(c.startswith("<!-- trainops:run:pick:") for c in comments)
     assert f"**Winner: `{winner}`** (eval_loss 0.00625, minimize), with lr `0.0001`, rank `16`" in (
@@ -167,7 +170,10 @@ def test_a_sweep_promotes_its_winner_and_the_job_after_it_takes_the_winner_s_wei
 
     again = actions.apply()  # settled: nothing trains, moves or is posted twice
     assert again.returncode == 0, explain(again)
-    assert len(repo.run_ids()) == 5 and len(actions.emu.commit_comments(sha)) == 2
+    assert (
+        len(repo.run_ids()) == 5
+        and run_comments(actions.emu, sha, pushed=[set(grid), {"pick"}]) == told
+    )
     actions.assert_no_secrets()
 
 
