@@ -13,12 +13,14 @@ GitHub (`report_unreviewed`). Without `reviews` (no `--github`) nothing changes.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from trainops import cost
-from trainops.github.reviewed import DISPATCH, ReviewedAction, ReviewedPlan, reviewed_actions
 from trainops.reconcile.context import Context
 from trainops.reconcile.result import Pass
-from trainops.savedplan.write import planned
+
+if TYPE_CHECKING:
+    from trainops.github.reviewed import ReviewedAction, ReviewedPlan
 
 __all__ = ["differences", "report_unreviewed", "review", "unreviewed"]
 
@@ -32,6 +34,10 @@ def review(ctx: Context, result: Pass, replan: Callable[[Mapping[str, str]], Pas
     source = ctx.reviews
     if source is None:
         return result
+    # Loaded only with --github: `trainops.reconcile` stays light (tests/unit/test_startup.py).
+    from trainops.github.reviewed import reviewed_actions
+    from trainops.savedplan.write import planned
+
     block = ctx.ws.config.policy.require_reviewed_plan == "block"
     credentials = [ctx.ws.config.providers.replicate.token_env]
     found: dict[str, str] = {}
@@ -68,6 +74,8 @@ def unreviewed(
 ) -> dict[str, str]:
     """Each of `submits` that no plan of `plans` showed exactly, with why (pure). A plan of the
     commit itself (`workflow_dispatch`) is the latest review, so it is the one compared first."""
+    from trainops.github.reviewed import DISPATCH
+
     ordered = sorted(plans, key=lambda p: (p.pull != DISPATCH, p.pull))
     out: dict[str, str] = {}
     for job, action in sorted(submits.items()):
@@ -112,4 +120,6 @@ def _usd(value: float | None, digits: int = 2) -> str:
 
 
 def _name(plan: ReviewedPlan) -> str:
+    from trainops.github.reviewed import DISPATCH
+
     return f"#{plan.pull}" if plan.pull != DISPATCH else f"commit {plan.head_sha[:12]}"
