@@ -11,7 +11,9 @@ The suite runs on every core (`-n auto --dist loadgroup` in pyproject.toml, pyte
 fixture of session or module scope defined by this suite (the Ray head, the fresh clone, a
 module's shared repository) is built once per worker that uses it, so every test that uses one is
 put in that fixture's xdist group and runs on a single worker: a Ray head is still started once
-per session, and a module's fixture once.
+per session, and a module's fixture once. pytest 9.2 and xdist 3.8 disagree on where a test's id
+lives, so xdist's own way of passing a group to its scheduler does nothing there:
+tests/support/xdistgroups.py passes it (tests/unit/test_xdist_groups.py checks the scheduling).
 """
 
 from __future__ import annotations
@@ -22,11 +24,16 @@ from pathlib import Path
 import pytest
 
 import trainops
+from tests.support import xdistgroups
 
 PACKAGE = Path(trainops.__file__).parent
 
 
 TESTS = Path(__file__).parent
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    xdistgroups.register(config)
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -55,6 +62,7 @@ def shared_resource(item: pytest.Item) -> str | None:
     return module
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's worker reads the marks
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         group = shared_resource(item)

@@ -19,7 +19,9 @@ import yaml
 from tests.support.rayhead import TIMEOUT, RayHead
 from tests.support.workspace import UserRepo, config, explain
 
-pytestmark = TIMEOUT
+# Its own head, on the worker of the session's head (tests/conftest.py's group for `ray_head`):
+# Ray heads never start side by side on two workers of a 2-core machine.
+pytestmark = [TIMEOUT, pytest.mark.xdist_group("session-ray_head")]
 
 JOB = yaml.safe_dump(
     {
