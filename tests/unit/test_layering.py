@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import ast
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from types import MappingProxyType
 
 import grimp
 import pytest
@@ -48,6 +50,7 @@ def module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
+@cache
 def is_module(name: str) -> bool:
     base = SRC.joinpath(*name.split("."))
     return base.with_suffix(".py").is_file() or (base / "__init__.py").is_file()
@@ -81,12 +84,17 @@ def parse_imports(source: str, module: str, package: bool = False) -> list[Impor
     return found
 
 
-def sources() -> dict[str, Path]:
-    return {
-        module_name(p): p
-        for p in sorted((SRC / "trainops").rglob("*.py"))
-        if "templates" not in p.parts
-    }
+@cache
+def sources() -> Mapping[str, Path]:
+    """Every module of the package, by dotted name: walked once (`closure` asks it for every
+    module it meets, and a walk of src/ each time made test_ray_layering.py take minutes)."""
+    return MappingProxyType(
+        {
+            module_name(p): p
+            for p in sorted((SRC / "trainops").rglob("*.py"))
+            if "templates" not in p.parts
+        }
+    )
 
 
 @cache
