@@ -119,7 +119,7 @@ VIOLATIONS = {
         "from trainops_copy.providers import local",
         "trainops_copy.providers.local",
     ),
-    "cli": ("render.py", "import click", "click"),
+    "cli": ("render/plan.py", "import click", "click"),
     "lower": ("github/client.py", "import trainops_copy.reconcile.act", "trainops_copy.reconcile"),
     "reconciler": (
         "reconcile/drift.py",
