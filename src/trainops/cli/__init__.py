@@ -1,9 +1,10 @@
 """The `trainops` command line: parse, call one function, render, return an exit code.
 
 click is imported in this package and nowhere else. The commands live in `authoring` (init,
-validate, schema, lock), `runs` (plan, apply, status, logs, serve) and `records` (cost, trace,
-checkout, history, state); `display` prints. `main` maps every `TrainopsError` to its exit code
-(DESIGN §12) and a message without a traceback; `--debug` shows tracebacks.
+validate, schema, lock), `runs` (plan, show, apply, serve), `status` (status, adopt, logs) and
+`records` (cost, trace, checkout, history, state); `display` prints. `main` maps every
+`TrainopsError` to its exit code (DESIGN §12) and a message without a traceback; `--debug` shows
+tracebacks.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import sys
 
 import click
 
-from trainops.cli import authoring, records, runs  # noqa: F401  (they register the commands)
+from trainops.cli import authoring, records, runs, status  # noqa: F401  (they register commands)
 from trainops.cli.base import Flags, cli
 from trainops.cli.display import echo
 
