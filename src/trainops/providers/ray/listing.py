@@ -37,7 +37,7 @@ _FOLDER = re.compile(r"^trainops-(?P<job>.+)-[0-9a-f]{12}-[1-9][0-9]{0,3}(-r[0-9
 
 
 def list_runs(
-    cluster: Cluster, output_uri: str, probes: Sequence[Intent], max_calls: int
+    cluster: Cluster, output_uri: str | None, probes: Sequence[Intent], max_calls: int
 ) -> Listing:
     """`Listable.list_runs`: one `list_jobs` (none when `max_calls` is below 1), every job
     judged against `probes`, newest first."""
@@ -50,7 +50,7 @@ def list_runs(
     return Listing(found, 1, notes=notes)
 
 
-def judge(info: Any, output_uri: str, probes: Sequence[Intent]) -> Listed | None:
+def judge(info: Any, output_uri: str | None, probes: Sequence[Intent]) -> Listed | None:
     """One job of the list as ours, foreign or neither (None). A job that cannot be named
     (no trainops run id) or dated is never listed, nor adopted."""
     run_id = getattr(info, "submission_id", None)
@@ -102,15 +102,19 @@ def _named_job(meta: Mapping[str, Any], repository: str, by_job: Mapping[str, In
     return ""
 
 
-def _folder_job(info: Any, output_uri: str, repository: str, by_job: Mapping[str, Intent]) -> str:
+def _folder_job(
+    info: Any, output_uri: str | None, repository: str, by_job: Mapping[str, Intent]
+) -> str:
     """The job of ours whose run folder under `output_uri` (named by a run id of this
     repository: another repository's runs write beside ours, never into them) the job's
     `TRAINOPS_OUTPUT_URI` names ("" when none)."""
     runtime_env = getattr(info, "runtime_env", None)
     env = runtime_env.get("env_vars") if isinstance(runtime_env, Mapping) else None
     went = env.get("TRAINOPS_OUTPUT_URI") if isinstance(env, Mapping) else None
+    if not output_uri:  # no shared folder configured: nothing names one of ours
+        return ""
     prefix = output_uri.rstrip("/") + "/"
-    if not output_uri or not isinstance(went, str) or not went.startswith(prefix):
+    if not isinstance(went, str) or not went.startswith(prefix):
         return ""
     folder = went[len(prefix) :].split("/", 1)[0]
     ours = RUN_ID.match(folder) and folder.endswith(f"-r{scope(repository)}")

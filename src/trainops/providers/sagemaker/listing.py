@@ -38,7 +38,9 @@ CANNOT_TELL = (
 )
 
 
-def list_runs(api: Api, output_uri: str, probes: Sequence[Intent], max_calls: int) -> Listing:
+def list_runs(
+    api: Api, output_uri: str | None, probes: Sequence[Intent], max_calls: int
+) -> Listing:
     """`Listable.list_runs`: the search pages, each job judged against `probes`."""
     if not probes:
         return Listing([], 0, notes=(CANNOT_TELL,))
@@ -56,7 +58,9 @@ def list_runs(api: Api, output_uri: str, probes: Sequence[Intent], max_calls: in
     return Listing(found, calls, complete=complete, notes=(CANNOT_TELL,))
 
 
-def judge(job: Mapping[str, Any], output_uri: str, probes: Sequence[Intent]) -> Listed | None:
+def judge(
+    job: Mapping[str, Any], output_uri: str | None, probes: Sequence[Intent]
+) -> Listed | None:
     """One searched training job as ours, foreign or neither (None). A job that cannot be
     named or dated is never listed, nor adopted."""
     name, created = job.get("TrainingJobName"), timestamp(job.get("CreationTime"))
@@ -74,7 +78,7 @@ def judge(job: Mapping[str, Any], output_uri: str, probes: Sequence[Intent]) -> 
     if tags.get(marks.REPOSITORY) == ours and probe is not None:
         return Listed(probe.job, observation(job, tags), created, foreign=True, hardware=hardware)
     went = str((job.get("OutputDataConfig") or {}).get("S3OutputPath") or "").rstrip("/")
-    base = output_uri.rstrip("/")
+    base = (output_uri or "").rstrip("/")
     if marks.REPOSITORY in tags or not base or not (went == base or went.startswith(base + "/")):
         return None
     named = [p.job for p in probes if name.startswith(f"{p.job}-") or name == p.job]
