@@ -117,9 +117,14 @@ class Served:
         """Wait until no pass runs or is scheduled; the count of passes done so far."""
 
         def quiet() -> bool:
+            # In this order, one scrape after the other: a pass starting sets in_progress before
+            # it clears pending, and counts itself before it clears in_progress (controller.py),
+            # so pending 0 then in_progress 0 is never a pass between the two, and the count
+            # read after them has every pass that ended. (in_progress first could read 0 just
+            # before a pending pass started, then pending 0 just after.)
             return (
-                self.metric("trainops_pass_in_progress") == 0
-                and self.metric("trainops_pass_pending") == 0
+                self.metric("trainops_pass_pending") == 0
+                and self.metric("trainops_pass_in_progress") == 0
             )
 
         eventually(quiet, what="the controller to be idle")

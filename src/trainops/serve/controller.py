@@ -104,12 +104,15 @@ class Controller:
                 self.log(f"pass failed: internal error: {type(exc).__name__}: {exc}")
                 self.metrics.passes.labels("error").inc()
                 return False
+            else:
+                self.last_error = ""
+                self.metrics.passes.labels("ok").inc()
             finally:
-                self.metrics.in_progress.set(0)
                 self.passes += 1
                 self.metrics.pass_duration.observe(time.monotonic() - started)
-            self.last_error = ""
-            self.metrics.passes.labels("ok").inc()
+                # Last, once the pass is counted: a scrape that reads no pass in progress (and
+                # none pending) reads every pass that ended in the count.
+                self.metrics.in_progress.set(0)
             return True
 
     def _pass(self) -> None:
