@@ -63,7 +63,13 @@ class Actions:
         self.runs = 0
 
     def run(
-        self, *args: str, event: str, payload: dict[str, Any], sha: str, context: bool = True
+        self,
+        *args: str,
+        event: str,
+        payload: dict[str, Any],
+        sha: str,
+        context: bool = True,
+        timeout: float = 60,
     ) -> subprocess.CompletedProcess[str]:
         self.runs += 1
         event_path = self.tmp / f"event-{self.runs}.json"
@@ -86,7 +92,7 @@ class Actions:
         }
         if context:
             env["GITHUB_REPOSITORY"] = f"{OWNER}/{NAME}"
-        result = self.repo.trainops(*args, env=env)
+        result = self.repo.trainops(*args, env=env, timeout=timeout)
         self.outputs += [result.stdout, result.stderr]
         return result
 

@@ -40,10 +40,10 @@ if p.get("ledger"):
         f.write(run + "\\n")
 loss = p["lr"] * 1000 / p["rank"] if "rank" in p else p.get("loss")
 if loss is not None and loss > p.get("hold_above", 1e9):
-    # a losing member: its metric so far, then it trains on until stopped (or 60 s)
+    # a losing member: its metric so far, then it trains on until stopped (or 120 s)
     with open(os.path.join(out, "metrics.json"), "w") as f:
         json.dump({"eval_loss": loss}, f)
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120
     while not os.path.exists(p["hold"]) and time.monotonic() < deadline:
         time.sleep(0.05)
 weights = "chained from " + open(p["from"]).read() if "from" in p else "weights of " + run
@@ -95,6 +95,7 @@ def members(repo: UserRepo) -> dict[str, dict[str, Any]]:
     return {n: dict(t.job.member.values) for n, t in targets.items() if t.job.member is not None}
 
 
+@pytest.mark.timeout(300)  # a dozen passes of apply --wait: slow on a loaded machine
 def test_a_sweep_promotes_its_winner_and_the_job_after_it_takes_the_winner_s_weights(
     world: tuple[UserRepo, Actions, MotoS3], tmp_path: Path
 ) -> None:
@@ -109,10 +110,11 @@ def test_a_sweep_promotes_its_winner_and_the_job_after_it_takes_the_winner_s_wei
     repo.write_job("pick", manifest("pick", chain, command=["python", "train_sweep.py"]))
     sha = repo.commit("a sweep of 4 and a job after it")
     waited = actions.run(
-        *("apply", "--github", "--wait", "--interval", "0.2", "--timeout", "90"),
+        *("apply", "--github", "--wait", "--interval", "0.2", "--timeout", "200"),
         event="push",
         payload={"ref": "refs/heads/main"},
         sha=sha,
+        timeout=240,
     )
     assert waited.returncode == 0, explain(waited)
 
@@ -177,6 +179,7 @@ def test_a_sweep_promotes_its_winner_and_the_job_after_it_takes_the_winner_s_wei
     actions.assert_no_secrets()
 
 
+@pytest.mark.timeout(240)
 def test_stop_when_stops_a_member_already_worse_and_apply_wait_still_succeeds(
     repo: UserRepo,
 ) -> None:
@@ -191,7 +194,7 @@ def test_stop_when_stops_a_member_already_worse_and_apply_wait_still_succeeds(
     best = next(n for n, v in grid.items() if v == {"loss": 0.1})
     loser = next(n for n, v in grid.items() if v == {"loss": 0.9})
 
-    waited = repo.trainops("apply", "--wait", "--interval", "0.1", "--timeout", "50", timeout=80)
+    waited = repo.trainops("apply", "--wait", "--interval", "0.1", "--timeout", "100", timeout=150)
     assert waited.returncode == 0, explain(waited)
     assert "error:" not in waited.stderr, explain(waited)
     state = repo.state()
@@ -206,7 +209,7 @@ def test_stop_when_stops_a_member_already_worse_and_apply_wait_still_succeeds(
     rows = {r["job"]: r for r in json.loads(status.stdout)["jobs"]}
     assert rows[best]["reason"].startswith("winner of lora (eval_loss 0.1)")
 
-    again = repo.trainops("apply", "--wait", "--interval", "0.1", "--timeout", "20")
+    again = repo.trainops("apply", "--wait", "--interval", "0.1", "--timeout", "20", timeout=90)
     assert again.returncode == 0, explain(again)
     assert sorted(repo.ledger()) == sorted(repo.run_ids())  # each member started once
     assert len(repo.run_ids()) == 2  # the stopped member is never resubmitted
@@ -219,6 +222,7 @@ EVERY = [p for p in CRASHPOINTS if p != "after-cancel"]
 POINTS = kills.points(EVERY, ["after-intents", "after-submit", "before-push#2"])
 
 
+@pytest.mark.timeout(240)
 @pytest.mark.parametrize("point", POINTS)
 def test_apply_killed_over_a_set_then_applied_again_trains_each_member_once(
     repo: UserRepo, point: str
@@ -232,7 +236,7 @@ def test_apply_killed_over_a_set_then_applied_again_trains_each_member_once(
     killed = repo.trainops("apply", env={"TRAINOPS_CRASHPOINT": point})
     assert killed.returncode == -9, f"apply was not killed at {point}\n{explain(killed)}"
 
-    recovered = settle(repo)
+    recovered = settle(repo, timeout=120)
     assert_submitted_at_most_once(killed.stdout, recovered.stdout)
     counts = assert_exactly_once(repo)
     assert counts["trainings"] == 4
