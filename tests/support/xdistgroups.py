@@ -32,7 +32,9 @@ class GroupIds:
     """A plugin for xdist workers of a `--dist loadgroup` run (xdist sets `loadgroup` there)."""
 
     @pytest.hookimpl(trylast=True)
-    def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
+    def pytest_collection_modifyitems(
+        self, config: pytest.Config, items: list[pytest.Item]
+    ) -> None:
         if not getattr(config.option, "loadgroup", False):  # set on workers only
             return
         for item in items:
