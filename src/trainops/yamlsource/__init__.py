@@ -6,8 +6,9 @@ fails fast in bounded memory instead of crashing the interpreter. Only plain dat
 (safe loading); a `!!python/...` or any custom tag is an error, never executed.
 
 This module owns the way in (`load_file`, `load_bytes`, `load_text`: size and encoding limits,
-the fast read without positions and the located re-read of a file that failed); `compose` builds
-the documents, `scalars` owns tags and scalar values, `marks` positions and refusals.
+the fast read without positions and the located re-read of a file that failed); `plain` reads
+the common file fast, `compose` builds the documents of any other, `scalars` owns tags and
+scalar values, `marks` positions and refusals.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import yaml
 
 from trainops import gcpause
 from trainops.errors import Problem
+from trainops.yamlsource import plain
 from trainops.yamlsource.compose import MAX_DEPTH, MAX_NODES, Document, compose
 from trainops.yamlsource.scalars import LOADER
 
@@ -80,8 +82,14 @@ def load_text(text: str, display: str) -> tuple[list[Document], list[Problem]]:
 
 
 def _load_text(text: str, display: str) -> tuple[list[Document], list[Problem]]:
-    # Most files load without a problem: they are read without positions (see Document). A file
-    # that fails is read again keeping them, so each problem says where it is.
+    # Most files are plain (no tag, anchor, merge key, ...): read by the fast path, without
+    # positions (see Document). Any other file is read by the composer, without positions too;
+    # a file that fails is read again keeping them, so each problem says where it is.
+    plain_docs = plain.documents(LOADER, text, display)
+    if plain_docs is not None:
+        for doc in plain_docs:
+            doc.text = text
+        return plain_docs, []
     docs, problems = compose(LOADER, text, display, track=False)
     if not problems:
         for doc in docs:

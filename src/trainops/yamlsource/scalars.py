@@ -67,13 +67,26 @@ def scalar(loader: Any, event: Any) -> Any:
             _SEEN.clear()
             CLEAN.clear()
         _SEEN[key] = value
-        if not (
-            (isinstance(value, float) and not math.isfinite(value))
-            or (isinstance(value, str) and TOKEN.search(value))
-        ):
+        if _needs_no_check(value):
             CLEAN[key] = value
         return value
     return _construct(loader, event)
+
+
+def clean_scalar(loader: Any, event: Any) -> Any:
+    """The value of an untagged scalar not in CLEAN, or MISS when it needs a check (a number
+    JSON cannot carry, a token-looking string): `scalar`, without looking at a value twice."""
+    value = scalar(loader, event)
+    if len(event.value) <= SEEN_LEN:
+        return CLEAN.get((event.value, event.implicit), MISS)  # `scalar` looked at it
+    return value if _needs_no_check(value) else MISS
+
+
+def _needs_no_check(value: Any) -> bool:
+    return not (
+        (isinstance(value, float) and not math.isfinite(value))
+        or (isinstance(value, str) and TOKEN.search(value))
+    )
 
 
 def _construct(loader: Any, event: Any) -> Any:
