@@ -249,6 +249,10 @@ def test_file_size_limit(tmp_path: Path, size: int, messages: list[str]) -> None
         pytest.param(b"a: 1\nb: caf\xe9\n", [(2, 7, "file is not valid UTF-8")], id="latin-1"),
         pytest.param(b"\xff\xfea\x00:\x00", [(1, 1, "file is not valid UTF-8")], id="utf-16"),
         pytest.param(b"\xef\xbb\xbfa: 1\n", [], id="utf-8-bom-accepted"),
+        # the offending byte is located in the text after the mark (it was 3 bytes off)
+        pytest.param(
+            b"\xef\xbb\xbfa: 1\nb: caf\xe9\n", [(2, 7, "file is not valid UTF-8")], id="after-bom"
+        ),
     ],
 )
 def test_non_utf8(tmp_path: Path, raw: bytes, expected: list[tuple[int, int, str]]) -> None:

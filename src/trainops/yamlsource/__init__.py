@@ -35,6 +35,7 @@ __all__ = [
 ]
 
 MAX_FILE_BYTES = 1024 * 1024
+_BOM = b"\xef\xbb\xbf"
 
 
 def load_file(path: Path, display: str) -> tuple[list[Document], list[Problem]]:
@@ -64,11 +65,14 @@ def load_bytes(raw: bytes, display: str) -> tuple[list[Document], list[Problem]]
                 hint="split it into several files, or move data out of the manifest",
             )
         ]
+    # A byte-order mark is dropped, as the utf-8-sig codec does (whose decoder is Python code,
+    # called once per file); an offending byte is located in what follows it.
+    body = raw[3:] if raw.startswith(_BOM) else raw
     try:
-        text = raw.decode("utf-8-sig")
+        text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        line = body.count(b"\n", 0, exc.start) + 1
+        col = exc.start - (body.rfind(b"\n", 0, exc.start) + 1) + 1
         return [], [Problem(display, line, col, "file is not valid UTF-8", "save it as UTF-8")]
     return load_text(text, display)
 
