@@ -146,20 +146,27 @@ class WorkingTree:
         full = os.path.join(self.root, path)
         try:
             found = os.lstat(full)
+            if not stat.S_ISREG(found.st_mode):
+                return None  # a link (not followed), a folder, a device: no manifest
+            if found.st_size > _max_bytes():
+                return _oversize()
+            fd = os.open(full, _READ_FLAGS)  # a link put there since is not followed either
         except OSError as exc:
             if exc.errno in _ABSENT:  # as Path.is_file() answers False for them
                 return None
             raise
-        if not stat.S_ISREG(found.st_mode):
-            return None  # a link (not followed), a folder, a device: no manifest
-        if found.st_size > _max_bytes():
-            return _oversize()
-        with open(full, "rb") as f:
-            return f.read()
+        try:  # one read (Python's `open` asked about the file twice more, and for a terminal)
+            data = os.read(fd, found.st_size + 1)
+            if len(data) > found.st_size:  # grown since: read to one byte over the limit
+                data += os.read(fd, max(_max_bytes() + 1 - len(data), 0))
+            return data
+        finally:
+            os.close(fd)
 
 
 # What Path.is_file() and friends take for "not there" (pathlib's _IGNORED_ERRNOS).
 _ABSENT = frozenset({errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP})
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
 
 
 def _walk(folder: str, base: str) -> Iterator[Entry]:
