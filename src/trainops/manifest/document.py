@@ -8,6 +8,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Literal
 
 from pydantic import ConfigDict, Field
@@ -81,11 +82,13 @@ class Job:
     doc: Document
     member: Member | None = None
 
-    @property
+    # Read once each: validation and the plan ask a job for its name and spec a dozen times
+    # (the manifest is frozen, so the answer never changes).
+    @cached_property
     def name(self) -> str:
         return self.manifest.metadata.name
 
-    @property
+    @cached_property
     def spec(self) -> AnySpec:
         return self.manifest.spec
 

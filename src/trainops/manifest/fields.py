@@ -68,8 +68,26 @@ SCHEMA_COMPONENTS = r"(?!.*[^/\\]{256})"  # no name over 255 characters
 SCHEMA_RELATIVE = r"^(?![/\\])(?![A-Za-z]:)(?!(?:.*[/\\])?\.\.(?:[/\\]|$))" + SCHEMA_COMPONENTS
 
 
+# Durations already read (text -> seconds): a repository writes the same few in every manifest.
+# Bounded: forgotten when full.
+_SECONDS: dict[str, int] = {}
+_SECONDS_MAX = 1024
+
+
 def parse_duration(value: Any) -> int:
     """`90m`, `2h`, `1h30m`, `45s` -> seconds. A bare integer is taken as seconds."""
+    if type(value) is str:
+        seconds = _SECONDS.get(value)
+        if seconds is None:
+            seconds = _parse_duration(value)
+            if len(_SECONDS) >= _SECONDS_MAX:
+                _SECONDS.clear()
+            _SECONDS[value] = seconds
+        return seconds
+    return _parse_duration(value)
+
+
+def _parse_duration(value: Any) -> int:
     if isinstance(value, bool):
         raise ValueError("a duration is text like 90m, 2h or 1h30m")
     value = integral(value)

@@ -285,12 +285,17 @@ EnvNames = Annotated[
 def output_refs(value: Any) -> list[tuple[str, str]]:
     """Every `${{ jobs.NAME.output.KEY }}` in a JSON-shaped value, in order."""
     found: list[tuple[str, str]] = []
+    _gather_refs(value, found)
+    return found
+
+
+def _gather_refs(value: Any, found: list[tuple[str, str]]) -> None:
     if isinstance(value, str):
-        found.extend((m.group(1), m.group(2)) for m in OUTPUT_REF.finditer(value))
+        if "${{" in value:  # what every reference starts with: most values have none
+            found.extend((m.group(1), m.group(2)) for m in OUTPUT_REF.finditer(value))
     elif isinstance(value, dict):
         for item in value.values():
-            found.extend(output_refs(item))
+            _gather_refs(item, found)
     elif isinstance(value, list):
         for item in value:
-            found.extend(output_refs(item))
-    return found
+            _gather_refs(item, found)

@@ -225,16 +225,24 @@ def _once(result: Validation, job: Job, problem: Problem) -> None:
         result.problems.append(problem)
 
 
-def _refs_with_paths(value: Any, path: tuple[str | int, ...]) -> list[tuple[Any, str, str]]:
-    found: list[tuple[Any, str, str]] = []
-    if isinstance(value, str):
-        found.extend((path, j, k) for j, k in output_refs(value))
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            found.extend(_refs_with_paths(item, (*path, key)))
+def _refs_with_paths(
+    value: Any, path: tuple[str | int, ...], found: list[tuple[Any, str, str]] | None = None
+) -> list[tuple[Any, str, str]]:
+    """(path, job, key) of every output reference in `value`; a path is built only for a
+    container, or for a value holding a reference (most hold none)."""
+    found = [] if found is None else found
+    if isinstance(value, dict):
+        items: Any = value.items()
     elif isinstance(value, list):
-        for i, item in enumerate(value):
-            found.extend(_refs_with_paths(item, (*path, i)))
+        items = enumerate(value)
+    else:
+        found.extend((path, j, k) for j, k in output_refs(value))
+        return found
+    for key, item in items:
+        if isinstance(item, (dict, list)):
+            _refs_with_paths(item, (*path, key), found)
+        elif isinstance(item, str) and "${{" in item:
+            found.extend(((*path, key), j, k) for j, k in output_refs(item))
     return found
 
 
