@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 
 from trainops.errors import InvalidInput, Problem, UsageError
 from trainops.manifest import Config, Job, ReplicateSpec, revision
-from trainops.plan import Desired, Limits, Target
 from trainops.repo import (
     CONFIG_FILE,
     LOCK_FILE,
@@ -35,6 +34,7 @@ from trainops.validate import Validation, validate_source
 if TYPE_CHECKING:
     from trainops.data import Package
     from trainops.lockfile import Lock
+    from trainops.plan import Desired, Limits
     from trainops.workdir import Workdir
 
 
@@ -105,6 +105,8 @@ class Workspace:
         return self._desired
 
     def _compute_desired(self) -> Desired:
+        from trainops.plan import Desired, Target  # not loaded by `validate`, which plans nothing
+
         v = self.validation
         targets = {
             name: Target(
@@ -137,6 +139,8 @@ class Workspace:
         return resolved or spec.trainer
 
     def limits(self) -> Limits:
+        from trainops.plan import Limits
+
         providers = self.config.providers
         return Limits(
             self.config.policy,
