@@ -64,7 +64,7 @@ def plan(root: Path, output: str, detailed_exitcode: bool, github: bool, out: Pa
         trainer=ws.trainer,
         new_revisions_only=not github,
         submitting={a.job for a in result.plan.actions if a.op is Op.SUBMIT},
-        credentials=[ws.config.providers.replicate.token_env],
+        credentials=ws.config.credential_names(),
     )
     for note in result.notes:
         echo(f"note: {escape.line(note)}", err=True)
@@ -129,7 +129,7 @@ def plan(root: Path, output: str, detailed_exitcode: bool, github: bool, out: Pa
         reviewed = reviewed_actions(
             planned(result.plan),
             ws.desired(),
-            credentials=[ws.config.providers.replicate.token_env],
+            credentials=ws.config.credential_names(),
         )
         for note in publish_plan(
             markdown(),

@@ -72,6 +72,12 @@ class Config(CoreModel):
     ] = Field(default_factory=lambda: dict(DEFAULT_PRICES))
     github: GitHubConfig = Field(default_factory=GitHubConfig)
 
+    def credential_names(self) -> list[str]:
+        """The credential names this file configures beyond `spec.env`'s own (a provider's
+        `token_env`): one list, so a plan's diffs, the plan a reviewer saw and the apply bound
+        to it (DESIGN §20) count the same names."""
+        return [self.providers.replicate.token_env]
+
     @model_validator(mode="after")
     def _ray_prices(self) -> Any:
         """The Ray hardware table's prices join `prices_usd_per_second` (per hour / 3600), so

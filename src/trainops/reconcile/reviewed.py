@@ -39,7 +39,7 @@ def review(ctx: Context, result: Pass, replan: Callable[[Mapping[str, str]], Pas
     from trainops.savedplan.write import planned
 
     block = ctx.ws.config.policy.require_reviewed_plan == "block"
-    credentials = [ctx.ws.config.providers.replicate.token_env]
+    credentials = ctx.ws.config.credential_names()
     found: dict[str, str] = {}
     answer: tuple[Sequence[ReviewedPlan], str] | None = None
     while True:
