@@ -128,13 +128,14 @@ class WorkingTree:
             return None
 
     def read(self, path: str) -> bytes | None:
-        return self._read(path, {})
+        return self._read(path, {}, _max_bytes())
 
     def read_many(self, paths: Sequence[str]) -> dict[str, bytes | None]:
         folders: dict[str, bool] = {}  # folder -> is a link: asked once for all its files
-        return {path: self._read(path, folders) for path in paths}
+        limit = _max_bytes()
+        return {path: self._read(path, folders, limit) for path in paths}
 
-    def _read(self, path: str, folders: dict[str, bool]) -> bytes | None:
+    def _read(self, path: str, folders: dict[str, bool], limit: int) -> bytes | None:
         parts = path.split("/")
         for i in range(1, len(parts)):
             folder = "/".join(parts[:i])
@@ -148,7 +149,7 @@ class WorkingTree:
             found = os.lstat(full)
             if not stat.S_ISREG(found.st_mode):
                 return None  # a link (not followed), a folder, a device: no manifest
-            if found.st_size > _max_bytes():
+            if found.st_size > limit:
                 return _oversize()
             fd = os.open(full, _READ_FLAGS)  # a link put there since is not followed either
         except OSError as exc:
@@ -158,7 +159,7 @@ class WorkingTree:
         try:  # one read (Python's `open` asked about the file twice more, and for a terminal)
             data = os.read(fd, found.st_size + 1)
             if len(data) > found.st_size:  # grown since: read to one byte over the limit
-                data += os.read(fd, max(_max_bytes() + 1 - len(data), 0))
+                data += os.read(fd, max(limit + 1 - len(data), 0))
             return data
         finally:
             os.close(fd)
@@ -385,7 +386,7 @@ def select(source: Source, patterns: list[str]) -> Selection:
     for pattern in patterns:
         regex = _glob_regex(pattern)
         for entry in source.entries(_static_prefix(pattern)):
-            if any(part in SKIP_DIRS for part in entry.path.split("/")):
+            if not SKIP_DIRS.isdisjoint(entry.path.split("/")):
                 continue
             if entry.link:
                 if regex.match(entry.path) or _may_hold(pattern, entry.path):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import posixpath
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from dataclasses import field as _field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -227,9 +227,8 @@ def _package_data(source: Source, validation: Validation) -> dict[str, dict[str,
 
     done: dict[str, dict[str, Package]] = {}
     bad: dict[str, list[Problem]] = {}
-    for name, job in sorted(validation.jobs.items()):
-        if not job.spec.data:
-            continue
+    with_data = [(n, j) for n, j in validation.jobs.items() if j.spec.data]
+    for name, job in sorted(with_data, key=lambda item: item[0]):
         provider = job.spec.provider
         if provider not in DATA_LIMITS:
             bad[name] = [
@@ -261,11 +260,10 @@ def _check_shipped_workdirs(source: Source, validation: Validation) -> dict[str,
 
     seen: dict[str, Workdir | WorkdirError] = {}  # jobs often share one workdir: read it once
     shown: dict[str, Workdir] = {}
-    for name, job in sorted(validation.jobs.items()):
-        limit = WORKDIR_LIMITS.get(job.spec.provider)
+    shipped = [(n, j) for n, j in validation.jobs.items() if j.spec.provider in WORKDIR_LIMITS]
+    for name, job in sorted(shipped, key=lambda item: item[0]):
+        limit = WORKDIR_LIMITS[job.spec.provider]
         workdir = getattr(job.spec, "workdir", None)
-        if limit is None:
-            continue
         path = (workdir if workdir is not None else posixpath.dirname(job.file)).strip("/")
         if path not in seen:
             try:
@@ -318,13 +316,11 @@ def provider_problems(
     """The offline `check()` of the job's provider (providers/base.py), each problem located
     in the job's manifest and naming the job. No network: a check only reads the lock and disk.
     `built` keeps the provider instances already made (one per name for a whole validation)."""
-    from dataclasses import replace
-
-    from trainops.providers import REGISTRY
-
     name = str(job.spec.provider)
     built = {} if built is None else built
     if name not in built:
+        from trainops.providers import REGISTRY
+
         factory = REGISTRY.get(name)
         if factory is None:
             return []

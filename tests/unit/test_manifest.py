@@ -295,3 +295,7 @@ def test_equal_budgets_and_estimates_are_one_instance() -> None:
     other = manifest({**LOCAL, "budget": {"max_duration": "11m"}})
     assert a.spec.budget is b.spec.budget and a.spec.estimate is b.spec.estimate
     assert other.spec.budget.max_duration == 660 and a.spec.budget.max_duration == 600
+    # the same number in another field, or in the other model, is another value
+    cost = manifest({**LOCAL, "budget": {"max_cost_usd": 600}, "estimate": {"duration": 600}})
+    assert cost.spec.budget.max_cost_usd == 600 and cost.spec.budget.max_duration is None
+    assert cost.spec.budget is not a.spec.budget and cost.spec.estimate is not a.spec.budget

@@ -31,7 +31,7 @@ PLAIN = {
 
 @pytest.mark.parametrize("text", PLAIN.values(), ids=PLAIN.keys())
 def test_a_plain_file_reads_as_the_composer_reads_it(text: str) -> None:
-    fast = plain.documents(LOADER, text, "f.yaml")
+    fast = plain.documents(text, "f.yaml")
     docs, problems = compose(LOADER, text, "f.yaml", track=False)
     assert problems == []
     assert fast is not None
@@ -42,8 +42,8 @@ def test_a_plain_file_reads_as_the_composer_reads_it(text: str) -> None:
 
 def test_the_node_limit_is_the_composers() -> None:
     at_limit = "[" + "1, " * (MAX_NODES - 1) + "]"  # the list and its items: MAX_NODES nodes
-    assert plain.documents(LOADER, at_limit, "f.yaml") is not None
-    assert plain.documents(LOADER, at_limit.replace("[", "[1, ", 1), "f.yaml") is None
+    assert plain.documents(at_limit, "f.yaml") is not None
+    assert plain.documents(at_limit.replace("[", "[1, ", 1), "f.yaml") is None
 
 
 NOT_PLAIN = {
@@ -74,7 +74,7 @@ NOT_PLAIN = {
 
 @pytest.mark.parametrize("text", NOT_PLAIN.values(), ids=NOT_PLAIN.keys())
 def test_anything_else_is_left_to_the_composer(text: str) -> None:
-    assert plain.documents(LOADER, text, "f.yaml") is None
+    assert plain.documents(text, "f.yaml") is None
     # and the way in still reads it as before: refused and located, or read with its marks
     docs, problems = load_text(text, "f.yaml")
     assert problems or docs[0].secrets or docs[0].data is not None

@@ -7,8 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
-from functools import cached_property
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import ConfigDict, Field
@@ -81,16 +80,16 @@ class Job:
     manifest: TrainingJob
     doc: Document
     member: Member | None = None
+    # Read once each, as the job is made: validation and the plan ask a job for its name and
+    # spec a dozen times (the manifest is frozen, so the answer never changes). Plain fields,
+    # not cached properties: these are set for every job of a repository, and a cached
+    # property's first read (a Python-level descriptor with a lock) cost twice the set.
+    name: str = field(init=False, repr=False, compare=False)
+    spec: AnySpec = field(init=False, repr=False, compare=False)
 
-    # Read once each: validation and the plan ask a job for its name and spec a dozen times
-    # (the manifest is frozen, so the answer never changes).
-    @cached_property
-    def name(self) -> str:
-        return self.manifest.metadata.name
-
-    @cached_property
-    def spec(self) -> AnySpec:
-        return self.manifest.spec
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "name", self.manifest.metadata.name)
+        object.__setattr__(self, "spec", self.manifest.spec)
 
     @property
     def file(self) -> str:

@@ -70,8 +70,10 @@ Workdir = Annotated[
 ]
 
 
-# Budget and Estimate values already read, for SpecBase to share (bounded: forgotten when full).
-_SHARED: dict[CoreModel, CoreModel] = {}
+# Budget and Estimate values already read, for SpecBase to share (bounded: forgotten when full),
+# under their model and field values: what the models' own == compares (their fields are numbers
+# and None), hashed and compared in C rather than by BaseModel's __hash__ and __eq__.
+_SHARED: dict[tuple[Any, ...], CoreModel] = {}
 _SHARED_MAX = 4096
 
 
@@ -197,7 +199,7 @@ class SpecBase(CoreModel):
             return value
         if len(_SHARED) >= _SHARED_MAX:
             _SHARED.clear()
-        return _SHARED.setdefault(value, value)
+        return _SHARED.setdefault((type(value), *value.__dict__.values()), value)
 
     @model_validator(mode="after")
     def _set_fields_need_a_matrix(self) -> Any:
@@ -210,6 +212,8 @@ class SpecBase(CoreModel):
 
     @model_validator(mode="after")
     def _data_not_in_input(self) -> Any:
+        if not self.data and not self.digests:  # what almost every manifest has: nothing to check
+            return self
         clash = sorted(set(self.data) & set(self.input))
         if clash:
             raise ValueError(f"{', '.join(clash)}: set both in spec.data and spec.input; keep one")

@@ -68,8 +68,13 @@ def check_header(doc: Document) -> list[Problem]:
     return []
 
 
-def validate_document(doc: Document) -> tuple[Job | None, list[Problem]]:
-    header = check_header(doc)
+def validate_document(
+    doc: Document, header: list[Problem] | None = None
+) -> tuple[Job | None, list[Problem]]:
+    """The document as a Job, or its problems; `header`: its `check_header`, when the caller
+    has it already."""
+    if header is None:
+        header = check_header(doc)
     if header:
         return None, header
     data = doc.data

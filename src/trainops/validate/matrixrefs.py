@@ -134,45 +134,58 @@ def stray_references(doc: Document) -> list[Problem]:
     Only the places a member fills in are looked at (`ALLOWED` but spec.input), not every string
     of the manifest: what `strings` would find there and `allowed` let through, at a fraction of
     the walk (issue 28: walking every string was ~0.5 s of validate over 10,000 manifests)."""
+    found: list[tuple[Path_, str]] = []
+    _strings_at(doc.data, _FILLED_IN, (), found)
     problems = []
-    for rule in ALLOWED:
-        if rule[1] == "input":
-            continue
-        for path, text in _values_at(doc.data, rule, ()):
-            # "${{" first: what every reference starts with, and what almost no value holds
-            if "${{" in text and MATRIX_START.search(text):
-                where = ".".join(str(p) for p in path)
-                problems.append(
-                    doc.problem(
-                        path,
-                        f"{where}: {text!r} reads a matrix, and this manifest has no spec.matrix",
-                        "add the spec.matrix it reads from (docs/sweeps.md), or write the value",
-                    )
+    for path, text in found:
+        if MATRIX_START.search(text):
+            where = ".".join(str(p) for p in path)
+            problems.append(
+                doc.problem(
+                    path,
+                    f"{where}: {text!r} reads a matrix, and this manifest has no spec.matrix",
+                    "add the spec.matrix it reads from (docs/sweeps.md), or write the value",
                 )
+            )
     return problems
 
 
-def _values_at(
-    value: Any, rule: tuple[str | int | None, ...], path: Path_
-) -> Iterator[tuple[Path_, str]]:
-    """The strings standing exactly at `rule`'s paths (`None`: any key or index)."""
-    if not rule:
-        if isinstance(value, str):
-            yield path, value
+def _tree(rules: list[tuple[str | int | None, ...]]) -> dict[Any, Any]:
+    """Rules as one tree of their steps (`_LEAF` where a rule ends), walked once per manifest."""
+    tree: dict[Any, Any] = {}
+    for rule in rules:
+        node = tree
+        for part in rule[:-1]:
+            node = node.setdefault(part, {})
+            assert node is not _LEAF and (None not in node or len(node) == 1), rule
+        node[rule[-1]] = _LEAF
+    return tree
+
+
+_LEAF: Any = object()
+# The places a member fills in: ALLOWED but spec.input (any text there is the job's to read).
+_FILLED_IN = _tree([rule for rule in ALLOWED if rule[1] != "input"])
+
+
+def _strings_at(value: Any, tree: Any, path: Path_, found: list[Any]) -> None:
+    """Append (path, text) for each string standing exactly where a rule of `tree` ends (`None`:
+    any key or index) and holding "${{", what every reference starts with."""
+    if tree is _LEAF:
+        if isinstance(value, str) and "${{" in value:
+            found.append((path, value))
         return
-    part, rest = rule[0], rule[1:]
-    if part is None:
-        items: Any = (
-            value.items()
-            if isinstance(value, dict)
-            else enumerate(value)
-            if isinstance(value, list)
-            else ()
-        )
-        for key, item in items:
-            yield from _values_at(item, rest, (*path, key))
-    elif isinstance(value, dict) and part in value:
-        yield from _values_at(value[part], rest, (*path, part))
+    wild = tree.get(None)
+    if isinstance(value, dict):
+        if wild is not None:  # no level of ALLOWED names keys beside a wildcard
+            for key, item in value.items():
+                _strings_at(item, wild, (*path, key), found)
+            return
+        for key, below in tree.items():
+            if key in value:
+                _strings_at(value[key], below, (*path, key), found)
+    elif isinstance(value, list) and wild is not None:
+        for i, item in enumerate(value):
+            _strings_at(item, wild, (*path, i), found)
 
 
 class Missing(Exception):

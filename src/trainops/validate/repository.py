@@ -89,7 +89,7 @@ def validate_source(
     by_name: dict[str, list[Job]] = {}
     sets: dict[str, list[tuple[SweepSet, list[Job]]]] = {}
     for path in result.files:
-        raw = contents[path]
+        raw = contents.pop(path)  # dropped once read: the decoded text is what a job keeps
         if raw is None:
             continue
         docs, file_problems = load_bytes(raw, path)
@@ -97,7 +97,8 @@ def validate_source(
             result.complete = False
             result.problems.extend(file_problems)
         for doc in docs:
-            if not check_header(doc) and is_set(doc):
+            header = check_header(doc)
+            if not header and is_set(doc):
                 members, sweep_set, set_problems = expand(doc)
                 result.problems.extend(set_problems)
                 if sweep_set is not None:
@@ -108,8 +109,8 @@ def validate_source(
                 else:
                     result.complete = False
                 continue
-            stray = [] if check_header(doc) else stray_references(doc)
-            job, doc_problems = (None, stray) if stray else validate_document(doc)
+            stray = [] if header else stray_references(doc)
+            job, doc_problems = (None, stray) if stray else validate_document(doc, header)
             result.problems.extend(doc_problems)
             if job is not None:
                 by_name.setdefault(job.name, []).append(job)

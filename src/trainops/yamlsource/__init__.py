@@ -89,7 +89,7 @@ def _load_text(text: str, display: str) -> tuple[list[Document], list[Problem]]:
     # Most files are plain (no tag, anchor, merge key, ...): read by the fast path, without
     # positions (see Document). Any other file is read by the composer, without positions too;
     # a file that fails is read again keeping them, so each problem says where it is.
-    plain_docs = plain.documents(LOADER, text, display)
+    plain_docs = plain.documents(text, display)
     if plain_docs is not None:
         for doc in plain_docs:
             doc.text = text

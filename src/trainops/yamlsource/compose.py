@@ -18,7 +18,16 @@ import yaml
 
 from trainops import gcpause
 from trainops.errors import Problem
-from trainops.yamlsource.marks import COL_BITS, COL_MASK, TOKEN, Path_, Refused, at, pack, redact
+from trainops.yamlsource.marks import (
+    COL_BITS,
+    COL_MASK,
+    Path_,
+    Refused,
+    at,
+    has_token,
+    pack,
+    redact,
+)
 from trainops.yamlsource.scalars import CLEAN, LOADER, MISS, SEEN_LEN, check_tag, scalar
 
 MAX_DEPTH = 64
@@ -277,7 +286,7 @@ class _Composer:
                 f"{event.value} is not a number JSON can carry (NaN and infinities are not)",
                 "write a finite number, or quote it to pass the text",
             )
-        if isinstance(value, str) and TOKEN.search(value):
+        if isinstance(value, str) and has_token(value):
             self.doc.secrets.append(
                 at(
                     self.file,

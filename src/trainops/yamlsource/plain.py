@@ -19,7 +19,7 @@ import yaml
 
 from trainops.yamlsource.compose import MAX_DEPTH, MAX_NODES, Document
 from trainops.yamlsource.marks import Refused
-from trainops.yamlsource.scalars import CLEAN, MISS, clean_scalar
+from trainops.yamlsource.scalars import CLEAN, LOADER, MISS, PARSER, RESOLVER, clean_scalar
 
 _ScalarEvent = yaml.ScalarEvent
 _MappingStart = yaml.MappingStartEvent
@@ -37,20 +37,30 @@ class _NotPlain(Exception):
     """An event the fast read leaves to the composer."""
 
 
-def documents(loader_class: Any, text: str, file: str) -> list[Document] | None:
+def documents(text: str, file: str) -> list[Document] | None:
     """Every document of `text` when the whole file is plain (see the module docstring), each
     without positions; None when it is not, or when the parser fails on it."""
-    loader = loader_class(text)
+    if PARSER is not None:  # libyaml's bare parser: events only, scalars resolved by RESOLVER
+        parser = PARSER(text)
+        resolver = RESOLVER
+    else:
+        parser = resolver = LOADER(text)
     try:
-        return _read(loader, file)
+        return _read(parser, resolver, file)
     except (_NotPlain, Refused, yaml.YAMLError):
         return None
     finally:
-        loader.dispose()
+        parser.dispose()
 
 
-def _read(loader: Any, file: str) -> list[Document]:
-    get = loader.get_event
+def _read(parser: Any, resolver: Any, file: str) -> list[Document]:
+    # The hot loop of `validate` (one pass over every event of a repository): the open
+    # container, whether it is a mapping and its pending key live in locals; the most frequent
+    # case (a mapping's key or value) is tested first; the node budget is checked where a
+    # container opens and where a document ends, which refuses the same files as a check per
+    # node (the fast read only says "not plain": a file over the budget is the composer's).
+    get = parser.get_event
+    clean = CLEAN.get
     docs: list[Document] = []
     spent = 0  # nodes of the whole file, as the composer counts them
     while True:
@@ -60,9 +70,9 @@ def _read(loader: Any, file: str) -> list[Document]:
         if kind is not _DocumentStart:  # the stream's start
             continue
         root: Any = None
-        parents: list[tuple[Any, bool]] = []  # (container, is a list) of the open ones above
+        parents: list[tuple[Any, bool]] = []  # (container, is a mapping) of the open ones above
         into: Any = None  # the open container (None: the document's root is being read)
-        in_list = False
+        in_map = False
         key: Any = _NO_KEY
         while True:
             event = get()
@@ -70,56 +80,53 @@ def _read(loader: Any, file: str) -> list[Document]:
             if kind is _ScalarEvent:
                 if event.tag is not None or event.anchor is not None:
                     raise _NotPlain
-                value = CLEAN.get((event.value, event.implicit), MISS)
+                value = clean((event.value, event.implicit), MISS)
                 if value is MISS:
-                    value = clean_scalar(loader, event)  # a refusal is the composer's to locate
+                    value = clean_scalar(resolver, event)  # a refusal is the composer's to locate
                     if value is MISS:
                         raise _NotPlain
                 spent += 1
-                if spent > MAX_NODES:
-                    raise _NotPlain
-                if into is None:
-                    root = value
-                elif in_list:
+                if in_map:
+                    if key is _NO_KEY:
+                        if value == "<<":  # a merge key, or its text: the composer tells which
+                            raise _NotPlain
+                        key = value
+                    elif key in into:
+                        raise _NotPlain
+                    else:
+                        into[key] = value
+                        key = _NO_KEY
+                elif into is not None:
                     into.append(value)
-                elif key is _NO_KEY:
-                    if value == "<<":  # a merge key, or its text: the composer tells which
-                        raise _NotPlain
-                    key = value
                 else:
-                    if key in into:
-                        raise _NotPlain
-                    into[key] = value
-                    key = _NO_KEY
+                    root = value
             elif kind is _MappingStart or kind is _SequenceStart:
                 if event.tag is not None or event.anchor is not None:
                     raise _NotPlain
-                if len(parents) + (into is not None) >= MAX_DEPTH:
-                    raise _NotPlain
                 spent += 1
-                if spent > MAX_NODES:
+                if spent > MAX_NODES or len(parents) + (into is not None) >= MAX_DEPTH:
                     raise _NotPlain
                 made: Any = {} if kind is _MappingStart else []
-                if into is None:
-                    root = made
-                elif in_list:
-                    into.append(made)
-                elif key is _NO_KEY:
-                    raise _NotPlain  # a mapping or list as a key
-                else:
-                    if key in into:
-                        raise _NotPlain
+                if in_map:
+                    if key is _NO_KEY or key in into:
+                        raise _NotPlain  # a mapping or list as a key, or a duplicate key
                     into[key] = made
                     key = _NO_KEY
+                elif into is not None:
+                    into.append(made)
+                else:
+                    root = made
                 if into is not None:
-                    parents.append((into, in_list))
-                into, in_list = made, kind is _SequenceStart
+                    parents.append((into, in_map))
+                into, in_map = made, kind is _MappingStart
             elif kind is _MappingEnd or kind is _SequenceEnd:
                 if parents:
-                    into, in_list = parents.pop()
+                    into, in_map = parents.pop()
                 else:
-                    into = None
+                    into, in_map = None, False
             elif kind is _DocumentEnd:
+                if spent > MAX_NODES:
+                    raise _NotPlain
                 docs.append(Document(file, len(docs), root))
                 break
             else:  # an alias

@@ -14,9 +14,16 @@ from typing import Any
 
 import yaml
 
-from trainops.yamlsource.marks import TOKEN, Refused, redact
+from trainops.yamlsource.marks import Refused, has_token, redact
 
 LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# The fast read's (plain.py) event source: libyaml's bare parser, which sets up none of a
+# loader's constructor and resolver state for each file, its scalars resolved by one shared
+# resolver (implicit resolution reads only the class's table of patterns). None without libyaml:
+# the fast read then uses a LOADER, as the composer does.
+_CYAML = getattr(yaml, "cyaml", None)
+PARSER: Any = getattr(_CYAML, "CParser", None) if LOADER is not yaml.SafeLoader else None
+RESOLVER: Any = yaml.resolver.Resolver()
 _STD = "tag:yaml.org,2002:"
 _TIMESTAMP = f"{_STD}timestamp"
 _MERGE = f"{_STD}merge"
@@ -56,12 +63,12 @@ _DECIMAL = re.compile(r"[-+]?(?:0|[1-9][0-9]*)\Z")
 
 
 def scalar(loader: Any, event: Any) -> Any:
+    """The value of a scalar event; `loader` resolves its tag (a loader, or `RESOLVER`)."""
     if event.tag is None and len(event.value) <= SEEN_LEN:
         key = (event.value, event.implicit)
-        try:
-            return _SEEN[key]
-        except KeyError:
-            pass
+        value = _SEEN.get(key, MISS)  # most are new: no KeyError raised and caught for each
+        if value is not MISS:
+            return value
         value = _construct(loader, event)
         if len(_SEEN) >= _SEEN_MAX:
             _SEEN.clear()
@@ -85,7 +92,7 @@ def clean_scalar(loader: Any, event: Any) -> Any:
 def _needs_no_check(value: Any) -> bool:
     return not (
         (isinstance(value, float) and not math.isfinite(value))
-        or (isinstance(value, str) and TOKEN.search(value))
+        or (isinstance(value, str) and has_token(value))
     )
 
 
