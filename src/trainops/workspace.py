@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from trainops.errors import InvalidInput, Problem, UsageError
+from trainops.jobglobs import pathspecs, selects
 from trainops.manifest import Config, Job, ReplicateSpec, revision
 from trainops.repo import (
     CONFIG_FILE,
@@ -25,8 +26,6 @@ from trainops.repo import (
     WorkingTree,
     git_run,
     linked_problem,
-    pathspecs,
-    selects,
     tree_of,
 )
 from trainops.validate import Validation, validate_source

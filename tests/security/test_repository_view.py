@@ -108,7 +108,8 @@ def test_a_committed_link_cannot_move_the_runs_folder_out(tmp_path: Path) -> Non
 
 
 def test_working_tree_and_commit_count_the_same_files(tmp_path: Path) -> None:
-    from trainops.repo import Commit, WorkingTree, select
+    from trainops.jobglobs import select
+    from trainops.repo import Commit, WorkingTree
 
     repo = UserRepo.create(tmp_path, {"a": manifest("a")})
     for path in ("jobs/deep/b.yml", "jobs/.venv/c.yaml", "jobs/__pycache__/d.yaml", "jobs/e.txt"):

@@ -10,8 +10,9 @@ from collections.abc import Callable
 from pydantic import ValidationError
 
 from trainops.errors import Problem
+from trainops.jobglobs import select
 from trainops.manifest import Config, Job, SweepSet
-from trainops.repo import CONFIG_FILE, Source, linked_problem, resolve_inside, select
+from trainops.repo import CONFIG_FILE, Source, linked_problem, resolve_inside
 from trainops.validate.document import check_header, name_of, pydantic_problems, validate_document
 from trainops.validate.graph import check_names, check_references, gather_sets
 from trainops.validate.jobs import (
