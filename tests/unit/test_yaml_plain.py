@@ -25,6 +25,7 @@ PLAIN = {
     "long values": f"a: {'x' * 200}\nb: https://example.com/{'y' * 80}.zip\n",
     "a timestamp": "when: 2024-05-17\nat: 2024-05-17T10:30:00Z\n",
     "an empty file": "",
+    "tag and anchor characters inside values": "url: https://x.io/?a=1&b=2\nmsg: 'hi!'\nc: a!b\n",
     "nested to the limit": "[" * MAX_DEPTH + "]" * MAX_DEPTH,
 }
 

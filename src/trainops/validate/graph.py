@@ -144,8 +144,12 @@ def _ray_unreported(result: Validation) -> str:
 def check_references(result: Validation) -> None:
     check_winners(result)
     names = set(result.jobs) | result.invalid | set(result.sets)
+    waits_for: dict[str, list[str]] = {}  # Job.upstream() of each, from the one walk of its input
     for job in result.jobs.values():
         spec = job.spec
+        refs = _refs_with_paths(spec.input, ("spec", "input"))
+        ups = waits_for[job.name] = list(spec.after)
+        ups.extend(dict.fromkeys(r for _p, r, _k in refs if r not in ups))
         for i, upstream in enumerate(spec.after):
             if job.member is not None and upstream == job.member.set:
                 _once(
@@ -167,7 +171,7 @@ def check_references(result: Validation) -> None:
                     job.doc.problem(("spec", "after", i), "a job cannot wait for itself")
                 )
                 result.invalid.add(job.name)
-        for key_path, ref_job, ref_key in _refs_with_paths(spec.input, ("spec", "input")):
+        for key_path, ref_job, ref_key in refs:
             other = result.jobs.get(ref_job)
             sweep_set = result.sets.get(ref_job)
             if sweep_set is not None:
@@ -215,7 +219,7 @@ def check_references(result: Validation) -> None:
                     )
                 )
                 result.invalid.add(job.name)
-    _check_cycles(result)
+    _check_cycles(result, waits_for)
 
 
 def _once(result: Validation, job: Job, problem: Problem) -> None:
@@ -246,19 +250,17 @@ def _refs_with_paths(
     return found
 
 
-def _check_cycles(result: Validation) -> None:
+def _check_cycles(result: Validation, waits_for: Mapping[str, list[str]]) -> None:
     # A set stands for its members (DESIGN §21): a job after a set waits for every member.
     members = {name: list(s.members) for name, s in result.sets.items()}
     graph = {
-        name: [
-            m for u in job.upstream() for m in members.get(u, [u]) if m in result.jobs and m != name
-        ]
-        for name, job in result.jobs.items()
+        name: [m for u in ups for m in members.get(u, [u]) if m in result.jobs and m != name]
+        for name, ups in waits_for.items()
     }
     state: dict[str, int] = {}  # 1 visiting, 2 done
     for start in sorted(graph):
-        if state.get(start):
-            continue
+        if state.get(start) or not graph[start]:
+            continue  # a job that waits for none is in no cycle: reached, if at all, from one
         stack: list[tuple[str, int]] = [(start, 0)]
         trail: list[str] = []
         while stack:

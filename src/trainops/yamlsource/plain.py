@@ -45,15 +45,18 @@ def documents(text: str, file: str) -> list[Document] | None:
         resolver = RESOLVER
     else:
         parser = resolver = LOADER(text)
+    # A tag starts with "!" and an anchor with "&" in the text, wherever it stands: a file with
+    # neither holds none, and its events need no look for them.
+    marked = "!" in text or "&" in text
     try:
-        return _read(parser, resolver, file)
+        return _read(parser, resolver, file, marked)
     except (_NotPlain, Refused, yaml.YAMLError):
         return None
     finally:
         parser.dispose()
 
 
-def _read(parser: Any, resolver: Any, file: str) -> list[Document]:
+def _read(parser: Any, resolver: Any, file: str, marked: bool) -> list[Document]:
     # The hot loop of `validate` (one pass over every event of a repository): the open
     # container, whether it is a mapping and its pending key live in locals; the most frequent
     # case (a mapping's key or value) is tested first; the node budget is checked where a
@@ -78,7 +81,7 @@ def _read(parser: Any, resolver: Any, file: str) -> list[Document]:
             event = get()
             kind = type(event)
             if kind is _ScalarEvent:
-                if event.tag is not None or event.anchor is not None:
+                if marked and (event.tag is not None or event.anchor is not None):
                     raise _NotPlain
                 value = clean((event.value, event.implicit), MISS)
                 if value is MISS:
@@ -101,7 +104,7 @@ def _read(parser: Any, resolver: Any, file: str) -> list[Document]:
                 else:
                     root = value
             elif kind is _MappingStart or kind is _SequenceStart:
-                if event.tag is not None or event.anchor is not None:
+                if marked and (event.tag is not None or event.anchor is not None):
                     raise _NotPlain
                 spent += 1
                 if spent > MAX_NODES or len(parents) + (into is not None) >= MAX_DEPTH:

@@ -70,23 +70,37 @@ def scalar(loader: Any, event: Any) -> Any:
         if value is not MISS:
             return value
         value = _construct(loader, event)
-        if len(_SEEN) >= _SEEN_MAX:
-            _SEEN.clear()
-            CLEAN.clear()
-        _SEEN[key] = value
-        if _needs_no_check(value):
-            CLEAN[key] = value
+        _remember(key, value)
         return value
     return _construct(loader, event)
 
 
 def clean_scalar(loader: Any, event: Any) -> Any:
-    """The value of an untagged scalar not in CLEAN, or MISS when it needs a check (a number
-    JSON cannot carry, a token-looking string): `scalar`, without looking at a value twice."""
-    value = scalar(loader, event)
-    if len(event.value) <= SEEN_LEN:
-        return CLEAN.get((event.value, event.implicit), MISS)  # `scalar` looked at it
-    return value if _needs_no_check(value) else MISS
+    """The value of an untagged scalar the caller did not find in CLEAN, or MISS when it needs
+    a check (a number JSON cannot carry, a token-looking string): `scalar`, without looking
+    the value up twice."""
+    text = event.value
+    if len(text) > SEEN_LEN:
+        value = _construct(loader, event)
+        return value if _needs_no_check(value) else MISS
+    key = (text, event.implicit)
+    if key in _SEEN:
+        return MISS  # read before and not in CLEAN: it needs the check
+    value = _construct(loader, event)
+    return value if _remember(key, value) else MISS
+
+
+def _remember(key: tuple[str, Any], value: Any) -> bool:
+    """Keep an untagged short scalar's value in _SEEN, and in CLEAN when it needs no check
+    (returned)."""
+    if len(_SEEN) >= _SEEN_MAX:
+        _SEEN.clear()
+        CLEAN.clear()
+    _SEEN[key] = value
+    if _needs_no_check(value):
+        CLEAN[key] = value
+        return True
+    return False
 
 
 def _needs_no_check(value: Any) -> bool:
